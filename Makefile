@@ -1,0 +1,38 @@
+# Egenvård sync. `make run` serves the sample personas; `make test` runs the whole suite.
+# Both set themselves up on a fresh clone: a virtualenv in .venv, dependencies, migrations.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint install migrate seed clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/selfcare migrate
+
+seed: migrate
+	$(BIN)/selfcare seed
+
+run: seed
+	$(BIN)/selfcare serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check app rules sync tests bench sample_data
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,217 @@
+"""The one access policy: may this actor do this to this patient?
+
+Relations, checked in order:
+- **self**: the patient's own login;
+- **care_team**: a clinician who is a member of a care team the patient is enrolled with;
+- **proxy**: a grantee with an active grant (status active, ``valid_from`` ≤ now <
+  ``valid_to``) whose scopes allow the action;
+- **admin**: operations; may read (audited) and enrol, never acts clinically.
+
+A patient the actor has no relation to is reported exactly like a missing one (404). An actor
+who may see the patient but not do this action gets 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.models import GrantStatus, ProxyGrant, Role, Scope, User
+from app.errors import AppError, NotFound
+from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
+
+
+class Forbidden(AppError):
+    status, title = 403, "Forbidden"
+
+
+class Action(StrEnum):
+    """What an actor wants to do with a patient's data."""
+
+    READ = "read"
+    WRITE_READINGS = "write_readings"
+    WRITE_PLAN = "write_plan"
+    MANAGE_FLAGS = "manage_flags"
+    READ_ACCESS_LOG = "read_access_log"
+    SUBSCRIBE_ADVICE = "subscribe_advice"
+
+
+class Relation(StrEnum):
+    SELF = "self"
+    PROXY = "proxy"
+    CARE_TEAM = "care_team"
+    ADMIN = "admin"
+
+
+_ALLOWED: dict[Relation, frozenset[Action]] = {
+    Relation.SELF: frozenset(
+        {Action.READ, Action.WRITE_READINGS, Action.READ_ACCESS_LOG, Action.SUBSCRIBE_ADVICE}
+    ),
+    Relation.CARE_TEAM: frozenset(
+        {
+            Action.READ,
+            Action.WRITE_READINGS,
+            Action.WRITE_PLAN,
+            Action.MANAGE_FLAGS,
+            Action.READ_ACCESS_LOG,
+        }
+    ),
+    Relation.ADMIN: frozenset({Action.READ, Action.READ_ACCESS_LOG}),
+    # A proxy's actions come from the scopes of the grant, see _PROXY_SCOPE.
+    Relation.PROXY: frozenset({Action.READ, Action.WRITE_READINGS, Action.SUBSCRIBE_ADVICE}),
+}
+
+_PROXY_SCOPE: dict[Action, Scope] = {
+    Action.READ: Scope.READ,
+    Action.WRITE_READINGS: Scope.ENTER_READINGS,
+    Action.SUBSCRIBE_ADVICE: Scope.RECEIVE_ADVICE,
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller."""
+
+    user: User
+    care_unit_id: str | None = None  # from the token, when the issuer says where they work
+
+    @property
+    def id(self) -> str:
+        return self.user.id
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+
+@dataclass(frozen=True)
+class Access:
+    """A granted access: through which relation, and from which care unit."""
+
+    actor: Actor
+    patient: Patient
+    relation: Relation
+    scopes: frozenset[str]
+    care_unit_id: str | None = None
+    care_unit_name: str | None = None
+
+
+def grant_is_active(grant: ProxyGrant, now: datetime) -> bool:
+    """Whether a grant is in force at ``now`` (valid_to is exclusive)."""
+    if grant.status != GrantStatus.ACTIVE or grant.valid_from > now:
+        return False
+    return grant.valid_to is None or now < grant.valid_to
+
+
+def relation_to(session: Session, actor: Actor, patient: Patient, now: datetime) -> Access | None:
+    """The actor's strongest relation to the patient, or None when there is none."""
+    user = actor.user
+    if not user.active:
+        return None
+    if patient.user_id == user.id:
+        return Access(actor, patient, Relation.SELF, frozenset())
+    if user.role == Role.CLINICIAN:
+        units = session.execute(
+            select(CareUnit.id, CareUnit.name)
+            .join(CareTeam, CareTeam.care_unit_id == CareUnit.id)
+            .join(TeamMember, TeamMember.team_id == CareTeam.id)
+            .join(TeamPatient, TeamPatient.team_id == CareTeam.id)
+            .where(TeamMember.user_id == user.id, TeamPatient.patient_id == patient.id)
+            .order_by(CareUnit.name)
+        ).all()
+        if not units:
+            return None
+        # Prefer the care unit the token names, when the clinician works in several.
+        unit = next((u for u in units if u.id == actor.care_unit_id), units[0])
+        return Access(actor, patient, Relation.CARE_TEAM, frozenset(), unit.id, unit.name)
+    if user.role == Role.ADMIN:
+        return Access(actor, patient, Relation.ADMIN, frozenset())
+    grants = session.scalars(
+        select(ProxyGrant).where(
+            ProxyGrant.grantee_id == user.id, ProxyGrant.patient_id == patient.id
+        )
+    ).all()
+    scopes = frozenset(s for g in grants if grant_is_active(g, now) for s in g.scopes)
+    if scopes:
+        return Access(actor, patient, Relation.PROXY, scopes)
+    return None
+
+
+def may(access: Access, action: Action) -> bool:
+    """Whether a relation allows an action."""
+    if action not in _ALLOWED[access.relation]:
+        return False
+    if access.relation == Relation.PROXY:
+        return _PROXY_SCOPE[action] in access.scopes
+    return True
+
+
+def authorize(
+    session: Session, actor: Actor, patient_id: str, action: Action, now: datetime
+) -> Access:
+    """Decide one request on one patient; raise NotFound when the patient is not visible."""
+    patient = session.get(Patient, patient_id) if _looks_like_id(patient_id) else None
+    access = relation_to(session, actor, patient, now) if patient is not None else None
+    if access is None:
+        raise NotFound("No such patient.")
+    if not may(access, action):
+        # A proxy without the read scope may not even know the patient is there.
+        if access.relation == Relation.PROXY and Scope.READ not in access.scopes:
+            raise NotFound("No such patient.")
+        raise Forbidden("You may not do this for this patient.")
+    return access
+
+
+def visible_patient_ids(session: Session, actor: Actor, now: datetime) -> list[str]:
+    """Every patient the actor may read, for lists and worklists."""
+    user = actor.user
+    if not user.active:
+        return []
+    if user.role == Role.ADMIN:
+        return list(session.scalars(select(Patient.id)))
+    ids = set(session.scalars(select(Patient.id).where(Patient.user_id == user.id)))
+    if user.role == Role.CLINICIAN:
+        ids |= set(
+            session.scalars(
+                select(TeamPatient.patient_id)
+                .join(TeamMember, TeamMember.team_id == TeamPatient.team_id)
+                .where(TeamMember.user_id == user.id)
+            )
+        )
+    grants = session.scalars(
+        select(ProxyGrant).where(
+            ProxyGrant.grantee_id == user.id, ProxyGrant.status == GrantStatus.ACTIVE
+        )
+    )
+    ids |= {
+        g.patient_id for g in grants if grant_is_active(g, now) and Scope.READ in g.scopes
+    }
+    return sorted(ids)
+
+
+def home_care_unit(session: Session, actor: Actor) -> tuple[str | None, str | None]:
+    """The care unit a clinician acts from outside one patient's context (worklists).
+
+    The unit the token names when the clinician belongs to it, else their first by name.
+    """
+    if actor.role != Role.CLINICIAN:
+        return None, None
+    units = session.execute(
+        select(CareUnit.id, CareUnit.name)
+        .join(CareTeam, CareTeam.care_unit_id == CareUnit.id)
+        .join(TeamMember, TeamMember.team_id == CareTeam.id)
+        .where(TeamMember.user_id == actor.id)
+        .order_by(CareUnit.name)
+    ).all()
+    if not units:
+        return None, None
+    unit = next((u for u in units if u.id == actor.care_unit_id), units[0])
+    return unit.id, unit.name
+
+
+def _looks_like_id(value: str) -> bool:
+    return 0 < len(value) <= 36

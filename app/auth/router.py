@@ -1,0 +1,25 @@
+"""HTTP for identity: who am I, my care teams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.clock import utcnow
+from app.deps import ActorDep, SessionDep
+from app.patients import service as patients_service
+
+router = APIRouter(prefix="/v1", tags=["identity"])
+
+
+@router.get("/me", summary="The caller and the patients they may act for")
+def me(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """The caller, with each patient's relation (self, proxy, care_team) and scopes."""
+    return patients_service.me(session, actor, utcnow())
+
+
+@router.get("/teams", summary="The caller's care teams")
+def teams(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """The care teams the caller belongs to."""
+    return {"items": patients_service.teams(session, actor)}

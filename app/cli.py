@@ -1,0 +1,105 @@
+"""The ``selfcare`` command: migrate, seed, serve, mint tokens."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import select
+
+from app import migrate as migrations
+from app.auth.models import User
+from app.auth.tokens import mint_token
+from app.clock import utcnow
+from app.config import get_settings
+from app.db import make_engine, make_sessionmaker, transaction
+
+cli = typer.Typer(
+    help="Egenvård sync: the service and its tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+@cli.command("migrate")
+def migrate_command() -> None:
+    """Migrate the configured database to the newest schema."""
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.effective_database_url)
+    console.print(f"[green]database migrated[/green] {_safe_url(settings.effective_database_url)}")
+
+
+@cli.command("seed")
+def seed_command() -> None:
+    """Load the sample personas, plans and readings (idempotent)."""
+    from app.seed import seed
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        counts = seed(session, settings, utcnow())
+    engine.dispose()
+    summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
+    console.print(f"[green]sample personas loaded[/green] (new readings — {summary})")
+
+
+@cli.command("token")
+def token_command(
+    handle: Annotated[str, typer.Argument(help="a seeded user: allan, asta, maria, eva, …")],
+    care_unit: Annotated[str | None, typer.Option(help="care unit id to act from")] = None,
+) -> None:
+    """Print a development bearer token for a user."""
+    settings = get_settings()
+    if not settings.auth_dev_issuer:
+        console.print("[red]the development issuer is disabled[/red]")
+        raise typer.Exit(2)
+    engine = make_engine(settings.effective_database_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        user = session.scalars(select(User).where(User.handle == handle)).first()
+    engine.dispose()
+    if user is None or user.subject is None:
+        console.print(f"[red]no user with handle {handle!r}; run `selfcare seed` first[/red]")
+        raise typer.Exit(1)
+    print(mint_token(settings, user.subject, now=utcnow(), care_unit_id=care_unit))
+
+
+@cli.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="default: SELFCARE_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: SELFCARE_PORT")] = None,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    base = f"http://{host}:{port}"
+    console.print(
+        f"\n[bold]Egenvård sync[/bold] on {base}\n"
+        f"  API docs  {base}/docs\n"
+        f"  health    {base}/healthz\n"
+        f"  database  {_safe_url(settings.effective_database_url)}\n"
+        "  a token   .venv/bin/selfcare token allan   (also asta, gunilla, maria, eva, karin, "
+        "olof, admin)\n"
+        f"  try it    curl -H \"Authorization: Bearer $(.venv/bin/selfcare token allan)\" "
+        f"{base}/v1/me\n"
+    )
+    uvicorn.run("app.asgi:app", host=host, port=port, log_level="info")
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def main() -> None:
+    """Entry point of the ``selfcare`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cli()

@@ -1,0 +1,90 @@
+"""Errors that carry their HTTP status, rendered as RFC 9457 problem+json.
+
+AppError
+ ├── BadRequest (400)
+ ├── Unauthorized (401)
+ ├── NotFound (404)         also every id the caller may not see
+ ├── Conflict (409)
+ ├── Gone (410)
+ ├── PayloadTooLarge (413)
+ ├── Unprocessable (422)    carries ``errors: [{loc, code, message}]``
+ └── TooManyRequests (429)  carries ``retry_after`` seconds
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    """A failure the caller can act on; ``status`` is its HTTP status."""
+
+    status: int = 500
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+
+    def problem(self) -> dict[str, Any]:
+        """The problem+json body."""
+        body: dict[str, Any] = {
+            "type": f"https://egenvard.example/problems/{self.status}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+class BadRequest(AppError):
+    status, title = 400, "Bad Request"
+
+
+class Unauthorized(AppError):
+    status, title = 401, "Unauthorized"
+
+    def __init__(self, detail: str = "A valid bearer token is required.") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class NotFound(AppError):
+    status, title = 404, "Not Found"
+
+    def __init__(self, detail: str = "No such resource.") -> None:
+        super().__init__(detail)
+
+
+class Conflict(AppError):
+    status, title = 409, "Conflict"
+
+
+class Gone(AppError):
+    status, title = 410, "Gone"
+
+
+class PayloadTooLarge(AppError):
+    status, title = 413, "Payload Too Large"
+
+
+class Unprocessable(AppError):
+    status, title = 422, "Unprocessable Content"
+
+
+class TooManyRequests(AppError):
+    status, title = 429, "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})

@@ -1,0 +1,96 @@
+"""What the rule engine found: evaluations, advice for the patient, flags for the team."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, IdColumn, new_id
+
+
+class FlagStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MODERATE = "moderate"
+    LOW = "low"
+
+
+SEVERITY_RANK = {Severity.HIGH: 3, Severity.MODERATE: 2, Severity.LOW: 1}
+
+
+class Evaluation(Base):
+    """One firing of a rule: which rule and plan version, which readings, which numbers."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_patient_rule", "patient_id", "rule_id"),)
+
+    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    plan_version: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    anchor_reading_id: Mapped[str | None] = mapped_column(ForeignKey("readings.id"))
+    reading_ids: Mapped[list[str]]
+    explanation: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Advice(Base):
+    """Self-care advice to the patient (and their proxies), in Swedish and English."""
+
+    __tablename__ = "advice"
+    __table_args__ = (Index("ix_advice_patient_created", "patient_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[str] = mapped_column(String(16))
+    title: Mapped[dict[str, Any]]  # {"sv": ..., "en": ...}
+    body: Mapped[dict[str, Any]]
+    reading_ids: Mapped[list[str]]
+    notify: Mapped[bool]  # False: recorded but not pushed (e.g. old readings)
+    created_at: Mapped[datetime]
+
+
+class Flag(Base):
+    """A finding for the care team to review; an episode per (patient, rule) while open."""
+
+    __tablename__ = "flags"
+    __table_args__ = (
+        Index("ix_flags_patient_rule_status", "patient_id", "rule_id", "status"),
+        Index("ix_flags_status_severity", "status", "severity_rank", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id"))
+    severity: Mapped[str] = mapped_column(String(16))
+    severity_rank: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=FlagStatus.OPEN)
+    title: Mapped[dict[str, Any]]
+    explanation: Mapped[dict[str, Any]]
+    reading_ids: Mapped[list[str]]
+    firing_count: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]  # acknowledge by; past it the flag is overdue
+    escalated_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(String(2000), default="")

@@ -1,0 +1,310 @@
+"""Findings: turn the rule engine's firings into evaluations, advice and flag episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import Conflict
+from app.findings.models import SEVERITY_RANK, Advice, Evaluation, Flag, FlagStatus, Severity
+from app.patients.models import Patient
+from app.push import service as push_service
+from app.readings import feed
+from rules.evaluate import Finding
+from rules.model import load_library
+
+MAX_FLAG_READINGS = 50
+
+
+def _deadline(settings: Settings, severity: str) -> timedelta:
+    hours = {
+        Severity.HIGH: settings.flag_deadline_hours_high,
+        Severity.MODERATE: settings.flag_deadline_hours_moderate,
+        Severity.LOW: settings.flag_deadline_hours_low,
+    }[Severity(severity)]
+    return timedelta(hours=hours)
+
+
+def _rule_title(rule_id: str) -> dict[str, str]:
+    rule = load_library().get(rule_id)
+    if rule is None:
+        return {"sv": rule_id, "en": rule_id}
+    return {"sv": rule.title.sv, "en": rule.title.en}
+
+
+def record(
+    session: Session,
+    settings: Settings,
+    *,
+    patient: Patient,
+    findings: Sequence[Finding],
+    reading_times: dict[str, datetime],
+    now: datetime,
+) -> list[Advice]:
+    """Store each finding as an evaluation; raise advice and open or extend flags."""
+    created: list[Advice] = []
+    last_advice = _last_advice_times(session, patient.id, {f.rule_id for f in findings})
+    stale_before = now - timedelta(hours=settings.advice_stale_hours)
+    for finding in findings:
+        evaluation = Evaluation(
+            patient_id=patient.id,
+            rule_id=finding.rule_id,
+            rule_version=finding.rule_version,
+            plan_version=finding.plan_version,
+            mode=finding.mode,
+            anchor_reading_id=finding.anchor_reading_id,
+            reading_ids=list(finding.reading_ids),
+            explanation=finding.explanation(),
+            created_at=now,
+        )
+        session.add(evaluation)
+        session.flush()
+        if finding.mode != "active":
+            continue  # monitor mode records, never notifies or flags
+        if finding.advice is not None:
+            previous = last_advice.get(finding.rule_id)
+            cooldown = timedelta(minutes=finding.cooldown_minutes)
+            if previous is None or now - previous >= cooldown or cooldown.total_seconds() == 0:
+                anchor_time = reading_times.get(finding.anchor_reading_id, now)
+                advice = Advice(
+                    patient_id=patient.id,
+                    evaluation_id=evaluation.id,
+                    rule_id=finding.rule_id,
+                    rule_version=finding.rule_version,
+                    priority=finding.advice.priority,
+                    title=dict(finding.advice.title),
+                    body=dict(finding.advice.body),
+                    reading_ids=list(finding.reading_ids),
+                    notify=anchor_time >= stale_before,
+                    created_at=now,
+                )
+                session.add(advice)
+                session.flush()
+                last_advice[finding.rule_id] = now
+                created.append(advice)
+                feed.append(
+                    session,
+                    patient.id,
+                    entity="advice",
+                    op="upsert",
+                    entity_id=advice.id,
+                    data=advice_dict(advice, patient.language),
+                    now=now,
+                )
+                if advice.notify:
+                    push_service.enqueue_advice(session, advice, patient, now)
+        if finding.flag_severity is not None:
+            _open_or_extend_flag(session, settings, patient, finding, evaluation, now)
+    return created
+
+
+def _last_advice_times(
+    session: Session, patient_id: str, rule_ids: set[str]
+) -> dict[str, datetime]:
+    times: dict[str, datetime] = {}
+    for rule_id in sorted(rule_ids):
+        latest = session.scalars(
+            select(Advice.created_at)
+            .where(Advice.patient_id == patient_id, Advice.rule_id == rule_id)
+            .order_by(Advice.created_at.desc())
+            .limit(1)
+        ).first()
+        if latest is not None:
+            times[rule_id] = latest
+    return times
+
+
+def _open_or_extend_flag(
+    session: Session,
+    settings: Settings,
+    patient: Patient,
+    finding: Finding,
+    evaluation: Evaluation,
+    now: datetime,
+) -> Flag:
+    severity = finding.flag_severity or Severity.LOW
+    flag = session.scalars(
+        select(Flag)
+        .where(
+            Flag.patient_id == patient.id,
+            Flag.rule_id == finding.rule_id,
+            Flag.status.in_([FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED]),
+        )
+        .order_by(Flag.created_at.desc())
+        .limit(1)
+    ).first()
+    if flag is None:
+        flag = Flag(
+            patient_id=patient.id,
+            rule_id=finding.rule_id,
+            rule_version=finding.rule_version,
+            evaluation_id=evaluation.id,
+            severity=severity,
+            severity_rank=SEVERITY_RANK[Severity(severity)],
+            status=FlagStatus.OPEN,
+            title=_rule_title(finding.rule_id),
+            explanation=evaluation.explanation,
+            reading_ids=list(finding.reading_ids),
+            firing_count=1,
+            created_at=now,
+            updated_at=now,
+            due_at=now + _deadline(settings, severity),
+            note="",
+        )
+        session.add(flag)
+    else:
+        # An open episode: attach the firing, keep the highest severity seen.
+        flag.firing_count += 1
+        flag.evaluation_id = evaluation.id
+        flag.explanation = evaluation.explanation
+        ids = [i for i in flag.reading_ids if i not in finding.reading_ids]
+        flag.reading_ids = (ids + list(finding.reading_ids))[-MAX_FLAG_READINGS:]
+        if SEVERITY_RANK[Severity(severity)] > flag.severity_rank:
+            flag.severity = severity
+            flag.severity_rank = SEVERITY_RANK[Severity(severity)]
+            flag.due_at = min(flag.due_at or now, now + _deadline(settings, severity))
+        flag.updated_at = now
+    session.flush()
+    feed.append(
+        session,
+        patient.id,
+        entity="flag",
+        op="upsert",
+        entity_id=flag.id,
+        data=flag_dict(flag, patient.language, now),
+        now=now,
+    )
+    return flag
+
+
+def pick_language(requested: str | None, default: str) -> str:
+    """sv or en: the caller's Accept-Language if it names one, else the default, else sv."""
+    for part in (requested or "").split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in ("sv", "en"):
+            return tag
+    return default if default in ("sv", "en") else "sv"
+
+
+def advice_dict(advice: Advice, lang: str) -> dict[str, Any]:
+    """The API form of advice, in one language."""
+    return {
+        "id": advice.id,
+        "rule": {"id": advice.rule_id, "version": advice.rule_version},
+        "priority": advice.priority,
+        "title": advice.title.get(lang, advice.title.get("sv", "")),
+        "body": advice.body.get(lang, advice.body.get("sv", "")),
+        "lang": lang,
+        "reading_ids": list(advice.reading_ids),
+        "evaluation_id": advice.evaluation_id,
+        "created_at": advice.created_at.isoformat(),
+    }
+
+
+def flag_dict(flag: Flag, lang: str, now: datetime) -> dict[str, Any]:
+    """The API form of a flag, with its explanation."""
+    return {
+        "id": flag.id,
+        "patient_id": flag.patient_id,
+        "rule": {"id": flag.rule_id, "version": flag.rule_version},
+        "severity": flag.severity,
+        "status": flag.status,
+        "title": flag.title.get(lang, flag.title.get("sv", "")),
+        "explanation": flag.explanation,
+        "reading_ids": list(flag.reading_ids),
+        "firing_count": flag.firing_count,
+        "created_at": flag.created_at.isoformat(),
+        "updated_at": flag.updated_at.isoformat(),
+        "due_at": flag.due_at.isoformat() if flag.due_at else None,
+        "overdue": bool(
+            flag.status == FlagStatus.OPEN and flag.due_at is not None and flag.due_at < now
+        ),
+        "acknowledged_at": flag.acknowledged_at.isoformat() if flag.acknowledged_at else None,
+        "acknowledged_by": flag.acknowledged_by,
+        "resolved_at": flag.resolved_at.isoformat() if flag.resolved_at else None,
+        "resolved_by": flag.resolved_by,
+        "note": flag.note,
+    }
+
+
+def list_advice(session: Session, patient_id: str, *, limit: int) -> list[Advice]:
+    """A patient's advice, newest first."""
+    return list(
+        session.scalars(
+            select(Advice)
+            .where(Advice.patient_id == patient_id)
+            .order_by(Advice.created_at.desc(), Advice.id)
+            .limit(limit)
+        )
+    )
+
+
+def list_flags(
+    session: Session, patient_ids: Sequence[str], *, status: str | None, limit: int
+) -> list[Flag]:
+    """Flags of the given patients: most severe first, then oldest."""
+    if not patient_ids:
+        return []
+    query = select(Flag).where(Flag.patient_id.in_(patient_ids))
+    if status:
+        query = query.where(Flag.status == status)
+    query = query.order_by(Flag.severity_rank.desc(), Flag.created_at, Flag.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def get_flag(session: Session, flag_id: str) -> Flag | None:
+    """A flag by id, or None."""
+    return session.get(Flag, flag_id) if len(flag_id) <= 36 else None
+
+
+def acknowledge(session: Session, flag: Flag, *, by: str, note: str, now: datetime) -> Flag:
+    """Mark a flag as seen by the team; acknowledging twice is harmless."""
+    if flag.status == FlagStatus.RESOLVED:
+        raise Conflict("The flag is already resolved.")
+    if flag.status == FlagStatus.OPEN:
+        flag.status = FlagStatus.ACKNOWLEDGED
+        flag.acknowledged_at, flag.acknowledged_by = now, by
+        if note:
+            flag.note = note
+        flag.updated_at = now
+        _flag_changed(session, flag, now)
+    return flag
+
+
+def resolve(session: Session, flag: Flag, *, by: str, note: str, now: datetime) -> Flag:
+    """Close a flag's episode; a later firing opens a new flag."""
+    if flag.status == FlagStatus.RESOLVED:
+        raise Conflict("The flag is already resolved.")
+    if flag.acknowledged_at is None:
+        flag.acknowledged_at, flag.acknowledged_by = now, by
+    flag.status = FlagStatus.RESOLVED
+    flag.resolved_at, flag.resolved_by = now, by
+    if note:
+        flag.note = note
+    flag.updated_at = now
+    _flag_changed(session, flag, now)
+    return flag
+
+
+def _flag_changed(session: Session, flag: Flag, now: datetime) -> None:
+    session.flush()
+    feed.append(
+        session,
+        flag.patient_id,
+        entity="flag",
+        op="upsert",
+        entity_id=flag.id,
+        data=flag_dict(flag, "sv", now),
+        now=now,
+    )
+
+
+def patient_language(session: Session, patient_id: str) -> str:
+    """The patient's language."""
+    patient = session.get(Patient, patient_id)
+    return patient.language if patient is not None else "sv"

@@ -1,0 +1,101 @@
+"""The FastAPI application: routers, problem+json errors, size limits, health."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.audit.router import router as audit_router
+from app.auth.router import router as identity_router
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker
+from app.errors import PROBLEM_JSON, AppError
+from app.findings.router import router as findings_router
+from app.limits import BodyLimitMiddleware
+from app.patients.router import router as patients_router
+from app.plans.router import router as plans_router
+from app.readings.router import router as readings_router
+
+log = logging.getLogger("selfcare")
+
+
+def _problem(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": f"https://egenvard.example/problems/{status}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for the given settings (default: from the environment)."""
+    settings = settings or get_settings()
+    engine = make_engine(
+        settings.effective_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    app = FastAPI(
+        title="Egenvård sync",
+        version="1.0.0",
+        description="Home measurements checked against the patient's self-care plan: advice "
+        "to the patient, flags to the care team.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(
+            exc.problem(), status_code=exc.status, media_type=PROBLEM_JSON, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": ".".join(str(p) for p in e.get("loc", ())), "code": e.get("type", "invalid"),
+             "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        body = _problem(422, "Unprocessable Content", "The request is not valid.", errors=errors)
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = _problem(exc.status_code, str(exc.detail), str(exc.detail))
+        return JSONResponse(
+            body, status_code=exc.status_code, media_type=PROBLEM_JSON,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        body = _problem(500, "Internal Server Error", "Something went wrong; nothing was saved.")
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+    @app.get("/healthz", tags=["health"], summary="200 when the database answers")
+    def healthz() -> dict[str, str]:
+        """Liveness and database reachability."""
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    for router in (
+        identity_router,
+        patients_router,
+        readings_router,
+        plans_router,
+        findings_router,
+        audit_router,
+    ):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware)
+    return app

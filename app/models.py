@@ -1,0 +1,38 @@
+"""Every ORM model, imported in one place for Alembic and the metadata."""
+
+from app.audit.models import AuditEvent, AuditHead, AuditSubject
+from app.auth.models import ProxyGrant, User
+from app.db import Base
+from app.findings.models import Advice, Evaluation, Flag
+from app.goals.models import Goal, Milestone
+from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
+from app.plans.models import PlanVersion
+from app.push.models import OutboxMessage, PushSubscription
+from app.readings.models import Change, FeedHead, Reading, Source
+
+__all__ = [
+    "Advice",
+    "AuditEvent",
+    "AuditHead",
+    "AuditSubject",
+    "Base",
+    "CareTeam",
+    "CareUnit",
+    "Change",
+    "Evaluation",
+    "FeedHead",
+    "Flag",
+    "Goal",
+    "Milestone",
+    "Organisation",
+    "OutboxMessage",
+    "Patient",
+    "PlanVersion",
+    "ProxyGrant",
+    "PushSubscription",
+    "Reading",
+    "Source",
+    "TeamMember",
+    "TeamPatient",
+    "User",
+]

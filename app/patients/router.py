@@ -1,0 +1,96 @@
+"""HTTP for patients: the list, one patient, enrolment."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.audit import service as audit
+from app.auth.policy import Action, Relation, relation_to
+from app.clock import utcnow
+from app.deps import ActorDep, ReadAccess, SessionDep, audit_listing
+from app.errors import BadRequest
+from app.patients import service as patients_service
+
+router = APIRouter(prefix="/v1/patients", tags=["patients"])
+
+
+class EnrolPatient(BaseModel):
+    """The body of an enrolment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    personnummer: str = Field(min_length=10, max_length=13)
+    display_name: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(default="Europe/Stockholm", max_length=64)
+    language: str = Field(default="sv", pattern="^(sv|en)$")
+    team_id: str = Field(min_length=1, max_length=36)
+
+
+def _decode_offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return max(0, int(base64.urlsafe_b64decode(cursor.encode()).decode()))
+    except ValueError as exc:
+        raise BadRequest("Invalid page cursor.") from exc
+
+
+@router.get("", summary="The patients the caller may see")
+def list_patients(
+    actor: ActorDep,
+    session: SessionDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """A page of patients, by name."""
+    now = utcnow()
+    offset = _decode_offset(cursor)
+    rows, more = patients_service.list_patients(session, actor, now, offset=offset, limit=limit)
+    audit_listing(session, actor, "GET /v1/patients", tuple(p.id for p in rows))
+    next_cursor = (
+        base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else None
+    )
+    return {"items": [patients_service.patient_dict(p) for p in rows], "next_cursor": next_cursor}
+
+
+@router.get("/{pid}", summary="One patient")
+def get_patient(access: ReadAccess) -> dict[str, Any]:
+    """The patient's registration data."""
+    return patients_service.patient_dict(access.patient)
+
+
+@router.post("", status_code=201, summary="Enrol a patient in one of the caller's teams")
+def enrol_patient(body: EnrolPatient, actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """Enrol a new patient (clinician or admin); 409 if the personnummer is enrolled."""
+    now = utcnow()
+    patient = patients_service.enrol(
+        session,
+        actor,
+        personnummer_value=body.personnummer,
+        display_name=body.display_name,
+        timezone=body.timezone,
+        language=body.language,
+        team_id=body.team_id,
+        now=now,
+    )
+    access = relation_to(session, actor, patient, now)
+    audit.record(
+        session,
+        audit.AuditEntry(
+            occurred_at=now,
+            actor_id=actor.id,
+            actor_handle=actor.user.handle,
+            actor_role=actor.role,
+            relation=access.relation if access else Relation.ADMIN,
+            action="enrol",
+            resource="POST /v1/patients",
+            patient_ids=(patient.id,),
+            care_unit_id=access.care_unit_id if access else None,
+            care_unit_name=access.care_unit_name if access else None,
+        ),
+    )
+    return patients_service.patient_dict(patient)

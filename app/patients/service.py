@@ -1,0 +1,179 @@
+"""Patient use cases: who am I, my teams, the patient list, enrolment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from personnummer import personnummer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.models import ProxyGrant, Role, User
+from app.auth.policy import Actor, Forbidden, grant_is_active, relation_to, visible_patient_ids
+from app.errors import Conflict, Unprocessable
+from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
+
+
+def canonical_personnummer(value: str) -> str:
+    """The 12-digit form of a valid personnummer or samordningsnummer; 422 otherwise."""
+    try:
+        parsed = personnummer.Personnummer(value)
+    except (personnummer.PersonnummerException, ValueError, TypeError) as exc:
+        raise Unprocessable(
+            "Invalid personnummer.",
+            errors=[{"loc": "personnummer", "code": "invalid", "message": "Not a valid "
+                     "personnummer or samordningsnummer (checked with the Luhn digit)."}],
+        ) from exc
+    return str(parsed.format(True))
+
+
+def patient_dict(patient: Patient) -> dict[str, Any]:
+    """The API form of a patient."""
+    return {
+        "id": patient.id,
+        "display_name": patient.display_name,
+        "personnummer": patient.personnummer,
+        "timezone": patient.timezone,
+        "language": patient.language,
+        "created_at": patient.created_at.isoformat(),
+    }
+
+
+def me(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
+    """The caller and the patients they may act for, with relation and scopes."""
+    user = actor.user
+    patients: list[dict[str, Any]] = []
+    for pid in visible_patient_ids(session, actor, now):
+        patient = session.get(Patient, pid)
+        if patient is None or user.role == Role.ADMIN and patient.user_id != user.id:
+            continue
+        access = relation_to(session, actor, patient, now)
+        if access is None:
+            continue
+        scopes = sorted(access.scopes)
+        if access.relation == "proxy":
+            scopes = sorted(
+                {
+                    s
+                    for g in session.scalars(
+                        select(ProxyGrant).where(
+                            ProxyGrant.grantee_id == user.id, ProxyGrant.patient_id == pid
+                        )
+                    )
+                    if grant_is_active(g, now)
+                    for s in g.scopes
+                }
+            )
+        patients.append(
+            {
+                "id": patient.id,
+                "display_name": patient.display_name,
+                "relation": access.relation,
+                "scopes": scopes,
+            }
+        )
+    return {
+        "user": {
+            "id": user.id,
+            "handle": user.handle,
+            "display_name": user.display_name,
+            "role": user.role,
+            "language": user.language,
+        },
+        "patients": patients,
+    }
+
+
+def teams(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """The caller's care teams (an admin sees every team)."""
+    query = (
+        select(CareTeam, CareUnit)
+        .join(CareUnit, CareUnit.id == CareTeam.care_unit_id)
+        .order_by(CareTeam.name)
+    )
+    if actor.role != Role.ADMIN:
+        query = query.join(TeamMember, TeamMember.team_id == CareTeam.id).where(
+            TeamMember.user_id == actor.id
+        )
+    return [
+        {
+            "id": team.id,
+            "name": team.name,
+            "care_unit": {"id": unit.id, "name": unit.name},
+        }
+        for team, unit in session.execute(query).all()
+    ]
+
+
+def list_patients(
+    session: Session, actor: Actor, now: datetime, *, offset: int, limit: int
+) -> tuple[list[Patient], bool]:
+    """A page of the patients the caller may see, by name; and whether more follow."""
+    ids = visible_patient_ids(session, actor, now)
+    if not ids:
+        return [], False
+    rows = list(
+        session.scalars(
+            select(Patient)
+            .where(Patient.id.in_(ids))
+            .order_by(Patient.display_name, Patient.id)
+            .offset(offset)
+            .limit(limit + 1)
+        )
+    )
+    return rows[:limit], len(rows) > limit
+
+
+def enrol(
+    session: Session,
+    actor: Actor,
+    *,
+    personnummer_value: str,
+    display_name: str,
+    timezone: str,
+    language: str,
+    team_id: str,
+    now: datetime,
+) -> Patient:
+    """Enrol a new patient in one of the caller's care teams."""
+    if actor.role not in (Role.CLINICIAN, Role.ADMIN):
+        raise Forbidden("Only clinicians and administrators enrol patients.")
+    pnr = canonical_personnummer(personnummer_value)
+    if timezone not in available_timezones():
+        raise Unprocessable(
+            "Unknown time zone.",
+            errors=[{"loc": "timezone", "code": "invalid", "message": "Not an IANA time zone."}],
+        )
+    ZoneInfo(timezone)
+    team = session.get(CareTeam, team_id) if len(team_id) <= 36 else None
+    member = (
+        team is not None
+        and session.get(TeamMember, {"team_id": team_id, "user_id": actor.id}) is not None
+    )
+    if team is None or (actor.role != Role.ADMIN and not member):
+        raise Unprocessable(
+            "Unknown care team.",
+            errors=[{"loc": "team_id", "code": "invalid", "message": "Not one of your teams."}],
+        )
+    if session.scalars(select(Patient.id).where(Patient.personnummer == pnr)).first():
+        raise Conflict("A patient with this personnummer is already enrolled.")
+    patient = Patient(
+        personnummer=pnr,
+        display_name=display_name,
+        timezone=timezone,
+        language=language,
+        created_at=now,
+    )
+    session.add(patient)
+    session.flush()
+    session.add(TeamPatient(team_id=team_id, patient_id=patient.id, enrolled_at=now,
+                            enrolled_by=actor.id))
+    session.flush()
+    return patient
+
+
+def user_by_handle(session: Session, handle: str) -> User | None:
+    """A user by handle."""
+    return session.scalars(select(User).where(User.handle == handle)).first()

@@ -1,0 +1,95 @@
+"""Plan use cases: read the current version, save a new one, list versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound, Unprocessable
+from app.plans.models import PlanVersion
+from app.readings import feed
+from rules.model import load_library, validate_plan
+from rules.plan import PlanBody, PlanSpec
+
+
+def current(session: Session, patient_id: str) -> PlanVersion | None:
+    """The patient's newest plan version, if any."""
+    return session.scalars(
+        select(PlanVersion)
+        .where(PlanVersion.patient_id == patient_id)
+        .order_by(PlanVersion.version.desc())
+        .limit(1)
+    ).first()
+
+
+def current_spec(session: Session, patient_id: str) -> PlanSpec | None:
+    """The newest plan as the rule engine sees it."""
+    row = current(session, patient_id)
+    return to_spec(row) if row is not None else None
+
+
+def to_spec(row: PlanVersion) -> PlanSpec:
+    """A stored version as a validated plan spec."""
+    return PlanSpec.model_validate({**row.body, "version": row.version})
+
+
+def get_current(session: Session, patient_id: str) -> PlanVersion:
+    """The current plan, or 404 when the patient has none yet."""
+    row = current(session, patient_id)
+    if row is None:
+        raise NotFound("The patient has no plan yet.")
+    return row
+
+
+def save(
+    session: Session, *, patient_id: str, body: PlanBody, author_id: str | None, now: datetime
+) -> PlanVersion:
+    """Validate a plan against the rule library and store it as a new, immutable version."""
+    errors = validate_plan(body, load_library())
+    if errors:
+        raise Unprocessable(
+            "The plan is not valid.",
+            errors=[{"loc": e.loc, "code": e.code, "message": e.message} for e in errors],
+        )
+    # The feed lock serialises writers for this patient, so version numbers never collide.
+    feed.lock_patient(session, patient_id)
+    latest = session.scalar(
+        select(func.max(PlanVersion.version)).where(PlanVersion.patient_id == patient_id)
+    )
+    row = PlanVersion(
+        patient_id=patient_id,
+        version=(latest or 0) + 1,
+        body=body.model_dump(mode="json", exclude_none=True),
+        created_at=now,
+        created_by=author_id,
+    )
+    session.add(row)
+    session.flush()
+    feed.append(
+        session, patient_id, entity="plan", op="upsert", entity_id=row.id, data=to_dict(row), now=now
+    )
+    return row
+
+
+def versions(session: Session, patient_id: str) -> list[PlanVersion]:
+    """Every version of the patient's plan, newest first."""
+    return list(
+        session.scalars(
+            select(PlanVersion)
+            .where(PlanVersion.patient_id == patient_id)
+            .order_by(PlanVersion.version.desc())
+        )
+    )
+
+
+def to_dict(row: PlanVersion) -> dict[str, Any]:
+    """The API form of a plan version."""
+    return {
+        **row.body,
+        "version": row.version,
+        "created_at": row.created_at.isoformat(),
+        "created_by": row.created_by,
+    }

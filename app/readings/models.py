@@ -1,0 +1,104 @@
+"""Sources, readings and the per-patient change feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, IdColumn, new_id
+
+
+class ReadingStatus(StrEnum):
+    """FHIR Observation status, the two we use."""
+
+    FINAL = "final"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class Source(Base):
+    """An app, device or import path that sends a patient's readings."""
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("patient_id", "client_source_id"),)
+
+    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    client_source_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[str] = mapped_column(String(64), default="")
+    device: Mapped[dict[str, Any] | None]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class Reading(Base):
+    """One measurement: canonical value and unit, the original as sent, UTC time and offset.
+
+    A reading is never physically deleted: a deletion sets ``status`` to entered-in-error.
+    ``duplicate_of`` marks the same measurement arriving through a second source; such a row
+    is kept (so its retries answer the same) but never counted.
+    """
+
+    __tablename__ = "readings"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "source_id", "client_id"),
+        Index("ix_readings_patient_type_time", "patient_id", "type", "time"),
+    )
+
+    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    client_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(32))
+    time: Mapped[datetime]
+    utc_offset_minutes: Mapped[int] = mapped_column(Integer)
+    end_time: Mapped[datetime | None]
+    values: Mapped[dict[str, Any]]  # component -> canonical value as a decimal string
+    unit: Mapped[str] = mapped_column(String(32))
+    original_values: Mapped[dict[str, Any]]
+    original_unit: Mapped[str] = mapped_column(String(64))
+    loinc: Mapped[str] = mapped_column(String(16))
+    context: Mapped[dict[str, Any]]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24), default=ReadingStatus.FINAL)
+    duplicate_of: Mapped[str | None] = mapped_column(ForeignKey("readings.id"))
+    received_at: Mapped[datetime]
+    entered_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    deleted_at: Mapped[datetime | None]
+    deleted_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+
+
+class FeedHead(Base):
+    """The last change sequence number of a patient's feed.
+
+    Appending a change locks this row, so a patient's changes get their numbers in commit
+    order and a reader polling with ``seq > cursor`` never skips one.
+    """
+
+    __tablename__ = "feed_heads"
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Change(Base):
+    """One entry of a patient's change feed."""
+
+    __tablename__ = "changes"
+    __table_args__ = (UniqueConstraint("patient_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entity: Mapped[str] = mapped_column(String(16))
+    op: Mapped[str] = mapped_column(String(8))
+    entity_id: Mapped[str] = mapped_column(String(36))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

@@ -1,0 +1,175 @@
+"""HTTP for sync, the change feed and readings."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+
+from app.clock import utcnow
+from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
+from app.errors import BadRequest, PayloadTooLarge, Unprocessable
+from app.findings import service as findings_service
+from app.readings import feed
+from app.readings import service as readings_service
+from sync.wire import SyncRequest
+
+router = APIRouter(prefix="/v1/patients/{pid}", tags=["sync"])
+
+MAX_READINGS = 5000
+MAX_PAGE = 1000
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Strict JSON in UTF-8 without a BOM; NaN and Infinity refused; decimals kept exact."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        raise BadRequest("The body starts with a byte-order mark; send plain UTF-8 JSON.")
+    try:
+        return json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}"[:300]) from exc
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw request body (its size is capped by the body-limit middleware)."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(read_body)]
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": ".".join(str(p) for p in e["loc"]), "code": e["type"], "message": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+@router.post(
+    "/sync",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SyncRequest.model_json_schema()}},
+        }
+    },
+    summary="Upload readings; answer per item, with new advice and the changes since a cursor",
+)
+def sync(
+    request: Request,
+    body: RawBody,
+    access: WriteReadingsAccess,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Upload a batch of readings (idempotent on patient + source + client_id)."""
+    payload = parse_json_body(body)
+    if isinstance(payload, dict) and isinstance(payload.get("readings"), list):
+        if len(payload["readings"]) > MAX_READINGS:
+            raise PayloadTooLarge(f"At most {MAX_READINGS} readings per batch.")
+    try:
+        envelope = SyncRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise Unprocessable("The sync envelope is not valid.", errors=_validation_errors(exc)) from exc
+    now = utcnow()
+    outcome = readings_service.ingest(
+        session,
+        settings,
+        patient=access.patient,
+        source=envelope.source,
+        items=envelope.readings,
+        entered_by=access.actor.id,
+        now=now,
+    )
+    page = feed.read(session, settings, access.patient.id, envelope.cursor)
+    lang = findings_service.pick_language(
+        request.headers.get("accept-language"), access.actor.user.language
+    )
+    return {
+        "results": outcome.results,
+        "advice": [findings_service.advice_dict(a, lang) for a in outcome.advice],
+        "changes": page.changes,
+        "cursor": page.cursor,
+        "has_more": page.has_more,
+    }
+
+
+@router.get("/changes", summary="The patient's change feed after a cursor")
+def changes(
+    access: ReadAccess,
+    session: SessionDep,
+    settings: SettingsDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=feed.MAX_CHANGES)] = feed.MAX_CHANGES,
+) -> dict[str, Any]:
+    """Every change after ``cursor``; 410 when the cursor is too old."""
+    page = feed.read(session, settings, access.patient.id, cursor, limit=limit)
+    return {"changes": page.changes, "cursor": page.cursor, "has_more": page.has_more}
+
+
+def _page_token(time: datetime, reading_id: str) -> str:
+    return f"{time.isoformat()}|{reading_id}"
+
+
+def _parse_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        time, rid = token.split("|", 1)
+        parsed = datetime.fromisoformat(time)
+    except ValueError as exc:
+        raise BadRequest("Invalid page cursor.") from exc
+    if parsed.tzinfo is None:
+        raise BadRequest("Invalid page cursor.")
+    return parsed, rid
+
+
+@router.get("/readings", summary="The patient's readings in time order")
+def list_readings(
+    access: ReadAccess,
+    session: SessionDep,
+    type: str | None = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    """A page of readings; ``next_cursor`` continues it."""
+    for name, value in (("from", from_), ("to", to)):
+        if value is not None and value.tzinfo is None:
+            raise Unprocessable(
+                "Times need a UTC offset.",
+                errors=[{"loc": name, "code": "missing_offset", "message": "Add a UTC offset."}],
+            )
+    rows = readings_service.list_readings(
+        session,
+        access.patient.id,
+        type_=type,
+        start=from_,
+        end=to,
+        after=_parse_page_token(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    return {
+        "items": [readings_service.reading_dict(r) for r in page],
+        "next_cursor": _page_token(page[-1].time, page[-1].id) if len(rows) > limit else None,
+    }
+
+
+@router.delete("/readings/{reading_id}", status_code=204, summary="Mark a reading entered-in-error")
+def delete_reading(
+    reading_id: str, access: WriteReadingsAccess, session: SessionDep
+) -> Response:
+    """Tombstone a reading; it disappears from lists and rules and shows in the feed."""
+    readings_service.delete_reading(
+        session, patient_id=access.patient.id, reading_id=reading_id, by=access.actor.id,
+        now=utcnow(),
+    )
+    return Response(status_code=204)

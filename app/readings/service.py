@@ -1,0 +1,404 @@
+"""Readings: the sync ingest (exactly once, per-item results), listing and deletion.
+
+One batch is one transaction: readings, evaluations, advice, flags, outbox rows, change-feed
+rows and the audit row commit together before the answer is sent, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import new_id
+from app.errors import NotFound
+from app.findings import service as findings_service
+from app.findings.models import Advice
+from app.patients.models import Patient
+from app.plans import service as plans_service
+from app.readings import feed
+from app.readings.models import Reading, ReadingStatus, Source
+from rules.evaluate import evaluate, lookback
+from rules.facts import ReadingFact
+from rules.model import load_library
+from sync.dedup import DEDUP_WINDOW, same_measurement
+from sync.normalise import ItemError, NormalisedReading, normalise_reading
+from sync.wire import SourceIn
+
+
+@dataclass
+class IngestResult:
+    """What a batch did: one result per submitted item, in order, and the advice raised."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    advice: list[Advice] = field(default_factory=list)
+    created_ids: list[str] = field(default_factory=list)
+
+
+def upsert_source(session: Session, patient_id: str, source: SourceIn, now: datetime) -> Source:
+    """The server's record of an app or device, created on first sight."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Source)
+        .values(
+            id=new_id(),
+            patient_id=patient_id,
+            client_source_id=source.id,
+            kind=source.kind,
+            name=source.name or "",
+            version=source.version or "",
+            device=source.device.model_dump() if source.device else None,
+            first_seen=now,
+            last_seen=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    row = session.scalars(
+        select(Source).where(Source.patient_id == patient_id, Source.client_source_id == source.id)
+    ).one()
+    row.last_seen = now
+    return row
+
+
+def _rejected(client_id: Any, errors: Sequence[ItemError]) -> dict[str, Any]:
+    return {
+        "client_id": client_id if isinstance(client_id, str) else None,
+        "status": "rejected",
+        "errors": [{"loc": e.loc, "code": e.code, "message": e.message} for e in errors],
+    }
+
+
+def _str_values(values: dict[str, Decimal]) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items()}
+
+
+def to_fact(row: Reading) -> ReadingFact:
+    """A stored reading as the rule engine sees it."""
+    return ReadingFact(
+        id=row.id,
+        type=row.type,
+        time=row.time,
+        values={k: Decimal(v) for k, v in row.values.items()},
+        unit=row.unit,
+        original_values={k: Decimal(v) for k, v in row.original_values.items()},
+        original_unit=row.original_unit,
+        end_time=row.end_time,
+        context=row.context,
+    )
+
+
+def reading_dict(row: Reading) -> dict[str, Any]:
+    """The API form of a reading."""
+    scalar = list(row.values) == ["value"]
+    return {
+        "id": row.id,
+        "client_id": row.client_id,
+        "source_id": row.source_id,
+        "type": row.type,
+        "time": row.time.isoformat(),
+        "utc_offset_minutes": row.utc_offset_minutes,
+        "end_time": row.end_time.isoformat() if row.end_time else None,
+        "value": row.values["value"] if scalar else row.values,
+        "unit": row.unit,
+        "original": {
+            "value": row.original_values["value"] if scalar else row.original_values,
+            "unit": row.original_unit,
+        },
+        "loinc": row.loinc,
+        "context": row.context,
+        "status": row.status,
+        "duplicate_of": row.duplicate_of,
+        "received_at": row.received_at.isoformat(),
+    }
+
+
+def ingest(
+    session: Session,
+    settings: Settings,
+    *,
+    patient: Patient,
+    source: SourceIn,
+    items: Sequence[Any],
+    entered_by: str | None,
+    now: datetime,
+) -> IngestResult:
+    """Store a batch exactly once, answer per item, and evaluate the plan on what is new."""
+    # Serialise batches of one patient: makes the client-id and cross-source checks race-free.
+    feed.lock_patient(session, patient.id)
+    src = upsert_source(session, patient.id, source, now)
+    result = IngestResult()
+
+    normalised: list[NormalisedReading | list[ItemError]] = [
+        normalise_reading(item, now=now) for item in items
+    ]
+    client_ids = [n.client_id for n in normalised if isinstance(n, NormalisedReading)]
+    existing = {
+        row.client_id: row
+        for row in session.scalars(
+            select(Reading).where(
+                Reading.patient_id == patient.id,
+                Reading.source_id == src.id,
+                Reading.client_id.in_(client_ids),
+            )
+        )
+    } if client_ids else {}
+
+    fresh: list[tuple[int, NormalisedReading]] = []
+    slots: list[dict[str, Any] | None] = []
+    seen_in_batch: dict[str, NormalisedReading] = {}
+    for index, item in enumerate(normalised):
+        if not isinstance(item, NormalisedReading):
+            raw = items[index]
+            slots.append(_rejected(raw.get("client_id") if isinstance(raw, dict) else None, item))
+            continue
+        prior = existing.get(item.client_id)
+        if prior is not None:
+            if prior.fingerprint == item.fingerprint:
+                slots.append(_duplicate_result(item.client_id, prior))
+            else:
+                slots.append(_conflict(item.client_id))
+            continue
+        twin = seen_in_batch.get(item.client_id)
+        if twin is not None:
+            # The same client_id twice in one batch: a retry folded in, or a conflict.
+            slots.append(None if twin.fingerprint == item.fingerprint else _conflict(item.client_id))
+            if twin.fingerprint == item.fingerprint:
+                fresh.append((index, item))
+            continue
+        seen_in_batch[item.client_id] = item
+        fresh.append((index, item))
+        slots.append(None)
+
+    created = _store_new(session, patient, src, fresh, entered_by, now)
+    first_seen: set[str] = set()
+    for index, row in sorted(created.items()):
+        repeat = row.id in first_seen
+        first_seen.add(row.id)
+        if repeat:
+            slots[index] = _duplicate_result(row.client_id, row)
+        elif row.duplicate_of is not None:
+            slots[index] = {
+                "client_id": row.client_id,
+                "status": "duplicate",
+                "id": row.id,
+                "duplicate_of": row.duplicate_of,
+            }
+        else:
+            slots[index] = {"client_id": row.client_id, "status": "created", "id": row.id}
+    result.results = [s for s in slots if s is not None]
+    counted = [r for r in _unique(created.values()) if r.duplicate_of is None]
+    result.created_ids = [r.id for r in counted]
+    if counted:
+        result.advice = _evaluate(session, settings, patient, counted, now)
+    return result
+
+
+def _unique(rows: Any) -> list[Reading]:
+    seen: dict[str, Reading] = {}
+    for row in rows:
+        seen.setdefault(row.id, row)
+    return list(seen.values())
+
+
+def _duplicate_result(client_id: str, prior: Reading) -> dict[str, Any]:
+    answer: dict[str, Any] = {"client_id": client_id, "status": "duplicate", "id": prior.id}
+    if prior.duplicate_of is not None:
+        answer["duplicate_of"] = prior.duplicate_of
+    return answer
+
+
+def _conflict(client_id: str) -> dict[str, Any]:
+    return _rejected(
+        client_id,
+        [
+            ItemError(
+                loc="client_id",
+                code="client_id_conflict",
+                message="This client_id was already used for a different reading from "
+                "this source. Corrections are a delete plus a new reading.",
+            )
+        ],
+    )
+
+
+def _store_new(
+    session: Session,
+    patient: Patient,
+    src: Source,
+    fresh: list[tuple[int, NormalisedReading]],
+    entered_by: str | None,
+    now: datetime,
+) -> dict[int, Reading]:
+    """Insert the new readings, marking those another source already sent as duplicates."""
+    if not fresh:
+        return {}
+    others = _other_source_candidates(session, patient.id, src.id, [n for _, n in fresh])
+    created: dict[int, Reading] = {}
+    by_client_id: dict[str, Reading] = {}
+    for index, item in fresh:
+        if item.client_id in by_client_id:
+            created[index] = by_client_id[item.client_id]
+            continue
+        original = next(
+            (o for o in others.get(item.type, []) if same_measurement(item, to_fact(o))), None
+        )
+        row = Reading(
+            id=new_id(),
+            patient_id=patient.id,
+            source_id=src.id,
+            client_id=item.client_id,
+            type=item.type,
+            time=item.time,
+            utc_offset_minutes=item.utc_offset_minutes,
+            end_time=item.end_time,
+            values=_str_values(item.values),
+            unit=item.unit,
+            original_values=_str_values(item.original_values),
+            original_unit=item.original_unit,
+            loinc=item.loinc,
+            context=item.context,
+            fingerprint=item.fingerprint,
+            status=ReadingStatus.FINAL,
+            duplicate_of=original.id if original is not None else None,
+            received_at=now,
+            entered_by=entered_by,
+        )
+        session.add(row)
+        created[index] = row
+        by_client_id[item.client_id] = row
+    session.flush()
+    for row in by_client_id.values():
+        feed.append(
+            session,
+            patient.id,
+            entity="reading",
+            op="upsert",
+            entity_id=row.id,
+            data=reading_dict(row),
+            now=now,
+        )
+    return created
+
+
+def _other_source_candidates(
+    session: Session, patient_id: str, source_id: str, items: Sequence[NormalisedReading]
+) -> dict[str, list[Reading]]:
+    """Counted readings from other sources close in time to the batch, by type."""
+    start = min(i.time for i in items) - DEDUP_WINDOW
+    end = max(i.time for i in items) + DEDUP_WINDOW
+    rows = session.scalars(
+        select(Reading).where(
+            Reading.patient_id == patient_id,
+            Reading.source_id != source_id,
+            Reading.type.in_({i.type for i in items}),
+            Reading.time >= start,
+            Reading.time <= end,
+            Reading.status == ReadingStatus.FINAL,
+            Reading.duplicate_of.is_(None),
+        )
+    )
+    grouped: dict[str, list[Reading]] = {}
+    for row in rows:
+        grouped.setdefault(row.type, []).append(row)
+    return grouped
+
+
+def counted_readings(
+    session: Session, patient_id: str, types: set[str], start: datetime, end: datetime
+) -> list[Reading]:
+    """Readings the rules count: final, not a cross-source duplicate, in [start, end]."""
+    return list(
+        session.scalars(
+            select(Reading)
+            .where(
+                Reading.patient_id == patient_id,
+                Reading.type.in_(types),
+                Reading.time >= start,
+                Reading.time <= end,
+                Reading.status == ReadingStatus.FINAL,
+                Reading.duplicate_of.is_(None),
+            )
+            .order_by(Reading.time, Reading.id)
+        )
+    )
+
+
+def _evaluate(
+    session: Session, settings: Settings, patient: Patient, new: list[Reading], now: datetime
+) -> list[Advice]:
+    plan = plans_service.current_spec(session, patient.id)
+    if plan is None or not plan.rules:
+        return []
+    history = lookback(plan, load_library())
+    start = min(r.time for r in new) - history
+    end = max(r.time for r in new) + history
+    rows = counted_readings(session, patient.id, {r.type for r in new}, start, end)
+    facts = [to_fact(r) for r in rows]
+    findings = evaluate(plan, facts, new_reading_ids={r.id for r in new}, now=now)
+    return findings_service.record(
+        session,
+        settings,
+        patient=patient,
+        findings=findings,
+        reading_times={r.id: r.time for r in rows},
+        now=now,
+    )
+
+
+def list_readings(
+    session: Session,
+    patient_id: str,
+    *,
+    type_: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    include_deleted: bool = False,
+) -> list[Reading]:
+    """A page of a patient's readings in time order (keyset on time, id)."""
+    query = select(Reading).where(Reading.patient_id == patient_id)
+    if type_:
+        query = query.where(Reading.type == type_)
+    if start:
+        query = query.where(Reading.time >= start)
+    if end:
+        query = query.where(Reading.time < end)
+    if not include_deleted:
+        query = query.where(Reading.status == ReadingStatus.FINAL)
+    if after is not None:
+        t, rid = after
+        query = query.where((Reading.time > t) | ((Reading.time == t) & (Reading.id > rid)))
+    return list(session.scalars(query.order_by(Reading.time, Reading.id).limit(limit)))
+
+
+def delete_reading(
+    session: Session, *, patient_id: str, reading_id: str, by: str, now: datetime
+) -> Reading:
+    """Mark a reading entered-in-error (nothing is physically deleted); idempotent."""
+    feed.lock_patient(session, patient_id)
+    row = session.get(Reading, reading_id) if len(reading_id) <= 36 else None
+    if row is None or row.patient_id != patient_id:
+        raise NotFound("No such reading.")
+    if row.status != ReadingStatus.ENTERED_IN_ERROR:
+        row.status = ReadingStatus.ENTERED_IN_ERROR
+        row.deleted_at, row.deleted_by = now, by
+        session.flush()
+        feed.append(
+            session,
+            patient_id,
+            entity="reading",
+            op="delete",
+            entity_id=row.id,
+            data={"id": row.id, "status": row.status, "deleted_at": now.isoformat()},
+            now=now,
+        )
+    return row
+

@@ -1,0 +1,176 @@
+"""Sync over HTTP on both databases: per-item results, idempotence (AT-09), bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.findings.models import Advice, Flag
+from app.readings.models import Change, Reading
+from tests.app.factories import batch, bp, patient_id, scalar
+
+Auth = Callable[[str], dict[str, str]]
+
+
+def _count(session: Session, model: type) -> int:
+    session.expire_all()
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_very_high_blood_pressure_gives_urgent_advice_in_the_answer(
+    client: TestClient, auth: Auth
+) -> None:
+    response = client.post("/v1/patients/me/sync", json=batch(bp(185, 100)), headers=auth("allan"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["status"] for r in body["results"]] == ["created"]
+    assert [a["rule"]["id"] for a in body["advice"]] == ["bp-very-high"]
+    assert body["advice"][0]["priority"] == "urgent"
+    assert body["advice"][0]["lang"] == "sv"
+    kinds = {(c["entity"], c["op"]) for c in body["changes"]}
+    assert {("reading", "upsert"), ("advice", "upsert"), ("flag", "upsert")} <= kinds
+    assert body["has_more"] is False and body["cursor"]
+
+
+def test_advice_follows_accept_language(client: TestClient, auth: Auth) -> None:
+    headers = {**auth("allan"), "Accept-Language": "en-GB,en;q=0.8"}
+    body = client.post("/v1/patients/me/sync", json=batch(bp(181, 90)), headers=headers).json()
+    assert body["advice"][0]["lang"] == "en"
+    swedish = client.get("/v1/patients/me/advice", headers=auth("allan")).json()["items"][0]
+    assert swedish["lang"] == "sv" and swedish["title"] != body["advice"][0]["title"]
+
+
+def test_replaying_a_batch_ten_times_stores_each_reading_once(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """AT-09: same batch ×10 → one row each, identical results; other content → conflict."""
+    readings = [bp(140 + i, 85, minutes_ago=60 - i) for i in range(5)]
+    first = client.post("/v1/patients/me/sync", json=batch(*readings), headers=auth("allan"))
+    assert first.status_code == 200
+    ids = [r["id"] for r in first.json()["results"]]
+    before = _count(session, Reading)
+    replies = [
+        client.post("/v1/patients/me/sync", json=batch(*readings), headers=auth("allan")).json()
+        for _ in range(10)
+    ]
+    assert _count(session, Reading) == before
+    for reply in replies:
+        assert [r["status"] for r in reply["results"]] == ["duplicate"] * 5
+        assert [r["id"] for r in reply["results"]] == ids
+    changed = dict(readings[0], value={"systolic": 150, "diastolic": 85})
+    conflict = client.post("/v1/patients/me/sync", json=batch(changed), headers=auth("allan"))
+    result = conflict.json()["results"][0]
+    assert result["status"] == "rejected"
+    assert result["errors"][0]["code"] == "client_id_conflict"
+    assert _count(session, Reading) == before
+    print(f"AT-09 replays=10 rows_created={len(ids)}")
+
+
+def test_same_measurement_from_a_second_source_is_a_duplicate_and_not_counted(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    tablet = scalar("spo2", 85, "%", minutes_ago=10)
+    scale_app = dict(tablet, client_id="other-source-id", time=tablet["time"])
+    one = client.post("/v1/patients/me/sync", json=batch(tablet, source="asta-tablet"),
+                      headers=auth("asta")).json()
+    two = client.post("/v1/patients/me/sync", json=batch(scale_app, source="asta-scale"),
+                      headers=auth("asta")).json()
+    assert one["results"][0]["status"] == "created"
+    assert two["results"][0]["status"] == "duplicate"
+    assert two["results"][0]["duplicate_of"] == one["results"][0]["id"]
+    assert two["advice"] == []
+    flags = session.scalars(select(Flag).where(Flag.rule_id == "spo2-low")).all()
+    assert len(flags) == 1 and flags[0].firing_count == 1
+
+
+def test_each_bad_item_is_rejected_with_a_reason_and_the_good_ones_stored(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    good = scalar("weight", 80.5, "kg")
+    items = [
+        good,
+        scalar("weight", 80.5, "stone"),
+        scalar("height", 180, "cm"),
+        bp(400, 80),
+        dict(scalar("pulse", 70, "/min"), time="2026-11-20T07:31:00"),
+        dict(scalar("pulse", 70, "/min"), time="2999-01-01T00:00:00+00:00"),
+        {"type": "pulse"},
+    ]
+    body = client.post("/v1/patients/me/sync", json=batch(*items), headers=auth("allan")).json()
+    statuses = [r["status"] for r in body["results"]]
+    assert statuses == ["created"] + ["rejected"] * 6
+    codes = [r["errors"][0]["code"] for r in body["results"][1:]]
+    assert codes == [
+        "unknown_unit", "unknown_type", "implausible", "missing_offset", "future_time", "invalid"
+    ]
+    assert all(r["errors"][0]["message"] for r in body["results"][1:])
+    stored = session.scalars(select(Reading)).all()
+    assert [r.client_id for r in stored] == [good["client_id"]]
+
+
+def test_bad_envelopes_answer_4xx_problems_and_change_nothing(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    headers = {**auth("allan"), "Content-Type": "application/json"}
+    before = (_count(session, Reading), _count(session, Change), _count(session, Advice))
+    cases = [
+        (b"{not json", 400),
+        (b'{"source": {"id": "x", "kind": "app"}, "readings": [{"value": NaN}]}', 400),
+        (b"\xef\xbb\xbf" + json.dumps(batch(bp(120, 80))).encode(), 400),
+        (b"[" * 100_000 + b"]" * 100_000, 400),
+        (json.dumps({"readings": []}).encode(), 422),
+        (json.dumps({"source": {"id": "bad id!", "kind": "app"}, "readings": []}).encode(), 422),
+        (json.dumps(batch(*[bp(120, 80) for _ in range(5001)])).encode(), 413),
+        (b" " * (5 * 1024 * 1024 + 1), 413),
+    ]
+    for raw, status in cases:
+        response = client.post("/v1/patients/me/sync", content=raw, headers=headers)
+        assert response.status_code == status, (raw[:40], response.text[:200])
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["status"] == status and problem["title"] and problem["detail"]
+    assert (_count(session, Reading), _count(session, Change), _count(session, Advice)) == before
+    assert client.get("/v1/patients/me/readings", headers=auth("allan")).status_code == 200
+
+
+def test_envelope_validation_lists_every_error(client: TestClient, auth: Auth) -> None:
+    body = {"source": {"kind": "spaceship"}, "readings": "many"}
+    response = client.post("/v1/patients/me/sync", json=body, headers=auth("allan"))
+    assert response.status_code == 422
+    locs = {e["loc"] for e in response.json()["errors"]}
+    assert {"source.id", "source.kind", "readings"} <= locs
+
+
+def test_change_feed_continues_from_the_cursor(client: TestClient, auth: Auth) -> None:
+    first = client.post("/v1/patients/me/sync", json=batch(bp(120, 80)), headers=auth("allan"))
+    cursor = first.json()["cursor"]
+    client.post("/v1/patients/me/sync", json=batch(bp(121, 80)), headers=auth("allan"))
+    page = client.get("/v1/patients/me/changes", params={"cursor": cursor},
+                      headers=auth("allan")).json()
+    assert [c["entity"] for c in page["changes"]] == ["reading"]
+    assert page["changes"][0]["data"]["value"] == {"systolic": "121", "diastolic": "80"}
+    other = client.get("/v1/patients/me/changes", params={"cursor": cursor},
+                       headers=auth("gunilla"))
+    assert other.status_code == 400  # a cursor is bound to its patient
+
+
+def test_delete_is_a_tombstone_in_the_feed(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    created = client.post("/v1/patients/me/sync", json=batch(scalar("weight", 71.0, "kg")),
+                          headers=auth("asta")).json()
+    rid = created["results"][0]["id"]
+    pid = patient_id(session, "asta")
+    gone = client.delete(f"/v1/patients/{pid}/readings/{rid}", headers=auth("karin"))
+    assert gone.status_code == 204
+    listed = client.get("/v1/patients/me/readings", headers=auth("asta")).json()["items"]
+    assert rid not in [r["id"] for r in listed]
+    feed = client.get(f"/v1/patients/{pid}/changes", params={"cursor": created["cursor"]},
+                      headers=auth("maria")).json()
+    assert [(c["entity"], c["op"], c["id"]) for c in feed["changes"]] == [("reading", "delete", rid)]
+    session.expire_all()
+    assert session.get(Reading, rid) is not None  # nothing is physically deleted

@@ -1,0 +1,234 @@
+"""Fixtures: both databases, built by migrating; the app; tokens for the seeded personas.
+
+Every database-facing test takes ``db_url`` (or something built on it) and so runs twice:
+on SQLite and on a throwaway PostgreSQL cluster. Each test gets a fresh database cloned from
+a template that was built by running the Alembic migrations (and, for ``people``, loading the
+sample personas and plans without readings).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.auth.tokens import mint_token
+from app.clock import clock, utcnow
+from app.config import PROJECT_ROOT, Settings
+from app.db import make_engine, make_sessionmaker, normalise_url, transaction
+from app.main import create_app
+from app.seed import load_people, load_plan
+from tests import pg
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_report_header() -> list[str]:
+    bin_dir = pg.find_bin_dir(os.environ.get("SELFCARE_POSTGRES_BIN"))
+    return [f"postgresql binaries: {bin_dir or 'NOT FOUND'}"]
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("selfcare")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg.Cluster | None]:
+    bin_dir = pg.find_bin_dir(os.environ.get("SELFCARE_POSTGRES_BIN"))
+    if bin_dir is None:
+        if os.environ.get("SELFCARE_REQUIRE_POSTGRES") == "1":
+            pytest.fail("SELFCARE_REQUIRE_POSTGRES=1 but no PostgreSQL binaries were found")
+        yield None
+        return
+    cluster = pg.start(bin_dir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+class DatabaseFactory:
+    """Clones fresh databases from templates built by migrating."""
+
+    def __init__(self, backend: str, root: Path, cluster: pg.Cluster | None) -> None:
+        self.backend = backend
+        self.root = root
+        self.cluster = cluster
+        self.templates: dict[str, str] = {}
+
+    def _new_name(self) -> str:
+        return "t_" + uuid.uuid4().hex[:12]
+
+    def empty(self) -> str:
+        """A URL of a new database with no schema."""
+        name = self._new_name()
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.root / (name + '.db')}"
+        assert self.cluster is not None
+        admin = create_engine(self.cluster.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return self.cluster.url(name)
+
+    def clone(self, template_url: str) -> str:
+        """A URL of a new database copied from a template database."""
+        name = self._new_name()
+        if self.backend == "sqlite":
+            target = self.root / (name + ".db")
+            shutil.copyfile(template_url.removeprefix("sqlite:///"), target)
+            return f"sqlite:///{target}"
+        assert self.cluster is not None
+        template = template_url.rsplit("/", 1)[1]
+        admin = create_engine(self.cluster.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        admin.dispose()
+        return self.cluster.url(name)
+
+    def template(self, kind: str, build: Callable[[str], None]) -> str:
+        if kind not in self.templates:
+            url = self.empty()
+            build(url)
+            if self.backend == "sqlite":
+                # Fold the WAL into the main file so a plain file copy is complete.
+                engine = create_engine(url)
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                engine.dispose()
+            self.templates[kind] = url
+        return self.templates[kind]
+
+
+@pytest.fixture(scope="session")
+def db_factories(
+    session_dir: Path, pg_cluster: pg.Cluster | None
+) -> dict[str, DatabaseFactory]:
+    return {b: DatabaseFactory(b, session_dir, pg_cluster) for b in BACKENDS}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, pg_cluster: pg.Cluster | None) -> str:
+    name: str = request.param
+    if name == "postgresql" and pg_cluster is None:
+        pytest.skip(
+            "NO POSTGRESQL BINARIES FOUND: the PostgreSQL half of this test did not run "
+            "(install the Debian package `postgresql`; CI requires it)"
+        )
+    return name
+
+
+def make_settings(root: Path, url: str) -> Settings:
+    """Settings for a test: its own var/ and database, the sample data of the repo."""
+    return Settings(
+        var_dir=root,
+        database_url=url,
+        sample_data_dir=PROJECT_ROOT / "sample_data",
+        scheduler_enabled=False,
+        cursor_secret="test-cursor-secret",
+    )
+
+
+def _build_people(settings_root: Path) -> Callable[[str], None]:
+    def build(url: str) -> None:
+        migrate.upgrade(url)
+        settings = make_settings(settings_root, url)
+        engine = make_engine(url)
+        with transaction(make_sessionmaker(engine)) as session:
+            seed_people_and_plans(session, settings, utcnow())
+        engine.dispose()
+
+    return build
+
+
+def seed_people_and_plans(session: Session, settings: Settings, now: datetime) -> None:
+    """The personas and their plans, without readings."""
+    import json
+
+    personas = json.loads((settings.sample_data_dir / "personas.json").read_text())
+    loaded = load_people(session, personas, now)
+    for handle, patient in loaded["patients"].items():
+        load_plan(session, patient, settings.sample_data_dir / "plans" / f"{handle}.json",
+                  None, now)
+
+
+@pytest.fixture
+def migrated_url(backend: str, db_factories: dict[str, DatabaseFactory]) -> str:
+    """A fresh database with the schema and nothing else."""
+    factory = db_factories[backend]
+    return factory.clone(factory.template("migrated", migrate.upgrade))
+
+
+@pytest.fixture
+def db_url(backend: str, db_factories: dict[str, DatabaseFactory], session_dir: Path) -> str:
+    """A fresh database with the schema, the personas and their plans (no readings)."""
+    factory = db_factories[backend]
+    return factory.clone(factory.template("people", _build_people(session_dir)))
+
+
+@pytest.fixture
+def settings(db_url: str, session_dir: Path) -> Settings:
+    return make_settings(session_dir, db_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Any]:
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def session(db_url: str) -> Iterator[Session]:
+    """A session for looking behind the API.
+
+    Its engine has no BEGIN IMMEDIATE, so it never holds SQLite's write lock; it reads in
+    autocommit mode, so each query sees what the API has committed so far.
+    """
+    engine = create_engine(normalise_url(db_url), isolation_level="AUTOCOMMIT")
+    with Session(engine, expire_on_commit=False) as db_session:
+        yield db_session
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_clock() -> Iterator[None]:
+    yield
+    clock.fixed = None
+
+
+@pytest.fixture
+def token(settings: Settings) -> Callable[[str], str]:
+    """Mint a bearer token for a seeded handle."""
+
+    def mint(handle: str) -> str:
+        return mint_token(settings, handle, now=utcnow())
+
+    return mint
+
+
+@pytest.fixture
+def auth(token: Callable[[str], str]) -> Callable[[str], dict[str, str]]:
+    """Authorization headers for a seeded handle."""
+
+    def headers(handle: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(handle)}"}
+
+    return headers
