@@ -86,7 +86,7 @@ def serve_command(
         f"  database  {_safe_url(settings.effective_database_url)}\n"
         "  a token   .venv/bin/selfcare token allan   (also asta, gunilla, maria, eva, karin, "
         "olof, admin)\n"
-        f"  try it    curl -H \"Authorization: Bearer $(.venv/bin/selfcare token allan)\" "
+        f'  try it    curl -H "Authorization: Bearer $(.venv/bin/selfcare token allan)" '
         f"{base}/v1/me\n"
     )
     uvicorn.run("app.asgi:app", host=host, port=port, log_level="info")

@@ -111,7 +111,9 @@ def patient_access(action: Action) -> Callable[..., Access]:
     """A dependency that authorises ``action`` on the path's patient and audits it."""
 
     def dependency(pid: str, request: Request, session: SessionDep, actor: ActorDep) -> Access:
-        access = authorize(session, actor, resolve_patient_id(session, actor, pid), action, utcnow())
+        access = authorize(
+            session, actor, resolve_patient_id(session, actor, pid), action, utcnow()
+        )
         route = request.scope.get("route")
         template = getattr(route, "path", request.url.path)
         audit_access(session, access, action, f"{request.method} {template}")

@@ -60,8 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": ".".join(str(p) for p in e.get("loc", ())), "code": e.get("type", "invalid"),
-             "message": e.get("msg", "")}
+            {
+                "loc": ".".join(str(p) for p in e.get("loc", ())),
+                "code": e.get("type", "invalid"),
+                "message": e.get("msg", ""),
+            }
             for e in exc.errors()
         ]
         body = _problem(422, "Unprocessable Content", "The request is not valid.", errors=errors)
@@ -71,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = _problem(exc.status_code, str(exc.detail), str(exc.detail))
         return JSONResponse(
-            body, status_code=exc.status_code, media_type=PROBLEM_JSON,
+            body,
+            status_code=exc.status_code,
+            media_type=PROBLEM_JSON,
             headers=getattr(exc, "headers", None),
         )
 

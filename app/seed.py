@@ -77,7 +77,9 @@ def load_people(session: Session, personas: dict[str, Any], now: datetime) -> di
         )
         for team_key in u.get("teams", []):
             _get_or_add(
-                session, TeamMember, {"team_id": teams[team_key].id, "user_id": users[u["handle"]].id},
+                session,
+                TeamMember,
+                {"team_id": teams[team_key].id, "user_id": users[u["handle"]].id},
                 since=now,
             )
     patients: dict[str, Patient] = {}
@@ -95,7 +97,9 @@ def load_people(session: Session, personas: dict[str, Any], now: datetime) -> di
         patients[p["handle"]] = patient
         for team_key in p.get("teams", []):
             _get_or_add(
-                session, TeamPatient, {"team_id": teams[team_key].id, "patient_id": patient.id},
+                session,
+                TeamPatient,
+                {"team_id": teams[team_key].id, "patient_id": patient.id},
                 enrolled_at=now,
             )
     for g in personas.get("grants", []):
@@ -112,7 +116,9 @@ def load_people(session: Session, personas: dict[str, Any], now: datetime) -> di
     return {"users": users, "patients": patients, "teams": teams}
 
 
-def load_plan(session: Session, patient: Patient, path: Path, author: str | None, now: datetime) -> bool:
+def load_plan(
+    session: Session, patient: Patient, path: Path, author: str | None, now: datetime
+) -> bool:
     """Add the sample plan when the patient has none; rules the library lacks are left out."""
     if not path.exists() or plans_service.current(session, patient.id) is not None:
         return False
@@ -121,7 +127,9 @@ def load_plan(session: Session, patient: Patient, path: Path, author: str | None
     known = [r for r in body.get("rules", []) if library.get(r["rule"]) is not None]
     skipped = [r["rule"] for r in body.get("rules", []) if library.get(r["rule"]) is None]
     if skipped:
-        log.info("plan for %s: rules not in the library yet, left out: %s", patient.display_name, skipped)
+        log.info(
+            "plan for %s: rules not in the library yet, left out: %s", patient.display_name, skipped
+        )
     plans_service.save(
         session,
         patient_id=patient.id,
@@ -217,8 +225,13 @@ def seed(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
     clinician = next((u for u in loaded["users"].values() if u.role == "clinician"), None)
     counts: dict[str, int] = {}
     for handle, patient in loaded["patients"].items():
-        load_plan(session, patient, root / "plans" / f"{handle}.json",
-                  clinician.id if clinician else None, now)
+        load_plan(
+            session,
+            patient,
+            root / "plans" / f"{handle}.json",
+            clinician.id if clinician else None,
+            now,
+        )
         counts[handle] = load_readings(
             session, settings, patient, root / "readings" / f"{handle}.csv", sources, now
         )

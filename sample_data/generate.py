@@ -32,17 +32,11 @@ ZONE = "Europe/Stockholm"
 MG_PER_MMOL = 18.0156  # CLINICAL §1: molar mass of glucose 180.156 g/mol
 
 # uuid5 namespace of the sample data; changing it changes every client_id.
-NAMESPACE = uuid.uuid5(
-    uuid.NAMESPACE_URL, "https://egenvard.example/sample_data/readings"
-)
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://egenvard.example/sample_data/readings")
 
 HERE = Path(__file__).resolve().parent
 SKATTEVERKET = (
-    HERE.parent.parent
-    / "shared"
-    / "data"
-    / "skatteverket"
-    / "testpersonnummer_sample.txt"
+    HERE.parent.parent / "shared" / "data" / "skatteverket" / "testpersonnummer_sample.txt"
 )
 
 COLUMNS = [
@@ -323,9 +317,7 @@ def plans() -> dict[str, dict[str, Any]]:
                 "mät två gånger med 1–2 minuters mellanrum, på vänster arm."
             },
             {"text": "Mät fasteblodsockret varje morgon innan frukost."},
-            {
-                "text": "Väg dig en gång i veckan, på morgonen efter toalettbesök, före frukost."
-            },
+            {"text": "Väg dig en gång i veckan, på morgonen efter toalettbesök, före frukost."},
             {
                 "text": "Promenera minst 30 minuter om dagen. Målet är 8 000 steg per dag och "
                 "blodtryck under 135/85 i hemmamätning."
@@ -364,9 +356,7 @@ def plans() -> dict[str, dict[str, Any]]:
             {"type": "symptom_score", "times": ["08:00"], "days": "daily"},
         ],
         "agreements": [
-            {
-                "text": "Väg dig varje morgon efter toalettbesök, före frukost, i samma kläder."
-            },
+            {"text": "Väg dig varje morgon efter toalettbesök, före frukost, i samma kläder."},
             {
                 "text": "Ökar vikten mer än 2 kg på 3 dagar: ta en extra tablett vätskedrivande "
                 "(furosemid 40 mg) enligt ordinationen och ring hemsjukvården samma dag."
@@ -384,9 +374,7 @@ def plans() -> dict[str, dict[str, Any]]:
                 "text": "Vid feber, 38 grader eller mer: vila och drick ordentligt. Hör av dig till "
                 "hemsjukvården om du blir sämre."
             },
-            {
-                "text": "Dottern Maria får se dina värden och råd och får lägga in mätvärden åt dig."
-            },
+            {"text": "Dottern Maria får se dina värden och råd och får lägga in mätvärden åt dig."},
             {
                 "text": "Hjärtsviktsmottagningen på Vårdcentralen Norra (sjuksköterska Eva Ek, "
                 f"{PHONE_VC_NORRA}) går igenom vikten och medicinerna varje månad."
@@ -470,18 +458,14 @@ def plans_readme(full: dict[str, dict[str, Any]]) -> str:
         "- `<handle>.v1.json`: the same plan with only the rules that exist in v1. The loader uses",
         "  the v1 file until the rule library has every rule of the whole plan.",
         "",
-        "Rules in v1 (single-reading rules only): "
-        + ", ".join(f"`{r}`" for r in V1_RULES)
-        + ".",
+        "Rules in v1 (single-reading rules only): " + ", ".join(f"`{r}`" for r in V1_RULES) + ".",
         "",
         "| patient | rule | in v1 |",
         "|---|---|---|",
     ]
     for handle, plan in full.items():
         for r in plan["rules"]:
-            params = (
-                f" {json.dumps(r['params'], ensure_ascii=False)}" if r["params"] else ""
-            )
+            params = f" {json.dumps(r['params'], ensure_ascii=False)}" if r["params"] else ""
             lines.append(
                 f"| {handle} | `{r['rule']}`{params} | {'yes' if r['rule'] in V1_RULES else 'no'} |"
             )
@@ -535,9 +519,7 @@ def days() -> range:
 
 def rng_for(handle: str) -> np.random.Generator:
     """One independent, fixed stream per patient."""
-    return np.random.default_rng(
-        [SEED, sum(ord(c) * 31**i for i, c in enumerate(handle)) % 2**32]
-    )
+    return np.random.default_rng([SEED, sum(ord(c) * 31**i for i, c in enumerate(handle)) % 2**32])
 
 
 def allan_rows(rng: np.random.Generator) -> list[Row]:
@@ -562,9 +544,7 @@ def allan_rows(rng: np.random.Generator) -> list[Row]:
             d_level = dia_trend + shift / 2 + rng.normal(0, 3.0)
             t = at(h, m) + int(rng.integers(60, 9 * 60))
             for k in range(2):
-                s = (
-                    s_level + rng.normal(0, 3.0) - 1.5 * k
-                )  # the second reading is often lower
+                s = s_level + rng.normal(0, 3.0) - 1.5 * k  # the second reading is often lower
                 di = d_level + rng.normal(0, 2.0) - 0.8 * k
                 s_i = int(np.clip(round(s), 118, 172))
                 d_i = int(np.clip(round(di), 72, 104))
@@ -624,9 +604,7 @@ def allan_rows(rng: np.random.Generator) -> list[Row]:
             )
         )
     # Weekly weight, 96.0 → 94.5 kg.
-    for d, kg in zip(
-        range(FIRST_DAY, 1, 7), (96.0, 95.7, 95.3, 94.8, 94.5), strict=True
-    ):
+    for d, kg in zip(range(FIRST_DAY, 1, 7), (96.0, 95.7, 95.3, 94.8, 94.5), strict=True):
         t = at(7, 15) + int(rng.integers(0, 6 * 60))
         rows.append(Row("allan-phone", "weight", d, t, "kg", value=fmt1(kg)))
     return rows
@@ -707,9 +685,7 @@ def asta_rows(rng: np.random.Generator) -> list[Row]:
         pulse = int(np.clip(round(pulse_mean + rng.normal(0, 5)), 60, 95))
         rows.append(Row("asta-tablet", "pulse", d, t_ox, "/min", value=str(pulse)))
         if d == -10:
-            spo2 = (
-                88  # the lowest she reaches: at her COPD target, so no spo2-low advice
-            )
+            spo2 = 88  # the lowest she reaches: at her COPD target, so no spo2-low advice
         else:
             spo2_mean = 90.0 if episode or cold else 91.8
             spo2 = int(np.clip(round(spo2_mean + rng.normal(0, 1.0)), 89, 94))
@@ -884,9 +860,7 @@ def gunilla_rows(rng: np.random.Generator) -> list[Row]:
     gaps = [*CGM_GAPS, CGM_SENSOR_FAILED]
     # Sensor changes: the old sensor's last reading is a few minutes before the change.
     sensor_ends = [s for s, _ in CGM_SENSORS[1:]] + [TOTAL_MIN + 10_000]
-    sensor_ends = [
-        e - 35 for e in sensor_ends
-    ]  # stop 5 min before removal + 30 min warm-up
+    sensor_ends = [e - 35 for e in sensor_ends]  # stop 5 min before removal + 30 min warm-up
     dropout_left = 0
     for (start, phase), end in zip(CGM_SENSORS, sensor_ends, strict=True):
         first = start if start >= 0 else start + math.ceil(-start / 5) * 5
@@ -906,9 +880,7 @@ def gunilla_rows(rng: np.random.Generator) -> list[Row]:
             value = min(22.0, max(2.2, value))
             sec = round(minute * 60)
             day, s = FIRST_DAY + sec // 86400, sec % 86400
-            rows.append(
-                Row("gunilla-cgm", "cgm_glucose", day, s, "mmol/L", value=fmt1(value))
-            )
+            rows.append(Row("gunilla-cgm", "cgm_glucose", day, s, "mmol/L", value=fmt1(value)))
     # Fingerstick at about 07:00, fasting; meter error ~5 %.
     for d in days():
         sec = at(6, 55) + int(rng.integers(0, 15 * 60))
@@ -967,9 +939,7 @@ def write_readings(path: Path, handle: str, rows: Sequence[Row]) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(
-        json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:

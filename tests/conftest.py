@@ -8,7 +8,6 @@ sample personas and plans without readings).
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,8 +32,13 @@ from tests import pg
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def _postgres_bin() -> str | None:
+    configured = Settings().postgres_bin  # SELFCARE_POSTGRES_BIN, via the one config class
+    return str(configured) if configured else None
+
+
 def pytest_report_header() -> list[str]:
-    bin_dir = pg.find_bin_dir(os.environ.get("SELFCARE_POSTGRES_BIN"))
+    bin_dir = pg.find_bin_dir(_postgres_bin())
     return [f"postgresql binaries: {bin_dir or 'NOT FOUND'}"]
 
 
@@ -45,9 +49,9 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[pg.Cluster | None]:
-    bin_dir = pg.find_bin_dir(os.environ.get("SELFCARE_POSTGRES_BIN"))
+    bin_dir = pg.find_bin_dir(_postgres_bin())
     if bin_dir is None:
-        if os.environ.get("SELFCARE_REQUIRE_POSTGRES") == "1":
+        if Settings().require_postgres:
             pytest.fail("SELFCARE_REQUIRE_POSTGRES=1 but no PostgreSQL binaries were found")
         yield None
         return
@@ -112,9 +116,7 @@ class DatabaseFactory:
 
 
 @pytest.fixture(scope="session")
-def db_factories(
-    session_dir: Path, pg_cluster: pg.Cluster | None
-) -> dict[str, DatabaseFactory]:
+def db_factories(session_dir: Path, pg_cluster: pg.Cluster | None) -> dict[str, DatabaseFactory]:
     return {b: DatabaseFactory(b, session_dir, pg_cluster) for b in BACKENDS}
 
 
@@ -159,8 +161,9 @@ def seed_people_and_plans(session: Session, settings: Settings, now: datetime) -
     personas = json.loads((settings.sample_data_dir / "personas.json").read_text())
     loaded = load_people(session, personas, now)
     for handle, patient in loaded["patients"].items():
-        load_plan(session, patient, settings.sample_data_dir / "plans" / f"{handle}.json",
-                  None, now)
+        load_plan(
+            session, patient, settings.sample_data_dir / "plans" / f"{handle}.json", None, now
+        )
 
 
 @pytest.fixture

@@ -41,9 +41,7 @@ class AuditSubject(Base):
 
     __tablename__ = "audit_subjects"
 
-    event_seq: Mapped[int] = mapped_column(
-        ForeignKey("audit_events.seq"), primary_key=True
-    )
+    event_seq: Mapped[int] = mapped_column(ForeignKey("audit_events.seq"), primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
 
 

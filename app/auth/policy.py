@@ -187,9 +187,7 @@ def visible_patient_ids(session: Session, actor: Actor, now: datetime) -> list[s
             ProxyGrant.grantee_id == user.id, ProxyGrant.status == GrantStatus.ACTIVE
         )
     )
-    ids |= {
-        g.patient_id for g in grants if grant_is_active(g, now) and Scope.READ in g.scopes
-    }
+    ids |= {g.patient_id for g in grants if grant_is_active(g, now) and Scope.READ in g.scopes}
     return sorted(ids)
 
 

@@ -72,9 +72,7 @@ def worklist(
     return {"items": [findings_service.flag_dict(f, lang, now) for f in rows]}
 
 
-def _flag_action(
-    flag_id: str, actor: ActorDep, session: SessionDep, verb: str
-) -> tuple[Any, Any]:
+def _flag_action(flag_id: str, actor: ActorDep, session: SessionDep, verb: str) -> tuple[Any, Any]:
     flag = findings_service.get_flag(session, flag_id)
     if flag is None:
         raise NotFound("No such flag.")

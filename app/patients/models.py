@@ -70,8 +70,6 @@ class TeamPatient(Base):
     __tablename__ = "team_patients"
 
     team_id: Mapped[str] = mapped_column(ForeignKey("care_teams.id"), primary_key=True)
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id"), primary_key=True, index=True
-    )
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), primary_key=True, index=True)
     enrolled_at: Mapped[datetime]
     enrolled_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))

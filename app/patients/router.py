@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.audit import service as audit
-from app.auth.policy import Action, Relation, relation_to
+from app.auth.policy import Relation, relation_to
 from app.clock import utcnow
 from app.deps import ActorDep, ReadAccess, SessionDep, audit_listing
 from app.errors import BadRequest
@@ -51,9 +51,7 @@ def list_patients(
     offset = _decode_offset(cursor)
     rows, more = patients_service.list_patients(session, actor, now, offset=offset, limit=limit)
     audit_listing(session, actor, "GET /v1/patients", tuple(p.id for p in rows))
-    next_cursor = (
-        base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else None
-    )
+    next_cursor = base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else None
     return {"items": [patients_service.patient_dict(p) for p in rows], "next_cursor": next_cursor}
 
 

@@ -23,8 +23,14 @@ def canonical_personnummer(value: str) -> str:
     except (personnummer.PersonnummerException, ValueError, TypeError) as exc:
         raise Unprocessable(
             "Invalid personnummer.",
-            errors=[{"loc": "personnummer", "code": "invalid", "message": "Not a valid "
-                     "personnummer or samordningsnummer (checked with the Luhn digit)."}],
+            errors=[
+                {
+                    "loc": "personnummer",
+                    "code": "invalid",
+                    "message": "Not a valid "
+                    "personnummer or samordningsnummer (checked with the Luhn digit).",
+                }
+            ],
         ) from exc
     return str(parsed.format(True))
 
@@ -168,8 +174,9 @@ def enrol(
     )
     session.add(patient)
     session.flush()
-    session.add(TeamPatient(team_id=team_id, patient_id=patient.id, enrolled_at=now,
-                            enrolled_by=actor.id))
+    session.add(
+        TeamPatient(team_id=team_id, patient_id=patient.id, enrolled_at=now, enrolled_by=actor.id)
+    )
     session.flush()
     return patient
 

@@ -35,7 +35,9 @@ def put_plan(body: PlanBody, access: PlanWriteAccess, session: SessionDep) -> di
 def plan_versions(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The plan's versions, newest first."""
     return {
-        "items": [plans_service.to_dict(v) for v in plans_service.versions(session, access.patient.id)]
+        "items": [
+            plans_service.to_dict(v) for v in plans_service.versions(session, access.patient.id)
+        ]
     }
 
 

@@ -69,7 +69,13 @@ def save(
     session.add(row)
     session.flush()
     feed.append(
-        session, patient_id, entity="plan", op="upsert", entity_id=row.id, data=to_dict(row), now=now
+        session,
+        patient_id,
+        entity="plan",
+        op="upsert",
+        entity_id=row.id,
+        data=to_dict(row),
+        now=now,
     )
     return row
 

@@ -121,9 +121,7 @@ def read(
     page = rows[:limit]
     last = page[-1].seq if page else after
     return FeedPage(
-        changes=[
-            {"entity": c.entity, "op": c.op, "id": c.entity_id, "data": c.data} for c in page
-        ],
+        changes=[{"entity": c.entity, "op": c.op, "id": c.entity_id, "data": c.data} for c in page],
         cursor=encode_cursor(patient_id, last, key=key),
         has_more=len(rows) > limit,
     )

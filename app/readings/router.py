@@ -33,7 +33,9 @@ def parse_json_body(body: bytes) -> Any:
     if body.startswith(b"\xef\xbb\xbf"):
         raise BadRequest("The body starts with a byte-order mark; send plain UTF-8 JSON.")
     try:
-        return json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            body.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant
+        )
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}"[:300]) from exc
 
@@ -78,7 +80,9 @@ def sync(
     try:
         envelope = SyncRequest.model_validate(payload)
     except ValidationError as exc:
-        raise Unprocessable("The sync envelope is not valid.", errors=_validation_errors(exc)) from exc
+        raise Unprocessable(
+            "The sync envelope is not valid.", errors=_validation_errors(exc)
+        ) from exc
     now = utcnow()
     outcome = readings_service.ingest(
         session,
@@ -164,12 +168,13 @@ def list_readings(
 
 
 @router.delete("/readings/{reading_id}", status_code=204, summary="Mark a reading entered-in-error")
-def delete_reading(
-    reading_id: str, access: WriteReadingsAccess, session: SessionDep
-) -> Response:
+def delete_reading(reading_id: str, access: WriteReadingsAccess, session: SessionDep) -> Response:
     """Tombstone a reading; it disappears from lists and rules and shows in the feed."""
     readings_service.delete_reading(
-        session, patient_id=access.patient.id, reading_id=reading_id, by=access.actor.id,
+        session,
+        patient_id=access.patient.id,
+        reading_id=reading_id,
+        by=access.actor.id,
         now=utcnow(),
     )
     return Response(status_code=204)

@@ -139,16 +139,20 @@ def ingest(
         normalise_reading(item, now=now) for item in items
     ]
     client_ids = [n.client_id for n in normalised if isinstance(n, NormalisedReading)]
-    existing = {
-        row.client_id: row
-        for row in session.scalars(
-            select(Reading).where(
-                Reading.patient_id == patient.id,
-                Reading.source_id == src.id,
-                Reading.client_id.in_(client_ids),
+    existing = (
+        {
+            row.client_id: row
+            for row in session.scalars(
+                select(Reading).where(
+                    Reading.patient_id == patient.id,
+                    Reading.source_id == src.id,
+                    Reading.client_id.in_(client_ids),
+                )
             )
-        )
-    } if client_ids else {}
+        }
+        if client_ids
+        else {}
+    )
 
     fresh: list[tuple[int, NormalisedReading]] = []
     slots: list[dict[str, Any] | None] = []
@@ -168,7 +172,9 @@ def ingest(
         twin = seen_in_batch.get(item.client_id)
         if twin is not None:
             # The same client_id twice in one batch: a retry folded in, or a conflict.
-            slots.append(None if twin.fingerprint == item.fingerprint else _conflict(item.client_id))
+            slots.append(
+                None if twin.fingerprint == item.fingerprint else _conflict(item.client_id)
+            )
             if twin.fingerprint == item.fingerprint:
                 fresh.append((index, item))
             continue
@@ -401,4 +407,3 @@ def delete_reading(
             now=now,
         )
     return row
-

@@ -29,8 +29,9 @@ def when(minutes_ago: float = 5, *, now: datetime | None = None) -> str:
     return moment.astimezone(STOCKHOLM).isoformat()
 
 
-def bp(systolic: float, diastolic: float, *, minutes_ago: float = 5, client_id: str | None = None
-       ) -> dict[str, Any]:
+def bp(
+    systolic: float, diastolic: float, *, minutes_ago: float = 5, client_id: str | None = None
+) -> dict[str, Any]:
     """A blood-pressure reading."""
     return {
         "client_id": client_id or str(uuid.uuid4()),
@@ -42,8 +43,15 @@ def bp(systolic: float, diastolic: float, *, minutes_ago: float = 5, client_id: 
     }
 
 
-def scalar(type_: str, value: float, unit: str, *, minutes_ago: float = 5,
-           client_id: str | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+def scalar(
+    type_: str,
+    value: float,
+    unit: str,
+    *,
+    minutes_ago: float = 5,
+    client_id: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A reading of a scalar type."""
     item: dict[str, Any] = {
         "client_id": client_id or str(uuid.uuid4()),
@@ -57,8 +65,12 @@ def scalar(type_: str, value: float, unit: str, *, minutes_ago: float = 5,
     return item
 
 
-def batch(*readings: dict[str, Any], source: str = "test-phone", cursor: str | None = None,
-          kind: str = "app") -> dict[str, Any]:
+def batch(
+    *readings: dict[str, Any],
+    source: str = "test-phone",
+    cursor: str | None = None,
+    kind: str = "app",
+) -> dict[str, Any]:
     """A sync request body."""
     return {
         "source": {"id": source, "kind": kind, "name": "Testappen", "version": "1.0"},

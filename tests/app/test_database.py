@@ -30,8 +30,10 @@ def test_sqlite_pragmas_on_a_fresh_pooled_connection(tmp_path: object) -> None:
     assert synchronous == 2  # FULL
     assert busy is not None and int(busy) >= 5000
     assert fks == 1
-    print(f"AT-15 journal_mode={journal} synchronous={synchronous} busy_timeout={busy} "
-          f"foreign_keys={fks}")
+    print(
+        f"AT-15 journal_mode={journal} synchronous={synchronous} busy_timeout={busy} "
+        f"foreign_keys={fks}"
+    )
 
     # A transaction holds the write lock from its first statement (BEGIN IMMEDIATE): a second
     # connection cannot start writing while it is open.

@@ -43,10 +43,16 @@ def server(migrated_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, s
         "SELFCARE_PORT": str(port),
         "SELFCARE_SCHEDULER_ENABLED": "0",
     }
-    subprocess.run([*SELFCARE, "seed"], env=env, check=True, cwd=PROJECT_ROOT,
-                   capture_output=True, timeout=600)
-    process = subprocess.Popen([*SELFCARE, "serve"], env=env, cwd=PROJECT_ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    subprocess.run(
+        [*SELFCARE, "seed"], env=env, check=True, cwd=PROJECT_ROOT, capture_output=True, timeout=600
+    )
+    process = subprocess.Popen(
+        [*SELFCARE, "serve"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -70,8 +76,15 @@ def server(migrated_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, s
 
 
 def _token(env: dict[str, str], handle: str) -> dict[str, str]:
-    out = subprocess.run([*SELFCARE, "token", handle], env=env, check=True, cwd=PROJECT_ROOT,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*SELFCARE, "token", handle],
+        env=env,
+        check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return {"Authorization": f"Bearer {out.stdout.strip()}"}
 
 
@@ -88,8 +101,10 @@ def test_allan_eva_karin_maria(server: tuple[str, dict[str, str]]) -> None:
         "value": {"systolic": 185, "diastolic": 100},
         "unit": "mm[Hg]",
     }
-    body = {"source": {"id": "allan-phone", "kind": "app", "name": "Min hälsa"},
-            "readings": [reading]}
+    body = {
+        "source": {"id": "allan-phone", "kind": "app", "name": "Min hälsa"},
+        "readings": [reading],
+    }
     synced = http.post("/v1/patients/me/sync", json=body, headers=allan)
     assert synced.status_code == 200, synced.text
     answer = synced.json()
@@ -107,8 +122,9 @@ def test_allan_eva_karin_maria(server: tuple[str, dict[str, str]]) -> None:
     assert answer["results"][0]["id"] in top["reading_ids"]
     assert explanation["thresholds"]
 
-    acked = http.post(f"/v1/flags/{top['id']}/acknowledge", json={"note": "Ringer Allan."},
-                      headers=eva)
+    acked = http.post(
+        f"/v1/flags/{top['id']}/acknowledge", json={"note": "Ringer Allan."}, headers=eva
+    )
     assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
 
     log = http.get(f"/v1/patients/{allan_id}/access-log", headers=allan).json()["items"]
@@ -123,6 +139,7 @@ def test_allan_eva_karin_maria(server: tuple[str, dict[str, str]]) -> None:
     asta_id = http.get("/v1/me", headers=maria).json()["patients"][0]["id"]
     assert http.get(f"/v1/patients/{asta_id}/readings", headers=maria).status_code == 200
     assert http.get(f"/v1/patients/{allan_id}", headers=maria).status_code == 404
-    readings = http.get(f"/v1/patients/{asta_id}/readings", params={"limit": 1000},
-                        headers=maria).json()
+    readings = http.get(
+        f"/v1/patients/{asta_id}/readings", params={"limit": 1000}, headers=maria
+    ).json()
     assert len(readings["items"]) >= 100  # the seeded month of Asta's measurements

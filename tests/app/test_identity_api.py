@@ -40,8 +40,9 @@ def test_teams_and_patient_lists_follow_membership(client: TestClient, auth: Aut
     assert [p["display_name"].split()[0] for p in olof] == ["Gunilla"]
     page = client.get("/v1/patients", params={"limit": 1}, headers=auth("eva")).json()
     assert len(page["items"]) == 1 and page["next_cursor"]
-    rest = client.get("/v1/patients", params={"limit": 1, "cursor": page["next_cursor"]},
-                      headers=auth("eva")).json()
+    rest = client.get(
+        "/v1/patients", params={"limit": 1, "cursor": page["next_cursor"]}, headers=auth("eva")
+    ).json()
     assert len(rest["items"]) == 1 and rest["items"][0]["id"] != page["items"][0]["id"]
 
 
@@ -65,8 +66,9 @@ def test_enrolment_in_own_team_then_conflict(client: TestClient, auth: Auth) -> 
 def test_tokens_are_checked(client: TestClient, settings: Settings, session: Session) -> None:
     assert client.get("/v1/me").status_code == 401
     assert client.get("/v1/me", headers={"Authorization": "Bearer nonsense"}).status_code == 401
-    expired = mint_token(settings, "allan", now=utcnow() - timedelta(days=2),
-                         ttl=timedelta(hours=1))
+    expired = mint_token(
+        settings, "allan", now=utcnow() - timedelta(days=2), ttl=timedelta(hours=1)
+    )
     response = client.get("/v1/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"

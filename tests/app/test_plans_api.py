@@ -31,10 +31,12 @@ def test_plan_parameters_set_the_threshold(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
     # Asta's COPD plan: SpO2 target 88 %, so 89 is fine and 87 is not.
-    fine = client.post("/v1/patients/me/sync", json=batch(scalar("spo2", 89, "%")),
-                       headers=auth("asta")).json()
-    low = client.post("/v1/patients/me/sync", json=batch(scalar("spo2", 87, "%")),
-                      headers=auth("asta")).json()
+    fine = client.post(
+        "/v1/patients/me/sync", json=batch(scalar("spo2", 89, "%")), headers=auth("asta")
+    ).json()
+    low = client.post(
+        "/v1/patients/me/sync", json=batch(scalar("spo2", 87, "%")), headers=auth("asta")
+    ).json()
     assert fine["advice"] == []
     assert [a["rule"]["id"] for a in low["advice"]] == ["spo2-low"]
     flag = client.get("/v1/flags", headers=auth("karin")).json()["items"][0]
@@ -69,16 +71,29 @@ def test_patients_and_proxies_may_read_but_not_edit_the_plan(
     pid = patient_id(session, "asta")
     plan = client.get(f"/v1/patients/{pid}/plan", headers=auth("asta")).json()
     body = {"rules": plan["rules"]}
-    assert client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("asta")).status_code == 403
-    assert client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("maria")).status_code == 403
-    assert client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("olof")).status_code == 404
+    assert (
+        client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("asta")).status_code == 403
+    )
+    assert (
+        client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("maria")).status_code == 403
+    )
+    assert (
+        client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("olof")).status_code == 404
+    )
 
 
 def test_rule_library_is_listed_with_sources(client: TestClient, auth: Auth) -> None:
     rules = client.get("/v1/rules", headers=auth("eva")).json()["items"]
     ids = {r["id"] for r in rules}
-    assert {"bp-very-high", "bp-low", "glucose-low", "glucose-very-low", "spo2-low",
-            "pulse-abnormal", "temperature-fever"} <= ids
+    assert {
+        "bp-very-high",
+        "bp-low",
+        "glucose-low",
+        "glucose-very-low",
+        "spo2-low",
+        "pulse-abnormal",
+        "temperature-fever",
+    } <= ids
     assert all(r["source"] for r in rules)
     assert client.get("/v1/rules/bp-very-high", headers=auth("allan")).status_code == 200
     assert client.get("/v1/rules/nope", headers=auth("allan")).status_code == 404

@@ -75,10 +75,12 @@ def test_same_measurement_from_a_second_source_is_a_duplicate_and_not_counted(
 ) -> None:
     tablet = scalar("spo2", 85, "%", minutes_ago=10)
     scale_app = dict(tablet, client_id="other-source-id", time=tablet["time"])
-    one = client.post("/v1/patients/me/sync", json=batch(tablet, source="asta-tablet"),
-                      headers=auth("asta")).json()
-    two = client.post("/v1/patients/me/sync", json=batch(scale_app, source="asta-scale"),
-                      headers=auth("asta")).json()
+    one = client.post(
+        "/v1/patients/me/sync", json=batch(tablet, source="asta-tablet"), headers=auth("asta")
+    ).json()
+    two = client.post(
+        "/v1/patients/me/sync", json=batch(scale_app, source="asta-scale"), headers=auth("asta")
+    ).json()
     assert one["results"][0]["status"] == "created"
     assert two["results"][0]["status"] == "duplicate"
     assert two["results"][0]["duplicate_of"] == one["results"][0]["id"]
@@ -105,7 +107,12 @@ def test_each_bad_item_is_rejected_with_a_reason_and_the_good_ones_stored(
     assert statuses == ["created"] + ["rejected"] * 6
     codes = [r["errors"][0]["code"] for r in body["results"][1:]]
     assert codes == [
-        "unknown_unit", "unknown_type", "implausible", "missing_offset", "future_time", "invalid"
+        "unknown_unit",
+        "unknown_type",
+        "implausible",
+        "missing_offset",
+        "future_time",
+        "invalid",
     ]
     assert all(r["errors"][0]["message"] for r in body["results"][1:])
     stored = session.scalars(select(Reading)).all()
@@ -149,28 +156,34 @@ def test_change_feed_continues_from_the_cursor(client: TestClient, auth: Auth) -
     first = client.post("/v1/patients/me/sync", json=batch(bp(120, 80)), headers=auth("allan"))
     cursor = first.json()["cursor"]
     client.post("/v1/patients/me/sync", json=batch(bp(121, 80)), headers=auth("allan"))
-    page = client.get("/v1/patients/me/changes", params={"cursor": cursor},
-                      headers=auth("allan")).json()
+    page = client.get(
+        "/v1/patients/me/changes", params={"cursor": cursor}, headers=auth("allan")
+    ).json()
     assert [c["entity"] for c in page["changes"]] == ["reading"]
     assert page["changes"][0]["data"]["value"] == {"systolic": "121", "diastolic": "80"}
-    other = client.get("/v1/patients/me/changes", params={"cursor": cursor},
-                       headers=auth("gunilla"))
+    other = client.get(
+        "/v1/patients/me/changes", params={"cursor": cursor}, headers=auth("gunilla")
+    )
     assert other.status_code == 400  # a cursor is bound to its patient
 
 
 def test_delete_is_a_tombstone_in_the_feed(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
-    created = client.post("/v1/patients/me/sync", json=batch(scalar("weight", 71.0, "kg")),
-                          headers=auth("asta")).json()
+    created = client.post(
+        "/v1/patients/me/sync", json=batch(scalar("weight", 71.0, "kg")), headers=auth("asta")
+    ).json()
     rid = created["results"][0]["id"]
     pid = patient_id(session, "asta")
     gone = client.delete(f"/v1/patients/{pid}/readings/{rid}", headers=auth("karin"))
     assert gone.status_code == 204
     listed = client.get("/v1/patients/me/readings", headers=auth("asta")).json()["items"]
     assert rid not in [r["id"] for r in listed]
-    feed = client.get(f"/v1/patients/{pid}/changes", params={"cursor": created["cursor"]},
-                      headers=auth("maria")).json()
-    assert [(c["entity"], c["op"], c["id"]) for c in feed["changes"]] == [("reading", "delete", rid)]
+    feed = client.get(
+        f"/v1/patients/{pid}/changes", params={"cursor": created["cursor"]}, headers=auth("maria")
+    ).json()
+    assert [(c["entity"], c["op"], c["id"]) for c in feed["changes"]] == [
+        ("reading", "delete", rid)
+    ]
     session.expire_all()
     assert session.get(Reading, rid) is not None  # nothing is physically deleted
