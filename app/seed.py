@@ -216,22 +216,28 @@ def load_readings(
     return created
 
 
+def _team_clinician(session: Session, patient: Patient) -> str | None:
+    """A clinician of the patient's care team, as the author of the sample plan."""
+    return session.scalars(
+        select(TeamMember.user_id)
+        .join(TeamPatient, TeamPatient.team_id == TeamMember.team_id)
+        .join(User, User.id == TeamMember.user_id)
+        .where(TeamPatient.patient_id == patient.id)
+        .order_by(User.handle)
+        .limit(1)
+    ).first()
+
+
 def seed(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
     """Load every persona; safe to run again."""
     root = settings.sample_data_dir
     personas = json.loads((root / "personas.json").read_text())
     loaded = load_people(session, personas, now)
     sources = {s["id"]: s for s in personas.get("sources", [])}
-    clinician = next((u for u in loaded["users"].values() if u.role == "clinician"), None)
     counts: dict[str, int] = {}
     for handle, patient in loaded["patients"].items():
-        load_plan(
-            session,
-            patient,
-            root / "plans" / f"{handle}.json",
-            clinician.id if clinician else None,
-            now,
-        )
+        author = _team_clinician(session, patient)
+        load_plan(session, patient, root / "plans" / f"{handle}.json", author, now)
         counts[handle] = load_readings(
             session, settings, patient, root / "readings" / f"{handle}.csv", sources, now
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class Quantity(BaseModel):
@@ -19,7 +19,7 @@ class Quantity(BaseModel):
 
 # A plan parameter: a quantity with its unit, a bare number (meaning the parameter's own
 # unit), or a flag.
-ParamValue = Annotated[Quantity | bool | Decimal, Field(union_mode="left_to_right")]
+ParamValue = Annotated[Quantity | StrictBool | Decimal, Field(union_mode="left_to_right")]
 
 
 class PlanRule(BaseModel):

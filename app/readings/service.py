@@ -25,7 +25,7 @@ from app.patients.models import Patient
 from app.plans import service as plans_service
 from app.readings import feed
 from app.readings.models import Reading, ReadingStatus, Source
-from rules.evaluate import evaluate, lookback
+from rules.evaluate import evaluate, history_types, lookback
 from rules.facts import ReadingFact
 from rules.model import load_library
 from sync.dedup import DEDUP_WINDOW, same_measurement
@@ -198,7 +198,9 @@ def ingest(
             }
         else:
             slots[index] = {"client_id": row.client_id, "status": "created", "id": row.id}
-    result.results = [s for s in slots if s is not None]
+    if any(slot is None for slot in slots):
+        raise RuntimeError("an item of the batch got no result")  # a bug, never bad input
+    result.results = [slot for slot in slots if slot is not None]
     counted = [r for r in _unique(created.values()) if r.duplicate_of is None]
     result.created_ids = [r.id for r in counted]
     if counted:
@@ -342,10 +344,12 @@ def _evaluate(
     plan = plans_service.current_spec(session, patient.id)
     if plan is None or not plan.rules:
         return []
-    history = lookback(plan, load_library())
+    library = load_library()
+    history = lookback(plan, library)
     start = min(r.time for r in new) - history
     end = max(r.time for r in new) + history
-    rows = counted_readings(session, patient.id, {r.type for r in new}, start, end)
+    types = set(history_types(plan, library, {r.type for r in new}))
+    rows = counted_readings(session, patient.id, types, start, end)
     facts = [to_fact(r) for r in rows]
     findings = evaluate(plan, facts, new_reading_ids={r.id for r in new}, now=now)
     return findings_service.record(

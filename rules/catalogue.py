@@ -1,0 +1,366 @@
+"""The measurement catalogue (CLINICAL.md §1): types, canonical units, conversions, ranges.
+
+Every unit the service accepts is in ``_UNITS``, an explicit table; a unit that is not
+there is an :class:`UnknownUnit`. Conversions use Decimal arithmetic. A value that is
+already in the canonical unit (or a synonym of it) is returned unchanged, so its exactness
+is kept; a converted value is rounded half-even to :data:`CONVERSION_PLACES` places, and
+the zeros that rounding pads on are dropped (100.4 [degF] is 38 Cel, not 38.000000).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+CONVERSION_PLACES = 6
+"""Decimal places kept by a unit conversion."""
+
+GLUCOSE_MG_DL_PER_MMOL_L = Decimal("18.0156")
+"""1 mmol/L of glucose in mg/dL (molar mass 180.156 g/mol); never 18.0."""
+
+_QUANTUM = Decimal(1).scaleb(-CONVERSION_PLACES)
+_DAY_SECONDS = Decimal(86400)
+_STEPS_PER_DAY_MAX = Decimal(100_000)
+
+
+class MeasurementType(StrEnum):
+    """A kind of home measurement the service accepts."""
+
+    blood_pressure = "blood_pressure"
+    pulse = "pulse"
+    glucose = "glucose"
+    cgm_glucose = "cgm_glucose"
+    weight = "weight"
+    spo2 = "spo2"
+    temperature = "temperature"
+    respiratory_rate = "respiratory_rate"
+    steps = "steps"
+    peak_flow = "peak_flow"
+    symptom_score = "symptom_score"
+
+
+class UnknownUnit(ValueError):
+    """A unit that the catalogue does not accept for the measurement type."""
+
+
+class UnknownType(ValueError):
+    """A measurement type that is not in the catalogue."""
+
+
+@dataclass(frozen=True)
+class UnitConversion:
+    """A linear conversion to the canonical unit: ``canonical = (x + offset) × num / den``."""
+
+    numerator: Decimal = Decimal(1)
+    denominator: Decimal = Decimal(1)
+    offset: Decimal = Decimal(0)
+
+    @property
+    def is_identity(self) -> bool:
+        """Tell whether the unit is the canonical unit or a synonym of it."""
+        return self.numerator == self.denominator and self.offset == 0
+
+    def to_canonical(self, value: Decimal) -> Decimal:
+        """Convert a value in this unit to the canonical unit, unrounded."""
+        return (value + self.offset) * self.numerator / self.denominator
+
+    def from_canonical(self, value: Decimal) -> Decimal:
+        """Convert a canonical value into this unit, unrounded."""
+        return value * self.denominator / self.numerator - self.offset
+
+
+_SAME = UnitConversion()
+_MMOL_L = {
+    "mmol/L": _SAME,
+    "mmol/l": _SAME,  # UCUM accepts both l and L for litre
+    "mmol<180.15588000005408>/L": _SAME,  # Apple Health's glucose unit
+    "mg/dL": UnitConversion(denominator=GLUCOSE_MG_DL_PER_MMOL_L),
+    "mg/dl": UnitConversion(denominator=GLUCOSE_MG_DL_PER_MMOL_L),
+}
+
+# Accepted units per type: unit -> conversion to the type's canonical unit.
+_UNITS: Mapping[MeasurementType, Mapping[str, UnitConversion]] = {
+    MeasurementType.blood_pressure: {"mm[Hg]": _SAME, "mmHg": _SAME},
+    MeasurementType.pulse: {"/min": _SAME, "{beats}/min": _SAME, "bpm": _SAME},
+    MeasurementType.glucose: _MMOL_L,
+    MeasurementType.cgm_glucose: _MMOL_L,
+    MeasurementType.weight: {
+        "kg": _SAME,
+        "g": UnitConversion(denominator=Decimal(1000)),
+        "[lb_av]": UnitConversion(numerator=Decimal("0.45359237")),
+    },
+    MeasurementType.spo2: {"%": _SAME, "1": UnitConversion(numerator=Decimal(100))},
+    MeasurementType.temperature: {
+        "Cel": _SAME,
+        "[degF]": UnitConversion(numerator=Decimal(5), denominator=Decimal(9), offset=Decimal(-32)),
+    },
+    MeasurementType.respiratory_rate: {"/min": _SAME},
+    MeasurementType.steps: {"{steps}": _SAME},
+    MeasurementType.peak_flow: {"L/min": _SAME},
+    MeasurementType.symptom_score: {"{score}": _SAME},
+}
+
+# Symptom-score instruments and their inclusive score ranges.
+INSTRUMENTS: Mapping[str, tuple[Decimal, Decimal]] = MappingProxyType(
+    {
+        "CAT": (Decimal(0), Decimal(40)),
+        "breathlessness": (Decimal(0), Decimal(10)),
+        "mMRC": (Decimal(0), Decimal(4)),
+        "ESAS": (Decimal(0), Decimal(10)),
+    }
+)
+_INSTRUMENTS_FOLDED = {name.casefold(): name for name in INSTRUMENTS}
+
+# How a UCUM unit is shown to people.
+_DISPLAY_UNITS: Mapping[str, str] = {
+    "mm[Hg]": "mmHg",
+    "Cel": "°C",
+    "[degF]": "°F",
+    "[lb_av]": "lb",
+    "{beats}/min": "/min",
+    "{steps}": "",
+    "{score}": "",
+    "1": "",
+    "mmol<180.15588000005408>/L": "mmol/L",
+}
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    """What the catalogue knows about one measurement type."""
+
+    type: MeasurementType
+    canonical_unit: str
+    components: tuple[str, ...]
+    loinc: str
+    component_loinc: Mapping[str, str]
+    # Inclusive plausible range per component in the canonical unit. For steps it is per
+    # day; for symptom scores it is the envelope of all instruments (see plausible_range).
+    plausible: Mapping[str, tuple[Decimal, Decimal]]
+    precision: int  # decimal places at which values of two sources count as equal
+    interval: bool = False  # the reading covers time..end_time
+    units: Mapping[str, UnitConversion] = field(default_factory=dict)
+    unit_loinc: Mapping[str, str] = field(default_factory=dict)  # code per original unit
+
+    @property
+    def accepted_units(self) -> frozenset[str]:
+        """Return the units accepted for this type."""
+        return frozenset(self.units)
+
+
+def _range(low: str, high: str) -> tuple[Decimal, Decimal]:
+    return (Decimal(low), Decimal(high))
+
+
+def _scalar(
+    type_: MeasurementType,
+    unit: str,
+    loinc: str,
+    plausible: tuple[Decimal, Decimal],
+    precision: int,
+    **extra: Any,
+) -> TypeSpec:
+    return TypeSpec(
+        type=type_,
+        canonical_unit=unit,
+        components=("value",),
+        loinc=loinc,
+        component_loinc=MappingProxyType({"value": loinc} if loinc else {}),
+        plausible=MappingProxyType({"value": plausible}),
+        precision=precision,
+        units=MappingProxyType(dict(_UNITS[type_])),
+        **extra,
+    )
+
+
+_T = MeasurementType
+CATALOGUE: Mapping[MeasurementType, TypeSpec] = MappingProxyType(
+    {
+        _T.blood_pressure: TypeSpec(
+            type=_T.blood_pressure,
+            canonical_unit="mm[Hg]",
+            components=("systolic", "diastolic"),
+            loinc="85354-9",
+            component_loinc=MappingProxyType({"systolic": "8480-6", "diastolic": "8462-4"}),
+            plausible=MappingProxyType(
+                {"systolic": _range("40", "300"), "diastolic": _range("20", "200")}
+            ),
+            precision=0,
+            units=MappingProxyType(dict(_UNITS[_T.blood_pressure])),
+        ),
+        _T.pulse: _scalar(_T.pulse, "/min", "8867-4", _range("20", "300"), 0),
+        _T.glucose: _scalar(
+            _T.glucose,
+            "mmol/L",
+            "14743-9",
+            _range("0.5", "50"),
+            1,
+            unit_loinc=MappingProxyType({"mg/dL": "41653-7", "mg/dl": "41653-7"}),
+        ),
+        _T.cgm_glucose: _scalar(
+            _T.cgm_glucose,
+            "mmol/L",
+            "105272-9",
+            _range("1.0", "40"),
+            1,
+            unit_loinc=MappingProxyType({"mg/dL": "99504-3", "mg/dl": "99504-3"}),
+        ),
+        _T.weight: _scalar(_T.weight, "kg", "29463-7", _range("0.3", "500"), 1),
+        _T.spo2: _scalar(_T.spo2, "%", "2708-6", _range("50", "100"), 0),
+        _T.temperature: _scalar(_T.temperature, "Cel", "8310-5", _range("25", "45"), 1),
+        _T.respiratory_rate: _scalar(_T.respiratory_rate, "/min", "9279-1", _range("2", "80"), 0),
+        _T.steps: _scalar(_T.steps, "{steps}", "55423-8", _range("0", "100000"), 0, interval=True),
+        _T.peak_flow: _scalar(_T.peak_flow, "L/min", "19935-6", _range("30", "1000"), 0),
+        _T.symptom_score: _scalar(_T.symptom_score, "{score}", "", _range("0", "40"), 1),
+    }
+)
+
+
+def spec_for(type_name: str) -> TypeSpec | None:
+    """Return the catalogue entry of a type name, or None for an unknown type."""
+    try:
+        return CATALOGUE[MeasurementType(type_name)]
+    except ValueError:
+        return None
+
+
+def _spec(type_name: str) -> TypeSpec:
+    spec = spec_for(type_name)
+    if spec is None:
+        raise UnknownType(f"unknown measurement type {type_name!r}")
+    return spec
+
+
+def _conversion(spec: TypeSpec, unit: str) -> UnitConversion:
+    try:
+        return spec.units[unit]
+    except KeyError:
+        accepted = ", ".join(sorted(spec.units))
+        raise UnknownUnit(
+            f"unit {unit!r} is not accepted for {spec.type} (accepted: {accepted})"
+        ) from None
+
+
+def _rounded(value: Decimal) -> Decimal:
+    # Trailing zeros of the rounding are not precision the input had: 100.4 [degF] is 38.
+    rounded = value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN).normalize()
+    exponent = rounded.as_tuple().exponent
+    return rounded.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else rounded
+
+
+def is_accepted_unit(type_name: str, unit: str) -> bool:
+    """Tell whether a unit is accepted for a measurement type."""
+    spec = spec_for(type_name)
+    return spec is not None and unit in spec.units
+
+
+def same_unit(type_name: str, a: str, b: str) -> bool:
+    """Tell whether two spellings name one unit of a type (``mmHg`` and ``mm[Hg]``)."""
+    if a == b:
+        return True
+    spec = spec_for(type_name)
+    if spec is None or a not in spec.units or b not in spec.units:
+        return False
+    return spec.units[a] == spec.units[b]
+
+
+def to_canonical(type_name: str, value: Decimal, unit: str) -> Decimal:
+    """Convert a value in an accepted unit of the type to the type's canonical unit."""
+    spec = _spec(type_name)
+    conversion = _conversion(spec, unit)
+    if not value.is_finite():
+        raise ValueError("value must be finite")
+    if conversion.is_identity:
+        return value
+    with localcontext() as ctx:
+        ctx.prec = 60
+        try:
+            return _rounded(conversion.to_canonical(value))
+        except InvalidOperation:
+            raise ValueError("value too large to convert") from None
+
+
+def convert(type_name: str, value: Decimal, from_unit: str, to_unit: str) -> Decimal:
+    """Convert a value between two accepted units of the type, via the canonical unit."""
+    spec = _spec(type_name)
+    source = _conversion(spec, from_unit)
+    target = _conversion(spec, to_unit)
+    if not value.is_finite():
+        raise ValueError("value must be finite")
+    if from_unit == to_unit or (source.is_identity and target.is_identity):
+        return value
+    with localcontext() as ctx:
+        ctx.prec = 60
+        try:
+            return _rounded(target.from_canonical(source.to_canonical(value)))
+        except InvalidOperation:
+            raise ValueError("value too large to convert") from None
+
+
+def instrument_name(name: object) -> str | None:
+    """Return the catalogue spelling of a symptom-score instrument, or None if unknown."""
+    if not isinstance(name, str):
+        return None
+    return _INSTRUMENTS_FOLDED.get(name.casefold())
+
+
+def plausible_range(
+    type_name: str,
+    component: str,
+    *,
+    context: Mapping[str, Any] | None = None,
+    interval: timedelta | None = None,
+) -> tuple[Decimal, Decimal] | None:
+    """Return the inclusive plausible range of a canonical component value.
+
+    Steps scale the daily limit by the interval length (at least one day's worth); a symptom
+    score takes its instrument's range and has none (None) when the instrument is unknown.
+    """
+    spec = _spec(type_name)
+    low, high = spec.plausible[component]
+    if spec.type is MeasurementType.steps and interval is not None:
+        days = Decimal(interval.total_seconds()) / _DAY_SECONDS
+        high = _STEPS_PER_DAY_MAX * max(Decimal(1), days)
+    if spec.type is MeasurementType.symptom_score:
+        name = instrument_name((context or {}).get("instrument"))
+        return None if name is None else INSTRUMENTS[name]
+    return (low, high)
+
+
+def display_unit(unit: str) -> str:
+    """Return how a UCUM unit is written for people (``mm[Hg]`` as ``mmHg``)."""
+    return _DISPLAY_UNITS.get(unit, unit)
+
+
+def decimal_text(value: Decimal) -> str:
+    """Return a Decimal as plain text, without exponent (``1E+2`` is ``100``)."""
+    if not value.is_finite():
+        raise ValueError("value must be finite")
+    return format(value, "f")
+
+
+__all__ = [
+    "CATALOGUE",
+    "CONVERSION_PLACES",
+    "GLUCOSE_MG_DL_PER_MMOL_L",
+    "INSTRUMENTS",
+    "MeasurementType",
+    "TypeSpec",
+    "UnitConversion",
+    "UnknownType",
+    "UnknownUnit",
+    "convert",
+    "decimal_text",
+    "display_unit",
+    "instrument_name",
+    "is_accepted_unit",
+    "plausible_range",
+    "same_unit",
+    "spec_for",
+    "to_canonical",
+]
