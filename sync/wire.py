@@ -39,7 +39,7 @@ class SourceIn(BaseModel):
 
     id: str = Field(min_length=1, max_length=128, pattern=SOURCE_ID_PATTERN)
     kind: SourceKind
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(default="", max_length=200)
     version: str | None = Field(default=None, max_length=64)
     device: DeviceIn | None = None
 

@@ -37,7 +37,7 @@ def test_design_example_parses() -> None:
         {"id": "allan phone"},
         {"id": "allan/phone"},
         {"kind": "robot"},
-        {"name": ""},
+        {"name": "x" * 201},
         {"device": {"manufacturer": "Omron"}},
         {"device": {"manufacturer": "Omron", "model": "M7", "serial": "1"}},
         {"patient_id": "someone"},
@@ -46,6 +46,11 @@ def test_design_example_parses() -> None:
 def test_invalid_sources(change: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         SourceIn.model_validate({**SOURCE, **change})
+
+
+def test_a_source_needs_only_id_and_kind() -> None:
+    source = SourceIn.model_validate({"id": "allan-phone", "kind": "app"})
+    assert (source.name, source.version, source.device) == ("", None, None)
 
 
 def test_source_id_characters() -> None:
