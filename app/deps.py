@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -16,7 +17,7 @@ from app.auth.tokens import verify_token
 from app.clock import utcnow
 from app.config import Settings
 from app.db import transaction
-from app.errors import NotFound, Unauthorized
+from app.errors import AppError, NotFound, Unauthorized
 from app.patients.models import Patient
 
 
@@ -30,9 +31,30 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session and one transaction per request, committed before the response is sent."""
-    with transaction(request.app.state.sessionmaker) as session:
+    """One session and one transaction per request, committed before the response is sent.
+
+    When an authorised request is refused (409, 422, …) its writes roll back, but its audit
+    entries are still written, in their own transaction, with the refusal as the outcome:
+    an attempt on a patient's data is an access too.
+    """
+    factory = request.app.state.sessionmaker
+    session = factory()
+    try:
         yield session
+        session.commit()
+    except AppError as exc:
+        refused = audit.pending(session)
+        session.rollback()
+        if refused:
+            with transaction(factory) as audit_session:
+                for entry in refused:
+                    audit.record(audit_session, replace(entry, outcome=f"refused:{exc.status}"))
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

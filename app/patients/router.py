@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.policy import Relation, relation_to
+from app.auth.policy import Actor, home_care_unit, relation_to
 from app.clock import utcnow
 from app.deps import ActorDep, ReadAccess, SessionDep, audit_listing
 from app.errors import BadRequest
 from app.patients import service as patients_service
+from app.patients.models import Patient
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 
@@ -61,21 +64,12 @@ def get_patient(access: ReadAccess) -> dict[str, Any]:
     return patients_service.patient_dict(access.patient)
 
 
-@router.post("", status_code=201, summary="Enrol a patient in one of the caller's teams")
-def enrol_patient(body: EnrolPatient, actor: ActorDep, session: SessionDep) -> dict[str, Any]:
-    """Enrol a new patient (clinician or admin); 409 if the personnummer is enrolled."""
-    now = utcnow()
-    patient = patients_service.enrol(
-        session,
-        actor,
-        personnummer_value=body.personnummer,
-        display_name=body.display_name,
-        timezone=body.timezone,
-        language=body.language,
-        team_id=body.team_id,
-        now=now,
+def _audit_enrolment(session: Session, actor: Actor, patient_id: str, now: datetime) -> None:
+    patient = session.get(Patient, patient_id)
+    access = relation_to(session, actor, patient, now) if patient is not None else None
+    unit_id, unit_name = (
+        (access.care_unit_id, access.care_unit_name) if access else home_care_unit(session, actor)
     )
-    access = relation_to(session, actor, patient, now)
     audit.record(
         session,
         audit.AuditEntry(
@@ -83,12 +77,34 @@ def enrol_patient(body: EnrolPatient, actor: ActorDep, session: SessionDep) -> d
             actor_id=actor.id,
             actor_handle=actor.user.handle,
             actor_role=actor.role,
-            relation=access.relation if access else Relation.ADMIN,
+            relation=access.relation if access else "enrol",
             action="enrol",
             resource="POST /v1/patients",
-            patient_ids=(patient.id,),
-            care_unit_id=access.care_unit_id if access else None,
-            care_unit_name=access.care_unit_name if access else None,
+            patient_ids=(patient_id,),
+            care_unit_id=unit_id,
+            care_unit_name=unit_name,
         ),
     )
+
+
+@router.post("", status_code=201, summary="Enrol a patient in one of the caller's teams")
+def enrol_patient(body: EnrolPatient, actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """Enrol a new patient (clinician or admin); 409 if the personnummer is enrolled."""
+    now = utcnow()
+    try:
+        patient = patients_service.enrol(
+            session,
+            actor,
+            personnummer_value=body.personnummer,
+            display_name=body.display_name,
+            timezone=body.timezone,
+            language=body.language,
+            team_id=body.team_id,
+            now=now,
+        )
+    except patients_service.AlreadyEnrolled as exc:
+        # Learning that a personnummer is enrolled is an access to that patient: log it.
+        _audit_enrolment(session, actor, exc.patient_id, now)
+        raise
+    _audit_enrolment(session, actor, patient.id, now)
     return patients_service.patient_dict(patient)

@@ -16,6 +16,14 @@ from app.errors import Conflict, Unprocessable
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
 
 
+class AlreadyEnrolled(Conflict):
+    """The personnummer belongs to an enrolled patient (whose id is kept for the audit log)."""
+
+    def __init__(self, patient_id: str) -> None:
+        super().__init__("A patient with this personnummer is already enrolled.")
+        self.patient_id = patient_id
+
+
 def canonical_personnummer(value: str) -> str:
     """The 12-digit form of a valid personnummer or samordningsnummer; 422 otherwise."""
     try:
@@ -163,8 +171,9 @@ def enrol(
             "Unknown care team.",
             errors=[{"loc": "team_id", "code": "invalid", "message": "Not one of your teams."}],
         )
-    if session.scalars(select(Patient.id).where(Patient.personnummer == pnr)).first():
-        raise Conflict("A patient with this personnummer is already enrolled.")
+    enrolled = session.scalars(select(Patient.id).where(Patient.personnummer == pnr)).first()
+    if enrolled is not None:
+        raise AlreadyEnrolled(enrolled)
     patient = Patient(
         personnummer=pnr,
         display_name=display_name,

@@ -10,11 +10,13 @@ took id 7 but committed after id 8 was read is skipped for ever.)
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,8 +33,12 @@ def lock_patient(session: Session, patient_id: str) -> FeedHead:
     """Take the patient's feed lock for this transaction (creating the head on first use).
 
     Ingest takes it first thing, so concurrent batches for one patient serialise: that makes
-    cross-source duplicate detection and feed ordering race-free.
+    cross-source duplicate detection and feed ordering race-free. The lock is taken once per
+    transaction; later calls return the held head.
     """
+    held: dict[str, FeedHead] = session.info.setdefault(_LOCKED, {})
+    if patient_id in held:
+        return held[patient_id]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
         insert(FeedHead).values(patient_id=patient_id, last_seq=0).on_conflict_do_nothing()
@@ -40,8 +46,50 @@ def lock_patient(session: Session, patient_id: str) -> FeedHead:
     head = session.execute(
         select(FeedHead).where(FeedHead.patient_id == patient_id).with_for_update()
     ).scalar_one()
-    session.info.setdefault(_LOCKED, set()).add(patient_id)
+    held[patient_id] = head
     return head
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _release(session: Session) -> None:
+    session.info.pop(_LOCKED, None)  # row locks end with the transaction
+
+
+@dataclass(frozen=True)
+class ChangeEntry:
+    """One change to append: what kind of thing, what happened, its id and its API form."""
+
+    entity: str
+    op: str
+    entity_id: str
+    data: dict[str, Any]
+
+
+def append_many(
+    session: Session, patient_id: str, entries: Sequence[ChangeEntry], *, now: datetime
+) -> None:
+    """Append changes to the patient's feed, numbered in order, in one statement."""
+    if not entries:
+        return
+    head = lock_patient(session, patient_id)
+    first = head.last_seq + 1
+    head.last_seq += len(entries)
+    session.execute(
+        sa_insert(Change),
+        [
+            {
+                "patient_id": patient_id,
+                "seq": first + offset,
+                "entity": e.entity,
+                "op": e.op,
+                "entity_id": e.entity_id,
+                "data": e.data,
+                "created_at": now,
+            }
+            for offset, e in enumerate(entries)
+        ],
+    )
 
 
 def append(
@@ -53,21 +101,9 @@ def append(
     entity_id: str,
     data: dict[str, Any],
     now: datetime,
-) -> Change:
+) -> None:
     """Append one change to the patient's feed."""
-    head = lock_patient(session, patient_id)
-    head.last_seq += 1
-    change = Change(
-        patient_id=patient_id,
-        seq=head.last_seq,
-        entity=entity,
-        op=op,
-        entity_id=entity_id,
-        data=data,
-        created_at=now,
-    )
-    session.add(change)
-    return change
+    append_many(session, patient_id, [ChangeEntry(entity, op, entity_id, data)], now=now)
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def list_readings(
     page = rows[:limit]
     return {
         "items": [readings_service.reading_dict(r) for r in page],
-        "next_cursor": _page_token(page[-1].time, page[-1].id) if len(rows) > limit else None,
+        "next_cursor": _page_token(page[-1]["time"], page[-1]["id"]) if len(rows) > limit else None,
     }
 
 

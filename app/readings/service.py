@@ -6,13 +6,13 @@ rows and the audit row commit together before the answer is sent, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,8 +27,9 @@ from app.readings import feed
 from app.readings.models import Reading, ReadingStatus, Source
 from rules.evaluate import evaluate, history_types, lookback
 from rules.facts import ReadingFact
-from rules.model import load_library
-from sync.dedup import DEDUP_WINDOW, same_measurement
+from rules.model import RuleLibrary, load_library
+from rules.plan import PlanSpec
+from sync.dedup import DEDUP_WINDOW, find_same_measurement
 from sync.normalise import ItemError, NormalisedReading, normalise_reading
 from sync.wire import SourceIn
 
@@ -79,43 +80,50 @@ def _str_values(values: dict[str, Decimal]) -> dict[str, str]:
     return {k: str(v) for k, v in values.items()}
 
 
-def to_fact(row: Reading) -> ReadingFact:
+# Readings move through ingest as plain column mappings (Core rows), not ORM objects:
+# batches of thousands are built, inserted and fed to the rules without the unit of work.
+ReadingRow = Mapping[Any, Any]
+READINGS = cast(Table, Reading.__table__)
+
+
+def to_fact(row: ReadingRow) -> ReadingFact:
     """A stored reading as the rule engine sees it."""
     return ReadingFact(
-        id=row.id,
-        type=row.type,
-        time=row.time,
-        values={k: Decimal(v) for k, v in row.values.items()},
-        unit=row.unit,
-        original_values={k: Decimal(v) for k, v in row.original_values.items()},
-        original_unit=row.original_unit,
-        end_time=row.end_time,
-        context=row.context,
+        id=row["id"],
+        type=row["type"],
+        time=row["time"],
+        values={k: Decimal(v) for k, v in row["values"].items()},
+        unit=row["unit"],
+        original_values={k: Decimal(v) for k, v in row["original_values"].items()},
+        original_unit=row["original_unit"],
+        end_time=row["end_time"],
+        context=row["context"],
     )
 
 
-def reading_dict(row: Reading) -> dict[str, Any]:
+def reading_dict(row: ReadingRow) -> dict[str, Any]:
     """The API form of a reading."""
-    scalar = list(row.values) == ["value"]
+    values, original = row["values"], row["original_values"]
+    scalar = list(values) == ["value"]
     return {
-        "id": row.id,
-        "client_id": row.client_id,
-        "source_id": row.source_id,
-        "type": row.type,
-        "time": row.time.isoformat(),
-        "utc_offset_minutes": row.utc_offset_minutes,
-        "end_time": row.end_time.isoformat() if row.end_time else None,
-        "value": row.values["value"] if scalar else row.values,
-        "unit": row.unit,
+        "id": row["id"],
+        "client_id": row["client_id"],
+        "source_id": row["source_id"],
+        "type": row["type"],
+        "time": row["time"].isoformat(),
+        "utc_offset_minutes": row["utc_offset_minutes"],
+        "end_time": row["end_time"].isoformat() if row["end_time"] else None,
+        "value": values["value"] if scalar else values,
+        "unit": row["unit"],
         "original": {
-            "value": row.original_values["value"] if scalar else row.original_values,
-            "unit": row.original_unit,
+            "value": original["value"] if scalar else original,
+            "unit": row["original_unit"],
         },
-        "loinc": row.loinc,
-        "context": row.context,
-        "status": row.status,
-        "duplicate_of": row.duplicate_of,
-        "received_at": row.received_at.isoformat(),
+        "loinc": row["loinc"],
+        "context": row["context"],
+        "status": row["status"],
+        "duplicate_of": row["duplicate_of"],
+        "received_at": row["received_at"].isoformat(),
     }
 
 
@@ -135,90 +143,68 @@ def ingest(
     src = upsert_source(session, patient.id, source, now)
     result = IngestResult()
 
-    normalised: list[NormalisedReading | list[ItemError]] = [
-        normalise_reading(item, now=now) for item in items
-    ]
-    client_ids = [n.client_id for n in normalised if isinstance(n, NormalisedReading)]
-    existing = (
-        {
-            row.client_id: row
-            for row in session.scalars(
-                select(Reading).where(
-                    Reading.patient_id == patient.id,
-                    Reading.source_id == src.id,
-                    Reading.client_id.in_(client_ids),
-                )
-            )
-        }
-        if client_ids
-        else {}
-    )
+    normalised = [normalise_reading(item, now=now) for item in items]
+    client_ids = {n.client_id for n in normalised if isinstance(n, NormalisedReading)}
+    existing: dict[str, ReadingRow] = {}
+    if client_ids:
+        query = select(READINGS).where(
+            READINGS.c.patient_id == patient.id,
+            READINGS.c.source_id == src.id,
+            READINGS.c.client_id.in_(client_ids),
+        )
+        existing = {row["client_id"]: row for row in session.execute(query).mappings()}
 
-    fresh: list[tuple[int, NormalisedReading]] = []
     slots: list[dict[str, Any] | None] = []
-    seen_in_batch: dict[str, NormalisedReading] = {}
+    fresh: list[tuple[int, NormalisedReading]] = []
+    first_in_batch: dict[str, NormalisedReading] = {}
     for index, item in enumerate(normalised):
         if not isinstance(item, NormalisedReading):
             raw = items[index]
             slots.append(_rejected(raw.get("client_id") if isinstance(raw, dict) else None, item))
             continue
         prior = existing.get(item.client_id)
+        twin = first_in_batch.get(item.client_id)
         if prior is not None:
-            if prior.fingerprint == item.fingerprint:
-                slots.append(_duplicate_result(item.client_id, prior))
-            else:
-                slots.append(_conflict(item.client_id))
-            continue
-        twin = seen_in_batch.get(item.client_id)
-        if twin is not None:
-            # The same client_id twice in one batch: a retry folded in, or a conflict.
+            # A retry answers what the first upload got; other content is a conflict.
+            same = prior["fingerprint"] == item.fingerprint
+            slots.append(
+                _duplicate_result(item.client_id, prior) if same else _conflict(item.client_id)
+            )
+        elif twin is not None:
+            # The same client_id twice in one batch: filled in below once the first is stored.
             slots.append(
                 None if twin.fingerprint == item.fingerprint else _conflict(item.client_id)
             )
-            if twin.fingerprint == item.fingerprint:
-                fresh.append((index, item))
-            continue
-        seen_in_batch[item.client_id] = item
-        fresh.append((index, item))
-        slots.append(None)
-
-    created = _store_new(session, patient, src, fresh, entered_by, now)
-    first_seen: set[str] = set()
-    for index, row in sorted(created.items()):
-        repeat = row.id in first_seen
-        first_seen.add(row.id)
-        if repeat:
-            slots[index] = _duplicate_result(row.client_id, row)
-        elif row.duplicate_of is not None:
-            slots[index] = {
-                "client_id": row.client_id,
-                "status": "duplicate",
-                "id": row.id,
-                "duplicate_of": row.duplicate_of,
-            }
         else:
-            slots[index] = {"client_id": row.client_id, "status": "created", "id": row.id}
-    if any(slot is None for slot in slots):
-        raise RuntimeError("an item of the batch got no result")  # a bug, never bad input
+            first_in_batch[item.client_id] = item
+            fresh.append((index, item))
+            slots.append(None)
+
+    stored = _store_new(session, patient, src, fresh, entered_by, now)
+    first_indices = {index for index, _ in fresh}
+    for index, slot in enumerate(slots):
+        item = normalised[index]
+        if slot is not None or not isinstance(item, NormalisedReading):
+            continue
+        row = stored[item.client_id]
+        if index in first_indices and row["duplicate_of"] is None:
+            slots[index] = {"client_id": item.client_id, "status": "created", "id": row["id"]}
+        else:  # another source's measurement, or a repeat within this batch
+            slots[index] = _duplicate_result(item.client_id, row)
     result.results = [slot for slot in slots if slot is not None]
-    counted = [r for r in _unique(created.values()) if r.duplicate_of is None]
-    result.created_ids = [r.id for r in counted]
+    if len(result.results) != len(items):
+        raise RuntimeError("an item of the batch got no result")  # a bug, never bad input
+    counted = [row for row in stored.values() if row["duplicate_of"] is None]
+    result.created_ids = [row["id"] for row in counted]
     if counted:
         result.advice = _evaluate(session, settings, patient, counted, now)
     return result
 
 
-def _unique(rows: Any) -> list[Reading]:
-    seen: dict[str, Reading] = {}
-    for row in rows:
-        seen.setdefault(row.id, row)
-    return list(seen.values())
-
-
-def _duplicate_result(client_id: str, prior: Reading) -> dict[str, Any]:
-    answer: dict[str, Any] = {"client_id": client_id, "status": "duplicate", "id": prior.id}
-    if prior.duplicate_of is not None:
-        answer["duplicate_of"] = prior.duplicate_of
+def _duplicate_result(client_id: str, prior: ReadingRow) -> dict[str, Any]:
+    answer: dict[str, Any] = {"client_id": client_id, "status": "duplicate", "id": prior["id"]}
+    if prior["duplicate_of"] is not None:
+        answer["duplicate_of"] = prior["duplicate_of"]
     return answer
 
 
@@ -243,123 +229,122 @@ def _store_new(
     fresh: list[tuple[int, NormalisedReading]],
     entered_by: str | None,
     now: datetime,
-) -> dict[int, Reading]:
+) -> dict[str, ReadingRow]:
     """Insert the new readings, marking those another source already sent as duplicates."""
     if not fresh:
         return {}
     others = _other_source_candidates(session, patient.id, src.id, [n for _, n in fresh])
-    created: dict[int, Reading] = {}
-    by_client_id: dict[str, Reading] = {}
-    for index, item in fresh:
-        if item.client_id in by_client_id:
-            created[index] = by_client_id[item.client_id]
-            continue
-        original = next(
-            (o for o in others.get(item.type, []) if same_measurement(item, to_fact(o))), None
-        )
-        row = Reading(
-            id=new_id(),
-            patient_id=patient.id,
-            source_id=src.id,
-            client_id=item.client_id,
-            type=item.type,
-            time=item.time,
-            utc_offset_minutes=item.utc_offset_minutes,
-            end_time=item.end_time,
-            values=_str_values(item.values),
-            unit=item.unit,
-            original_values=_str_values(item.original_values),
-            original_unit=item.original_unit,
-            loinc=item.loinc,
-            context=item.context,
-            fingerprint=item.fingerprint,
-            status=ReadingStatus.FINAL,
-            duplicate_of=original.id if original is not None else None,
-            received_at=now,
-            entered_by=entered_by,
-        )
-        session.add(row)
-        created[index] = row
-        by_client_id[item.client_id] = row
-    session.flush()
-    for row in by_client_id.values():
-        feed.append(
-            session,
-            patient.id,
-            entity="reading",
-            op="upsert",
-            entity_id=row.id,
-            data=reading_dict(row),
-            now=now,
-        )
-    return created
+    rows: dict[str, ReadingRow] = {}
+    for _, item in fresh:
+        original = find_same_measurement(item, others.get(item.type, []))
+        rows[item.client_id] = {
+            "id": new_id(),
+            "patient_id": patient.id,
+            "source_id": src.id,
+            "client_id": item.client_id,
+            "type": item.type,
+            "time": item.time,
+            "utc_offset_minutes": item.utc_offset_minutes,
+            "end_time": item.end_time,
+            "values": _str_values(item.values),
+            "unit": item.unit,
+            "original_values": _str_values(item.original_values),
+            "original_unit": item.original_unit,
+            "loinc": item.loinc,
+            "context": item.context,
+            "fingerprint": item.fingerprint,
+            "status": ReadingStatus.FINAL.value,
+            "duplicate_of": original.id if original is not None else None,
+            "received_at": now,
+            "entered_by": entered_by,
+            "deleted_at": None,
+            "deleted_by": None,
+        }
+    session.execute(insert(READINGS), list(rows.values()))
+    feed.append_many(
+        session,
+        patient.id,
+        [feed.ChangeEntry("reading", "upsert", r["id"], reading_dict(r)) for r in rows.values()],
+        now=now,
+    )
+    return rows
 
 
 def _other_source_candidates(
     session: Session, patient_id: str, source_id: str, items: Sequence[NormalisedReading]
-) -> dict[str, list[Reading]]:
+) -> dict[str, list[ReadingFact]]:
     """Counted readings from other sources close in time to the batch, by type."""
     start = min(i.time for i in items) - DEDUP_WINDOW
     end = max(i.time for i in items) + DEDUP_WINDOW
-    rows = session.scalars(
-        select(Reading).where(
-            Reading.patient_id == patient_id,
-            Reading.source_id != source_id,
-            Reading.type.in_({i.type for i in items}),
-            Reading.time >= start,
-            Reading.time <= end,
-            Reading.status == ReadingStatus.FINAL,
-            Reading.duplicate_of.is_(None),
-        )
+    query = select(READINGS).where(
+        READINGS.c.patient_id == patient_id,
+        READINGS.c.source_id != source_id,
+        READINGS.c.type.in_({i.type for i in items}),
+        READINGS.c.time >= start,
+        READINGS.c.time <= end,
+        READINGS.c.status == ReadingStatus.FINAL,
+        READINGS.c.duplicate_of.is_(None),
     )
-    grouped: dict[str, list[Reading]] = {}
-    for row in rows:
-        grouped.setdefault(row.type, []).append(row)
+    grouped: dict[str, list[ReadingFact]] = {}
+    for row in session.execute(query).mappings():
+        grouped.setdefault(row["type"], []).append(to_fact(row))
     return grouped
 
 
-def counted_readings(
+def counted_facts(
     session: Session, patient_id: str, types: set[str], start: datetime, end: datetime
-) -> list[Reading]:
+) -> list[ReadingFact]:
     """Readings the rules count: final, not a cross-source duplicate, in [start, end]."""
-    return list(
-        session.scalars(
-            select(Reading)
-            .where(
-                Reading.patient_id == patient_id,
-                Reading.type.in_(types),
-                Reading.time >= start,
-                Reading.time <= end,
-                Reading.status == ReadingStatus.FINAL,
-                Reading.duplicate_of.is_(None),
-            )
-            .order_by(Reading.time, Reading.id)
+    query = (
+        select(READINGS)
+        .where(
+            READINGS.c.patient_id == patient_id,
+            READINGS.c.type.in_(types),
+            READINGS.c.time >= start,
+            READINGS.c.time <= end,
+            READINGS.c.status == ReadingStatus.FINAL,
+            READINGS.c.duplicate_of.is_(None),
         )
+        .order_by(READINGS.c.time, READINGS.c.id)
     )
+    return [to_fact(row) for row in session.execute(query).mappings()]
 
 
 def _evaluate(
-    session: Session, settings: Settings, patient: Patient, new: list[Reading], now: datetime
+    session: Session, settings: Settings, patient: Patient, new: list[ReadingRow], now: datetime
 ) -> list[Advice]:
     plan = plans_service.current_spec(session, patient.id)
     if plan is None or not plan.rules:
         return []
     library = load_library()
+    ruled = _plan_types(plan, library)
+    relevant = [r for r in new if r["type"] in ruled]  # a weight is no news to a BP-only plan
+    if not relevant:
+        return []
     history = lookback(plan, library)
-    start = min(r.time for r in new) - history
-    end = max(r.time for r in new) + history
-    types = set(history_types(plan, library, {r.type for r in new}))
-    rows = counted_readings(session, patient.id, types, start, end)
-    facts = [to_fact(r) for r in rows]
-    findings = evaluate(plan, facts, new_reading_ids={r.id for r in new}, now=now)
+    start = min(r["time"] for r in relevant) - history
+    end = max(r["time"] for r in relevant) + history
+    types = set(history_types(plan, library, {r["type"] for r in relevant}))
+    facts = counted_facts(session, patient.id, types, start, end)
+    findings = evaluate(plan, facts, new_reading_ids={r["id"] for r in relevant}, now=now)
     return findings_service.record(
         session,
         settings,
         patient=patient,
         findings=findings,
-        reading_times={r.id: r.time for r in rows},
+        reading_times={f.id: f.time for f in facts},
         now=now,
     )
+
+
+def _plan_types(plan: PlanSpec, library: RuleLibrary) -> set[str]:
+    """Every measurement type some rule of the plan looks at."""
+    types: set[str] = set()
+    for plan_rule in plan.rules:
+        rule = library.get(plan_rule.rule)
+        if rule is not None:
+            types.update(getattr(rule, "types", ()))
+    return types
 
 
 def list_readings(
@@ -372,26 +357,27 @@ def list_readings(
     after: tuple[datetime, str] | None,
     limit: int,
     include_deleted: bool = False,
-) -> list[Reading]:
+) -> list[ReadingRow]:
     """A page of a patient's readings in time order (keyset on time, id)."""
-    query = select(Reading).where(Reading.patient_id == patient_id)
+    c = READINGS.c
+    query = select(READINGS).where(c.patient_id == patient_id)
     if type_:
-        query = query.where(Reading.type == type_)
+        query = query.where(c.type == type_)
     if start:
-        query = query.where(Reading.time >= start)
+        query = query.where(c.time >= start)
     if end:
-        query = query.where(Reading.time < end)
+        query = query.where(c.time < end)
     if not include_deleted:
-        query = query.where(Reading.status == ReadingStatus.FINAL)
+        query = query.where(c.status == ReadingStatus.FINAL)
     if after is not None:
         t, rid = after
-        query = query.where((Reading.time > t) | ((Reading.time == t) & (Reading.id > rid)))
-    return list(session.scalars(query.order_by(Reading.time, Reading.id).limit(limit)))
+        query = query.where((c.time > t) | ((c.time == t) & (c.id > rid)))
+    return list(session.execute(query.order_by(c.time, c.id).limit(limit)).mappings())
 
 
 def delete_reading(
     session: Session, *, patient_id: str, reading_id: str, by: str, now: datetime
-) -> Reading:
+) -> None:
     """Mark a reading entered-in-error (nothing is physically deleted); idempotent."""
     feed.lock_patient(session, patient_id)
     row = session.get(Reading, reading_id) if len(reading_id) <= 36 else None
@@ -410,4 +396,3 @@ def delete_reading(
             data={"id": row.id, "status": row.status, "deleted_at": now.isoformat()},
             now=now,
         )
-    return row

@@ -43,16 +43,24 @@ def test_production_issuer_from_a_jwks_file(tmp_path: Path) -> None:
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_text(json.dumps(jwks))
     settings = _settings(
-        tmp_path, auth_issuer="https://idp.example", auth_audience="egenvard",
-        auth_jwks_file=jwks_file, auth_dev_issuer=False,
+        tmp_path,
+        auth_issuer="https://idp.example",
+        auth_audience="egenvard",
+        auth_jwks_file=jwks_file,
+        auth_dev_issuer=False,
     )
-    claims = {"iss": "https://idp.example", "aud": "egenvard", "sub": "user-7",
-              "exp": int((NOW + timedelta(minutes=5)).timestamp())}
+    claims = {
+        "iss": "https://idp.example",
+        "aud": "egenvard",
+        "sub": "user-7",
+        "exp": int((NOW + timedelta(minutes=5)).timestamp()),
+    }
     good = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "idp-1"})
     assert verify_token(settings, good, now=NOW).subject == "user-7"
 
-    wrong_audience = jwt.encode({**claims, "aud": "other"}, key, algorithm="ES256",
-                                headers={"kid": "idp-1"})
+    wrong_audience = jwt.encode(
+        {**claims, "aud": "other"}, key, algorithm="ES256", headers={"kid": "idp-1"}
+    )
     dev_signed = mint_token(_settings(tmp_path / "dev"), "user-7", now=NOW)
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     rs256 = jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "idp-1"})

@@ -1,0 +1,306 @@
+"""Ingest benchmark (AT-22): end-to-end sync rate versus a raw bulk insert of the same rows.
+
+For each database (SQLite file, throwaway PostgreSQL cluster) and batch size (10, 1,000):
+a real uvicorn server, and a load generator in a separate process on loopback that posts
+batches from several connections. Each reading goes the whole way — normalisation, dedup,
+rules, audit, change feed, one transaction per batch. The baseline inserts the same rows
+straight into the same table of a fresh database with SQLAlchemy Core, one transaction per
+batch. Both run in the same process tree in the same minute, so the ratio is what counts.
+
+    .venv/bin/python bench/ingest.py [--readings 20000] [--connections 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import migrate  # noqa: E402
+from app.auth.tokens import mint_token  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.db import make_engine, make_sessionmaker, new_id, transaction  # noqa: E402
+from app.patients.models import Patient  # noqa: E402
+from app.readings.models import Reading, Source  # noqa: E402
+from sync.normalise import NormalisedReading, normalise_reading  # noqa: E402
+from tests import pg  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_readings(count: int, start: datetime) -> list[dict[str, Any]]:
+    """Allan's kind of data: mostly unremarkable, every 50th blood pressure very high."""
+    items: list[dict[str, Any]] = []
+    for i in range(count):
+        when = (start + timedelta(minutes=i)).isoformat()
+        kind = i % 3
+        if kind == 0:
+            high = i % 150 == 0
+            value: Any = {"systolic": 185 if high else 120 + i % 20, "diastolic": 85}
+            items.append(
+                {
+                    "client_id": str(uuid.uuid4()),
+                    "type": "blood_pressure",
+                    "time": when,
+                    "value": value,
+                    "unit": "mm[Hg]",
+                }
+            )
+        elif kind == 1:
+            items.append(
+                {
+                    "client_id": str(uuid.uuid4()),
+                    "type": "glucose",
+                    "time": when,
+                    "value": 5.0 + (i % 30) / 10,
+                    "unit": "mmol/L",
+                }
+            )
+        else:
+            items.append(
+                {
+                    "client_id": str(uuid.uuid4()),
+                    "type": "weight",
+                    "time": when,
+                    "value": 80 + (i % 10) / 10,
+                    "unit": "kg",
+                }
+            )
+    return items
+
+
+def _post_batches(args: tuple[str, str, list[list[dict[str, Any]]]]) -> tuple[int, int]:
+    base, token, batches = args
+    acked = errors = 0
+    with httpx.Client(
+        base_url=base, timeout=120, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        for batch in batches:
+            body = {"source": {"id": "bench-app", "kind": "app"}, "readings": batch}
+            response = client.post("/v1/patients/me/sync", json=body)
+            if response.status_code != 200:
+                errors += 1
+                continue
+            acked += sum(r["status"] == "created" for r in response.json()["results"])
+    return acked, errors
+
+
+def load(
+    base: str, token: str, readings: list[dict[str, Any]], batch_size: int, connections: int
+) -> tuple[float, int, int]:
+    """Post every reading from ``connections`` worker processes; seconds, acked, errors."""
+    batches = [readings[i : i + batch_size] for i in range(0, len(readings), batch_size)]
+    shares = [(base, token, batches[k::connections]) for k in range(connections)]
+    with mp.get_context("spawn").Pool(connections) as pool:
+        started = time.perf_counter()
+        results = pool.map(_post_batches, shares)
+        elapsed = time.perf_counter() - started
+    return elapsed, sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+def raw_insert(url: str, readings: list[dict[str, Any]], batch_size: int) -> float:
+    """Seconds to insert the same normalised rows straight into ``readings``."""
+    now = datetime.now(UTC)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as session:
+        patient = Patient(personnummer="198804302381", display_name="Raw", created_at=now)
+        session.add(patient)
+        session.flush()
+        source = Source(
+            patient_id=patient.id, client_source_id="raw", kind="app", first_seen=now, last_seen=now
+        )
+        session.add(source)
+        session.flush()
+        patient_id, source_id = patient.id, source.id
+    rows = []
+    for item in readings:
+        n = normalise_reading(item, now=now)
+        assert isinstance(n, NormalisedReading)
+        rows.append(
+            {
+                "id": new_id(),
+                "patient_id": patient_id,
+                "source_id": source_id,
+                "client_id": n.client_id,
+                "type": n.type,
+                "time": n.time,
+                "utc_offset_minutes": n.utc_offset_minutes,
+                "end_time": n.end_time,
+                "values": {k: str(v) for k, v in n.values.items()},
+                "unit": n.unit,
+                "original_values": {k: str(v) for k, v in n.original_values.items()},
+                "original_unit": n.original_unit,
+                "loinc": n.loinc,
+                "context": n.context,
+                "fingerprint": n.fingerprint,
+                "status": "final",
+                "received_at": now,
+            }
+        )
+    table = Reading.__table__
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch_size):
+        with engine.begin() as conn:
+            conn.execute(table.insert(), rows[i : i + batch_size])
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed
+
+
+def fresh_database(backend: str, cluster: pg.Cluster | None, workdir: Path) -> str:
+    """A new, migrated database with the sample personas and plans."""
+    from sqlalchemy import create_engine, text
+
+    name = "b_" + uuid.uuid4().hex[:10]
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / (name + '.db')}"
+    else:
+        assert cluster is not None
+        admin = create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = cluster.url(name)
+    migrate.upgrade(url)
+    return url
+
+
+def seed_people(url: str, workdir: Path) -> None:
+    """The personas and plans, without readings."""
+    import json
+
+    from app.seed import load_people, load_plan
+
+    settings = Settings(var_dir=workdir, database_url=url)
+    engine = make_engine(url)
+    with transaction(make_sessionmaker(engine)) as session:
+        now = datetime.now(UTC)
+        personas = json.loads((settings.sample_data_dir / "personas.json").read_text())
+        loaded = load_people(session, personas, now)
+        for handle, patient in loaded["patients"].items():
+            load_plan(
+                session, patient, settings.sample_data_dir / "plans" / f"{handle}.json", None, now
+            )
+    engine.dispose()
+
+
+def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """Start ``selfcare serve`` on a free port; wait for /healthz."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SELFCARE_DATABASE_URL": url,
+        "SELFCARE_VAR_DIR": str(workdir),
+        "SELFCARE_PORT": str(port),
+        "SELFCARE_SCHEDULER_ENABLED": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base, env
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def count_readings(url: str) -> int:
+    from sqlalchemy import func, select
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = int(conn.execute(select(func.count()).select_from(Reading.__table__)).scalar_one())
+    engine.dispose()
+    return n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readings", type=int, default=20_000)
+    parser.add_argument(
+        "--small-readings",
+        type=int,
+        default=3_000,
+        help="readings for the 10-reading batches (they are slow by nature)",
+    )
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-"))
+    backends = args.backends.split(",")
+    cluster = None
+    if "postgresql" in backends:
+        bin_dir = pg.find_bin_dir()
+        if bin_dir is None:
+            print("no PostgreSQL binaries: PostgreSQL skipped")
+            backends.remove("postgresql")
+        else:
+            cluster = pg.start(bin_dir)
+    start = datetime.now(UTC) - timedelta(days=30)
+    print(
+        f"{'database':<11} {'batch':>6} {'readings':>9} {'e2e r/s':>9} {'raw r/s':>10} "
+        f"{'ratio':>7}  stored==acked"
+    )
+    try:
+        for backend in backends:
+            for batch_size, count in ((10, args.small_readings), (1000, args.readings)):
+                readings = make_readings(count, start)
+                url = fresh_database(backend, cluster, workdir)
+                seed_people(url, workdir)
+                process, base, _env = serve(url, workdir)
+                settings = Settings(var_dir=workdir, database_url=url)
+                token = mint_token(settings, "allan", now=datetime.now(UTC))
+                try:
+                    seconds, acked, errors = load(
+                        base, token, readings, batch_size, args.connections
+                    )
+                finally:
+                    process.send_signal(signal.SIGTERM)
+                    process.wait(timeout=30)
+                stored = count_readings(url)
+                raw_url = fresh_database(backend, cluster, workdir)
+                raw_seconds = raw_insert(raw_url, readings, batch_size)
+                e2e_rate, raw_rate = acked / seconds, count / raw_seconds
+                print(
+                    f"{backend:<11} {batch_size:>6} {count:>9} {e2e_rate:>9.0f} "
+                    f"{raw_rate:>10.0f} {e2e_rate / raw_rate:>7.1%}  "
+                    f"{stored == acked} (errors={errors})",
+                    flush=True,
+                )
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

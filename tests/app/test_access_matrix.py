@@ -1,0 +1,638 @@
+"""AT-01 authorisation matrix and AT-05 access-log completeness, on both databases.
+
+Every route of the app (the OpenAPI schema, plus routes left out of it such as the docs) is
+called by every principal on A's object, B's object and a missing id, and the outcome is
+compared with ``access_matrix.yaml``, the intended policy. Alongside:
+
+- a patient the caller may not see answers the same 404 (status and body) as a missing one;
+- listings (patients, worklist, /v1/me) name no patient the caller may not see;
+- a denied write changes no row (readings and flags by status, plans, advice, changes,
+  patients, team enrolments, grants);
+- AT-05: every allowed request on patient data (a 409 included: it was authorised and read
+  the patient's state) writes exactly one audit row (actor, role, relation, care unit, action,
+  UTC time, the patient as subject), a listing one row naming the listed patients; denied
+  requests and requests on no patient's data write none; no audit row holds a measurement
+  value that was sent.
+
+Every mismatch is collected and reported once, as a table, at the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi.testclient import TestClient
+from httpx2 import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.routing import Route
+
+from app.audit.models import AuditEvent, AuditSubject
+from app.auth.models import GrantStatus, ProxyGrant, Role, Scope, User
+from app.clock import utcnow
+from app.findings.models import Advice, Flag
+from app.patients.models import Patient, TeamPatient
+from app.plans.models import PlanVersion
+from app.readings.models import Change, Reading
+from tests.app.factories import batch, bp, patient_id, scalar
+
+Auth = Callable[[str], dict[str, str]]
+Expected = tuple[str, str, str]  # outcome for targets A, B, missing
+
+MATRIX_FILE = Path(__file__).with_name("access_matrix.yaml")
+TARGETS = ("A", "B", "missing")
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DENIALS = frozenset({"401", "403", "404", "422"})
+ENROL_PNR = "198804292384"  # from Skatteverket's list of test personnummer
+FRESH_PULSE = 67  # the value of every reading the matrix uploads
+
+# Principal -> seeded (or inserted) handle; None = no token.
+HANDLES: dict[str, str | None] = {
+    "anonymous": None,
+    "patient_a": "asta",
+    "patient_b": "allan",
+    "proxy_active": "maria",
+    "proxy_expired": "proxy_expired",
+    "proxy_revoked": "proxy_revoked",
+    "proxy_future": "proxy_future",
+    "proxy_readonly": "proxy_readonly",
+    "proxy_writeonly": "proxy_writeonly",
+    "clinician_a_only": "karin",
+    "clinician_both": "eva",
+    "clinician_other": "olof",
+    "admin": "admin",
+}
+# The care unit a clinician's audit rows must name.
+CARE_UNITS = {"karin": "Hemsjukvården Exempels kommun", "eva": "Vårdcentralen Norra"}
+# Every measurement value sent in this test; none may appear in the audit log.
+SENT_VALUES = ("85", "185", "100", str(FRESH_PULSE))
+
+
+# --- the matrix file -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """What the matrix says about one route."""
+
+    profile: str
+    audit: str  # patient | list | none
+    expected: dict[str, Expected]
+
+
+def _as_outcome(value: Any) -> str:
+    text = str(value)
+    assert text in DENIALS | {"allow"}, f"unknown outcome {value!r} in {MATRIX_FILE.name}"
+    return text
+
+
+def _expand(value: Any, principal: str) -> Expected:
+    """A profile cell as outcomes for (A, B, missing)."""
+    if not isinstance(value, list):
+        one = _as_outcome(value)
+        return one, one, one
+    if len(value) == 2:
+        missing = "401" if principal == "anonymous" else "404"
+        return _as_outcome(value[0]), _as_outcome(value[1]), missing
+    assert len(value) == 3, f"{principal}: {value!r} needs 1, 2 or 3 outcomes"
+    return _as_outcome(value[0]), _as_outcome(value[1]), _as_outcome(value[2])
+
+
+def _profile_cells(profiles: dict[str, Any], name: str) -> dict[str, Any]:
+    profile = profiles[name]
+    cells = dict(_profile_cells(profiles, profile["extends"])) if "extends" in profile else {}
+    cells.update({k: v for k, v in profile.items() if k not in ("extends", "audit")})
+    return cells
+
+
+def _profile_audit(profiles: dict[str, Any], name: str) -> str:
+    profile = profiles[name]
+    if "audit" in profile:
+        return str(profile["audit"])
+    return _profile_audit(profiles, profile["extends"])
+
+
+def load_matrix() -> tuple[list[str], dict[str, RouteSpec], dict[str, Any]]:
+    """The principals, the expected outcome of every route, and who may see whom."""
+    raw = yaml.safe_load(MATRIX_FILE.read_text(encoding="utf-8"))
+    principals = list(raw["principals"])
+    assert set(principals) == set(HANDLES), "the matrix file and the test name other principals"
+    profiles = raw["profiles"]
+    routes: dict[str, RouteSpec] = {}
+    for key, entry in raw["routes"].items():
+        spec: dict[str, Any] = {"profile": entry} if isinstance(entry, str) else dict(entry)
+        cells = _profile_cells(profiles, spec["profile"])
+        cells.update(spec.get("overrides", {}))
+        audit_kind = spec.get("audit") or _profile_audit(profiles, spec["profile"])
+        assert audit_kind in ("patient", "list", "none"), f"{key}: audit {audit_kind!r}"
+        expected: dict[str, Expected] = {}
+        for principal in principals:
+            cell = cells.get(principal, cells.get("*"))
+            assert cell is not None, f"{key}: no outcome for {principal}"
+            expected[principal] = _expand(cell, principal)
+        routes[key] = RouteSpec(spec["profile"], audit_kind, expected)
+    visible = raw["visible"]
+    assert set(visible) <= set(principals)
+    return principals, routes, visible
+
+
+# --- the world the matrix runs in -------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """Ids of A's and B's objects, the bodies for writes, and the principals' users."""
+
+    patients: dict[str, str]  # target -> patient id ("missing": a random uuid)
+    readings: dict[str, str]
+    flags: dict[str, str]
+    teams: dict[str, str]
+    plans: dict[str, dict[str, Any]]
+    rules: dict[str, str] = field(
+        default_factory=lambda: {"A": "spo2-low", "B": "bp-very-high", "missing": "no-such-rule"}
+    )
+    users: dict[str, User] = field(default_factory=dict)  # handle -> user
+    uploads: int = 0
+
+
+def _insert_proxies(session: Session, asta_pid: str) -> None:
+    """The proxies whose grants on A are expired, revoked, not yet valid or narrow."""
+    now, day = utcnow(), timedelta(days=1)
+    every = [Scope.READ, Scope.RECEIVE_ADVICE, Scope.ENTER_READINGS]
+    active, revoked = GrantStatus.ACTIVE, GrantStatus.REVOKED
+    grants = {  # handle -> scopes, valid_from, valid_to, status
+        "proxy_expired": (every, now - 60 * day, now - day, active),
+        "proxy_revoked": (every, now - 60 * day, None, revoked),
+        "proxy_future": (every, now + day, None, active),
+        "proxy_readonly": ([Scope.READ], now - 60 * day, None, active),
+        "proxy_writeonly": ([Scope.ENTER_READINGS], now - 60 * day, None, active),
+    }
+    for handle, (scopes, valid_from, valid_to, status) in grants.items():
+        user = User(
+            handle=handle,
+            subject=handle,
+            display_name=handle.replace("_", " ").title(),
+            role=Role.PROXY,
+            created_at=now,
+        )
+        session.add(user)
+        session.flush()
+        session.add(
+            ProxyGrant(
+                grantee_id=user.id,
+                patient_id=asta_pid,
+                scopes=[str(s) for s in scopes],
+                valid_from=valid_from,
+                valid_to=valid_to,
+                status=status,
+                revoked_at=now - day if status == revoked else None,
+                created_at=now,
+            )
+        )
+    session.commit()
+
+
+def build_world(client: TestClient, auth: Auth, session: Session) -> World:
+    """A's and B's readings, flags, plans and teams, made through the API; the extra proxies."""
+    pids = {"A": patient_id(session, "asta"), "B": patient_id(session, "allan")}
+    _insert_proxies(session, pids["A"])
+    uploads = {
+        "A": ("asta", scalar("spo2", 85, "%", minutes_ago=20)),
+        "B": ("allan", bp(185, 100, minutes_ago=20)),
+    }
+    readings, flags, plans = {}, {}, {}
+    for target, (handle, reading) in uploads.items():
+        synced = client.post("/v1/patients/me/sync", json=batch(reading), headers=auth(handle))
+        assert synced.status_code == 200, synced.text
+        readings[target] = synced.json()["results"][0]["id"]
+        own_flags = client.get("/v1/patients/me/flags", headers=auth(handle)).json()["items"]
+        assert len(own_flags) == 1, own_flags
+        flags[target] = own_flags[0]["id"]
+        plan = client.get("/v1/patients/me/plan", headers=auth(handle)).json()
+        plans[target] = {
+            k: plan[k] for k in ("rules", "schedule", "agreements", "contact") if k in plan
+        }
+    teams = {
+        target: client.get("/v1/teams", headers=auth(handle)).json()["items"][0]["id"]
+        for target, handle in (("A", "karin"), ("B", "eva"))
+    }
+    world = World(
+        patients={**pids, "missing": str(uuid.uuid4())},
+        readings={**readings, "missing": str(uuid.uuid4())},
+        flags={**flags, "missing": str(uuid.uuid4())},
+        teams={**teams, "missing": str(uuid.uuid4())},
+        plans={**plans, "missing": plans["A"]},
+    )
+    handles = [h for h in HANDLES.values() if h]
+    found = session.scalars(select(User).where(User.handle.in_(handles)))
+    world.users = {user.handle: user for user in found}
+    assert set(world.users) == set(handles)
+    return world
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def app_routes(client: TestClient) -> dict[str, bool]:
+    """Every "METHOD path" the app answers -> whether the OpenAPI schema lists it."""
+    schema = client.get("/openapi.json").json()
+    routes = {
+        f"{method.upper()} {path}": True
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, Route):
+            for method in sorted(route.methods or ()):
+                if method not in ("HEAD", "OPTIONS"):
+                    routes.setdefault(f"{method} {route.path}", False)
+    return routes
+
+
+def request_for(world: World, method: str, path: str, target: str) -> tuple[str, Any]:
+    """The concrete URL and JSON body of one call of a route on one target."""
+    values = {
+        "pid": world.patients[target],
+        "reading_id": world.readings[target],
+        "flag_id": world.flags[target],
+        "rule_id": world.rules[target],
+    }
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in values, f"no value for the path parameter {{{name}}} of {path}"
+        return values[name]
+
+    url = re.sub(r"\{(\w+)\}", fill, path)
+    body: Any = None
+    if path.endswith("/sync"):
+        world.uploads += 1
+        body = batch(
+            scalar("pulse", FRESH_PULSE, "/min", minutes_ago=60 + world.uploads / 10),
+            source="at01-matrix",
+        )
+    elif method == "PUT" and path.endswith("/plan"):
+        body = world.plans[target]
+    elif path.startswith("/v1/flags/"):
+        body = {"note": "AT-01"}
+    elif method == "POST" and path == "/v1/patients":
+        body = {
+            "personnummer": ENROL_PNR,
+            "display_name": "Tolvan Tolvansson",
+            "team_id": world.teams[target],
+        }
+    elif method in MUTATING and method != "DELETE":
+        raise AssertionError(f"no request body is defined for {method} {path}")
+    return url, body
+
+
+def outcome_of(response: Response) -> str:
+    """The outcome class of a response."""
+    status = response.status_code
+    if 200 <= status < 300 or status == 409:
+        return "allow"
+    return str(status)
+
+
+def body_of(response: Response) -> Any:
+    """The parsed JSON of an answer, or its text when it is no JSON."""
+    try:
+        return response.json()
+    except (ValueError, json.JSONDecodeError):
+        return response.text
+
+
+# --- looking behind the API -------------------------------------------------------------------
+
+
+def row_counts(session: Session) -> dict[str, int]:
+    """Rows that a write could change, by table (readings and flags also by status)."""
+    counts: dict[str, int] = {}
+    for name, model in (("readings", Reading), ("flags", Flag)):
+        for status, n in session.execute(select(model.status, func.count()).group_by(model.status)):
+            counts[f"{name}[{status}]"] = int(n)
+    for name, entity in (
+        ("plan_versions", PlanVersion),
+        ("advice", Advice),
+        ("changes", Change),
+        ("patients", Patient),
+        ("team_patients", TeamPatient),
+        ("proxy_grants", ProxyGrant),
+    ):
+        counts[name] = int(session.scalar(select(func.count()).select_from(entity)) or 0)
+    return counts
+
+
+def last_audit_seq(session: Session) -> int:
+    return int(session.scalar(select(func.max(AuditEvent.seq))) or 0)
+
+
+def new_audit_rows(session: Session, after_seq: int) -> list[tuple[AuditEvent, set[str]]]:
+    """The audit rows written after ``after_seq``, each with its subject patients."""
+    rows = list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > after_seq).order_by(AuditEvent.seq)
+        )
+    )
+    result = []
+    for row in rows:
+        subjects = set(
+            session.scalars(
+                select(AuditSubject.patient_id).where(AuditSubject.event_seq == row.seq)
+            )
+        )
+        result.append((row, subjects))
+    return result
+
+
+EXPECTED_RELATION = {
+    Role.PATIENT: "self",
+    Role.PROXY: "proxy",
+    Role.CLINICIAN: "care_team",
+    Role.ADMIN: "admin",
+}
+
+
+def audit_row_problems(
+    row: AuditEvent,
+    subjects: set[str],
+    *,
+    user: User,
+    relation: str,
+    patients: set[str],
+    started: datetime,
+    ended: datetime,
+    outcome: str = "ok",
+    other_relations: frozenset[str] = frozenset(),
+) -> list[str]:
+    """What is wrong with one audit row (empty when it is complete and right)."""
+    problems = []
+    if row.actor_id != user.id or row.actor_handle != user.handle:
+        problems.append(f"actor {row.actor_handle}/{row.actor_id}")
+    if row.actor_role != user.role:
+        problems.append(f"role {row.actor_role}")
+    if row.relation != relation and row.relation not in other_relations:
+        problems.append(f"relation {row.relation} (want {relation})")
+    if not row.action:
+        problems.append("no action")
+    if row.outcome != outcome:
+        problems.append(f"outcome {row.outcome} (want {outcome})")
+    at = row.occurred_at
+    if at.tzinfo is None or at.utcoffset() != timedelta(0):
+        problems.append(f"time not UTC: {at!r}")
+    elif not started - timedelta(seconds=2) <= at <= ended + timedelta(seconds=2):
+        problems.append(f"time {at.isoformat()} outside the request")
+    if user.role == Role.CLINICIAN:
+        if not row.care_unit_id or row.care_unit_name != CARE_UNITS.get(
+            user.handle, row.care_unit_name
+        ):
+            problems.append(f"care unit {row.care_unit_name!r}")
+    elif row.care_unit_id is not None:
+        problems.append(f"care unit {row.care_unit_name!r} for a {user.role}")
+    if subjects != patients:
+        problems.append(f"subjects {sorted(subjects)} (want {sorted(patients)})")
+    return problems
+
+
+# GET route -> where its answer names patient ids.
+LISTINGS = {
+    "GET /v1/patients": ("items", "id"),
+    "GET /v1/flags": ("items", "patient_id"),
+    "GET /v1/me": ("patients", "id"),
+}
+
+
+def listing_problem(session: Session, key: str, answer: Any, visible: str | list[str]) -> str:
+    """Why a listing's answer names patients it should not (or misses some), or ""."""
+    items_key, id_key = LISTINGS[key]
+    enrolled = session.scalar(select(Patient.id).where(Patient.personnummer == ENROL_PNR))
+    named = {item[id_key] for item in answer[items_key]} - {enrolled}
+    if visible == "all":
+        allowed = set(session.scalars(select(Patient.id))) - {enrolled}
+    else:
+        allowed = {patient_id(session, handle) for handle in visible}
+    extra, lacking = named - allowed, allowed - named
+    if extra or (key == "GET /v1/patients" and lacking):
+        handles = {
+            pid: name
+            for pid, name in session.execute(
+                select(Patient.id, Patient.display_name).where(Patient.id.in_(extra | lacking))
+            )
+        }
+        return (
+            f"names {sorted(handles.get(i, i) for i in extra)}, "
+            f"lacks {sorted(handles.get(i, i) for i in lacking)}"
+        )
+    return ""
+
+
+# --- the test ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Figures and mismatches of one run."""
+
+    requests: int = 0
+    audited_requests: int = 0
+    audit_rows: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    mismatches: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)
+
+    def miss(
+        self, kind: str, route: str, principal: str, target: str, expected: str, got: str
+    ) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.mismatches.append((kind, route, principal, target, expected, got))
+
+    def table(self) -> str:
+        header = ("kind", "route", "principal", "target", "expected", "got")
+        rows = [header, *self.mismatches]
+        widths = [min(60, max(len(r[i]) for r in rows)) for i in range(len(header))]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            for row in rows
+        )
+
+
+@dataclass
+class MatrixRun:
+    """One pass over the matrix: sends the requests and checks each answer."""
+
+    client: TestClient
+    session: Session
+    world: World
+    visible: dict[str, Any]
+    headers: dict[str, dict[str, str]]
+    tally: Tally = field(default_factory=Tally)
+
+    def route(self, key: str, spec: RouteSpec, principal: str) -> None:
+        """Call one route as one principal on A, B and missing; check the denials agree."""
+        answers = {
+            target: self.call(key, spec, principal, target, index)
+            for index, target in enumerate(TARGETS)
+        }
+        # A patient the caller may not see answers exactly like a missing one.
+        expected = spec.expected[principal]
+        missing = answers["missing"]
+        for index, target in enumerate(TARGETS[:2]):
+            answer = answers[target]
+            if (
+                expected[index] == expected[2] in ("404", "422")
+                and answer.status_code == missing.status_code
+                and body_of(answer) != body_of(missing)
+            ):
+                self.tally.miss(
+                    "unlike_missing", key, principal, target,
+                    f"as missing: {body_of(missing)}", str(body_of(answer)),
+                )  # fmt: skip
+
+    def call(self, key: str, spec: RouteSpec, principal: str, target: str, index: int) -> Response:
+        """Send one request and check its outcome, its effect and its audit rows."""
+        method, path = key.split(" ", 1)
+        expected = spec.expected[principal][index]
+        url, body = request_for(self.world, method, path, target)
+        audit_before = last_audit_seq(self.session)
+        counts_before = row_counts(self.session) if method in MUTATING else None
+        started = utcnow()
+        response = self.client.request(method, url, json=body, headers=self.headers[principal])
+        ended = utcnow()
+        self.tally.requests += 1
+        got = outcome_of(response)
+        shown = f"{got} ({response.status_code})" if got == "allow" else got
+        miss = functools.partial(self.tally.miss, route=key, principal=principal, target=target)
+        if got != expected:
+            if got == "allow":
+                miss("unexpected_allow", expected=expected, got=shown)
+            elif expected == "allow":
+                miss("unexpected_deny", expected=expected, got=shown)
+            else:
+                miss("wrong_denial", expected=expected, got=shown)
+
+        if got == "allow" and key in LISTINGS:
+            problem = listing_problem(
+                self.session, key, body_of(response), self.visible.get(principal, [])
+            )
+            if problem:
+                miss("listing", expected="visible patients only", got=problem)
+
+        if counts_before is not None and got != "allow":
+            counts_after = row_counts(self.session)
+            if counts_after != counts_before:
+                changed = {
+                    k: (counts_before.get(k, 0), counts_after.get(k, 0))
+                    for k in sorted(set(counts_before) | set(counts_after))
+                    if counts_before.get(k, 0) != counts_after.get(k, 0)
+                }
+                miss("denied_write_changed", expected="no change", got=str(changed))
+
+        # AT-05: exactly one complete row for an allowed request on patient data, else none.
+        written = new_audit_rows(self.session, audit_before)
+        self.tally.audit_rows += len(written)
+        if got != "allow" or spec.audit == "none":
+            if written:
+                miss("audit_extra", expected="no audit row", got=f"{len(written)} ({shown})")
+            return response
+        self.tally.audited_requests += 1
+        if len(written) != 1:
+            kind = "audit_missing" if not written else "audit_extra"
+            miss(kind, expected="1 audit row", got=f"{len(written)} rows ({shown})")
+            return response
+        user = self.world.users[str(HANDLES[principal])]
+        if spec.audit == "list":
+            items_key, id_key = LISTINGS[key]
+            subjects = {item[id_key] for item in body_of(response)[items_key]}
+            relation = "list"
+        else:
+            subjects = {subject_of(self.session, self.world, path, target, response)}
+            relation = EXPECTED_RELATION[Role(user.role)]
+        row, logged_subjects = written[0]
+        # An authorised request refused for its content (409: already resolved, already
+        # enrolled) is still logged, with the refusal as its outcome; learning that a
+        # personnummer is enrolled with a team one is not in is logged as relation "enrol".
+        refused = response.status_code >= 400
+        enrolling = key.startswith("POST /v1/patients") and refused
+        problems = audit_row_problems(
+            row, logged_subjects, user=user, relation=relation, patients=subjects,
+            started=started, ended=ended,
+            outcome=f"refused:{response.status_code}" if refused else "ok",
+            other_relations=frozenset({"enrol"}) if enrolling else frozenset(),
+        )  # fmt: skip
+        if problems:
+            miss("audit_malformed", expected="complete row", got="; ".join(problems))
+        return response
+
+    def check_no_values_logged(self) -> None:
+        """No audit row, from setup on, holds a measurement value that was sent."""
+        for row in self.session.scalars(select(AuditEvent)):
+            fields = (row.action, row.resource, row.relation, row.outcome, row.actor_handle,
+                      row.actor_role, row.care_unit_name)  # fmt: skip
+            text = " ".join(str(v) for v in fields)
+            leaked = [v for v in SENT_VALUES if v in text]
+            if leaked:
+                self.tally.miss(
+                    "audit_value", f"audit seq {row.seq}", row.actor_handle, "-",
+                    "no measurement values", f"{leaked} in {text!r}",
+                )  # fmt: skip
+
+
+def test_access_matrix_and_access_log(client: TestClient, auth: Auth, session: Session) -> None:
+    """AT-01 and AT-05: every route x principal x target against the checked-in matrix."""
+    principals, matrix, visible = load_matrix()
+    world = build_world(client, auth, session)
+    routes = app_routes(client)
+    headers = {p: auth(h) if h else {} for p, h in HANDLES.items()}
+    run = MatrixRun(client, session, world, visible, headers)
+    tally = run.tally
+    for key in sorted(set(routes) - set(matrix)):
+        tally.miss("unmapped", key, "-", "-", "in the matrix", "route has no matrix entry")
+    for key in sorted(set(matrix) - set(routes)):
+        tally.miss("unmapped", key, "-", "-", "a route", "matrix entry has no route")
+    # By path, then method: lists are read before enrolment, flags acknowledged before resolved.
+    for key in sorted(set(routes) & set(matrix), key=lambda k: (k.split()[1], k.split()[0])):
+        for principal in principals:
+            run.route(key, matrix[key], principal)
+    run.check_no_values_logged()
+
+    c = tally.counts
+    print(
+        f"AT-01 routes={len(set(routes) | set(matrix))} principals={len(principals)} "
+        f"requests={tally.requests} unexpected_allow={c.get('unexpected_allow', 0)} "
+        f"unexpected_deny={c.get('unexpected_deny', 0)} unmapped={c.get('unmapped', 0)} "
+        f"wrong_denial={c.get('wrong_denial', 0)} unlike_missing={c.get('unlike_missing', 0)} "
+        f"denied_write_changed={c.get('denied_write_changed', 0)} listing={c.get('listing', 0)}"
+    )
+    print(
+        f"AT-05 requests={tally.audited_requests} audit_rows={tally.audit_rows} "
+        f"missing={c.get('audit_missing', 0)} extra={c.get('audit_extra', 0)} "
+        f"malformed={c.get('audit_malformed', 0)} values={c.get('audit_value', 0)}"
+    )
+    if tally.mismatches:
+        print(tally.table())
+    assert not tally.mismatches, f"{len(tally.mismatches)} mismatches:\n{tally.table()}"
+
+
+def subject_of(session: Session, world: World, path: str, target: str, response: Response) -> str:
+    """The patient an allowed request on patient data touched."""
+    if path == "/v1/patients":  # enrolment: the new patient, or on 409 the enrolled one
+        if response.status_code == 201:
+            return str(response.json()["id"])
+        return str(session.scalar(select(Patient.id).where(Patient.personnummer == ENROL_PNR)))
+    return world.patients[target]
+
+
+def test_matrix_file_names_only_known_profiles_and_outcomes() -> None:
+    """The matrix file parses, every route resolves, and every principal has an outcome."""
+    principals, routes, _ = load_matrix()
+    assert len(principals) >= 10
+    assert routes and all(len(spec.expected) == len(principals) for spec in routes.values())
