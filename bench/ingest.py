@@ -94,13 +94,17 @@ def _post_batches(args: tuple[str, str, list[list[dict[str, Any]]]]) -> tuple[in
     with httpx.Client(
         base_url=base, timeout=120, headers={"Authorization": f"Bearer {token}"}
     ) as client:
+        cursor = None  # like a real app: each device keeps its place in the change feed
         for batch in batches:
-            body = {"source": {"id": "bench-app", "kind": "app"}, "readings": batch}
+            body = {"source": {"id": "bench-app", "kind": "app"}, "readings": batch,
+                    "cursor": cursor}
             response = client.post("/v1/patients/me/sync", json=body)
             if response.status_code != 200:
                 errors += 1
                 continue
-            acked += sum(r["status"] == "created" for r in response.json()["results"])
+            answer = response.json()
+            cursor = answer["cursor"]
+            acked += sum(r["status"] == "created" for r in answer["results"])
     return acked, errors
 
 
