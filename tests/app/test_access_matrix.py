@@ -49,6 +49,8 @@ Auth = Callable[[str], dict[str, str]]
 Expected = tuple[str, str, str]  # outcome for targets A, B, missing
 
 MATRIX_FILE = Path(__file__).with_name("access_matrix.yaml")
+# More route entries, one file per domain (routes: only); they use the main file's profiles.
+MATRIX_PARTS = Path(__file__).with_name("access_matrix.d")
 TARGETS = ("A", "B", "missing")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DENIALS = frozenset({"401", "403", "404", "422"})
@@ -124,6 +126,13 @@ def _profile_audit(profiles: dict[str, Any], name: str) -> str:
 def load_matrix() -> tuple[list[str], dict[str, RouteSpec], dict[str, Any]]:
     """The principals, the expected outcome of every route, and who may see whom."""
     raw = yaml.safe_load(MATRIX_FILE.read_text(encoding="utf-8"))
+    for part in sorted(MATRIX_PARTS.glob("*.yaml")):
+        extra = yaml.safe_load(part.read_text(encoding="utf-8"))
+        assert set(extra) <= {"routes", "profiles"}, f"{part.name}: only routes and profiles"
+        for section in ("routes", "profiles"):
+            clash = set(extra.get(section, {})) & set(raw[section])
+            assert not clash, f"{part.name} defines {section} twice: {sorted(clash)}"
+            raw[section].update(extra.get(section, {}))
     principals = list(raw["principals"])
     assert set(principals) == set(HANDLES), "the matrix file and the test name other principals"
     profiles = raw["profiles"]
