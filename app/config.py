@@ -41,6 +41,37 @@ class Settings(BaseSettings):
     # Advice about readings older than this at arrival is recorded but not pushed.
     advice_stale_hours: int = Field(default=24, ge=1)
 
+    # Web Push and the scheduled jobs (issue 5). The VAPID key: base64url of the raw 32-byte
+    # P-256 private key, or a PEM; generated into var/ when empty (give it when several hosts
+    # send). http:// push endpoints on loopback are accepted only in development.
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:drift@egenvard.example"
+    push_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    push_batch_size: int = Field(default=50, ge=1, le=1000)
+    push_drain_batches: int = Field(default=20, ge=1)  # batches per dispatcher run at most
+    push_max_attempts: int = Field(default=8, ge=1)
+    push_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    push_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    push_retry_after_max_seconds: int = Field(default=6 * 3600, ge=1)
+    push_dispatch_interval_seconds: float = Field(default=5.0, gt=0)
+    reminder_interval_seconds: float = Field(default=60.0, gt=0)
+    reminder_window_minutes: int = Field(default=90, ge=1)  # later than this: no reminder
+    escalation_interval_seconds: float = Field(default=60.0, gt=0)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    retention_days: int = Field(default=30, ge=1)  # finished outbox rows, ended subscriptions
+    rules_due_interval_seconds: float = Field(default=300.0, gt=0)
+
+    # Flood protection per (caller, patient) on sync: a token bucket, per API process.
+    # 0 turns it off. A phone syncs about once a minute; this allows bursts after offline days.
+    sync_rate_per_minute: int = Field(default=600, ge=0)
+    sync_burst: int = Field(default=120, ge=1)
+
+    # Requests served at once per process; keep it below the worker thread pool (40) and at
+    # most the database connection pool (db_pool_size + db_max_overflow).
+    max_in_flight: int = Field(default=16, ge=1, le=32)
+    db_pool_size: int = Field(default=8, ge=1)
+    db_max_overflow: int = Field(default=8, ge=0)
+
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=5_000)
     sample_data_dir: Path = PROJECT_ROOT / "sample_data"
 

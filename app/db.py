@@ -85,19 +85,21 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
+def make_engine(
+    url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 8, max_overflow: int = 8
+) -> Engine:
     """Create an engine with the settings this service relies on."""
     url = normalise_url(url)
     if is_sqlite(url):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
-            pool_size=8,
-            max_overflow=8,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
         )
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

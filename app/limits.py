@@ -1,8 +1,10 @@
-"""Request size limits, enforced before a body is buffered (declared or chunked)."""
+"""Request limits: body size (before buffering) and the number of requests in flight."""
 
 from __future__ import annotations
 
 import json
+
+import anyio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -76,3 +78,26 @@ async def _send_413(send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class InFlightLimitMiddleware:
+    """Admit at most ``limit`` requests at once; the rest wait (asynchronously) their turn.
+
+    Why: a request's transaction begins in one worker thread and continues in others (each
+    sync dependency and the endpoint take a thread of their own). If every thread of the pool
+    were taken by requests waiting for a lock that an admitted request holds, that request
+    could never get a thread to finish: SQLite would time out with "database is locked",
+    PostgreSQL would wait for ever. Keeping ``limit`` below the thread pool's size (and at
+    most the database pool's) rules that out.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limiter = anyio.CapacityLimiter(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        async with self.limiter:
+            await self.app(scope, receive, send)

@@ -17,9 +17,10 @@ from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import PROBLEM_JSON, AppError
 from app.findings.router import router as findings_router
-from app.limits import BodyLimitMiddleware
+from app.limits import BodyLimitMiddleware, InFlightLimitMiddleware
 from app.patients.router import router as patients_router
 from app.plans.router import router as plans_router
+from app.readings.ratelimit import RateLimiter
 from app.readings.router import router as readings_router
 
 log = logging.getLogger("selfcare")
@@ -39,7 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for the given settings (default: from the environment)."""
     settings = settings or get_settings()
     engine = make_engine(
-        settings.effective_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        settings.effective_database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
     )
     app = FastAPI(
         title="Egenvård sync",
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sync_limiter = RateLimiter(settings.sync_rate_per_minute, settings.sync_burst)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -103,4 +108,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(InFlightLimitMiddleware, limit=settings.max_in_flight)
     return app

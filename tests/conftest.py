@@ -139,6 +139,7 @@ def make_settings(root: Path, url: str) -> Settings:
         sample_data_dir=PROJECT_ROOT / "sample_data",
         scheduler_enabled=False,
         cursor_secret="test-cursor-secret",
+        sync_rate_per_minute=0,  # flood protection has its own test (AT-23)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
 from app.errors import BadRequest, PayloadTooLarge, Unprocessable
 from app.findings import service as findings_service
 from app.readings import feed
+from app.readings.ratelimit import RateLimiter
 from app.readings import service as readings_service
 from sync.wire import SyncRequest
 
@@ -40,7 +42,13 @@ def parse_json_body(body: bytes) -> Any:
         raise BadRequest(f"The body is not valid JSON: {exc}"[:300]) from exc
 
 
-async def read_body(request: Request) -> bytes:
+def limit_rate(request: Request, access: WriteReadingsAccess) -> None:
+    """Refuse a flooding device (429) before its body is read."""
+    limiter: RateLimiter = request.app.state.sync_limiter
+    limiter.check((access.actor.id, access.patient.id), time.monotonic())
+
+
+async def read_body(request: Request, _: Annotated[None, Depends(limit_rate)]) -> bytes:
     """The raw request body (its size is capped by the body-limit middleware)."""
     return await request.body()
 

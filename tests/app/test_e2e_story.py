@@ -7,12 +7,6 @@ Karin (hemsjukvård) cannot see Allan; Maria sees Asta but not Allan.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,77 +15,25 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.config import PROJECT_ROOT
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
-SELFCARE = [sys.executable, "-m", "app"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
-def server(migrated_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SELFCARE_DATABASE_URL": migrated_url,
-        "SELFCARE_VAR_DIR": str(tmp_path),
-        "SELFCARE_PORT": str(port),
-        "SELFCARE_SCHEDULER_ENABLED": "0",
-    }
-    subprocess.run(
-        [*SELFCARE, "seed"], env=env, check=True, cwd=PROJECT_ROOT, capture_output=True, timeout=600
-    )
-    process = subprocess.Popen(
-        [*SELFCARE, "serve"],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+def server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    live = LiveServer(migrated_url, tmp_path)
+    live.cli("seed")  # the sample personas with a month of readings, as `make run` does
+    live.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"server did not start:\n{output}")
-            time.sleep(0.2)
-        yield base, env
+        yield live
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        live.stop()
 
 
-def _token(env: dict[str, str], handle: str) -> dict[str, str]:
-    out = subprocess.run(
-        [*SELFCARE, "token", handle],
-        env=env,
-        check=True,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return {"Authorization": f"Bearer {out.stdout.strip()}"}
-
-
-def test_allan_eva_karin_maria(server: tuple[str, dict[str, str]]) -> None:
-    base, env = server
-    allan, eva, karin, maria = (_token(env, h) for h in ("allan", "eva", "karin", "maria"))
-    http = httpx.Client(base_url=base, timeout=30)
+def test_allan_eva_karin_maria(server: LiveServer) -> None:
+    allan, eva, karin, maria = (server.token(h) for h in ("allan", "eva", "karin", "maria"))
+    http = httpx.Client(base_url=server.base, timeout=30)
 
     now = datetime.now(UTC).astimezone()
     reading = {
