@@ -1,0 +1,130 @@
+"""AT-13: the change feed never skips a change committed out of order (PostgreSQL).
+
+Ten writers commit changes for one patient with random delays while one long transaction
+holds its change open; a reader polls the feed all along. Every committed change must be
+delivered exactly once. The control runs the same workload against a naive feed that pages by
+a global autoincrement id without the per-patient lock, and must show a skip: it proves the
+test can see the bug it guards against.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.clock import utcnow
+from app.config import Settings
+from app.db import make_engine, make_sessionmaker, transaction
+from app.readings import feed
+from app.readings.models import Change
+from tests.app.factories import patient_id
+
+WRITERS = 10
+PER_WRITER = 15
+
+Append = Callable[[Session, str, str], None]
+
+
+def _locked_append(session: Session, pid: str, entity_id: str) -> None:
+    feed.append(session, pid, entity="reading", op="upsert", entity_id=entity_id, data={},
+                now=utcnow())
+
+
+def _naive_append(session: Session, pid: str, entity_id: str) -> None:
+    # What a simpler design would do: no lock; the global id orders the feed.
+    session.execute(insert(Change).values(
+        patient_id=pid, seq=-random.randint(1, 2**62), entity="reading", op="upsert",
+        entity_id=entity_id, data={}, created_at=utcnow(),
+    ))
+
+
+def _run(factory: sessionmaker[Session], pid: str, append: Append,
+         poll: Callable[[], list[str]]) -> tuple[list[str], list[str]]:
+    """Writers, one long transaction and a polling reader; (committed, delivered)."""
+    committed: list[str] = []
+    guard = threading.Lock()
+    delivered: list[str] = []
+    done = threading.Event()
+
+    def write(count: int, delay: Callable[[], float]) -> None:
+        for _ in range(count):
+            entity_id = str(uuid.uuid4())
+            with transaction(factory) as session:
+                append(session, pid, entity_id)
+                session.flush()
+                time.sleep(delay())
+            with guard:
+                committed.append(entity_id)
+
+    def read() -> None:
+        while not done.is_set():
+            delivered.extend(poll())
+            time.sleep(0.005)
+        delivered.extend(poll())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    long_writer = threading.Thread(target=write, args=(1, lambda: 1.0))
+    long_writer.start()
+    time.sleep(0.1)  # the long transaction has its change in place first
+    writers = [threading.Thread(target=write, args=(PER_WRITER, lambda: random.random() / 50))
+               for _ in range(WRITERS)]
+    for thread in writers:
+        thread.start()
+    for thread in [long_writer, *writers]:
+        thread.join()
+    done.set()
+    reader.join()
+    return committed, delivered
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_feed_delivers_every_change_once_and_the_naive_control_skips(
+    settings: Settings, session: Session
+) -> None:
+    engine = make_engine(settings.effective_database_url, pool_size=20, max_overflow=5)
+    factory = make_sessionmaker(engine)
+    feed_patient, naive_patient = patient_id(session, "asta"), patient_id(session, "allan")
+
+    state: dict[str, Any] = {"cursor": None}
+
+    def poll_feed() -> list[str]:
+        with transaction(factory) as s:
+            page = feed.read(s, settings, feed_patient, state["cursor"])
+            state["cursor"] = page.cursor
+            return [c["id"] for c in page.changes]
+
+    naive: dict[str, int] = {"last_id": 0}
+
+    def poll_naive() -> list[str]:
+        with transaction(factory) as s:
+            rows = s.execute(
+                select(Change.id, Change.entity_id)
+                .where(Change.patient_id == naive_patient, Change.id > naive["last_id"])
+                .order_by(Change.id)
+            ).all()
+        if rows:
+            naive["last_id"] = rows[-1].id
+        return [r.entity_id for r in rows]
+
+    poll_feed()  # start after what the seed wrote (the plan)
+    committed, delivered = _run(factory, feed_patient, _locked_append, poll_feed)
+    naive_committed, naive_delivered = _run(factory, naive_patient, _naive_append, poll_naive)
+    engine.dispose()
+
+    skipped = len(set(committed) - set(delivered))
+    duplicated = len(delivered) - len(set(delivered))
+    naive_skips = len(set(naive_committed) - set(naive_delivered))
+    print(f"AT-13 committed={len(committed)} delivered={len(set(delivered))} "
+          f"skipped={skipped} duplicated={duplicated} naive_control_skips={naive_skips}")
+    assert set(delivered) == set(committed)
+    assert (skipped, duplicated) == (0, 0)
+    assert naive_skips > 0, "the control did not show the skip: the test cannot see the bug"
