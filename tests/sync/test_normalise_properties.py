@@ -12,14 +12,10 @@ from sync.normalise import FIELDS, ItemErrorCode, NormalisedReading, normalise_r
 from tests.sync.factories import BASE, NOW, raw
 
 JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.decimals()
-    | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.decimals() | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 CODES = {code.value for code in ItemErrorCode}
