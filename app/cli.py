@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from app.auth.tokens import mint_token
 from app.clock import utcnow
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, transaction
+from app.readings.imports import ImportFormat
 
 cli = typer.Typer(
     help="Egenvård sync: the service and its tools.",
@@ -45,6 +47,62 @@ def seed_command() -> None:
     engine.dispose()
     summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
     console.print(f"[green]sample personas loaded[/green] (new readings — {summary})")
+
+
+@cli.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the file to import")],
+    patient: Annotated[str, typer.Option(help="patient handle (e.g. gunilla) or patient id")],
+    format: Annotated[ImportFormat, typer.Option(help="omh or dexcom-csv")],
+    source_id: Annotated[str | None, typer.Option(help="source id (default per format)")] = None,
+) -> None:
+    """Import an Open mHealth document or a Dexcom Clarity CSV through the sync ingest."""
+    from app.audit import service as audit
+    from app.patients.models import Patient
+    from app.readings.imports import import_file
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    now = utcnow()
+    with transaction(make_sessionmaker(engine)) as session:
+        user = session.scalars(select(User).where(User.handle == patient)).first()
+        target = session.scalars(
+            select(Patient).where(Patient.user_id == user.id)
+            if user
+            else select(Patient).where(Patient.id == patient)
+        ).first()
+        if target is None:
+            console.print(f"[red]no patient {patient!r}[/red]")
+            raise typer.Exit(1)
+        outcome = import_file(
+            session,
+            settings,
+            patient=target,
+            fmt=format,
+            body=path.read_bytes(),
+            source_id=source_id,
+            entered_by=None,
+            now=now,
+        )
+        audit.record(
+            session,
+            audit.AuditEntry(
+                occurred_at=now,
+                actor_id=None,
+                actor_handle="cli:import",
+                actor_role="system",
+                relation="system",
+                action="write_readings",
+                resource=f"selfcare import {format}",
+                patient_ids=(target.id,),
+            ),
+        )
+    engine.dispose()
+    counts = ", ".join(f"{k} {v}" for k, v in outcome.summary().items())
+    console.print(f"[green]imported[/green] {path.name} for {target.display_name}: {counts}")
+    for rejection in outcome.rejected[:20]:
+        reasons = "; ".join(e["message"] for e in rejection["errors"])
+        console.print(f"  rejected {rejection['where'] or rejection['client_id']}: {reasons}")
 
 
 @cli.command("token")

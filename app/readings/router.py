@@ -16,8 +16,10 @@ from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
 from app.errors import BadRequest, PayloadTooLarge, Unprocessable
 from app.findings import service as findings_service
 from app.readings import feed
-from app.readings.ratelimit import RateLimiter
+from app.readings import imports as imports_service
 from app.readings import service as readings_service
+from app.readings.imports import ImportFormat
+from app.readings.ratelimit import RateLimiter
 from sync.wire import SyncRequest
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["sync"])
@@ -186,3 +188,49 @@ def delete_reading(reading_id: str, access: WriteReadingsAccess, session: Sessio
         now=utcnow(),
     )
     return Response(status_code=204)
+
+
+@router.post(
+    "/import",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"description": "Open mHealth data point(s)"}},
+                "text/csv": {"schema": {"type": "string", "description": "Dexcom Clarity CSV"}},
+            },
+        }
+    },
+    summary="Import an Open mHealth document or a Dexcom Clarity CSV export",
+)
+def import_readings(
+    request: Request,
+    body: RawBody,
+    access: WriteReadingsAccess,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: ImportFormat,
+    source_id: Annotated[
+        str | None, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    ] = None,
+) -> dict[str, Any]:
+    """Import a file through the same ingest as sync; per-item results and a summary."""
+    outcome = imports_service.import_file(
+        session,
+        settings,
+        patient=access.patient,
+        fmt=format,
+        body=body,
+        source_id=source_id,
+        entered_by=access.actor.id,
+        now=utcnow(),
+    )
+    lang = findings_service.pick_language(
+        request.headers.get("accept-language"), access.actor.user.language
+    )
+    return {
+        "summary": outcome.summary(),
+        "results": outcome.results,
+        "rejected": outcome.rejected,
+        "advice": [findings_service.advice_dict(a, lang) for a in outcome.advice],
+    }

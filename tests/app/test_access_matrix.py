@@ -268,6 +268,17 @@ def app_routes(client: TestClient) -> dict[str, bool]:
     return routes
 
 
+def omh_heart_rate(bpm: int, *, minutes_ago: float) -> dict[str, Any]:
+    """An Open mHealth heart-rate data point (the import route's body)."""
+    at = (utcnow() - timedelta(minutes=minutes_ago)).isoformat()
+    return {
+        "header": {"id": str(uuid.uuid4()), "creation_date_time": at,
+                   "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "1.1"}},
+        "body": {"heart_rate": {"value": bpm, "unit": "beats/min"},
+                 "effective_time_frame": {"date_time": at}},
+    }
+
+
 def request_for(world: World, method: str, path: str, target: str) -> tuple[str, Any]:
     """The concrete URL and JSON body of one call of a route on one target."""
     values = {
@@ -290,6 +301,10 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
             scalar("pulse", FRESH_PULSE, "/min", minutes_ago=60 + world.uploads / 10),
             source="at01-matrix",
         )
+    elif path.endswith("/import"):
+        world.uploads += 1
+        url += "?format=omh&source_id=at01-import"
+        body = omh_heart_rate(FRESH_PULSE, minutes_ago=90 + world.uploads / 10)
     elif method == "PUT" and path.endswith("/plan"):
         body = world.plans[target]
     elif path.startswith("/v1/flags/"):
