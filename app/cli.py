@@ -105,6 +105,34 @@ def import_command(
         console.print(f"  rejected {rejection['where'] or rejection['client_id']}: {reasons}")
 
 
+@cli.command("simulate")
+def simulate_command(
+    days: Annotated[float, typer.Option(help="how many days of readings, ending now")] = 2.0,
+    tick_hours: Annotated[float, typer.Option(help="hours of life per sync round")] = 6.0,
+    pause: Annotated[float, typer.Option(help="seconds to wait between rounds")] = 0.5,
+    base_url: Annotated[str | None, typer.Option(help="default: the configured host:port")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+) -> None:
+    """Drive the personas' devices over HTTP (offline spells, a second source, retries)."""
+    import time
+
+    from app.simulate import run
+
+    settings = get_settings()
+    url = base_url or f"http://{settings.host}:{settings.port}"
+    totals = run(
+        settings,
+        base_url=url,
+        days=days,
+        tick_hours=tick_hours,
+        seed=seed,
+        say=console.print,
+        sleep=time.sleep,
+        pause=pause,
+    )
+    console.print(f"[green]done[/green]: {totals}")
+
+
 @cli.command("token")
 def token_command(
     handle: Annotated[str, typer.Argument(help="a seeded user: allan, asta, maria, eva, …")],
