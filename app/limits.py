@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import anyio
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_JSON, PayloadTooLarge
