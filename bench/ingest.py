@@ -48,14 +48,14 @@ def _free_port() -> int:
 
 
 def make_readings(count: int, start: datetime) -> list[dict[str, Any]]:
-    """Allan's kind of data: mostly unremarkable, every 50th blood pressure very high."""
+    """Allan's kind of data: mostly unremarkable, every 150th blood pressure very high."""
     items: list[dict[str, Any]] = []
     for i in range(count):
         when = (start + timedelta(minutes=i)).isoformat()
         kind = i % 3
         if kind == 0:
             high = i % 150 == 0
-            value: Any = {"systolic": 185 if high else 120 + i % 20, "diastolic": 85}
+            value: Any = {"systolic": 185 if high else 118 + i % 15, "diastolic": 72 + i % 9}
             items.append(
                 {
                     "client_id": str(uuid.uuid4()),
