@@ -1,8 +1,13 @@
 """Clinical core, pure: the measurement vocabulary, the rule language and the evaluator.
 
-Nothing here does I/O or reads the clock; ``now`` is always a parameter.
+Nothing here does I/O (beyond reading the rule library) or reads the clock; ``now`` is
+always a parameter. Modules: :mod:`rules.catalogue` (types, units), :mod:`rules.model`
+(the rule language, plan validation), :mod:`rules.evaluate` (the evaluator: reading
+anchored and time-based), :mod:`rules.cgm` (CGM metrics), :mod:`rules.lint` (rule
+checks), :mod:`rules.backtest` (the alert burden of a plan over a history).
 """
 
+from rules.backtest import BacktestReport, RuleBurden, backtest
 from rules.catalogue import (
     CATALOGUE,
     MeasurementType,
@@ -13,8 +18,21 @@ from rules.catalogue import (
     spec_for,
     to_canonical,
 )
-from rules.evaluate import AdviceText, Finding, evaluate, lookback
+from rules.cgm import CgmMetrics, GlucoseSample, agp_profile, cgm_metrics
+from rules.evaluate import (
+    AdviceText,
+    EvaluationRun,
+    Finding,
+    due_lookback,
+    evaluate,
+    evaluate_due,
+    evaluate_due_run,
+    evaluate_run,
+    history_types,
+    lookback,
+)
 from rules.facts import ReadingFact
+from rules.lint import LintIssue, lint
 from rules.model import (
     LibraryError,
     PlanError,
@@ -34,7 +52,13 @@ from rules.plan import PlanBody, PlanRule, PlanSpec, Quantity
 __all__ = [
     "CATALOGUE",
     "AdviceText",
+    "BacktestReport",
+    "CgmMetrics",
+    "EvaluationRun",
     "Finding",
+    "GlucoseSample",
+    "LintIssue",
+    "RuleBurden",
     "LibraryError",
     "MeasurementType",
     "PlanBody",
@@ -53,8 +77,17 @@ __all__ = [
     "TypeSpec",
     "UnknownType",
     "UnknownUnit",
+    "agp_profile",
+    "backtest",
+    "cgm_metrics",
     "convert",
+    "due_lookback",
     "evaluate",
+    "evaluate_due",
+    "evaluate_due_run",
+    "evaluate_run",
+    "history_types",
+    "lint",
     "load_library",
     "lookback",
     "resolve_params",

@@ -1,13 +1,18 @@
 """The evaluator: findings from a plan, the new readings and their history.
 
-Semantics of units, edges, windows and ties:
+Semantics of anchors, units, edges, windows, ties and late data:
 
 * Rules. Only the rules a plan lists are evaluated; the plan's ``mode`` overrides the
   rule's own, and ``off`` skips the rule. A plan rule missing from the library is skipped;
   a plan parameter the rule does not know is ignored (:func:`rules.model.resolve_params`).
-* Anchors. Every reading whose id is in ``new_reading_ids`` is checked against every
-  evaluated rule whose ``types`` hold its type; the rule fires when its conditions hold
-  (``match: any`` — one is enough; ``all`` — every one). A finding is one firing.
+* Anchors. A reading-anchored rule (threshold, window_aggregate, delta, count, bands,
+  composite) is evaluated AT a reading of its ``types`` (and ``context``, e.g. the
+  instrument of a symptom score): the anchor. An evaluation is a pure function of the
+  anchor and the readings in its window, never of the order or the call in which they
+  arrived, nor of ``now``. A finding is one firing; its key is (rule id, anchor reading
+  id). Time-based rules (missing_data, cgm_metric) are anchored at the start of a local
+  day instead (:func:`evaluate_due`); their key is (rule id, the anchor time in ISO 8601,
+  and for missing data ``/`` and the type).
 * Units. A threshold is compared in the unit it is given in. When the reading's original
   unit is a unit for which the parameter has a value — its own unit or, while the value is
   the published one, a published equivalent — the ORIGINAL value is compared with that
@@ -15,18 +20,48 @@ Semantics of units, edges, windows and ties:
   canonical unit, 6 decimal places) and compared. Synonyms count as the same unit
   (``mmHg``/``mm[Hg]``, ``mg/dl``/``mg/dL``). So 70 mg/dL is not < 70 mg/dL and
   3.9 mmol/L is not < 3.9 mmol/L, though 70 mg/dL converts to 3.8855 mmol/L. A plan
-  override replaces the published pair: only its own number and unit remain.
+  override replaces the published pair: only its own number and unit remain. An
+  aggregate or a delta over several readings uses their original values when all of them
+  are in one unit the parameter is published in, else every value converted to the
+  parameter's unit. Means are compared exactly (sum against threshold × count); CGM
+  percentages are compared exactly as fractions of counts.
 * Edges. ``lt``/``gt`` are strict, ``le``/``ge`` include the threshold. A reading that
-  lacks a component a condition names does not satisfy that condition.
-* Occurrence windows (``flag.min_count`` > 1). The readings of the rule's types within
-  ``window_hours`` before or after the anchor (inclusive) on which the rule fires are
-  chained into occurrences: a reading at most ``episode_minutes`` after the previous one
-  belongs to the same occurrence. An occurrence's time is its first reading's. The flag
-  is raised when some span of ``window_hours`` (inclusive at both ends) that contains the
-  anchor's occurrence holds at least ``min_count`` occurrences. The result depends only on
-  the set of readings given, never on their order or on which call they arrive in; so the
-  app passes the history from ``lookback`` before the earliest new reading up to the
-  newest one it has.
+  lacks a component a condition names does not satisfy that condition. Weight gain
+  "> 2.0 kg" is ``gt``: exactly 2.0 does not fire.
+* Windows. A window parameter in ``h`` (or ``min``) is rolling: ``[t − W, t]`` for an
+  anchor at ``t``, closed at both ends. A window in ``d`` counts the patient's LOCAL
+  calendar days (zone ``tz``, default Europe/Stockholm; DST-safe): the anchor's local day
+  and the ``W − 1`` days before it, from local midnight up to ``t`` inclusive. Readings at
+  exactly ``t`` (ties) are inside; readings after ``t`` never are.
+  - window_aggregate: the aggregate of the readings in the window (the anchor included),
+    after discarding the readings of the first ``discard_first_days`` local days that hold
+    readings in the window; with fewer than ``min_readings`` readings left it never fires.
+  - delta: the anchor minus the min (or max) of the readings BEFORE it in the window,
+    ``[t − W, t)``: the near edge is open, so readings at the anchor's own time (ties)
+    are not "preceding"; the far edge is closed (a weight exactly 72 h earlier counts).
+    Without a preceding reading it does not fire.
+  - count: fires at an event (the conditions hold) when the events in ``[t − W, t]``
+    number at least ``min_count``.
+  - bands: each band compares the reading (or ``100 × value / reference``, exactly) with
+    its parameter; when bands overlap the most severe one that holds speaks, the first
+    listed among equals.
+  - composite: a part holds at ``t`` when it holds at some reading of its types timed in
+    ``[t − within, t]`` (``within`` absent: exactly ``t``), evaluated at that reading with
+    the part's own window; the rule fires when all (or any) parts hold.
+  - threshold occurrences (``flag.min_count`` > 1). The readings of the rule's types
+    within ``window_hours`` before or after the anchor (inclusive) on which the rule fires
+    are chained into occurrences: a reading at most ``episode_minutes`` after the previous
+    one belongs to the same occurrence. An occurrence's time is its first reading's. The
+    flag is raised when some span of ``window_hours`` (inclusive at both ends) that
+    contains the anchor's occurrence holds at least ``min_count`` occurrences.
+* Late data. Each rule has a reach ``(back, fwd)``: an anchor at ``t`` reads only
+  readings in ``[t − back, t + fwd]`` (``fwd`` is 0 except for threshold occurrences). A
+  new (or removed) reading at ``s`` therefore changes only anchors in
+  ``[s − fwd, s + back]``; :func:`evaluate_run` re-evaluates them all and reports every
+  (rule, anchor) it evaluated, fired or not, so the app can retract an earlier firing that
+  no longer holds (a late low reading that pulls a 7-day mean under the threshold). The
+  readings given must cover ``[earliest new − lookback, latest new + lookback]``
+  (:func:`lookback`). :func:`evaluate` returns only the findings anchored at new readings.
 * Escalation. A raised flag takes the escalation's severity when every ``requires`` flag
   parameter is true and its conditions hold (``match``, default all).
 * Supersession. When an active rule that ``supersedes`` another fires on the same reading,
@@ -34,8 +69,21 @@ Semantics of units, edges, windows and ties:
 * Monitor mode. Findings carry ``mode``; the app records monitor findings but sends no
   advice and raises no flag for them.
 * Ties and order. Readings are unique by id. Findings come ordered by the anchor's time,
-  then its id, then the rule id.
-* Time. ``now`` is a parameter, never the clock; single-reading rules do not use it.
+  then its id (or scope), then the rule id.
+* Time. ``now`` is a parameter, never the clock; reading-anchored rules do not use it;
+  time-based rules evaluate the day starts that are due at ``now`` (:func:`evaluate_due`).
+* Zone. ``tz`` (an IANA name or a tzinfo, default Europe/Stockholm) is a parameter of each
+  call, not part of the plan: the zone belongs to the patient (DESIGN §5), and moving
+  house must not make a new plan version. It decides local days (``d`` windows, the
+  discarded first measuring days, day anchors) and nothing else.
+* Time-based rules. Anchored at local day starts ``d``; an anchor reads only readings
+  before ``d``. missing_data: for each type in the plan's schedule, with interval ``i``
+  days (daily 1, weekdays 3, weekly 7), it fires when no reading of the type lies in the
+  ``intervals × i`` whole local days before ``d`` (advice), and flags when none lies in
+  the ``intervals × i + flag_after_days`` days before it; days before the plan's
+  ``effective_from`` are not counted as missing. cgm_metric: the CGM metrics of the
+  ``window`` whole local days before ``d`` (:mod:`rules.cgm`); with less than
+  ``min_wear`` % of the window's sampling slots worn it does not fire.
 """
 
 from __future__ import annotations
@@ -43,29 +91,52 @@ from __future__ import annotations
 import bisect
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from functools import cache
 from string import Template
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from rules import cgm
 from rules.catalogue import (
     convert,
     decimal_text,
     display_unit,
+    instrument_name,
     is_accepted_unit,
+    same_unit,
     spec_for,
 )
 from rules.facts import ReadingFact
 from rules.model import (
+    WINDOW_UNITS,
+    AdviceSpec,
+    Band,
+    BandsFields,
+    BandsRule,
+    CgmMetricRule,
+    CompositeRule,
     Condition,
+    CountFields,
+    CountRule,
+    DeltaFields,
+    DeltaRule,
     Match,
+    MissingDataRule,
+    Part,
+    Reference,
     ResolvedParam,
     Rule,
     RuleLibrary,
     RuleMode,
     Severity,
+    ThresholdFields,
     ThresholdRule,
+    WindowAggregateFields,
+    WindowAggregateRule,
     load_library,
     resolve_params,
 )
@@ -73,6 +144,18 @@ from rules.plan import PlanSpec
 
 LANGUAGES = ("sv", "en")
 """The languages every text is given in; the first is the default."""
+
+DEFAULT_TZ = "Europe/Stockholm"
+"""The patient's zone when none is given: local days are days in this zone."""
+
+SCHEDULE_INTERVAL_DAYS: Mapping[str, int] = MappingProxyType(
+    {"daily": 1, "weekdays": 3, "weekly": 7}
+)
+"""The longest gap between two scheduled days (Friday to Monday for weekdays)."""
+
+_Params = Mapping[str, ResolvedParam]
+_DST_MARGIN = timedelta(hours=2)  # a local day may be up to this much longer than 24 h
+_SEVERITY_RANK = {Severity.high: 3, Severity.moderate: 2, Severity.low: 1}
 
 _COMPONENT_NAMES: Mapping[str, Mapping[str, str]] = {
     "systolic": {"sv": "övertryck", "en": "systolic"},
@@ -83,11 +166,39 @@ _SEVERITY_NAMES: Mapping[str, Mapping[str, str]] = {
     "moderate": {"sv": "måttlig", "en": "moderate"},
     "low": {"sv": "låg", "en": "low"},
 }
+_AGGREGATE_NAMES: Mapping[str, Mapping[str, str]] = {
+    "mean": {"sv": "medel", "en": "mean"},
+    "min": {"sv": "lägsta", "en": "min"},
+    "max": {"sv": "högsta", "en": "max"},
+    "count": {"sv": "antal", "en": "count"},
+}
+_TYPE_NAMES: Mapping[str, Mapping[str, str]] = {
+    "blood_pressure": {"sv": "blodtryck", "en": "blood pressure"},
+    "pulse": {"sv": "puls", "en": "pulse"},
+    "glucose": {"sv": "blodsocker", "en": "blood glucose"},
+    "cgm_glucose": {"sv": "sensorglukos", "en": "sensor glucose"},
+    "weight": {"sv": "vikt", "en": "weight"},
+    "spo2": {"sv": "syremättnad", "en": "oxygen saturation"},
+    "temperature": {"sv": "temperatur", "en": "temperature"},
+    "respiratory_rate": {"sv": "andningsfrekvens", "en": "respiratory rate"},
+    "steps": {"sv": "steg", "en": "steps"},
+    "peak_flow": {"sv": "PEF", "en": "peak flow"},
+    "symptom_score": {"sv": "symtomskattning", "en": "symptom score"},
+}
+_METRIC_NAMES: Mapping[str, Mapping[str, str]] = {
+    "tir": {"sv": "tid i målområdet 3,9–10,0 mmol/L", "en": "time in range 3.9–10.0 mmol/L"},
+    "tbr_3_9": {"sv": "tid under 3,9 mmol/L", "en": "time below 3.9 mmol/L"},
+    "tbr_3_0": {"sv": "tid under 3,0 mmol/L", "en": "time below 3.0 mmol/L"},
+    "tar_10_0": {"sv": "tid över 10,0 mmol/L", "en": "time above 10.0 mmol/L"},
+    "tar_13_9": {"sv": "tid över 13,9 mmol/L", "en": "time above 13.9 mmol/L"},
+    "cv": {"sv": "variationskoefficient", "en": "coefficient of variation"},
+    "gri": {"sv": "GRI", "en": "GRI"},
+}
 
 
 @dataclass(frozen=True)
 class AdviceText:
-    """Advice to the patient, filled in for one reading, in every language."""
+    """Advice to the patient, filled in for one anchor, in every language."""
 
     priority: str
     title: Mapping[str, str]
@@ -96,22 +207,34 @@ class AdviceText:
 
 @dataclass(frozen=True)
 class Finding:
-    """One firing of one rule on one new reading, with everything needed to explain it."""
+    """One firing of one rule at one anchor, with everything needed to explain it.
+
+    A reading-anchored finding has ``anchor_reading_id`` and the reading's time as
+    ``anchor_time``; a time-based one has no anchor reading, its anchor time (a local day
+    start) and, for missing data, the type as ``scope``.
+    """
 
     rule_id: str
     rule_version: int
     plan_version: int
     mode: str
-    anchor_reading_id: str
+    anchor_reading_id: str | None
     reading_ids: tuple[str, ...]
     computed: Mapping[str, str]
     thresholds: Mapping[str, Mapping[str, str]]
     advice: AdviceText | None
     flag_severity: str | None
     cooldown_minutes: int
+    anchor_time: datetime
     readings: tuple[ReadingFact, ...] = field(default=(), compare=False, repr=False)
     summary: Mapping[str, str] = field(default_factory=dict)
     superseded_by: str | None = None
+    scope: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Return (rule id, anchor): what identifies the evaluation across runs."""
+        return (self.rule_id, anchor_key(self.anchor_reading_id, self.anchor_time, self.scope))
 
     def explanation(self) -> dict[str, Any]:
         """Return why the rule fired, as JSON-able data for the flag and the audit."""
@@ -120,15 +243,43 @@ class Finding:
             "plan_version": self.plan_version,
             "mode": self.mode,
             "anchor_reading_id": self.anchor_reading_id,
+            "anchor_time": self.anchor_time.isoformat(),
             "readings": [_reading_json(reading) for reading in self.readings],
             "computed": dict(self.computed),
             "thresholds": {name: dict(value) for name, value in self.thresholds.items()},
             "flag_severity": self.flag_severity,
             "summary": dict(self.summary),
         }
+        if self.scope is not None:
+            explanation["scope"] = self.scope
         if self.superseded_by is not None:
             explanation["superseded_by"] = self.superseded_by
         return explanation
+
+
+def anchor_key(reading_id: str | None, anchor_time: datetime, scope: str | None = None) -> str:
+    """Return the anchor part of a finding's key: the reading id, else time (and scope)."""
+    if reading_id is not None:
+        return reading_id
+    text = anchor_time.astimezone(UTC).isoformat()
+    return f"{text}/{scope}" if scope is not None else text
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """What one evaluation did: the firings, and every (rule, anchor) it evaluated.
+
+    ``evaluated`` holds the key of every evaluation, fired or not: an earlier firing whose
+    key is evaluated here but is not among ``findings`` no longer holds (retract it).
+    """
+
+    findings: tuple[Finding, ...]
+    evaluated: frozenset[tuple[str, str]]
+
+    def retracted(self, fired_before: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """Return the earlier firings (keys) this run evaluated and found no longer firing."""
+        fired = {f.key for f in self.findings}
+        return frozenset(k for k in fired_before if k in self.evaluated and k not in fired)
 
 
 def _reading_json(reading: ReadingFact) -> dict[str, Any]:
@@ -159,11 +310,21 @@ def _with_unit(number: str, unit: str) -> str:
     return f"{number} {shown}" if shown else number
 
 
+def _round(value: Decimal | Fraction, places: int) -> Decimal:
+    if isinstance(value, Fraction):
+        value = Decimal(value.numerator) / Decimal(value.denominator)
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
 def reading_text(reading: ReadingFact, lang: str) -> str:
     """Return a reading as measured, e.g. ``185/100 mmHg`` or ``3,8 mmol/L``."""
     values, unit = reading.original_values, reading.original_unit
     if not display_unit(unit) and display_unit(reading.unit):
         values, unit = reading.values, reading.unit  # a fraction shows as a percentage
+    return _values_text(values, unit, lang)
+
+
+def _values_text(values: Mapping[str, Decimal], unit: str, lang: str) -> str:
     if "systolic" in values and "diastolic" in values:
         number = f"{number_text(values['systolic'], lang)}/{number_text(values['diastolic'], lang)}"
     else:
@@ -171,7 +332,23 @@ def reading_text(reading: ReadingFact, lang: str) -> str:
     return _with_unit(number, unit)
 
 
-# --- comparing one reading with one rule ---------------------------------------------------
+def _zone(tz: str | tzinfo) -> tzinfo:
+    return _zone_named(tz) if isinstance(tz, str) else tz
+
+
+@cache
+def _zone_named(name: str) -> tzinfo:
+    return ZoneInfo(name)
+
+
+def local_day_start(moment: datetime, tz: str | tzinfo, days_back: int = 0) -> datetime:
+    """Return the local midnight (in UTC) of the moment's local date less some days."""
+    zone = _zone(tz)
+    day = moment.astimezone(zone).date() - timedelta(days=days_back)
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+# --- comparing one reading with one parameter -----------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -189,22 +366,10 @@ def _compare(
 ) -> _Comparison | None:
     """Compare one component of a reading with a parameter (None: nothing to compare)."""
     component = condition.component
-    type_name = reading.type
-    original = reading.original_values.get(component)
-    published = param.published_in(type_name, reading.original_unit)
-    if original is not None and published is not None:
-        value, threshold, unit = original, published, reading.original_unit
-    else:
-        if param.unit is None or isinstance(param.value, bool):
-            return None
-        unit = param.unit
-        if original is not None and is_accepted_unit(type_name, reading.original_unit):
-            value = convert(type_name, original, reading.original_unit, unit)
-        elif component in reading.values:
-            value = convert(type_name, reading.values[component], reading.unit, unit)
-        else:
-            return None
-        threshold = param.number_in(type_name, unit)
+    in_unit = _value_in(reading, component, param)
+    if in_unit is None:
+        return None
+    value, threshold, unit = in_unit
     return _Comparison(
         held=condition.op.holds(value, threshold),
         component=component,
@@ -215,128 +380,52 @@ def _compare(
     )
 
 
+def _value_in(
+    reading: ReadingFact, component: str, param: ResolvedParam
+) -> tuple[Decimal, Decimal, str] | None:
+    """Return (value, threshold, unit) to compare a reading's component with a parameter."""
+    type_name = reading.type
+    original = reading.original_values.get(component)
+    published = param.published_in(type_name, reading.original_unit)
+    if original is not None and published is not None:
+        return original, published, reading.original_unit
+    if param.unit is None or isinstance(param.value, bool):
+        return None
+    unit = param.unit
+    if original is not None and is_accepted_unit(type_name, reading.original_unit):
+        value = convert(type_name, original, reading.original_unit, unit)
+    elif component in reading.values:
+        value = convert(type_name, reading.values[component], reading.unit, unit)
+    else:
+        return None
+    return value, param.number_in(type_name, unit), unit
+
+
+def _values_in(
+    readings: Sequence[ReadingFact], component: str, param: ResolvedParam
+) -> tuple[list[Decimal], Decimal, str] | None:
+    """Return the readings' values, the threshold and the unit they are compared in."""
+    if not readings or param.unit is None or isinstance(param.value, bool):
+        return None
+    first = readings[0]
+    published = param.published_in(first.type, first.original_unit)
+    if published is not None and all(
+        component in r.original_values and same_unit(r.type, r.original_unit, first.original_unit)
+        for r in readings
+    ):
+        return [r.original_values[component] for r in readings], published, first.original_unit
+    values: list[Decimal] = []
+    for r in readings:
+        single = _value_in(r, component, replace(param, equivalents={}))
+        if single is None:
+            return None
+        values.append(single[0])
+    return values, param.number_in(first.type, param.unit), param.unit
+
+
 def _conditions_hold(comparisons: Sequence[_Comparison | None], match: Match) -> bool:
     held = [c is not None and c.held for c in comparisons]
     return any(held) if match is Match.any else bool(held) and all(held)
-
-
-@dataclass(frozen=True)
-class _RuleRun:
-    """One rule of one plan, with its parameters resolved, ready to check readings."""
-
-    rule: ThresholdRule
-    mode: RuleMode
-    params: Mapping[str, ResolvedParam]
-    plan_version: int
-
-    def comparisons(
-        self, reading: ReadingFact, conditions: Iterable[Condition]
-    ) -> list[_Comparison | None]:
-        return [_compare(reading, c, self.params[c.param]) for c in conditions]
-
-    def fires(self, reading: ReadingFact) -> bool:
-        if reading.type not in self.rule.types:
-            return False
-        comparisons = self.comparisons(reading, self.rule.conditions)
-        return _conditions_hold(comparisons, self.rule.match)
-
-    def finding(self, anchor: ReadingFact, history: _History) -> Finding | None:
-        rule = self.rule
-        comparisons = self.comparisons(anchor, rule.conditions)
-        if not _conditions_hold(comparisons, rule.match):
-            return None
-        computed: dict[str, str] = {}
-        thresholds: dict[str, Mapping[str, str]] = {}
-        _note(comparisons, computed, thresholds)
-        used: list[ReadingFact] = [anchor]
-        severity: Severity | None = None
-        count: int | None = None
-        if rule.flag is not None:
-            severity = rule.flag.severity
-            if rule.flag.min_count > 1 and rule.flag.window_hours is not None:
-                window = timedelta(hours=rule.flag.window_hours)
-                gap = timedelta(minutes=rule.flag.episode_minutes)
-                count, used = history.occurrences(self, anchor, window, gap)
-                computed["count_in_window"] = str(count)
-                thresholds["min_count"] = {"value": str(rule.flag.min_count)}
-                thresholds["window_hours"] = {
-                    "value": str(rule.flag.window_hours),
-                    "unit": "h",
-                }
-                if count < rule.flag.min_count:
-                    severity = None
-            escalation = rule.flag.escalate
-            if escalation is not None:
-                required = {name: self.params[name].value for name in escalation.requires}
-                for name, flag_value in required.items():
-                    thresholds[name] = {"value": "true" if flag_value else "false"}
-                raised = self.comparisons(anchor, escalation.conditions)
-                _note(raised, computed, thresholds)
-                escalates = all(v is True for v in required.values()) and (
-                    not escalation.conditions or _conditions_hold(raised, escalation.match)
-                )
-                if severity is not None and escalates:
-                    severity = escalation.severity
-        return Finding(
-            rule_id=rule.id,
-            rule_version=rule.version,
-            plan_version=self.plan_version,
-            mode=self.mode,
-            anchor_reading_id=anchor.id,
-            reading_ids=tuple(r.id for r in used),
-            computed=MappingProxyType(computed),
-            thresholds=MappingProxyType(thresholds),
-            advice=self._advice(anchor),
-            flag_severity=severity,
-            cooldown_minutes=rule.cooldown_minutes,
-            readings=tuple(used),
-            summary=MappingProxyType(self._summary(anchor, comparisons, count)),
-        )
-
-    def _advice(self, anchor: ReadingFact) -> AdviceText | None:
-        advice = self.rule.advice
-        if advice is None:
-            return None
-        values = {lang: reading_text(anchor, lang) for lang in LANGUAGES}
-        return AdviceText(
-            priority=advice.priority,
-            title=MappingProxyType(
-                {
-                    lang: Template(advice.title.get(lang)).safe_substitute(value=values[lang])
-                    for lang in LANGUAGES
-                }
-            ),
-            body=MappingProxyType(
-                {
-                    lang: Template(advice.body.get(lang)).safe_substitute(value=values[lang])
-                    for lang in LANGUAGES
-                }
-            ),
-        )
-
-    def _summary(
-        self,
-        anchor: ReadingFact,
-        comparisons: Sequence[_Comparison | None],
-        count: int | None,
-    ) -> dict[str, str]:
-        summary: dict[str, str] = {}
-        for lang in LANGUAGES:
-            reasons = [_reason(c, lang) for c in comparisons if c is not None and c.held]
-            text = (
-                f"{self.rule.title.get(lang)}: {reading_text(anchor, lang)} ({'; '.join(reasons)})."
-            )
-            flag = self.rule.flag
-            if count is not None and flag is not None:
-                hours = flag.window_hours
-                text += (
-                    f" {count} tillfällen inom {hours} timmar (flagga vid minst {flag.min_count})."
-                    if lang == "sv"
-                    else f" {count} occurrences within {hours} hours (flag at "
-                    f"{flag.min_count} or more)."
-                )
-            summary[lang] = text
-        return summary
 
 
 def _reason(comparison: _Comparison, lang: str) -> str:
@@ -363,38 +452,690 @@ def _note(
         }
 
 
+def _param_json(param: ResolvedParam) -> dict[str, str]:
+    if isinstance(param.value, bool):
+        return {"value": "true" if param.value else "false"}
+    data = {"value": decimal_text(param.value)}
+    if param.unit is not None:
+        data["unit"] = param.unit
+    return data
+
+
+def _number(params: Mapping[str, ResolvedParam], name: str) -> Decimal:
+    value = params[name].value
+    if isinstance(value, bool):
+        raise TypeError(f"parameter {name!r} is a flag, not a number")
+    return value
+
+
+# --- windows and the readings of one evaluation ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A window parameter: a length in min or h (rolling) or d (local calendar days)."""
+
+    length: Decimal
+    unit: str
+
+    @classmethod
+    def of(cls, params: Mapping[str, ResolvedParam], name: str) -> _Window:
+        param = params[name]
+        return cls(_number(params, name), param.unit or "h")
+
+    @property
+    def duration(self) -> timedelta:
+        micros = self.length * WINDOW_UNITS[self.unit] * 1_000_000
+        return timedelta(microseconds=int(micros))
+
+    @property
+    def reach(self) -> timedelta:
+        """Return the longest time from the window's start to its anchor."""
+        return self.duration + _DST_MARGIN if self.unit == "d" else self.duration
+
+    def start(self, anchor: datetime, tz: tzinfo) -> datetime:
+        if self.unit == "d":
+            return local_day_start(anchor, tz, int(self.length) - 1)
+        return anchor - self.duration
+
+    def json(self) -> dict[str, str]:
+        return {"value": decimal_text(self.length), "unit": self.unit}
+
+
+def _context_matches(reading: ReadingFact, context: Mapping[str, str]) -> bool:
+    for key, wanted in context.items():
+        have = reading.context.get(key)
+        if key == "instrument":
+            if instrument_name(have) is None or instrument_name(have) != instrument_name(wanted):
+                return False
+        elif not isinstance(have, str) or have.casefold() != wanted.casefold():
+            return False
+    return True
+
+
 class _History:
-    """The readings of one evaluation, sorted by time, for occurrence windows."""
+    """The readings of one evaluation, sorted by time per type, with per-run caches."""
 
-    def __init__(self, readings: Sequence[ReadingFact]) -> None:
+    def __init__(self, readings: Sequence[ReadingFact], tz: tzinfo) -> None:
         self.readings = readings
-        self.times = [r.time for r in readings]
-        # (rule id, reading id) -> fires; a CGM week is checked once, not once per low.
-        self._fires: dict[tuple[str, str], bool] = {}
+        self.tz = tz
+        self._by_type: dict[str, list[ReadingFact]] = {}
+        for reading in readings:
+            self._by_type.setdefault(reading.type, []).append(reading)
+        self._times = {t: [r.time for r in rs] for t, rs in self._by_type.items()}
+        self.cache: dict[tuple[str, str, str], Any] = {}
 
-    def fires(self, run: _RuleRun, reading: ReadingFact) -> bool:
-        key = (run.rule.id, reading.id)
-        if key not in self._fires:
-            self._fires[key] = run.fires(reading)
-        return self._fires[key]
-
-    def between(self, start: datetime, end: datetime) -> Sequence[ReadingFact]:
-        low = bisect.bisect_left(self.times, start)
-        high = bisect.bisect_right(self.times, end)
-        return self.readings[low:high]
-
-    def occurrences(
+    def between(
         self,
-        run: _RuleRun,
+        types: Iterable[str],
+        start: datetime,
+        end: datetime,
+        *,
+        end_open: bool = False,
+        context: Mapping[str, str] | None = None,
+    ) -> list[ReadingFact]:
+        """Return the readings of these types in ``[start, end]`` (or ``[start, end)``)."""
+        found: list[ReadingFact] = []
+        for type_name in set(types):
+            times = self._times.get(type_name)
+            if not times:
+                continue
+            low = bisect.bisect_left(times, start)
+            high = (bisect.bisect_left if end_open else bisect.bisect_right)(times, end)
+            found.extend(self._by_type[type_name][low:high])
+        if context:
+            found = [r for r in found if _context_matches(r, context)]
+        found.sort(key=lambda r: (r.time, r.id))
+        return found
+
+    def local_date(self, reading: ReadingFact) -> date:
+        return reading.time.astimezone(self.tz).date()
+
+
+# --- the logic of each reading-anchored kind --------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    """What a check found at an anchor: whether it held, and how to explain it."""
+
+    held: bool
+    computed: dict[str, str] = field(default_factory=dict)
+    thresholds: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    used: list[ReadingFact] = field(default_factory=list)
+    reasons: dict[str, list[str]] = field(default_factory=lambda: {lang: [] for lang in LANGUAGES})
+    value: dict[str, str] | None = None  # $value per language; None: the anchor as measured
+    band: Band | None = None
+    comparisons: list[_Comparison | None] = field(default_factory=list)
+
+
+class _Check:
+    """The logic of one kind with resolved parameters: does it hold at an anchor?"""
+
+    def __init__(
+        self,
+        key: str,
+        types: Sequence[str],
+        context: Mapping[str, str],
+        params: Mapping[str, ResolvedParam],
+    ) -> None:
+        self.key = key  # for caches: the rule id (and part)
+        self.types = frozenset(types)
+        self.context = context
+        self.params = params
+
+    def selects(self, reading: ReadingFact) -> bool:
+        return reading.type in self.types and _context_matches(reading, self.context)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        return timedelta(0), timedelta(0)
+
+    def outcome(self, anchor: ReadingFact, history: _History) -> _Outcome | None:
+        """Return the outcome at an anchor, or None when the anchor is not one of ours."""
+        if not self.selects(anchor):
+            return None
+        key = (self.key, "outcome", anchor.id)
+        if key not in history.cache:
+            history.cache[key] = self._outcome(anchor, history)
+        result: _Outcome = history.cache[key]
+        return result
+
+    def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
+        raise NotImplementedError
+
+
+class _ThresholdCheck(_Check):
+    def __init__(self, key: str, types: Sequence[str], fields: ThresholdFields, params: _Params):
+        super().__init__(key, types, fields.context, params)
+        self.fields = fields
+
+    def comparisons(
+        self, reading: ReadingFact, conditions: Iterable[Condition]
+    ) -> list[_Comparison | None]:
+        return [_compare(reading, c, self.params[c.param]) for c in conditions]
+
+    def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
+        comparisons = self.comparisons(anchor, self.fields.conditions)
+        outcome = _Outcome(held=_conditions_hold(comparisons, self.fields.match))
+        outcome.comparisons = comparisons
+        _note(comparisons, outcome.computed, outcome.thresholds)
+        outcome.used = [anchor]
+        for lang in LANGUAGES:
+            outcome.reasons[lang] = [_reason(c, lang) for c in comparisons if c and c.held]
+        return outcome
+
+
+class _AggregateCheck(_Check):
+    def __init__(
+        self, key: str, types: Sequence[str], fields: WindowAggregateFields, params: _Params
+    ):
+        super().__init__(key, types, fields.context, params)
+        self.fields = fields
+        self.window = _Window.of(params, fields.window)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        return self.window.reach, timedelta(0)
+
+    def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
+        f = self.fields
+        start = self.window.start(anchor.time, history.tz)
+        rows = history.between(self.types, start, anchor.time, context=self.context)
+        outcome = _Outcome(held=False)
+        outcome.thresholds["window"] = self.window.json()
+        discard = (
+            0 if f.discard_first_days is None else int(_number(self.params, f.discard_first_days))
+        )
+        if f.discard_first_days is not None:
+            outcome.thresholds[f.discard_first_days] = _param_json(
+                self.params[f.discard_first_days]
+            )
+        days = sorted({history.local_date(r) for r in rows})
+        dropped = set(days[:discard])
+        kept = [r for r in rows if history.local_date(r) not in dropped]
+        outcome.computed["window_start"] = start.isoformat()
+        outcome.computed["readings_in_window"] = str(len(rows))
+        outcome.computed["readings_discarded"] = str(len(rows) - len(kept))
+        outcome.computed["readings_used"] = str(len(kept))
+        outcome.used = kept
+        enough = True
+        if f.min_readings is not None:
+            outcome.thresholds[f.min_readings] = _param_json(self.params[f.min_readings])
+            enough = len(kept) >= _number(self.params, f.min_readings)
+        results: list[bool] = []
+        shown: dict[str, Decimal] = {}
+        shown_unit = ""
+        for condition in f.conditions:
+            param = self.params[condition.param]
+            name = f"{f.aggregate}_{condition.component}"
+            with_component = [r for r in kept if condition.component in r.values]
+            if f.aggregate == "count":
+                count = Decimal(len(with_component))
+                threshold = _number(self.params, condition.param)
+                held = condition.op.holds(count, threshold)
+                outcome.computed[name] = str(count)
+                outcome.thresholds[condition.param] = _param_json(param)
+                reason_value, unit = count, ""
+            else:
+                in_unit = _values_in(with_component, condition.component, param)
+                if in_unit is None:
+                    results.append(False)
+                    continue
+                values, threshold, unit = in_unit
+                if f.aggregate == "mean":
+                    total = sum(values, Decimal(0))
+                    held = condition.op.holds(total, threshold * len(values))
+                    aggregate = total / len(values)
+                    outcome.computed[name] = decimal_text(_round(aggregate, 2))
+                else:
+                    aggregate = min(values) if f.aggregate == "min" else max(values)
+                    held = condition.op.holds(aggregate, threshold)
+                    outcome.computed[name] = decimal_text(aggregate)
+                outcome.thresholds[condition.param] = {
+                    "value": decimal_text(threshold),
+                    "unit": unit,
+                }
+                spec = spec_for(with_component[0].type)
+                places = spec.precision if spec is not None else 1
+                reason_value = _round(aggregate, places) if f.aggregate == "mean" else aggregate
+                shown[condition.component] = reason_value
+                shown_unit = unit
+            results.append(held)
+            if held:
+                for lang in LANGUAGES:
+                    label = _COMPONENT_NAMES.get(condition.component, {}).get(lang)
+                    what = _AGGREGATE_NAMES[f.aggregate][lang]
+                    left = f"{what} {label}" if label else what
+                    outcome.reasons[lang].append(
+                        f"{left} {number_text(reason_value, lang)} {condition.op.symbol} "
+                        f"{_with_unit(number_text(threshold, lang), unit)}"
+                    )
+        held = any(results) if f.match is Match.any else bool(results) and all(results)
+        outcome.held = enough and held
+        if shown:
+            outcome.value = {lang: _values_text(shown, shown_unit, lang) for lang in LANGUAGES}
+        if not enough:
+            for lang in LANGUAGES:
+                outcome.reasons[lang] = []
+        return outcome
+
+
+class _DeltaCheck(_Check):
+    def __init__(self, key: str, types: Sequence[str], fields: DeltaFields, params: _Params):
+        super().__init__(key, types, fields.context, params)
+        self.fields = fields
+        self.window = _Window.of(params, fields.window)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        return self.window.reach, timedelta(0)
+
+    def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
+        f = self.fields
+        param = self.params[f.param]
+        start = self.window.start(anchor.time, history.tz)
+        preceding = [
+            r
+            for r in history.between(
+                self.types, start, anchor.time, end_open=True, context=self.context
+            )
+            if f.component in r.values
+        ]
+        outcome = _Outcome(held=False)
+        outcome.thresholds["window"] = self.window.json()
+        outcome.computed["window_start"] = start.isoformat()
+        outcome.computed["preceding_readings"] = str(len(preceding))
+        outcome.used = [*preceding, anchor]
+        if not preceding or f.component not in anchor.values:
+            outcome.thresholds[f.param] = _param_json(param)
+            return outcome
+        in_unit = _values_in([anchor, *preceding], f.component, param)
+        if in_unit is None:
+            return outcome
+        values, threshold, unit = in_unit
+        latest, before = values[0], values[1:]
+        reference = min(before) if f.reference is Reference.min else max(before)
+        delta = latest - reference
+        outcome.held = f.op.holds(delta, threshold)
+        outcome.computed["value"] = decimal_text(latest)
+        outcome.computed[f"reference_{f.reference}"] = decimal_text(reference)
+        outcome.computed["delta"] = decimal_text(delta)
+        outcome.thresholds[f.param] = {"value": decimal_text(threshold), "unit": unit}
+        for lang in LANGUAGES:
+            change = "förändring" if lang == "sv" else "change"
+            outcome.reasons[lang] = [
+                f"{change} {_with_unit(number_text(delta, lang), unit)} "
+                f"({number_text(latest, lang)} − "
+                f"{_AGGREGATE_NAMES[f.reference][lang]} {number_text(reference, lang)}) "
+                f"{f.op.symbol} "
+                f"{_with_unit(number_text(threshold, lang), unit)}"
+            ]
+        return outcome
+
+
+class _CountCheck(_Check):
+    def __init__(self, key: str, types: Sequence[str], fields: CountFields, params: _Params):
+        super().__init__(key, types, fields.context, params)
+        self.fields = fields
+        self.window = _Window.of(params, fields.window)
+        self.events = _ThresholdCheck(
+            f"{key}:event",
+            types,
+            ThresholdFields(
+                conditions=fields.conditions, match=fields.match, context=fields.context
+            ),
+            params,
+        )
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        return self.window.reach, timedelta(0)
+
+    def _is_event(self, reading: ReadingFact, history: _History) -> bool:
+        event = self.events.outcome(reading, history)
+        return event is not None and event.held
+
+    def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
+        f = self.fields
+        own = self.events.outcome(anchor, history)
+        assert own is not None
+        outcome = _Outcome(held=False)
+        outcome.comparisons = own.comparisons
+        outcome.computed.update(own.computed)
+        outcome.thresholds.update(own.thresholds)
+        outcome.thresholds["window"] = self.window.json()
+        outcome.thresholds[f.min_count] = _param_json(self.params[f.min_count])
+        outcome.used = [anchor]
+        if not own.held:
+            return outcome
+        start = self.window.start(anchor.time, history.tz)
+        events = [
+            r
+            for r in history.between(self.types, start, anchor.time, context=self.context)
+            if self._is_event(r, history)
+        ]
+        outcome.used = events
+        outcome.computed["count_in_window"] = str(len(events))
+        outcome.computed["window_start"] = start.isoformat()
+        outcome.held = len(events) >= _number(self.params, f.min_count)
+        for lang in LANGUAGES:
+            times = "gånger" if lang == "sv" else "times"
+            outcome.reasons[lang] = [
+                *own.reasons[lang],
+                f"{len(events)} {times} ≥ {decimal_text(_number(self.params, f.min_count))}",
+            ]
+        return outcome
+
+
+class _BandsCheck(_Check):
+    def __init__(self, key: str, types: Sequence[str], fields: BandsFields, params: _Params):
+        super().__init__(key, types, {}, params)
+        self.fields = fields
+
+    def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
+        f = self.fields
+        outcome = _Outcome(held=False, used=[anchor])
+        held: list[tuple[Band, dict[str, str]]] = []  # each band that holds, with its reason
+        if f.reference is None:
+            for band in f.bands:
+                condition = Condition(component=f.component, op=band.op, param=band.param)
+                c = _compare(anchor, condition, self.params[band.param])
+                _note([c], outcome.computed, outcome.thresholds)
+                if c is not None and c.held:
+                    held.append((band, {lang: _reason(c, lang) for lang in LANGUAGES}))
+        else:
+            reference = self.params[f.reference]
+            in_unit = _value_in(anchor, f.component, reference)
+            outcome.thresholds[f.reference] = _param_json(reference)
+            if in_unit is None:
+                return outcome
+            value, best, unit = in_unit
+            percent = _round(value * 100 / best, 1)
+            outcome.computed[f.component] = decimal_text(value)
+            outcome.computed["percent_of_reference"] = decimal_text(percent)
+            for band in f.bands:
+                limit = _number(self.params, band.param)
+                outcome.thresholds[band.param] = _param_json(self.params[band.param])
+                if band.op.holds(value * 100, limit * best):  # exact: no division
+                    of = {"sv": "av", "en": "of"}
+                    reasons = {
+                        lang: f"{number_text(percent, lang)} % {band.op.symbol} "
+                        f"{number_text(limit, lang)} % ({of[lang]} "
+                        f"{_with_unit(number_text(best, lang), unit)})"
+                        for lang in LANGUAGES
+                    }
+                    held.append((band, reasons))
+        if not held:
+            return outcome
+        # The most severe band that holds speaks; the first listed among equals.
+        winner, reasons = max(held, key=lambda item: _SEVERITY_RANK[item[0].severity])
+        outcome.held = True
+        outcome.band = winner
+        outcome.computed["band"] = winner.name
+        outcome.reasons = {lang: [winner.title.get(lang), reasons[lang]] for lang in LANGUAGES}
+        return outcome
+
+
+class _CompositeCheck(_Check):
+    def __init__(self, key: str, rule: CompositeRule, params: Mapping[str, ResolvedParam]):
+        super().__init__(key, rule.types, {}, params)
+        self.rule = rule
+        self.parts: list[tuple[str, _Check, timedelta]] = []
+        for index, part in enumerate(rule.parts, start=1):
+            name = part.name or f"part{index}"
+            within = (
+                timedelta(0) if part.within is None else _Window.of(params, part.within).duration
+            )
+            self.parts.append((name, _part_check(f"{key}:{name}", part, params), within))
+
+    def selects(self, reading: ReadingFact) -> bool:
+        return any(check.selects(reading) for _, check, _ in self.parts)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        back = max(check.reach()[0] + within for _, check, within in self.parts)
+        return back, timedelta(0)
+
+    def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
+        outcome = _Outcome(held=False)
+        results: list[bool] = []
+        used: dict[str, ReadingFact] = {}
+        for name, check, within in self.parts:
+            found: _Outcome | None = None
+            at: ReadingFact | None = None
+            candidates = history.between(
+                check.types, anchor.time - within, anchor.time, context=check.context
+            )
+            for candidate in reversed(candidates):
+                result = check.outcome(candidate, history)
+                if result is not None and result.held:
+                    found, at = result, candidate
+                    break
+            results.append(found is not None)
+            if found is None or at is None:
+                outcome.computed[f"{name}.held"] = "false"
+                continue
+            outcome.computed[f"{name}.held"] = "true"
+            outcome.computed[f"{name}.reading"] = at.id
+            for key, value in found.computed.items():
+                outcome.computed[f"{name}.{key}"] = value
+            outcome.thresholds.update(found.thresholds)
+            for reading in found.used:
+                used[reading.id] = reading
+            for lang in LANGUAGES:
+                outcome.reasons[lang].extend(found.reasons[lang])
+        match = self.rule.match
+        outcome.held = any(results) if match is Match.any else all(results)
+        outcome.used = sorted(used.values(), key=lambda r: (r.time, r.id))
+        return outcome
+
+
+def _part_check(key: str, part: Part, params: Mapping[str, ResolvedParam]) -> _Check:
+    match part.kind:
+        case "threshold":
+            return _ThresholdCheck(key, part.types, part, params)
+        case "window_aggregate":
+            return _AggregateCheck(key, part.types, part, params)
+        case "delta":
+            return _DeltaCheck(key, part.types, part, params)
+        case "count":
+            return _CountCheck(key, part.types, part, params)
+    raise TypeError(f"unknown part kind {part.kind!r}")
+
+
+# --- runs: one rule of one plan, ready to evaluate -------------------------------------------
+
+
+@dataclass
+class _Run:
+    """One rule of one plan with its parameters resolved."""
+
+    rule: Rule
+    mode: RuleMode
+    params: Mapping[str, ResolvedParam]
+    plan_version: int
+
+    def _advice(self, spec: AdviceSpec | None, values: Mapping[str, str]) -> AdviceText | None:
+        if spec is None:
+            return None
+        return AdviceText(
+            priority=spec.priority,
+            title=MappingProxyType(
+                {
+                    lang: Template(spec.title.get(lang)).safe_substitute(value=values[lang])
+                    for lang in LANGUAGES
+                }
+            ),
+            body=MappingProxyType(
+                {
+                    lang: Template(spec.body.get(lang)).safe_substitute(value=values[lang])
+                    for lang in LANGUAGES
+                }
+            ),
+        )
+
+
+@dataclass
+class _ReadingRun(_Run):
+    """A reading-anchored rule."""
+
+    check: _Check = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.check = _check_for(self.rule, self.params)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        return self.check.reach()
+
+    def anchors(self, reading: ReadingFact) -> bool:
+        return self.check.selects(reading)
+
+    def may_fire(self, reading: ReadingFact, history: _History) -> bool:
+        """Tell whether re-evaluating an old anchor could find a firing there."""
+        return True
+
+    def finding(self, anchor: ReadingFact, history: _History) -> Finding | None:
+        outcome = self.check.outcome(anchor, history)
+        if outcome is None or not outcome.held:
+            return None
+        rule = self.rule
+        severity: Severity | None = rule.flag.severity if rule.flag is not None else None
+        advice_spec = rule.advice
+        if outcome.band is not None:
+            severity = outcome.band.severity
+            advice_spec = outcome.band.advice or rule.advice
+        values = outcome.value or {lang: reading_text(anchor, lang) for lang in LANGUAGES}
+        return self._finding(anchor, outcome, severity, self._advice(advice_spec, values), values)
+
+    def _finding(
+        self,
         anchor: ReadingFact,
+        outcome: _Outcome,
+        severity: str | None,
+        advice: AdviceText | None,
+        values: Mapping[str, str],
+        extra: Mapping[str, str] | None = None,
+    ) -> Finding:
+        summary = {}
+        for lang in LANGUAGES:
+            text = (
+                f"{self.rule.title.get(lang)}: {values[lang]} ({'; '.join(outcome.reasons[lang])})."
+            )
+            if extra:
+                text += extra[lang]
+            summary[lang] = text
+        return Finding(
+            rule_id=self.rule.id,
+            rule_version=self.rule.version,
+            plan_version=self.plan_version,
+            mode=self.mode,
+            anchor_reading_id=anchor.id,
+            anchor_time=anchor.time,
+            reading_ids=tuple(r.id for r in outcome.used),
+            computed=MappingProxyType(dict(outcome.computed)),
+            thresholds=MappingProxyType(dict(outcome.thresholds)),
+            advice=advice,
+            flag_severity=severity,
+            cooldown_minutes=self.rule.cooldown_minutes,
+            readings=tuple(outcome.used),
+            summary=MappingProxyType(summary),
+        )
+
+
+def _check_for(rule: Rule, params: Mapping[str, ResolvedParam]) -> _Check:
+    match rule:
+        case ThresholdRule():
+            return _ThresholdCheck(rule.id, rule.types, rule, params)
+        case WindowAggregateRule():
+            return _AggregateCheck(rule.id, rule.types, rule, params)
+        case DeltaRule():
+            return _DeltaCheck(rule.id, rule.types, rule, params)
+        case CountRule():
+            return _CountCheck(rule.id, rule.types, rule, params)
+        case BandsRule():
+            return _BandsCheck(rule.id, rule.types, rule, params)
+        case CompositeRule():
+            return _CompositeCheck(rule.id, rule, params)
+    raise TypeError(f"{rule.id} is not anchored at readings")
+
+
+@dataclass
+class _ThresholdRun(_ReadingRun):
+    """A threshold rule, with occurrence counting and escalation of its flag."""
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        flag = self.rule.flag
+        if flag is not None and flag.min_count > 1 and flag.window_hours is not None:
+            window = timedelta(hours=flag.window_hours)
+            return window, window
+        return timedelta(0), timedelta(0)
+
+    def may_fire(self, reading: ReadingFact, history: _History) -> bool:
+        # Whether a threshold fires depends on its reading alone; only its flag can change.
+        return self.fires(reading, history)
+
+    def fires(self, reading: ReadingFact, history: _History) -> bool:
+        outcome = self.check.outcome(reading, history)
+        return outcome is not None and outcome.held
+
+    def finding(self, anchor: ReadingFact, history: _History) -> Finding | None:
+        rule = self.rule
+        assert isinstance(rule, ThresholdRule) and isinstance(self.check, _ThresholdCheck)
+        outcome = self.check.outcome(anchor, history)
+        if outcome is None or not outcome.held:
+            return None
+        outcome = replace(
+            outcome, computed=dict(outcome.computed), thresholds=dict(outcome.thresholds)
+        )
+        computed, thresholds = outcome.computed, outcome.thresholds
+        severity: Severity | None = None
+        count: int | None = None
+        extra: dict[str, str] | None = None
+        if rule.flag is not None:
+            severity = rule.flag.severity
+            if rule.flag.min_count > 1 and rule.flag.window_hours is not None:
+                window = timedelta(hours=rule.flag.window_hours)
+                gap = timedelta(minutes=rule.flag.episode_minutes)
+                count, outcome.used = self._occurrences(anchor, history, window, gap)
+                computed["count_in_window"] = str(count)
+                thresholds["min_count"] = {"value": str(rule.flag.min_count)}
+                thresholds["window_hours"] = {
+                    "value": str(rule.flag.window_hours),
+                    "unit": "h",
+                }
+                if count < rule.flag.min_count:
+                    severity = None
+                extra = {
+                    "sv": f" {count} tillfällen inom {rule.flag.window_hours} timmar "
+                    f"(flagga vid minst {rule.flag.min_count}).",
+                    "en": f" {count} occurrences within {rule.flag.window_hours} hours (flag at "
+                    f"{rule.flag.min_count} or more).",
+                }
+            escalation = rule.flag.escalate
+            if escalation is not None:
+                required = {name: self.params[name].value for name in escalation.requires}
+                for name, flag_value in required.items():
+                    thresholds[name] = {"value": "true" if flag_value else "false"}
+                raised = self.check.comparisons(anchor, escalation.conditions)
+                _note(raised, computed, thresholds)
+                escalates = all(v is True for v in required.values()) and (
+                    not escalation.conditions or _conditions_hold(raised, escalation.match)
+                )
+                if severity is not None and escalates:
+                    severity = escalation.severity
+        values = {lang: reading_text(anchor, lang) for lang in LANGUAGES}
+        return self._finding(
+            anchor, outcome, severity, self._advice(rule.advice, values), values, extra
+        )
+
+    def _occurrences(
+        self,
+        anchor: ReadingFact,
+        history: _History,
         window: timedelta,
         gap: timedelta,
     ) -> tuple[int, list[ReadingFact]]:
         """Return the most occurrences in a window span holding the anchor's, and theirs."""
         firing = [
             r
-            for r in self.between(anchor.time - window, anchor.time + window)
-            if r.id == anchor.id or self.fires(run, r)
+            for r in history.between(self.rule.types, anchor.time - window, anchor.time + window)
+            if r.id == anchor.id or self.fires(r, history)
         ]
         episodes: list[list[ReadingFact]] = []
         for reading in firing:
@@ -416,8 +1157,8 @@ class _History:
         return len(best), used
 
 
-def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_RuleRun]:
-    runs: dict[str, _RuleRun] = {}
+def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_Run]:
+    runs: dict[str, _Run] = {}
     for plan_rule in plan.rules:
         rule = library.get(plan_rule.rule)
         if rule is None or rule.id in runs:
@@ -425,22 +1166,36 @@ def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_RuleRun]:
         mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
         if mode is RuleMode.off:
             continue
-        runs[rule.id] = _RuleRun(
-            rule=rule,
-            mode=mode,
-            params=resolve_params(plan_rule, rule),
-            plan_version=plan.version,
-        )
+        params = resolve_params(plan_rule, rule)
+        run: _Run
+        if isinstance(rule, ThresholdRule):
+            run = _ThresholdRun(rule, mode, params, plan.version)
+        elif isinstance(rule, MissingDataRule):
+            run = _MissingRun(rule, mode, params, plan.version)
+        elif isinstance(rule, CgmMetricRule):
+            run = _CgmRun(rule, mode, params, plan.version)
+        else:
+            run = _ReadingRun(rule, mode, params, plan.version)
+        runs[rule.id] = run
     return [runs[rule_id] for rule_id in sorted(runs)]
 
 
+def _reading_runs(plan: PlanSpec, library: RuleLibrary) -> list[_ReadingRun]:
+    return [run for run in _runs(plan, library) if isinstance(run, _ReadingRun)]
+
+
 def lookback(plan: PlanSpec, library: RuleLibrary) -> timedelta:
-    """Return how much history before the earliest new reading the evaluation needs."""
+    """Return how far on BOTH sides of the new readings the evaluation must see.
+
+    Load the readings in ``[earliest new − lookback, latest new + lookback]``: that covers
+    the window of every new reading and of every later (or, for occurrence counts,
+    earlier) anchor whose window a new reading falls into, which :func:`evaluate_run`
+    re-evaluates.
+    """
     longest = timedelta(0)
-    for run in _runs(plan, library):
-        flag = run.rule.flag
-        if flag is not None and flag.window_hours is not None:
-            longest = max(longest, timedelta(hours=flag.window_hours))
+    for run in _reading_runs(plan, library):
+        back, fwd = run.reach()
+        longest = max(longest, back + fwd)
     return longest
 
 
@@ -448,14 +1203,24 @@ def history_types(plan: PlanSpec, library: RuleLibrary, types: Iterable[str]) ->
     """Return the types whose history the evaluation of readings of these types reads.
 
     A rule counts readings of all its types (glucose-low: ``glucose`` and
-    ``cgm_glucose``), so a new CGM reading needs the finger-prick history too.
+    ``cgm_glucose``; a composite: every part's), so a new CGM reading needs the
+    finger-prick history too.
     """
     wanted = set(types)
     related = set(wanted)
-    for run in _runs(plan, library):
+    for run in _reading_runs(plan, library):
         if wanted.intersection(run.rule.types):
             related.update(run.rule.types)
     return frozenset(related)
+
+
+def reading_types(plan: PlanSpec, library: RuleLibrary) -> frozenset[str]:
+    """Return the types a new reading of which can make :func:`evaluate` find anything.
+
+    Time-based rules (missing data, CGM metrics) are left out: they read readings only in
+    :func:`evaluate_due`, so a reading of a type only they name needs no evaluation.
+    """
+    return frozenset(t for run in _reading_runs(plan, library) for t in run.rule.types)
 
 
 def _unique(readings: Iterable[ReadingFact]) -> list[ReadingFact]:
@@ -467,6 +1232,83 @@ def _unique(readings: Iterable[ReadingFact]) -> list[ReadingFact]:
     return sorted(by_id.values(), key=lambda r: (r.time, r.id))
 
 
+def evaluate_run(
+    plan: PlanSpec,
+    readings: Sequence[ReadingFact],
+    *,
+    new_reading_ids: Collection[str],
+    now: datetime,
+    library: RuleLibrary | None = None,
+    tz: str | tzinfo = DEFAULT_TZ,
+    removed: Sequence[ReadingFact] = (),
+) -> EvaluationRun:
+    """Evaluate the new readings and every anchor whose window they (or ``removed``) touch.
+
+    ``removed`` are readings that no longer count (entered in error): they are not in
+    ``readings``; their own evaluations are reported as evaluated and not firing, and the
+    anchors around them are re-evaluated.
+    """
+    del now  # reading-anchored rules are a function of the readings alone
+    return _evaluate_readings(
+        plan, readings, frozenset(new_reading_ids), library, _zone(tz), removed, around=True
+    )
+
+
+def _evaluate_readings(
+    plan: PlanSpec,
+    readings: Sequence[ReadingFact],
+    new_ids: frozenset[str],
+    library: RuleLibrary | None,
+    zone: tzinfo,
+    removed: Sequence[ReadingFact],
+    *,
+    around: bool,
+) -> EvaluationRun:
+    """Evaluate the new readings, and (``around``) the anchors whose windows they touch."""
+    library = load_library() if library is None else library
+    ordered = _unique(readings)
+    history = _History(ordered, zone)
+    changed = [r for r in ordered if r.id in new_ids] + list(removed)
+    runs = _reading_runs(plan, library)
+    evaluated: set[tuple[str, str]] = set()
+    # Every anchor touched is evaluated against every rule anchored there, so that
+    # supersession between rules at one reading always sees all of them.
+    targets: dict[str, ReadingFact] = {}
+    for run in runs:
+        back, fwd = run.reach()
+        for reading in changed:
+            if reading.type not in run.rule.types or spec_for(reading.type) is None:
+                continue
+            if reading.id not in new_ids:  # removed: its evaluations no longer fire
+                evaluated.add((run.rule.id, reading.id))
+            elif run.anchors(reading):
+                targets[reading.id] = reading
+            if around and (back or fwd):
+                for other in history.between(
+                    run.rule.types, reading.time - fwd, reading.time + back
+                ):
+                    if (
+                        other.id not in targets
+                        and run.anchors(other)
+                        and run.may_fire(other, history)
+                    ):
+                        targets[other.id] = other
+    by_anchor: dict[str, list[Finding]] = {}
+    for anchor in targets.values():
+        for run in runs:
+            if not run.anchors(anchor):
+                continue
+            evaluated.add((run.rule.id, anchor.id))
+            finding = run.finding(anchor, history)
+            if finding is not None:
+                by_anchor.setdefault(anchor.id, []).append(finding)
+    findings: list[Finding] = []
+    for anchor_id in sorted(by_anchor, key=lambda i: (targets[i].time, i)):
+        fired = sorted(by_anchor[anchor_id], key=lambda f: f.rule_id)
+        findings.extend(_apply_supersession(fired, library))
+    return EvaluationRun(findings=tuple(findings), evaluated=frozenset(evaluated))
+
+
 def evaluate(
     plan: PlanSpec,
     readings: Sequence[ReadingFact],
@@ -474,25 +1316,18 @@ def evaluate(
     new_reading_ids: Collection[str],
     now: datetime,
     library: RuleLibrary | None = None,
+    tz: str | tzinfo = DEFAULT_TZ,
 ) -> list[Finding]:
-    """Check the new readings against the plan's rules; return a finding per firing."""
-    del now  # reserved for rules about staleness; single-reading rules do not need it
-    library = load_library() if library is None else library
-    ordered = _unique(readings)
-    history = _History(ordered)
+    """Check the new readings against the plan's rules; return a finding per firing.
+
+    The findings anchored at the new readings only (:func:`evaluate_run` also re-evaluates
+    the anchors around them). Give it the readings in ``[earliest new − lookback, latest
+    new + lookback]``.
+    """
+    del now  # reading-anchored rules are a function of the readings alone
     new_ids = frozenset(new_reading_ids)
-    anchors = [r for r in ordered if r.id in new_ids and spec_for(r.type) is not None]
-    runs = _runs(plan, library)
-    findings: list[Finding] = []
-    for anchor in anchors:
-        fired = [
-            finding
-            for run in runs
-            if anchor.type in run.rule.types
-            and (finding := run.finding(anchor, history)) is not None
-        ]
-        findings.extend(_apply_supersession(fired, library))
-    return findings
+    run = _evaluate_readings(plan, readings, new_ids, library, _zone(tz), (), around=False)
+    return list(run.findings)
 
 
 def _apply_supersession(fired: list[Finding], library: RuleLibrary) -> list[Finding]:
@@ -512,13 +1347,319 @@ def _apply_supersession(fired: list[Finding], library: RuleLibrary) -> list[Find
     ]
 
 
+# --- time-based rules ------------------------------------------------------------------------
+
+
+@dataclass
+class _TimeRun(_Run):
+    """A rule anchored at local day starts."""
+
+    def reach(self, plan: PlanSpec) -> timedelta:
+        raise NotImplementedError
+
+    def evaluate_at(
+        self, day: datetime, plan: PlanSpec, history: _History
+    ) -> tuple[list[tuple[str, str]], list[Finding]]:
+        raise NotImplementedError
+
+    def _time_finding(
+        self,
+        day: datetime,
+        *,
+        scope: str | None,
+        used: Sequence[ReadingFact],
+        computed: Mapping[str, str],
+        thresholds: Mapping[str, Mapping[str, str]],
+        severity: str | None,
+        values: Mapping[str, str],
+        reasons: Mapping[str, str],
+    ) -> Finding:
+        return Finding(
+            rule_id=self.rule.id,
+            rule_version=self.rule.version,
+            plan_version=self.plan_version,
+            mode=self.mode,
+            anchor_reading_id=None,
+            anchor_time=day,
+            scope=scope,
+            reading_ids=tuple(r.id for r in used),
+            computed=MappingProxyType(dict(computed)),
+            thresholds=MappingProxyType(dict(thresholds)),
+            advice=self._advice(self.rule.advice, values),
+            flag_severity=severity,
+            cooldown_minutes=self.rule.cooldown_minutes,
+            readings=tuple(used),
+            summary=MappingProxyType(
+                {
+                    lang: f"{self.rule.title.get(lang)}: {values[lang]} ({reasons[lang]})."
+                    for lang in LANGUAGES
+                }
+            ),
+        )
+
+
+def _schedule_days(plan: PlanSpec) -> dict[str, int]:
+    """Return each scheduled type's interval in days (the shortest of its entries)."""
+    days: dict[str, int] = {}
+    for entry in plan.schedule:
+        interval = SCHEDULE_INTERVAL_DAYS[entry.days]
+        days[entry.type] = min(days.get(entry.type, interval), interval)
+    return days
+
+
+@dataclass
+class _MissingRun(_TimeRun):
+    """missing_data: at a local day start, the scheduled types without recent readings."""
+
+    def _days(self, interval: int) -> tuple[int, int]:
+        """Return (days before the advice, days before the flag) for a schedule interval."""
+        rule = self.rule
+        assert isinstance(rule, MissingDataRule)
+        advice_days = int(_number(self.params, rule.intervals)) * interval
+        flag_days = advice_days
+        if rule.flag_after_days is not None:
+            flag_days += int(_number(self.params, rule.flag_after_days))
+        return advice_days, flag_days
+
+    def reach(self, plan: PlanSpec) -> timedelta:
+        longest = 0
+        for type_name, interval in _schedule_days(plan).items():
+            if type_name in self.rule.types:
+                longest = max(longest, max(self._days(interval)))
+        return timedelta(days=longest) + _DST_MARGIN
+
+    def evaluate_at(
+        self, day: datetime, plan: PlanSpec, history: _History
+    ) -> tuple[list[tuple[str, str]], list[Finding]]:
+        keys: list[tuple[str, str]] = []
+        findings: list[Finding] = []
+        for type_name, interval in sorted(_schedule_days(plan).items()):
+            if type_name not in self.rule.types:
+                continue
+            advice_days, flag_days = self._days(interval)
+            since = local_day_start(day, history.tz, advice_days)
+            if plan.effective_from is not None and since < plan.effective_from:
+                continue  # the plan was not in force for the whole gap
+            keys.append((self.rule.id, anchor_key(None, day, type_name)))
+            if history.between([type_name], since, day, end_open=True):
+                continue
+            flag_since = local_day_start(day, history.tz, flag_days)
+            flagged = (
+                self.rule.flag is not None
+                and (plan.effective_from is None or flag_since >= plan.effective_from)
+                and not history.between([type_name], flag_since, day, end_open=True)
+            )
+            names = _TYPE_NAMES.get(type_name, {"sv": type_name, "en": type_name})
+            thresholds: dict[str, Mapping[str, str]] = {
+                "days_without": {"value": str(advice_days), "unit": "d"},
+                "interval": {"value": str(interval), "unit": "d"},
+            }
+            if flag_days != advice_days:
+                thresholds["days_before_flag"] = {"value": str(flag_days), "unit": "d"}
+            findings.append(
+                self._time_finding(
+                    day,
+                    scope=type_name,
+                    used=(),
+                    computed={
+                        "type": type_name,
+                        "window_start": since.isoformat(),
+                        "window_end": day.isoformat(),
+                        "readings_in_window": "0",
+                    },
+                    thresholds=thresholds,
+                    severity=self.rule.flag.severity if flagged and self.rule.flag else None,
+                    values=names,
+                    reasons={
+                        "sv": f"ingen mätning på {advice_days} dygn",
+                        "en": f"no reading for {advice_days} days",
+                    },
+                )
+            )
+        return keys, findings
+
+
+@dataclass
+class _CgmRun(_TimeRun):
+    """cgm_metric: at a local day start, the metrics of the whole local days before it."""
+
+    def _window_days(self) -> int:
+        rule = self.rule
+        assert isinstance(rule, CgmMetricRule)
+        return int(_number(self.params, rule.window))
+
+    def reach(self, plan: PlanSpec) -> timedelta:
+        return timedelta(days=self._window_days()) + _DST_MARGIN
+
+    def evaluate_at(
+        self, day: datetime, plan: PlanSpec, history: _History
+    ) -> tuple[list[tuple[str, str]], list[Finding]]:
+        rule = self.rule
+        assert isinstance(rule, CgmMetricRule)
+        key = (rule.id, anchor_key(None, day))
+        start = local_day_start(day, history.tz, self._window_days())
+        window_key = ("cgm", start.isoformat(), day.isoformat())  # a shared window: once
+        if window_key not in history.cache:
+            readings = history.between(rule.types, start, day, end_open=True)
+            samples = cgm.samples_from_readings(readings)
+            history.cache[window_key] = cgm.cgm_metrics(samples, start=start, end=day)
+        metrics: cgm.CgmMetrics = history.cache[window_key]
+        wear = metrics.exact("wear") or Fraction(0)
+        min_wear = _number(self.params, rule.min_wear)
+        computed: dict[str, str] = {
+            "window_start": start.isoformat(),
+            "window_end": day.isoformat(),
+            "n": str(metrics.n),
+            "interval_minutes": str(metrics.interval_minutes),
+            "wear_percent": decimal_text(_round(wear, 1)),
+        }
+        thresholds: dict[str, Mapping[str, str]] = {
+            rule.window: _param_json(self.params[rule.window]),
+            rule.min_wear: _param_json(self.params[rule.min_wear]),
+        }
+        if metrics.n == 0 or wear < Fraction(min_wear):
+            return [key], []
+        for metric in ("tir", "tbr_3_9", "tbr_3_0", "tar_10_0", "tar_13_9", "gri"):
+            value = metrics.exact(metric)
+            if value is not None:
+                computed[metric] = decimal_text(_round(value, 1))
+        if metrics.mean is not None:
+            computed["mean_mmol_l"] = decimal_text(_round(Decimal(repr(metrics.mean)), 1))
+        if metrics.cv is not None:
+            computed["cv"] = decimal_text(_round(Decimal(repr(metrics.cv)), 1))
+        if metrics.gmi_mmol_mol is not None:
+            computed["gmi_mmol_mol"] = decimal_text(cgm.round_half_up(metrics.gmi_mmol_mol, 0))
+        held: list[tuple[str, Fraction, Decimal, str]] = []
+        results: list[bool] = []
+        for condition in rule.conditions:
+            value = metrics.exact(condition.metric)
+            threshold = _number(self.params, condition.param)
+            thresholds[condition.param] = _param_json(self.params[condition.param])
+            holds = value is not None and condition.op.holds(value, Fraction(threshold))
+            results.append(holds)
+            if holds and value is not None:
+                held.append((condition.metric, value, threshold, condition.op.symbol))
+        fires = any(results) if rule.match is Match.any else all(results)
+        if not fires:
+            return [key], []
+        metric, value, threshold, symbol = held[0]
+        values = {lang: f"{number_text(_round(value, 1), lang)} %" for lang in LANGUAGES}
+        reasons = {
+            lang: "; ".join(
+                f"{_METRIC_NAMES[m][lang]} {number_text(_round(v, 1), lang)} % {s} "
+                f"{number_text(t, lang)} %"
+                for m, v, t, s in held
+            )
+            for lang in LANGUAGES
+        }
+        finding = self._time_finding(
+            day,
+            scope=None,
+            used=(),
+            computed=computed,
+            thresholds=thresholds,
+            severity=rule.flag.severity if rule.flag is not None else None,
+            values=values,
+            reasons=reasons,
+        )
+        return [key], [finding]
+
+
+def _time_runs(plan: PlanSpec, library: RuleLibrary) -> list[_TimeRun]:
+    return [run for run in _runs(plan, library) if isinstance(run, _TimeRun)]
+
+
+def due_lookback(plan: PlanSpec, library: RuleLibrary) -> timedelta:
+    """Return how much history before the earliest due anchor time-based rules read."""
+    return max((run.reach(plan) for run in _time_runs(plan, library)), default=timedelta(0))
+
+
+def due_anchors(
+    *, now: datetime, tz: str | tzinfo = DEFAULT_TZ, since: datetime | None = None
+) -> list[datetime]:
+    """Return the local day starts due at ``now``: those in ``(since, now]``, oldest first.
+
+    Without ``since``, only the latest day start at or before ``now``.
+    """
+    zone = _zone(tz)
+    latest = local_day_start(now, zone)
+    if since is None or since >= latest:
+        return [latest]
+    days: list[datetime] = []
+    back = 0
+    while (day := local_day_start(now, zone, back)) > since:
+        days.append(day)
+        back += 1
+    return sorted(days)
+
+
+def evaluate_due_run(
+    plan: PlanSpec,
+    readings: Sequence[ReadingFact],
+    *,
+    now: datetime,
+    tz: str | tzinfo = DEFAULT_TZ,
+    library: RuleLibrary | None = None,
+    since: datetime | None = None,
+) -> EvaluationRun:
+    """Evaluate the time-based rules at every due anchor; report each key evaluated."""
+    library = load_library() if library is None else library
+    zone = _zone(tz)
+    history = _History(_unique(readings), zone)
+    evaluated: set[tuple[str, str]] = set()
+    findings: list[Finding] = []
+    for day in due_anchors(now=now, tz=zone, since=since):
+        for run in _time_runs(plan, library):
+            keys, fired = run.evaluate_at(day, plan, history)
+            evaluated.update(keys)
+            findings.extend(fired)
+    findings.sort(key=lambda f: (f.anchor_time, f.scope or "", f.rule_id))
+    return EvaluationRun(findings=tuple(findings), evaluated=frozenset(evaluated))
+
+
+def evaluate_due(
+    plan: PlanSpec,
+    readings: Sequence[ReadingFact],
+    *,
+    now: datetime,
+    tz: str | tzinfo = DEFAULT_TZ,
+    library: RuleLibrary | None = None,
+    since: datetime | None = None,
+) -> list[Finding]:
+    """Evaluate the time-based rules (missing data, CGM metrics) that are due at ``now``.
+
+    Due means: anchored at a start of the patient's local day (zone ``tz``) that has
+    passed. Without ``since`` that is the latest day start at or before ``now``; with it,
+    every day start in ``(since, now]``. An anchor ``d`` reads only readings before ``d``
+    (the ``W`` whole local days before it), so its result never changes with ``now``:
+    running this hourly returns the same findings with the same keys until the next
+    local midnight, and a late reading timed before ``d`` changes (or retracts) the result
+    for ``d`` when ``d`` is evaluated again (pass ``since`` to re-evaluate past days).
+    Pass the readings in ``[earliest anchor − due_lookback, now]``.
+    """
+    return list(
+        evaluate_due_run(plan, readings, now=now, tz=tz, library=library, since=since).findings
+    )
+
+
 __all__ = [
+    "DEFAULT_TZ",
     "LANGUAGES",
+    "SCHEDULE_INTERVAL_DAYS",
     "AdviceText",
+    "EvaluationRun",
     "Finding",
+    "anchor_key",
+    "due_anchors",
+    "due_lookback",
     "evaluate",
+    "evaluate_due",
+    "evaluate_due_run",
+    "evaluate_run",
     "history_types",
+    "local_day_start",
     "lookback",
+    "reading_types",
     "number_text",
     "reading_text",
 ]

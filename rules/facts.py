@@ -28,3 +28,6 @@ class ReadingFact:
     original_unit: str
     end_time: datetime | None = None  # interval readings (steps)
     context: Mapping[str, Any] = field(default_factory=dict)
+
+
+__all__ = ["ReadingFact"]

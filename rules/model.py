@@ -1,10 +1,25 @@
 """The rule language: one YAML file per rule in ``rules/library/``, validated by pydantic.
 
-A rule is data, never code: conditions name a component, a comparison and a parameter;
-texts may hold ``string.Template`` placeholders (only ``$value``) filled by safe
-substitution. Rules form a discriminated union on ``kind`` so that later kinds (window
-aggregates, deltas, counts, missing data, CGM metrics, composites) slot in beside
-``threshold``.
+A rule is data, never code: conditions name a component (or a CGM metric), a comparison
+and a parameter; texts may hold ``string.Template`` placeholders (only ``$value``) filled
+by safe substitution. Rules form a discriminated union on ``kind``:
+
+* ``threshold``: one reading against parameters;
+* ``window_aggregate``: mean / min / max / count of a component over a window ending at the
+  reading, with protocol options (discard the first measuring days, a minimum number of
+  readings);
+* ``delta``: the reading minus the min (or max) of a preceding window;
+* ``count``: how many readings are events (conditions hold) within a window;
+* ``bands``: the reading (or its percentage of a reference parameter) against ordered
+  bands, each with its own severity and advice; the most severe band that holds wins;
+* ``missing_data``: a scheduled type without readings for a number of schedule intervals;
+* ``cgm_metric``: CGM metrics (:mod:`rules.cgm`) over whole local days, with a wear
+  requirement;
+* ``composite``: all or any of inline parts (threshold, window aggregate, delta, count),
+  each holding within a time before the anchor.
+
+Windows, counts and protocol options are parameters, so a plan can change them. The
+meaning of windows, edges and ties is written at the top of :mod:`rules.evaluate`.
 
 A plan (:mod:`rules.plan`) switches rules on and overrides their parameters;
 :func:`validate_plan` checks a plan body against the library and :func:`resolve_params`
@@ -14,10 +29,11 @@ gives the parameter values an evaluation uses.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path
 from string import Template
 from typing import Annotated, Any, Literal, Self
@@ -37,6 +53,7 @@ from rules.catalogue import (
     CATALOGUE,
     MeasurementType,
     convert,
+    instrument_name,
     is_accepted_unit,
     same_unit,
 )
@@ -46,7 +63,18 @@ LIBRARY_DIR = Path(__file__).parent / "library"
 """Where the default rule library lives."""
 
 TEMPLATE_FIELDS = frozenset({"value"})
-"""The placeholders a rule text may use (``$value``: the reading as measured)."""
+"""The placeholders a rule text may use.
+
+``$value`` is the anchor reading as measured; for a window aggregate it is the aggregate
+(``138/86 mmHg``), for missing data the measurement's name, for a CGM rule the metric that
+fired (``62 %``).
+"""
+
+WINDOW_UNITS = {"min": 60, "h": 3600, "d": 86400}
+"""Units a window parameter may have, in seconds. ``d`` windows are local calendar days."""
+
+PERCENT = "%"
+"""The unit of percentages of a reference and of CGM metrics."""
 
 UNITLESS = "1"
 """The unit a plan may give to a parameter that has none."""
@@ -83,7 +111,7 @@ class Op(StrEnum):
     gt = "gt"
     ge = "ge"
 
-    def holds(self, value: Decimal, threshold: Decimal) -> bool:
+    def holds(self, value: Decimal | Fraction, threshold: Decimal | Fraction) -> bool:
         """Tell whether ``value <op> threshold`` holds."""
         match self:
             case Op.lt:
@@ -138,6 +166,11 @@ class ParamSpec(_Model):
     # The published, rounded value in another unit (70 mg/dL beside 3.9 mmol/L).
     equivalents: dict[str, Number] = Field(default_factory=dict)
     description: LocalText
+    integer: bool = False  # whole numbers only (counts, calendar days)
+    required: bool = False  # the plan must set it (a personal best has no sensible default)
+    # The measurement type whose units the parameter takes, when the rule reads several
+    # (a composite's weight gain in kg or [lb_av]); None: the rule's types.
+    type: MeasurementType | None = None
 
     @property
     def is_flag(self) -> bool:
@@ -148,7 +181,7 @@ class ParamSpec(_Model):
     def _check(self) -> Self:
         if isinstance(self.default, bool):
             has_range = self.min is not None or self.max is not None
-            if self.unit is not None or self.equivalents or has_range:
+            if self.unit is not None or self.equivalents or has_range or self.integer:
                 raise ValueError("a boolean parameter has no unit, range or equivalents")
             return self
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -161,7 +194,20 @@ class ParamSpec(_Model):
             raise ValueError("equivalents need the parameter's own unit")
         if self.unit in self.equivalents:
             raise ValueError("an equivalent repeats the parameter's own unit")
+        if self.integer and self.default != self.default.to_integral_value():
+            raise ValueError("the default of an integer parameter is not a whole number")
+        if self.type is not None and (
+            self.unit is None or not is_accepted_unit(self.type, self.unit)
+        ):
+            raise ValueError(f"unit {self.unit!r} is not a unit of {self.type}")
         return self
+
+    def units_of(self, rule_types: Iterable[str]) -> tuple[str, ...]:
+        """Return the measurement types whose units this parameter takes (may be none)."""
+        types = (self.type,) if self.type is not None else tuple(rule_types)
+        if self.unit is None or not all(is_accepted_unit(t, self.unit) for t in types):
+            return ()
+        return types
 
 
 class Condition(_Model):
@@ -217,6 +263,223 @@ class FlagSpec(_Model):
         return self
 
 
+class MetricName(StrEnum):
+    """A CGM metric a ``cgm_metric`` rule can compare (percentages, 0–100; see rules.cgm)."""
+
+    tir = "tir"
+    tbr_3_9 = "tbr_3_9"
+    tbr_3_0 = "tbr_3_0"
+    tar_10_0 = "tar_10_0"
+    tar_13_9 = "tar_13_9"
+    cv = "cv"
+    gri = "gri"
+
+
+class MetricCondition(_Model):
+    """``metric <op> param``: one CGM metric of the window against a percentage parameter."""
+
+    metric: MetricName
+    op: Op
+    param: Name
+
+
+Aggregate = Literal["mean", "min", "max", "count"]
+"""How a window of readings is summarised."""
+
+
+class Reference(StrEnum):
+    """What a delta subtracts from the anchor: the min or the max of the preceding window."""
+
+    min = "min"
+    max = "max"
+
+
+Context = dict[Name, Annotated[str, Field(min_length=1, max_length=100)]]
+
+
+def _param(
+    params: Mapping[str, ParamSpec],
+    name: str,
+    what: str,
+    *,
+    units: Iterable[str | None] | None = None,
+    integer: bool = False,
+) -> ParamSpec:
+    """Return a numeric parameter a field names, checking its unit (and wholeness)."""
+    spec = params.get(name)
+    if spec is None:
+        raise ValueError(f"{what} param {name!r} is not defined")
+    if spec.is_flag:
+        raise ValueError(f"{what} param {name!r} is a flag")
+    allowed = None if units is None else list(units)
+    if allowed is not None and spec.unit not in allowed:
+        raise ValueError(f"{what} param {name!r}: unit {spec.unit!r} is not one of {allowed}")
+    if integer and not spec.integer:
+        raise ValueError(f"{what} param {name!r} must be an integer parameter")
+    return spec
+
+
+def _check_window(params: Mapping[str, ParamSpec], name: str) -> None:
+    spec = _param(params, name, "window", units=WINDOW_UNITS)
+    if spec.unit == "d" and not spec.integer:
+        raise ValueError(f"window param {name!r} counts local days: it must be an integer")
+    if spec.min is None or spec.min <= 0 or spec.max is None:
+        raise ValueError(f"window param {name!r} needs a min above 0 and a max")
+
+
+def _check_components(types: Iterable[str], component: str) -> None:
+    for type_ in types:
+        if component not in CATALOGUE[MeasurementType(type_)].components:
+            raise ValueError(f"component {component!r} is not a component of {type_}")
+
+
+def _check_conditions(
+    params: Mapping[str, ParamSpec], types: Sequence[str], conditions: Iterable[Condition]
+) -> None:
+    """Check that each condition's component and parameter fit the measurement types."""
+    for condition in conditions:
+        _check_components(types, condition.component)
+        spec = _param(params, condition.param, "condition")
+        _check_measure_units(spec, condition.param, types)
+
+
+def _check_measure_units(spec: ParamSpec, name: str, types: Sequence[str]) -> None:
+    """A parameter compared with readings must be in (and published in) units of the types."""
+    units = [spec.unit, *spec.equivalents]
+    for type_ in (spec.type,) if spec.type is not None else types:
+        for unit in units:
+            if unit is None or not is_accepted_unit(type_, unit):
+                raise ValueError(f"param {name!r}: unit {unit!r} is not a unit of {type_}")
+
+
+def _check_context(types: Sequence[str], context: Mapping[str, str]) -> None:
+    if "instrument" in context:
+        if any(t != MeasurementType.symptom_score for t in types):
+            raise ValueError("an instrument applies to symptom_score readings only")
+        if instrument_name(context["instrument"]) is None:
+            raise ValueError(f"unknown instrument {context['instrument']!r}")
+
+
+# --- the logic of each reading-anchored kind, shared by rules and composite parts ----------
+
+
+class ThresholdFields(_Model):
+    """One reading against parameters."""
+
+    conditions: tuple[Condition, ...] = Field(min_length=1)
+    match: Match = Match.any
+    # Only readings whose context has these values count (``instrument: breathlessness``).
+    context: Context = Field(default_factory=dict)
+
+    def _check_fields(self, params: Mapping[str, ParamSpec], types: Sequence[str]) -> None:
+        _check_conditions(params, types, self.conditions)
+        _check_context(types, self.context)
+
+
+class WindowAggregateFields(_Model):
+    """An aggregate of a component over the window that ends at the anchor reading."""
+
+    window: Name  # param: h (rolling) or d (local calendar days)
+    aggregate: Aggregate
+    conditions: tuple[Condition, ...] = Field(min_length=1)  # aggregate <op> param
+    match: Match = Match.any
+    discard_first_days: Name | None = None  # param (d): measuring days dropped first
+    min_readings: Name | None = None  # param: fewer readings left never fire
+    context: Context = Field(default_factory=dict)
+
+    def _check_fields(self, params: Mapping[str, ParamSpec], types: Sequence[str]) -> None:
+        _check_window(params, self.window)
+        if self.aggregate == "count":
+            for condition in self.conditions:
+                _check_components(types, condition.component)
+                _param(params, condition.param, "count", units=[None], integer=True)
+        else:
+            _check_conditions(params, types, self.conditions)
+        if self.discard_first_days is not None:
+            _param(params, self.discard_first_days, "discard_first_days", units=["d"], integer=True)
+        if self.min_readings is not None:
+            _param(params, self.min_readings, "min_readings", units=[None], integer=True)
+        _check_context(types, self.context)
+
+
+class DeltaFields(_Model):
+    """The anchor's component minus the min (or max) of the window before it."""
+
+    component: str = "value"
+    window: Name  # param: h or d; the window [t − W, t) before the anchor
+    reference: Reference = Reference.min
+    op: Op
+    param: Name  # the change, in a unit of the type
+    context: Context = Field(default_factory=dict)
+
+    def _check_fields(self, params: Mapping[str, ParamSpec], types: Sequence[str]) -> None:
+        _check_window(params, self.window)
+        _check_components(types, self.component)
+        spec = _param(params, self.param, "delta")
+        _check_measure_units(spec, self.param, types)
+        for type_ in types:
+            spec_units = CATALOGUE[MeasurementType(type_)].units
+            if any(conv.offset for conv in spec_units.values()):
+                raise ValueError(f"a delta of {type_} would convert an offset unit")
+        _check_context(types, self.context)
+
+
+class CountFields(_Model):
+    """How many readings within a window are events (their conditions hold)."""
+
+    window: Name  # param: h or d; the window [t − W, t] ending at the anchor
+    conditions: tuple[Condition, ...] = Field(min_length=1)
+    match: Match = Match.any
+    min_count: Name  # param: the number of events that fires
+    context: Context = Field(default_factory=dict)
+
+    def _check_fields(self, params: Mapping[str, ParamSpec], types: Sequence[str]) -> None:
+        _check_window(params, self.window)
+        _check_conditions(params, types, self.conditions)
+        _param(params, self.min_count, "min_count", units=[None], integer=True)
+        _check_context(types, self.context)
+
+
+class Band(_Model):
+    """One band: ``value <op> param``, with its own flag severity and advice."""
+
+    name: Name
+    title: LocalText
+    op: Op
+    param: Name
+    severity: Severity
+    advice: AdviceSpec | None = None  # None: the rule's advice
+
+
+class BandsFields(_Model):
+    """The reading, or its percentage of a reference parameter, against ordered bands."""
+
+    component: str = "value"
+    # A param (a unit of the type): bands compare 100 × value / reference, in percent.
+    reference: Name | None = None
+    bands: tuple[Band, ...] = Field(min_length=1)
+
+    def _check_fields(self, params: Mapping[str, ParamSpec], types: Sequence[str]) -> None:
+        _check_components(types, self.component)
+        names = [band.name for band in self.bands]
+        if len(names) != len(set(names)):
+            raise ValueError("band names must be unique")
+        if self.reference is not None:
+            spec = _param(params, self.reference, "reference")
+            _check_measure_units(spec, self.reference, types)
+            if spec.min is None or spec.min <= 0:
+                raise ValueError(f"reference param {self.reference!r} needs a min above 0")
+        for band in self.bands:
+            if self.reference is not None:
+                _param(params, band.param, "band", units=[PERCENT])
+            else:
+                spec = _param(params, band.param, "band")
+                _check_measure_units(spec, band.param, types)
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
 class RuleBase(_Model):
     """What every kind of rule has."""
 
@@ -235,16 +498,27 @@ class RuleBase(_Model):
     # (glucose-very-low speaks for a reading that is also below glucose-low).
     supersedes: tuple[str, ...] = ()
 
-    def _check_common(self) -> None:
-        if self.advice is None and self.flag is None:
+    @property
+    def time_based(self) -> bool:
+        """Tell whether the rule is anchored at times (evaluate_due), not at readings."""
+        return False
+
+    def texts(self) -> list[LocalText]:
+        """Return every text of the rule, for translation checks."""
+        texts = [self.title, self.description]
+        texts += [spec.description for spec in self.params.values()]
+        if self.advice is not None:
+            texts += [self.advice.title, self.advice.body]
+        return texts
+
+    def _check_common(self, *, needs_advice_or_flag: bool = True) -> None:
+        if needs_advice_or_flag and self.advice is None and self.flag is None:
             raise ValueError("a rule needs advice, a flag or both")
         if self.advice is not None:
-            for text in (self.advice.title, self.advice.body):
-                for lang_text in (text.sv, text.en):
-                    _check_template(lang_text)
+            _check_advice(self.advice)
         if self.flag is not None and self.flag.escalate is not None:
             escalation = self.flag.escalate
-            self._check_conditions(escalation.conditions)
+            _check_conditions(self.params, self.types, escalation.conditions)
             for name in escalation.requires:
                 spec = self.params.get(name)
                 if spec is None or not spec.is_flag:
@@ -252,43 +526,240 @@ class RuleBase(_Model):
         if self.id in self.supersedes:
             raise ValueError("a rule cannot supersede itself")
 
-    def _check_conditions(self, conditions: Iterable[Condition]) -> None:
-        for condition in conditions:
-            for type_ in self.types:
-                if condition.component not in CATALOGUE[type_].components:
-                    raise ValueError(
-                        f"condition component {condition.component!r} is not a component of {type_}"
-                    )
-            spec = self.params.get(condition.param)
-            if spec is None:
-                raise ValueError(f"condition param {condition.param!r} is not defined")
-            if spec.is_flag:
-                raise ValueError(f"condition param {condition.param!r} is a flag")
-            units = [spec.unit, *spec.equivalents]
-            for type_ in self.types:
-                for unit in units:
-                    if unit is None or not is_accepted_unit(type_, unit):
-                        raise ValueError(
-                            f"param {condition.param!r}: unit {unit!r} is not a unit of {type_}"
-                        )
+    def _check_plain_flag(self) -> None:
+        """Occurrence counting and escalation belong to threshold rules only."""
+        flag = self.flag
+        if flag is not None and (flag.min_count > 1 or flag.escalate is not None):
+            raise ValueError("only a threshold rule's flag has min_count or escalate")
 
 
-class ThresholdRule(RuleBase):
+def _check_advice(advice: AdviceSpec) -> None:
+    for text in (advice.title, advice.body):
+        for lang_text in (text.sv, text.en):
+            _check_template(lang_text)
+
+
+class ThresholdRule(RuleBase, ThresholdFields):
     """A single-reading rule: fires when the conditions hold for one reading."""
 
     kind: Literal["threshold"]
-    conditions: tuple[Condition, ...] = Field(min_length=1)
-    match: Match = Match.any
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         self._check_common()
-        self._check_conditions(self.conditions)
+        self._check_fields(self.params, self.types)
         return self
 
 
-# The union grows a member per kind; the discriminator picks the model from ``kind``.
-Rule = Annotated[ThresholdRule, Field(discriminator="kind")]
+class WindowAggregateRule(RuleBase, WindowAggregateFields):
+    """Fires when an aggregate of the window ending at a reading meets its conditions."""
+
+    kind: Literal["window_aggregate"]
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common()
+        self._check_plain_flag()
+        self._check_fields(self.params, self.types)
+        return self
+
+
+class DeltaRule(RuleBase, DeltaFields):
+    """Fires when a reading differs enough from the min (or max) of the window before it."""
+
+    kind: Literal["delta"]
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common()
+        self._check_plain_flag()
+        self._check_fields(self.params, self.types)
+        return self
+
+
+class CountRule(RuleBase, CountFields):
+    """Fires at an event that completes ``min_count`` events within the window."""
+
+    kind: Literal["count"]
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common()
+        self._check_plain_flag()
+        self._check_fields(self.params, self.types)
+        return self
+
+
+class BandsRule(RuleBase, BandsFields):
+    """Fires when a reading lies in a band; the most severe band that holds speaks."""
+
+    kind: Literal["bands"]
+
+    def texts(self) -> list[LocalText]:
+        """Return every text of the rule, for translation checks."""
+        texts = super().texts()
+        for band in self.bands:
+            texts.append(band.title)
+            if band.advice is not None:
+                texts += [band.advice.title, band.advice.body]
+        return texts
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common(needs_advice_or_flag=False)
+        self._check_plain_flag()
+        self._check_fields(self.params, self.types)
+        for band in self.bands:
+            if band.advice is not None:
+                _check_advice(band.advice)
+        return self
+
+
+class MissingDataRule(RuleBase):
+    """Fires for a scheduled type without readings for a number of schedule intervals.
+
+    Time-based: evaluated at the start of each local day (:func:`rules.evaluate.evaluate_due`).
+    """
+
+    kind: Literal["missing_data"]
+    intervals: Name  # param: how many schedule intervals without a reading
+    flag_after_days: Name | None = None  # param (d): the flag waits this long after advice
+
+    @property
+    def time_based(self) -> bool:
+        """Tell whether the rule is anchored at times (evaluate_due), not at readings."""
+        return True
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common()
+        self._check_plain_flag()
+        _param(self.params, self.intervals, "intervals", units=[None], integer=True)
+        if self.flag_after_days is not None:
+            _param(self.params, self.flag_after_days, "flag_after_days", units=["d"], integer=True)
+        return self
+
+
+class CgmMetricRule(RuleBase):
+    """Fires when CGM metrics of the whole local days before a day meet their conditions.
+
+    Time-based: evaluated at the start of each local day (:func:`rules.evaluate.evaluate_due`).
+    """
+
+    kind: Literal["cgm_metric"]
+    window: Name  # param (d, integer): complete local days before the anchor day
+    min_wear: Name  # param (%): sensor wear needed for the window to count
+    conditions: tuple[MetricCondition, ...] = Field(min_length=1)
+    match: Match = Match.any
+
+    @property
+    def time_based(self) -> bool:
+        """Tell whether the rule is anchored at times (evaluate_due), not at readings."""
+        return True
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common()
+        self._check_plain_flag()
+        if any(t != MeasurementType.cgm_glucose for t in self.types):
+            raise ValueError("a cgm_metric rule reads cgm_glucose only")
+        _check_window(self.params, self.window)
+        if self.params[self.window].unit != "d":
+            raise ValueError("a cgm_metric window counts local days (unit d)")
+        _param(self.params, self.min_wear, "min_wear", units=[PERCENT])
+        for condition in self.conditions:
+            _param(self.params, condition.param, "metric", units=[PERCENT])
+        return self
+
+
+# --- composites -----------------------------------------------------------------------------
+
+
+class PartBase(_Model):
+    """A part of a composite: its types and how long before the anchor it may hold."""
+
+    name: Name | None = None  # prefixes its computed values (default part1, part2, ...)
+    types: tuple[MeasurementType, ...] = Field(min_length=1)
+    within: Name | None = None  # param (h, d or min); None: at the anchor's time only
+
+
+class ThresholdPart(PartBase, ThresholdFields):
+    """A composite part that holds at an event reading."""
+
+    kind: Literal["threshold"]
+
+
+class WindowAggregatePart(PartBase, WindowAggregateFields):
+    """A composite part that holds where a window aggregate meets its conditions."""
+
+    kind: Literal["window_aggregate"]
+
+
+class DeltaPart(PartBase, DeltaFields):
+    """A composite part that holds where a delta meets its condition."""
+
+    kind: Literal["delta"]
+
+
+class CountPart(PartBase, CountFields):
+    """A composite part that holds where enough events fell within its window."""
+
+    kind: Literal["count"]
+
+
+Part = Annotated[
+    ThresholdPart | WindowAggregatePart | DeltaPart | CountPart, Field(discriminator="kind")
+]
+
+
+class CompositeRule(RuleBase):
+    """Fires at a reading when all (or any) of its parts hold at that reading's time.
+
+    A part holds at time ``t`` when it holds at some reading of its types timed within
+    ``[t − within, t]``; its types' union is the rule's ``types``.
+    """
+
+    kind: Literal["composite"]
+    match: Match = Match.all
+    parts: tuple[Part, ...] = Field(min_length=2, max_length=8)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common()
+        self._check_plain_flag()
+        union = {t for part in self.parts for t in part.types}
+        if union != set(self.types):
+            raise ValueError("a composite's types are the union of its parts' types")
+        names = [part.name for part in self.parts if part.name is not None]
+        if len(names) != len(set(names)):
+            raise ValueError("part names must be unique")
+        for part in self.parts:
+            part._check_fields(self.params, part.types)
+            if part.within is not None:
+                spec = _param(self.params, part.within, "within", units=WINDOW_UNITS)
+                if spec.unit == "d":
+                    raise ValueError("a part's within is a duration (h or min), not local days")
+        return self
+
+
+READING_KINDS = ("threshold", "window_aggregate", "delta", "count", "bands", "composite")
+"""The kinds anchored at readings (:func:`rules.evaluate.evaluate`)."""
+
+TIME_KINDS = ("missing_data", "cgm_metric")
+"""The kinds anchored at times (:func:`rules.evaluate.evaluate_due`)."""
+
+# The discriminator picks the model from ``kind``.
+Rule = Annotated[
+    ThresholdRule
+    | WindowAggregateRule
+    | DeltaRule
+    | CountRule
+    | BandsRule
+    | MissingDataRule
+    | CgmMetricRule
+    | CompositeRule,
+    Field(discriminator="kind"),
+]
 _RULE = TypeAdapter(Rule)
 
 
@@ -376,6 +847,7 @@ class PlanErrorCode(StrEnum):
     invalid = "invalid"
     duplicate_rule = "duplicate_rule"
     unknown_type = "unknown_type"
+    missing_param = "missing_param"
 
 
 @dataclass(frozen=True)
@@ -445,14 +917,15 @@ def _override_problem(
         expected = "true or false" if spec.is_flag else "a number, not true/false"
         return PlanErrorCode.invalid, f"expected {expected}"
     number, unit = _override_parts(spec, value)
-    if spec.unit is not None and all(is_accepted_unit(t, spec.unit) for t in rule.types):
+    types = spec.units_of(rule.types)
+    if types and spec.unit is not None:
         # A unit of the measurement: any unit the rule's types accept, converted.
         assert unit is not None
-        if not all(is_accepted_unit(t, unit) for t in rule.types):
+        if not all(is_accepted_unit(t, unit) for t in types):
             return PlanErrorCode.unknown_unit, (
-                f"unit {unit!r} is not accepted for {', '.join(rule.types)}"
+                f"unit {unit!r} is not accepted for {', '.join(types)}"
             )
-        own = convert(rule.types[0], number, unit, spec.unit)
+        own = convert(types[0], number, unit, spec.unit)
     else:
         # Any other unit (or none) must be given as it is.
         expected = spec.unit if spec.unit is not None else UNITLESS
@@ -465,6 +938,8 @@ def _override_problem(
         return PlanErrorCode.out_of_range, (
             f"must be within {low}..{high} {spec.unit or ''}".rstrip()
         )
+    if spec.integer and own != own.to_integral_value():
+        return PlanErrorCode.invalid, "expected a whole number"
     return None
 
 
@@ -510,6 +985,15 @@ def validate_plan(body: PlanBody, library: RuleLibrary) -> list[PlanError]:
             if problem is not None:
                 code, message = problem
                 errors.append(PlanError(f"{loc}.params.{name}", code, message))
+        for name, spec in rule.params.items():
+            if spec.required and name not in plan_rule.params:
+                errors.append(
+                    PlanError(
+                        f"{loc}.params.{name}",
+                        PlanErrorCode.missing_param,
+                        f"rule {rule.id!r} needs the plan to set {name!r}",
+                    )
+                )
     for index, entry in enumerate(body.schedule):
         if entry.type not in CATALOGUE:
             errors.append(
@@ -549,7 +1033,7 @@ def resolve_params(plan_rule: PlanRule, rule: Rule) -> dict[str, ResolvedParam]:
         if spec.unit is None or unit is None:
             own_unit = ResolvedParam(name=name, value=number, unit=None, overridden=True)
             resolved[name] = published if number == spec.default else own_unit
-        elif published.published_in(rule.types[0], unit) == number:
+        elif published.published_in((spec.units_of(rule.types) or rule.types)[0], unit) == number:
             resolved[name] = published
         else:
             resolved[name] = ResolvedParam(name=name, value=number, unit=unit, overridden=True)
@@ -558,26 +1042,47 @@ def resolve_params(plan_rule: PlanRule, rule: Rule) -> dict[str, ResolvedParam]:
 
 __all__ = [
     "LIBRARY_DIR",
+    "PERCENT",
+    "READING_KINDS",
+    "TIME_KINDS",
+    "WINDOW_UNITS",
     "AdviceSpec",
+    "Aggregate",
+    "Band",
+    "BandsRule",
+    "CgmMetricRule",
+    "CompositeRule",
     "Condition",
+    "CountPart",
+    "CountRule",
+    "DeltaPart",
+    "DeltaRule",
     "Escalation",
     "FlagSpec",
     "LibraryError",
     "LocalText",
     "Match",
+    "MetricCondition",
+    "MetricName",
+    "MissingDataRule",
     "Op",
     "ParamSpec",
+    "Part",
     "PlanError",
     "PlanErrorCode",
     "PlanParamError",
     "Priority",
+    "Reference",
     "ResolvedParam",
     "Rule",
     "RuleBase",
     "RuleLibrary",
     "RuleMode",
     "Severity",
+    "ThresholdPart",
     "ThresholdRule",
+    "WindowAggregatePart",
+    "WindowAggregateRule",
     "load_library",
     "parse_rule",
     "resolve_params",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 
 class Quantity(BaseModel):
@@ -74,6 +74,23 @@ class PlanBody(BaseModel):
 
 
 class PlanSpec(PlanBody):
-    """A stored, immutable plan version."""
+    """A stored, immutable plan version.
+
+    ``effective_from`` is when the version (or the first version of the plan) came into
+    force; time-based rules report no data as missing for days before it. None: always.
+    """
 
     version: int
+    effective_from: AwareDatetime | None = None
+
+
+__all__ = [
+    "Agreement",
+    "Contact",
+    "ParamValue",
+    "PlanBody",
+    "PlanRule",
+    "PlanSpec",
+    "Quantity",
+    "ScheduleEntry",
+]

@@ -70,7 +70,8 @@ def record(
             previous = last_advice.get(finding.rule_id)
             cooldown = timedelta(minutes=finding.cooldown_minutes)
             if previous is None or now - previous >= cooldown or cooldown.total_seconds() == 0:
-                anchor_time = reading_times.get(finding.anchor_reading_id, now)
+                # A reading-anchored finding is as old as its reading; a time-based one is now.
+                anchor_time = finding.anchor_time
                 advice = Advice(
                     patient_id=patient.id,
                     evaluation_id=evaluation.id,
@@ -224,6 +225,7 @@ def flag_dict(flag: Flag, lang: str, now: datetime) -> dict[str, Any]:
         "overdue": bool(
             flag.status == FlagStatus.OPEN and flag.due_at is not None and flag.due_at < now
         ),
+        "escalated_at": flag.escalated_at.isoformat() if flag.escalated_at else None,
         "acknowledged_at": flag.acknowledged_at.isoformat() if flag.acknowledged_at else None,
         "acknowledged_by": flag.acknowledged_by,
         "resolved_at": flag.resolved_at.isoformat() if flag.resolved_at else None,

@@ -25,10 +25,9 @@ from app.patients.models import Patient
 from app.plans import service as plans_service
 from app.readings import feed
 from app.readings.models import Reading, ReadingStatus, Source
-from rules.evaluate import evaluate, history_types, lookback
+from rules.evaluate import evaluate, history_types, lookback, reading_types
 from rules.facts import ReadingFact
-from rules.model import RuleLibrary, load_library
-from rules.plan import PlanSpec
+from rules.model import load_library
 from sync.dedup import DEDUP_WINDOW, find_same_measurement
 from sync.normalise import ItemError, NormalisedReading, normalise_reading
 from sync.wire import SourceIn
@@ -317,7 +316,7 @@ def _evaluate(
     if plan is None or not plan.rules:
         return []
     library = load_library()
-    ruled = _plan_types(plan, library)
+    ruled = reading_types(plan, library)
     relevant = [r for r in new if r["type"] in ruled]  # a weight is no news to a BP-only plan
     if not relevant:
         return []
@@ -335,16 +334,6 @@ def _evaluate(
         reading_times={f.id: f.time for f in facts},
         now=now,
     )
-
-
-def _plan_types(plan: PlanSpec, library: RuleLibrary) -> set[str]:
-    """Every measurement type some rule of the plan looks at."""
-    types: set[str] = set()
-    for plan_rule in plan.rules:
-        rule = library.get(plan_rule.rule)
-        if rule is not None:
-            types.update(getattr(rule, "types", ()))
-    return types
 
 
 def list_readings(

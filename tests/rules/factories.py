@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rules.catalogue import CATALOGUE, MeasurementType, to_canonical
 from rules.facts import ReadingFact
@@ -13,6 +14,15 @@ from rules.model import load_library
 from rules.plan import PlanRule, PlanSpec, Quantity
 
 T0 = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+DAY0 = date(2026, 11, 20)
+
+
+def local(day: int, clock: str = "08:00", *, start: date = DAY0) -> datetime:
+    """Return a Stockholm wall-clock time ``day`` days after ``start``, in UTC."""
+    moment = datetime.combine(start + timedelta(days=day), time.fromisoformat(clock), STOCKHOLM)
+    return moment.astimezone(UTC)
+
 
 Value = str | tuple[str, str]  # a scalar, or (systolic, diastolic)
 

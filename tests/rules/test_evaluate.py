@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,7 @@ from rules.evaluate import (
     lookback,
     number_text,
     reading_text,
+    reading_types,
 )
 from rules.facts import ReadingFact
 from rules.model import load_library
@@ -45,6 +47,8 @@ BOUNDARIES = [
     # bp-low: systolic < 90
     ("bp-low", bp("90", "60"), False),
     ("bp-low", bp("89", "60"), True),
+    ("bp-low", bp("90", "60", "mmHg"), False),
+    ("bp-low", bp("89", "60", "mmHg"), True),
     # glucose-low: < 3.9 mmol/L, published as < 70 mg/dL
     ("glucose-low", reading("glucose", "3.9"), False),
     ("glucose-low", reading("glucose", "3.8"), True),
@@ -373,16 +377,41 @@ def test_default_library_is_used_when_none_given() -> None:
     assert [f.rule_id for f in findings] == ["bp-very-high"]
 
 
-def test_lookback_covers_the_longest_window() -> None:
-    assert lookback(plan(), LIBRARY) == days(7)
+def test_lookback_covers_the_longest_window_both_ways() -> None:
+    # glucose-low reads ±7 days around an anchor, and a new low changes the flag of the
+    # lows up to 7 days on either side: 14 days on each side of the new readings.
+    assert lookback(plan(), LIBRARY) == days(14)
+    assert lookback(plan("glucose-low"), LIBRARY) == days(14)
     assert lookback(plan("bp-very-high", "spo2-low"), LIBRARY) == days(0)
-    assert lookback(plan(modes={"glucose-low": "off"}), LIBRARY) == days(0)
+    assert lookback(plan("bp-very-high", "glucose-low", modes={"glucose-low": "off"}), LIBRARY) == (
+        days(0)
+    )
+    # A 7-local-day window: 7 days and a DST margin back; a late reading changes later anchors.
+    assert lookback(plan("bp-home-mean-high"), LIBRARY) == days(7) + timedelta(hours=2)
+    assert lookback(plan("weight-gain-hf"), LIBRARY) == timedelta(hours=72)
+    assert lookback(plan("hf-weight-and-breathlessness"), LIBRARY) == timedelta(hours=96)
+    assert lookback(plan("missing-readings", "cgm-tir-low"), LIBRARY) == days(0)
 
 
 def test_history_types_follow_the_rules() -> None:
-    assert history_types(plan(), LIBRARY, ["cgm_glucose"]) == {"glucose", "cgm_glucose"}
+    reading_rules = [r.id for r in LIBRARY.rules if not r.time_based]
+    assert history_types(plan(*reading_rules), LIBRARY, ["cgm_glucose"]) == {
+        "glucose",
+        "cgm_glucose",
+    }
     assert history_types(plan("bp-low"), LIBRARY, ["cgm_glucose"]) == {"cgm_glucose"}
-    assert history_types(plan(), LIBRARY, ["weight", "pulse"]) == {"weight", "pulse"}
+    assert history_types(plan(*reading_rules), LIBRARY, ["pulse"]) == {"pulse"}
+    # A composite reads every part's type.
+    assert history_types(plan(*reading_rules), LIBRARY, ["weight"]) == {"weight", "symptom_score"}
+    # Time-based rules read nothing at ingest: missing-readings names every type.
+    assert history_types(plan(), LIBRARY, ["steps"]) == {"steps"}
+    assert history_types(plan(), LIBRARY, ["pulse"]) == {"pulse"}
+
+
+def test_reading_types_leave_out_time_based_rules() -> None:
+    assert reading_types(plan("missing-readings", "cgm-tir-low"), LIBRARY) == set()
+    assert reading_types(plan("missing-readings", "weight-gain-hf"), LIBRARY) == {"weight"}
+    assert "steps" not in reading_types(plan(), LIBRARY)
 
 
 def test_cgm_and_finger_prick_lows_count_together() -> None:

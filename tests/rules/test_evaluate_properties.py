@@ -77,7 +77,7 @@ _PLANS = st.sampled_from(
 )
 
 
-def _key(f: Finding) -> tuple[str, str, str | None, str | None, str]:
+def _key(f: Finding) -> tuple[str, str | None, str | None, str | None, str]:
     return (f.rule_id, f.anchor_reading_id, f.flag_severity, f.superseded_by, f.mode)
 
 

@@ -11,7 +11,17 @@ import pytest
 import rules
 
 CLOCK = re.compile(r"\b(datetime\.now|datetime\.utcnow|date\.today|time\.time)\s*\(")
-MODULES = ["rules", "rules.catalogue", "rules.model", "rules.evaluate"]
+MODULES = [
+    "rules",
+    "rules.catalogue",
+    "rules.model",
+    "rules.plan",
+    "rules.facts",
+    "rules.evaluate",
+    "rules.cgm",
+    "rules.lint",
+    "rules.backtest",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

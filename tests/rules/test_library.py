@@ -2,28 +2,50 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from rules.model import LIBRARY_DIR, ThresholdRule, load_library
+from rules.model import LIBRARY_DIR, READING_KINDS, TIME_KINDS, load_library, validate_plan
+from rules.plan import PlanBody
 
 FILES = sorted(LIBRARY_DIR.glob("*.yaml"))
-V1_RULES = {
+CLINICAL_RULES = {  # CLINICAL.md §2: rule ids are part of the product
     "bp-very-high",
+    "bp-home-mean-high",
     "bp-low",
     "glucose-low",
     "glucose-very-low",
+    "glucose-high",
+    "weight-gain-hf",
     "spo2-low",
     "pulse-abnormal",
     "temperature-fever",
+    "peak-flow-zone",
+    "missing-readings",
+    "cgm-tir-low",
+    "cgm-tbr-high",
 }
+EXTRA_RULES = {"hf-weight-and-breathlessness"}
+SAMPLE_PLANS = sorted((Path(__file__).parents[2] / "sample_data" / "plans").glob("*.json"))
 
 
-def test_the_v1_rules_are_there() -> None:
-    assert {rule.id for rule in load_library().rules} == V1_RULES
-    assert {file.stem for file in FILES} == V1_RULES
+def test_the_clinical_rules_are_there() -> None:
+    assert {rule.id for rule in load_library().rules} == CLINICAL_RULES | EXTRA_RULES
+    assert {file.stem for file in FILES} == CLINICAL_RULES | EXTRA_RULES
+
+
+def test_every_kind_is_shipped() -> None:
+    assert {rule.kind for rule in load_library().rules} == set(READING_KINDS) | set(TIME_KINDS)
+
+
+@pytest.mark.parametrize("file", SAMPLE_PLANS, ids=lambda f: f.name)
+def test_sample_plans_are_valid_with_the_whole_library(file: Path) -> None:
+    body = PlanBody.model_validate(json.loads(file.read_text(encoding="utf-8")))
+    assert validate_plan(body, load_library()) == []
+    assert all(load_library().get(r.rule) is not None for r in body.rules)
 
 
 def test_the_default_library_is_loaded_once() -> None:
@@ -35,15 +57,15 @@ def test_rule_file(file: Path) -> None:
     rule = load_library().get(file.stem)
     assert rule is not None
     # Every kind shipped must be one the evaluator evaluates.
-    assert isinstance(rule, ThresholdRule)
+    assert rule.kind in READING_KINDS + TIME_KINDS
+    assert rule.time_based is (rule.kind in TIME_KINDS)
     assert rule.source.strip()
-    texts = [rule.title, rule.description]
-    texts += [p.description for p in rule.params.values()]
-    if rule.advice is not None:
-        texts += [rule.advice.title, rule.advice.body]
-    for text in texts:
+    for text in rule.texts():
         assert text.sv.strip() and text.en.strip()
-    assert rule.advice is not None or rule.flag is not None
+        assert text.sv != text.en or len(text.sv) < 12  # translated, not copied
+    assert rule.advice is not None or rule.flag is not None or rule.kind == "bands"
+    for name, spec in rule.params.items():
+        assert spec.is_flag or spec.min is not None and spec.max is not None, name
     # The raw file holds no field the model would silently drop.
     raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     assert raw["id"] == file.stem
@@ -59,13 +81,28 @@ def test_rule_file(file: Path) -> None:
         ("spo2-low", "urgent", "high"),
         ("pulse-abnormal", "routine", "moderate"),
         ("temperature-fever", "routine", "low"),
+        ("bp-home-mean-high", "routine", "moderate"),
+        ("glucose-high", "routine", "moderate"),
+        ("weight-gain-hf", "urgent", "moderate"),
+        ("missing-readings", "routine", "low"),
+        ("cgm-tir-low", None, "moderate"),
+        ("cgm-tbr-high", "routine", "high"),
     ],
 )
-def test_advice_and_flag_as_clinical_table(rule_id: str, priority: str, severity: str) -> None:
+def test_advice_and_flag_as_clinical_table(
+    rule_id: str, priority: str | None, severity: str
+) -> None:
     rule = load_library().get(rule_id)
-    assert rule is not None and rule.advice is not None and rule.flag is not None
-    assert rule.advice.priority == priority
+    assert rule is not None and rule.flag is not None
+    assert (rule.advice.priority if rule.advice is not None else None) == priority
     assert rule.flag.severity == severity
+
+
+def test_peak_flow_bands_as_clinical_table() -> None:
+    rule = load_library().get("peak-flow-zone")
+    assert rule is not None and rule.kind == "bands"
+    bands = {b.name: (b.severity, b.advice.priority if b.advice else None) for b in rule.bands}
+    assert bands == {"yellow": ("moderate", "routine"), "red": ("high", "urgent")}
 
 
 def test_glucose_thresholds_keep_their_published_pairs() -> None:

@@ -307,3 +307,145 @@ def test_an_unfit_override_is_refused() -> None:
         _resolve("spo2-low", target_low=qty("3", "mmol/L"))
     with pytest.raises(PlanParamError):
         _resolve("temperature-fever", high_risk=Decimal(2))
+
+
+# --- the kinds beyond threshold ---------------------------------------------------------
+
+
+def _kind_broken(rule_id: str, change: str) -> dict[str, Any]:
+    data = copy.deepcopy(_rule_data(rule_id))
+    match change:
+        case "window in mmHg":
+            data["params"]["window_days"]["unit"] = "mm[Hg]"
+        case "local-day window not whole":
+            data["params"]["window_days"]["integer"] = False
+        case "window without max":
+            del data["params"]["window_days"]["max"]
+        case "min_readings with a unit":
+            data["params"]["min_readings"]["unit"] = "d"
+        case "unknown window param":
+            data["window"] = "weeks"
+        case "count aggregate with a unit":
+            data["aggregate"] = "count"
+        case "min_count on a window rule":
+            data["flag"]["min_count"] = 2
+            data["flag"]["window_hours"] = 24
+        case "delta on temperature":
+            data["types"] = ["temperature"]
+            data["params"]["gain"]["unit"] = "Cel"
+        case "delta in a unit of another type":
+            data["params"]["gain"]["unit"] = "mmol/L"
+        case "cgm rule on finger pricks":
+            data["types"] = ["glucose"]
+        case "cgm window in hours":
+            data["params"]["window_days"]["unit"] = "h"
+            data["params"]["window_days"]["integer"] = False
+        case "metric param not a percentage":
+            data["params"]["tir_below"]["unit"] = "mmol/L"
+        case "unknown metric":
+            data["conditions"][0]["metric"] = "mage"
+        case "band param not a percentage":
+            data["params"]["yellow_below"]["unit"] = "L/min"
+        case "duplicate band names":
+            data["bands"][1]["name"] = "yellow"
+        case "reference without a positive min":
+            data["params"]["personal_best"]["min"] = 0
+        case "composite types not the parts'":
+            data["types"] = ["weight"]
+        case "part within in local days":
+            data["params"]["within_hours"]["unit"] = "d"
+            data["params"]["within_hours"]["integer"] = True
+        case "one part only":
+            data["parts"] = data["parts"][:1]
+            data["types"] = ["weight"]
+        case "instrument on a weight part":
+            data["parts"][0]["context"] = {"instrument": "breathlessness"}
+        case "unknown instrument":
+            data["parts"][1]["context"] = {"instrument": "borg"}
+        case "param typed to another type's unit":
+            data["params"]["gain"]["type"] = "symptom_score"
+        case "missing data intervals with a unit":
+            data["params"]["intervals"]["unit"] = "d"
+        case "integer param with a fractional default":
+            data["params"]["intervals"]["default"] = "2.5"
+        case _:
+            raise AssertionError(change)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "change"),
+    [
+        ("bp-home-mean-high", "window in mmHg"),
+        ("bp-home-mean-high", "local-day window not whole"),
+        ("bp-home-mean-high", "window without max"),
+        ("bp-home-mean-high", "min_readings with a unit"),
+        ("bp-home-mean-high", "unknown window param"),
+        ("bp-home-mean-high", "count aggregate with a unit"),
+        ("bp-home-mean-high", "min_count on a window rule"),
+        ("weight-gain-hf", "delta on temperature"),
+        ("weight-gain-hf", "delta in a unit of another type"),
+        ("cgm-tir-low", "cgm rule on finger pricks"),
+        ("cgm-tir-low", "cgm window in hours"),
+        ("cgm-tir-low", "metric param not a percentage"),
+        ("cgm-tir-low", "unknown metric"),
+        ("peak-flow-zone", "band param not a percentage"),
+        ("peak-flow-zone", "duplicate band names"),
+        ("peak-flow-zone", "reference without a positive min"),
+        ("hf-weight-and-breathlessness", "composite types not the parts'"),
+        ("hf-weight-and-breathlessness", "part within in local days"),
+        ("hf-weight-and-breathlessness", "one part only"),
+        ("hf-weight-and-breathlessness", "instrument on a weight part"),
+        ("hf-weight-and-breathlessness", "unknown instrument"),
+        ("hf-weight-and-breathlessness", "param typed to another type's unit"),
+        ("missing-readings", "missing data intervals with a unit"),
+        ("missing-readings", "integer param with a fractional default"),
+    ],
+)
+def test_invalid_rules_of_every_kind_are_refused(rule_id: str, change: str) -> None:
+    assert parse_rule(_rule_data(rule_id)) is not None
+    with pytest.raises(ValidationError):
+        parse_rule(_kind_broken(rule_id, change))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (_one_rule("weight-gain-hf", gain={"value": "4.4", "unit": "[lb_av]"}), []),
+        (_one_rule("weight-gain-hf", gain={"value": 9, "unit": "[lb_av]"}), []),
+        (
+            _one_rule("weight-gain-hf", gain={"value": 12, "unit": "[lb_av]"}),
+            [("rules.0.params.gain", "out_of_range")],
+        ),
+        (_one_rule("weight-gain-hf", window_hours=48), []),
+        (
+            _one_rule("weight-gain-hf", window_hours={"value": 2, "unit": "d"}),
+            [("rules.0.params.window_hours", "unknown_unit")],
+        ),
+        (_one_rule("bp-home-mean-high", window_days=5, discard_first_days=2), []),
+        (
+            _one_rule("bp-home-mean-high", min_readings="11.5"),
+            [("rules.0.params.min_readings", "invalid")],
+        ),
+        (_one_rule("cgm-tir-low", tir_below={"value": 50, "unit": "%"}), []),
+        (
+            _one_rule("hf-weight-and-breathlessness", gain={"value": 5, "unit": "[lb_av]"}),
+            [],
+        ),
+        (
+            _one_rule("hf-weight-and-breathlessness", breathlessness={"value": 3, "unit": "kg"}),
+            [("rules.0.params.breathlessness", "unknown_unit")],
+        ),
+        (_one_rule("peak-flow-zone", personal_best=520, red_below=40), []),
+    ],
+)
+def test_validate_plan_for_the_new_kinds(
+    body: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    assert _errors(body) == expected
+
+
+def test_a_pound_override_resolves_in_pounds() -> None:
+    resolved = _resolve("weight-gain-hf", gain=qty("5", "[lb_av]"))["gain"]
+    assert (resolved.value, resolved.unit) == (Decimal(5), "[lb_av]")
+    assert resolved.number_in("weight", "kg") == Decimal("2.267962")
