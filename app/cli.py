@@ -17,6 +17,7 @@ from app.clock import utcnow
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, transaction
 from app.readings.imports import ImportFormat
+from app.rules_cli import rules_cli
 
 cli = typer.Typer(
     help="Egenvård sync: the service and its tools.",
@@ -178,11 +179,80 @@ def serve_command(
     uvicorn.run("app.asgi:app", host=host, port=port, log_level="info")
 
 
+@cli.command("worker")
+def worker_command(
+    once: Annotated[bool, typer.Option(help="run every job once, print what it did, exit")] = False,
+) -> None:
+    """Run the scheduled jobs (push, reminders, escalation, retention) until stopped."""
+    from app import scheduler
+
+    settings = get_settings()
+    if once:
+        engine = make_engine(settings.effective_database_url)
+        done = scheduler.run_once(settings, make_sessionmaker(engine))
+        engine.dispose()
+        for job_id, figures in done.items():
+            console.print(f"{job_id}: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+        return
+    console.print(f"[bold]selfcare worker[/bold] on {_safe_url(settings.effective_database_url)}")
+    scheduler.run_worker(settings)
+
+
+push_cli = typer.Typer(
+    help="Web Push: the VAPID key, the outbox, sending now.", no_args_is_help=True
+)
+cli.add_typer(push_cli, name="push")
+
+
+@push_cli.command("key")
+def push_key_command() -> None:
+    """Print the VAPID public key (generated into var/ on first use unless configured)."""
+    from app.push.vapid import vapid_key
+
+    print(vapid_key(get_settings()).public_key)
+
+
+@push_cli.command("status")
+def push_status_command() -> None:
+    """Count outbox rows and subscriptions by status."""
+    from sqlalchemy import func
+
+    from app.push.models import OutboxMessage, PushSubscription
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        for name, model in (("outbox", OutboxMessage), ("subscriptions", PushSubscription)):
+            rows = session.execute(
+                select(model.status, func.count()).group_by(model.status).order_by(model.status)
+            ).all()
+            console.print(f"{name}: " + (" ".join(f"{s}={n}" for s, n in rows) or "none"))
+    engine.dispose()
+
+
+@push_cli.command("dispatch")
+def push_dispatch_command() -> None:
+    """Deliver the due outbox rows now, once."""
+    from app.push.dispatcher import dispatch
+    from app.scheduler import default_sender
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    stats = dispatch(
+        make_sessionmaker(engine), settings, utcnow(), sender=default_sender(settings), clock=utcnow
+    )
+    engine.dispose()
+    console.print(" ".join(f"{k}={v}" for k, v in stats.as_dict().items()))
+
+
 def _safe_url(url: str) -> str:
     if "@" in url:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
+
+
+cli.add_typer(rules_cli, name="rules")
 
 
 def main() -> None:

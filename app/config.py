@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Requests served at once per process; keep it below the worker thread pool (40) and at
     # most the database connection pool (db_pool_size + db_max_overflow).
     max_in_flight: int = Field(default=16, ge=1, le=32)
+    # SQLite has one writer; more than two requests waiting in its busy handler starve the
+    # oldest waiter past the busy timeout. So on SQLite at most this many are in flight.
+    sqlite_max_in_flight: int = Field(default=2, ge=1, le=32)
     db_pool_size: int = Field(default=8, ge=1)
     db_max_overflow: int = Field(default=8, ge=0)
 

@@ -9,19 +9,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.audit.router import router as audit_router
 from app.auth.router import router as identity_router
 from app.config import Settings, get_settings
-from app.db import make_engine, make_sessionmaker
+from app.db import is_sqlite, make_engine, make_sessionmaker
 from app.errors import PROBLEM_JSON, AppError
 from app.findings.router import router as findings_router
+from app.goals.router import router as goals_router
 from app.limits import BodyLimitMiddleware, InFlightLimitMiddleware
 from app.patients.router import router as patients_router
 from app.plans.router import router as plans_router
+from app.push.router import router as push_router
 from app.readings.ratelimit import RateLimiter
 from app.readings.router import router as readings_router
+from app.scheduler import lifespan as scheduler_lifespan
 
 log = logging.getLogger("selfcare")
 
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Home measurements checked against the patient's self-care plan: advice "
         "to the patient, flags to the care team.",
+        lifespan=scheduler_lifespan,  # the scheduled jobs, when settings.scheduler_enabled
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -85,6 +90,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(OperationalError)
+    async def _database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        if "database is locked" not in str(exc):
+            return await _unexpected(_, exc)
+        # SQLite's writer lock stayed taken past the busy timeout: nothing was saved, and
+        # trying again shortly will work. Say so instead of failing.
+        log.warning("database busy: %s", exc.orig)
+        body = _problem(503, "Service Unavailable", "The database is busy; try again shortly.")
+        return JSONResponse(
+            body, status_code=503, media_type=PROBLEM_JSON, headers={"Retry-After": "1"}
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -105,8 +122,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         plans_router,
         findings_router,
         audit_router,
+        push_router,
+        goals_router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(InFlightLimitMiddleware, limit=settings.max_in_flight)
+    in_flight = settings.max_in_flight
+    if is_sqlite(settings.effective_database_url):
+        in_flight = min(in_flight, settings.sqlite_max_in_flight)
+    app.add_middleware(InFlightLimitMiddleware, limit=in_flight)
     return app

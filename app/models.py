@@ -7,7 +7,7 @@ from app.findings.models import Advice, Evaluation, Flag
 from app.goals.models import Goal, Milestone
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans.models import PlanVersion
-from app.push.models import OutboxMessage, PushSubscription
+from app.push.models import OutboxMessage, PushSubscription, Reminder
 from app.readings.models import Change, FeedHead, Reading, Source
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "ProxyGrant",
     "PushSubscription",
     "Reading",
+    "Reminder",
     "Source",
     "TeamMember",
     "TeamPatient",

@@ -1,9 +1,10 @@
 """Load the sample personas (sample_data/) into the configured database, idempotently.
 
-Organisations, teams, users, patients and grants are matched by natural keys; plans are
-added when a patient has none; readings go through the same ingest as sync (so the rules run)
-and are loaded once per source. Reading times in the CSVs are day offsets from an anchor day,
-set at load to the patient's local yesterday, so the demo always has recent data.
+Organisations, teams, users, patients and grants are matched by natural keys; plans (and,
+after the readings, goals) are added when a patient has none; readings go through the same
+ingest as sync (so the rules run) and are loaded once per source. Reading times in the CSVs
+(and goal dates) are day offsets from an anchor day, set at load to the patient's local
+yesterday, so the demo always has recent data.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth.models import ProxyGrant, User
 from app.config import Settings
+from app.goals import service as goals_service
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans import service as plans_service
 from app.readings import service as readings_service
@@ -216,6 +218,29 @@ def load_readings(
     return created
 
 
+def _dated(body: dict[str, Any], anchor: date) -> dict[str, Any]:
+    """A goal or milestone body with its day offsets (start_day, due_day) as dates."""
+    out = {k: v for k, v in body.items() if k not in ("start_day", "due_day")}
+    for key in ("start", "due"):
+        offset = body.get(f"{key}_day")
+        if offset is not None:
+            out[key] = (anchor + timedelta(days=int(offset))).isoformat()
+    if "milestones" in body:
+        out["milestones"] = [_dated(m, anchor) for m in body["milestones"]]
+    return out
+
+
+def load_goals(
+    session: Session, patient: Patient, path: Path, author: str | None, now: datetime
+) -> int:
+    """Add the sample goals when the patient has none (dates relative to the anchor day)."""
+    if not path.exists():
+        return 0
+    anchor = now.astimezone(ZoneInfo(patient.timezone)).date() - timedelta(days=1)
+    bodies = [_dated(goal, anchor) for goal in json.loads(path.read_text())["goals"]]
+    return goals_service.load_goals(session, patient, bodies, author, now)
+
+
 def _team_clinician(session: Session, patient: Patient) -> str | None:
     """A clinician of the patient's care team, as the author of the sample plan."""
     return session.scalars(
@@ -241,6 +266,7 @@ def seed(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
         counts[handle] = load_readings(
             session, settings, patient, root / "readings" / f"{handle}.csv", sources, now
         )
+        load_goals(session, patient, root / "goals" / f"{handle}.json", author, now)
         if counts[handle]:
             audit.record(
                 session,

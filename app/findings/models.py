@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
@@ -27,11 +27,24 @@ class Severity(StrEnum):
 SEVERITY_RANK = {Severity.HIGH: 3, Severity.MODERATE: 2, Severity.LOW: 1}
 
 
+class EvaluationStatus(StrEnum):
+    FIRED = "fired"
+    RETRACTED = "retracted"  # a late or deleted reading means it no longer holds
+
+
 class Evaluation(Base):
-    """One firing of a rule: which rule and plan version, which readings, which numbers."""
+    """One firing of a rule: which rule and plan version, which readings, which numbers.
+
+    ``anchor_key`` names what was evaluated (a reading, or a local day for time-based rules);
+    one row per (patient, rule, anchor, plan version), so re-evaluating is idempotent and two
+    workers can never record the same firing twice.
+    """
 
     __tablename__ = "evaluations"
-    __table_args__ = (Index("ix_evaluations_patient_rule", "patient_id", "rule_id"),)
+    __table_args__ = (
+        Index("ix_evaluations_patient_rule", "patient_id", "rule_id"),
+        UniqueConstraint("patient_id", "rule_id", "anchor_key", "plan_version"),
+    )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
@@ -40,9 +53,13 @@ class Evaluation(Base):
     plan_version: Mapped[int] = mapped_column(Integer)
     mode: Mapped[str] = mapped_column(String(16))
     anchor_reading_id: Mapped[str | None] = mapped_column(ForeignKey("readings.id"))
+    anchor_key: Mapped[str] = mapped_column(String(200))
+    anchor_time: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=EvaluationStatus.FIRED)
     reading_ids: Mapped[list[str]]
     explanation: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    retracted_at: Mapped[datetime | None]
 
 
 class Advice(Base):

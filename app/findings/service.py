@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import Conflict
-from app.findings.models import SEVERITY_RANK, Advice, Evaluation, Flag, FlagStatus, Severity
+from app.findings.models import (
+    SEVERITY_RANK,
+    Advice,
+    Evaluation,
+    EvaluationStatus,
+    Flag,
+    FlagStatus,
+    Severity,
+)
 from app.patients.models import Patient
 from app.push import service as push_service
 from app.readings import feed
@@ -42,27 +50,52 @@ def record(
     settings: Settings,
     *,
     patient: Patient,
+    plan_version: int,
     findings: Sequence[Finding],
-    reading_times: dict[str, datetime],
     now: datetime,
+    evaluated: Collection[tuple[str, str]] = (),
 ) -> list[Advice]:
-    """Store each finding as an evaluation; raise advice and open or extend flags."""
+    """Store each new firing as an evaluation; raise advice and open or extend flags.
+
+    Idempotent: a (rule, anchor) already recorded under this plan version is not recorded
+    again, so re-evaluating a window after late data, or two workers running the same due
+    rules, never repeat advice or flags. A key in ``evaluated`` that fired before and does
+    not fire now is retracted (the flag it raised stays for the team to resolve).
+    """
     created: list[Advice] = []
+    keys = {f.key for f in findings} | set(evaluated)
+    known = _evaluations_by_key(session, patient.id, plan_version, keys)
+    fired_now = {f.key for f in findings}
+    for key in keys - fired_now:
+        row = known.get(key)
+        if row is not None and row.status == EvaluationStatus.FIRED:
+            row.status, row.retracted_at = EvaluationStatus.RETRACTED, now
     last_advice = _last_advice_times(session, patient.id, {f.rule_id for f in findings})
     stale_before = now - timedelta(hours=settings.advice_stale_hours)
     for finding in findings:
-        evaluation = Evaluation(
-            patient_id=patient.id,
-            rule_id=finding.rule_id,
-            rule_version=finding.rule_version,
-            plan_version=finding.plan_version,
-            mode=finding.mode,
-            anchor_reading_id=finding.anchor_reading_id,
-            reading_ids=list(finding.reading_ids),
-            explanation=finding.explanation(),
-            created_at=now,
-        )
-        session.add(evaluation)
+        evaluation = known.get(finding.key)
+        if evaluation is not None and evaluation.status == EvaluationStatus.FIRED:
+            continue  # already recorded: nothing new to say
+        if evaluation is None:
+            evaluation = Evaluation(
+                patient_id=patient.id,
+                rule_id=finding.rule_id,
+                rule_version=finding.rule_version,
+                plan_version=finding.plan_version,
+                mode=finding.mode,
+                anchor_reading_id=finding.anchor_reading_id,
+                anchor_key=finding.key[1],
+                anchor_time=finding.anchor_time,
+                status=EvaluationStatus.FIRED,
+                reading_ids=list(finding.reading_ids),
+                explanation=finding.explanation(),
+                created_at=now,
+            )
+            session.add(evaluation)
+        else:  # retracted earlier, holds again
+            evaluation.status, evaluation.retracted_at = EvaluationStatus.FIRED, None
+            evaluation.explanation = finding.explanation()
+            evaluation.reading_ids = list(finding.reading_ids)
         session.flush()
         if finding.mode != "active":
             continue  # monitor mode records, never notifies or flags
@@ -102,6 +135,25 @@ def record(
         if finding.flag_severity is not None:
             _open_or_extend_flag(session, settings, patient, finding, evaluation, now)
     return created
+
+
+def _evaluations_by_key(
+    session: Session, patient_id: str, plan_version: int, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Evaluation]:
+    found: dict[tuple[str, str], Evaluation] = {}
+    anchors = sorted({anchor for _, anchor in keys})
+    for start in range(0, len(anchors), 500):  # keep the IN list a sane size
+        rows = session.scalars(
+            select(Evaluation).where(
+                Evaluation.patient_id == patient_id,
+                Evaluation.plan_version == plan_version,
+                Evaluation.anchor_key.in_(anchors[start : start + 500]),
+            )
+        )
+        for row in rows:
+            if (row.rule_id, row.anchor_key) in keys:
+                found[(row.rule_id, row.anchor_key)] = row
+    return found
 
 
 def _last_advice_times(

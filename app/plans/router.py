@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.clock import utcnow
 from app.deps import ActorDep, PlanWriteAccess, ReadAccess, SessionDep
@@ -39,6 +39,41 @@ def plan_versions(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
             plans_service.to_dict(v) for v in plans_service.versions(session, access.patient.id)
         ]
     }
+
+
+@router.get("/v1/patients/{pid}/plan/backtest", summary="The current plan's alert burden")
+def backtest_current(
+    access: ReadAccess,
+    session: SessionDep,
+    days: Annotated[int, Query(ge=1, le=365)] = 90,
+) -> dict[str, Any]:
+    """Firings, advice and flag episodes per rule and per week over the last ``days``."""
+    return plans_service.backtest(
+        session,
+        patient_id=access.patient.id,
+        timezone=access.patient.timezone,
+        proposed=None,
+        days=days,
+        now=utcnow(),
+    )
+
+
+@router.post("/v1/patients/{pid}/plan/backtest", summary="A proposed plan's alert burden")
+def backtest_proposed(
+    body: PlanBody,
+    access: PlanWriteAccess,
+    session: SessionDep,
+    days: Annotated[int, Query(ge=1, le=365)] = 90,
+) -> dict[str, Any]:
+    """What a proposed plan would have done over the last ``days``, before saving it."""
+    return plans_service.backtest(
+        session,
+        patient_id=access.patient.id,
+        timezone=access.patient.timezone,
+        proposed=body,
+        days=days,
+        now=utcnow(),
+    )
 
 
 def _rule_dict(rule_id: str) -> dict[str, Any]:

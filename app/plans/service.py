@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound, Unprocessable
 from app.plans.models import PlanVersion
 from app.readings import feed
+from rules.backtest import BacktestReport
+from rules.backtest import backtest as run_backtest
+from rules.evaluate import due_lookback, lookback
 from rules.model import load_library, validate_plan
 from rules.plan import PlanBody, PlanSpec
 
@@ -98,4 +101,68 @@ def to_dict(row: PlanVersion) -> dict[str, Any]:
         "version": row.version,
         "created_at": row.created_at.isoformat(),
         "created_by": row.created_by,
+    }
+
+
+def backtest(
+    session: Session,
+    *,
+    patient_id: str,
+    timezone: str,
+    proposed: PlanBody | None,
+    days: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The alert burden a plan (the current one, or a proposal) would have had lately.
+
+    Runs the same rule engine, vectorised, over the patient's counted readings of the last
+    ``days`` days: per rule, firings, advice and flag episodes in total and per week.
+    """
+    from app.findings.evaluation import counted_facts
+
+    library = load_library()
+    if proposed is not None:
+        errors = validate_plan(proposed, library)
+        if errors:
+            raise Unprocessable(
+                "The proposed plan is not valid.",
+                errors=[{"loc": e.loc, "code": e.code, "message": e.message} for e in errors],
+            )
+        plan = PlanSpec.model_validate({**proposed.model_dump(), "version": 0})
+    else:
+        spec = current_spec(session, patient_id)
+        if spec is None:
+            raise NotFound("The patient has no plan yet.")
+        plan = spec
+    start = now - timedelta(days=days)
+    types: set[str] = {str(entry.type) for entry in plan.schedule}
+    types |= {str(t) for r in plan.rules if (rule := library.get(r.rule)) for t in rule.types}
+    reach = max(lookback(plan, library), due_lookback(plan, library))
+    facts = counted_facts(session, patient_id, types, start - reach, now)
+    report = run_backtest(plan, facts, library=library, tz=timezone, start=start, end=now)
+    return burden_dict(report, proposed=proposed is not None)
+
+
+def burden_dict(report: BacktestReport, *, proposed: bool) -> dict[str, Any]:
+    """A backtest report in its API form."""
+    return {
+        "plan": "proposed" if proposed else "current",
+        "from": report.start.isoformat(),
+        "to": report.end.isoformat(),
+        "weeks": round(report.weeks, 2),
+        "readings": report.readings,
+        "episode_days": report.episode_days,
+        "rules": [
+            {
+                "rule": burden.rule_id,
+                "mode": burden.mode,
+                "firings": burden.firings,
+                "advice": burden.advice,
+                "flags": burden.flags,
+                "firings_per_week": round(burden.firings_per_week, 2),
+                "advice_per_week": round(burden.advice_per_week, 2),
+                "flags_per_week": round(burden.flags_per_week, 2),
+            }
+            for burden in report.rules
+        ],
     }

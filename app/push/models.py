@@ -1,14 +1,46 @@
-"""Web Push subscriptions and the transactional outbox of notifications."""
+"""Web Push subscriptions, the transactional outbox of notifications, measurement reminders."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
+
+
+class SubscriptionStatus(StrEnum):
+    """Whether a subscription still receives pushes."""
+
+    ACTIVE = "active"
+    DEAD = "dead"  # the push service answered 404/410: the browser dropped it
+    DELETED = "deleted"  # the owner unsubscribed
+
+
+class OutboxStatus(StrEnum):
+    """Where a notification is on its way; the last five are final."""
+
+    PENDING = "pending"  # waiting for next_attempt_at
+    SENDING = "sending"  # claimed by a dispatcher until next_attempt_at (the lease)
+    SENT = "sent"  # the push service accepted it (2xx)
+    GONE = "gone"  # the push service said the subscription is gone (404/410)
+    DEAD = "dead"  # dead letter: refused (413, other 4xx) or out of attempts
+    EXPIRED = "expired"  # its TTL ran out before it could be delivered
+    CANCELLED = "cancelled"  # the subscription ended or the recipient may no longer receive it
+
+
+FINAL_STATUSES = frozenset(
+    {
+        OutboxStatus.SENT,
+        OutboxStatus.GONE,
+        OutboxStatus.DEAD,
+        OutboxStatus.EXPIRED,
+        OutboxStatus.CANCELLED,
+    }
+)
 
 
 class PushSubscription(Base):
@@ -25,6 +57,7 @@ class PushSubscription(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
     last_success_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]  # when it became dead or deleted; retention counts from it
 
 
 class OutboxMessage(Base):
@@ -52,3 +85,26 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # Set by each claim; a result is recorded only by the claim that still holds the row.
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    finished_at: Mapped[datetime | None]  # when it reached a final status
+
+
+class Reminder(Base):
+    """A reminder to measure, one per (patient, type, local date, scheduled local time).
+
+    The unique key is the claim: whichever worker inserts the row sends the reminder.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("patient_id", "type", "local_date", "local_time"),)
+
+    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    local_date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in the patient's zone
+    local_time: Mapped[str] = mapped_column(String(5))  # HH:MM as the plan says
+    due_at: Mapped[datetime]  # that local time in UTC
+    status: Mapped[str] = mapped_column(String(16))  # sent | skipped (already measured)
+    notifications: Mapped[int] = mapped_column(Integer, default=0)  # outbox rows written
+    created_at: Mapped[datetime]

@@ -1,19 +1,112 @@
-"""Push: who should hear about a patient's advice, and the outbox rows that tell them."""
+"""Push: subscriptions, who should hear about what, and the outbox rows that tell them.
+
+Outbox rows are written in the transaction of whatever caused them (a sync batch, a reminder,
+an escalation) and delivered later by ``app.push.dispatcher``. A payload carries a title, ids
+and a link, never a measurement value, and fits one 4096-byte aes128gcm record.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, Scope, User
 from app.auth.policy import grant_is_active
+from app.config import Settings
+from app.errors import NotFound, Unprocessable
 from app.findings.models import Advice
 from app.patients.models import Patient
-from app.push.models import OutboxMessage, PushSubscription
+from app.push.models import (
+    OutboxMessage,
+    OutboxStatus,
+    PushSubscription,
+    SubscriptionStatus,
+)
+from app.push.schemas import SubscriptionIn
+from app.push.sender import MAX_PLAINTEXT_BYTES, encode_payload
+from app.push.vapid import b64url_decode
 
 ADVICE_TTL_SECONDS = {"urgent": 6 * 3600, "routine": 24 * 3600}
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_TOPIC_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def language_of(user: User) -> str:
+    """The user's language for pushes: sv or en, default sv."""
+    return user.language if user.language in ("sv", "en") else "sv"
+
+
+def topic(*parts: str) -> str:
+    """A Web Push Topic: at most 32 characters of the base64url alphabet."""
+    return _TOPIC_CHARS.sub("", "-".join(parts))[:32]
+
+
+def fit_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload, its title shortened if needed so the JSON fits one push record."""
+    fitted = dict(payload)
+    title = str(fitted.get("title", ""))
+    while (excess := len(encode_payload(fitted)) - MAX_PLAINTEXT_BYTES) > 0:
+        if not title:
+            raise ValueError("a push payload is too large even without a title")
+        # A character is at most 6 bytes of JSON; cut enough of them, keep whole characters.
+        title = title[: max(0, len(title) - max(1, excess // 6))]
+        fitted["title"] = title + "…"
+    return fitted
+
+
+def enqueue(
+    session: Session,
+    *,
+    subscription: PushSubscription,
+    patient_id: str,
+    kind: str,
+    payload: Mapping[str, Any],
+    urgency: str,
+    ttl_seconds: int,
+    topic_: str | None,
+    now: datetime,
+    advice_id: str | None = None,
+) -> OutboxMessage:
+    """Write one outbox row for one subscription; the dispatcher delivers it."""
+    row = OutboxMessage(
+        patient_id=patient_id,
+        user_id=subscription.user_id,
+        subscription_id=subscription.id,
+        advice_id=advice_id,
+        kind=kind,
+        payload=fit_payload(payload),
+        urgency=urgency,
+        ttl_seconds=ttl_seconds,
+        topic=topic_,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def active_subscriptions(session: Session, user_id: str) -> list[PushSubscription]:
+    """A user's subscriptions that still receive pushes, oldest first."""
+    return list(
+        session.scalars(
+            select(PushSubscription)
+            .where(
+                PushSubscription.user_id == user_id,
+                PushSubscription.status == SubscriptionStatus.ACTIVE,
+            )
+            .order_by(PushSubscription.created_at, PushSubscription.id)
+        )
+    )
 
 
 def advice_recipients(session: Session, patient: Patient, now: datetime) -> list[User]:
@@ -36,39 +129,189 @@ def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: date
     """Write one outbox row per subscription that should receive this advice."""
     count = 0
     for user in advice_recipients(session, patient, now):
-        subscriptions = session.scalars(
-            select(PushSubscription).where(
-                PushSubscription.user_id == user.id, PushSubscription.status == "active"
-            )
-        )
-        lang = user.language if user.language in ("sv", "en") else "sv"
-        for sub in subscriptions:
+        lang = language_of(user)
+        for sub in active_subscriptions(session, user.id):
             is_own = patient.user_id == user.id
             if not is_own and patient.id not in sub.patient_ids:
                 continue
-            session.add(
-                OutboxMessage(
-                    patient_id=patient.id,
-                    user_id=user.id,
-                    subscription_id=sub.id,
-                    advice_id=advice.id,
-                    kind="advice",
-                    # No measurement values in a push: a title and where to read more.
-                    payload={
-                        "title": advice.title.get(lang, advice.title["sv"]),
-                        "advice_id": advice.id,
-                        "patient_id": patient.id,
-                        "priority": advice.priority,
-                        "url": f"/patients/{patient.id}/advice/{advice.id}",
-                    },
-                    urgency="high" if advice.priority == "urgent" else "normal",
-                    ttl_seconds=ADVICE_TTL_SECONDS.get(advice.priority, 24 * 3600),
-                    topic=f"advice-{advice.rule_id}"[:32],
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
+            enqueue(
+                session,
+                subscription=sub,
+                patient_id=patient.id,
+                kind="advice",
+                # No measurement values in a push: a title and where to read more.
+                payload={
+                    "title": advice.title.get(lang, advice.title["sv"]),
+                    "advice_id": advice.id,
+                    "patient_id": patient.id,
+                    "priority": advice.priority,
+                    "url": f"/patients/{patient.id}/advice/{advice.id}",
+                },
+                urgency="high" if advice.priority == "urgent" else "normal",
+                ttl_seconds=ADVICE_TTL_SECONDS.get(advice.priority, 24 * 3600),
+                topic_=topic("advice", advice.rule_id),
+                now=now,
+                advice_id=advice.id,
             )
             count += 1
     return count
+
+
+# --- subscriptions ------------------------------------------------------------------------------
+
+
+def subscription_errors(settings: Settings, body: SubscriptionIn) -> list[dict[str, str]]:
+    """Why a subscription cannot be used (empty when it can): endpoint and key checks."""
+    errors: list[dict[str, str]] = []
+
+    def error(loc: str, code: str, message: str) -> None:
+        errors.append({"loc": loc, "code": code, "message": message})
+
+    try:
+        parts = urlsplit(body.endpoint)
+        host = parts.hostname or ""
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        parts, host, port_ok = None, "", False
+    if parts is None or not host or not port_ok or parts.username or parts.password:
+        error("endpoint", "invalid_url", "The endpoint must be an absolute URL with a host.")
+    elif parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        if not settings.is_development:
+            error("endpoint", "insecure_endpoint", "Push endpoints must use https.")
+    elif parts.scheme != "https":
+        error("endpoint", "insecure_endpoint", "Push endpoints must use https.")
+    try:
+        point = b64url_decode(body.keys.p256dh)
+        if len(point) != 65 or point[0] != 4:
+            error(
+                "keys.p256dh",
+                "invalid_length",
+                "p256dh must be an uncompressed P-256 point: 65 bytes, base64url.",
+            )
+        else:
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError:
+        error("keys.p256dh", "invalid_key", "p256dh is not a P-256 public key in base64url.")
+    try:
+        if len(b64url_decode(body.keys.auth)) != 16:
+            error("keys.auth", "invalid_length", "auth must be 16 bytes, base64url.")
+    except ValueError:
+        error("keys.auth", "invalid_key", "auth is not base64url.")
+    return errors
+
+
+def subscribe(
+    session: Session,
+    settings: Settings,
+    *,
+    owner: User,
+    body: SubscriptionIn,
+    patient_ids: Sequence[str],
+    now: datetime,
+) -> tuple[PushSubscription, bool]:
+    """Store the caller's subscription (patients already authorised); True when it is new.
+
+    The same endpoint again updates the stored subscription: browsers send it on every start.
+    An endpoint last registered by another user moves to the caller, since a browser's
+    subscription follows whoever is signed in on it; what was queued for the previous owner
+    is cancelled by the dispatcher.
+    """
+    errors = subscription_errors(settings, body)
+    if errors:
+        raise Unprocessable("The push subscription cannot be used.", errors=errors)
+    values: dict[str, Any] = {
+        "user_id": owner.id,
+        "p256dh": body.keys.p256dh.strip().rstrip("="),
+        "auth": body.keys.auth.strip().rstrip("="),
+        "patient_ids": sorted(set(patient_ids)),
+        "status": SubscriptionStatus.ACTIVE,
+        "ended_at": None,
+    }
+    existing = _by_endpoint(session, body.endpoint)
+    if existing is None:
+        row = PushSubscription(endpoint=body.endpoint, created_at=now, **values)
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:  # another request stored the same endpoint just now
+            existing = _by_endpoint(session, body.endpoint)
+            if existing is None:
+                raise
+        else:
+            return row, True
+    for name, value in values.items():
+        setattr(existing, name, value)
+    session.flush()
+    return existing, False
+
+
+def _by_endpoint(session: Session, endpoint: str) -> PushSubscription | None:
+    return session.scalars(
+        select(PushSubscription).where(PushSubscription.endpoint == endpoint)
+    ).first()
+
+
+def unsubscribe(session: Session, *, owner: User, subscription_id: str, now: datetime) -> None:
+    """End one of the caller's own subscriptions; anyone else's is reported as missing."""
+    row = session.get(PushSubscription, subscription_id) if len(subscription_id) <= 36 else None
+    if row is None or row.user_id != owner.id or row.status != SubscriptionStatus.ACTIVE:
+        raise NotFound("No such subscription.")
+    row.status = SubscriptionStatus.DELETED
+    row.ended_at = now
+    session.flush()
+
+
+# --- the delivery log ---------------------------------------------------------------------------
+
+OUTCOMES = {
+    OutboxStatus.PENDING: "waiting",
+    OutboxStatus.SENDING: "being sent",
+    OutboxStatus.SENT: "delivered to the push service",
+    OutboxStatus.GONE: "the subscription no longer exists (removed)",
+    OutboxStatus.DEAD: "given up (dead letter)",
+    OutboxStatus.EXPIRED: "too old to deliver",
+    OutboxStatus.CANCELLED: "not sent: the subscription or the permission ended",
+}
+
+
+def notifications(session: Session, patient_id: str, *, limit: int) -> list[OutboxMessage]:
+    """A patient's notifications, newest first."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.patient_id == patient_id)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def notification_dict(row: OutboxMessage) -> dict[str, Any]:
+    """The API form of one notification: what, when, to which subscription, how it ended."""
+    payload = row.payload
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "title": payload.get("title", ""),
+        "priority": payload.get("priority"),
+        "advice_id": row.advice_id,
+        "reminder_id": payload.get("reminder_id"),
+        "flag_id": payload.get("flag_id"),
+        "subscription_id": row.subscription_id,
+        "recipient_user_id": row.user_id,
+        "urgency": row.urgency,
+        "ttl_seconds": row.ttl_seconds,
+        "created_at": row.created_at.isoformat(),
+        "status": row.status,
+        "outcome": OUTCOMES.get(OutboxStatus(row.status), row.status),
+        "attempts": row.attempts,
+        "next_attempt_at": (
+            row.next_attempt_at.isoformat()
+            if row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING)
+            else None
+        ),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "last_status_code": row.last_status_code,
+        "last_error": row.last_error,
+    }

@@ -178,11 +178,14 @@ def list_readings(
 
 
 @router.delete("/readings/{reading_id}", status_code=204, summary="Mark a reading entered-in-error")
-def delete_reading(reading_id: str, access: WriteReadingsAccess, session: SessionDep) -> Response:
+def delete_reading(
+    reading_id: str, access: WriteReadingsAccess, session: SessionDep, settings: SettingsDep
+) -> Response:
     """Tombstone a reading; it disappears from lists and rules and shows in the feed."""
     readings_service.delete_reading(
         session,
-        patient_id=access.patient.id,
+        settings,
+        patient=access.patient,
         reading_id=reading_id,
         by=access.actor.id,
         now=utcnow(),

@@ -6,28 +6,27 @@ rows and the audit row commit together before the answer is sent, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import new_id
 from app.errors import NotFound
-from app.findings import service as findings_service
+from app.findings import evaluation
+from app.findings.evaluation import READINGS, ReadingRow, to_fact
 from app.findings.models import Advice
+from app.goals import service as goals_service
 from app.patients.models import Patient
-from app.plans import service as plans_service
 from app.readings import feed
 from app.readings.models import Reading, ReadingStatus, Source
-from rules.evaluate import evaluate, history_types, lookback, reading_types
 from rules.facts import ReadingFact
-from rules.model import load_library
 from sync.dedup import DEDUP_WINDOW, find_same_measurement
 from sync.normalise import ItemError, NormalisedReading, normalise_reading
 from sync.wire import SourceIn
@@ -81,23 +80,6 @@ def _str_values(values: dict[str, Decimal]) -> dict[str, str]:
 
 # Readings move through ingest as plain column mappings (Core rows), not ORM objects:
 # batches of thousands are built, inserted and fed to the rules without the unit of work.
-ReadingRow = Mapping[Any, Any]
-READINGS = cast(Table, Reading.__table__)
-
-
-def to_fact(row: ReadingRow) -> ReadingFact:
-    """A stored reading as the rule engine sees it."""
-    return ReadingFact(
-        id=row["id"],
-        type=row["type"],
-        time=row["time"],
-        values={k: Decimal(v) for k, v in row["values"].items()},
-        unit=row["unit"],
-        original_values={k: Decimal(v) for k, v in row["original_values"].items()},
-        original_unit=row["original_unit"],
-        end_time=row["end_time"],
-        context=row["context"],
-    )
 
 
 def reading_dict(row: ReadingRow) -> dict[str, Any]:
@@ -196,7 +178,12 @@ def ingest(
     counted = [row for row in stored.values() if row["duplicate_of"] is None]
     result.created_ids = [row["id"] for row in counted]
     if counted:
-        result.advice = _evaluate(session, settings, patient, counted, now)
+        result.advice = evaluation.on_readings(
+            session, settings, patient=patient, new=[to_fact(r) for r in counted], now=now
+        )
+    result.advice += goals_service.recompute_for_readings(
+        session, patient, {r["type"] for r in counted}, now
+    )
     return result
 
 
@@ -290,52 +277,6 @@ def _other_source_candidates(
     return grouped
 
 
-def counted_facts(
-    session: Session, patient_id: str, types: set[str], start: datetime, end: datetime
-) -> list[ReadingFact]:
-    """Readings the rules count: final, not a cross-source duplicate, in [start, end]."""
-    query = (
-        select(READINGS)
-        .where(
-            READINGS.c.patient_id == patient_id,
-            READINGS.c.type.in_(types),
-            READINGS.c.time >= start,
-            READINGS.c.time <= end,
-            READINGS.c.status == ReadingStatus.FINAL,
-            READINGS.c.duplicate_of.is_(None),
-        )
-        .order_by(READINGS.c.time, READINGS.c.id)
-    )
-    return [to_fact(row) for row in session.execute(query).mappings()]
-
-
-def _evaluate(
-    session: Session, settings: Settings, patient: Patient, new: list[ReadingRow], now: datetime
-) -> list[Advice]:
-    plan = plans_service.current_spec(session, patient.id)
-    if plan is None or not plan.rules:
-        return []
-    library = load_library()
-    ruled = reading_types(plan, library)
-    relevant = [r for r in new if r["type"] in ruled]  # a weight is no news to a BP-only plan
-    if not relevant:
-        return []
-    history = lookback(plan, library)
-    start = min(r["time"] for r in relevant) - history
-    end = max(r["time"] for r in relevant) + history
-    types = set(history_types(plan, library, {r["type"] for r in relevant}))
-    facts = counted_facts(session, patient.id, types, start, end)
-    findings = evaluate(plan, facts, new_reading_ids={r["id"] for r in relevant}, now=now)
-    return findings_service.record(
-        session,
-        settings,
-        patient=patient,
-        findings=findings,
-        reading_times={f.id: f.time for f in facts},
-        now=now,
-    )
-
-
 def list_readings(
     session: Session,
     patient_id: str,
@@ -365,14 +306,22 @@ def list_readings(
 
 
 def delete_reading(
-    session: Session, *, patient_id: str, reading_id: str, by: str, now: datetime
+    session: Session,
+    settings: Settings,
+    *,
+    patient: Patient,
+    reading_id: str,
+    by: str,
+    now: datetime,
 ) -> None:
     """Mark a reading entered-in-error (nothing is physically deleted); idempotent."""
+    patient_id = patient.id
     feed.lock_patient(session, patient_id)
     row = session.get(Reading, reading_id) if len(reading_id) <= 36 else None
     if row is None or row.patient_id != patient_id:
         raise NotFound("No such reading.")
     if row.status != ReadingStatus.ENTERED_IN_ERROR:
+        removed = to_fact({c.key: getattr(row, c.key) for c in READINGS.columns})
         row.status = ReadingStatus.ENTERED_IN_ERROR
         row.deleted_at, row.deleted_by = now, by
         session.flush()
@@ -385,3 +334,7 @@ def delete_reading(
             data={"id": row.id, "status": row.status, "deleted_at": now.isoformat()},
             now=now,
         )
+        if row.duplicate_of is None:  # a counted reading is gone: its windows change
+            evaluation.on_readings(
+                session, settings, patient=patient, new=[], removed=[removed], now=now
+            )

@@ -40,8 +40,10 @@ from app.audit.models import AuditEvent, AuditSubject
 from app.auth.models import GrantStatus, ProxyGrant, Role, Scope, User
 from app.clock import utcnow
 from app.findings.models import Advice, Flag
+from app.goals.models import Goal, Milestone
 from app.patients.models import Patient, TeamPatient
 from app.plans.models import PlanVersion
+from app.push.models import PushSubscription
 from app.readings.models import Change, Reading
 from tests.app.factories import batch, bp, patient_id, scalar
 
@@ -171,6 +173,8 @@ class World:
     )
     users: dict[str, User] = field(default_factory=dict)  # handle -> user
     uploads: int = 0
+    subscriptions: dict[str, str] = field(default_factory=dict)  # target -> push subscription
+    goals: dict[str, str] = field(default_factory=dict)  # target -> a goal its nurse set
 
 
 def _insert_proxies(session: Session, asta_pid: str) -> None:
@@ -241,6 +245,18 @@ def build_world(client: TestClient, auth: Auth, session: Session) -> World:
         teams={**teams, "missing": str(uuid.uuid4())},
         plans={**plans, "missing": plans["A"]},
     )
+    for target, handle in (("A", "asta"), ("B", "allan")):
+        body = push_subscription(f"world-{target}")
+        subscribed = client.post("/v1/push/subscriptions", json=body, headers=auth(handle))
+        assert subscribed.status_code == 201, subscribed.text
+        world.subscriptions[target] = subscribed.json()["id"]
+    world.subscriptions["missing"] = str(uuid.uuid4())
+    for target, nurse in (("A", "karin"), ("B", "eva")):
+        url = f"/v1/patients/{world.patients[target]}/goals"
+        made = client.post(url, json=goal_body(personal=False), headers=auth(nurse))
+        assert made.status_code == 201, made.text
+        world.goals[target] = made.json()["id"]
+    world.goals["missing"] = str(uuid.uuid4())
     handles = [h for h in HANDLES.values() if h]
     found = session.scalars(select(User).where(User.handle.in_(handles)))
     world.users = {user.handle: user for user in found}
@@ -286,6 +302,8 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         "reading_id": world.readings[target],
         "flag_id": world.flags[target],
         "rule_id": world.rules[target],
+        "subscription_id": world.subscriptions[target],
+        "goal_id": world.goals[target],
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -305,8 +323,8 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         world.uploads += 1
         url += "?format=omh&source_id=at01-import"
         body = omh_heart_rate(FRESH_PULSE, minutes_ago=90 + world.uploads / 10)
-    elif method == "PUT" and path.endswith("/plan"):
-        body = world.plans[target]
+    elif (method == "PUT" and path.endswith("/plan")) or path.endswith("/plan/backtest"):
+        body = world.plans[target]  # a backtest takes the proposed plan
     elif path.startswith("/v1/flags/"):
         body = {"note": "AT-01"}
     elif method == "POST" and path == "/v1/patients":
@@ -315,9 +333,43 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
             "display_name": "Tolvan Tolvansson",
             "team_id": world.teams[target],
         }
+    elif method == "POST" and path == "/v1/push/subscriptions":
+        world.uploads += 1
+        body = {
+            **push_subscription(f"at01-{world.uploads}"),
+            "patient_ids": [world.patients[target]],
+        }
+    elif method == "POST" and path.endswith("/goals"):
+        body = goal_body(personal=True)
+    elif method == "PATCH" and "/goals/" in path:
+        body = {"title": "AT-01", "agreements": ["Gå en promenad varje dag."]}
+    elif path.endswith("/summary"):
+        url += "?type=pulse&days=7"
     elif method in MUTATING and method != "DELETE":
         raise AssertionError(f"no request body is defined for {method} {path}")
     return url, body
+
+
+def push_subscription(name: str) -> dict[str, Any]:
+    """A browser's PushSubscription JSON with a fresh endpoint (the RFC 8291 example's keys)."""
+    return {
+        "endpoint": f"https://push.example.test/{name}",
+        "keys": {
+            "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8p"
+            "ZGH6SRpkNtoIAiw4",
+            "auth": "BTBZMqHH6r4Tts7J_aSIgg",
+        },
+    }
+
+
+def goal_body(*, personal: bool) -> dict[str, Any]:
+    """A goal: a resting pulse under 70 (the matrix uploads pulses)."""
+    return {
+        "title": "Vilopuls under 70",
+        "measure": {"type": "pulse", "aggregate": "mean", "window_days": 7},
+        "target": {"value": 70, "unit": "/min", "direction": "below"},
+        "personal": personal,
+    }
 
 
 def outcome_of(response: Response) -> str:
@@ -352,6 +404,9 @@ def row_counts(session: Session) -> dict[str, int]:
         ("patients", Patient),
         ("team_patients", TeamPatient),
         ("proxy_grants", ProxyGrant),
+        ("push_subscriptions", PushSubscription),
+        ("goals", Goal),
+        ("milestones", Milestone),
     ):
         counts[name] = int(session.scalar(select(func.count()).select_from(entity)) or 0)
     return counts

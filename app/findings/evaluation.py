@@ -1,0 +1,204 @@
+"""Evaluation orchestration: load what the rule engine needs, run it, record what it found.
+
+Reading-anchored rules run inside the sync transaction on the new readings (and on every
+anchor whose window a late or deleted reading touches); time-based rules (missing data, CGM
+windows) run from :func:`run_due`, which the scheduler and ``selfcare rules run-due`` call.
+Both record through :func:`app.findings.service.record`, which is idempotent per (rule,
+anchor, plan version), so re-running is always safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import transaction
+from app.findings import service as findings_service
+from app.findings.models import Advice
+from app.patients.models import Patient
+from app.plans import service as plans_service
+from app.plans.models import PlanVersion
+from app.readings import feed
+from app.readings.models import Reading, ReadingStatus
+from rules.evaluate import (
+    due_lookback,
+    evaluate_due_run,
+    evaluate_run,
+    history_types,
+    lookback,
+    reading_types,
+)
+from rules.facts import ReadingFact
+from rules.model import RuleLibrary, load_library
+from rules.plan import PlanSpec
+
+ReadingRow = Mapping[Any, Any]
+READINGS = cast(Table, Reading.__table__)
+
+
+def to_fact(row: ReadingRow) -> ReadingFact:
+    """A stored reading as the rule engine sees it."""
+    return ReadingFact(
+        id=row["id"],
+        type=row["type"],
+        time=row["time"],
+        values={k: Decimal(v) for k, v in row["values"].items()},
+        unit=row["unit"],
+        original_values={k: Decimal(v) for k, v in row["original_values"].items()},
+        original_unit=row["original_unit"],
+        end_time=row["end_time"],
+        context=row["context"],
+    )
+
+
+def counted_facts(
+    session: Session, patient_id: str, types: set[str], start: datetime, end: datetime
+) -> list[ReadingFact]:
+    """Readings the rules count: final, not a cross-source duplicate, in [start, end]."""
+    if not types:
+        return []
+    query = (
+        select(READINGS)
+        .where(
+            READINGS.c.patient_id == patient_id,
+            READINGS.c.type.in_(types),
+            READINGS.c.time >= start,
+            READINGS.c.time <= end,
+            READINGS.c.status == ReadingStatus.FINAL,
+            READINGS.c.duplicate_of.is_(None),
+        )
+        .order_by(READINGS.c.time, READINGS.c.id)
+    )
+    return [to_fact(row) for row in session.execute(query).mappings()]
+
+
+def on_readings(
+    session: Session,
+    settings: Settings,
+    *,
+    patient: Patient,
+    new: Sequence[ReadingFact],
+    removed: Sequence[ReadingFact] = (),
+    now: datetime,
+) -> list[Advice]:
+    """Evaluate new (or removed) readings and every anchor their windows touch."""
+    plan = plans_service.current_spec(session, patient.id)
+    if plan is None or not plan.rules:
+        return []
+    plan = _effective(session, patient.id, plan)
+    library = load_library()
+    ruled = reading_types(plan, library)
+    new = [f for f in new if f.type in ruled]  # a weight is no news to a BP-only plan
+    removed = [f for f in removed if f.type in ruled]
+    touched = [*new, *removed]
+    if not touched:
+        return []
+    reach = lookback(plan, library)
+    types = set(history_types(plan, library, {f.type for f in touched}))
+    facts = counted_facts(
+        session,
+        patient.id,
+        types,
+        min(f.time for f in touched) - reach,
+        max(f.time for f in touched) + reach,
+    )
+    run = evaluate_run(
+        plan,
+        facts,
+        new_reading_ids={f.id for f in new},
+        now=now,
+        library=library,
+        tz=patient.timezone,
+        removed=removed,
+    )
+    return findings_service.record(
+        session,
+        settings,
+        patient=patient,
+        plan_version=plan.version,
+        findings=run.findings,
+        evaluated=run.evaluated,
+        now=now,
+    )
+
+
+def run_due(factory: sessionmaker[Session], settings: Settings, *, now: datetime) -> int:
+    """Evaluate the time-based rules due at ``now`` for every patient; firings that hold.
+
+    One short transaction per patient: its feed lock is held only while that patient is
+    evaluated, so syncs of other patients never wait for the whole run.
+    """
+    with transaction(factory) as session:
+        patient_ids = list(session.scalars(select(Patient.id).order_by(Patient.id)))
+    firings = 0
+    for patient_id in patient_ids:
+        with transaction(factory) as session:
+            firings += run_due_for_patient(session, settings, patient_id=patient_id, now=now)
+    return firings
+
+
+def run_due_for_patient(
+    session: Session, settings: Settings, *, patient_id: str, now: datetime
+) -> int:
+    """Evaluate one patient's time-based rules due at ``now``; how many firings hold.
+
+    Under the patient's feed lock, so a second worker doing the same waits and then finds
+    everything recorded: running twice is the same as running once.
+    """
+    library = load_library()
+    patient = session.get(Patient, patient_id)
+    plan = plans_service.current_spec(session, patient_id) if patient is not None else None
+    if (
+        patient is None
+        or plan is None
+        or not any(
+            (rule := library.get(r.rule)) is not None and rule.time_based for r in plan.rules
+        )
+    ):
+        return 0
+    feed.lock_patient(session, patient.id)
+    plan = _effective(session, patient.id, plan)
+    # Yesterday's anchor too: a run just after midnight must not miss the day before.
+    since = now - timedelta(days=1)
+    reach = due_lookback(plan, library) + timedelta(days=2)
+    facts = counted_facts(session, patient.id, _all_types(plan, library), now - reach, now)
+    run = evaluate_due_run(plan, facts, now=now, tz=patient.timezone, library=library, since=since)
+    findings_service.record(
+        session,
+        settings,
+        patient=patient,
+        plan_version=plan.version,
+        findings=run.findings,
+        evaluated=run.evaluated,
+        now=now,
+    )
+    return len(run.findings)
+
+
+def _all_types(plan: PlanSpec, library: RuleLibrary) -> set[str]:
+    """Every type the plan schedules or one of its rules reads."""
+    names: set[str] = {entry.type for entry in plan.schedule}
+    for plan_rule in plan.rules:
+        rule = library.get(plan_rule.rule)
+        if rule is not None:
+            names.update(rule.types)
+    return names
+
+
+def _effective(session: Session, patient_id: str, plan: PlanSpec) -> PlanSpec:
+    """The plan with ``effective_from``: when the patient's first plan version was made."""
+    if plan.effective_from is not None:
+        return plan
+    first = session.scalars(
+        select(PlanVersion.created_at)
+        .where(PlanVersion.patient_id == patient_id)
+        .order_by(PlanVersion.version)
+        .limit(1)
+    ).first()
+    return plan.model_copy(update={"effective_from": first}) if first else plan

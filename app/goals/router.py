@@ -1,0 +1,164 @@
+"""HTTP for goals, their progress and pictures, summaries and the weekly report (DESIGN §4.4)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.auth.policy import Access, Action, Forbidden, Relation, authorize, may
+from app.clock import utcnow
+from app.deps import ActorDep, ReadAccess, SessionDep, audit_access, resolve_patient_id
+from app.goals import service as goals_service
+from app.goals.schemas import GoalIn, GoalPatch
+from rules.catalogue import MeasurementType
+
+router = APIRouter(prefix="/v1/patients/{pid}", tags=["goals"])
+
+WRITE_GOAL = "write_goal"  # the audit log's name for creating or changing a goal
+PNG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "A PNG image"}
+}
+
+From = Annotated[
+    date | None, Query(alias="from", description="first local day (default: the start)")
+]
+To = Annotated[date | None, Query(description="last local day (default: today)")]
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', request.url.path)}"
+
+
+def _may_write_goal(access: Access, *, personal: bool) -> bool:
+    """The care team writes any goal (Action.WRITE_PLAN); the patient their personal goals."""
+    return may(access, Action.WRITE_PLAN) or (personal and access.relation is Relation.SELF)
+
+
+def _goal_write_access(
+    request: Request, session: SessionDep, actor: ActorDep, pid: str, *, personal: bool
+) -> Access:
+    """Decide a goal write through the policy, then log it (a refusal logs nothing)."""
+    now = utcnow()
+    patient_id = resolve_patient_id(session, actor, pid)
+    if not personal:
+        access = authorize(session, actor, patient_id, Action.WRITE_PLAN, now)
+    else:
+        # Visible at all (404 otherwise, as for a missing patient), then: self or care team.
+        access = authorize(session, actor, patient_id, Action.READ, now)
+        if not _may_write_goal(access, personal=True):
+            raise Forbidden("Only the patient or the care team may add a personal goal.")
+    audit_access(session, access, WRITE_GOAL, _route(request))
+    return access
+
+
+@router.get("/goals", summary="The patient's goals with milestones and progress")
+def list_goals(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
+    """Every goal of the patient, oldest first."""
+    return {"items": goals_service.goals_with_milestones(session, access.patient.id)}
+
+
+@router.post(
+    "/goals", status_code=201, summary="Add a goal (care team; the patient: a personal goal)"
+)
+def create_goal(
+    pid: str, body: GoalIn, request: Request, session: SessionDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Store a goal with its milestones and agreements, and compute its progress."""
+    access = _goal_write_access(request, session, actor, pid, personal=body.personal)
+    return goals_service.create_goal(
+        session, patient=access.patient, body=body, author_id=actor.id, now=utcnow()
+    )
+
+
+@router.patch(
+    "/goals/{goal_id}", summary="Change a goal (care team; the patient: a personal goal)"
+)
+def update_goal(
+    pid: str,
+    goal_id: str,
+    body: GoalPatch,
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+) -> dict[str, Any]:
+    """Change title, measure, target, dates, lifecycle, milestones or agreements."""
+    now = utcnow()
+    access = authorize(session, actor, resolve_patient_id(session, actor, pid), Action.READ, now)
+    goal = goals_service.get_goal(session, access.patient.id, goal_id)
+    if not _may_write_goal(access, personal=goal.personal):
+        raise Forbidden("Only the care team may change this goal.")
+    audit_access(session, access, WRITE_GOAL, _route(request))
+    return goals_service.update_goal(session, patient=access.patient, goal=goal, body=body, now=now)
+
+
+@router.get(
+    "/goals/{goal_id}/progress", summary="The goal's measure per day, with target and milestones"
+)
+def goal_progress(
+    goal_id: str, access: ReadAccess, session: SessionDep, from_: From = None, to: To = None
+) -> dict[str, Any]:
+    """The series behind the chart: windowed and daily values, milestones, projection."""
+    return goals_service.progress_series(
+        session, patient=access.patient, goal_id=goal_id, first=from_, last=to, now=utcnow()
+    )
+
+
+@router.get(
+    "/goals/{goal_id}/chart.png",
+    response_class=Response,
+    responses=PNG,
+    summary="The goal drawn: measure, target, milestones, projection",
+)
+def goal_chart(
+    goal_id: str, access: ReadAccess, session: SessionDep, from_: From = None, to: To = None
+) -> Response:
+    """A PNG of the goal's progress."""
+    png = goals_service.goal_chart_png(
+        session, patient=access.patient, goal_id=goal_id, first=from_, last=to, now=utcnow()
+    )
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/summary", summary="CGM metrics and AGP profile, or a per-day summary of a type")
+def summary(
+    access: ReadAccess,
+    session: SessionDep,
+    type_: Annotated[MeasurementType, Query(alias="type")],
+    days: Annotated[int, Query(ge=1, le=90)] = 14,
+) -> dict[str, Any]:
+    """For cgm_glucose the consensus metrics (DESIGN §4.4) and the hourly percentiles."""
+    return goals_service.summary(
+        session, patient=access.patient, type_=type_, days=days, now=utcnow()
+    )
+
+
+Week = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{4}-W\d{2}$",
+        description="ISO week, e.g. 2026-W47 (default: the last complete week)",
+    ),
+]
+
+
+@router.get("/report", summary="The weekly report: goals, and the CGM picture")
+def weekly_report(access: ReadAccess, session: SessionDep, week: Week = None) -> dict[str, Any]:
+    """Each goal as of the week's end, the week's series, CGM metrics and AGP."""
+    return goals_service.weekly_report(session, patient=access.patient, week=week, now=utcnow())
+
+
+@router.get(
+    "/report.png",
+    response_class=Response,
+    responses=PNG,
+    summary="The weekly report drawn",
+)
+def weekly_report_png(access: ReadAccess, session: SessionDep, week: Week = None) -> Response:
+    """A PNG: a panel per goal; for CGM the percentile profile and time in ranges."""
+    png = goals_service.weekly_report_png(
+        session, patient=access.patient, week=week, now=utcnow()
+    )
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})

@@ -1,0 +1,102 @@
+"""Escalation: an open flag nobody acknowledged by its deadline notifies the whole care team.
+
+A flag's ``due_at`` comes from its severity (``flag_deadline_hours_*``); past it the worklist
+shows the flag as ``overdue``. This job claims such flags (``FOR UPDATE SKIP LOCKED``), marks
+each ``escalated_at`` — once, in the same transaction — and writes an outbox row for every
+active subscription of every clinician in the patient's care teams. A flag acknowledged or
+resolved in the meantime is no longer open and is left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.models import Role, User
+from app.config import Settings
+from app.db import transaction
+from app.findings.models import Flag, FlagStatus, Severity
+from app.patients.models import TeamMember, TeamPatient
+from app.push import service as push_service
+
+BATCH = 100
+ESCALATION_TTL_SECONDS = 24 * 3600
+TITLES = {"sv": "Ej kvitterad flagga: {}", "en": "Unacknowledged flag: {}"}
+
+
+def team_clinicians(session: Session, patient_id: str) -> list[User]:
+    """The active clinicians of every care team the patient is enrolled with."""
+    return list(
+        session.scalars(
+            select(User)
+            .join(TeamMember, TeamMember.user_id == User.id)
+            .join(TeamPatient, TeamPatient.team_id == TeamMember.team_id)
+            .where(
+                TeamPatient.patient_id == patient_id,
+                User.role == Role.CLINICIAN,
+                User.active.is_(True),
+            )
+            .distinct()
+            .order_by(User.id)
+        )
+    )
+
+
+def escalate_overdue(session: Session, settings: Settings, now: datetime) -> Counter[str]:
+    """Claim up to a batch of overdue open flags, mark them escalated, notify their teams."""
+    done: Counter[str] = Counter()
+    flags = session.scalars(
+        select(Flag)
+        .where(
+            Flag.status == FlagStatus.OPEN,
+            Flag.due_at <= now,
+            Flag.escalated_at.is_(None),
+        )
+        .order_by(Flag.due_at, Flag.id)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for flag in flags:
+        flag.escalated_at = now
+        done["flags"] += 1
+        urgent = flag.severity == Severity.HIGH
+        for clinician in team_clinicians(session, flag.patient_id):
+            lang = push_service.language_of(clinician)
+            title = TITLES[lang].format(flag.title.get(lang, flag.title.get("sv", "")))
+            for sub in push_service.active_subscriptions(session, clinician.id):
+                push_service.enqueue(
+                    session,
+                    subscription=sub,
+                    patient_id=flag.patient_id,
+                    kind="escalation",
+                    payload={
+                        "title": title,
+                        "flag_id": flag.id,
+                        "patient_id": flag.patient_id,
+                        "priority": "urgent" if urgent else "routine",
+                        "url": f"/flags/{flag.id}",
+                    },
+                    urgency="high" if urgent else "normal",
+                    ttl_seconds=ESCALATION_TTL_SECONDS,
+                    topic_=push_service.topic("flag", flag.id.replace("-", "")[:26]),
+                    now=now,
+                )
+                done["notifications"] += 1
+    session.flush()
+    return done
+
+
+def run_escalation(
+    factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> dict[str, int]:
+    """The escalation job: batches in transactions of their own until none is overdue."""
+    totals: Counter[str] = Counter()
+    while True:
+        with transaction(factory) as session:
+            done = escalate_overdue(session, settings, now)
+        totals.update(done)
+        if done["flags"] < BATCH:
+            return dict(totals)

@@ -1,0 +1,236 @@
+"""Measurement reminders from the plan's schedule, in the patient's local time.
+
+A schedule entry (``{"type": "weight", "times": ["07:30"], "days": "daily"}``) is due at that
+wall-clock time in the patient's IANA zone on each matching local day (``weekdays``: Monday to
+Friday; ``weekly``: Mondays). Times are turned into UTC per day, so 07:30 stays 07:30 across
+the switch to and from summer time. A reminder goes out when the job runs between the due
+time and ``reminder_window_minutes`` after it (a worker that was down all morning does not
+remind at noon), unless a reading of that type already exists on that local day. Each
+(patient, type, local date, time) is claimed once by inserting its ``reminders`` row under a
+unique key; types due at the same time become one push.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.models import User
+from app.config import Settings
+from app.db import new_id, transaction
+from app.patients.models import Patient
+from app.plans import service as plans_service
+from app.plans.models import PlanVersion
+from app.push import service as push_service
+from app.push.models import Reminder
+from app.push.quiet_hours import local_to_utc, parse_hh_mm, zone_of
+from app.readings.models import Reading, ReadingStatus
+from rules.plan import ScheduleEntry
+
+REMINDER_TTL_SECONDS = 2 * 3600
+
+NAMES = {
+    "sv": {
+        "blood_pressure": "blodtryck",
+        "pulse": "puls",
+        "glucose": "blodsocker",
+        "cgm_glucose": "sensorglukos",
+        "weight": "vikt",
+        "spo2": "syremättnad",
+        "temperature": "temperatur",
+        "respiratory_rate": "andningsfrekvens",
+        "steps": "steg",
+        "peak_flow": "PEF",
+        "symptom_score": "symtomskattning",
+    },
+    "en": {
+        "blood_pressure": "blood pressure",
+        "pulse": "pulse",
+        "glucose": "blood glucose",
+        "cgm_glucose": "sensor glucose",
+        "weight": "weight",
+        "spo2": "oxygen saturation",
+        "temperature": "temperature",
+        "respiratory_rate": "breathing rate",
+        "steps": "steps",
+        "peak_flow": "peak flow",
+        "symptom_score": "symptom score",
+    },
+}
+WEIGH_YOURSELF = {"sv": "Dags att väga dig", "en": "Time to weigh yourself"}
+TIME_TO_MEASURE = {"sv": "Dags att mäta: {}", "en": "Time to measure: {}"}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Types due at one scheduled local time on one local day."""
+
+    local_date: date
+    local_time: str
+    due_at: datetime
+    types: tuple[str, ...]
+
+
+def runs_on(days: str, day: date) -> bool:
+    """Whether a schedule entry's ``days`` includes a local day."""
+    if days == "weekdays":
+        return day.weekday() < 5
+    if days == "weekly":
+        return day.weekday() == 0
+    return True
+
+
+def due_slots(
+    schedule: list[ScheduleEntry], zone: ZoneInfo, now: datetime, window: timedelta
+) -> list[Slot]:
+    """The scheduled times that are due at ``now`` (due ≤ now < due + window), by slot."""
+    today = now.astimezone(zone).date()
+    found: dict[tuple[date, str], tuple[datetime, list[str]]] = {}
+    for day in (today - timedelta(days=1), today):  # a window may reach back past midnight
+        for entry in schedule:
+            if not runs_on(entry.days, day):
+                continue
+            for text in entry.times:
+                at = parse_hh_mm(text)
+                if at is None:
+                    continue
+                due = local_to_utc(day, at, zone)
+                if due <= now < due + window:
+                    types = found.setdefault((day, text), (due, []))[1]
+                    if entry.type not in types:
+                        types.append(entry.type)
+    return [
+        Slot(day, text, due, tuple(types)) for (day, text), (due, types) in sorted(found.items())
+    ]
+
+
+def reminder_title(types: tuple[str, ...], lang: str) -> str:
+    """The push title for types due at once, in sv or en."""
+    if types == ("weight",):
+        return WEIGH_YOURSELF[lang]
+    names = [NAMES[lang].get(t, t) for t in types]
+    return TIME_TO_MEASURE[lang].format(", ".join(names))
+
+
+def measured_on(session: Session, patient_id: str, type_: str, day: date, zone: ZoneInfo) -> bool:
+    """Whether a counted reading of the type exists on the patient's local day."""
+    start = local_to_utc(day, datetime.min.time(), zone)
+    end = local_to_utc(day + timedelta(days=1), datetime.min.time(), zone)
+    found = session.scalar(
+        select(func.count())
+        .select_from(Reading)
+        .where(
+            Reading.patient_id == patient_id,
+            Reading.type == type_,
+            Reading.status == ReadingStatus.FINAL,
+            Reading.duplicate_of.is_(None),
+            Reading.time >= start,
+            Reading.time < end,
+        )
+    )
+    return bool(found)
+
+
+def remind_patient(
+    session: Session, settings: Settings, patient_id: str, now: datetime
+) -> Counter[str]:
+    """Claim and send the patient's due reminders (call inside a transaction)."""
+    done: Counter[str] = Counter()
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        return done
+    try:
+        plan = plans_service.current_spec(session, patient_id)
+    except ValidationError:
+        return done  # a plan the current code cannot read reminds of nothing
+    if plan is None or not plan.schedule:
+        return done
+    zone = zone_of(patient.timezone)
+    window = timedelta(minutes=settings.reminder_window_minutes)
+    user = session.get(User, patient.user_id) if patient.user_id else None
+    subscriptions = (
+        push_service.active_subscriptions(session, user.id)
+        if user is not None and user.active
+        else []
+    )
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for slot in due_slots(plan.schedule, zone, now, window):
+        claimed: list[tuple[str, str]] = []  # (reminder id, type)
+        for type_ in slot.types:
+            skipped = measured_on(session, patient_id, type_, slot.local_date, zone)
+            status = "skipped" if skipped else ("sent" if subscriptions else "no_device")
+            reminder_id = session.scalar(
+                insert(Reminder)
+                .values(
+                    id=new_id(),
+                    patient_id=patient_id,
+                    type=type_,
+                    local_date=slot.local_date.isoformat(),
+                    local_time=slot.local_time,
+                    due_at=slot.due_at,
+                    status=status,
+                    notifications=0 if skipped else len(subscriptions),
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=["patient_id", "type", "local_date", "local_time"]
+                )
+                .returning(Reminder.id)
+            )
+            if reminder_id is None:
+                done["already"] += 1  # another run (or worker) claimed it
+            elif skipped:
+                done["skipped"] += 1
+            else:
+                claimed.append((reminder_id, type_))
+        if not claimed or user is None:
+            continue
+        types = tuple(t for _, t in claimed)
+        lang = push_service.language_of(user)
+        for sub in subscriptions:
+            push_service.enqueue(
+                session,
+                subscription=sub,
+                patient_id=patient_id,
+                kind="reminder",
+                payload={
+                    "title": reminder_title(types, lang),
+                    "reminder_id": claimed[0][0],
+                    "patient_id": patient_id,
+                    "priority": "routine",
+                    "url": f"/patients/{patient_id}/readings/new?types={','.join(types)}",
+                },
+                urgency="normal",
+                ttl_seconds=REMINDER_TTL_SECONDS,
+                topic_=push_service.topic("remind", slot.local_time.replace(":", "")),
+                now=now,
+            )
+            done["notifications"] += 1
+        done["reminders"] += len(claimed)
+    session.flush()
+    return done
+
+
+def patients_with_plans(session: Session) -> list[str]:
+    """Every patient that has a plan, by id."""
+    return list(session.scalars(select(PlanVersion.patient_id).distinct().order_by("patient_id")))
+
+
+def run_reminders(
+    factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> dict[str, int]:
+    """The reminder job: each patient in a transaction of its own."""
+    with transaction(factory) as session:
+        patient_ids = patients_with_plans(session)
+    totals: Counter[str] = Counter()
+    for patient_id in patient_ids:
+        with transaction(factory) as session:
+            totals.update(remind_patient(session, settings, patient_id, now))
+    return dict(totals)

@@ -1,0 +1,49 @@
+"""Retention: forget finished notifications, ended subscriptions and old reminder claims.
+
+Rows older than ``retention_days`` go: outbox rows in a final state (counted from when they
+ended), subscriptions that are dead or deleted, and reminder rows (their unique key only has
+to outlive the reminder window). Deleting is idempotent, so several workers may run it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.jobs import unit_of_work
+from app.push.models import (
+    FINAL_STATUSES,
+    OutboxMessage,
+    PushSubscription,
+    Reminder,
+    SubscriptionStatus,
+)
+
+
+@unit_of_work
+def clean_up(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
+    """Delete what is past retention; the counts by table."""
+    horizon = now - timedelta(days=settings.retention_days)
+    reminder_horizon = min(
+        horizon, now - timedelta(minutes=settings.reminder_window_minutes, days=2)
+    )
+    statements = {
+        "outbox": delete(OutboxMessage).where(
+            OutboxMessage.status.in_(sorted(FINAL_STATUSES)),
+            OutboxMessage.finished_at < horizon,
+        ),
+        "subscriptions": delete(PushSubscription).where(
+            PushSubscription.status.in_([SubscriptionStatus.DEAD, SubscriptionStatus.DELETED]),
+            PushSubscription.ended_at < horizon,
+        ),
+        "reminders": delete(Reminder).where(Reminder.created_at < reminder_horizon),
+    }
+    counts: dict[str, int] = {}
+    for name, statement in statements.items():
+        result = session.execute(statement)
+        counts[name] = result.rowcount if isinstance(result, CursorResult) else 0
+    return counts

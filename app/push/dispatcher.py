@@ -1,0 +1,356 @@
+"""The outbox dispatcher: claim due notifications, send them, record how each ended.
+
+One run:
+
+1. **Claim** (one short transaction): select due rows (``pending``, or ``sending`` whose lease
+   ran out) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL — on SQLite the transaction itself
+   holds the write lock (``BEGIN IMMEDIATE``) — and, in the same transaction, mark each
+   ``sending`` with a fresh claim token, one more attempt, and a lease (``next_attempt_at``)
+   that outlasts sending the whole batch. Rows that must not be sent end here: the
+   subscription ended or moved to another user (cancelled), the recipient may no longer
+   receive this patient's pushes (cancelled), the TTL ran out (expired), out of attempts
+   (dead). A routine push inside the recipient's quiet hours waits for their end; urgent
+   ones never wait. Commit.
+2. **Send** each claimed row outside any transaction.
+3. **Record** each answer at once, in its own transaction, only while the row still holds our
+   claim token: 2xx sent; 404/410 gone (the subscription is marked dead and never used
+   again); 429 retried after ``Retry-After``; 5xx, timeouts and connection errors retried
+   with exponential backoff and jitter; 413 and other 4xx dead-lettered; a retry past
+   ``push_max_attempts`` dead-lettered.
+
+**Delivery guarantee.** The service sends a message at most once, except in one case: a crash
+(or a lost database) after the push service accepted the message and before its result was
+recorded. The row is then still ``sending``; when its lease runs out the next claim sends it
+again. So the boundary is at-least-once, and the window is that one in-flight message per
+worker (each answer is recorded before the next message is sent). A resend carries the same
+``Topic``: a push service keeps only the newest message per topic while the device is
+offline, so the resend replaces the first one instead of stacking; and the payload carries the
+same ``advice_id`` (or reminder/flag id) so the service worker can show it with that id as the
+notification ``tag``, which replaces a notification already on the screen.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.models import Role, User
+from app.auth.policy import Action, Actor, Relation, may, relation_to
+from app.config import Settings
+from app.db import new_id, transaction
+from app.patients.models import Patient
+from app.push.models import (
+    FINAL_STATUSES,
+    OutboxMessage,
+    OutboxStatus,
+    PushSubscription,
+    SubscriptionStatus,
+)
+from app.push.quiet_hours import quiet_until, zone_of
+from app.push.sender import MAX_PLAINTEXT_BYTES, PushMessage, PushSender, SendResult
+from app.push.sender import encode_payload as _encode
+
+LEASE_MARGIN_SECONDS = 60
+
+
+@dataclass
+class DispatchStats:
+    """What one run did, by outcome."""
+
+    claimed: int = 0
+    sent: int = 0
+    gone: int = 0
+    retried: int = 0
+    dead: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    deferred: int = 0  # quiet hours
+    stale: int = 0  # our lease ran out and another claim took the row over
+
+    def as_dict(self) -> dict[str, int]:
+        """The figures as a dict, for logs."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row this worker holds, with what to send."""
+
+    id: str
+    token: str
+    attempts: int
+    subscription_id: str
+    message: PushMessage
+
+
+@dataclass
+class _Batch:
+    items: list[Claimed] = field(default_factory=list)
+    selected: int = 0
+
+
+def dispatch(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    now: datetime,
+    *,
+    sender: PushSender,
+    clock: Callable[[], datetime] | None = None,
+    rng: random.Random | None = None,
+) -> DispatchStats:
+    """Deliver the outbox rows due at ``now``: claim, send, record (see the module notes).
+
+    ``clock`` gives the time at which each answer is recorded (default: ``now``), so a
+    ``Retry-After`` counts from the answer, not from the start of the run.
+    """
+    at = clock or (lambda: now)
+    jitter = rng or random.Random()
+    stats = DispatchStats()
+    for _ in range(settings.push_drain_batches):
+        with transaction(factory) as session:
+            batch = claim(session, settings, now, stats)
+        if batch.selected == 0:
+            break
+        gone: set[str] = set()
+        for item in batch.items:
+            result = None if item.subscription_id in gone else sender.send(item.message)
+            with transaction(factory) as session:
+                outcome = record(session, settings, item, result, at(), jitter)
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
+            if outcome == "gone":
+                gone.add(item.subscription_id)
+    return stats
+
+
+def claim(session: Session, settings: Settings, now: datetime, stats: DispatchStats) -> _Batch:
+    """Claim up to a batch of due rows for this worker (call inside a transaction)."""
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(settings.push_batch_size)
+        .with_for_update(skip_locked=True)
+    ).all()
+    batch = _Batch(selected=len(rows))
+    loaded = _preload(session, rows)
+    # Sends are sequential: the lease must outlast every one of them timing out.
+    lease = timedelta(seconds=settings.push_timeout_seconds * len(rows) + LEASE_MARGIN_SECONDS)
+    for row in rows:
+        sub = session.get(PushSubscription, row.subscription_id) if row.subscription_id else None
+        if sub is None or sub.status != SubscriptionStatus.ACTIVE or sub.user_id != row.user_id:
+            _finish(row, OutboxStatus.CANCELLED, now, "the subscription ended")
+            stats.cancelled += 1
+            continue
+        if now >= row.created_at + timedelta(seconds=row.ttl_seconds):
+            _finish(row, OutboxStatus.EXPIRED, now, "its TTL ran out before delivery")
+            stats.expired += 1
+            continue
+        if row.attempts >= settings.push_max_attempts:
+            _finish(row, OutboxStatus.DEAD, now, "out of attempts")
+            stats.dead += 1
+            continue
+        user = session.get(User, row.user_id)
+        patient = session.get(Patient, row.patient_id)
+        if (
+            user is None
+            or patient is None
+            or not may_receive(session, user, patient, sub, row, now)
+        ):
+            _finish(row, OutboxStatus.CANCELLED, now, "the recipient may no longer receive it")
+            stats.cancelled += 1
+            continue
+        payload = _encode(row.payload)
+        if len(payload) > MAX_PLAINTEXT_BYTES:
+            _finish(row, OutboxStatus.DEAD, now, "the payload does not fit one push")
+            stats.dead += 1
+            continue
+        if row.urgency != "high":
+            until = quiet_until(user.quiet_hours, zone_of(patient.timezone), now)
+            if until is not None:
+                row.status = OutboxStatus.PENDING
+                row.next_attempt_at = until
+                stats.deferred += 1
+                continue
+        row.status = OutboxStatus.SENDING
+        row.attempts += 1
+        row.claim_token = new_id()
+        row.next_attempt_at = now + lease
+        stats.claimed += 1
+        batch.items.append(
+            Claimed(
+                id=row.id,
+                token=row.claim_token,
+                attempts=row.attempts,
+                subscription_id=sub.id,
+                message=PushMessage(
+                    endpoint=sub.endpoint,
+                    p256dh=sub.p256dh,
+                    auth=sub.auth,
+                    payload=payload,
+                    ttl=row.ttl_seconds,
+                    urgency=row.urgency,
+                    topic=row.topic,
+                ),
+            )
+        )
+    del loaded  # held until here, see _preload
+    session.flush()
+    return batch
+
+
+def _preload(session: Session, rows: Sequence[OutboxMessage]) -> list[Any]:
+    """Load the batch's subscriptions, users and patients in three queries, not 3 per row.
+
+    The caller keeps the returned list: the session's identity map holds objects weakly, and
+    ``session.get`` then finds them without a query.
+    """
+    loaded: list[Any] = []
+    for model, ids in (
+        (PushSubscription, {r.subscription_id for r in rows if r.subscription_id}),
+        (User, {r.user_id for r in rows}),
+        (Patient, {r.patient_id for r in rows}),
+    ):
+        if ids:
+            loaded += session.scalars(select(model).where(model.id.in_(sorted(ids)))).all()
+    return loaded
+
+
+def may_receive(
+    session: Session,
+    user: User,
+    patient: Patient,
+    sub: PushSubscription,
+    row: OutboxMessage,
+    now: datetime,
+) -> bool:
+    """Whether the recipient may still get this patient's push, asked of the one policy.
+
+    Checked again at sending time: a grant may have been revoked, or a clinician may have
+    left the team, since the row was written.
+    """
+    access = relation_to(session, Actor(user=user), patient, now)
+    if access is None:
+        return False
+    if row.kind == "escalation":
+        return access.relation == Relation.CARE_TEAM and user.role == Role.CLINICIAN
+    if access.relation == Relation.PROXY and patient.id not in sub.patient_ids:
+        return False
+    return may(access, Action.SUBSCRIBE_ADVICE)
+
+
+def record(
+    session: Session,
+    settings: Settings,
+    item: Claimed,
+    result: SendResult | None,
+    at: datetime,
+    rng: random.Random,
+) -> str:
+    """Record one answer on the row this claim still holds; the name of the outcome.
+
+    ``result`` None: not sent, because the subscription turned out gone earlier in the run.
+    """
+    # One UPDATE per answer, guarded by our claim token: a claim that lost its lease changes
+    # nothing (rowcount 0), and no row is read first.
+    held = update(OutboxMessage).where(
+        OutboxMessage.id == item.id,
+        OutboxMessage.claim_token == item.token,
+        OutboxMessage.status == OutboxStatus.SENDING,
+    )
+
+    def apply(status: OutboxStatus, **values: Any) -> bool:
+        if status in FINAL_STATUSES:
+            values["finished_at"] = at
+        statement = held.values(status=status, claim_token=None, **values)
+        done = session.execute(statement, execution_options={"synchronize_session": False})
+        return isinstance(done, CursorResult) and done.rowcount == 1
+
+    if result is None:
+        ok = apply(OutboxStatus.CANCELLED, last_error="the subscription ended")
+        return "cancelled" if ok else "stale"
+    status = result.status
+    answer = {"last_status_code": status, "last_error": result.error[:500] or None}
+    if status is not None and 200 <= status < 300:
+        if not apply(OutboxStatus.SENT, sent_at=at, **answer):
+            return "stale"
+        session.execute(
+            update(PushSubscription)
+            .where(PushSubscription.id == item.subscription_id)
+            .values(last_success_at=at),
+            execution_options={"synchronize_session": False},
+        )
+        return "sent"
+    if status in (404, 410):
+        answer["last_error"] = result.error[:500] or "subscription gone"
+        if not apply(OutboxStatus.GONE, **answer):
+            return "stale"
+        session.execute(
+            update(PushSubscription)
+            .where(
+                PushSubscription.id == item.subscription_id,
+                PushSubscription.status == SubscriptionStatus.ACTIVE,
+            )
+            .values(status=SubscriptionStatus.DEAD, ended_at=at),
+            execution_options={"synchronize_session": False},
+        )
+        return "gone"
+    retryable = status is None or status == 429 or status >= 500
+    if not retryable or item.attempts >= settings.push_max_attempts:
+        # 413 and every other 4xx: sending it again cannot help; or out of attempts.
+        reason = f"refused with {status}" if not retryable else f"out of attempts ({status})"
+        answer["last_error"] = result.error[:500] or reason
+        return "dead" if apply(OutboxStatus.DEAD, **answer) else "stale"
+    delay = None
+    if status == 429:
+        delay = retry_after_seconds(result.retry_after, at)
+        if delay is not None:
+            delay = min(delay, float(settings.push_retry_after_max_seconds))
+    if delay is None:
+        delay = backoff_seconds(settings, item.attempts, rng)
+    next_attempt = at + timedelta(seconds=delay)
+    ok = apply(OutboxStatus.PENDING, next_attempt_at=next_attempt, **answer)
+    return "retried" if ok else "stale"
+
+
+def backoff_seconds(settings: Settings, attempts: int, rng: random.Random) -> float:
+    """Exponential backoff after ``attempts`` failures, capped, with jitter in [d/2, d]."""
+    exponent = min(max(attempts - 1, 0), 30)
+    ceiling = min(
+        settings.push_backoff_max_seconds, settings.push_backoff_base_seconds * 2**exponent
+    )
+    return float(ceiling * (0.5 + 0.5 * rng.random()))
+
+
+def retry_after_seconds(value: str | None, at: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - at).total_seconds())
+
+
+def _finish(row: OutboxMessage, status: OutboxStatus, at: datetime, error: str | None) -> None:
+    row.status = status
+    row.finished_at = at
+    row.claim_token = None
+    if error:
+        row.last_error = error[:500]

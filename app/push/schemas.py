@@ -1,0 +1,40 @@
+"""The push API's bodies: the browser's PushSubscription JSON, and what we answer."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SubscriptionKeys(BaseModel):
+    """The subscription's keys: the browser's P-256 public key and its auth secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p256dh: str = Field(min_length=1, max_length=200)
+    auth: str = Field(min_length=1, max_length=100)
+
+
+class SubscriptionIn(BaseModel):
+    """``PushSubscription.toJSON()``, plus the patients a proxy wants advice for."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    endpoint: str = Field(min_length=1, max_length=2048)
+    keys: SubscriptionKeys
+    # Browsers send it (mostly null); the push service's 404/410 is what ends a subscription.
+    expiration_time: float | None = Field(
+        default=None, alias="expirationTime", ge=0, allow_inf_nan=False
+    )
+    patient_ids: list[str] = Field(default_factory=list, max_length=20)
+
+
+class SubscriptionCreated(BaseModel):
+    """The id of the stored subscription."""
+
+    id: str
+
+
+class VapidPublicKey(BaseModel):
+    """The key to pass as ``applicationServerKey`` to ``pushManager.subscribe``."""
+
+    public_key: str

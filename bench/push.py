@@ -1,0 +1,257 @@
+"""Push benchmark: notifications per second delivered by one and by two workers, as a ratio to
+the bare encryption-and-signing cost per message measured in the same run.
+
+For each database (SQLite file, throwaway PostgreSQL cluster): a local push service (the one
+of the tests, ``tests/push/push_service.py``: it verifies the VAPID JWT and decrypts every
+push) runs in this process on loopback; one, then two real ``selfcare worker`` processes are
+started and, once they are up, ``--messages`` outbox rows for ``--subscriptions`` browsers are
+committed at once; the clock stops when every row is final. Each message goes the whole way:
+claim (SKIP LOCKED / BEGIN IMMEDIATE), policy check, pywebpush (aes128gcm with a fresh
+ephemeral key, a VAPID ES256 signature), HTTP, and its own transaction recording the answer.
+
+The baseline does only the per-message cryptography the sender does — pywebpush's
+aes128gcm encryption plus a VAPID signature — in a loop in this process, no I/O. The ratio
+(delivered/s ÷ crypto/s) is what to compare between runs; absolute rates on these shared
+machines mean little.
+
+    .venv/bin/python bench/push.py [--messages 2000] [--subscriptions 50] [--db both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from pywebpush import WebPusher  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from app import migrate  # noqa: E402
+from app.auth.models import Role, User  # noqa: E402
+from app.db import make_engine, make_sessionmaker, transaction  # noqa: E402
+from app.patients.models import Patient  # noqa: E402
+from app.push import service as push_service  # noqa: E402
+from app.push.models import FINAL_STATUSES, OutboxMessage, PushSubscription  # noqa: E402
+from app.push.sender import VAPID_EXP_SECONDS, encode_payload, endpoint_origin  # noqa: E402
+from app.push.vapid import VapidKey  # noqa: E402
+from tests import pg  # noqa: E402
+from tests.push.push_service import LocalPushService, Subscriber  # noqa: E402
+
+SUBJECT = "mailto:drift@egenvard.example"
+WORKER_ENV = {
+    "SELFCARE_SCHEDULER_ENABLED": "0",
+    "SELFCARE_PUSH_DISPATCH_INTERVAL_SECONDS": "0.1",
+    "SELFCARE_PUSH_BATCH_SIZE": "50",
+    "SELFCARE_PUSH_DRAIN_BATCHES": "1000",
+    "SELFCARE_PUSH_TIMEOUT_SECONDS": "5",
+    # The other jobs run once at start and then stay out of the way.
+    "SELFCARE_REMINDER_INTERVAL_SECONDS": "3600",
+    "SELFCARE_ESCALATION_INTERVAL_SECONDS": "3600",
+    "SELFCARE_RETENTION_INTERVAL_SECONDS": "3600",
+}
+
+
+def payload(n: int) -> dict[str, str]:
+    """An advice-shaped payload like the service sends."""
+    advice_id = str(uuid.uuid4())
+    return {
+        "title": f"Din syremättnad är låg ({n})",
+        "advice_id": advice_id,
+        "patient_id": str(uuid.uuid4()),
+        "priority": "urgent",
+        "url": f"/patients/x/advice/{advice_id}",
+    }
+
+
+def crypto_rate(browser: Subscriber, count: int) -> float:
+    """Messages per second of bare aes128gcm encryption plus a VAPID signature."""
+    signer = VapidKey(ec.generate_private_key(ec.SECP256R1())).signer()
+    info = {"endpoint": browser.endpoint, "keys": {"p256dh": browser.p256dh, "auth": browser.auth}}
+    bodies = [encode_payload(payload(n)) for n in range(count)]
+    started = time.perf_counter()
+    for body in bodies:
+        WebPusher(info).encode(body, "aes128gcm")
+        signer.sign(
+            {
+                "sub": SUBJECT,
+                "aud": endpoint_origin(browser.endpoint),
+                "exp": int(time.time()) + VAPID_EXP_SECONDS,
+            }
+        )
+    return count / (time.perf_counter() - started)
+
+
+def fresh_database(backend: str, cluster: pg.Cluster | None, workdir: Path) -> str:
+    """A new, migrated, empty database."""
+    from sqlalchemy import create_engine, text
+
+    name = "p_" + uuid.uuid4().hex[:10]
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / (name + '.db')}"
+    else:
+        assert cluster is not None
+        admin = create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = cluster.url(name)
+    migrate.upgrade(url)
+    return url
+
+
+def start_workers(url: str, workdir: Path, count: int) -> list[subprocess.Popen[bytes]]:
+    """``selfcare worker`` processes; returns once each has scheduled its jobs."""
+    env = {**os.environ, "SELFCARE_DATABASE_URL": url, "SELFCARE_VAR_DIR": str(workdir),
+           **WORKER_ENV}  # fmt: skip
+    workers, logs = [], []
+    for n in range(count):
+        log_path = workdir / f"worker-{uuid.uuid4().hex[:6]}-{n}.log"
+        with log_path.open("wb") as log:
+            workers.append(
+                subprocess.Popen([sys.executable, "-m", "app", "worker"], env=env, cwd=ROOT,
+                                 stdout=log, stderr=subprocess.STDOUT)
+            )  # fmt: skip
+        logs.append(log_path)
+    deadline = time.monotonic() + 60
+    while not all("worker: jobs" in p.read_text() for p in logs):
+        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+            stop(workers)
+            raise RuntimeError("workers did not start: " + logs[0].read_text()[-2000:])
+        time.sleep(0.1)
+    return workers
+
+
+def stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, then wait."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def delivered_rate(
+    backend: str,
+    cluster: pg.Cluster | None,
+    workdir: Path,
+    service: LocalPushService,
+    *,
+    workers: int,
+    messages: int,
+    subscriptions: int,
+) -> tuple[float, int]:
+    """Notifications per second delivered by ``workers`` processes; and duplicate pushes."""
+    url = fresh_database(backend, cluster, workdir)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    now = datetime.now(UTC)
+    with transaction(factory) as session:
+        subs = []
+        for n in range(subscriptions):
+            user = User(handle=f"b{n}", subject=f"b{n}", display_name=f"B {n}",
+                        role=Role.PATIENT, created_at=now)  # fmt: skip
+            session.add(user)
+            session.flush()
+            patient = Patient(personnummer=f"20{n:010d}", display_name=f"B {n}",
+                              user_id=user.id, created_at=now)  # fmt: skip
+            session.add(patient)
+            browser = service.subscriber()
+            sub = PushSubscription(user_id=user.id, endpoint=browser.endpoint,
+                                   p256dh=browser.p256dh, auth=browser.auth, patient_ids=[],
+                                   status="active", created_at=now)  # fmt: skip
+            session.add(sub)
+            session.flush()
+            subs.append((sub, patient))
+    running = start_workers(url, workdir, workers)
+    try:
+        before = len(service.snapshot())
+        with transaction(factory) as session:
+            now = datetime.now(UTC)
+            for n in range(messages):
+                sub, patient = subs[n % len(subs)]
+                push_service.enqueue(
+                    session, subscription=sub, patient_id=patient.id, kind="advice",
+                    payload=payload(n), urgency="high", ttl_seconds=3600,
+                    topic_=push_service.topic("advice", str(n)), now=now,
+                )  # fmt: skip
+        started = time.perf_counter()
+        while True:
+            with transaction(factory) as session:
+                done = session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.status.in_(sorted(FINAL_STATUSES)))
+                )
+            if done == messages:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop(running)
+        engine.dispose()
+    received = service.snapshot()[before:]
+    accepted = Counter(
+        (r.token, (r.payload or {}).get("advice_id")) for r in received if r.accepted
+    )
+    assert sum(accepted.values()) == messages, "not every message was accepted"
+    return messages / elapsed, sum(n - 1 for n in accepted.values())
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--subscriptions", type=int, default=50)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args()
+    backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    cluster = None
+    if "postgresql" in backends:
+        bin_dir = pg.find_bin_dir()
+        if bin_dir is None:
+            print("no PostgreSQL binaries: PostgreSQL skipped")
+            backends.remove("postgresql")
+        else:
+            cluster = pg.start(bin_dir)
+    workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-push-"))
+    service = LocalPushService()
+    try:
+        baseline = crypto_rate(service.subscriber(), max(500, args.messages // 2))
+        print(f"bare encrypt+sign: {baseline:,.0f} msg/s (one process, no I/O)")
+        for backend in backends:
+            rates = {}
+            for workers in (1, 2):
+                rate, duplicates = delivered_rate(
+                    backend, cluster, workdir, service, workers=workers,
+                    messages=args.messages, subscriptions=args.subscriptions,
+                )  # fmt: skip
+                rates[workers] = rate
+                print(
+                    f"push [{backend}] workers={workers} messages={args.messages} "
+                    f"delivered_s={rate:,.0f} ratio_to_crypto={rate / baseline:.3f} "
+                    f"duplicates={duplicates}"
+                )
+            print(f"push [{backend}] two_workers/one_worker={rates[2] / rates[1]:.2f}")
+    finally:
+        service.stop()
+        if cluster is not None:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

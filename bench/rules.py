@@ -1,0 +1,149 @@
+"""Rule-engine benchmark through the service (issue 4 §8), on a real SQLite database.
+
+1. Incremental evaluation cost per new reading — ingest, the window query, evaluation,
+   recording — with 1,000 versus 1,000,000 readings of the patient's history in the
+   database. The ratio must stay ≤ 1.5: the windows are read through the
+   (patient, type, time) index, so the cost follows the batch and the windows.
+2. The pure core's figures from bench/rules_core.py: the same ratio without a database,
+   backtest throughput versus the incremental path, and the alert burden of the default
+   library on the sample personas.
+
+    .venv/bin/python bench/rules.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert, select  # noqa: E402
+
+from app.auth.models import User  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.db import make_engine, make_sessionmaker, new_id, transaction  # noqa: E402
+from app.patients.models import Patient  # noqa: E402
+from app.readings import service as readings_service  # noqa: E402
+from app.readings.models import Reading, Source  # noqa: E402
+from bench import rules_core  # noqa: E402
+from bench.ingest import fresh_database, seed_people  # noqa: E402
+from sync.wire import SourceIn  # noqa: E402
+
+NEW_READINGS = 300
+
+
+def _history_rows(
+    patient_id: str, source_id: str, count: int, end: datetime
+) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(count):
+        at = end - timedelta(minutes=10 * (count - i))
+        systolic, diastolic = 120 + i % 15, 72 + i % 9
+        values = {"systolic": str(systolic), "diastolic": str(diastolic)}
+        rows.append(
+            {
+                "id": new_id(),
+                "patient_id": patient_id,
+                "source_id": source_id,
+                "client_id": f"h{i}",
+                "type": "blood_pressure",
+                "time": at,
+                "utc_offset_minutes": 60,
+                "end_time": None,
+                "values": values,
+                "unit": "mm[Hg]",
+                "original_values": values,
+                "original_unit": "mm[Hg]",
+                "loinc": "85354-9",
+                "context": {},
+                "fingerprint": "x",
+                "status": "final",
+                "duplicate_of": None,
+                "received_at": end,
+                "entered_by": None,
+                "deleted_at": None,
+                "deleted_by": None,
+            }
+        )
+    return rows
+
+
+def incremental_cost(history: int, workdir: Path) -> float:
+    """Seconds per new reading, ingested in batches of 10, over ``history`` old readings."""
+    url = fresh_database("sqlite", None, workdir)
+    seed_people(url, workdir)
+    settings = Settings(var_dir=workdir, database_url=url)
+    factory = make_sessionmaker(make_engine(url))
+    now = datetime.now(UTC)
+    with transaction(factory) as session:
+        user = session.scalars(select(User).where(User.handle == "allan")).one()
+        patient = session.scalars(select(Patient).where(Patient.user_id == user.id)).one()
+        source = Source(
+            patient_id=patient.id,
+            client_source_id="history",
+            kind="app",
+            first_seen=now,
+            last_seen=now,
+        )
+        session.add(source)
+        session.flush()
+        patient_id, source_id = patient.id, source.id
+    for start in range(0, history, 50_000):
+        indices = range(start, min(history, start + 50_000))
+        chunk = _history_rows(patient_id, source_id, indices, history, now - timedelta(days=1))
+        with transaction(factory) as session:
+            session.execute(insert(Reading), chunk)
+    src = SourceIn(id="bench-phone", kind="app")
+    new = [
+        {
+            "client_id": str(uuid.uuid4()),
+            "type": "blood_pressure",
+            "time": (now - timedelta(hours=20) + timedelta(minutes=2 * i)).isoformat(),
+            "value": {"systolic": 125 + i % 10, "diastolic": 78},
+            "unit": "mm[Hg]",
+        }
+        for i in range(NEW_READINGS)
+    ]
+    started = time.perf_counter()
+    for i in range(0, NEW_READINGS, 10):
+        with transaction(factory) as session:
+            patient = session.get(Patient, patient_id)
+            assert patient is not None
+            readings_service.ingest(
+                session,
+                settings,
+                patient=patient,
+                source=src,
+                items=new[i : i + 10],
+                entered_by=None,
+                now=now,
+            )
+    return (time.perf_counter() - started) / NEW_READINGS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 instead of 1,000,000")
+    args = parser.parse_args()
+    big = 100_000 if args.quick else 1_000_000
+    workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-rules-"))
+    small_cost = incremental_cost(1_000, workdir)
+    big_cost = incremental_cost(big, workdir)
+    print(
+        f"service path (SQLite): {small_cost * 1000:.2f} ms/reading with 1,000 readings of "
+        f"history, {big_cost * 1000:.2f} ms with {big:,}: ratio {big_cost / small_cost:.2f} "
+        f"(must be ≤ 1.5)"
+    )
+    rules_core.main(["--quick"] if args.quick else [])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The rule engine in the service, on both databases: late data, deletions, due rules,
+batch independence, and the backtest of a proposed plan."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.clock import clock
+from app.config import Settings
+from app.db import make_sessionmaker, transaction
+from app.findings.evaluation import counted_facts, run_due
+from app.findings.models import Evaluation, EvaluationStatus
+from app.plans import service as plans_service
+from rules.evaluate import evaluate_run
+from tests.app.factories import STOCKHOLM, batch, patient_id
+
+Auth = Callable[[str], dict[str, str]]
+
+
+def _bp(at: datetime, systolic: int, diastolic: int) -> dict[str, Any]:
+    return {"client_id": str(uuid.uuid4()), "type": "blood_pressure",
+            "time": at.astimezone(STOCKHOLM).isoformat(),
+            "value": {"systolic": systolic, "diastolic": diastolic}, "unit": "mm[Hg]"}
+
+
+def _home_week(start: datetime, systolic: int) -> list[dict[str, Any]]:
+    """ESH protocol: 7 days, morning and evening, two readings each."""
+    items = []
+    for day in range(7):
+        for hour in (7, 21):
+            for minute in (0, 2):
+                at = start + timedelta(days=day, hours=hour, minutes=minute)
+                items.append(_bp(at, systolic, 80))
+    return items
+
+
+def _fired(session: Session, rule: str) -> set[str]:
+    return set(session.scalars(
+        select(Evaluation.anchor_key).where(Evaluation.rule_id == rule,
+                                            Evaluation.status == EvaluationStatus.FIRED)
+    ))
+
+
+def test_a_late_reading_retracts_what_no_longer_holds(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=20)
+    week = _home_week(start, 140)
+    first = client.post("/v1/patients/me/sync", json=batch(*week), headers=auth("allan"))
+    assert first.status_code == 200
+    fired = _fired(session, "bp-home-mean-high")
+    assert fired, "a home mean of 140/80 is above 135"
+    # The same week from the meter's other app, lower: the means drop under the threshold.
+    late = [_bp(datetime.fromisoformat(r["time"]) + timedelta(minutes=1), 120, 75) for r in week]
+    client.post("/v1/patients/me/sync", json=batch(*late, source="allan-meter"),
+                headers=auth("allan"))
+    still = _fired(session, "bp-home-mean-high")
+    retracted = set(session.scalars(select(Evaluation.anchor_key).where(
+        Evaluation.rule_id == "bp-home-mean-high",
+        Evaluation.status == EvaluationStatus.RETRACTED)))
+    assert retracted, "anchors whose 7-day mean fell under 135/85 are retracted"
+    assert still.isdisjoint(retracted)
+
+
+def test_deleting_a_reading_re_evaluates_its_windows(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    body = client.post("/v1/patients/me/sync", json=batch(_bp(
+        datetime.now(UTC) - timedelta(hours=1), 185, 100)), headers=auth("allan")).json()
+    rid = body["results"][0]["id"]
+    assert _fired(session, "bp-very-high") == {rid}
+    pid = patient_id(session, "allan")
+    assert client.delete(f"/v1/patients/{pid}/readings/{rid}",
+                         headers=auth("eva")).status_code == 204
+    assert _fired(session, "bp-very-high") == set()
+
+
+def test_due_rules_run_once_however_often(
+    client: TestClient, settings: Settings, app: Any, session: Session
+) -> None:
+    """Asta's plan schedules a daily weight; days without one make missing-readings fire."""
+    later = datetime.now(UTC) + timedelta(days=6)
+    factory = make_sessionmaker(app.state.engine)
+    first = run_due(factory, settings, now=later)
+    count = session.scalar(select(func.count()).select_from(Evaluation))
+    again = run_due(factory, settings, now=later + timedelta(minutes=30))
+    assert first > 0 and again == first
+    assert session.scalar(select(func.count()).select_from(Evaluation)) == count
+    rules = set(session.scalars(select(Evaluation.rule_id)))
+    assert "missing-readings" in rules
+
+
+@hsettings(max_examples=12, deadline=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), cuts=st.lists(st.integers(1, 27), max_size=4))
+def test_any_batching_and_order_fires_as_one_shot(
+    client: TestClient, auth: Auth, session: Session, app: Any, seed: int, cuts: list[int]
+) -> None:
+    """For any split into batches and any upload order, the fired evaluations equal a
+    one-shot evaluation of the whole history (reading-anchored rules)."""
+    rng = random.Random(seed)
+    # Each example in its own stretch of Allan's past, far from the others.
+    start = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=40 * (seed % 200))
+    history = [_bp(start + timedelta(hours=12 * i, minutes=rng.randint(0, 30)),
+                   rng.choice([85, 120, 133, 137, 150, 182]), rng.choice([70, 84, 86, 95, 111]))
+               for i in range(28)]
+    rng.shuffle(history)
+    edges = [0, *sorted(set(cuts)), len(history)]
+    source = f"prop-{uuid.uuid4().hex[:8]}"
+    for a, b in zip(edges, edges[1:], strict=False):
+        if a < b:
+            answer = client.post("/v1/patients/me/sync",
+                                 json=batch(*history[a:b], source=source),
+                                 headers=auth("allan"))
+            assert answer.status_code == 200
+    pid = patient_id(session, "allan")
+    factory = make_sessionmaker(app.state.engine)
+    with transaction(factory) as s:
+        plan = plans_service.current_spec(s, pid)
+        assert plan is not None
+        facts = counted_facts(s, pid, {"blood_pressure"}, start - timedelta(days=1),
+                              start + timedelta(days=16))
+        ids = {f.id for f in facts}
+        one_shot = evaluate_run(plan, facts, new_reading_ids=ids, now=clock.now(),
+                                tz="Europe/Stockholm")
+        stored = {
+            (e.rule_id, e.anchor_key)
+            for e in s.scalars(select(Evaluation).where(
+                Evaluation.patient_id == pid, Evaluation.status == EvaluationStatus.FIRED,
+                Evaluation.anchor_reading_id.in_(ids)))
+        }
+    assert stored == {f.key for f in one_shot.findings}
+
+
+def test_backtest_a_proposed_threshold_before_saving(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    pid = patient_id(session, "asta")
+    current = client.get(f"/v1/patients/{pid}/plan/backtest", headers=auth("karin"))
+    assert current.status_code == 200, current.text
+    assert {r["rule"] for r in current.json()["rules"]} >= {"weight-gain-hf", "spo2-low"}
+    plan = client.get(f"/v1/patients/{pid}/plan", headers=auth("karin")).json()
+    body = {k: plan[k] for k in ("rules", "schedule", "agreements", "contact") if k in plan}
+    for rule in body["rules"]:
+        if rule["rule"] == "weight-gain-hf":
+            rule["params"] = {"gain": {"value": 2.5, "unit": "kg"}}
+    proposed = client.post(f"/v1/patients/{pid}/plan/backtest?days=90", json=body,
+                           headers=auth("karin"))
+    assert proposed.status_code == 200, proposed.text
+    assert proposed.json()["plan"] == "proposed"
+    body["rules"].append({"rule": "no-such-rule"})
+    bad = client.post(f"/v1/patients/{pid}/plan/backtest", json=body, headers=auth("karin"))
+    assert bad.status_code == 422
+    versions = client.get(f"/v1/patients/{pid}/plan/versions", headers=auth("karin")).json()
+    assert len(versions["items"]) == 1  # a backtest never saves
+    assert client.post(f"/v1/patients/{pid}/plan/backtest", json=body,
+                       headers=auth("asta")).status_code == 403

@@ -1,0 +1,527 @@
+"""Goal progress (rules/progress.py): table tests of the edges, properties of the math."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from rules import progress as pr
+from rules.facts import ReadingFact
+from rules.progress import (
+    Aggregate,
+    DayAggregate,
+    Direction,
+    GoalSpec,
+    Measure,
+    MilestoneSpec,
+    ProgressState,
+    Status,
+    Target,
+    aggregate_days,
+    compute_progress,
+    full_progress,
+    measure_series,
+    meets,
+    percent_complete,
+    project,
+    theil_sen,
+)
+from tests.rules.factories import STOCKHOLM
+
+TODAY = date(2026, 11, 26)
+BELOW, ABOVE = Direction.BELOW, Direction.ABOVE
+
+
+def at(day: date, clock: str = "08:00") -> datetime:
+    """A Stockholm wall-clock time on a local day, in UTC."""
+    return datetime.combine(day, time.fromisoformat(clock), STOCKHOLM).astimezone(UTC)
+
+
+_ids = iter(range(10**9))
+
+
+def fact(type_: str, when: datetime, **values: float | str) -> ReadingFact:
+    """A reading in canonical units."""
+    decimals = {k: Decimal(str(v)) for k, v in values.items()}
+    return ReadingFact(
+        id=f"r{next(_ids):09d}",
+        type=type_,
+        time=when,
+        values=decimals,
+        unit="x",
+        original_values=decimals,
+        original_unit="x",
+    )
+
+
+def weights(*pairs: tuple[int, float]) -> list[ReadingFact]:
+    """Weights on days relative to TODAY."""
+    return [fact("weight", at(TODAY + timedelta(days=d)), value=v) for d, v in pairs]
+
+
+def spec(
+    aggregate: Aggregate = Aggregate.LAST,
+    window: int = 1,
+    target: float = 90.0,
+    direction: Direction = BELOW,
+    *,
+    start: date = TODAY - timedelta(days=30),
+    due: date | None = None,
+    inclusive: bool = True,
+    milestones: Sequence[tuple[str, float]] = (),
+    type_: str = "weight",
+) -> GoalSpec:
+    """A single-component goal."""
+    return GoalSpec(
+        measure=Measure(type_, aggregate, window, ("value",)),
+        target=Target({"value": target}, direction, inclusive),
+        start=start,
+        due=due,
+        milestones=tuple(MilestoneSpec(k, {"value": v}) for k, v in milestones),
+    )
+
+
+# --- the small functions ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("baseline", "current", "target", "direction", "expected"),
+    [
+        (96.0, 96.0, 91.0, BELOW, 0.0),
+        (96.0, 93.5, 91.0, BELOW, 50.0),
+        (96.0, 91.0, 91.0, BELOW, 100.0),
+        (96.0, 89.0, 91.0, BELOW, 100.0),  # beyond the target: clamped
+        (96.0, 97.0, 91.0, BELOW, 0.0),  # moving away: clamped
+        (4000, 5500, 7000, ABOVE, 50.0),
+        (4000, 7000, 7000, ABOVE, 100.0),
+        (7500, 7200, 7000, ABOVE, 100.0),  # the baseline already met it, so does current
+        (7500, 6900, 7000, ABOVE, 0.0),  # the baseline met it, current does not
+        (7000, 7000, 7000, ABOVE, 100.0),  # baseline at the target
+        (148.0, 141.5, 135.0, BELOW, 50.0),
+    ],
+)
+def test_percent_complete_table(
+    baseline: float, current: float, target: float, direction: Direction, expected: float
+) -> None:
+    assert percent_complete(baseline, current, target, direction) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "target", "direction", "inclusive", "expected"),
+    [
+        (135.0, 135.0, BELOW, True, True),
+        (135.0, 135.0, BELOW, False, False),  # home BP "under 135": 135 is not under
+        (134.9, 135.0, BELOW, False, True),
+        (7000, 7000, ABOVE, True, True),
+        (6999, 7000, ABOVE, True, False),
+        (7000, 7000, ABOVE, False, False),
+    ],
+)
+def test_meets_edges(
+    value: float, target: float, direction: Direction, inclusive: bool, expected: bool
+) -> None:
+    assert meets(value, target, direction, inclusive) is expected
+
+
+def test_theil_sen_is_robust_to_one_stray_value() -> None:
+    xs = [0, 1, 2, 3, 4, 5, 6]
+    ys = [10, 9, 8, 7, 6, 5, 4.0]
+    assert theil_sen(xs, ys) == -1.0
+    ys_with_outlier = [10, 9, 8, 70, 6, 5, 4.0]
+    assert theil_sen(xs, ys_with_outlier) == -1.0  # least squares would go positive
+    assert theil_sen([1], [1]) is None
+    with pytest.raises(ValueError):
+        theil_sen([1, 1], [1, 2])
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "slope", "direction", "expected"),
+    [
+        (94.5, 91.0, -0.5, BELOW, TODAY + timedelta(days=49)),
+        (94.5, 91.0, -0.7, BELOW, TODAY + timedelta(days=35)),
+        (94.5, 91.0, 0.5, BELOW, None),  # moving away
+        (94.5, 91.0, 0.0, BELOW, None),  # flat: no trend
+        (94.5, 91.0, None, BELOW, None),  # no trend at all
+        (90.0, 91.0, -0.5, BELOW, None),  # already there
+        (5000, 7000, 700, ABOVE, TODAY + timedelta(days=20)),
+        (94.5, 91.0, -1e-9, BELOW, None),  # beyond ten years
+    ],
+)
+def test_project_table(
+    current: float, target: float, slope: float | None, direction: Direction, expected: date | None
+) -> None:
+    assert project(current, target, slope, TODAY, direction) == expected
+
+
+# --- day aggregates and the series --------------------------------------------------------------
+
+
+def test_days_are_local_days_across_both_dst_changes() -> None:
+    """00:30 local after the switch is on the new day; 23:30 local is on the same day."""
+    spring, autumn = date(2026, 3, 29), date(2026, 10, 25)
+    readings = [
+        fact("steps", at(spring, "00:30"), value=10),
+        fact("steps", at(spring, "23:30"), value=20),  # a 23-hour day
+        fact("steps", at(spring + timedelta(days=1), "00:30"), value=40),
+        fact("steps", at(autumn, "00:30"), value=1),
+        fact("steps", at(autumn, "23:30"), value=2),  # a 25-hour day
+        fact("steps", datetime(2026, 10, 24, 22, 30, tzinfo=UTC), value=4),  # 00:30 CEST
+        fact("steps", datetime(2026, 10, 25, 22, 59, tzinfo=UTC), value=8),  # 23:59 CET
+    ]
+    days = aggregate_days(readings, ("value",), STOCKHOLM)
+    totals = {d: a["value"].total // pr.MICRO for d, a in days.items()}
+    assert totals == {spring: 30, spring + timedelta(days=1): 40, autumn: 15}
+
+
+def test_window_mean_is_the_mean_of_readings_not_of_days() -> None:
+    readings = [
+        fact("blood_pressure", at(TODAY - timedelta(days=1), "07:00"), systolic=140, diastolic=90),
+        fact("blood_pressure", at(TODAY - timedelta(days=1), "21:00"), systolic=150, diastolic=92),
+        fact("blood_pressure", at(TODAY, "07:00"), systolic=130, diastolic=80),
+        fact("blood_pressure", at(TODAY - timedelta(days=7), "07:00"), systolic=200, diastolic=99),
+    ]
+    measure = Measure("blood_pressure", Aggregate.MEAN, 7, ("systolic", "diastolic"))
+    days = aggregate_days(readings, measure.components, STOCKHOLM)
+    points = measure_series(measure, days, TODAY - timedelta(days=1), TODAY)
+    assert points[-1].value == {"systolic": 140.0, "diastolic": (90 + 92 + 80) / 3}
+    assert points[-1].daily == {"systolic": 130.0, "diastolic": 80.0}
+    assert points[0].value == {"systolic": (200 + 140 + 150) / 3, "diastolic": (99 + 90 + 92) / 3}
+
+
+@pytest.mark.parametrize(
+    ("aggregate", "expected"),
+    [
+        (Aggregate.MEAN, (5 + 7 + 9) / 3),
+        (Aggregate.MIN, 5.0),
+        (Aggregate.MAX, 9.0),
+        (Aggregate.LAST, 7.0),
+        (Aggregate.SUM, (5 + 9 + 7) / 2),  # day totals 14 and 7, two days with data
+    ],
+)
+def test_window_aggregates(aggregate: Aggregate, expected: float) -> None:
+    readings = [
+        fact("steps", at(TODAY - timedelta(days=2), "08:00"), value=5),
+        fact("steps", at(TODAY - timedelta(days=2), "09:00"), value=9),
+        fact("steps", at(TODAY, "06:00"), value=7),
+        fact("steps", at(TODAY - timedelta(days=3), "06:00"), value=100),  # outside the window
+    ]
+    measure = Measure("steps", aggregate, 3, ("value",))
+    days = aggregate_days(readings, measure.components, STOCKHOLM)
+    (point,) = measure_series(measure, days, TODAY, TODAY)
+    assert point.value == {"value": expected}
+
+
+def test_latest_is_by_time_then_id_and_windows_without_data_have_no_value() -> None:
+    readings = weights((-10, 95.0), (-3, 94.0))
+    measure = Measure("weight", Aggregate.LAST, 3, ("value",))
+    days = aggregate_days(readings, measure.components, STOCKHOLM)
+    points = {p.day: p for p in measure_series(measure, days, TODAY - timedelta(days=4), TODAY)}
+    assert points[TODAY - timedelta(days=4)].value is None
+    assert points[TODAY - timedelta(days=1)].value == {"value": 94.0}
+    assert points[TODAY].value is None  # the window (3 days) no longer reaches day -3
+
+
+# --- status, baseline, streaks, milestones ------------------------------------------------------
+
+
+def _weekly_weights(start: float, per_week: float, weeks: int) -> list[ReadingFact]:
+    return weights(*((-7 * k, round(start - per_week * (weeks - k), 1)) for k in range(weeks + 1)))
+
+
+@pytest.mark.parametrize(
+    ("readings", "goal", "status", "reason"),
+    [
+        ([], spec(), Status.INSUFFICIENT_DATA, "no_baseline"),
+        (weights((-30, 96.0)), spec(window=14), Status.INSUFFICIENT_DATA, "no_current_value"),
+        (weights((-30, 96), (0, 95)), spec(), Status.INSUFFICIENT_DATA, "no_trend"),
+        (weights((-30, 96), (-1, 89.5)), spec(window=7), Status.ACHIEVED, ""),
+        (
+            _weekly_weights(96.0, 0.5, 4),
+            spec(window=7, due=TODAY + timedelta(days=60)),
+            Status.ON_TRACK,
+            "",
+        ),  # 94.0 at −0.5/week reaches 90 in 8 weeks: day 56 ≤ 60
+        (
+            _weekly_weights(96.0, 0.5, 4),
+            spec(window=7, due=TODAY + timedelta(days=50)),
+            Status.AT_RISK,
+            "",
+        ),
+        (_weekly_weights(94.0, -0.5, 4), spec(window=7), Status.AT_RISK, ""),  # moving away
+        (
+            _weekly_weights(96.0, 0.5, 4),
+            spec(window=7, due=TODAY - timedelta(days=1)),
+            Status.NOT_ACHIEVED,
+            "",
+        ),
+        (weights((0, 95)), spec(start=TODAY + timedelta(days=1)), Status.INSUFFICIENT_DATA,
+         "not_started"),
+    ],
+)  # fmt: skip
+def test_status_table(
+    readings: list[ReadingFact], goal: GoalSpec, status: Status, reason: str
+) -> None:
+    result = full_progress(goal, readings, STOCKHOLM, TODAY)
+    assert (result.status, result.reason) == (status, reason)
+
+
+def test_on_track_numbers() -> None:
+    result = full_progress(
+        spec(window=7, due=TODAY + timedelta(days=60)),
+        _weekly_weights(96.0, 0.5, 4),
+        STOCKHOLM,
+        TODAY,
+    )
+    assert result.baseline == {"value": 96.0}  # the first value in the grace days after start
+    assert result.baseline_date == TODAY - timedelta(days=28)
+    assert result.current == {"value": 94.0}
+    assert result.trend_per_week == {"value": pytest.approx(-0.5)}
+    assert result.percent == pytest.approx(2.0 / 6.0 * 100)
+    assert result.projected_date == TODAY + timedelta(days=56)
+
+
+def test_strict_target_shows_100_percent_but_is_not_achieved_at_the_limit() -> None:
+    goal = spec(window=1, target=90.0, inclusive=False)
+    result = full_progress(goal, weights((-30, 96.0), (-20, 93), (-10, 91.5), (0, 90.0)),
+                           STOCKHOLM, TODAY)  # fmt: skip
+    assert result.percent == 100.0
+    assert result.status is not Status.ACHIEVED
+
+
+def test_blood_pressure_goal_needs_both_components() -> None:
+    measure = Measure("blood_pressure", Aggregate.MEAN, 7, ("systolic", "diastolic"))
+    goal = GoalSpec(measure, Target({"systolic": 135, "diastolic": 85}, BELOW, False),
+                    start=TODAY - timedelta(days=30))  # fmt: skip
+    readings = [
+        fact("blood_pressure", at(TODAY - timedelta(days=d)), systolic=130, diastolic=80 + d / 10)
+        for d in range(0, 31)
+    ]
+    result = full_progress(goal, readings, STOCKHOLM, TODAY)
+    assert result.status is Status.ACHIEVED
+    late = [*readings, fact("blood_pressure", at(TODAY, "09:00"), systolic=130, diastolic=130)]
+    result = full_progress(goal, late, STOCKHOLM, TODAY)
+    assert result.status is not Status.ACHIEVED
+    assert result.current is not None and result.current["systolic"] == 130.0
+
+
+def test_step_streaks_count_local_days_and_skip_today() -> None:
+    goal = spec(Aggregate.SUM, 7, 7000.0, ABOVE, start=TODAY - timedelta(days=10))
+    per_day = {-10: 7500, -9: 8000, -8: 6000, -7: 7000, -6: 7100, -5: 7200, -3: 9000,
+               -2: 7300, -1: 7001, 0: 100}  # fmt: skip
+    readings = [
+        fact("steps", at(TODAY + timedelta(days=d), "00:00"), value=v) for d, v in per_day.items()
+    ]
+    result = full_progress(goal, readings, STOCKHOLM, TODAY)
+    assert result.as_of == TODAY - timedelta(days=1)
+    assert (result.streak.current, result.streak.longest) == (3, 3)  # day −4 has no data
+    assert result.current == {"value": (7200 + 9000 + 7300 + 7001 + 7100 + 7000) / 6}
+    assert result.status is Status.ACHIEVED
+
+
+def test_milestone_reached_on_the_first_day_it_is_met() -> None:
+    goal = spec(window=1, target=91.0, milestones=[("m1", 94.0), ("m2", 92.0)])
+    result = full_progress(
+        goal, weights((-30, 96.0), (-20, 94.5), (-13, 94.0), (-6, 94.2), (0, 93.6)), STOCKHOLM,
+        TODAY,
+    )  # fmt: skip
+    reached = {m.key: m.reached_on for m in result.milestones}
+    assert reached == {"m1": TODAY - timedelta(days=13), "m2": None}
+    m2 = result.milestones[1]
+    assert m2.percent == pytest.approx((96.0 - 93.6) / (96.0 - 92.0) * 100)
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+directions = st.sampled_from([BELOW, ABOVE])
+
+
+@given(baseline=finite, target=finite, direction=directions)
+def test_percent_is_exactly_100_at_the_target(
+    baseline: float, target: float, direction: Direction
+) -> None:
+    assert percent_complete(baseline, target, target, direction) == 100.0
+
+
+@given(baseline=finite, target=finite, a=finite, b=finite, direction=directions)
+def test_percent_is_monotone_in_the_targets_direction(
+    baseline: float, target: float, a: float, b: float, direction: Direction
+) -> None:
+    worse, better = (max(a, b), min(a, b)) if direction is BELOW else (min(a, b), max(a, b))
+    p_worse = percent_complete(baseline, worse, target, direction)
+    p_better = percent_complete(baseline, better, target, direction)
+    assert 0.0 <= p_worse <= p_better <= 100.0
+
+
+@given(
+    values=st.lists(st.integers(500, 1500), min_size=0, max_size=40),
+    constant=st.integers(500, 1500),
+    direction=directions,
+)
+def test_projection_is_undefined_without_a_trend(
+    values: list[int], constant: int, direction: Direction
+) -> None:
+    """Flat data, or too few days, project nothing."""
+    goal = spec(Aggregate.LAST, 1, 2000.0 if direction is ABOVE else 100.0, direction)
+    flat = weights(*((-d, constant / 10) for d in range(len(values))))
+    result = full_progress(goal, flat, STOCKHOLM, TODAY)
+    assert result.projected_date is None
+    assert result.status is not Status.ON_TRACK
+    sparse = weights(*((-d, v / 10) for d, v in zip((0, 1), values, strict=False)))
+    assert full_progress(goal, sparse, STOCKHOLM, TODAY).projected_date is None
+
+
+@given(
+    slope=st.integers(-50, 50).filter(lambda s: s != 0),
+    direction=directions,
+)
+def test_projection_exists_exactly_when_the_trend_moves_toward_the_target(
+    slope: int, direction: Direction
+) -> None:
+    goal = spec(Aggregate.LAST, 1, -1000.0 if direction is BELOW else 3000.0, direction)
+    readings = weights(*((-d, 1000 - slope * (28 - d)) for d in range(28)))
+    result = full_progress(goal, readings, STOCKHOLM, TODAY)
+    toward = (slope > 0) == (direction is BELOW)
+    assert (result.projected_date is not None) == toward
+
+
+_SPECS = [
+    spec(Aggregate.MEAN, 7, 130.0, BELOW, start=TODAY - timedelta(days=40),
+         milestones=[("m", 140.0)], type_="x"),
+    spec(Aggregate.SUM, 7, 7000.0, ABOVE, start=TODAY - timedelta(days=20), type_="x"),
+    spec(Aggregate.LAST, 14, 91.0, BELOW, start=TODAY - timedelta(days=50),
+         milestones=[("a", 94.0), ("b", 92.0)], type_="x"),
+    spec(Aggregate.MIN, 3, 4.0, ABOVE, start=TODAY - timedelta(days=5), type_="x"),
+    spec(Aggregate.MAX, 1, 10.0, BELOW, start=TODAY - timedelta(days=60), type_="x"),
+]  # fmt: skip
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[GoalSpec, list[int], list[tuple[int, int, int, int]]]:
+    """A goal, the days between syncs, and readings as (sync, day back, minute, value×10).
+
+    A reading arrives at a sync and lies on that sync's day or up to 40 days before it (late
+    data from an offline phone); a value of 0 deletes the latest reading that arrived so far.
+    """
+    goal = draw(st.sampled_from(_SPECS))
+    steps = draw(st.lists(st.integers(1, 9), min_size=1, max_size=8))
+    level = goal.target.values["value"] * 10
+    rows = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, len(steps) - 1),
+                st.integers(0, 40) | st.just(0),
+                st.integers(0, 24 * 60 - 1),
+                st.just(0) | st.integers(int(level * 0.8), int(level * 1.2) + 1),
+            ),
+            max_size=80,
+        )
+    )
+    return goal, steps, rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(history=histories())
+def test_incremental_recomputation_equals_a_full_one(
+    history: tuple[GoalSpec, list[int], list[tuple[int, int, int, int]]],
+) -> None:
+    """At each sync the changed days update the state, or needs_full says why not: as full."""
+    goal, steps, rows = history
+    todays = [TODAY - timedelta(days=70)]
+    for step in steps:
+        todays.append(todays[-1] + timedelta(days=step))
+    stored: list[ReadingFact] = []
+    state: ProgressState | None = None
+    incremental_runs = 0
+    for sync, today in enumerate(todays):
+        changed: set[date] = set()
+        for _, back, minute, value in (r for r in rows if r[0] == sync - 1):
+            if value == 0:
+                if stored:
+                    changed.add(stored.pop().time.astimezone(STOCKHOLM).date())
+                continue
+            day = today - timedelta(days=back)
+            clock = time(minute // 60, minute % 60)
+            stored.append(
+                fact("x", datetime.combine(day, clock, STOCKHOLM).astimezone(UTC), value=value / 10)
+            )
+            changed.add(day)
+        full = full_progress(goal, stored, STOCKHOLM, today)
+        if pr.needs_full(goal, state, changed):
+            result = full
+        else:
+            assert state is not None
+            incremental_runs += 1
+            touched = [r for r in stored if r.time.astimezone(STOCKHOLM).date() in changed]
+            aggregated = aggregate_days(touched, ("value",), STOCKHOLM)
+            result = compute_progress(
+                goal, {d: aggregated.get(d, {}) for d in changed}, today, state
+            )
+        assert result == full
+        state = ProgressState.from_dict(json.loads(json.dumps(result.state.to_dict())))
+        assert state == result.state
+    event(f"incremental runs: {min(incremental_runs, 3)}")
+
+
+def test_a_day_of_new_readings_is_incremental() -> None:
+    """The everyday case: yesterday's state, today's readings."""
+    goal = spec(Aggregate.MEAN, 7, 90.0, start=TODAY - timedelta(days=30))
+    history = weights(*((-d, 96 - d / 10) for d in range(1, 40)))
+    state = full_progress(goal, history, STOCKHOLM, TODAY - timedelta(days=1)).state
+    new = weights((0, 93.0))
+    assert not pr.needs_full(goal, state, {TODAY})
+    days = aggregate_days(new, ("value",), STOCKHOLM)
+    result = compute_progress(goal, days, TODAY, state)
+    assert result == full_progress(goal, history + new, STOCKHOLM, TODAY)
+    assert pr.needs_full(goal, state, {TODAY - timedelta(days=40)})  # behind the state
+    assert pr.needs_full(goal, state, {goal.start})  # on the baseline's day
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 40 * 24 * 60 - 1), st.integers(10, 300)), min_size=1, max_size=300
+    )
+)
+def test_pandas_and_loop_aggregate_identically(rows: list[tuple[int, int]]) -> None:
+    start = datetime(2026, 10, 10, tzinfo=UTC)  # across the October DST change
+    readings = [
+        fact("cgm_glucose", start + timedelta(minutes=m), value=Decimal(v) / 10) for m, v in rows
+    ]
+    ordered = sorted(readings, key=lambda r: (r.time, r.id))
+    assert pr._aggregate_frame(ordered, ("value",), STOCKHOLM) == pr._aggregate_loop(
+        ordered, ("value",), STOCKHOLM
+    )
+
+
+def test_a_cgm_month_goes_through_pandas_with_the_same_result() -> None:
+    start = datetime(2026, 3, 15, tzinfo=UTC)  # across the March DST change
+    readings = [
+        fact("cgm_glucose", start + timedelta(minutes=5 * i), value=Decimal(40 + i % 97) / 10)
+        for i in range(30 * 288)
+    ]
+    assert len(readings) >= pr.PANDAS_MIN_READINGS
+    days = aggregate_days(readings, ("value",), STOCKHOLM)
+    assert days == pr._aggregate_loop(readings, ("value",), STOCKHOLM)
+    assert days[date(2026, 3, 29)]["value"].count == 23 * 12  # the 23-hour day
+
+
+def test_day_aggregates_are_exact_in_millionths() -> None:
+    readings = [fact("weight", at(TODAY, f"0{h}:00"), value="0.1") for h in range(3)]
+    (agg,) = aggregate_days(readings, ("value",), STOCKHOLM)[TODAY].values()
+    assert agg == DayAggregate(3, 300_000, 100_000, 100_000, 100_000)
+    assert agg.value(Aggregate.SUM) == 0.3  # not 0.30000000000000004
+
+
+def test_spec_checks_components() -> None:
+    with pytest.raises(ValueError):
+        GoalSpec(Measure("blood_pressure", Aggregate.MEAN, 7, ("systolic", "diastolic")),
+                 Target({"systolic": 135}, BELOW), start=TODAY)  # fmt: skip
+    with pytest.raises(ValueError):
+        Measure("weight", Aggregate.MEAN, 0, ("value",))
