@@ -167,7 +167,8 @@ def normalise_reading(raw: Any, *, now: datetime) -> NormalisedReading | list[It
         unit=spec.canonical_unit,
         original_values=original,
         original_unit=unit,
-        loinc=spec.loinc,
+        # The code names what the device measured: glucose in mg/dL has its own LOINC.
+        loinc=spec.unit_loinc.get(unit, spec.loinc),
         context=context,
         fingerprint=_fingerprint(
             spec.type, time_utc, offset_minutes, end_utc, original, unit, context

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
+from app.auth.tokens import verify_token
 from app.clock import utcnow
 from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
-from app.errors import BadRequest, PayloadTooLarge, Unprocessable
+from app.errors import BadRequest, PayloadTooLarge, Unauthorized, Unprocessable
 from app.findings import service as findings_service
 from app.readings import feed
 from app.readings import imports as imports_service
@@ -44,10 +45,22 @@ def parse_json_body(body: bytes) -> Any:
         raise BadRequest(f"The body is not valid JSON: {exc}"[:300]) from exc
 
 
-def limit_rate(request: Request, access: WriteReadingsAccess) -> None:
-    """Refuse a flooding device (429) before its body is read."""
+def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
+    """Refuse a flooding device (429) before its body is read or the database is touched.
+
+    Keyed on the token's verified subject and the path's patient, so a refused request
+    costs one signature check: a flood cannot take the database (or SQLite's one writer)
+    from other patients. Requests without a valid token pass here and get their 401 later.
+    """
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return
+    try:
+        subject = verify_token(settings, header[7:].strip(), now=utcnow()).subject
+    except Unauthorized:
+        return
     limiter: RateLimiter = request.app.state.sync_limiter
-    limiter.check((access.actor.id, access.patient.id), time.monotonic())
+    limiter.check((subject, pid), time.monotonic())
 
 
 async def read_body(request: Request, _: Annotated[None, Depends(limit_rate)]) -> bytes:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.findings.models import Advice, Flag
@@ -187,3 +187,22 @@ def test_delete_is_a_tombstone_in_the_feed(
     ]
     session.expire_all()
     assert session.get(Reading, rid) is not None  # nothing is physically deleted
+
+
+def test_a_cursor_older_than_the_feed_keeps_answers_410(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    first = client.post("/v1/patients/me/sync", json=batch(bp(120, 80)), headers=auth("allan"))
+    old_cursor = first.json()["cursor"]
+    for systolic in (121, 122, 123):
+        client.post("/v1/patients/me/sync", json=batch(bp(systolic, 80)), headers=auth("allan"))
+    pid = patient_id(session, "allan")
+    newest = session.scalar(select(func.max(Change.seq)).where(Change.patient_id == pid))
+    # Retention dropped the oldest changes: the old cursor points before what is kept.
+    session.execute(delete(Change).where(Change.patient_id == pid, Change.seq < newest - 1))
+    gone = client.get("/v1/patients/me/changes", params={"cursor": old_cursor},
+                      headers=auth("allan"))
+    assert gone.status_code == 410
+    assert gone.headers["content-type"].startswith("application/problem+json")
+    fresh = client.get("/v1/patients/me/changes", headers=auth("allan"))
+    assert fresh.status_code == 200 and fresh.json()["changes"]

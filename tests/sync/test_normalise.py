@@ -358,3 +358,14 @@ def test_to_fact() -> None:
 def test_now_must_be_aware() -> None:
     with pytest.raises(ValueError):
         normalise_reading(raw(), now=datetime(2026, 11, 20, 12, 0))
+
+
+def test_loinc_follows_the_unit_measured() -> None:
+    """CLINICAL §1: glucose 14743-9 in mmol/L, 41653-7 in mg/dL; CGM 105272-9 / 99504-3."""
+    cases = [("glucose", "mmol/L", 6.0, "14743-9"), ("glucose", "mg/dL", 108, "41653-7"),
+             ("cgm_glucose", "mmol/L", 6.0, "105272-9"), ("cgm_glucose", "mg/dL", 108, "99504-3"),
+             ("weight", "[lb_av]", 170, "29463-7")]
+    for type_, unit, value, loinc in cases:
+        reading = normalise_reading(raw(type=type_, unit=unit, value=value), now=NOW)
+        assert isinstance(reading, NormalisedReading), reading
+        assert reading.loinc == loinc, (type_, unit)
