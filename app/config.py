@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
     retention_days: int = Field(default=30, ge=1)  # finished outbox rows, ended subscriptions
     rules_due_interval_seconds: float = Field(default=300.0, gt=0)
+    # Goal progress is recomputed in full once a day per patient (syncs keep it current).
+    goals_recompute_interval_seconds: float = Field(default=3600.0, gt=0)
 
     # Flood protection per (caller, patient) on sync: a token bucket, per API process.
     # 0 turns it off. A phone syncs about once a minute; this allows bursts after offline days.

@@ -32,6 +32,7 @@ from app.clock import utcnow
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.findings.evaluation import run_due
+from app.goals.service import recompute_all
 from app.jobs.escalation import run_escalation
 from app.jobs.reminders import run_reminders
 from app.jobs.retention import clean_up
@@ -101,6 +102,14 @@ def job_specs(
             "rules-due",
             lambda: {"firings": run_due(factory, settings, now=clock())},
             settings.rules_due_interval_seconds,
+        )
+    )
+    # Hourly, but a patient whose goals were recomputed in full today is skipped: nightly.
+    specs.append(
+        JobSpec(
+            "goals-recompute",
+            lambda: recompute_all(factory, clock()),
+            settings.goals_recompute_interval_seconds,
         )
     )
     return specs

@@ -561,7 +561,6 @@ def update_goal(
 
     changed: list[Milestone] = []
     deleted: list[Milestone] = []
-    kept: list[Milestone] = []
     if body.milestones is not None:
         listed = {item.id for item in wanted if item.id is not None}
         deleted = [m for m in milestones if m.id not in listed]
@@ -580,7 +579,6 @@ def update_goal(
                     row.achieved_at = None
                 row.title, row.target, row.due = item.title, target_json, item.due
                 changed.append(row)
-            kept.append(row)
         for row in deleted:
             session.delete(row)
         session.flush()
@@ -641,15 +639,15 @@ def counted_facts(
     )  # fmt: skip
     return [
         ReadingFact(
-            id=row.id,
-            type=row.type,
-            time=row.time,
+            id=row["id"],
+            type=row["type"],
+            time=row["time"],
             values={k: Decimal(v) for k, v in row["values"].items()},
-            unit=row.unit,
-            original_values={k: Decimal(v) for k, v in row.original_values.items()},
-            original_unit=row.original_unit,
-            end_time=row.end_time,
-            context=row.context or {},
+            unit=row["unit"],
+            original_values={k: Decimal(v) for k, v in row["original_values"].items()},
+            original_unit=row["original_unit"],
+            end_time=row["end_time"],
+            context=row["context"] or {},
         )
         for row in session.execute(query).mappings()
     ]
@@ -727,6 +725,7 @@ def _refresh(
     )
     outcome = _Outcome()
     active = goal.lifecycle == Lifecycle.ACTIVE
+    goal.progress = progress  # the congratulations explain themselves from it
     for milestone in milestones:
         if milestone.achieved_at is None and milestone.id in result.state.reached:
             milestone.achieved_at = now
@@ -735,6 +734,7 @@ def _refresh(
                 outcome.advice.append(advice)
     if result.status is Status.ACHIEVED and not previous.get("achieved_at"):
         progress["achieved_at"] = now.isoformat()
+        goal.progress = dict(progress)
         if active and (advice := _congratulate(session, patient, goal, None, now)):
             outcome.advice.append(advice)
 
@@ -744,7 +744,7 @@ def _refresh(
     outcome.goal_changed = visible(previous) != visible(progress) or bool(
         outcome.milestones_changed
     )
-    goal.progress = progress
+    goal.progress = dict(progress)
     session.flush()
     return outcome
 

@@ -15,7 +15,14 @@ from app.config import Settings
 from app.main import create_app
 from app.push.sender import RecordingSender
 
-JOBS = {"push-dispatch", "measurement-reminders", "flag-escalation", "retention", "rules-due"}
+JOBS = {
+    "push-dispatch",
+    "measurement-reminders",
+    "flag-escalation",
+    "retention",
+    "rules-due",
+    "goals-recompute",
+}
 
 
 def test_jobs_have_ids_coalesce_one_instance_and_a_misfire_grace(
