@@ -13,6 +13,7 @@ batch. Both run in the same process tree in the same minute, so the ratio is wha
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -48,43 +49,34 @@ def _free_port() -> int:
 
 
 def make_readings(count: int, start: datetime) -> list[dict[str, Any]]:
-    """Allan's kind of data: mostly unremarkable, every 150th blood pressure very high."""
+    """Gunilla's kind of data, the high-volume case: a CGM value every five minutes with a
+    daily rhythm and now and then a low, and a fingerstick glucose every morning."""
     items: list[dict[str, Any]] = []
     for i in range(count):
-        when = (start + timedelta(minutes=i)).isoformat()
-        kind = i % 3
-        if kind == 0:
-            high = i % 150 == 0
-            value: Any = {"systolic": 185 if high else 118 + i % 15, "diastolic": 72 + i % 9}
-            items.append(
-                {
-                    "client_id": str(uuid.uuid4()),
-                    "type": "blood_pressure",
-                    "time": when,
-                    "value": value,
-                    "unit": "mm[Hg]",
-                }
-            )
-        elif kind == 1:
+        at = start + timedelta(minutes=5 * i)
+        if i % 288 == 84:  # 07:00 fingerstick
             items.append(
                 {
                     "client_id": str(uuid.uuid4()),
                     "type": "glucose",
-                    "time": when,
-                    "value": 5.0 + (i % 30) / 10,
+                    "time": at.isoformat(),
+                    "value": 6.8,
                     "unit": "mmol/L",
                 }
             )
-        else:
-            items.append(
-                {
-                    "client_id": str(uuid.uuid4()),
-                    "type": "weight",
-                    "time": when,
-                    "value": 80 + (i % 10) / 10,
-                    "unit": "kg",
-                }
-            )
+            continue
+        level = 7.5 + 2.5 * math.sin(i / 288 * 2 * math.pi) + (i % 7) / 10
+        if i % 500 < 4:
+            level = 3.6  # a short low
+        items.append(
+            {
+                "client_id": str(uuid.uuid4()),
+                "type": "cgm_glucose",
+                "time": at.isoformat(),
+                "value": round(level, 1),
+                "unit": "mmol/L",
+            }
+        )
     return items
 
 
@@ -96,8 +88,11 @@ def _post_batches(args: tuple[str, str, list[list[dict[str, Any]]]]) -> tuple[in
     ) as client:
         cursor = None  # like a real app: each device keeps its place in the change feed
         for batch in batches:
-            body = {"source": {"id": "bench-app", "kind": "app"}, "readings": batch,
-                    "cursor": cursor}
+            body = {
+                "source": {"id": "bench-app", "kind": "app"},
+                "readings": batch,
+                "cursor": cursor,
+            }
             response = client.post("/v1/patients/me/sync", json=body)
             if response.status_code != 200:
                 errors += 1
@@ -270,7 +265,6 @@ def main() -> None:
             backends.remove("postgresql")
         else:
             cluster = pg.start(bin_dir)
-    start = datetime.now(UTC) - timedelta(days=30)
     print(
         f"{'database':<11} {'batch':>6} {'readings':>9} {'e2e r/s':>9} {'raw r/s':>10} "
         f"{'ratio':>7}  stored==acked"
@@ -278,12 +272,14 @@ def main() -> None:
     try:
         for backend in backends:
             for batch_size, count in ((10, args.small_readings), (1000, args.readings)):
-                readings = make_readings(count, start)
+                readings = make_readings(
+                    count, datetime.now(UTC) - timedelta(minutes=5 * count + 60)
+                )
                 url = fresh_database(backend, cluster, workdir)
                 seed_people(url, workdir)
                 process, base, _env = serve(url, workdir)
                 settings = Settings(var_dir=workdir, database_url=url)
-                token = mint_token(settings, "allan", now=datetime.now(UTC))
+                token = mint_token(settings, "gunilla", now=datetime.now(UTC))
                 try:
                     seconds, acked, errors = load(
                         base, token, readings, batch_size, args.connections

@@ -1059,6 +1059,8 @@ def _check_for(rule: Rule, params: Mapping[str, ResolvedParam]) -> _Check:
 class _ThresholdRun(_ReadingRun):
     """A threshold rule, with occurrence counting and escalation of its flag."""
 
+    _fires: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+
     def reach(self) -> tuple[timedelta, timedelta]:
         flag = self.rule.flag
         if flag is not None and flag.min_count > 1 and flag.window_hours is not None:
@@ -1071,8 +1073,14 @@ class _ThresholdRun(_ReadingRun):
         return self.fires(reading, history)
 
     def fires(self, reading: ReadingFact, history: _History) -> bool:
-        outcome = self.check.outcome(reading, history)
-        return outcome is not None and outcome.held
+        # A threshold depends on its reading alone, so each reading is checked once per run:
+        # counting occurrences around every anchor of a CGM stream would otherwise check the
+        # same thousands of readings again for each anchor.
+        known = self._fires.get(reading.id)
+        if known is None:
+            outcome = self.check.outcome(reading, history)
+            known = self._fires[reading.id] = outcome is not None and outcome.held
+        return known
 
     def finding(self, anchor: ReadingFact, history: _History) -> Finding | None:
         rule = self.rule
