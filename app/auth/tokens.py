@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.config import Settings
 from app.errors import Unauthorized
+from app.keys import load_or_create_p256
 
 DEV_KEY_FILE = "dev-issuer-key.pem"
 DEV_KID = "selfcare-dev-1"
@@ -41,25 +41,7 @@ def dev_private_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
 
 @cache
 def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        # Write to a temporary name and rename, so two processes never see half a key.
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pem)
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)  # fails if another process won the race; then use theirs
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    loaded = serialization.load_pem_private_key(load_or_create_p256(path), password=None)
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise RuntimeError(f"{path} is not an EC private key")
     return loaded

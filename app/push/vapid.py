@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02  # type: ignore[import-untyped]
 
 from app.config import Settings
+from app.keys import load_or_create_p256
 
 VAPID_KEY_FILE = "vapid-private-key.pem"
 
@@ -82,24 +82,8 @@ def _configured(text: str) -> VapidKey:
 
 @cache
 def _load_or_create(path: Path) -> ec.EllipticCurvePrivateKey:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        # Write to a temporary name and link it into place: two processes starting at once
-        # never see half a key, and the loser of the race uses the winner's key.
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pem)
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)
-            log.info("generated a VAPID key in %s", path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return parse_private_key(path.read_text())
+    created = not path.exists()
+    pem = load_or_create_p256(path).decode()
+    if created:
+        log.info("generated a VAPID key in %s", path)
+    return parse_private_key(pem)
