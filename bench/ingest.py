@@ -167,7 +167,7 @@ def raw_insert(url: str, readings: list[dict[str, Any]], batch_size: int) -> flo
 
 
 def fresh_database(backend: str, cluster: pg.Cluster | None, workdir: Path) -> str:
-    """A new, migrated database with the sample personas and plans."""
+    """A new database, migrated to the newest schema (seed it with seed_people)."""
     from sqlalchemy import create_engine, text
 
     name = "b_" + uuid.uuid4().hex[:10]

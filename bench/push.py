@@ -38,7 +38,6 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from pywebpush import WebPusher  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from app import migrate  # noqa: E402
 from app.auth.models import Role, User  # noqa: E402
 from app.db import make_engine, make_sessionmaker, transaction  # noqa: E402
 from app.patients.models import Patient  # noqa: E402
@@ -46,6 +45,7 @@ from app.push import service as push_service  # noqa: E402
 from app.push.models import FINAL_STATUSES, OutboxMessage, PushSubscription  # noqa: E402
 from app.push.sender import VAPID_EXP_SECONDS, encode_payload, endpoint_origin  # noqa: E402
 from app.push.vapid import VapidKey  # noqa: E402
+from bench.ingest import fresh_database  # noqa: E402
 from tests import pg  # noqa: E402
 from tests.push.push_service import LocalPushService, Subscriber  # noqa: E402
 
@@ -91,24 +91,6 @@ def crypto_rate(browser: Subscriber, count: int) -> float:
             }
         )
     return count / (time.perf_counter() - started)
-
-
-def fresh_database(backend: str, cluster: pg.Cluster | None, workdir: Path) -> str:
-    """A new, migrated, empty database."""
-    from sqlalchemy import create_engine, text
-
-    name = "p_" + uuid.uuid4().hex[:10]
-    if backend == "sqlite":
-        url = f"sqlite:///{workdir / (name + '.db')}"
-    else:
-        assert cluster is not None
-        admin = create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = cluster.url(name)
-    migrate.upgrade(url)
-    return url
 
 
 def start_workers(url: str, workdir: Path, count: int) -> list[subprocess.Popen[bytes]]:
