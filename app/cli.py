@@ -113,11 +113,20 @@ def simulate_command(
     pause: Annotated[float, typer.Option(help="seconds to wait between rounds")] = 0.5,
     base_url: Annotated[str | None, typer.Option(help="default: the configured host:port")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    until: Annotated[
+        str | None,
+        typer.Option(help="when the simulated days end, ISO 8601 with an offset (default: now)"),
+    ] = None,
 ) -> None:
     """Drive the personas' devices over HTTP (offline spells, a second source, retries)."""
     import time
+    from datetime import datetime
 
     from app.simulate import run
+
+    end = datetime.fromisoformat(until) if until else None
+    if end is not None and end.utcoffset() is None:
+        raise typer.BadParameter("--until needs a UTC offset, e.g. 2026-11-20T12:00:00+00:00")
 
     settings = get_settings()
     url = base_url or f"http://{settings.host}:{settings.port}"
@@ -130,6 +139,7 @@ def simulate_command(
         say=console.print,
         sleep=time.sleep,
         pause=pause,
+        until=end,
     )
     console.print(f"[green]done[/green]: {totals}")
 

@@ -38,8 +38,6 @@ class Settings(BaseSettings):
     flag_deadline_hours_high: int = Field(default=4, ge=1)
     flag_deadline_hours_moderate: int = Field(default=24, ge=1)
     flag_deadline_hours_low: int = Field(default=72, ge=1)
-    # Advice about readings older than this at arrival is recorded but not pushed.
-    advice_stale_hours: int = Field(default=24, ge=1)
 
     # Web Push and the scheduled jobs (issue 5). The VAPID key: base64url of the raw 32-byte
     # P-256 private key, or a PEM; generated into var/ when empty (give it when several hosts

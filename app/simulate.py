@@ -138,10 +138,12 @@ def run(
     say: Callable[[str], None],
     sleep: Callable[[float], None],
     pause: float,
+    until: datetime | None = None,
 ) -> dict[str, int]:
-    """Drive the devices through ``days`` of readings ending now; totals per outcome."""
+    """Drive the devices through ``days`` of readings ending ``until`` (default now)."""
     rng = random.Random(seed)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC)  # tokens are minted for the real clock
+    end = until or now  # the simulated lives may end at a fixed moment (a frozen clock)
     folder = settings.var_dir / "simulate"
     folder.mkdir(parents=True, exist_ok=True)
     totals = {"created": 0, "duplicates": 0, "rejected": 0, "advice": 0}
@@ -155,10 +157,10 @@ def run(
             queue_path=Path(folder / f"{device.source['id']}.db"),
             batch_size=500,
         )
-    clock = now - timedelta(days=days)
+    clock = end - timedelta(days=days)
     try:
-        while clock < now:
-            tick_end = min(now, clock + timedelta(hours=tick_hours))
+        while clock < end:
+            tick_end = min(end, clock + timedelta(hours=tick_hours))
             for base in DEVICES:
                 assert base.client is not None
                 readings = list(base.generate(rng, clock, tick_end))
@@ -180,7 +182,7 @@ def run(
                     )
             for device in devices:
                 assert device.client is not None
-                if rng.random() < device.offline_chance and tick_end < now:
+                if rng.random() < device.offline_chance and tick_end < end:
                     say(
                         f"{tick_end:%Y-%m-%d %H:%M} {device.source['id']:<18} offline, "
                         f"{device.client.pending()} readings waiting"

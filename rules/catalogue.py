@@ -116,6 +116,29 @@ INSTRUMENTS: Mapping[str, tuple[Decimal, Decimal]] = MappingProxyType(
 )
 _INSTRUMENTS_FOLDED = {name.casefold(): name for name in INSTRUMENTS}
 
+ACTIVITY_STATES: Mapping[str, str] = MappingProxyType(
+    {
+        "rest": "rest",
+        "at rest": "rest",  # Open mHealth's temporal relationship to physical activity
+        "before exercise": "rest",
+        "active": "active",
+        "during exercise": "active",
+        "after exercise": "active",  # the pulse is still up: not a resting value
+    }
+)
+"""What a reading's ``context.activity`` means: ``rest`` or ``active`` (CLINICAL §7)."""
+
+
+def activity_state(value: Any) -> str:
+    """Return ``rest`` or ``active`` for a context's activity; absent or unknown is rest.
+
+    Unknown counts as rest because the resting limits are the stricter ones: in doubt, the
+    care team sees the reading.
+    """
+    if isinstance(value, str):
+        return ACTIVITY_STATES.get(value.strip().casefold(), "rest")
+    return "rest"
+
 # How a UCUM unit is shown to people.
 _DISPLAY_UNITS: Mapping[str, str] = {
     "mm[Hg]": "mmHg",
@@ -345,6 +368,7 @@ def decimal_text(value: Decimal) -> str:
 
 
 __all__ = [
+    "ACTIVITY_STATES",
     "CATALOGUE",
     "CONVERSION_PLACES",
     "GLUCOSE_MG_DL_PER_MMOL_L",
@@ -354,6 +378,7 @@ __all__ = [
     "UnitConversion",
     "UnknownType",
     "UnknownUnit",
+    "activity_state",
     "convert",
     "decimal_text",
     "display_unit",

@@ -102,6 +102,7 @@ from zoneinfo import ZoneInfo
 
 from rules import cgm
 from rules.catalogue import (
+    activity_state,
     convert,
     decimal_text,
     display_unit,
@@ -112,7 +113,9 @@ from rules.catalogue import (
 )
 from rules.facts import ReadingFact
 from rules.model import (
+    PUSH_WITHIN,
     WINDOW_UNITS,
+    AdviceEpisode,
     AdviceSpec,
     Band,
     BandsFields,
@@ -230,6 +233,22 @@ class Finding:
     summary: Mapping[str, str] = field(default_factory=dict)
     superseded_by: str | None = None
     scope: str | None = None
+    # How long after the anchor its advice may still be pushed (None: a time-based rule,
+    # whose advice is as fresh as the moment it is made).
+    push_within: timedelta | None = None
+    # An advice episode (CGM): its start, minutes so far and nadir; advice is per episode.
+    episode: Mapping[str, str] | None = None
+    push_muted: bool = False  # the plan records this advice without pushing it
+    # The advice repeats one already given in this episode: not given again, unless the
+    # earlier one could not be pushed (it was stale) and this reading is fresh.
+    advice_repeat: bool = False
+
+    @property
+    def fresh_until(self) -> datetime | None:
+        """Return until when this finding's advice may be pushed (None: no limit here)."""
+        if self.push_within is None or self.anchor_reading_id is None:
+            return None
+        return self.anchor_time + self.push_within
 
     @property
     def key(self) -> tuple[str, str]:
@@ -252,6 +271,8 @@ class Finding:
         }
         if self.scope is not None:
             explanation["scope"] = self.scope
+        if self.episode is not None:
+            explanation["episode"] = dict(self.episode)
         if self.superseded_by is not None:
             explanation["superseded_by"] = self.superseded_by
         return explanation
@@ -365,6 +386,8 @@ def _compare(
     reading: ReadingFact, condition: Condition, param: ResolvedParam
 ) -> _Comparison | None:
     """Compare one component of a reading with a parameter (None: nothing to compare)."""
+    if condition.context and not _context_matches(reading, condition.context):
+        return None  # the condition is about other readings (a resting pulse)
     component = condition.component
     in_unit = _value_in(reading, component, param)
     if in_unit is None:
@@ -505,7 +528,10 @@ class _Window:
 def _context_matches(reading: ReadingFact, context: Mapping[str, str]) -> bool:
     for key, wanted in context.items():
         have = reading.context.get(key)
-        if key == "instrument":
+        if key == "activity":
+            if activity_state(have) != activity_state(wanted):
+                return False
+        elif key == "instrument":
             if instrument_name(have) is None or instrument_name(have) != instrument_name(wanted):
                 return False
         elif not isinstance(have, str) or have.casefold() != wanted.casefold():
@@ -1011,6 +1037,7 @@ class _ReadingRun(_Run):
         advice: AdviceText | None,
         values: Mapping[str, str],
         extra: Mapping[str, str] | None = None,
+        episode: _Episode | None = None,
     ) -> Finding:
         summary = {}
         for lang in LANGUAGES:
@@ -1019,8 +1046,17 @@ class _ReadingRun(_Run):
             )
             if extra:
                 text += extra[lang]
+            if episode is not None:
+                text += episode.text[lang]
             summary[lang] = text
+        push_within = None
+        if PUSH_WITHIN in self.params:
+            push_within = _Window.of(self.params, PUSH_WITHIN).duration
         return Finding(
+            push_within=push_within,
+            episode=MappingProxyType(episode.json) if episode is not None else None,
+            advice_repeat=episode is not None and not episode.first_at_level,
+            push_muted=episode is not None and episode.muted,
             rule_id=self.rule.id,
             rule_version=self.rule.version,
             plan_version=self.plan_version,
@@ -1036,6 +1072,22 @@ class _ReadingRun(_Run):
             readings=tuple(outcome.used),
             summary=MappingProxyType(summary),
         )
+
+
+EPISODE_LOOKBACK = timedelta(hours=12)
+"""How far back an advice episode is followed: a low that lasts longer is advised again."""
+
+
+@dataclass(frozen=True)
+class _Episode:
+    json: dict[str, str]
+    text: dict[str, str]
+    first_at_level: bool
+    muted: bool
+
+
+def _canonical_value(reading: ReadingFact) -> Decimal:
+    return reading.values.get("value", Decimal(0))
 
 
 def _check_for(rule: Rule, params: Mapping[str, ResolvedParam]) -> _Check:
@@ -1062,11 +1114,13 @@ class _ThresholdRun(_ReadingRun):
     _fires: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        back = fwd = timedelta(0)
         flag = self.rule.flag
         if flag is not None and flag.min_count > 1 and flag.window_hours is not None:
-            window = timedelta(hours=flag.window_hours)
-            return window, window
-        return timedelta(0), timedelta(0)
+            back = fwd = timedelta(hours=flag.window_hours)
+        if isinstance(self.rule, ThresholdRule) and self.rule.advice_episode is not None:
+            back = max(back, EPISODE_LOOKBACK)
+        return back, fwd
 
     def may_fire(self, reading: ReadingFact, history: _History) -> bool:
         # Whether a threshold fires depends on its reading alone; only its flag can change.
@@ -1128,8 +1182,68 @@ class _ThresholdRun(_ReadingRun):
                 if severity is not None and escalates:
                     severity = escalation.severity
         values = {lang: reading_text(anchor, lang) for lang in LANGUAGES}
+        episode = None
+        if rule.advice_episode is not None and anchor.type in rule.advice_episode.types:
+            episode = self._episode(rule.advice_episode, anchor, history)
         return self._finding(
-            anchor, outcome, severity, self._advice(rule.advice, values), values, extra
+            anchor, outcome, severity, self._advice(rule.advice, values), values, extra, episode
+        )
+
+    def _episode(self, spec: AdviceEpisode, anchor: ReadingFact, history: _History) -> _Episode:
+        """Return the advice episode the anchor belongs to, walking back from it.
+
+        The episode starts at the earliest reading reached before a recovery (``end_after``
+        of consecutive readings outside the episode condition), a gap longer than
+        ``max_gap``, or :data:`EPISODE_LOOKBACK`. The anchor is always in its episode.
+        """
+        condition = spec.condition
+        param = self.params[condition.param]
+        end_after = _Window.of(self.params, spec.end_after).duration
+        max_gap = _Window.of(self.params, spec.max_gap).duration
+        stream = history.between(spec.types, anchor.time - EPISODE_LOOKBACK, anchor.time)
+        position = next(i for i, r in enumerate(stream) if r.id == anchor.id)
+        members = [anchor]
+        first_at_level = True
+        recovery_latest: datetime | None = None
+        later = anchor.time
+        for reading in reversed(stream[:position]):
+            if later - reading.time > max_gap:
+                break  # the stream was silent: recovery is unknown, a new episode is safer
+            later = reading.time
+            comparison = _compare(reading, condition, param)
+            if comparison is not None and comparison.held:
+                recovery_latest = None
+                members.append(reading)
+                if self.fires(reading, history):
+                    first_at_level = False
+            else:
+                recovery_latest = recovery_latest or reading.time
+                if recovery_latest - reading.time >= end_after:
+                    break
+        start = members[-1].time
+        nadir = min(members, key=lambda r: (_canonical_value(r), r.time))
+        minutes = int((anchor.time - start).total_seconds() // 60)
+        muted = spec.muted_by is not None and self.params[spec.muted_by].value is True
+        zone = history.tz
+        text = {
+            "sv": f" Episod sedan kl. {start.astimezone(zone):%H:%M} ({minutes} min), "
+            f"lägsta {reading_text(nadir, 'sv')}.",
+            "en": f" Episode since {start.astimezone(zone):%H:%M} ({minutes} min), "
+            f"lowest {reading_text(nadir, 'en')}.",
+        }
+        return _Episode(
+            json={
+                "start": start.isoformat(),
+                "minutes": str(minutes),
+                # As measured: 49 mg/dL stays 49 mg/dL.
+                "nadir": decimal_text(nadir.original_values.get("value", _canonical_value(nadir))),
+                "unit": nadir.original_unit,
+                "nadir_reading_id": nadir.id,
+                "first_at_level": "true" if first_at_level else "false",
+            },
+            text=text,
+            first_at_level=first_at_level,
+            muted=muted,
         )
 
     def _occurrences(

@@ -25,6 +25,7 @@ import yaml
 from pydantic import ValidationError
 
 from rules.model import (
+    PUSH_WITHIN,
     BandsRule,
     Condition,
     Match,
@@ -123,6 +124,9 @@ def _param_names(data: Any) -> set[str]:
                 "intervals",
                 "flag_after_days",
                 "min_wear",
+                "end_after",
+                "max_gap",
+                "muted_by",
             } and isinstance(value, str):
                 names.add(value)
             elif key == "requires" and isinstance(value, list):
@@ -229,7 +233,7 @@ def lint_rule(rule: Rule) -> list[LintIssue]:
     match = getattr(rule, "match", Match.any)
     if conditions and all(isinstance(c, Condition) for c in conditions):
         issues.extend(_conditions_problems(rule.id, rule.params, conditions, match))
-    used = _param_names(rule.model_dump(mode="json"))
+    used = _param_names(rule.model_dump(mode="json")) | {PUSH_WITHIN}  # read by the engine
     for name in sorted(set(rule.params) - used):
         issues.append(
             LintIssue(rule.id, "unused_param", f"parameter {name!r} is never used", "warning")

@@ -50,8 +50,10 @@ from pydantic import (
 )
 
 from rules.catalogue import (
+    ACTIVITY_STATES,
     CATALOGUE,
     MeasurementType,
+    activity_state,
     convert,
     instrument_name,
     is_accepted_unit,
@@ -210,12 +212,22 @@ class ParamSpec(_Model):
         return types
 
 
+Context = dict[Name, Annotated[str, Field(min_length=1, max_length=100)]]
+"""Context values a reading must have (``instrument: CAT``, ``activity: active``)."""
+
+
 class Condition(_Model):
-    """``component <op> param``: one comparison of a reading with a parameter."""
+    """``component <op> param``: one comparison of a reading with a parameter.
+
+    With ``context`` the condition applies only to readings with that context (a pulse
+    limit ``at rest``; a reading without ``activity`` is at rest, see
+    :data:`rules.catalogue.CONTEXT_DEFAULTS`); on other readings it does not hold.
+    """
 
     component: str
     op: Op
     param: Name
+    context: Context = Field(default_factory=dict)
 
 
 class AdviceSpec(_Model):
@@ -263,6 +275,48 @@ class FlagSpec(_Model):
         return self
 
 
+class AdviceEpisode(_Model):
+    """Advice once per episode on a stream of readings (a CGM), not once per reading.
+
+    An episode of ``types`` readings begins at the first reading where ``condition`` holds
+    (glucose below 3.9 mmol/L) and ends after ``end_after`` minutes of consecutive readings
+    where it does not (CLINICAL §7: ≥ 15 minutes at or above 3.9), or after a gap in the
+    stream longer than ``max_gap``. The rule gives advice at the first reading of an episode
+    where it fires, never again within that episode; a rule for a deeper level (below 3.0)
+    has the same episode condition and so speaks once more when the episode deepens. With
+    the flag parameter ``muted_by`` true, that advice is recorded but not pushed (a sensor
+    that alarms on its own).
+    """
+
+    types: tuple[MeasurementType, ...] = Field(min_length=1)
+    condition: Condition
+    end_after: Name  # param (min)
+    max_gap: Name  # param (min or h)
+    muted_by: Name | None = None  # flag param
+
+    def check(self, params: Mapping[str, ParamSpec], rule_types: Sequence[str]) -> None:
+        """Check the episode's fields against the rule's parameters and types."""
+        if not set(self.types) <= set(rule_types):
+            raise ValueError("an advice episode's types must be types of the rule")
+        _check_conditions(params, self.types, (self.condition,))
+        for name in (self.end_after, self.max_gap):
+            spec = _param(params, name, "advice_episode", units=["min", "h"])
+            if spec.min is None or spec.min <= 0:
+                raise ValueError(f"advice_episode param {name!r} needs a min above 0")
+        if self.muted_by is not None:
+            flag = params.get(self.muted_by)
+            if flag is None or not flag.is_flag:
+                raise ValueError(f"muted_by {self.muted_by!r}: no such flag param")
+
+
+PUSH_WITHIN = "push_within"
+"""The parameter that says how old a reading may be for its advice to be pushed.
+
+Every reading-anchored rule with advice has it, in ``min`` or ``h`` (CLINICAL §7): older
+readings still evaluate and flag, and their advice is recorded as stale, never pushed.
+"""
+
+
 class MetricName(StrEnum):
     """A CGM metric a ``cgm_metric`` rule can compare (percentages, 0–100; see rules.cgm)."""
 
@@ -292,9 +346,6 @@ class Reference(StrEnum):
 
     min = "min"
     max = "max"
-
-
-Context = dict[Name, Annotated[str, Field(min_length=1, max_length=100)]]
 
 
 def _param(
@@ -341,6 +392,7 @@ def _check_conditions(
         _check_components(types, condition.component)
         spec = _param(params, condition.param, "condition")
         _check_measure_units(spec, condition.param, types)
+        _check_context(types, condition.context)
 
 
 def _check_measure_units(spec: ParamSpec, name: str, types: Sequence[str]) -> None:
@@ -353,6 +405,8 @@ def _check_measure_units(spec: ParamSpec, name: str, types: Sequence[str]) -> No
 
 
 def _check_context(types: Sequence[str], context: Mapping[str, str]) -> None:
+    if "activity" in context and activity_state(context["activity"]) != context["activity"]:
+        raise ValueError(f"activity is one of {sorted(set(ACTIVITY_STATES.values()))}")
     if "instrument" in context:
         if any(t != MeasurementType.symptom_score for t in types):
             raise ValueError("an instrument applies to symptom_score readings only")
@@ -525,6 +579,15 @@ class RuleBase(_Model):
                     raise ValueError(f"escalation requires {name!r}: no such flag param")
         if self.id in self.supersedes:
             raise ValueError("a rule cannot supersede itself")
+        if not self.time_based and self.gives_advice:
+            spec = _param(self.params, PUSH_WITHIN, "push freshness", units=["min", "h"])
+            if spec.min is None or spec.min <= 0:
+                raise ValueError(f"param {PUSH_WITHIN!r} needs a min above 0")
+
+    @property
+    def gives_advice(self) -> bool:
+        """Tell whether the rule (or one of its bands) gives the patient advice."""
+        return self.advice is not None
 
     def _check_plain_flag(self) -> None:
         """Occurrence counting and escalation belong to threshold rules only."""
@@ -543,11 +606,16 @@ class ThresholdRule(RuleBase, ThresholdFields):
     """A single-reading rule: fires when the conditions hold for one reading."""
 
     kind: Literal["threshold"]
+    advice_episode: AdviceEpisode | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         self._check_common()
         self._check_fields(self.params, self.types)
+        if self.advice_episode is not None:
+            if self.advice is None:
+                raise ValueError("an advice episode needs advice")
+            self.advice_episode.check(self.params, self.types)
         return self
 
 
@@ -594,6 +662,11 @@ class BandsRule(RuleBase, BandsFields):
     """Fires when a reading lies in a band; the most severe band that holds speaks."""
 
     kind: Literal["bands"]
+
+    @property
+    def gives_advice(self) -> bool:
+        """Tell whether the rule (or one of its bands) gives the patient advice."""
+        return self.advice is not None or any(b.advice is not None for b in self.bands)
 
     def texts(self) -> list[LocalText]:
         """Return every text of the rule, for translation checks."""
@@ -1046,6 +1119,8 @@ __all__ = [
     "READING_KINDS",
     "TIME_KINDS",
     "WINDOW_UNITS",
+    "PUSH_WITHIN",
+    "AdviceEpisode",
     "AdviceSpec",
     "Aggregate",
     "Band",

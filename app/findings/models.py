@@ -77,8 +77,20 @@ class Advice(Base):
     title: Mapped[dict[str, Any]]  # {"sv": ..., "en": ...}
     body: Mapped[dict[str, Any]]
     reading_ids: Mapped[list[str]]
-    notify: Mapped[bool]  # False: recorded but not pushed (e.g. old readings)
+    notify: Mapped[bool]  # False: recorded but not pushed (see not_pushed)
     created_at: Mapped[datetime]
+    # Until when it may be pushed: its reading's time plus the rule's push_within (None: a
+    # time-based rule's advice, fresh when made). An outbox row never outlives it.
+    fresh_until: Mapped[datetime | None]
+    not_pushed: Mapped[str | None] = mapped_column(String(16))  # AdviceHeldBack, or None
+    episode_start: Mapped[datetime | None]  # the CGM episode it speaks for
+
+
+class AdviceHeldBack(StrEnum):
+    """Why advice was recorded without a push."""
+
+    STALE = "stale"  # its reading was older than the rule's push_within when it arrived
+    MUTED = "muted"  # the plan says the sensor alarms on its own
 
 
 class Flag(Base):

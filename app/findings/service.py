@@ -14,6 +14,7 @@ from app.errors import Conflict
 from app.findings.models import (
     SEVERITY_RANK,
     Advice,
+    AdviceHeldBack,
     Evaluation,
     EvaluationStatus,
     Flag,
@@ -71,7 +72,6 @@ def record(
         if row is not None and row.status == EvaluationStatus.FIRED:
             row.status, row.retracted_at = EvaluationStatus.RETRACTED, now
     last_advice = _last_advice_times(session, patient.id, {f.rule_id for f in findings})
-    stale_before = now - timedelta(hours=settings.advice_stale_hours)
     for finding in findings:
         evaluation = known.get(finding.key)
         if evaluation is not None and evaluation.status == EvaluationStatus.FIRED:
@@ -99,42 +99,98 @@ def record(
         session.flush()
         if finding.mode != "active":
             continue  # monitor mode records, never notifies or flags
-        if finding.advice is not None:
-            previous = last_advice.get(finding.rule_id)
-            cooldown = timedelta(minutes=finding.cooldown_minutes)
-            if previous is None or now - previous >= cooldown or cooldown.total_seconds() == 0:
-                # A reading-anchored finding is as old as its reading; a time-based one is now.
-                anchor_time = finding.anchor_time
-                advice = Advice(
-                    patient_id=patient.id,
-                    evaluation_id=evaluation.id,
-                    rule_id=finding.rule_id,
-                    rule_version=finding.rule_version,
-                    priority=finding.advice.priority,
-                    title=dict(finding.advice.title),
-                    body=dict(finding.advice.body),
-                    reading_ids=list(finding.reading_ids),
-                    notify=anchor_time >= stale_before,
-                    created_at=now,
-                )
-                session.add(advice)
-                session.flush()
-                last_advice[finding.rule_id] = now
-                created.append(advice)
-                feed.append(
-                    session,
-                    patient.id,
-                    entity="advice",
-                    op="upsert",
-                    entity_id=advice.id,
-                    data=advice_dict(advice, patient.language),
-                    now=now,
-                )
-                if advice.notify:
-                    push_service.enqueue_advice(session, advice, patient, now)
+        due = finding.advice is not None
+        if due and _advice_due(session, patient.id, finding, last_advice, now):
+            advice = _give_advice(session, patient, finding, evaluation, now)
+            last_advice[finding.rule_id] = now
+            created.append(advice)
         if finding.flag_severity is not None:
             _open_or_extend_flag(session, settings, patient, finding, evaluation, now)
     return created
+
+
+def _advice_due(
+    session: Session,
+    patient_id: str,
+    finding: Finding,
+    last_advice: dict[str, datetime],
+    now: datetime,
+) -> bool:
+    """Whether a firing gives advice: once per CGM episode and level, else after a cooldown.
+
+    In an episode a repeat gives advice only when the advice of that level never reached
+    the phone (it was stale on arrival) and this reading is fresh: the low is still going on.
+    """
+    if finding.episode is not None:
+        if not finding.advice_repeat:
+            return True
+        if finding.push_muted or not _fresh(finding, now):
+            return False
+        start = datetime.fromisoformat(finding.episode["start"])
+        pushed = session.scalars(
+            select(Advice.id)
+            .where(
+                Advice.patient_id == patient_id,
+                Advice.rule_id == finding.rule_id,
+                Advice.notify.is_(True),
+                Advice.episode_start >= start,
+                Advice.episode_start <= finding.anchor_time,
+            )
+            .limit(1)
+        ).first()
+        return pushed is None
+    previous = last_advice.get(finding.rule_id)
+    cooldown = timedelta(minutes=finding.cooldown_minutes)
+    return previous is None or now - previous >= cooldown or cooldown.total_seconds() == 0
+
+
+def _fresh(finding: Finding, now: datetime) -> bool:
+    """Whether the finding's reading is still fresh enough for its advice to be pushed."""
+    fresh_until = finding.fresh_until
+    return fresh_until is None or now < fresh_until
+
+
+def _give_advice(
+    session: Session, patient: Patient, finding: Finding, evaluation: Evaluation, now: datetime
+) -> Advice:
+    """Record a firing's advice, tell the feed, and queue its pushes while it is fresh."""
+    assert finding.advice is not None
+    held_back: AdviceHeldBack | None = None
+    if finding.push_muted:
+        held_back = AdviceHeldBack.MUTED
+    elif not _fresh(finding, now):
+        held_back = AdviceHeldBack.STALE
+    advice = Advice(
+        patient_id=patient.id,
+        evaluation_id=evaluation.id,
+        rule_id=finding.rule_id,
+        rule_version=finding.rule_version,
+        priority=finding.advice.priority,
+        title=dict(finding.advice.title),
+        body=dict(finding.advice.body),
+        reading_ids=list(finding.reading_ids),
+        notify=held_back is None,
+        not_pushed=held_back,
+        fresh_until=finding.fresh_until,
+        episode_start=(
+            datetime.fromisoformat(finding.episode["start"]) if finding.episode else None
+        ),
+        created_at=now,
+    )
+    session.add(advice)
+    session.flush()
+    feed.append(
+        session,
+        patient.id,
+        entity="advice",
+        op="upsert",
+        entity_id=advice.id,
+        data=advice_dict(advice, patient.language),
+        now=now,
+    )
+    if advice.notify:
+        push_service.enqueue_advice(session, advice, patient, now)
+    return advice
 
 
 def _evaluations_by_key(
@@ -256,6 +312,9 @@ def advice_dict(advice: Advice, lang: str) -> dict[str, Any]:
         "reading_ids": list(advice.reading_ids),
         "evaluation_id": advice.evaluation_id,
         "created_at": advice.created_at.isoformat(),
+        # Pushed, or why not: "stale" (the reading was too old on arrival), "muted".
+        "not_pushed": advice.not_pushed,
+        "fresh_until": advice.fresh_until.isoformat() if advice.fresh_until else None,
     }
 
 

@@ -152,7 +152,8 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
             _finish(row, OutboxStatus.CANCELLED, now, "the subscription ended")
             stats.cancelled += 1
             continue
-        if now >= row.created_at + timedelta(seconds=row.ttl_seconds):
+        expires = row.created_at + timedelta(seconds=row.ttl_seconds)
+        if now >= expires:
             _finish(row, OutboxStatus.EXPIRED, now, "its TTL ran out before delivery")
             stats.expired += 1
             continue
@@ -198,7 +199,9 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
                     p256dh=sub.p256dh,
                     auth=sub.auth,
                     payload=payload,
-                    ttl=row.ttl_seconds,
+                    # The freshness left, not the TTL it was written with: a retry an hour
+                    # later must not let the push service hold it for the full time again.
+                    ttl=max(1, int((expires - now).total_seconds())),
                     urgency=row.urgency,
                     topic=row.topic,
                 ),

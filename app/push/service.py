@@ -126,7 +126,16 @@ def advice_recipients(session: Session, patient: Patient, now: datetime) -> list
 
 
 def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: datetime) -> int:
-    """Write one outbox row per subscription that should receive this advice."""
+    """Write one outbox row per subscription that should receive this advice.
+
+    The push lives (TTL) only as long as the advice is fresh: an outbox retry or a phone
+    that comes online late never shows urgent advice about an old reading.
+    """
+    ttl = ADVICE_TTL_SECONDS.get(advice.priority, 24 * 3600)
+    if advice.fresh_until is not None:
+        ttl = min(ttl, int((advice.fresh_until - now).total_seconds()))
+    if ttl <= 0:
+        return 0
     count = 0
     for user in advice_recipients(session, patient, now):
         lang = language_of(user)
@@ -148,7 +157,7 @@ def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: date
                     "url": f"/patients/{patient.id}/advice/{advice.id}",
                 },
                 urgency="high" if advice.priority == "urgent" else "normal",
-                ttl_seconds=ADVICE_TTL_SECONDS.get(advice.priority, 24 * 3600),
+                ttl_seconds=ttl,
                 topic_=topic("advice", advice.rule_id),
                 now=now,
                 advice_id=advice.id,
