@@ -129,6 +129,18 @@ ACTIVITY_STATES: Mapping[str, str] = MappingProxyType(
 """What a reading's ``context.activity`` means: ``rest`` or ``active`` (CLINICAL §7)."""
 
 
+CENSORED = "censored"
+"""The context key of a censored reading: the sensor could only say ``below`` or ``above``.
+
+A CGM writes "Low" under its range and "High" over it (Dexcom: 40 and 400 mg/dL). Such a
+reading keeps the limit as its value and ``context.censored`` says which side the true value
+is on; it counts in the time below / above range and fires the rules (CLINICAL §7).
+"""
+
+CENSORED_SIDES = frozenset({"below", "above"})
+"""The values ``context.censored`` may have."""
+
+
 def activity_state(value: Any) -> str:
     """Return ``rest`` or ``active`` for a context's activity; absent or unknown is rest.
 
@@ -370,6 +382,8 @@ def decimal_text(value: Decimal) -> str:
 __all__ = [
     "ACTIVITY_STATES",
     "CATALOGUE",
+    "CENSORED",
+    "CENSORED_SIDES",
     "CONVERSION_PLACES",
     "GLUCOSE_MG_DL_PER_MMOL_L",
     "INSTRUMENTS",

@@ -102,6 +102,7 @@ from zoneinfo import ZoneInfo
 
 from rules import cgm
 from rules.catalogue import (
+    CENSORED,
     activity_state,
     convert,
     decimal_text,
@@ -317,6 +318,8 @@ def _reading_json(reading: ReadingFact) -> dict[str, Any]:
     }
     if reading.end_time is not None:
         data["end_time"] = reading.end_time.isoformat()
+    if reading.context.get(CENSORED) is not None:
+        data[CENSORED] = reading.context[CENSORED]  # the true value lies beyond it
     return data
 
 
@@ -337,12 +340,20 @@ def _round(value: Decimal | Fraction, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
+_CENSORED_WORDS: Mapping[str, Mapping[str, str]] = {
+    "below": {"sv": "under", "en": "below"},
+    "above": {"sv": "över", "en": "above"},
+}
+
+
 def reading_text(reading: ReadingFact, lang: str) -> str:
-    """Return a reading as measured, e.g. ``185/100 mmHg`` or ``3,8 mmol/L``."""
+    """Return a reading as measured, e.g. ``185/100 mmHg``, ``3,8 mmol/L``, ``under 40 mg/dL``."""
     values, unit = reading.original_values, reading.original_unit
     if not display_unit(unit) and display_unit(reading.unit):
         values, unit = reading.values, reading.unit  # a fraction shows as a percentage
-    return _values_text(values, unit, lang)
+    text = _values_text(values, unit, lang)
+    side = _CENSORED_WORDS.get(str(reading.context.get(CENSORED)))
+    return f"{side[lang]} {text}" if side else text
 
 
 def _values_text(values: Mapping[str, Decimal], unit: str, lang: str) -> str:

@@ -21,6 +21,8 @@ from enum import StrEnum
 from typing import Any
 
 from rules.catalogue import (
+    CENSORED,
+    CENSORED_SIDES,
     INSTRUMENTS,
     MeasurementType,
     TypeSpec,
@@ -434,6 +436,10 @@ def _context(value: Any, spec: TypeSpec | None, errors: _Errors) -> dict[str, An
             )
             return None
         context["instrument"] = instrument
+    if CENSORED in context and context[CENSORED] not in CENSORED_SIDES:
+        sides = " or ".join(sorted(CENSORED_SIDES))
+        errors.invalid(f"context.{CENSORED}", f"a censored value is {sides} its limit")
+        return None
     return context
 
 

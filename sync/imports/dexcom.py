@@ -5,9 +5,14 @@ calibration, insulin and carb rows are skipped (counted in ``skipped``). The hea
 found by its ``Event Type`` column, so rows before it are ignored; the glucose unit comes
 from the ``Glucose Value (mg/dL)`` or ``Glucose Value (mmol/L)`` header.
 
-Rejected EGV rows: ``Low`` and ``High`` (the sensor's range was exceeded, the value is not
-known), values outside the sensor's reporting range 40–400 mg/dL (2.2–22.2 mmol/L; Dexcom
-writes error codes there), empty values, and missing or malformed timestamps.
+``Low`` and ``High`` rows (the glucose was beyond the sensor's range, 40–400 mg/dL or
+2.2–22.2 mmol/L) are censored readings, never dropped: the limit value in the export's unit
+with ``context.censored`` ``below`` or ``above`` (CLINICAL §7). They are the worst lows and
+highs of the export, so they count in time below 3.0 / above 13.9 mmol/L and fire the
+very-low and high rules.
+
+Rejected EGV rows, each with its line and reason: values outside the sensor's reporting range
+(Dexcom writes error codes there), empty values, and missing or malformed timestamps.
 
 Timestamps are the receiver's local display time without an offset. They are read in the
 patient's IANA zone: a time that occurs twice when clocks go back takes the offset that
@@ -33,6 +38,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rules.catalogue import CENSORED
 from sync.imports.result import ImportResult, Rejection, bounded_id
 from sync.normalise import ItemError, ItemErrorCode
 
@@ -80,20 +86,22 @@ def dexcom_csv_to_readings(text: str, *, zone: str | tzinfo) -> ImportResult:
         time = _time(row, columns, local_zone, previous, errors)
         if time is not None:
             previous = time.astimezone(UTC)
-        value = _value(row, columns, errors)
+        censored = _censored(row, columns)
+        value = _value(row, columns, errors) if censored is None else censored[1]
         client_id = None if time is None else _client_id(row, columns, time)
         if errors or time is None or value is None or client_id is None:
             rejected.append(Rejection(f"line {reader.line_num}", client_id, tuple(errors)))
             continue
-        readings.append(
-            {
-                "client_id": client_id,
-                "type": "cgm_glucose",
-                "time": time.isoformat(),
-                "value": value,
-                "unit": columns.unit,
-            }
-        )
+        reading: dict[str, Any] = {
+            "client_id": client_id,
+            "type": "cgm_glucose",
+            "time": time.isoformat(),
+            "value": value,
+            "unit": columns.unit,
+        }
+        if censored is not None:
+            reading["context"] = {CENSORED: censored[0]}
+        readings.append(reading)
     if columns is None:
         error = ItemError(
             loc="",
@@ -173,17 +181,6 @@ def local_time(naive: datetime, zone: tzinfo, previous: datetime | None = None) 
 def _value(row: Sequence[str], columns: _Columns, errors: list[ItemError]) -> int | Decimal | None:
     loc = f"Glucose Value ({columns.unit})"
     text = _cell(row, columns.glucose)
-    if text.casefold() in ("low", "high"):
-        low, high = SENSOR_RANGE[columns.unit]
-        bound = f"below {low}" if text.casefold() == "low" else f"above {high}"
-        errors.append(
-            ItemError(
-                loc,
-                ItemErrorCode.invalid,
-                f"Dexcom reported {text} ({bound} {columns.unit}): the value is not known",
-            )
-        )
-        return None
     if _DECIMAL_COMMA.match(text):
         text = text.replace(",", ".")  # a decimal comma, as in a Swedish export
     try:
@@ -206,6 +203,17 @@ def _value(row: Sequence[str], columns: _Columns, errors: list[ItemError]) -> in
         )
         return None
     return int(number) if text.isdigit() else number
+
+
+def _censored(row: Sequence[str], columns: _Columns) -> tuple[str, int | Decimal] | None:
+    """``("below", 40)`` for a ``Low`` row, ``("above", 400)`` for ``High``; else None."""
+    text = _cell(row, columns.glucose).casefold()
+    if text not in ("low", "high"):
+        return None
+    low, high = SENSOR_RANGE[columns.unit]
+    limit = low if text == "low" else high
+    number: int | Decimal = int(limit) if limit == limit.to_integral_value() else limit
+    return ("below" if text == "low" else "above"), number
 
 
 def _client_id(row: Sequence[str], columns: _Columns, time: datetime) -> str:

@@ -103,3 +103,46 @@ def test_cli_import_goes_through_the_same_ingest(
     assert session.scalar(
         select(func.count()).select_from(Reading).where(Reading.patient_id == pid)
     ) == 2148
+
+
+def test_a_clarity_export_with_low_rows_counts_them_and_fires_very_low(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """Gunilla's export: the night's worst values are "Low"; they count and they flag."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from app.clock import clock
+    from app.findings.models import Advice, Flag
+
+    header = ("Index,Timestamp (YYYY-MM-DDThh:mm:ss),Event Type,Event Subtype,Patient Info,"
+              "Device Info,Source Device ID,Glucose Value (mg/dL),Insulin Value (u),"
+              "Carb Value (grams),Duration (hh:mm:ss),Glucose Rate of Change (mg/dL/min),"
+              "Transmitter Time (Long Integer)")
+    start = datetime(2026, 11, 19, 0, 0)  # local time, as Clarity writes it
+    night = {36: "55", 37: "45", 38: "Low", 39: "Low", 40: "Low", 41: "42", 42: "60"}
+    rows = [f"{i + 1},{(start + timedelta(minutes=5 * i)).isoformat()},EGV,,,,G7,"
+            f"{night.get(i, '120')},,,,," for i in range(288)]
+    clock.fixed = datetime(2026, 11, 20, 0, 0, tzinfo=ZoneInfo("Europe/Stockholm")).astimezone(UTC)
+    pid = patient_id(session, "gunilla")
+    answer = client.post(f"/v1/patients/{pid}/import?format=dexcom-csv",
+                         content="\n".join([header, *rows]).encode(),
+                         headers={**auth("olof"), "Content-Type": "text/csv"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["summary"]["created"] == 288
+    assert answer.json()["summary"]["rejected"] == 0
+    stored = session.scalars(select(Reading).where(Reading.patient_id == pid)).all()
+    censored = [r for r in stored if (r.context or {}).get("censored") == "below"]
+    assert len(censored) == 3
+    assert {(r.original_unit, str(r.original_values["value"])) for r in censored} == {
+        ("mg/dL", "40")}
+    summary = client.get(f"/v1/patients/{pid}/summary?type=cgm_glucose&days=1",
+                         headers=auth("olof")).json()
+    # 45, Low ×3, 42 are below 54 mg/dL: 5 of 288 readings.
+    assert abs(float(summary["tbr_3_0"]) - 5 / 288 * 100) < 0.05
+    flag = session.scalars(select(Flag).where(Flag.patient_id == pid,
+                                              Flag.rule_id == "glucose-very-low")).one()
+    assert flag.explanation["episode"]["nadir"] == "40"
+    assert "under 40 mg/dL" in flag.explanation["summary"]["sv"]
+    advice = session.scalars(select(Advice).where(Advice.patient_id == pid)).all()
+    assert {a.rule_id for a in advice} == {"glucose-low", "glucose-very-low"}

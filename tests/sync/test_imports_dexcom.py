@@ -94,10 +94,31 @@ def test_the_zone_is_the_patients(fixture_text: str) -> None:
     assert reading["time"] == "2016-10-24T11:24:17-04:00"
 
 
-def test_low_high_empty_and_error_values_are_rejected_with_a_reason() -> None:
+def test_low_and_high_are_kept_as_censored_readings() -> None:
+    """Dexcom's Low and High are the worst values of the export: kept, never dropped."""
     text = export(
-        egv(1, "2026-11-20T07:00:00", "Low"),
-        egv(2, "2026-11-20T07:05:00", "High"),
+        egv(1, "2026-11-20T03:00:00", "Low"),
+        egv(2, "2026-11-20T03:05:00", "45"),
+        egv(3, "2026-11-20T07:05:00", "High"),
+    )
+    result = dexcom_csv_to_readings(text, zone=STOCKHOLM)
+    assert not result.rejected
+    assert [(r["value"], r["unit"], r.get("context")) for r in result.readings] == [
+        (40, "mg/dL", {"censored": "below"}),
+        (45, "mg/dL", None),
+        (400, "mg/dL", {"censored": "above"}),
+    ]
+    mmol = export(egv(1, "2026-11-20T03:00:00", "Low"), egv(2, "2026-11-20T03:05:00", "High"),
+                  header=HEADER.replace("mg/dL", "mmol/L"))
+    assert [(r["value"], r["context"]) for r in dexcom_csv_to_readings(mmol, zone=STOCKHOLM)
+            .readings] == [(Decimal("2.2"), {"censored": "below"}),
+                           (Decimal("22.2"), {"censored": "above"})]
+    for reading in result.readings:
+        assert isinstance(normalise_reading(reading, now=NOW), NormalisedReading)
+
+
+def test_empty_and_error_values_are_rejected_with_a_reason_per_row() -> None:
+    text = export(
         egv(3, "2026-11-20T07:10:00", ""),
         egv(4, "2026-11-20T07:15:00", "5"),  # an error code, not a glucose value
         egv(5, "2026-11-20T07:20:00", "401"),
@@ -108,15 +129,13 @@ def test_low_high_empty_and_error_values_are_rejected_with_a_reason() -> None:
     result = dexcom_csv_to_readings(text, zone=STOCKHOLM)
     assert [r["value"] for r in result.readings] == [120]
     reasons = {r.where: [(e.code, e.message) for e in r.errors] for r in result.rejected}
-    assert list(reasons) == [f"line {n}" for n in range(2, 9)]
-    assert "Dexcom reported Low (below 40 mg/dL)" in reasons["line 2"][0][1]
-    assert "Dexcom reported High (above 400 mg/dL)" in reasons["line 3"][0][1]
-    assert reasons["line 4"] == [("invalid", "no glucose value")]
-    assert reasons["line 5"][0][0] == "implausible" and "error code" in reasons["line 5"][0][1]
-    assert reasons["line 6"][0][0] == "implausible"
-    assert reasons["line 7"][0][0] == "invalid" and "timestamp" in reasons["line 7"][0][1]
-    assert reasons["line 8"] == [("invalid", "not a number: '12o'")]
-    assert all(r.client_id for r in result.rejected if r.where != "line 7")
+    assert list(reasons) == [f"line {n}" for n in range(2, 7)]
+    assert reasons["line 2"] == [("invalid", "no glucose value")]
+    assert reasons["line 3"][0][0] == "implausible" and "error code" in reasons["line 3"][0][1]
+    assert reasons["line 4"][0][0] == "implausible"
+    assert reasons["line 5"][0][0] == "invalid" and "timestamp" in reasons["line 5"][0][1]
+    assert reasons["line 6"] == [("invalid", "not a number: '12o'")]
+    assert all(r.client_id for r in result.rejected if r.where != "line 5")
 
 
 def test_a_clock_going_back_keeps_the_rows_in_order() -> None:

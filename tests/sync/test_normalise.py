@@ -324,6 +324,18 @@ def test_symptom_instrument_takes_the_catalogue_spelling() -> None:
     assert reading.values == {"value": 40}
 
 
+@pytest.mark.parametrize(("side", "accepted"), [("below", True), ("above", True),
+                                                ("under", False), (True, False)])
+def test_a_censored_value_says_which_side_of_its_limit(side: Any, accepted: bool) -> None:
+    item = raw("cgm_glucose", value=40, unit="mg/dL", context={"censored": side})
+    result = normalise_reading(item, now=NOW)
+    if accepted:
+        assert isinstance(result, NormalisedReading) and result.context == {"censored": side}
+    else:
+        assert not isinstance(result, NormalisedReading)
+        assert [(e.loc, e.code) for e in result] == [("context.censored", "invalid")]
+
+
 def test_fingerprint_tells_a_retry_from_a_conflict() -> None:
     first = ok(raw())
     assert ok(raw()).fingerprint == first.fingerprint
