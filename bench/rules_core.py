@@ -174,7 +174,10 @@ def _persona_readings(path: Path, anchor: date) -> list[ReadingFact]:
 
 def burden() -> list[str]:
     """Return the alert burden of each sample persona's whole plan, as table lines."""
-    lines = [f"{'persona':8} {'rule':30} {'firings/wk':>10} {'advice/wk':>10} {'flags/wk':>9}"]
+    lines = [
+        f"{'persona':8} {'rule':30} {'firings/wk':>10} {'advice/wk':>10} {'pushes/wk':>10} "
+        f"{'22-07/wk':>9} {'flags/wk':>9}"
+    ]
     anchor = date(2026, 11, 1)
     for plan_file in sorted((ROOT / "sample_data" / "plans").glob("*.json")):
         if plan_file.name.count(".") > 1:
@@ -187,8 +190,17 @@ def burden() -> list[str]:
         for rule in report.rules:
             lines.append(
                 f"{handle:8} {rule.rule_id:30} {rule.firings_per_week:10.2f} "
-                f"{rule.advice_per_week:10.2f} {rule.flags_per_week:9.2f}"
+                f"{rule.advice_per_week:10.2f} {rule.pushes_per_week:10.2f} "
+                f"{rule.night_pushes_per_week:9.2f} {rule.flags_per_week:9.2f}"
             )
+        weeks = report.weeks
+        lines.append(
+            f"{handle:8} {'(all rules)':30} {sum(r.firings for r in report.rules) / weeks:10.2f} "
+            f"{sum(r.advice for r in report.rules) / weeks:10.2f} "
+            f"{sum(r.pushes for r in report.rules) / weeks:10.2f} "
+            f"{sum(r.night_pushes for r in report.rules) / weeks:9.2f} "
+            f"{sum(r.flags for r in report.rules) / weeks:9.2f}"
+        )
         lines.append(
             f"{handle:8} {'(weeks, readings)':30} {report.weeks:10.1f} {report.readings:10d}"
         )

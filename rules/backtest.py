@@ -13,7 +13,11 @@ What the app would have done with the firings:
 
 * Advice: an active, not superseded firing with advice gives advice unless the rule gave
   advice less than ``cooldown_minutes`` before (times are the anchors' times: the
-  backtest assumes each reading arrived when it was measured).
+  backtest assumes each reading arrived when it was measured, so no advice is stale). A
+  rule with an advice episode (CGM lows) gives advice once per episode and level instead,
+  without a cooldown, as the app does. Advice is pushed unless the plan mutes it (a
+  sensor that alarms on its own); pushes between 22:00 and 07:00 local time are counted
+  apart: they wake people.
 * Flags are episodes. An active firing with a flag severity opens a flag unless the
   rule's previous flagged firing was at most ``episode_days`` earlier, in which case it
   attaches to that open flag. The app keeps a flag open until a clinician resolves it; the
@@ -93,7 +97,9 @@ class BacktestFiring:
     time: datetime
     mode: str
     severity: str | None  # after supersession
-    advice: bool  # the firing carries advice (before cooldown)
+    advice: bool  # the firing carries advice (before cooldown; after its episode)
+    episode: bool = False  # advice per episode: no cooldown
+    muted: bool = False  # advice recorded, not pushed
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,8 @@ class RuleBurden:
     advice: int
     flags: int
     weeks: float
+    pushes: int = 0
+    night_pushes: int = 0  # pushed between 22:00 and 07:00 local time
 
     @property
     def firings_per_week(self) -> float:
@@ -116,6 +124,16 @@ class RuleBurden:
     def advice_per_week(self) -> float:
         """Return advice per patient-week."""
         return self.advice / self.weeks
+
+    @property
+    def pushes_per_week(self) -> float:
+        """Return pushes per patient-week."""
+        return self.pushes / self.weeks
+
+    @property
+    def night_pushes_per_week(self) -> float:
+        """Return pushes between 22:00 and 07:00 per patient-week."""
+        return self.night_pushes / self.weeks
 
     @property
     def flags_per_week(self) -> float:
@@ -525,13 +543,14 @@ class _Held:
 # --- the backtest ----------------------------------------------------------------------------
 
 
-def _fired(
-    run: _ReadingRun, table: _Table, history: _History
-) -> list[tuple[int, str | None, bool]]:
-    """Return (row, flag severity, has advice) for every reading the run fires at."""
+_Fired = tuple[int, str | None, bool] | tuple[int, str | None, bool, bool, bool]
+
+
+def _fired(run: _ReadingRun, table: _Table, history: _History) -> list[_Fired]:
+    """Return (row, flag severity, has advice[, in an episode, muted]) for every firing."""
     rule = run.rule
     held = _Held(table, run.params)
-    out: list[tuple[int, str | None, bool]] = []
+    out: list[_Fired] = []
     severity = rule.flag.severity if rule.flag is not None else None
     if isinstance(rule, BandsRule):
         rows, winner = held.bands(rule)
@@ -546,9 +565,16 @@ def _fired(
         needs_engine = rule.flag is not None and (
             rule.flag.min_count > 1 or rule.flag.escalate is not None
         )
+        episode_types = rule.advice_episode.types if rule.advice_episode is not None else ()
         for row in rows[fires]:
-            if needs_engine:
-                finding = run.finding(table.readings[row], history)
+            reading = table.readings[row]
+            if reading.type in episode_types:
+                finding = run.finding(reading, history)
+                assert finding is not None
+                given = finding.advice is not None and not finding.advice_repeat
+                out.append((int(row), finding.flag_severity, given, True, finding.push_muted))
+            elif needs_engine:
+                finding = run.finding(reading, history)
                 assert finding is not None
                 out.append((int(row), finding.flag_severity, rule.advice is not None))
             else:
@@ -569,6 +595,10 @@ def _fired(
     return [(int(row), severity, rule.advice is not None) for row in rows[fires]]
 
 
+NIGHT = (22, 7)
+"""Local hours from which and until which a push wakes people."""
+
+
 def _burden(
     rule_id: str,
     mode: str,
@@ -576,24 +606,34 @@ def _burden(
     firings: Sequence[BacktestFiring],
     weeks: float,
     episode_days: int,
+    zone: tzinfo,
 ) -> RuleBurden:
     active = mode == RuleMode.active
-    advice = 0
+    advice = pushes = night = 0
     last: datetime | None = None
     cooldown = timedelta(minutes=cooldown_minutes)
     for firing in firings:
         if not active or not firing.advice:
             continue
-        if last is None or cooldown_minutes == 0 or firing.time - last >= cooldown:
+        if (
+            firing.episode
+            or last is None
+            or cooldown_minutes == 0
+            or firing.time - last >= cooldown
+        ):
             advice += 1
             last = firing.time
+            if not firing.muted:
+                pushes += 1
+                hour = firing.time.astimezone(zone).hour
+                night += hour >= NIGHT[0] or hour < NIGHT[1]
     flagged = np.array(
         [(f.time - _EPOCH) // _MICRO for f in firings if active and f.severity is not None],
         dtype=np.int64,
     )
     gap = timedelta(days=episode_days) // _MICRO
     flags = 0 if len(flagged) == 0 else 1 + int((np.diff(flagged) > gap).sum())
-    return RuleBurden(rule_id, mode, len(firings), advice, flags, weeks)
+    return RuleBurden(rule_id, mode, len(firings), advice, flags, weeks, pushes, night)
 
 
 def backtest(
@@ -628,12 +668,12 @@ def backtest(
     for run in runs:
         if not isinstance(run, _ReadingRun):
             continue
-        for row, severity, advice in _fired(run, table, history):
+        for row, severity, advice, *episode in _fired(run, table, history):
             reading = table.readings[row]
             if not start <= reading.time <= end:
                 continue
             firing = BacktestFiring(
-                run.rule.id, reading.id, reading.time, run.mode, severity, advice
+                run.rule.id, reading.id, reading.time, run.mode, severity, advice, *episode
             )
             by_anchor.setdefault(reading.id, []).append(firing)
     # Supersession at one reading, as the evaluator does it.
@@ -666,7 +706,15 @@ def backtest(
         firings = sorted(per_rule[run.rule.id], key=lambda f: (f.time, f.anchor))
         burdens.extend(firings)
         rules.append(
-            _burden(run.rule.id, run.mode, run.rule.cooldown_minutes, firings, weeks, episode_days)
+            _burden(
+                run.rule.id,
+                run.mode,
+                run.rule.cooldown_minutes,
+                firings,
+                weeks,
+                episode_days,
+                zone,
+            )
         )
     return BacktestReport(
         start=start,

@@ -174,3 +174,20 @@ def test_pulse_limits_depend_on_activity(value: str, activity: str | None, flags
         findings = evaluate(plan("pulse-abnormal"), [each], new_reading_ids={each.id}, now=T0,
                             library=LIBRARY)
         assert bool(findings) is flags, (value, activity, each.original_unit)
+
+
+def test_the_backtest_counts_advice_per_episode_and_night_pushes() -> None:
+    from rules.backtest import backtest
+
+    # T0 is 12:00 UTC; this night starts at 02:00 Stockholm the next day.
+    night = [r for r in stream(["6.0", "3.8", "3.6", "3.4", "2.9", "2.7", "3.3", "3.6"],
+                               minutes=[5 * i + 14 * 60 for i in range(8)])]
+    report = backtest(LOWS, night)
+    low, very_low = report.rule("glucose-low"), report.rule("glucose-very-low")
+    assert low is not None and very_low is not None
+    assert (low.firings, low.advice, low.pushes, low.night_pushes) == (7, 1, 1, 1)
+    assert (very_low.advice, very_low.night_pushes) == (1, 1)
+    muted = plan("glucose-low", "glucose-very-low", params={
+        "glucose-low": {"sensor_alarms": True}, "glucose-very-low": {"sensor_alarms": True}})
+    quiet = backtest(muted, night)
+    assert [(r.advice, r.pushes) for r in quiet.rules] == [(1, 0), (1, 0)]
