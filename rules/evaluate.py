@@ -62,6 +62,22 @@ Semantics of anchors, units, edges, windows, ties and late data:
   no longer holds (a late low reading that pulls a 7-day mean under the threshold). The
   readings given must cover ``[earliest new − lookback, latest new + lookback]``
   (:func:`lookback`). :func:`evaluate` returns only the findings anchored at new readings.
+* Advice episodes (a threshold rule's ``advice_episode``, CGM lows; CLINICAL §7). At an
+  anchor of the episode's types, walk back over the readings of those types in
+  ``[t − 12 h, t]`` (:data:`EPISODE_LOOKBACK`): the anchor's episode holds every earlier
+  reading where the episode condition holds (glucose < 3.9) until a run of readings where
+  it does not spans at least ``end_after`` (15 min, first to last reading of the run), or
+  two neighbouring readings lie more than ``max_gap`` apart (a silent sensor: recovery is
+  unknown, so a new episode — and new advice — is the safer error). The anchor is always in
+  its episode. The finding is a repeat (``advice_repeat``) when an earlier reading of the
+  episode also fired this rule; a rule for a deeper level (very low) has its own first
+  firing. The explanation carries the episode's start, its minutes up to the anchor and
+  its nadir as measured. Other readings of the rule's types (fingersticks) have no episode.
+* Freshness. A reading-anchored finding's advice may be pushed until ``anchor time +
+  push_within`` (a parameter of every such rule with advice); the app records older advice
+  as stale. Freshness never changes whether a rule fires or flags.
+* Context. A condition with ``context`` holds only for readings with that context; a
+  reading without ``activity`` is at rest (``rules.catalogue.activity_state``).
 * Escalation. A raised flag takes the escalation's severity when every ``requires`` flag
   parameter is true and its conditions hold (``match``, default all).
 * Supersession. When an active rule that ``supersedes`` another fires on the same reading,
