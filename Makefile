@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint install migrate seed clean
+.PHONY: run test test-fast lint install migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -33,6 +33,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# The inner loop: SQLite only, no real uvicorn processes, stop at the first failure.
+# `make test` (CI) runs everything on both databases.
+test-fast: $(STAMP)
+	$(BIN)/ruff check app rules sync tests bench sample_data
+	SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -x -q -m "not e2e"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

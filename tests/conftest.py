@@ -8,6 +8,8 @@ sample personas and plans without readings).
 
 from __future__ import annotations
 
+import os
+
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +31,8 @@ from app.main import create_app
 from app.seed import load_people, load_plan
 from tests import pg
 
-BACKENDS = ["sqlite", "postgresql"]
+# `make test-fast` sets SELFCARE_TEST_BACKENDS=sqlite for the inner loop; CI runs both.
+BACKENDS = os.environ.get("SELFCARE_TEST_BACKENDS", "sqlite,postgresql").split(",")
 
 
 def _postgres_bin() -> str | None:
