@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     push_backoff_base_seconds: float = Field(default=30.0, gt=0)
     push_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     push_retry_after_max_seconds: int = Field(default=6 * 3600, ge=1)
+    # Push endpoints (app/push/endpoints.py): https to public addresses only. The known push
+    # services of the browsers; only they are accepted when the allow-list is enforced (by
+    # default outside development). A fixed host → addresses table replaces DNS (tests, demos).
+    push_allowed_hosts: tuple[str, ...] = (
+        "fcm.googleapis.com",
+        "android.googleapis.com",
+        "updates.push.services.mozilla.com",
+        "web.push.apple.com",
+        "notify.windows.com",
+    )
+    push_enforce_allowlist: bool | None = None
+    push_host_table: dict[str, list[str]] | None = None
     push_dispatch_interval_seconds: float = Field(default=5.0, gt=0)
     reminder_interval_seconds: float = Field(default=60.0, gt=0)
     reminder_window_minutes: int = Field(default=90, ge=1)  # later than this: no reminder

@@ -9,7 +9,6 @@ sample personas and plans without readings).
 from __future__ import annotations
 
 import os
-
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -134,6 +133,15 @@ def backend(request: pytest.FixtureRequest, pg_cluster: pg.Cluster | None) -> st
     return name
 
 
+TEST_PUSH_HOSTS = {
+    "push.example.test": ["93.184.216.34"],
+    "push.example.com": ["93.184.216.34"],
+    "p.example": ["93.184.216.34"],
+    "fcm.googleapis.com": ["142.250.74.74", "2a00:1450:400f:80d::200a"],
+}
+"""Public addresses for the push hosts the tests subscribe to."""
+
+
 def make_settings(root: Path, url: str) -> Settings:
     """Settings for a test: its own var/ and database, the sample data of the repo."""
     return Settings(
@@ -143,6 +151,8 @@ def make_settings(root: Path, url: str) -> Settings:
         scheduler_enabled=False,
         cursor_secret="test-cursor-secret",
         sync_rate_per_minute=0,  # flood protection has its own test (AT-23)
+        # Push endpoint hosts resolve from this table, never from DNS (no network in tests).
+        push_host_table=TEST_PUSH_HOSTS,
     )
 
 

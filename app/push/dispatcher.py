@@ -31,6 +31,7 @@ notification ``tag``, which replaces a notification already on the screen.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from app.auth.policy import Action, Actor, Relation, may, relation_to
 from app.config import Settings
 from app.db import new_id, transaction
 from app.patients.models import Patient
+from app.push import endpoints
 from app.push.models import (
     FINAL_STATUSES,
     OutboxMessage,
@@ -57,8 +59,10 @@ from app.push.models import (
 from app.push.quiet_hours import quiet_until, zone_of
 from app.push.sender import MAX_PLAINTEXT_BYTES, PushMessage, PushSender, SendResult
 from app.push.sender import encode_payload as _encode
+from app.push.service import ENDPOINT_REFUSED, SENDER_ERROR
 
 LEASE_MARGIN_SECONDS = 60
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,6 +109,7 @@ def dispatch(
     sender: PushSender,
     clock: Callable[[], datetime] | None = None,
     rng: random.Random | None = None,
+    resolver: endpoints.Resolver | None = None,
 ) -> DispatchStats:
     """Deliver the outbox rows due at ``now``: claim, send, record (see the module notes).
 
@@ -113,6 +118,7 @@ def dispatch(
     """
     at = clock or (lambda: now)
     jitter = rng or random.Random()
+    hosts = resolver or endpoints.resolver_for(settings)
     stats = DispatchStats()
     for _ in range(settings.push_drain_batches):
         with transaction(factory) as session:
@@ -121,13 +127,34 @@ def dispatch(
             break
         gone: set[str] = set()
         for item in batch.items:
-            result = None if item.subscription_id in gone else sender.send(item.message)
+            result = None
+            if item.subscription_id not in gone:
+                result = _send(item, settings, sender, hosts)
             with transaction(factory) as session:
                 outcome = record(session, settings, item, result, at(), jitter)
             setattr(stats, outcome, getattr(stats, outcome) + 1)
             if outcome == "gone":
                 gone.add(item.subscription_id)
     return stats
+
+
+def _send(
+    item: Claimed, settings: Settings, sender: PushSender, resolver: endpoints.Resolver
+) -> SendResult:
+    """Send one claimed message, unless its endpoint is no longer allowed; never raise.
+
+    The endpoint is checked again here, just before sending: its host may resolve to a
+    private address by now (DNS rebinding). Any error of one message is that message's
+    outcome (a dead letter), never the end of the run for the others.
+    """
+    problem = endpoints.endpoint_problem(item.message.endpoint, settings, resolver)
+    if problem is not None:
+        return SendResult(None, error=ENDPOINT_REFUSED + problem.code, final=True)
+    try:
+        return sender.send(item.message)
+    except Exception as exc:  # noqa: BLE001 - one broken message must not stop the others
+        log.exception("push %s failed in the sender", item.id)
+        return SendResult(None, error=SENDER_ERROR + type(exc).__name__, final=True)
 
 
 def claim(session: Session, settings: Settings, now: datetime, stats: DispatchStats) -> _Batch:
@@ -284,6 +311,8 @@ def record(
         return "cancelled" if ok else "stale"
     status = result.status
     answer = {"last_status_code": status, "last_error": result.error[:500] or None}
+    if result.final:
+        return "dead" if apply(OutboxStatus.DEAD, **answer) else "stale"
     if status is not None and 200 <= status < 300:
         if not apply(OutboxStatus.SENT, sent_at=at, **answer):
             return "stale"

@@ -47,6 +47,7 @@ class SendResult:
     status: int | None
     retry_after: str | None = None
     error: str = ""
+    final: bool = False  # not sent and never to be retried (a refused endpoint, a bug)
 
 
 class PushSender(Protocol):

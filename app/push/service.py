@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
@@ -24,6 +23,7 @@ from app.config import Settings
 from app.errors import NotFound, Unprocessable
 from app.findings.models import Advice
 from app.patients.models import Patient
+from app.push import endpoints
 from app.push.models import (
     OutboxMessage,
     OutboxStatus,
@@ -35,7 +35,6 @@ from app.push.sender import MAX_PLAINTEXT_BYTES, encode_payload
 from app.push.vapid import b64url_decode
 
 ADVICE_TTL_SECONDS = {"urgent": 6 * 3600, "routine": 24 * 3600}
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _TOPIC_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -176,19 +175,9 @@ def subscription_errors(settings: Settings, body: SubscriptionIn) -> list[dict[s
     def error(loc: str, code: str, message: str) -> None:
         errors.append({"loc": loc, "code": code, "message": message})
 
-    try:
-        parts = urlsplit(body.endpoint)
-        host = parts.hostname or ""
-        port_ok = parts.port is None or 0 < parts.port < 65536
-    except ValueError:
-        parts, host, port_ok = None, "", False
-    if parts is None or not host or not port_ok or parts.username or parts.password:
-        error("endpoint", "invalid_url", "The endpoint must be an absolute URL with a host.")
-    elif parts.scheme == "http" and host in LOOPBACK_HOSTS:
-        if not settings.is_development:
-            error("endpoint", "insecure_endpoint", "Push endpoints must use https.")
-    elif parts.scheme != "https":
-        error("endpoint", "insecure_endpoint", "Push endpoints must use https.")
+    problem = endpoints.endpoint_problem(body.endpoint, settings, endpoints.resolver_for(settings))
+    if problem is not None:
+        error("endpoint", problem.code, problem.message)
     try:
         point = b64url_decode(body.keys.p256dh)
         if len(point) != 65 or point[0] != 4:
@@ -322,5 +311,40 @@ def notification_dict(row: OutboxMessage) -> dict[str, Any]:
         "sent_at": row.sent_at.isoformat() if row.sent_at else None,
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
         "last_status_code": row.last_status_code,
-        "last_error": row.last_error,
+        # A code, never the raw error: exception text can carry what the service's own
+        # network looks like (a hostile endpoint reads it back here).
+        "reason": reason_code(row),
     }
+
+
+ENDPOINT_REFUSED = "endpoint refused: "
+"""How the dispatcher writes ``last_error`` when it will not send to an endpoint."""
+
+SENDER_ERROR = "sender error: "
+"""How the dispatcher writes ``last_error`` when sending one message raised."""
+
+
+def reason_code(row: OutboxMessage) -> str | None:
+    """Why a notification ended (or waits) as it did, from a fixed vocabulary."""
+    error, code = row.last_error or "", row.last_status_code
+    if error.startswith(ENDPOINT_REFUSED):
+        return "endpoint_" + error.removeprefix(ENDPOINT_REFUSED).split()[0]
+    if error.startswith(SENDER_ERROR):
+        return "sender_error"
+    if code is not None:
+        if 200 <= code < 300:
+            return None
+        if code in (404, 410):
+            return "subscription_gone"
+        if code == 413:
+            return "payload_too_large"
+        if code == 429:
+            return "rate_limited"
+        return "push_service_error" if code >= 500 else "refused_by_push_service"
+    if row.status == OutboxStatus.EXPIRED:
+        return "expired"
+    if row.status == OutboxStatus.CANCELLED:
+        return "cancelled"
+    if error:
+        return "no_answer"  # a timeout or a connection that failed
+    return None
