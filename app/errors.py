@@ -79,6 +79,10 @@ class PayloadTooLarge(AppError):
     status, title = 413, "Payload Too Large"
 
 
+class UnsupportedMediaType(AppError):
+    status, title = 415, "Unsupported Media Type"
+
+
 class Unprocessable(AppError):
     status, title = 422, "Unprocessable Content"
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.audit import service as audit
+from app.bounds import MAX_DB_INT
 from app.deps import AccessLogAccess, SessionDep
 
 router = APIRouter(tags=["audit"])
@@ -16,7 +17,7 @@ router = APIRouter(tags=["audit"])
 def access_log(
     access: AccessLogAccess,
     session: SessionDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """The patient's access log, newest first; ``before`` pages back by sequence number."""

@@ -11,10 +11,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
+from app.auth.policy import Action, may
 from app.auth.tokens import verify_token
+from app.bounds import BoundedTime, bounded_time
 from app.clock import utcnow
 from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
-from app.errors import BadRequest, PayloadTooLarge, Unauthorized, Unprocessable
+from app.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from app.findings import service as findings_service
 from app.readings import feed
 from app.readings import imports as imports_service
@@ -63,11 +71,25 @@ def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
     limiter.check((subject, pid), time.monotonic())
 
 
-async def read_body(request: Request, _: Annotated[None, Depends(limit_rate)]) -> bytes:
+def require_json(request: Request) -> None:
+    """Refuse (415) a body that does not say it is JSON, before reading it."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise UnsupportedMediaType("Send the sync envelope as application/json.")
+
+
+async def read_body(request: Request) -> bytes:
     """The raw request body (its size is capped by the body-limit middleware)."""
     return await request.body()
 
 
+# Routes that take a body declare, in this order: the rate limit (a token check, no database),
+# the access dependency (authorisation), then the body: nothing is read for a caller who may
+# not write, and a flood is refused before the database is touched.
+RateLimited = Annotated[None, Depends(limit_rate)]
+JsonOnly = Annotated[None, Depends(require_json)]
 RawBody = Annotated[bytes, Depends(read_body)]
 
 
@@ -90,12 +112,18 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
 )
 def sync(
     request: Request,
-    body: RawBody,
+    _rate: RateLimited,
     access: WriteReadingsAccess,
+    _json: JsonOnly,
+    body: RawBody,
     session: SessionDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
-    """Upload a batch of readings (idempotent on patient + source + client_id)."""
+    """Upload a batch of readings (idempotent on patient + source + client_id).
+
+    The answer carries advice and the change feed only for a caller who may read the
+    patient's data: a proxy who may only enter readings gets its per-item results.
+    """
     payload = parse_json_body(body)
     if isinstance(payload, dict) and isinstance(payload.get("readings"), list):
         if len(payload["readings"]) > MAX_READINGS:
@@ -116,6 +144,9 @@ def sync(
         entered_by=access.actor.id,
         now=now,
     )
+    if not may(access, Action.READ):
+        return {"results": outcome.results, "advice": [], "changes": [], "cursor": None,
+                "has_more": False}  # fmt: skip
     page = feed.read(session, settings, access.patient.id, envelope.cursor)
     lang = findings_service.pick_language(
         request.headers.get("accept-language"), access.actor.user.language
@@ -149,11 +180,9 @@ def _page_token(time: datetime, reading_id: str) -> str:
 def _parse_page_token(token: str) -> tuple[datetime, str]:
     try:
         time, rid = token.split("|", 1)
-        parsed = datetime.fromisoformat(time)
+        parsed = bounded_time(datetime.fromisoformat(time))
     except ValueError as exc:
         raise BadRequest("Invalid page cursor.") from exc
-    if parsed.tzinfo is None:
-        raise BadRequest("Invalid page cursor.")
     return parsed, rid
 
 
@@ -162,18 +191,12 @@ def list_readings(
     access: ReadAccess,
     session: SessionDep,
     type: str | None = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    from_: Annotated[BoundedTime | None, Query(alias="from")] = None,
+    to: BoundedTime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     """A page of readings; ``next_cursor`` continues it."""
-    for name, value in (("from", from_), ("to", to)):
-        if value is not None and value.tzinfo is None:
-            raise Unprocessable(
-                "Times need a UTC offset.",
-                errors=[{"loc": name, "code": "missing_offset", "message": "Add a UTC offset."}],
-            )
     rows = readings_service.list_readings(
         session,
         access.patient.id,
@@ -221,8 +244,9 @@ def delete_reading(
 )
 def import_readings(
     request: Request,
-    body: RawBody,
+    _rate: RateLimited,
     access: WriteReadingsAccess,
+    body: RawBody,
     session: SessionDep,
     settings: SettingsDep,
     format: ImportFormat,
@@ -244,9 +268,12 @@ def import_readings(
     lang = findings_service.pick_language(
         request.headers.get("accept-language"), access.actor.user.language
     )
+    readable = may(access, Action.READ)
     return {
         "summary": outcome.summary(),
         "results": outcome.results,
         "rejected": outcome.rejected,
-        "advice": [findings_service.advice_dict(a, lang) for a in outcome.advice],
+        "advice": [findings_service.advice_dict(a, lang) for a in outcome.advice]
+        if readable
+        else [],
     }

@@ -1,0 +1,95 @@
+"""What a hostile client found (issue 10 §1, §4): scope leaks and input that answered 500.
+
+Each case fails to do harm: a clear 4xx in problem+json, nothing stored, nothing leaked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.auth.models import ProxyGrant
+from app.readings.models import Reading
+from tests.app.factories import batch, patient_id, scalar
+
+Auth = Callable[[str], dict[str, str]]
+
+
+def _readings(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Reading)) or 0)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=9999-12-31T23:59:59-14:00",
+        "to=9999-12-31T23:59:59-14:00",
+        "from=0001-01-01T00:00:00%2B14:00",
+        "from=1900-12-31T23:59:59Z",
+        "from=2101-01-01T00:00:00Z",
+        "from=2026-11-20T07:00:00",
+    ],
+)
+def test_times_out_of_range_answer_422(client: TestClient, auth: Auth, query: str) -> None:
+    answer = client.get(f"/v1/patients/me/readings?{query}", headers=auth("allan"))
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["errors"][0]["message"]
+
+
+def test_edge_times_and_forged_cursors(client: TestClient, auth: Auth) -> None:
+    edges = "from=1901-01-01T00:00:00Z&to=2100-12-31T23:59:59Z"
+    assert client.get(f"/v1/patients/me/readings?{edges}", headers=auth("allan")).status_code == 200
+    forged = "9999-12-31T23:59:59-14:00|x"
+    answer = client.get("/v1/patients/me/readings", params={"cursor": forged},
+                        headers=auth("allan"))
+    assert answer.status_code == 400, answer.text
+    huge = client.get("/v1/patients/me/access-log?before=99999999999999999999",
+                      headers=auth("allan"))
+    assert huge.status_code == 422, huge.text
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "text/csv", None])
+def test_sync_refuses_a_body_that_is_not_json(
+    client: TestClient, auth: Auth, session: Session, content_type: str | None
+) -> None:
+    body = json.dumps(batch(scalar("weight", 80, "kg"))).encode()
+    headers = {**auth("allan")}
+    if content_type:
+        headers["Content-Type"] = content_type
+    answer = client.post("/v1/patients/me/sync", content=body, headers=headers)
+    assert answer.status_code == 415, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert _readings(session) == 0
+    ok = client.post("/v1/patients/me/sync", content=body,
+                     headers={**headers, "Content-Type": "application/json; charset=utf-8"})
+    assert ok.status_code == 200
+
+
+def test_a_proxy_who_may_only_enter_readings_learns_nothing_from_the_answer(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    asta = patient_id(session, "asta")
+    # Asta's own readings and advice are in her record before Maria's upload.
+    client.post("/v1/patients/me/sync", json=batch(scalar("spo2", 85, "%")),
+                headers=auth("asta"))
+    session.execute(update(ProxyGrant).where(ProxyGrant.patient_id == asta)
+                    .values(scopes=["enter_readings"]))
+    for body in (batch(), batch(scalar("spo2", 84, "%"))):  # empty, and one that gives advice
+        answer = client.post(f"/v1/patients/{asta}/sync", json=body, headers=auth("maria"))
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+        assert (data["changes"], data["advice"], data["cursor"]) == ([], [], None)
+        assert all(set(r) <= {"client_id", "status", "id", "duplicate_of", "errors"}
+                   for r in data["results"])
+    # With read back in her grant, the same answer carries the record.
+    session.execute(update(ProxyGrant).where(ProxyGrant.patient_id == asta)
+                    .values(scopes=["read", "enter_readings"]))
+    answer = client.post(f"/v1/patients/{asta}/sync", json=batch(), headers=auth("maria"))
+    assert answer.json()["changes"]
