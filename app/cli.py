@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 from app import migrate as migrations
+from app.audit_cli import audit_cli
 from app.auth.models import User
 from app.auth.tokens import mint_token
 from app.clock import utcnow
@@ -263,6 +264,7 @@ def _safe_url(url: str) -> str:
 
 
 cli.add_typer(rules_cli, name="rules")
+cli.add_typer(audit_cli, name="audit")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.audit import service as audit
 from app.audit.router import router as audit_router
 from app.auth.router import router as identity_router
 from app.config import Settings, get_settings
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = audit.use_key(make_sessionmaker(engine), audit.audit_key(settings))
     app.state.sync_limiter = RateLimiter(settings.sync_rate_per_minute, settings.sync_burst)
 
     @app.exception_handler(AppError)

@@ -9,7 +9,6 @@ sample personas and plans without readings).
 from __future__ import annotations
 
 import os
-
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -142,6 +141,7 @@ def make_settings(root: Path, url: str) -> Settings:
         sample_data_dir=PROJECT_ROOT / "sample_data",
         scheduler_enabled=False,
         cursor_secret="test-cursor-secret",
+        audit_key="test-audit-key",
         sync_rate_per_minute=0,  # flood protection has its own test (AT-23)
     )
 
