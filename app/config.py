@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.var_dir / 'selfcare.db'}"
 
     @property
+    def dev_issuer_enabled(self) -> bool:
+        """Whether tokens of the development issuer are accepted: never in production."""
+        return self.auth_dev_issuer and self.is_development
+
+    @property
     def is_development(self) -> bool:
         """Whether the development issuer and generated secrets are allowed."""
         return self.environment == "development"
