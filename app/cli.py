@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 from app import migrate as migrations
+from app.audit_cli import audit_cli
 from app.auth.models import User
 from app.auth.tokens import mint_token
 from app.clock import utcnow
@@ -151,8 +152,8 @@ def token_command(
 ) -> None:
     """Print a development bearer token for a user."""
     settings = get_settings()
-    if not settings.auth_dev_issuer:
-        console.print("[red]the development issuer is disabled[/red]")
+    if not settings.dev_issuer_enabled:
+        console.print("[red]the development issuer is disabled (or this is production)[/red]")
         raise typer.Exit(2)
     engine = make_engine(settings.effective_database_url)
     with transaction(make_sessionmaker(engine)) as session:
@@ -173,6 +174,13 @@ def serve_command(
     import uvicorn
 
     settings = get_settings()
+    if not settings.is_development and settings.auth_jwks_file is None:
+        console.print(
+            "[red]production needs a token issuer: set SELFCARE_AUTH_ISSUER, "
+            "SELFCARE_AUTH_AUDIENCE and SELFCARE_AUTH_JWKS_FILE "
+            "(or SELFCARE_ENVIRONMENT=development)[/red]"
+        )
+        raise typer.Exit(2)
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
@@ -263,6 +271,7 @@ def _safe_url(url: str) -> str:
 
 
 cli.add_typer(rules_cli, name="rules")
+cli.add_typer(audit_cli, name="audit")
 
 
 def main() -> None:

@@ -30,9 +30,22 @@ class Settings(BaseSettings):
     auth_jwks_file: Path | None = None
     auth_dev_issuer: bool = True
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
+    # Tokens living longer than this (from iat to exp) are refused, whoever issued them;
+    # an iat further in the future than the clock skew leeway is refused too.
+    token_max_lifetime_minutes: int = Field(default=12 * 60, ge=1)
 
     # Secret for signing change-feed cursors; generated into var/ when empty.
     cursor_secret: str = ""
+
+    # The audit chain's HMAC key; generated into var/audit-key when empty. Keep it outside
+    # the database (and give the same one to every process that writes audit rows).
+    audit_key: str = ""
+    # Where the chain's head is anchored outside the database (default var/audit-anchors.log),
+    # how often it is anchored, and how often the whole chain is verified (an ERROR log line
+    # "AUDIT CHAIN BROKEN" is the alert).
+    audit_anchor_file: Path | None = None
+    audit_anchor_interval_seconds: float = Field(default=300.0, gt=0)
+    audit_verify_interval_seconds: float = Field(default=6 * 3600.0, gt=0)
 
     # How long the team has to acknowledge a flag before it is overdue, per severity.
     flag_deadline_hours_high: int = Field(default=4, ge=1)
@@ -100,6 +113,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.var_dir / 'selfcare.db'}"
+
+    @property
+    def dev_issuer_enabled(self) -> bool:
+        """Whether tokens of the development issuer are accepted: never in production."""
+        return self.auth_dev_issuer and self.is_development
 
     @property
     def is_development(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -117,6 +118,25 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# SQLSTATE classes and codes that mean "the database cannot serve writes now", not a bug:
+# 08 connection, 25006 read-only transaction, 3D000 no such database, 42P01 no such table
+# (schema missing), 53 insufficient resources, 57P operator intervention (shutdown).
+_UNAVAILABLE_SQLSTATES = ("08", "25006", "3D000", "42P01", "53", "57P")
+
+
+def unavailable_reason(exc: DBAPIError) -> str | None:
+    """Why the database cannot serve (missing, read-only, unreachable, busy), or None."""
+    if isinstance(exc, OperationalError):
+        message = str(exc.orig).lower()
+        if "database is locked" in message:
+            return "busy"
+        return "unavailable"
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return "unavailable"
+    return None
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -12,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.models import User
-from app.auth.policy import Access, Action, Actor, authorize, home_care_unit
+from app.auth.policy import (
+    Access,
+    Action,
+    Actor,
+    Forbidden,
+    authorize,
+    home_care_unit,
+    relation_to,
+)
 from app.auth.tokens import verify_token
 from app.clock import utcnow
 from app.config import Settings
@@ -129,16 +138,68 @@ def audit_listing(
     )
 
 
+def audit_refusal(
+    session: Session, actor: Actor, patient_id: str | None, action: str, resource: str
+) -> None:
+    """Log an attempt the policy refused (a 404 or 403 on a patient's data).
+
+    The row names the patient when one exists with that id (so the patient sees the attempt in
+    their access log) and the relation the caller has to them ("none" for a stranger); the
+    outcome becomes ``refused:<status>`` in ``get_session``. An id that names no patient is
+    logged without a subject, and the id itself is not logged (it is the caller's input).
+    """
+    now = utcnow()
+    patient = session.get(Patient, patient_id) if patient_id and len(patient_id) <= 36 else None
+    access = relation_to(session, actor, patient, now) if patient is not None else None
+    unit_id: str | None
+    unit_name: str | None
+    if access is not None and access.care_unit_id is not None:
+        unit_id, unit_name = access.care_unit_id, access.care_unit_name
+    else:
+        unit_id, unit_name = home_care_unit(session, actor)
+    audit.record(
+        session,
+        audit.AuditEntry(
+            occurred_at=now,
+            actor_id=actor.id,
+            actor_handle=actor.user.handle,
+            actor_role=actor.role,
+            relation=access.relation if access is not None else "none",
+            action=action,
+            resource=resource,
+            patient_ids=(patient.id,) if patient is not None else (),
+            care_unit_id=unit_id,
+            care_unit_name=unit_name,
+        ),
+    )
+
+
+def authorize_audited(
+    session: Session, actor: Actor, pid: str, action: Action, resource: str, now: datetime
+) -> Access:
+    """Authorise ``action`` on a patient (``me`` allowed); a refusal is audited, then raised."""
+    patient_id: str | None = None
+    try:
+        patient_id = resolve_patient_id(session, actor, pid)
+        return authorize(session, actor, patient_id, action, now)
+    except (NotFound, Forbidden):
+        audit_refusal(session, actor, patient_id, action, resource)
+        raise
+
+
+def route_of(request: Request) -> str:
+    """The request's method and route template, as audit rows name it."""
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', request.url.path)}"
+
+
 def patient_access(action: Action) -> Callable[..., Access]:
     """A dependency that authorises ``action`` on the path's patient and audits it."""
 
     def dependency(pid: str, request: Request, session: SessionDep, actor: ActorDep) -> Access:
-        access = authorize(
-            session, actor, resolve_patient_id(session, actor, pid), action, utcnow()
-        )
-        route = request.scope.get("route")
-        template = getattr(route, "path", request.url.path)
-        audit_access(session, access, action, f"{request.method} {template}")
+        resource = route_of(request)
+        access = authorize_audited(session, actor, pid, action, resource, utcnow())
+        audit_access(session, access, action, resource)
         return access
 
     return dependency

@@ -9,13 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.audit import service as audit
 from app.audit.router import router as audit_router
 from app.auth.router import router as identity_router
 from app.config import Settings, get_settings
-from app.db import is_sqlite, make_engine, make_sessionmaker
+from app.db import is_sqlite, make_engine, make_sessionmaker, unavailable_reason
 from app.errors import PROBLEM_JSON, AppError
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = audit.use_key(make_sessionmaker(engine), audit.audit_key(settings))
     app.state.sync_limiter = RateLimiter(settings.sync_rate_per_minute, settings.sync_burst)
 
     @app.exception_handler(AppError)
@@ -90,14 +91,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(OperationalError)
-    async def _database_busy(_: Request, exc: OperationalError) -> JSONResponse:
-        if "database is locked" not in str(exc):
-            return await _unexpected(_, exc)
-        # SQLite's writer lock stayed taken past the busy timeout: nothing was saved, and
-        # trying again shortly will work. Say so instead of failing.
-        log.warning("database busy: %s", exc.orig)
-        body = _problem(503, "Service Unavailable", "The database is busy; try again shortly.")
+    @app.exception_handler(DBAPIError)
+    async def _database_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            return await _unexpected(request, exc)
+        if reason == "busy":
+            # SQLite's writer lock stayed taken past the busy timeout: nothing was saved, and
+            # trying again shortly will work. Say so instead of failing.
+            log.warning("database busy: %s", exc.orig)
+            detail = "The database is busy; try again shortly."
+        else:
+            # Missing, read-only, unreachable: nothing was saved, and nothing is answered
+            # from a request that could not be audited and committed.
+            log.error("database unavailable: %s", exc.orig)
+            detail = "The database is not available for writing; nothing was saved."
+        body = _problem(503, "Service Unavailable", detail)
         return JSONResponse(
             body, status_code=503, media_type=PROBLEM_JSON, headers={"Retry-After": "1"}
         )
@@ -108,11 +117,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = _problem(500, "Internal Server Error", "Something went wrong; nothing was saved.")
         return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
-    @app.get("/healthz", tags=["health"], summary="200 when the database answers")
-    def healthz() -> dict[str, str]:
-        """Liveness and database reachability."""
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="200 when the database accepts writes; 503 problem+json when it does not",
+    )
+    def healthz() -> Any:
+        """Whether the database answers a write-path query (rolled back; changes nothing)."""
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            # Every request writes an audit row under a lock on the chain's head: take that
+            # path (a no-op update, rolled back). A read-only or missing database fails here.
+            with conn.begin() as transaction:
+                touched = conn.execute(
+                    text("UPDATE audit_head SET last_seq = last_seq WHERE id = 1")
+                ).rowcount
+                transaction.rollback()
+        if touched != 1:
+            log.error("healthz: the audit chain's head row is missing")
+            body = _problem(
+                503, "Service Unavailable", "The audit log cannot be written; nothing is served."
+            )
+            return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
         return {"status": "ok"}
 
     for router in (

@@ -28,11 +28,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit import service as audit
 from app.clock import utcnow
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.findings.evaluation import run_due
 from app.goals.service import recompute_all
+from app.jobs.audit import anchor_audit_head, verify_audit_chain
 from app.jobs.escalation import run_escalation
 from app.jobs.reminders import run_reminders
 from app.jobs.retention import clean_up
@@ -112,6 +114,20 @@ def job_specs(
             settings.goals_recompute_interval_seconds,
         )
     )
+    specs.append(
+        JobSpec(
+            "audit-anchor",
+            lambda: anchor_audit_head(factory, settings, clock()),
+            settings.audit_anchor_interval_seconds,
+        )
+    )
+    specs.append(
+        JobSpec(
+            "audit-verify",
+            lambda: verify_audit_chain(factory, settings, clock()),
+            settings.audit_verify_interval_seconds,
+        )
+    )
     return specs
 
 
@@ -164,7 +180,8 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> No
     engine = make_engine(
         settings.effective_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
-    scheduler = build_scheduler(settings, make_sessionmaker(engine))
+    factory = audit.use_key(make_sessionmaker(engine), audit.audit_key(settings))
+    scheduler = build_scheduler(settings, factory)
     stopping = stop or threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

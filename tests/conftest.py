@@ -150,6 +150,7 @@ def make_settings(root: Path, url: str) -> Settings:
         sample_data_dir=PROJECT_ROOT / "sample_data",
         scheduler_enabled=False,
         cursor_secret="test-cursor-secret",
+        audit_key="test-audit-key",
         sync_rate_per_minute=0,  # flood protection has its own test (AT-23)
         # Push endpoint hosts resolve from this table, never from DNS (no network in tests).
         push_host_table=TEST_PUSH_HOSTS,

@@ -90,13 +90,17 @@ def _verification_key(settings: Settings, kid: str | None) -> Any:
             if kid is None or key.key_id == kid:
                 return key.key
         raise Unauthorized("Unknown signing key.")
-    if settings.auth_dev_issuer:
+    if settings.dev_issuer_enabled:
         return dev_private_key(settings).public_key()
     raise Unauthorized("No token issuer is configured.")
 
 
 def verify_token(settings: Settings, token: str, *, now: datetime) -> TokenClaims:
-    """Verify signature (ES256 only), issuer, audience and expiry; return the claims."""
+    """Verify signature (ES256 only), issuer, audience, expiry and lifetime; return the claims.
+
+    ``iat`` is required: a token issued further ahead than the clock skew, or living longer
+    than ``token_max_lifetime_minutes`` from ``iat`` to ``exp``, is refused, whoever signed it.
+    """
     try:
         header = jwt.get_unverified_header(token)
         key = _verification_key(settings, header.get("kid"))
@@ -107,7 +111,7 @@ def verify_token(settings: Settings, token: str, *, now: datetime) -> TokenClaim
             audience=settings.auth_audience,
             issuer=settings.auth_issuer,
             options={
-                "require": ["exp", "iss", "aud", "sub"],
+                "require": ["exp", "iat", "iss", "aud", "sub"],
                 "verify_iat": False,
                 "verify_exp": False,  # checked below against the service clock
             },
@@ -117,6 +121,11 @@ def verify_token(settings: Settings, token: str, *, now: datetime) -> TokenClaim
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or exp < now.timestamp() - CLOCK_SKEW_SECONDS:
         raise Unauthorized("The token has expired.")
+    iat = claims.get("iat")
+    if not isinstance(iat, int | float) or iat > now.timestamp() + CLOCK_SKEW_SECONDS:
+        raise Unauthorized("The token is issued in the future.")
+    if exp - iat > settings.token_max_lifetime_minutes * 60:
+        raise Unauthorized("The token lives longer than this service allows.")
     care_unit = claims.get("care_unit")
     return TokenClaims(
         subject=str(claims["sub"]),

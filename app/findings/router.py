@@ -7,9 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.policy import Action, authorize, visible_patient_ids
+from app.auth.policy import Action, visible_patient_ids
 from app.clock import utcnow
-from app.deps import ActorDep, ReadAccess, SessionDep, audit_access, audit_listing
+from app.deps import (
+    ActorDep,
+    ReadAccess,
+    SessionDep,
+    audit_access,
+    audit_listing,
+    authorize_audited,
+)
 from app.errors import NotFound
 from app.findings import service as findings_service
 from app.findings.models import FlagStatus
@@ -76,11 +83,14 @@ def _flag_action(flag_id: str, actor: ActorDep, session: SessionDep, verb: str) 
     flag = findings_service.get_flag(session, flag_id)
     if flag is None:
         raise NotFound("No such flag.")
+    resource = f"POST /v1/flags/{{flag_id}}/{verb}"
     try:
-        access = authorize(session, actor, flag.patient_id, Action.MANAGE_FLAGS, utcnow())
+        access = authorize_audited(
+            session, actor, flag.patient_id, Action.MANAGE_FLAGS, resource, utcnow()
+        )
     except NotFound as exc:
         raise NotFound("No such flag.") from exc
-    audit_access(session, access, Action.MANAGE_FLAGS, f"POST /v1/flags/{{flag_id}}/{verb}")
+    audit_access(session, access, Action.MANAGE_FLAGS, resource)
     return flag, access
 
 

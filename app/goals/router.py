@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.auth.policy import Access, Action, Forbidden, Relation, authorize, may
+from app.auth.policy import Access, Action, Forbidden, Relation, may
 from app.clock import utcnow
-from app.deps import ActorDep, ReadAccess, SessionDep, audit_access, resolve_patient_id
+from app.deps import ActorDep, ReadAccess, SessionDep, audit_access, authorize_audited
 from app.goals import service as goals_service
 from app.goals.schemas import GoalIn, GoalPatch
 from rules.catalogue import MeasurementType
@@ -40,17 +40,19 @@ def _may_write_goal(access: Access, *, personal: bool) -> bool:
 def _goal_write_access(
     request: Request, session: SessionDep, actor: ActorDep, pid: str, *, personal: bool
 ) -> Access:
-    """Decide a goal write through the policy, then log it (a refusal logs nothing)."""
+    """Decide a goal write through the policy, then log it (a refusal is logged as one)."""
     now = utcnow()
-    patient_id = resolve_patient_id(session, actor, pid)
+    resource = _route(request)
     if not personal:
-        access = authorize(session, actor, patient_id, Action.WRITE_PLAN, now)
+        access = authorize_audited(session, actor, pid, Action.WRITE_PLAN, resource, now)
     else:
         # Visible at all (404 otherwise, as for a missing patient), then: self or care team.
-        access = authorize(session, actor, patient_id, Action.READ, now)
+        access = authorize_audited(session, actor, pid, Action.READ, resource, now)
+        audit_access(session, access, WRITE_GOAL, resource)
         if not _may_write_goal(access, personal=True):
             raise Forbidden("Only the patient or the care team may add a personal goal.")
-    audit_access(session, access, WRITE_GOAL, _route(request))
+        return access
+    audit_access(session, access, WRITE_GOAL, resource)
     return access
 
 
@@ -86,11 +88,11 @@ def update_goal(
 ) -> dict[str, Any]:
     """Change title, measure, target, dates, lifecycle, milestones or agreements."""
     now = utcnow()
-    access = authorize(session, actor, resolve_patient_id(session, actor, pid), Action.READ, now)
+    access = authorize_audited(session, actor, pid, Action.READ, _route(request), now)
+    audit_access(session, access, WRITE_GOAL, _route(request))
     goal = goals_service.get_goal(session, access.patient.id, goal_id)
     if not _may_write_goal(access, personal=goal.personal):
         raise Forbidden("Only the care team may change this goal.")
-    audit_access(session, access, WRITE_GOAL, _route(request))
     return goals_service.update_goal(session, patient=access.patient, goal=goal, body=body, now=now)
 
 

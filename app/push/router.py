@@ -6,9 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from app.auth.policy import Action, authorize
+from app.auth.policy import Action
 from app.clock import utcnow
-from app.deps import ActorDep, ReadAccess, SessionDep, SettingsDep, audit_access, resolve_patient_id
+from app.deps import (
+    ActorDep,
+    ReadAccess,
+    SessionDep,
+    SettingsDep,
+    audit_access,
+    authorize_audited,
+)
 from app.push import service as push_service
 from app.push.schemas import SubscriptionCreated, SubscriptionIn, VapidPublicKey
 from app.push.vapid import vapid_key
@@ -43,10 +50,13 @@ def create_subscription(
     now = utcnow()
     patient_ids: list[str] = []
     for pid in body.patient_ids:
-        resolved = resolve_patient_id(session, actor, pid)
-        if resolved in patient_ids:
+        if pid in patient_ids:
             continue
-        access = authorize(session, actor, resolved, Action.SUBSCRIBE_ADVICE, now)
+        access = authorize_audited(
+            session, actor, pid, Action.SUBSCRIBE_ADVICE, "POST /v1/push/subscriptions", now
+        )
+        if access.patient.id in patient_ids:
+            continue
         audit_access(session, access, Action.SUBSCRIBE_ADVICE, "POST /v1/push/subscriptions")
         patient_ids.append(access.patient.id)
     row, created = push_service.subscribe(

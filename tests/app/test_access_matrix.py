@@ -11,8 +11,11 @@ compared with ``access_matrix.yaml``, the intended policy. Alongside:
 - AT-05: every allowed request on patient data (a 409 included: it was authorised and read
   the patient's state) writes exactly one audit row (actor, role, relation, care unit, action,
   UTC time, the patient as subject), a listing one row naming the listed patients; denied
-  requests and requests on no patient's data write none; no audit row holds a measurement
-  value that was sent.
+  requests on no patient's data write none; no audit row holds a measurement value that was
+  sent;
+- a signed-in caller refused (403/404) on a patient route writes one row with the refusal as its
+  outcome, naming the patient when it exists (nobody for a missing id); other denials (401,
+  422) write none.
 
 Every mismatch is collected and reported once, as a table, at the end.
 """
@@ -56,6 +59,7 @@ MATRIX_PARTS = Path(__file__).with_name("access_matrix.d")
 TARGETS = ("A", "B", "missing")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DENIALS = frozenset({"401", "403", "404", "422"})
+REFUSALS = frozenset({"403", "404"})  # refused by the policy (or for the object): audited
 ENROL_PNR = "198804292384"  # from Skatteverket's list of test personnummer
 FRESH_PULSE = 67  # the value of every reading the matrix uploads
 
@@ -524,6 +528,7 @@ class Tally:
 
     requests: int = 0
     audited_requests: int = 0
+    audited_refusals: int = 0
     audit_rows: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     mismatches: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)
@@ -618,16 +623,22 @@ class MatrixRun:
         # AT-05: exactly one complete row for an allowed request on patient data, else none.
         written = new_audit_rows(self.session, audit_before)
         self.tally.audit_rows += len(written)
+        user = self.world.users.get(str(HANDLES[principal]))
+        # Enrolment is refused by role before any patient is looked at: not a patient's data.
+        on_patient = spec.audit == "patient" and key != "POST /v1/patients"
+        if got in REFUSALS and on_patient and user is not None:
+            self.check_refusal(key, path, target, got, user, written, miss)
+            return response
         if got != "allow" or spec.audit == "none":
             if written:
                 miss("audit_extra", expected="no audit row", got=f"{len(written)} ({shown})")
             return response
         self.tally.audited_requests += 1
+        assert user is not None
         if len(written) != 1:
             kind = "audit_missing" if not written else "audit_extra"
             miss(kind, expected="1 audit row", got=f"{len(written)} rows ({shown})")
             return response
-        user = self.world.users[str(HANDLES[principal])]
         if spec.audit == "list":
             items_key, id_key = LISTINGS[key]
             subjects = {item[id_key] for item in body_of(response)[items_key]}
@@ -650,6 +661,41 @@ class MatrixRun:
         if problems:
             miss("audit_malformed", expected="complete row", got="; ".join(problems))
         return response
+
+    def check_refusal(
+        self,
+        key: str,
+        path: str,
+        target: str,
+        got: str,
+        user: User,
+        written: list[tuple[AuditEvent, set[str]]],
+        miss: Callable[..., None],
+    ) -> None:
+        """A signed-in caller refused on a patient's data: one row, the refusal its outcome.
+
+        The row names the patient when the target patient exists (A or B; they see the attempt
+        in their access log) and nobody for a missing id. A missing object of another kind (a
+        flag, a goal) is refused before the policy is asked: no patient, so no row is needed.
+        """
+        self.tally.audited_refusals += 1
+        patients = set() if target == "missing" else {self.world.patients[target]}
+        if len(written) > 1 or (not written and patients):
+            kind = "refusal_audit_missing" if not written else "audit_extra"
+            miss(kind, expected="1 refusal row", got=f"{len(written)} rows ({got})")
+            return
+        if not written:
+            return
+        row, logged = written[0]
+        problems = []
+        if row.outcome != f"refused:{got}":
+            problems.append(f"outcome {row.outcome} (want refused:{got})")
+        if (row.actor_id, row.actor_handle, row.actor_role) != (user.id, user.handle, user.role):
+            problems.append(f"actor {row.actor_handle}/{row.actor_role}")
+        if logged != patients:
+            problems.append(f"subjects {sorted(logged)} (want {sorted(patients)})")
+        if problems:
+            miss("refusal_malformed", expected="complete refusal row", got="; ".join(problems))
 
     def check_no_values_logged(self) -> None:
         """No audit row, from setup on, holds a measurement value that was sent."""
@@ -694,7 +740,10 @@ def test_access_matrix_and_access_log(client: TestClient, auth: Auth, session: S
     print(
         f"AT-05 requests={tally.audited_requests} audit_rows={tally.audit_rows} "
         f"missing={c.get('audit_missing', 0)} extra={c.get('audit_extra', 0)} "
-        f"malformed={c.get('audit_malformed', 0)} values={c.get('audit_value', 0)}"
+        f"malformed={c.get('audit_malformed', 0)} values={c.get('audit_value', 0)} "
+        f"refusals={tally.audited_refusals} "
+        f"refusal_missing={c.get('refusal_audit_missing', 0)} "
+        f"refusal_malformed={c.get('refusal_malformed', 0)}"
     )
     if tally.mismatches:
         print(tally.table())

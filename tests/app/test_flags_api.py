@@ -88,4 +88,7 @@ def test_only_the_care_team_handles_flags(client: TestClient, auth: Auth, sessio
     )
     pid = patient_id(session, "allan")
     log = client.get(f"/v1/patients/{pid}/access-log", headers=auth("allan")).json()["items"]
-    assert not any(e["actor"]["handle"] in ("karin", "olof") for e in log)
+    # The outsiders' attempts are in Allan's log, as refusals (issue 10: audited 404s).
+    tried = [e for e in log if e["actor"]["handle"] in ("karin", "olof")]
+    assert len(tried) == 2 and all(e["outcome"] == "refused:404" for e in tried)
+    assert all(e["relation"] == "none" for e in tried)

@@ -9,12 +9,15 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from typer.testing import CliRunner
 
-from app.auth.tokens import dev_jwks, mint_token, verify_token
-from app.config import Settings
+from app.auth.tokens import CLOCK_SKEW_SECONDS, dev_jwks, mint_token, verify_token
+from app.cli import cli
+from app.config import Settings, get_settings
 from app.errors import Unauthorized
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+SKEW = CLOCK_SKEW_SECONDS
 
 
 def _settings(tmp_path: Path, **extra: object) -> Settings:
@@ -53,6 +56,7 @@ def test_production_issuer_from_a_jwks_file(tmp_path: Path) -> None:
         "iss": "https://idp.example",
         "aud": "egenvard",
         "sub": "user-7",
+        "iat": int(NOW.timestamp()),
         "exp": int((NOW + timedelta(minutes=5)).timestamp()),
     }
     good = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "idp-1"})
@@ -77,3 +81,83 @@ def test_dev_jwks_publishes_the_dev_key(tmp_path: Path) -> None:
     token = mint_token(settings, "eva", now=NOW)
     as_production = _settings(tmp_path, auth_jwks_file=jwks_file, auth_dev_issuer=False)
     assert verify_token(as_production, token, now=NOW).subject == "eva"
+
+
+def _signed(key: ec.EllipticCurvePrivateKey, **claims: object) -> str:
+    base: dict[str, object] = {"iss": "https://idp.example", "aud": "egenvard", "sub": "u"}
+    return jwt.encode({**base, **claims}, key, algorithm="ES256", headers={"kid": "idp-1"})
+
+
+@pytest.mark.parametrize(
+    ("name", "iat_offset", "lifetime", "accepted"),
+    [
+        ("issued now, 12 h", timedelta(0), timedelta(hours=12), True),
+        ("issued within the leeway", timedelta(seconds=SKEW), timedelta(hours=1), True),
+        ("issued beyond the leeway", timedelta(seconds=SKEW + 1), timedelta(hours=1), False),
+        ("issued tomorrow", timedelta(days=1), timedelta(hours=1), False),
+        ("lives 12 h and a second", timedelta(0), timedelta(hours=12, seconds=1), False),
+        ("lives a year", -timedelta(days=1), timedelta(days=365), False),
+    ],
+)
+def test_iat_in_the_future_and_long_lifetimes_are_refused(
+    tmp_path: Path, name: str, iat_offset: timedelta, lifetime: timedelta, accepted: bool
+) -> None:
+    key, jwks = _issuer_key()
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps(jwks))
+    settings = _settings(
+        tmp_path, auth_issuer="https://idp.example", auth_audience="egenvard",
+        auth_jwks_file=jwks_file, auth_dev_issuer=False,
+    )  # fmt: skip
+    iat = NOW + iat_offset
+    token = _signed(key, iat=int(iat.timestamp()), exp=int((iat + lifetime).timestamp()))
+    if accepted:
+        assert verify_token(settings, token, now=NOW).subject == "u", name
+    else:
+        with pytest.raises(Unauthorized):
+            verify_token(settings, token, now=NOW)
+
+
+def test_a_token_without_iat_is_refused(tmp_path: Path) -> None:
+    key, jwks = _issuer_key()
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps(jwks))
+    settings = _settings(
+        tmp_path, auth_issuer="https://idp.example", auth_audience="egenvard",
+        auth_jwks_file=jwks_file, auth_dev_issuer=False,
+    )  # fmt: skip
+    with pytest.raises(Unauthorized):
+        verify_token(settings, _signed(key, exp=int(NOW.timestamp()) + 60), now=NOW)
+
+
+def test_the_dev_issuer_has_a_maximum_lifetime_too(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, token_max_lifetime_minutes=60)
+    long_lived = mint_token(settings, "allan", now=NOW, ttl=timedelta(hours=2))
+    with pytest.raises(Unauthorized):
+        verify_token(settings, long_lived, now=NOW)
+    assert verify_token(settings, mint_token(settings, "allan", now=NOW, ttl=timedelta(hours=1)),
+                        now=NOW).subject == "allan"  # fmt: skip
+
+
+def test_production_refuses_the_development_issuer(tmp_path: Path) -> None:
+    development = _settings(tmp_path)
+    token = mint_token(development, "allan", now=NOW)
+    assert verify_token(development, token, now=NOW).subject == "allan"
+    production = _settings(tmp_path, environment="production")  # auth_dev_issuer still true
+    with pytest.raises(Unauthorized):
+        verify_token(production, token, now=NOW)
+
+
+def test_serve_refuses_to_start_in_production_without_an_issuer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SELFCARE_ENVIRONMENT", "production")
+    monkeypatch.setenv("SELFCARE_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["serve"])
+        token = CliRunner().invoke(cli, ["token", "allan"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "needs a token issuer" in result.output
+    assert token.exit_code == 2

@@ -22,6 +22,8 @@ JOBS = {
     "retention",
     "rules-due",
     "goals-recompute",
+    "audit-anchor",
+    "audit-verify",
 }
 
 
