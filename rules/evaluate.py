@@ -104,11 +104,15 @@ from rules import cgm
 from rules.catalogue import (
     convert,
     decimal_text,
+    display_places,
     display_unit,
     instrument_name,
     is_accepted_unit,
+    rounded,
     same_unit,
+    shown,
     spec_for,
+    unit_text,
 )
 from rules.facts import ReadingFact
 from rules.model import (
@@ -126,6 +130,7 @@ from rules.model import (
     DeltaRule,
     Match,
     MissingDataRule,
+    Op,
     Part,
     Reference,
     ResolvedParam,
@@ -305,8 +310,8 @@ def number_text(value: Decimal, lang: str) -> str:
     return text.replace(".", ",") if lang == "sv" else text
 
 
-def _with_unit(number: str, unit: str) -> str:
-    shown = display_unit(unit)
+def _with_unit(number: str, unit: str, type_name: str, lang: str) -> str:
+    shown = unit_text(type_name, unit, lang)
     return f"{number} {shown}" if shown else number
 
 
@@ -317,19 +322,38 @@ def _round(value: Decimal | Fraction, places: int) -> Decimal:
 
 
 def reading_text(reading: ReadingFact, lang: str) -> str:
-    """Return a reading as measured, e.g. ``185/100 mmHg`` or ``3,8 mmol/L``."""
+    """Return a reading as measured, rounded as people read it: ``185/100 mmHg``, ``3,8 mmol/L``."""
     values, unit = reading.original_values, reading.original_unit
     if not display_unit(unit) and display_unit(reading.unit):
         values, unit = reading.values, reading.unit  # a fraction shows as a percentage
-    return _values_text(values, unit, lang)
+    return _values_text(reading.type, values, unit, lang)
 
 
-def _values_text(values: Mapping[str, Decimal], unit: str, lang: str) -> str:
+def _values_text(type_name: str, values: Mapping[str, Decimal], unit: str, lang: str) -> str:
+    values = {name: shown(type_name, unit, value) for name, value in values.items()}
     if "systolic" in values and "diastolic" in values:
         number = f"{number_text(values['systolic'], lang)}/{number_text(values['diastolic'], lang)}"
     else:
         number = "/".join(number_text(v, lang) for v in values.values())
-    return _with_unit(number, unit)
+    return _with_unit(number, unit, type_name, lang)
+
+
+def _shown_pair(
+    type_name: str, unit: str, value: Decimal, threshold: Decimal, op: Op
+) -> tuple[Decimal, Decimal]:
+    """Round a value and its threshold for people, keeping what the comparison said.
+
+    At the measurement's precision a gain of 2.04 kg would read "2,0 kg > 2,0 kg"; then a
+    decimal more is shown (at most three more), so an explanation never contradicts itself.
+    """
+    places = display_places(type_name, unit)
+    truth = op.holds(value, threshold)
+    for extra in range(4):
+        shown_value = rounded(value, places + extra)
+        shown_threshold = rounded(threshold, places + extra)
+        if op.holds(shown_value, shown_threshold) == truth:
+            return shown_value, shown_threshold
+    return value, threshold
 
 
 def _zone(tz: str | tzinfo) -> tzinfo:
@@ -354,6 +378,7 @@ def local_day_start(moment: datetime, tz: str | tzinfo, days_back: int = 0) -> d
 @dataclass(frozen=True)
 class _Comparison:
     held: bool
+    type_name: str
     component: str
     value: Decimal
     threshold: Decimal
@@ -372,6 +397,7 @@ def _compare(
     value, threshold, unit = in_unit
     return _Comparison(
         held=condition.op.holds(value, threshold),
+        type_name=reading.type,
         component=component,
         value=value,
         threshold=threshold,
@@ -430,8 +456,17 @@ def _conditions_hold(comparisons: Sequence[_Comparison | None], match: Match) ->
 
 def _reason(comparison: _Comparison, lang: str) -> str:
     name = _COMPONENT_NAMES.get(comparison.component, {}).get(lang)
-    value = number_text(comparison.value, lang)
-    threshold = _with_unit(number_text(comparison.threshold, lang), comparison.unit)
+    shown_value, shown_threshold = _shown_pair(
+        comparison.type_name,
+        comparison.unit,
+        comparison.value,
+        comparison.threshold,
+        comparison.condition.op,
+    )
+    value = number_text(shown_value, lang)
+    threshold = _with_unit(
+        number_text(shown_threshold, lang), comparison.unit, comparison.type_name, lang
+    )
     left = f"{name} {value}" if name else value
     return f"{left} {comparison.condition.op.symbol} {threshold}"
 
@@ -565,6 +600,7 @@ class _Outcome:
     used: list[ReadingFact] = field(default_factory=list)
     reasons: dict[str, list[str]] = field(default_factory=lambda: {lang: [] for lang in LANGUAGES})
     value: dict[str, str] | None = None  # $value per language; None: the anchor as measured
+    change: dict[str, str] | None = None  # $change per language (delta rules)
     band: Band | None = None
     comparisons: list[_Comparison | None] = field(default_factory=list)
 
@@ -662,8 +698,9 @@ class _AggregateCheck(_Check):
             outcome.thresholds[f.min_readings] = _param_json(self.params[f.min_readings])
             enough = len(kept) >= _number(self.params, f.min_readings)
         results: list[bool] = []
-        shown: dict[str, Decimal] = {}
+        shown_values: dict[str, Decimal] = {}
         shown_unit = ""
+        type_name = next(iter(self.types)) if len(self.types) == 1 else ""
         for condition in f.conditions:
             param = self.params[condition.param]
             name = f"{f.aggregate}_{condition.component}"
@@ -674,7 +711,7 @@ class _AggregateCheck(_Check):
                 held = condition.op.holds(count, threshold)
                 outcome.computed[name] = str(count)
                 outcome.thresholds[condition.param] = _param_json(param)
-                reason_value, unit = count, ""
+                reason_value, reason_threshold, unit = count, threshold, ""
             else:
                 in_unit = _values_in(with_component, condition.component, param)
                 if in_unit is None:
@@ -694,10 +731,11 @@ class _AggregateCheck(_Check):
                     "value": decimal_text(threshold),
                     "unit": unit,
                 }
-                spec = spec_for(with_component[0].type)
-                places = spec.precision if spec is not None else 1
-                reason_value = _round(aggregate, places) if f.aggregate == "mean" else aggregate
-                shown[condition.component] = reason_value
+                type_name = with_component[0].type
+                reason_value, reason_threshold = _shown_pair(
+                    type_name, unit, aggregate, threshold, condition.op
+                )
+                shown_values[condition.component] = reason_value
                 shown_unit = unit
             results.append(held)
             if held:
@@ -707,12 +745,14 @@ class _AggregateCheck(_Check):
                     left = f"{what} {label}" if label else what
                     outcome.reasons[lang].append(
                         f"{left} {number_text(reason_value, lang)} {condition.op.symbol} "
-                        f"{_with_unit(number_text(threshold, lang), unit)}"
+                        f"{_with_unit(number_text(reason_threshold, lang), unit, type_name, lang)}"
                     )
         held = any(results) if f.match is Match.any else bool(results) and all(results)
         outcome.held = enough and held
-        if shown:
-            outcome.value = {lang: _values_text(shown, shown_unit, lang) for lang in LANGUAGES}
+        if shown_values:
+            outcome.value = {
+                lang: _values_text(type_name, shown_values, shown_unit, lang) for lang in LANGUAGES
+            }
         if not enough:
             for lang in LANGUAGES:
                 outcome.reasons[lang] = []
@@ -759,14 +799,25 @@ class _DeltaCheck(_Check):
         outcome.computed[f"reference_{f.reference}"] = decimal_text(reference)
         outcome.computed["delta"] = decimal_text(delta)
         outcome.thresholds[f.param] = {"value": decimal_text(threshold), "unit": unit}
+        # Texts speak in the unit the change was computed in: a weight measured in pounds
+        # shows in kilograms beside a gain in kilograms, never both units in one sentence.
+        type_name = anchor.type
+        shown_delta, shown_threshold = _shown_pair(type_name, unit, delta, threshold, f.op)
+        outcome.value = {
+            lang: _values_text(type_name, {f.component: latest}, unit, lang) for lang in LANGUAGES
+        }
+        outcome.change = {
+            lang: _values_text(type_name, {f.component: delta}, unit, lang) for lang in LANGUAGES
+        }
         for lang in LANGUAGES:
             change = "förändring" if lang == "sv" else "change"
             outcome.reasons[lang] = [
-                f"{change} {_with_unit(number_text(delta, lang), unit)} "
-                f"({number_text(latest, lang)} − "
-                f"{_AGGREGATE_NAMES[f.reference][lang]} {number_text(reference, lang)}) "
+                f"{change} {_with_unit(number_text(shown_delta, lang), unit, type_name, lang)} "
+                f"({number_text(shown(type_name, unit, latest), lang)} − "
+                f"{_AGGREGATE_NAMES[f.reference][lang]} "
+                f"{number_text(shown(type_name, unit, reference), lang)}) "
                 f"{f.op.symbol} "
-                f"{_with_unit(number_text(threshold, lang), unit)}"
+                f"{_with_unit(number_text(shown_threshold, lang), unit, type_name, lang)}"
             ]
         return outcome
 
@@ -858,7 +909,7 @@ class _BandsCheck(_Check):
                     reasons = {
                         lang: f"{number_text(percent, lang)} % {band.op.symbol} "
                         f"{number_text(limit, lang)} % ({of[lang]} "
-                        f"{_with_unit(number_text(best, lang), unit)})"
+                        f"{_with_unit(number_text(best, lang), unit, anchor.type, lang)})"
                         for lang in LANGUAGES
                     }
                     held.append((band, reasons))
