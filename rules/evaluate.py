@@ -95,12 +95,21 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import cache
-from string import Template
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules import cgm
+from rules.advice import (
+    PATIENT,
+    PROXY,
+    Addressee,
+    Audience,
+    CareContact,
+    contact_text,
+    fill,
+    patient_fields,
+)
 from rules.catalogue import (
     convert,
     decimal_text,
@@ -128,6 +137,7 @@ from rules.model import (
     CountRule,
     DeltaFields,
     DeltaRule,
+    LocalText,
     Match,
     MissingDataRule,
     Op,
@@ -203,11 +213,13 @@ _METRIC_NAMES: Mapping[str, Mapping[str, str]] = {
 
 @dataclass(frozen=True)
 class AdviceText:
-    """Advice to the patient, filled in for one anchor, in every language."""
+    """Advice filled in for one anchor, in every language: to the patient and to a proxy."""
 
     priority: str
     title: Mapping[str, str]
     body: Mapping[str, str]
+    proxy_title: Mapping[str, str] = field(default_factory=dict)
+    proxy_body: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -1001,24 +1013,38 @@ class _Run:
     mode: RuleMode
     params: Mapping[str, ResolvedParam]
     plan_version: int
+    addressee: Addressee = field(default_factory=Addressee)
 
-    def _advice(self, spec: AdviceSpec | None, values: Mapping[str, str]) -> AdviceText | None:
+    def _advice(
+        self,
+        spec: AdviceSpec | None,
+        values: Mapping[str, str],
+        change: Mapping[str, str] | None = None,
+    ) -> AdviceText | None:
         if spec is None:
             return None
+
+        def texts(
+            audience: Audience, patient: LocalText, proxy: LocalText | None
+        ) -> Mapping[str, str]:
+            filled = {}
+            for lang in LANGUAGES:
+                fields = {
+                    "value": values[lang],
+                    "change": change[lang] if change else values[lang],
+                    "contact": contact_text(self.addressee, lang, audience),
+                }
+                if audience == PROXY:
+                    fields.update(patient_fields(self.addressee, lang))
+                filled[lang] = fill((proxy or patient).get(lang), fields)
+            return MappingProxyType(filled)
+
         return AdviceText(
             priority=spec.priority,
-            title=MappingProxyType(
-                {
-                    lang: Template(spec.title.get(lang)).safe_substitute(value=values[lang])
-                    for lang in LANGUAGES
-                }
-            ),
-            body=MappingProxyType(
-                {
-                    lang: Template(spec.body.get(lang)).safe_substitute(value=values[lang])
-                    for lang in LANGUAGES
-                }
-            ),
+            title=texts(PATIENT, spec.title, None),
+            body=texts(PATIENT, spec.body, None),
+            proxy_title=texts(PROXY, spec.title, spec.proxy_title),
+            proxy_body=texts(PROXY, spec.body, spec.proxy_body),
         )
 
 
@@ -1052,7 +1078,8 @@ class _ReadingRun(_Run):
             severity = outcome.band.severity
             advice_spec = outcome.band.advice or rule.advice
         values = outcome.value or {lang: reading_text(anchor, lang) for lang in LANGUAGES}
-        return self._finding(anchor, outcome, severity, self._advice(advice_spec, values), values)
+        advice = self._advice(advice_spec, values, outcome.change)
+        return self._finding(anchor, outcome, severity, advice, values)
 
     def _finding(
         self,
@@ -1146,6 +1173,7 @@ class _ThresholdRun(_ReadingRun):
         severity: Severity | None = None
         count: int | None = None
         extra: dict[str, str] | None = None
+        advice_spec = rule.advice
         if rule.flag is not None:
             severity = rule.flag.severity
             if rule.flag.min_count > 1 and rule.flag.window_hours is not None:
@@ -1178,9 +1206,11 @@ class _ThresholdRun(_ReadingRun):
                 )
                 if severity is not None and escalates:
                     severity = escalation.severity
+                if escalates and escalation.advice is not None:
+                    advice_spec = escalation.advice
         values = {lang: reading_text(anchor, lang) for lang in LANGUAGES}
         return self._finding(
-            anchor, outcome, severity, self._advice(rule.advice, values), values, extra
+            anchor, outcome, severity, self._advice(advice_spec, values), values, extra
         )
 
     def _occurrences(
@@ -1216,7 +1246,11 @@ class _ThresholdRun(_ReadingRun):
         return len(best), used
 
 
-def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_Run]:
+def _runs(
+    plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
+) -> list[_Run]:
+    if addressee is None:
+        addressee = plan_addressee(plan)
     runs: dict[str, _Run] = {}
     for plan_rule in plan.rules:
         rule = library.get(plan_rule.rule)
@@ -1228,19 +1262,30 @@ def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_Run]:
         params = resolve_params(plan_rule, rule)
         run: _Run
         if isinstance(rule, ThresholdRule):
-            run = _ThresholdRun(rule, mode, params, plan.version)
+            run = _ThresholdRun(rule, mode, params, plan.version, addressee)
         elif isinstance(rule, MissingDataRule):
-            run = _MissingRun(rule, mode, params, plan.version)
+            run = _MissingRun(rule, mode, params, plan.version, addressee)
         elif isinstance(rule, CgmMetricRule):
-            run = _CgmRun(rule, mode, params, plan.version)
+            run = _CgmRun(rule, mode, params, plan.version, addressee)
         else:
-            run = _ReadingRun(rule, mode, params, plan.version)
+            run = _ReadingRun(rule, mode, params, plan.version, addressee)
         runs[rule.id] = run
     return [runs[rule_id] for rule_id in sorted(runs)]
 
 
-def _reading_runs(plan: PlanSpec, library: RuleLibrary) -> list[_ReadingRun]:
-    return [run for run in _runs(plan, library) if isinstance(run, _ReadingRun)]
+def plan_addressee(plan: PlanSpec, patient_name: str = "") -> Addressee:
+    """Return an addressee whose care contact is the plan's ``contact`` (or none)."""
+    contact = plan.contact
+    if contact is None:
+        return Addressee(patient_name=patient_name)
+    care = CareContact(name=contact.name, role=contact.role, phone=contact.phone)
+    return Addressee(patient_name=patient_name, contact=care)
+
+
+def _reading_runs(
+    plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
+) -> list[_ReadingRun]:
+    return [run for run in _runs(plan, library, addressee) if isinstance(run, _ReadingRun)]
 
 
 def lookback(plan: PlanSpec, library: RuleLibrary) -> timedelta:
@@ -1300,16 +1345,25 @@ def evaluate_run(
     library: RuleLibrary | None = None,
     tz: str | tzinfo = DEFAULT_TZ,
     removed: Sequence[ReadingFact] = (),
+    addressee: Addressee | None = None,
 ) -> EvaluationRun:
     """Evaluate the new readings and every anchor whose window they (or ``removed``) touch.
 
     ``removed`` are readings that no longer count (entered in error): they are not in
     ``readings``; their own evaluations are reported as evaluated and not firing, and the
-    anchors around them are re-evaluated.
+    anchors around them are re-evaluated. ``addressee`` names the patient and the care
+    contact advice tells them to call (default: the plan's contact, :func:`plan_addressee`).
     """
     del now  # reading-anchored rules are a function of the readings alone
     return _evaluate_readings(
-        plan, readings, frozenset(new_reading_ids), library, _zone(tz), removed, around=True
+        plan,
+        readings,
+        frozenset(new_reading_ids),
+        library,
+        _zone(tz),
+        removed,
+        around=True,
+        addressee=addressee,
     )
 
 
@@ -1322,13 +1376,14 @@ def _evaluate_readings(
     removed: Sequence[ReadingFact],
     *,
     around: bool,
+    addressee: Addressee | None = None,
 ) -> EvaluationRun:
     """Evaluate the new readings, and (``around``) the anchors whose windows they touch."""
     library = load_library() if library is None else library
     ordered = _unique(readings)
     history = _History(ordered, zone)
     changed = [r for r in ordered if r.id in new_ids] + list(removed)
-    runs = _reading_runs(plan, library)
+    runs = _reading_runs(plan, library, addressee)
     evaluated: set[tuple[str, str]] = set()
     # Every anchor touched is evaluated against every rule anchored there, so that
     # supersession between rules at one reading always sees all of them.
@@ -1376,6 +1431,7 @@ def evaluate(
     now: datetime,
     library: RuleLibrary | None = None,
     tz: str | tzinfo = DEFAULT_TZ,
+    addressee: Addressee | None = None,
 ) -> list[Finding]:
     """Check the new readings against the plan's rules; return a finding per firing.
 
@@ -1385,7 +1441,9 @@ def evaluate(
     """
     del now  # reading-anchored rules are a function of the readings alone
     new_ids = frozenset(new_reading_ids)
-    run = _evaluate_readings(plan, readings, new_ids, library, _zone(tz), (), around=False)
+    run = _evaluate_readings(
+        plan, readings, new_ids, library, _zone(tz), (), around=False, addressee=addressee
+    )
     return list(run.findings)
 
 
@@ -1624,8 +1682,10 @@ class _CgmRun(_TimeRun):
         return [key], [finding]
 
 
-def _time_runs(plan: PlanSpec, library: RuleLibrary) -> list[_TimeRun]:
-    return [run for run in _runs(plan, library) if isinstance(run, _TimeRun)]
+def _time_runs(
+    plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
+) -> list[_TimeRun]:
+    return [run for run in _runs(plan, library, addressee) if isinstance(run, _TimeRun)]
 
 
 def due_lookback(plan: PlanSpec, library: RuleLibrary) -> timedelta:
@@ -1660,6 +1720,7 @@ def evaluate_due_run(
     tz: str | tzinfo = DEFAULT_TZ,
     library: RuleLibrary | None = None,
     since: datetime | None = None,
+    addressee: Addressee | None = None,
 ) -> EvaluationRun:
     """Evaluate the time-based rules at every due anchor; report each key evaluated."""
     library = load_library() if library is None else library
@@ -1667,8 +1728,9 @@ def evaluate_due_run(
     history = _History(_unique(readings), zone)
     evaluated: set[tuple[str, str]] = set()
     findings: list[Finding] = []
+    runs = _time_runs(plan, library, addressee)
     for day in due_anchors(now=now, tz=zone, since=since):
-        for run in _time_runs(plan, library):
+        for run in runs:
             keys, fired = run.evaluate_at(day, plan, history)
             evaluated.update(keys)
             findings.extend(fired)
@@ -1684,6 +1746,7 @@ def evaluate_due(
     tz: str | tzinfo = DEFAULT_TZ,
     library: RuleLibrary | None = None,
     since: datetime | None = None,
+    addressee: Addressee | None = None,
 ) -> list[Finding]:
     """Evaluate the time-based rules (missing data, CGM metrics) that are due at ``now``.
 
@@ -1696,9 +1759,10 @@ def evaluate_due(
     for ``d`` when ``d`` is evaluated again (pass ``since`` to re-evaluate past days).
     Pass the readings in ``[earliest anchor − due_lookback, now]``.
     """
-    return list(
-        evaluate_due_run(plan, readings, now=now, tz=tz, library=library, since=since).findings
+    run = evaluate_due_run(
+        plan, readings, now=now, tz=tz, library=library, since=since, addressee=addressee
     )
+    return list(run.findings)
 
 
 __all__ = [
@@ -1718,6 +1782,7 @@ __all__ = [
     "history_types",
     "local_day_start",
     "lookback",
+    "plan_addressee",
     "reading_types",
     "number_text",
     "reading_text",

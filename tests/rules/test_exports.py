@@ -16,6 +16,7 @@ MODULES = [
     "rules.catalogue",
     "rules.model",
     "rules.plan",
+    "rules.advice",
     "rules.facts",
     "rules.evaluate",
     "rules.cgm",
