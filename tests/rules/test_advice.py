@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 
 from rules.advice import (
@@ -14,6 +18,11 @@ from rules.advice import (
     genitive,
     patient_fields,
 )
+from rules.evaluate import evaluate, plan_addressee
+from rules.plan import Contact, PlanSpec
+from tests.rules.factories import T0, bp, plan, reading
+
+SAMPLE_PLANS = Path(__file__).parents[2] / "sample_data" / "plans"
 
 KARIN = CareContact(
     name="Karin Holm", role="Sjuksköterska, Hemsjukvården Exempels kommun", phone="08-465 004 20"
@@ -86,3 +95,47 @@ def test_fill_capitalises_a_value_that_starts_a_sentence() -> None:
     )
     assert fill("Vikt: $value, ${value}!", fields) == "Vikt: 82,4 kg, 82,4 kg!"
     assert fill("$unknown stays", fields) == "$unknown stays"
+
+
+def test_astas_weight_gain_names_her_own_contact_from_the_plan() -> None:
+    """Acceptance (issue 9, item 5): the advice names hemsjukvården and its phone number."""
+    body = json.loads((SAMPLE_PLANS / "asta.json").read_text(encoding="utf-8"))
+    plan_spec = PlanSpec.model_validate({**body, "version": 3})
+    first = reading("weight", "68.4", at=T0, reading_id="w1")
+    latest = reading("weight", "70.6", at=T0 + timedelta(days=2), reading_id="w2")
+    findings = evaluate(
+        plan_spec,
+        [first, latest],
+        new_reading_ids={"w2"},
+        now=T0,
+        addressee=plan_addressee(plan_spec, first_name("Asta Berglund")),
+    )
+    (finding,) = [f for f in findings if f.rule_id == "weight-gain-hf"]
+    advice = finding.advice
+    assert advice is not None
+    assert advice.body["sv"].startswith("Din vikt är nu 70,6 kg. Det är 2,2 kg mer")
+    for text in (advice.body["sv"], advice.proxy_body["sv"]):
+        assert (
+            "Ring Karin Holm (sjuksköterska, Hemsjukvården Exempels kommun) "
+            "på telefon 08-465 004 20 i dag." in text
+        )
+    assert advice.proxy_title == {
+        "sv": "Astas vikt har ökat snabbt",
+        "en": "Asta's weight has risen quickly",
+    }
+    assert advice.proxy_body["en"].startswith("Asta's weight is now 70.6 kg.")
+
+
+def test_without_an_addressee_the_plan_contact_is_named() -> None:
+    plan_spec = plan("bp-very-high")
+    with_contact = plan_spec.model_copy(
+        update={"contact": Contact(name="Eva Ek", role="Sjuksköterska", phone="08-465 004 10")}
+    )
+    r = bp("185", "100")
+    (finding,) = evaluate(with_contact, [r], new_reading_ids={r.id}, now=T0)
+    assert finding.advice is not None
+    assert "ring Eva Ek (sjuksköterska) på telefon 08-465 004 10 i dag" in finding.advice.body["sv"]
+    (bare,) = evaluate(plan_spec, [r], new_reading_ids={r.id}, now=T0)
+    assert bare.advice is not None
+    assert "ring din vårdcentral eller ditt vårdteam i dag" in bare.advice.body["sv"]
+    assert "Patientens blodtryck var 185/100 mmHg." in bare.advice.proxy_body["sv"]

@@ -218,7 +218,12 @@ def test_fever_escalates_only_for_high_risk_plans(
 ) -> None:
     (finding,) = run(plan_spec, reading("temperature", value, unit))
     assert finding.flag_severity == severity
-    assert finding.advice is not None and finding.advice.priority == "routine"
+    # The escalated case speaks with the escalation's advice: contact your care today.
+    escalated = severity == "high"
+    assert finding.advice is not None
+    assert finding.advice.priority == ("urgent" if escalated else "routine")
+    assert ("sepsis" in finding.advice.body["sv"]) is escalated
+    assert ("i dag" in finding.advice.title["sv"]) is escalated
 
 
 # --- glucose-low: a flag only for the second low within 7 days --------------------------
