@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
+from rules.advice import PROXY, Audience
 
 
 class FlagStatus(StrEnum):
@@ -76,9 +77,18 @@ class Advice(Base):
     priority: Mapped[str] = mapped_column(String(16))
     title: Mapped[dict[str, Any]]  # {"sv": ..., "en": ...}
     body: Mapped[dict[str, Any]]
+    # The same advice to a proxy, about the patient by first name; None: the patient's texts.
+    proxy_title: Mapped[dict[str, Any] | None]
+    proxy_body: Mapped[dict[str, Any] | None]
     reading_ids: Mapped[list[str]]
     notify: Mapped[bool]  # False: recorded but not pushed (e.g. old readings)
     created_at: Mapped[datetime]
+
+    def texts(self, audience: Audience) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The (title, body) a reader sees: a proxy's variant when there is one."""
+        if audience == PROXY and self.proxy_title and self.proxy_body:
+            return self.proxy_title, self.proxy_body
+        return self.title, self.body
 
 
 class Flag(Base):

@@ -33,6 +33,7 @@ from app.push.models import (
 from app.push.schemas import SubscriptionIn
 from app.push.sender import MAX_PLAINTEXT_BYTES, encode_payload
 from app.push.vapid import b64url_decode
+from rules.advice import PATIENT, PROXY
 
 ADVICE_TTL_SECONDS = {"urgent": 6 * 3600, "routine": 24 * 3600}
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -126,12 +127,16 @@ def advice_recipients(session: Session, patient: Patient, now: datetime) -> list
 
 
 def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: datetime) -> int:
-    """Write one outbox row per subscription that should receive this advice."""
+    """Write one outbox row per subscription that should receive this advice.
+
+    A proxy's push carries the proxy's title, about the patient ("Astas vikt har ökat").
+    """
     count = 0
     for user in advice_recipients(session, patient, now):
         lang = language_of(user)
+        is_own = patient.user_id == user.id
+        title, _ = advice.texts(PATIENT if is_own else PROXY)
         for sub in active_subscriptions(session, user.id):
-            is_own = patient.user_id == user.id
             if not is_own and patient.id not in sub.patient_ids:
                 continue
             enqueue(
@@ -141,7 +146,7 @@ def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: date
                 kind="advice",
                 # No measurement values in a push: a title and where to read more.
                 payload={
-                    "title": advice.title.get(lang, advice.title["sv"]),
+                    "title": title.get(lang, title["sv"]),
                     "advice_id": advice.id,
                     "patient_id": patient.id,
                     "priority": advice.priority,
