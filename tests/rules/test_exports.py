@@ -17,6 +17,7 @@ MODULES = [
     "rules.model",
     "rules.plan",
     "rules.advice",
+    "rules.advice_table",
     "rules.facts",
     "rules.evaluate",
     "rules.cgm",
