@@ -202,3 +202,23 @@ def run_due_command() -> None:
     firings = run_due(make_sessionmaker(engine), settings, now=utcnow())
     engine.dispose()
     console.print(f"time-based rules evaluated: {firings} firing(s) hold now")
+
+
+@rules_cli.command("texts")
+def texts_command(
+    out: Annotated[Path, typer.Option(help="where to write the table")] = Path(
+        "docs/advice-texts.md"
+    ),
+) -> None:
+    """Write every advice text filled in (sv/en, patient/proxy) for review; exit 1 on problems."""
+    from rules.advice_table import advice_table, filled_texts, problems
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(advice_table(), encoding="utf-8")
+    found = [(t, p) for t in filled_texts() for p in problems(t)]
+    for text, problem in found:
+        where = f"{text.variant} {text.lang} {text.audience}"
+        console.print(f"[red]{text.rule_id}[/red] {where}: {problem}")
+    console.print(f"wrote {out}; {len(found)} problem(s)")
+    if found:
+        raise typer.Exit(1)

@@ -59,7 +59,11 @@ def load_people(session: Session, personas: dict[str, Any], now: datetime) -> di
     }
     teams = {
         t["key"]: _get_or_add(
-            session, CareTeam, {"name": t["name"]}, care_unit_id=units[t["care_unit"]].id
+            session,
+            CareTeam,
+            {"name": t["name"]},
+            care_unit_id=units[t["care_unit"]].id,
+            phone=t.get("phone", ""),
         )
         for t in personas["teams"]
     }

@@ -5,6 +5,11 @@ there is an :class:`UnknownUnit`. Conversions use Decimal arithmetic. A value th
 already in the canonical unit (or a synonym of it) is returned unchanged, so its exactness
 is kept; a converted value is rounded half-even to :data:`CONVERSION_PLACES` places, and
 the zeros that rounding pads on are dropped (100.4 [degF] is 38 Cel, not 38.000000).
+
+People see values at the measurement's precision (:func:`display_places`, :func:`shown`):
+weight 0.1 kg (0.1 lb, 1 g), glucose 0.1 mmol/L or 1 mg/dL, temperature 0.1 °C or °F,
+blood pressure, pulse and SpO2 whole numbers; never ``2,075828 kg``. Computation keeps the
+exact values; only texts round.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -151,6 +156,11 @@ def activity_state(value: Any) -> str:
         return ACTIVITY_STATES.get(value.strip().casefold(), "rest")
     return "rest"
 
+# Decimals people see in units whose precision differs from the canonical unit's.
+_UNIT_PLACES: Mapping[str, int] = MappingProxyType(
+    {"mg/dL": 0, "mg/dl": 0, "g": 0, "[lb_av]": 1, "[degF]": 1}
+)
+
 # How a UCUM unit is shown to people.
 _DISPLAY_UNITS: Mapping[str, str] = {
     "mm[Hg]": "mmHg",
@@ -177,7 +187,9 @@ class TypeSpec:
     # Inclusive plausible range per component in the canonical unit. For steps it is per
     # day; for symptom scores it is the envelope of all instruments (see plausible_range).
     plausible: Mapping[str, tuple[Decimal, Decimal]]
-    precision: int  # decimal places at which values of two sources count as equal
+    # Decimal places at which values of two sources count as equal; also the decimals
+    # people see in the canonical unit (display_places).
+    precision: int
     interval: bool = False  # the reading covers time..end_time
     units: Mapping[str, UnitConversion] = field(default_factory=dict)
     unit_loinc: Mapping[str, str] = field(default_factory=dict)  # code per original unit
@@ -372,6 +384,44 @@ def display_unit(unit: str) -> str:
     return _DISPLAY_UNITS.get(unit, unit)
 
 
+# Rates said in words: "slag per minut", never "bpm" or "slag/min" in a Swedish text.
+_RATE_WORDS: Mapping[MeasurementType, Mapping[str, str]] = MappingProxyType(
+    {
+        MeasurementType.pulse: {"sv": "slag per minut", "en": "beats per minute"},
+        MeasurementType.respiratory_rate: {"sv": "andetag per minut", "en": "breaths per minute"},
+    }
+)
+
+
+def unit_text(type_name: str, unit: str, lang: str) -> str:
+    """Return a unit as a text to people says it: ``mmHg``, ``°C``, ``slag per minut``."""
+    spec = spec_for(type_name)
+    if spec is not None and spec.type in _RATE_WORDS and unit in spec.units:
+        return _RATE_WORDS[spec.type]["en" if lang == "en" else "sv"]
+    return display_unit(unit)
+
+
+def display_places(type_name: str, unit: str) -> int:
+    """Return how many decimals people see of a value of a type in a unit (1 for kg)."""
+    if unit in _UNIT_PLACES:
+        return _UNIT_PLACES[unit]
+    spec = spec_for(type_name)
+    return spec.precision if spec is not None else 1
+
+
+def rounded(value: Decimal, places: int) -> Decimal:
+    """Return a value with at most ``places`` decimals (half up); fewer stay as given."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -places:
+        return value  # 38 stays 38, not 38.0: no precision the measurement did not have
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def shown(type_name: str, unit: str, value: Decimal) -> Decimal:
+    """Return a value as people see it: rounded to the type's precision in that unit."""
+    return rounded(value, display_places(type_name, unit))
+
+
 def decimal_text(value: Decimal) -> str:
     """Return a Decimal as plain text, without exponent (``1E+2`` is ``100``)."""
     if not value.is_finite():
@@ -395,11 +445,15 @@ __all__ = [
     "activity_state",
     "convert",
     "decimal_text",
+    "display_places",
     "display_unit",
     "instrument_name",
     "is_accepted_unit",
     "plausible_range",
+    "rounded",
     "same_unit",
+    "shown",
     "spec_for",
     "to_canonical",
+    "unit_text",
 ]

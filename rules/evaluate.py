@@ -111,22 +111,35 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import cache
-from string import Template
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules import cgm
+from rules.advice import (
+    PATIENT,
+    PROXY,
+    Addressee,
+    Audience,
+    CareContact,
+    contact_text,
+    fill,
+    patient_fields,
+)
 from rules.catalogue import (
     CENSORED,
     activity_state,
     convert,
     decimal_text,
+    display_places,
     display_unit,
     instrument_name,
     is_accepted_unit,
+    rounded,
     same_unit,
+    shown,
     spec_for,
+    unit_text,
 )
 from rules.facts import ReadingFact
 from rules.model import (
@@ -144,8 +157,10 @@ from rules.model import (
     CountRule,
     DeltaFields,
     DeltaRule,
+    LocalText,
     Match,
     MissingDataRule,
+    Op,
     Part,
     Reference,
     ResolvedParam,
@@ -218,11 +233,13 @@ _METRIC_NAMES: Mapping[str, Mapping[str, str]] = {
 
 @dataclass(frozen=True)
 class AdviceText:
-    """Advice to the patient, filled in for one anchor, in every language."""
+    """Advice filled in for one anchor, in every language: to the patient and to a proxy."""
 
     priority: str
     title: Mapping[str, str]
     body: Mapping[str, str]
+    proxy_title: Mapping[str, str] = field(default_factory=dict)
+    proxy_body: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -345,8 +362,8 @@ def number_text(value: Decimal, lang: str) -> str:
     return text.replace(".", ",") if lang == "sv" else text
 
 
-def _with_unit(number: str, unit: str) -> str:
-    shown = display_unit(unit)
+def _with_unit(number: str, unit: str, type_name: str, lang: str) -> str:
+    shown = unit_text(type_name, unit, lang)
     return f"{number} {shown}" if shown else number
 
 
@@ -363,21 +380,41 @@ _CENSORED_WORDS: Mapping[str, Mapping[str, str]] = {
 
 
 def reading_text(reading: ReadingFact, lang: str) -> str:
-    """Return a reading as measured, e.g. ``185/100 mmHg``, ``3,8 mmol/L``, ``under 40 mg/dL``."""
+    """Return a reading as measured, rounded as people read it: ``185/100 mmHg``, ``3,8 mmol/L``,
+    ``under 40 mg/dL`` (a censored sensor value)."""
     values, unit = reading.original_values, reading.original_unit
     if not display_unit(unit) and display_unit(reading.unit):
         values, unit = reading.values, reading.unit  # a fraction shows as a percentage
-    text = _values_text(values, unit, lang)
+    text = _values_text(reading.type, values, unit, lang)
     side = _CENSORED_WORDS.get(str(reading.context.get(CENSORED)))
     return f"{side[lang]} {text}" if side else text
 
 
-def _values_text(values: Mapping[str, Decimal], unit: str, lang: str) -> str:
+def _values_text(type_name: str, values: Mapping[str, Decimal], unit: str, lang: str) -> str:
+    values = {name: shown(type_name, unit, value) for name, value in values.items()}
     if "systolic" in values and "diastolic" in values:
         number = f"{number_text(values['systolic'], lang)}/{number_text(values['diastolic'], lang)}"
     else:
         number = "/".join(number_text(v, lang) for v in values.values())
-    return _with_unit(number, unit)
+    return _with_unit(number, unit, type_name, lang)
+
+
+def _shown_pair(
+    type_name: str, unit: str, value: Decimal, threshold: Decimal, op: Op
+) -> tuple[Decimal, Decimal]:
+    """Round a value and its threshold for people, keeping what the comparison said.
+
+    At the measurement's precision a gain of 2.04 kg would read "2,0 kg > 2,0 kg"; then a
+    decimal more is shown (at most three more), so an explanation never contradicts itself.
+    """
+    places = display_places(type_name, unit)
+    truth = op.holds(value, threshold)
+    for extra in range(4):
+        shown_value = rounded(value, places + extra)
+        shown_threshold = rounded(threshold, places + extra)
+        if op.holds(shown_value, shown_threshold) == truth:
+            return shown_value, shown_threshold
+    return value, threshold
 
 
 def _zone(tz: str | tzinfo) -> tzinfo:
@@ -402,6 +439,7 @@ def local_day_start(moment: datetime, tz: str | tzinfo, days_back: int = 0) -> d
 @dataclass(frozen=True)
 class _Comparison:
     held: bool
+    type_name: str
     component: str
     value: Decimal
     threshold: Decimal
@@ -422,6 +460,7 @@ def _compare(
     value, threshold, unit = in_unit
     return _Comparison(
         held=condition.op.holds(value, threshold),
+        type_name=reading.type,
         component=component,
         value=value,
         threshold=threshold,
@@ -480,8 +519,17 @@ def _conditions_hold(comparisons: Sequence[_Comparison | None], match: Match) ->
 
 def _reason(comparison: _Comparison, lang: str) -> str:
     name = _COMPONENT_NAMES.get(comparison.component, {}).get(lang)
-    value = number_text(comparison.value, lang)
-    threshold = _with_unit(number_text(comparison.threshold, lang), comparison.unit)
+    shown_value, shown_threshold = _shown_pair(
+        comparison.type_name,
+        comparison.unit,
+        comparison.value,
+        comparison.threshold,
+        comparison.condition.op,
+    )
+    value = number_text(shown_value, lang)
+    threshold = _with_unit(
+        number_text(shown_threshold, lang), comparison.unit, comparison.type_name, lang
+    )
     left = f"{name} {value}" if name else value
     return f"{left} {comparison.condition.op.symbol} {threshold}"
 
@@ -618,6 +666,7 @@ class _Outcome:
     used: list[ReadingFact] = field(default_factory=list)
     reasons: dict[str, list[str]] = field(default_factory=lambda: {lang: [] for lang in LANGUAGES})
     value: dict[str, str] | None = None  # $value per language; None: the anchor as measured
+    change: dict[str, str] | None = None  # $change per language (delta rules)
     band: Band | None = None
     comparisons: list[_Comparison | None] = field(default_factory=list)
 
@@ -715,8 +764,9 @@ class _AggregateCheck(_Check):
             outcome.thresholds[f.min_readings] = _param_json(self.params[f.min_readings])
             enough = len(kept) >= _number(self.params, f.min_readings)
         results: list[bool] = []
-        shown: dict[str, Decimal] = {}
+        shown_values: dict[str, Decimal] = {}
         shown_unit = ""
+        type_name = next(iter(self.types)) if len(self.types) == 1 else ""
         for condition in f.conditions:
             param = self.params[condition.param]
             name = f"{f.aggregate}_{condition.component}"
@@ -727,7 +777,7 @@ class _AggregateCheck(_Check):
                 held = condition.op.holds(count, threshold)
                 outcome.computed[name] = str(count)
                 outcome.thresholds[condition.param] = _param_json(param)
-                reason_value, unit = count, ""
+                reason_value, reason_threshold, unit = count, threshold, ""
             else:
                 in_unit = _values_in(with_component, condition.component, param)
                 if in_unit is None:
@@ -747,10 +797,11 @@ class _AggregateCheck(_Check):
                     "value": decimal_text(threshold),
                     "unit": unit,
                 }
-                spec = spec_for(with_component[0].type)
-                places = spec.precision if spec is not None else 1
-                reason_value = _round(aggregate, places) if f.aggregate == "mean" else aggregate
-                shown[condition.component] = reason_value
+                type_name = with_component[0].type
+                reason_value, reason_threshold = _shown_pair(
+                    type_name, unit, aggregate, threshold, condition.op
+                )
+                shown_values[condition.component] = reason_value
                 shown_unit = unit
             results.append(held)
             if held:
@@ -760,12 +811,14 @@ class _AggregateCheck(_Check):
                     left = f"{what} {label}" if label else what
                     outcome.reasons[lang].append(
                         f"{left} {number_text(reason_value, lang)} {condition.op.symbol} "
-                        f"{_with_unit(number_text(threshold, lang), unit)}"
+                        f"{_with_unit(number_text(reason_threshold, lang), unit, type_name, lang)}"
                     )
         held = any(results) if f.match is Match.any else bool(results) and all(results)
         outcome.held = enough and held
-        if shown:
-            outcome.value = {lang: _values_text(shown, shown_unit, lang) for lang in LANGUAGES}
+        if shown_values:
+            outcome.value = {
+                lang: _values_text(type_name, shown_values, shown_unit, lang) for lang in LANGUAGES
+            }
         if not enough:
             for lang in LANGUAGES:
                 outcome.reasons[lang] = []
@@ -812,14 +865,25 @@ class _DeltaCheck(_Check):
         outcome.computed[f"reference_{f.reference}"] = decimal_text(reference)
         outcome.computed["delta"] = decimal_text(delta)
         outcome.thresholds[f.param] = {"value": decimal_text(threshold), "unit": unit}
+        # Texts speak in the unit the change was computed in: a weight measured in pounds
+        # shows in kilograms beside a gain in kilograms, never both units in one sentence.
+        type_name = anchor.type
+        shown_delta, shown_threshold = _shown_pair(type_name, unit, delta, threshold, f.op)
+        outcome.value = {
+            lang: _values_text(type_name, {f.component: latest}, unit, lang) for lang in LANGUAGES
+        }
+        outcome.change = {
+            lang: _values_text(type_name, {f.component: delta}, unit, lang) for lang in LANGUAGES
+        }
         for lang in LANGUAGES:
             change = "förändring" if lang == "sv" else "change"
             outcome.reasons[lang] = [
-                f"{change} {_with_unit(number_text(delta, lang), unit)} "
-                f"({number_text(latest, lang)} − "
-                f"{_AGGREGATE_NAMES[f.reference][lang]} {number_text(reference, lang)}) "
+                f"{change} {_with_unit(number_text(shown_delta, lang), unit, type_name, lang)} "
+                f"({number_text(shown(type_name, unit, latest), lang)} − "
+                f"{_AGGREGATE_NAMES[f.reference][lang]} "
+                f"{number_text(shown(type_name, unit, reference), lang)}) "
                 f"{f.op.symbol} "
-                f"{_with_unit(number_text(threshold, lang), unit)}"
+                f"{_with_unit(number_text(shown_threshold, lang), unit, type_name, lang)}"
             ]
         return outcome
 
@@ -911,7 +975,7 @@ class _BandsCheck(_Check):
                     reasons = {
                         lang: f"{number_text(percent, lang)} % {band.op.symbol} "
                         f"{number_text(limit, lang)} % ({of[lang]} "
-                        f"{_with_unit(number_text(best, lang), unit)})"
+                        f"{_with_unit(number_text(best, lang), unit, anchor.type, lang)})"
                         for lang in LANGUAGES
                     }
                     held.append((band, reasons))
@@ -1003,24 +1067,38 @@ class _Run:
     mode: RuleMode
     params: Mapping[str, ResolvedParam]
     plan_version: int
+    addressee: Addressee = field(default_factory=Addressee)
 
-    def _advice(self, spec: AdviceSpec | None, values: Mapping[str, str]) -> AdviceText | None:
+    def _advice(
+        self,
+        spec: AdviceSpec | None,
+        values: Mapping[str, str],
+        change: Mapping[str, str] | None = None,
+    ) -> AdviceText | None:
         if spec is None:
             return None
+
+        def texts(
+            audience: Audience, patient: LocalText, proxy: LocalText | None
+        ) -> Mapping[str, str]:
+            filled = {}
+            for lang in LANGUAGES:
+                fields = {
+                    "value": values[lang],
+                    "change": change[lang] if change else values[lang],
+                    "contact": contact_text(self.addressee, lang, audience),
+                }
+                if audience == PROXY:
+                    fields.update(patient_fields(self.addressee, lang))
+                filled[lang] = fill((proxy or patient).get(lang), fields)
+            return MappingProxyType(filled)
+
         return AdviceText(
             priority=spec.priority,
-            title=MappingProxyType(
-                {
-                    lang: Template(spec.title.get(lang)).safe_substitute(value=values[lang])
-                    for lang in LANGUAGES
-                }
-            ),
-            body=MappingProxyType(
-                {
-                    lang: Template(spec.body.get(lang)).safe_substitute(value=values[lang])
-                    for lang in LANGUAGES
-                }
-            ),
+            title=texts(PATIENT, spec.title, None),
+            body=texts(PATIENT, spec.body, None),
+            proxy_title=texts(PROXY, spec.title, spec.proxy_title),
+            proxy_body=texts(PROXY, spec.body, spec.proxy_body),
         )
 
 
@@ -1054,7 +1132,8 @@ class _ReadingRun(_Run):
             severity = outcome.band.severity
             advice_spec = outcome.band.advice or rule.advice
         values = outcome.value or {lang: reading_text(anchor, lang) for lang in LANGUAGES}
-        return self._finding(anchor, outcome, severity, self._advice(advice_spec, values), values)
+        advice = self._advice(advice_spec, values, outcome.change)
+        return self._finding(anchor, outcome, severity, advice, values)
 
     def _finding(
         self,
@@ -1176,6 +1255,7 @@ class _ThresholdRun(_ReadingRun):
         severity: Severity | None = None
         count: int | None = None
         extra: dict[str, str] | None = None
+        advice_spec = rule.advice
         if rule.flag is not None:
             severity = rule.flag.severity
             if rule.flag.min_count > 1 and rule.flag.window_hours is not None:
@@ -1208,12 +1288,14 @@ class _ThresholdRun(_ReadingRun):
                 )
                 if severity is not None and escalates:
                     severity = escalation.severity
+                if escalates and escalation.advice is not None:
+                    advice_spec = escalation.advice
         values = {lang: reading_text(anchor, lang) for lang in LANGUAGES}
         episode = None
         if rule.advice_episode is not None and anchor.type in rule.advice_episode.types:
             episode = self._episode(rule.advice_episode, anchor, history)
         return self._finding(
-            anchor, outcome, severity, self._advice(rule.advice, values), values, extra, episode
+            anchor, outcome, severity, self._advice(advice_spec, values), values, extra, episode
         )
 
     def _episode(self, spec: AdviceEpisode, anchor: ReadingFact, history: _History) -> _Episode:
@@ -1306,7 +1388,11 @@ class _ThresholdRun(_ReadingRun):
         return len(best), used
 
 
-def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_Run]:
+def _runs(
+    plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
+) -> list[_Run]:
+    if addressee is None:
+        addressee = plan_addressee(plan)
     runs: dict[str, _Run] = {}
     for plan_rule in plan.rules:
         rule = library.get(plan_rule.rule)
@@ -1318,19 +1404,30 @@ def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_Run]:
         params = resolve_params(plan_rule, rule)
         run: _Run
         if isinstance(rule, ThresholdRule):
-            run = _ThresholdRun(rule, mode, params, plan.version)
+            run = _ThresholdRun(rule, mode, params, plan.version, addressee)
         elif isinstance(rule, MissingDataRule):
-            run = _MissingRun(rule, mode, params, plan.version)
+            run = _MissingRun(rule, mode, params, plan.version, addressee)
         elif isinstance(rule, CgmMetricRule):
-            run = _CgmRun(rule, mode, params, plan.version)
+            run = _CgmRun(rule, mode, params, plan.version, addressee)
         else:
-            run = _ReadingRun(rule, mode, params, plan.version)
+            run = _ReadingRun(rule, mode, params, plan.version, addressee)
         runs[rule.id] = run
     return [runs[rule_id] for rule_id in sorted(runs)]
 
 
-def _reading_runs(plan: PlanSpec, library: RuleLibrary) -> list[_ReadingRun]:
-    return [run for run in _runs(plan, library) if isinstance(run, _ReadingRun)]
+def plan_addressee(plan: PlanSpec, patient_name: str = "") -> Addressee:
+    """Return an addressee whose care contact is the plan's ``contact`` (or none)."""
+    contact = plan.contact
+    if contact is None:
+        return Addressee(patient_name=patient_name)
+    care = CareContact(name=contact.name, role=contact.role, phone=contact.phone)
+    return Addressee(patient_name=patient_name, contact=care)
+
+
+def _reading_runs(
+    plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
+) -> list[_ReadingRun]:
+    return [run for run in _runs(plan, library, addressee) if isinstance(run, _ReadingRun)]
 
 
 def lookback(plan: PlanSpec, library: RuleLibrary) -> timedelta:
@@ -1390,16 +1487,25 @@ def evaluate_run(
     library: RuleLibrary | None = None,
     tz: str | tzinfo = DEFAULT_TZ,
     removed: Sequence[ReadingFact] = (),
+    addressee: Addressee | None = None,
 ) -> EvaluationRun:
     """Evaluate the new readings and every anchor whose window they (or ``removed``) touch.
 
     ``removed`` are readings that no longer count (entered in error): they are not in
     ``readings``; their own evaluations are reported as evaluated and not firing, and the
-    anchors around them are re-evaluated.
+    anchors around them are re-evaluated. ``addressee`` names the patient and the care
+    contact advice tells them to call (default: the plan's contact, :func:`plan_addressee`).
     """
     del now  # reading-anchored rules are a function of the readings alone
     return _evaluate_readings(
-        plan, readings, frozenset(new_reading_ids), library, _zone(tz), removed, around=True
+        plan,
+        readings,
+        frozenset(new_reading_ids),
+        library,
+        _zone(tz),
+        removed,
+        around=True,
+        addressee=addressee,
     )
 
 
@@ -1412,13 +1518,14 @@ def _evaluate_readings(
     removed: Sequence[ReadingFact],
     *,
     around: bool,
+    addressee: Addressee | None = None,
 ) -> EvaluationRun:
     """Evaluate the new readings, and (``around``) the anchors whose windows they touch."""
     library = load_library() if library is None else library
     ordered = _unique(readings)
     history = _History(ordered, zone)
     changed = [r for r in ordered if r.id in new_ids] + list(removed)
-    runs = _reading_runs(plan, library)
+    runs = _reading_runs(plan, library, addressee)
     evaluated: set[tuple[str, str]] = set()
     # Every anchor touched is evaluated against every rule anchored there, so that
     # supersession between rules at one reading always sees all of them.
@@ -1466,6 +1573,7 @@ def evaluate(
     now: datetime,
     library: RuleLibrary | None = None,
     tz: str | tzinfo = DEFAULT_TZ,
+    addressee: Addressee | None = None,
 ) -> list[Finding]:
     """Check the new readings against the plan's rules; return a finding per firing.
 
@@ -1475,7 +1583,9 @@ def evaluate(
     """
     del now  # reading-anchored rules are a function of the readings alone
     new_ids = frozenset(new_reading_ids)
-    run = _evaluate_readings(plan, readings, new_ids, library, _zone(tz), (), around=False)
+    run = _evaluate_readings(
+        plan, readings, new_ids, library, _zone(tz), (), around=False, addressee=addressee
+    )
     return list(run.findings)
 
 
@@ -1714,8 +1824,10 @@ class _CgmRun(_TimeRun):
         return [key], [finding]
 
 
-def _time_runs(plan: PlanSpec, library: RuleLibrary) -> list[_TimeRun]:
-    return [run for run in _runs(plan, library) if isinstance(run, _TimeRun)]
+def _time_runs(
+    plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
+) -> list[_TimeRun]:
+    return [run for run in _runs(plan, library, addressee) if isinstance(run, _TimeRun)]
 
 
 def due_lookback(plan: PlanSpec, library: RuleLibrary) -> timedelta:
@@ -1750,6 +1862,7 @@ def evaluate_due_run(
     tz: str | tzinfo = DEFAULT_TZ,
     library: RuleLibrary | None = None,
     since: datetime | None = None,
+    addressee: Addressee | None = None,
 ) -> EvaluationRun:
     """Evaluate the time-based rules at every due anchor; report each key evaluated."""
     library = load_library() if library is None else library
@@ -1757,8 +1870,9 @@ def evaluate_due_run(
     history = _History(_unique(readings), zone)
     evaluated: set[tuple[str, str]] = set()
     findings: list[Finding] = []
+    runs = _time_runs(plan, library, addressee)
     for day in due_anchors(now=now, tz=zone, since=since):
-        for run in _time_runs(plan, library):
+        for run in runs:
             keys, fired = run.evaluate_at(day, plan, history)
             evaluated.update(keys)
             findings.extend(fired)
@@ -1774,6 +1888,7 @@ def evaluate_due(
     tz: str | tzinfo = DEFAULT_TZ,
     library: RuleLibrary | None = None,
     since: datetime | None = None,
+    addressee: Addressee | None = None,
 ) -> list[Finding]:
     """Evaluate the time-based rules (missing data, CGM metrics) that are due at ``now``.
 
@@ -1786,9 +1901,10 @@ def evaluate_due(
     for ``d`` when ``d`` is evaluated again (pass ``since`` to re-evaluate past days).
     Pass the readings in ``[earliest anchor − due_lookback, now]``.
     """
-    return list(
-        evaluate_due_run(plan, readings, now=now, tz=tz, library=library, since=since).findings
+    run = evaluate_due_run(
+        plan, readings, now=now, tz=tz, library=library, since=since, addressee=addressee
     )
+    return list(run.findings)
 
 
 __all__ = [
@@ -1808,6 +1924,7 @@ __all__ = [
     "history_types",
     "local_day_start",
     "lookback",
+    "plan_addressee",
     "reading_types",
     "number_text",
     "reading_text",

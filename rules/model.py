@@ -1,8 +1,10 @@
 """The rule language: one YAML file per rule in ``rules/library/``, validated by pydantic.
 
 A rule is data, never code: conditions name a component (or a CGM metric), a comparison
-and a parameter; texts may hold ``string.Template`` placeholders (only ``$value``) filled
-by safe substitution. Rules form a discriminated union on ``kind``:
+and a parameter; texts may hold ``string.Template`` placeholders (:data:`TEMPLATE_FIELDS`,
+filled by :func:`rules.advice.fill`). Advice is written to the patient and, in
+``proxy_title``/``proxy_body``, to a proxy about the patient (:mod:`rules.advice`). Rules form a
+discriminated union on ``kind``:
 
 * ``threshold``: one reading against parameters;
 * ``window_aggregate``: mean / min / max / count of a component over a window ending at the
@@ -64,13 +66,19 @@ from rules.plan import PlanBody, PlanRule, Quantity
 LIBRARY_DIR = Path(__file__).parent / "library"
 """Where the default rule library lives."""
 
-TEMPLATE_FIELDS = frozenset({"value"})
-"""The placeholders a rule text may use.
+TEMPLATE_FIELDS = frozenset({"value", "change", "contact"})
+"""The placeholders an advice text may use.
 
-``$value`` is the anchor reading as measured; for a window aggregate it is the aggregate
-(``138/86 mmHg``), for missing data the measurement's name, for a CGM rule the metric that
-fired (``62 %``).
+``$value`` is the anchor reading as measured, rounded to its precision; for a window
+aggregate it is the aggregate (``138/86 mmHg``), for a delta the anchor in the unit of the
+change, for missing data the measurement's name, for a CGM rule the metric that fired
+(``62 %``). ``$change`` (delta rules only) is the change (``2,1 kg``). ``$contact`` is whom
+to call (:func:`rules.advice.contact_text`): the patient's care contact with a phone number,
+else a generic "din vårdcentral eller ditt vårdteam".
 """
+
+PROXY_TEMPLATE_FIELDS = TEMPLATE_FIELDS | {"patient", "patient_gen"}
+"""The placeholders of a proxy text: also the patient's first name and its genitive."""
 
 WINDOW_UNITS = {"min": 60, "h": 3600, "d": 86400}
 """Units a window parameter may have, in seconds. ``d`` windows are local calendar days."""
@@ -231,17 +239,35 @@ class Condition(_Model):
 
 
 class AdviceSpec(_Model):
-    """The advice a firing rule gives the patient."""
+    """The advice a firing rule gives the patient, and the same advice to a proxy.
+
+    ``proxy_title``/``proxy_body`` speak to a relative about the patient by first name
+    (``$patient``, ``$patient_gen``), never "din/ditt"; without them a proxy reads the
+    patient's texts (every rule of the default library has them).
+    """
 
     priority: Priority
     title: LocalText
     body: LocalText
+    proxy_title: LocalText | None = None
+    proxy_body: LocalText | None = None
+
+    def texts(self) -> list[LocalText]:
+        """Return every text of the advice."""
+        texts = [self.title, self.body]
+        texts += [t for t in (self.proxy_title, self.proxy_body) if t is not None]
+        return texts
 
 
 class Escalation(_Model):
-    """A more severe flag when every ``requires`` flag is true and the conditions hold."""
+    """A more severe flag when every ``requires`` flag is true and the conditions hold.
+
+    With ``advice`` the escalated case also gets its own advice (a high-risk fever: contact
+    your care today), whether or not the flag itself is raised.
+    """
 
     severity: Severity
+    advice: AdviceSpec | None = None
     conditions: tuple[Condition, ...] = ()
     match: Match = Match.all
     requires: tuple[Name, ...] = ()  # boolean parameters that must be true
@@ -562,14 +588,28 @@ class RuleBase(_Model):
         texts = [self.title, self.description]
         texts += [spec.description for spec in self.params.values()]
         if self.advice is not None:
-            texts += [self.advice.title, self.advice.body]
+            texts += self.advice.texts()
+        escalation = self.flag.escalate if self.flag is not None else None
+        if escalation is not None and escalation.advice is not None:
+            texts += escalation.advice.texts()
         return texts
+
+    def advice_specs(self) -> list[AdviceSpec]:
+        """Return every advice the rule can give (its own, escalated, per band)."""
+        specs = [self.advice] if self.advice is not None else []
+        escalation = self.flag.escalate if self.flag is not None else None
+        if escalation is not None and escalation.advice is not None:
+            specs.append(escalation.advice)
+        return specs
+
+    def _template_fields(self) -> frozenset[str]:
+        return TEMPLATE_FIELDS - {"change"}
 
     def _check_common(self, *, needs_advice_or_flag: bool = True) -> None:
         if needs_advice_or_flag and self.advice is None and self.flag is None:
             raise ValueError("a rule needs advice, a flag or both")
-        if self.advice is not None:
-            _check_advice(self.advice)
+        for advice in self.advice_specs():
+            _check_advice(advice, self._template_fields())
         if self.flag is not None and self.flag.escalate is not None:
             escalation = self.flag.escalate
             _check_conditions(self.params, self.types, escalation.conditions)
@@ -596,10 +636,17 @@ class RuleBase(_Model):
             raise ValueError("only a threshold rule's flag has min_count or escalate")
 
 
-def _check_advice(advice: AdviceSpec) -> None:
+def _check_advice(advice: AdviceSpec, fields: frozenset[str]) -> None:
+    if (advice.proxy_title is None) != (advice.proxy_body is None):
+        raise ValueError("proxy_title and proxy_body come together")
     for text in (advice.title, advice.body):
         for lang_text in (text.sv, text.en):
-            _check_template(lang_text)
+            _check_template(lang_text, fields)
+    proxy_fields = fields | (PROXY_TEMPLATE_FIELDS - TEMPLATE_FIELDS)
+    for proxy_text in (advice.proxy_title, advice.proxy_body):
+        if proxy_text is not None:
+            for lang_text in (proxy_text.sv, proxy_text.en):
+                _check_template(lang_text, proxy_fields)
 
 
 class ThresholdRule(RuleBase, ThresholdFields):
@@ -636,6 +683,9 @@ class DeltaRule(RuleBase, DeltaFields):
     """Fires when a reading differs enough from the min (or max) of the window before it."""
 
     kind: Literal["delta"]
+
+    def _template_fields(self) -> frozenset[str]:
+        return TEMPLATE_FIELDS
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -674,17 +724,20 @@ class BandsRule(RuleBase, BandsFields):
         for band in self.bands:
             texts.append(band.title)
             if band.advice is not None:
-                texts += [band.advice.title, band.advice.body]
+                texts += band.advice.texts()
         return texts
+
+    def advice_specs(self) -> list[AdviceSpec]:
+        """Return every advice the rule can give (its own, escalated, per band)."""
+        specs = super().advice_specs()
+        specs += [band.advice for band in self.bands if band.advice is not None]
+        return specs
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         self._check_common(needs_advice_or_flag=False)
         self._check_plain_flag()
         self._check_fields(self.params, self.types)
-        for band in self.bands:
-            if band.advice is not None:
-                _check_advice(band.advice)
         return self
 
 
@@ -836,11 +889,11 @@ Rule = Annotated[
 _RULE = TypeAdapter(Rule)
 
 
-def _check_template(text: str) -> None:
+def _check_template(text: str, fields: frozenset[str] = TEMPLATE_FIELDS) -> None:
     template = Template(text)
     if not template.is_valid():
         raise ValueError(f"invalid $-placeholder in {text!r} (write $$ for a dollar)")
-    unknown = set(template.get_identifiers()) - TEMPLATE_FIELDS
+    unknown = set(template.get_identifiers()) - fields
     if unknown:
         raise ValueError(f"unknown placeholders {sorted(unknown)} in {text!r}")
 
@@ -1116,6 +1169,7 @@ def resolve_params(plan_rule: PlanRule, rule: Rule) -> dict[str, ResolvedParam]:
 __all__ = [
     "LIBRARY_DIR",
     "PERCENT",
+    "PROXY_TEMPLATE_FIELDS",
     "READING_KINDS",
     "TIME_KINDS",
     "WINDOW_UNITS",
@@ -1154,6 +1208,7 @@ __all__ = [
     "RuleLibrary",
     "RuleMode",
     "Severity",
+    "TEMPLATE_FIELDS",
     "ThresholdPart",
     "ThresholdRule",
     "WindowAggregatePart",

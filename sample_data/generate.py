@@ -111,17 +111,25 @@ def personas() -> dict[str, Any]:
                 "name": "Hemsjukvården Exempels kommun",
             },
         ],
+        # A team's phone is what advice names when a plan gives no contact.
         "teams": [
             {
                 "key": "vc-norra-team",
                 "care_unit": "vc-norra",
                 "name": "Sjuksköterskemottagningen, Vårdcentralen Norra",
+                "phone": PHONE_VC_NORRA,
             },
-            {"key": "diabetes-team", "care_unit": "diabetes", "name": "Diabetesteamet"},
+            {
+                "key": "diabetes-team",
+                "care_unit": "diabetes",
+                "name": "Diabetesteamet",
+                "phone": PHONE_DIABETES,
+            },
             {
                 "key": "hemsjukvard-team",
                 "care_unit": "hemsjukvard",
                 "name": "Hemsjukvården, team Norr",
+                "phone": PHONE_HEMSJUKVARD,
             },
         ],
         "users": [

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import GrantStatus, ProxyGrant, Role, Scope, User
 from app.errors import AppError, NotFound
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
+from rules.advice import PATIENT, PROXY, Audience
 
 
 class Forbidden(AppError):
@@ -148,6 +149,14 @@ def may(access: Access, action: Action) -> bool:
     if access.relation == Relation.PROXY:
         return _PROXY_SCOPE[action] in access.scopes
     return True
+
+
+def advice_audience(access: Access) -> Audience:
+    """Which variant of advice the caller reads: a proxy's (about the patient), else the patient's.
+
+    The care team and operations read what the patient was told.
+    """
+    return PROXY if access.relation == Relation.PROXY else PATIENT
 
 
 def authorize(

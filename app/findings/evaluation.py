@@ -5,6 +5,11 @@ anchor whose window a late or deleted reading touches); time-based rules (missin
 windows) run from :func:`run_due`, which the scheduler and ``selfcare rules run-due`` call.
 Both record through :func:`app.findings.service.record`, which is idempotent per (rule,
 anchor, plan version), so re-running is always safe.
+
+Advice names whom to call (:func:`addressee`): the plan's ``contact``, else the phone of the
+patient's care team (the first enrolled that has one), else a generic "din vårdcentral eller
+ditt vårdteam". The fast vårdkontakt of the shared plan (DESIGN §4.11) goes first once it
+exists.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from app.config import Settings
 from app.db import transaction
 from app.findings import service as findings_service
 from app.findings.models import Advice
+from app.patients import service as patients_service
 from app.patients.models import Patient
 from app.plans import service as plans_service
 from app.plans.models import PlanVersion
 from app.readings import feed
 from app.readings.models import Reading, ReadingStatus
+from rules.advice import Addressee, CareContact, first_name
 from rules.evaluate import (
     due_lookback,
     evaluate_due_run,
@@ -55,6 +62,20 @@ def to_fact(row: ReadingRow) -> ReadingFact:
         end_time=row["end_time"],
         context=row["context"],
     )
+
+
+def addressee(session: Session, patient: Patient, plan: PlanSpec) -> Addressee:
+    """The patient's first name and care contact: the plan's contact, else the team's phone."""
+    contact: CareContact | None = None
+    plan_contact = plan.contact
+    team = patients_service.team_phone(session, patient.id)
+    if plan_contact is not None and (plan_contact.phone.strip() or plan_contact.name.strip()):
+        # A named contact without a number is reached through the team's number.
+        phone = plan_contact.phone.strip() or (team[1] if team is not None else "")
+        contact = CareContact(name=plan_contact.name, role=plan_contact.role, phone=phone)
+    elif team is not None:
+        contact = CareContact(name=team[0], phone=team[1], team=True)
+    return Addressee(patient_name=first_name(patient.display_name), contact=contact)
 
 
 def counted_facts(
@@ -116,6 +137,7 @@ def on_readings(
         library=library,
         tz=patient.timezone,
         removed=removed,
+        addressee=addressee(session, patient, plan),
     )
     return findings_service.record(
         session,
@@ -168,7 +190,15 @@ def run_due_for_patient(
     since = now - timedelta(days=1)
     reach = due_lookback(plan, library) + timedelta(days=2)
     facts = counted_facts(session, patient.id, _all_types(plan, library), now - reach, now)
-    run = evaluate_due_run(plan, facts, now=now, tz=patient.timezone, library=library, since=since)
+    run = evaluate_due_run(
+        plan,
+        facts,
+        now=now,
+        tz=patient.timezone,
+        library=library,
+        since=since,
+        addressee=addressee(session, patient, plan),
+    )
     findings_service.record(
         session,
         settings,

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
+from rules.advice import PROXY, Audience
 
 
 class FlagStatus(StrEnum):
@@ -76,6 +77,9 @@ class Advice(Base):
     priority: Mapped[str] = mapped_column(String(16))
     title: Mapped[dict[str, Any]]  # {"sv": ..., "en": ...}
     body: Mapped[dict[str, Any]]
+    # The same advice to a proxy, about the patient by first name; None: the patient's texts.
+    proxy_title: Mapped[dict[str, Any] | None]
+    proxy_body: Mapped[dict[str, Any] | None]
     reading_ids: Mapped[list[str]]
     notify: Mapped[bool]  # False: recorded but not pushed (see not_pushed)
     created_at: Mapped[datetime]
@@ -84,6 +88,12 @@ class Advice(Base):
     fresh_until: Mapped[datetime | None]
     not_pushed: Mapped[str | None] = mapped_column(String(16))  # AdviceHeldBack, or None
     episode_start: Mapped[datetime | None]  # the CGM episode it speaks for
+
+    def texts(self, audience: Audience) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The (title, body) a reader sees: a proxy's variant when there is one."""
+        if audience == PROXY and self.proxy_title and self.proxy_body:
+            return self.proxy_title, self.proxy_body
+        return self.title, self.body
 
 
 class AdviceHeldBack(StrEnum):

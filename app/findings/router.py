@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.policy import Action, visible_patient_ids
+from app.auth.policy import Action, advice_audience, visible_patient_ids
 from app.clock import utcnow
 from app.deps import (
     ActorDep,
@@ -41,10 +41,14 @@ def list_advice(
     accept_language: AcceptLanguage = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    """Advice in the caller's language (Accept-Language, else the patient's, else sv)."""
+    """Advice in the caller's language (Accept-Language, else the patient's, else sv).
+
+    A proxy reads each advice addressed to a relative, about the patient by first name.
+    """
     lang = findings_service.pick_language(accept_language, access.patient.language)
     rows = findings_service.list_advice(session, access.patient.id, limit=limit)
-    return {"items": [findings_service.advice_dict(a, lang) for a in rows]}
+    audience = advice_audience(access)
+    return {"items": [findings_service.advice_dict(a, lang, audience) for a in rows]}
 
 
 @router.get("/v1/patients/{pid}/flags", summary="The patient's flags")

@@ -24,6 +24,7 @@ from app.findings.models import (
 from app.patients.models import Patient
 from app.push import service as push_service
 from app.readings import feed
+from rules.advice import PATIENT, PROXY, Audience
 from rules.evaluate import Finding
 from rules.model import load_library
 
@@ -168,6 +169,8 @@ def _give_advice(
         priority=finding.advice.priority,
         title=dict(finding.advice.title),
         body=dict(finding.advice.body),
+        proxy_title=dict(finding.advice.proxy_title) or None,
+        proxy_body=dict(finding.advice.proxy_body) or None,
         reading_ids=list(finding.reading_ids),
         notify=held_back is None,
         not_pushed=held_back,
@@ -185,7 +188,7 @@ def _give_advice(
         entity="advice",
         op="upsert",
         entity_id=advice.id,
-        data=advice_dict(advice, patient.language),
+        data=advice_feed_dict(advice, patient.language),
         now=now,
     )
     if advice.notify:
@@ -300,14 +303,15 @@ def pick_language(requested: str | None, default: str) -> str:
     return default if default in ("sv", "en") else "sv"
 
 
-def advice_dict(advice: Advice, lang: str) -> dict[str, Any]:
-    """The API form of advice, in one language."""
+def advice_dict(advice: Advice, lang: str, audience: Audience = PATIENT) -> dict[str, Any]:
+    """The API form of advice, in one language, to the patient or (``proxy``) to a proxy."""
+    title, body = advice.texts(audience)
     return {
         "id": advice.id,
         "rule": {"id": advice.rule_id, "version": advice.rule_version},
         "priority": advice.priority,
-        "title": advice.title.get(lang, advice.title.get("sv", "")),
-        "body": advice.body.get(lang, advice.body.get("sv", "")),
+        "title": title.get(lang, title.get("sv", "")),
+        "body": body.get(lang, body.get("sv", "")),
         "lang": lang,
         "reading_ids": list(advice.reading_ids),
         "evaluation_id": advice.evaluation_id,
@@ -316,6 +320,29 @@ def advice_dict(advice: Advice, lang: str) -> dict[str, Any]:
         "not_pushed": advice.not_pushed,
         "fresh_until": advice.fresh_until.isoformat() if advice.fresh_until else None,
     }
+
+
+def advice_feed_dict(advice: Advice, lang: str) -> dict[str, Any]:
+    """Advice as the change feed keeps it: the patient's form, with the proxy's texts aside."""
+    data = advice_dict(advice, lang)
+    proxy = advice_dict(advice, lang, PROXY)
+    data["proxy"] = {"title": proxy["title"], "body": proxy["body"]}
+    return data
+
+
+def addressed_changes(changes: list[dict[str, Any]], audience: Audience) -> list[dict[str, Any]]:
+    """Feed changes as a reader sees them: advice in the reader's variant, one shape for all."""
+    shown: list[dict[str, Any]] = []
+    for change in changes:
+        data = change.get("data")
+        if change.get("entity") == "advice" and isinstance(data, dict) and "proxy" in data:
+            data = dict(data)
+            proxy = data.pop("proxy")
+            if audience == PROXY and isinstance(proxy, dict):
+                data["title"], data["body"] = proxy.get("title"), proxy.get("body")
+            change = {**change, "data": data}
+        shown.append(change)
+    return shown
 
 
 def flag_dict(flag: Flag, lang: str, now: datetime) -> dict[str, Any]:

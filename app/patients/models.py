@@ -38,6 +38,8 @@ class CareTeam(Base):
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     care_unit_id: Mapped[str] = mapped_column(ForeignKey("care_units.id"))
     name: Mapped[str] = mapped_column(String(200))
+    # Whom advice tells the patient to call when the plan names no contact ("" : none).
+    phone: Mapped[str] = mapped_column(String(50), default="", server_default="")
 
 
 class TeamMember(Base):

@@ -33,6 +33,7 @@ from app.push.models import (
 from app.push.schemas import SubscriptionIn
 from app.push.sender import MAX_PLAINTEXT_BYTES, encode_payload
 from app.push.vapid import b64url_decode
+from rules.advice import PATIENT, PROXY
 
 ADVICE_TTL_SECONDS = {"urgent": 6 * 3600, "routine": 24 * 3600}
 _TOPIC_CHARS = re.compile(r"[^A-Za-z0-9_-]")
@@ -128,7 +129,8 @@ def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: date
     """Write one outbox row per subscription that should receive this advice.
 
     The push lives (TTL) only as long as the advice is fresh: an outbox retry or a phone
-    that comes online late never shows urgent advice about an old reading.
+    that comes online late never shows urgent advice about an old reading. A proxy's push
+    carries the proxy's title, about the patient ("Astas vikt har ökat").
     """
     ttl = ADVICE_TTL_SECONDS.get(advice.priority, 24 * 3600)
     if advice.fresh_until is not None:
@@ -138,8 +140,9 @@ def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: date
     count = 0
     for user in advice_recipients(session, patient, now):
         lang = language_of(user)
+        is_own = patient.user_id == user.id
+        title, _ = advice.texts(PATIENT if is_own else PROXY)
         for sub in active_subscriptions(session, user.id):
-            is_own = patient.user_id == user.id
             if not is_own and patient.id not in sub.patient_ids:
                 continue
             enqueue(
@@ -149,7 +152,7 @@ def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: date
                 kind="advice",
                 # No measurement values in a push: a title and where to read more.
                 payload={
-                    "title": advice.title.get(lang, advice.title["sv"]),
+                    "title": title.get(lang, title["sv"]),
                     "advice_id": advice.id,
                     "patient_id": patient.id,
                     "priority": advice.priority,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
-from app.auth.policy import Action, may
+from app.auth.policy import Action, advice_audience, may
 from app.auth.tokens import verify_token
 from app.bounds import BoundedTime, bounded_time
 from app.clock import utcnow
@@ -151,10 +151,11 @@ def sync(
     lang = findings_service.pick_language(
         request.headers.get("accept-language"), access.actor.user.language
     )
+    audience = advice_audience(access)
     return {
         "results": outcome.results,
-        "advice": [findings_service.advice_dict(a, lang) for a in outcome.advice],
-        "changes": page.changes,
+        "advice": [findings_service.advice_dict(a, lang, audience) for a in outcome.advice],
+        "changes": findings_service.addressed_changes(page.changes, audience),
         "cursor": page.cursor,
         "has_more": page.has_more,
     }
@@ -170,7 +171,8 @@ def changes(
 ) -> dict[str, Any]:
     """Every change after ``cursor``; 410 when the cursor is too old."""
     page = feed.read(session, settings, access.patient.id, cursor, limit=limit)
-    return {"changes": page.changes, "cursor": page.cursor, "has_more": page.has_more}
+    changes = findings_service.addressed_changes(page.changes, advice_audience(access))
+    return {"changes": changes, "cursor": page.cursor, "has_more": page.has_more}
 
 
 def _page_token(time: datetime, reading_id: str) -> str:
@@ -273,7 +275,9 @@ def import_readings(
         "summary": outcome.summary(),
         "results": outcome.results,
         "rejected": outcome.rejected,
-        "advice": [findings_service.advice_dict(a, lang) for a in outcome.advice]
+        "advice": [
+            findings_service.advice_dict(a, lang, advice_audience(access)) for a in outcome.advice
+        ]
         if readable
         else [],
     }

@@ -190,7 +190,9 @@ def test_delivery_log_shows_what_was_sent_and_is_audited(
     for item in items:
         assert (item["kind"], item["advice_id"], item["status"]) == ("advice", advice_id, "pending")
         assert item["priority"] == "urgent" and item["urgency"] == "high"
-        assert item["title"] == "Din syremättnad är låg"
+        # Asta's tablet is told about her own value; Maria's phone about her mother's.
+        own = item["subscription_id"] == tablet
+        assert item["title"] == ("Din syremättnad är låg" if own else "Astas syremättnad är låg")
     assert _count(session, AuditEvent) == audit_before + 1
     assert (
         client.get(f"/v1/patients/{asta}/notifications", headers=auth("allan")).status_code == 404
@@ -218,3 +220,26 @@ def test_a_browser_moves_to_whoever_subscribes_it_last(
     assert row is not None and row.user_id == maria.id
     gone = client.delete(f"/v1/push/subscriptions/{row.id}", headers=auth("asta"))
     assert gone.status_code == 404
+
+
+def test_a_proxy_is_pushed_the_proxys_title(
+    client: TestClient, auth: Auth, session: Session, push_service: LocalPushService
+) -> None:
+    asta = patient_id(session, "asta")
+    own = push_service.subscriber().subscription_json()
+    assert client.post("/v1/push/subscriptions", json=own, headers=auth("asta")).status_code == 201
+    body = {**push_service.subscriber().subscription_json(), "patient_ids": [asta]}
+    proxy = client.post("/v1/push/subscriptions", json=body, headers=auth("maria"))
+    assert proxy.status_code == 201
+    fever = scalar("temperature", 39.6, "Cel", minutes_ago=2)
+    assert client.post("/v1/patients/me/sync", json=batch(fever), headers=auth("asta")).is_success
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "advice")).all()
+    titles = {
+        session.get(User, row.user_id).handle: row.payload["title"]  # type: ignore[union-attr]
+        for row in rows
+        if row.payload["title"].endswith("ring vården i dag")
+    }
+    assert titles == {
+        "asta": "Du har hög feber – ring vården i dag",
+        "maria": "Asta har hög feber – ring vården i dag",
+    }

@@ -26,7 +26,11 @@ def _incremental(
     run = evaluate_run(
         plan_spec, readings, new_reading_ids={r.id for r in readings}, now=START, library=LIBRARY
     )
-    return {f.key: (f.flag_severity, f.advice is not None) for f in run.findings}
+    # Advice is given unless it repeats one of its episode (CGM lows): the backtest's meaning.
+    return {
+        f.key: (f.flag_severity, f.advice is not None and not f.advice_repeat)
+        for f in run.findings
+    }
 
 
 def _vectorised(

@@ -218,7 +218,12 @@ def test_fever_escalates_only_for_high_risk_plans(
 ) -> None:
     (finding,) = run(plan_spec, reading("temperature", value, unit))
     assert finding.flag_severity == severity
-    assert finding.advice is not None and finding.advice.priority == "routine"
+    # The escalated case speaks with the escalation's advice: contact your care today.
+    escalated = severity == "high"
+    assert finding.advice is not None
+    assert finding.advice.priority == ("urgent" if escalated else "routine")
+    assert ("sepsis" in finding.advice.body["sv"]) is escalated
+    assert ("i dag" in finding.advice.title["sv"]) is escalated
 
 
 # --- glucose-low: a flag only for the second low within 7 days --------------------------
@@ -427,6 +432,16 @@ def test_cgm_and_finger_prick_lows_count_together() -> None:
         (reading("spo2", "0.87", "1"), "87 %", "87 %"),
         (reading("temperature", "38.2"), "38,2 °C", "38.2 °C"),
         (reading("weight", "180", "[lb_av]"), "180 lb", "180 lb"),
+        # Rounded to the measurement's precision, never more decimals than measured.
+        (reading("weight", "72.345"), "72,3 kg", "72.3 kg"),
+        (reading("weight", "181.26", "[lb_av]"), "181,3 lb", "181.3 lb"),
+        (reading("glucose", "3.86"), "3,9 mmol/L", "3.9 mmol/L"),
+        (reading("glucose", "69.6", "mg/dL"), "70 mg/dL", "70 mg/dL"),
+        (reading("temperature", "38"), "38 °C", "38 °C"),
+        (reading("temperature", "101.37", "[degF]"), "101,4 °F", "101.4 °F"),
+        (reading("pulse", "121.4", "bpm"), "121 slag per minut", "121 beats per minute"),
+        (reading("pulse", "38", "/min"), "38 slag per minut", "38 beats per minute"),
+        (reading("spo2", "0.874", "1"), "87 %", "87 %"),
     ],
 )
 def test_reading_text(r: ReadingFact, sv: str, en: str) -> None:
@@ -437,3 +452,24 @@ def test_reading_text(r: ReadingFact, sv: str, en: str) -> None:
 def test_number_text_has_no_exponent() -> None:
     assert number_text(Decimal("1E+2"), "sv") == "100"
     assert number_text(Decimal("38.50"), "sv") == "38,50"
+
+
+def test_pounds_are_explained_in_kilograms_rounded() -> None:
+    lb = "[lb_av]"
+    first = reading("weight", "176.0", lb, at=T0, reading_id="w1")
+    latest = reading("weight", "180.6", lb, at=T0 + days(2), reading_id="w2")
+    (finding,) = run(plan("weight-gain-hf"), first, latest, new={"w2"})
+    assert finding.computed["delta"] == "2.086525"  # exact where computation needs it
+    assert finding.advice is not None
+    for lang in ("sv", "en"):
+        texts = [finding.summary[lang], finding.advice.title[lang], finding.advice.body[lang]]
+        for text in texts:
+            assert "lb" not in text and "2.086525" not in text and "2,086525" not in text
+    assert "förändring 2,1 kg (81,9 − lägsta 79,8) > 2,0 kg" in finding.summary["sv"]
+
+
+def test_rounding_never_contradicts_the_comparison() -> None:
+    first = reading("weight", "80.00", at=T0, reading_id="w1")
+    latest = reading("weight", "82.04", at=T0 + days(2), reading_id="w2")
+    (finding,) = run(plan("weight-gain-hf"), first, latest, new={"w2"})
+    assert "förändring 2,04 kg (82,0 − lägsta 80,0) > 2,0 kg" in finding.summary["sv"]

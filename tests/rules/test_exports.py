@@ -16,6 +16,8 @@ MODULES = [
     "rules.catalogue",
     "rules.model",
     "rules.plan",
+    "rules.advice",
+    "rules.advice_table",
     "rules.facts",
     "rules.evaluate",
     "rules.cgm",

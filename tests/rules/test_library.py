@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rules.model import LIBRARY_DIR, READING_KINDS, TIME_KINDS, load_library, validate_plan
+from rules.model import (
+    LIBRARY_DIR,
+    READING_KINDS,
+    TIME_KINDS,
+    AdviceSpec,
+    load_library,
+    validate_plan,
+)
 from rules.plan import PlanBody
 
 FILES = sorted(LIBRARY_DIR.glob("*.yaml"))
@@ -120,3 +127,34 @@ def test_urgent_advice_names_where_to_call() -> None:
     for rule in load_library().rules:
         if rule.advice is not None and rule.id.startswith(("bp-", "spo2", "pulse", "temp")):
             assert "1177" in rule.advice.body.sv and "1177" in rule.advice.body.en
+
+
+def _advice_specs() -> list[tuple[str, AdviceSpec]]:
+    return [(rule.id, spec) for rule in load_library().rules for spec in rule.advice_specs()]
+
+
+@pytest.mark.parametrize(("rule_id", "spec"), _advice_specs(), ids=lambda v: str(v)[:20])
+def test_every_advice_speaks_to_proxies_about_the_patient(rule_id: str, spec: AdviceSpec) -> None:
+    assert spec.proxy_title is not None and spec.proxy_body is not None, rule_id
+    for lang in ("sv", "en"):
+        assert "$patient" in spec.proxy_title.get(lang) + spec.proxy_body.get(lang)
+
+
+@pytest.mark.parametrize(("rule_id", "spec"), _advice_specs(), ids=lambda v: str(v)[:20])
+def test_advice_that_tells_the_patient_to_call_names_the_contact(
+    rule_id: str, spec: AdviceSpec
+) -> None:
+    for text in (spec.body, spec.proxy_body):
+        assert text is not None
+        for lang in ("sv", "en"):
+            assert "$contact" in text.get(lang), (rule_id, lang)
+
+
+def test_a_high_risk_fever_has_advice_that_matches_its_flag() -> None:
+    rule = load_library().get("temperature-fever")
+    assert rule is not None and rule.flag is not None and rule.flag.escalate is not None
+    escalated = rule.flag.escalate.advice
+    assert escalated is not None and escalated.priority == "urgent"
+    assert "i dag" in escalated.body.sv and "today" in escalated.body.en
+    assert "sepsis" in escalated.body.sv and "sepsis" in escalated.body.en
+    assert "Sepsis" in rule.source and "1177" in rule.source
