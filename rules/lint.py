@@ -115,6 +115,7 @@ def _param_names(data: Any) -> set[str]:
             if key in {
                 "param",
                 "window",
+                "gap",
                 "min_readings",
                 "discard_first_days",
                 "min_count",
