@@ -171,7 +171,8 @@ class _Table:
         """Return the row numbers of the readings of these types (and context)."""
         mask = np.isin(self.types, list(types))
         if context:
-            mask &= np.array([_context_matches(r, context) for r in self.readings])
+            # dtype: an empty history must still give a boolean mask.
+            mask &= np.array([_context_matches(r, context) for r in self.readings], dtype=bool)
         return np.flatnonzero(mask).astype(np.int64)
 
     def local_midnight(self, day: int) -> int:

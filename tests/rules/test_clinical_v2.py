@@ -347,6 +347,12 @@ def test_backtest_agrees_on_the_baseline_rules() -> None:
     }
 
 
+def test_backtest_of_an_empty_history() -> None:
+    # A composite part with a context (the CAT) over no readings at all: a new patient.
+    p = plan("copd-deterioration", "hf-weight-gain-week")
+    assert _vectorised(p, []) == {} == _incremental(p, [])
+
+
 # --- the baseline kind's schema ---------------------------------------------------------------
 
 
