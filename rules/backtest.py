@@ -5,9 +5,11 @@ whole history at once: every reading is an anchor. Reading-anchored kinds are ve
 with numpy/pandas — windows are index ranges found by ``searchsorted`` on the sorted
 times, sums are cumulative sums and min/max are ``reduceat`` over those ranges, all on
 exact Decimal values (object arrays), so the result equals the incremental path exactly
-(tests/rules/test_backtest.py checks it). Two parts reuse the incremental code on the few
+(tests/rules/test_backtest.py checks it). Three parts reuse the incremental code on the few
 readings that need it: the occurrence count and escalation of a threshold rule's flag
-(only at firing readings), and the time-based rules (one evaluation per local day).
+(only at firing readings), baseline medians (a median is no running sum; baseline rules
+read daily measurements, so one evaluation per reading of their types is cheap), and the
+time-based rules (one evaluation per local day).
 
 What the app would have done with the firings:
 
@@ -42,6 +44,7 @@ import pandas as pd
 from rules.catalogue import same_unit, spec_for
 from rules.evaluate import (
     DEFAULT_TZ,
+    _BaselineCheck,
     _context_matches,
     _History,
     _number,
@@ -57,6 +60,7 @@ from rules.evaluate import (
 from rules.facts import ReadingFact
 from rules.model import (
     BandsRule,
+    BaselineFields,
     CompositeRule,
     Condition,
     CountFields,
@@ -185,7 +189,8 @@ class _Table:
         """Return the row numbers of the readings of these types (and context)."""
         mask = np.isin(self.types, list(types))
         if context:
-            mask &= np.array([_context_matches(r, context) for r in self.readings])
+            # dtype: an empty history must still give a boolean mask.
+            mask &= np.array([_context_matches(r, context) for r in self.readings], dtype=bool)
         return np.flatnonzero(mask).astype(np.int64)
 
     def local_midnight(self, day: int) -> int:
@@ -334,9 +339,13 @@ def _decimals(numbers: Ints) -> Objects:
 class _Held:
     """Which selected readings a kind holds at."""
 
-    def __init__(self, table: _Table, params: Mapping[str, ResolvedParam]) -> None:
+    def __init__(
+        self, table: _Table, params: Mapping[str, ResolvedParam], history: _History, key: str
+    ) -> None:
         self.table = table
         self.params = params
+        self.history = history
+        self.key = key  # the rule id, for the engine's per-run caches
         self.cache: dict[Any, Any] = {}
 
     def threshold(self, types: frozenset[str], f: ThresholdFields) -> tuple[Ints, Bools]:
@@ -472,6 +481,16 @@ class _Held:
         held = events & (counts[hi] - counts[lo] >= int(_number(self.params, f.min_count)))
         return rows, held
 
+    def baseline(self, key: str, types: frozenset[str], f: BaselineFields) -> tuple[Ints, Bools]:
+        """Evaluate each reading with the engine's baseline check (medians do not vectorise)."""
+        rows = self.table.select(types, f.context)
+        check = _BaselineCheck(f"backtest:{key}", sorted(types), f, self.params)
+        held = np.zeros(len(rows), dtype=bool)
+        for i, row in enumerate(rows):
+            outcome = check.outcome(self.table.readings[row], self.history)
+            held[i] = outcome is not None and outcome.held
+        return rows, held
+
     def bands(self, rule: BandsRule) -> tuple[Ints, Ints]:
         """Return the rows and the winning band per row (-1: none)."""
         table = self.table
@@ -504,9 +523,11 @@ class _Held:
             rank = np.where(better, _RANK[band.severity], rank)
         return rows, winner
 
-    def part(self, part: Part) -> tuple[Ints, Bools]:
+    def part(self, part: Part, name: str) -> tuple[Ints, Bools]:
         types = frozenset(part.types)
         match part.kind:
+            case "baseline":
+                return self.baseline(f"{self.key}:{name}", types, part)
             case "threshold":
                 return self.threshold(types, part)
             case "window_aggregate":
@@ -524,8 +545,8 @@ class _Held:
         ).astype(np.int64)
         anchor_times = table.times[anchors]
         results: list[Bools] = []
-        for part in rule.parts:
-            rows, held = self.part(part)
+        for index, part in enumerate(rule.parts, start=1):
+            rows, held = self.part(part, part.name or f"part{index}")
             held_times = table.times[rows][held]
             within = 0
             if part.within is not None:
@@ -549,7 +570,7 @@ _Fired = tuple[int, str | None, bool] | tuple[int, str | None, bool, bool, bool]
 def _fired(run: _ReadingRun, table: _Table, history: _History) -> list[_Fired]:
     """Return (row, flag severity, has advice[, in an episode, muted]) for every firing."""
     rule = run.rule
-    held = _Held(table, run.params)
+    held = _Held(table, run.params, history, rule.id)
     out: list[_Fired] = []
     severity = rule.flag.severity if rule.flag is not None else None
     if isinstance(rule, BandsRule):
@@ -590,6 +611,8 @@ def _fired(run: _ReadingRun, table: _Table, history: _History) -> list[_Fired]:
                 rows, fires = held.delta(frozenset(rule.types), rule)
             case "count":
                 rows, fires = held.count(frozenset(rule.types), rule)
+            case "baseline":
+                rows, fires = held.baseline(rule.id, frozenset(rule.types), rule)
             case _:
                 raise TypeError(rule.kind)
     return [(int(row), severity, rule.advice is not None) for row in rows[fires]]

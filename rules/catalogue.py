@@ -47,6 +47,7 @@ class MeasurementType(StrEnum):
     steps = "steps"
     peak_flow = "peak_flow"
     symptom_score = "symptom_score"
+    ketones = "ketones"
 
 
 class UnknownUnit(ValueError):
@@ -108,6 +109,8 @@ _UNITS: Mapping[MeasurementType, Mapping[str, UnitConversion]] = {
     MeasurementType.steps: {"{steps}": _SAME},
     MeasurementType.peak_flow: {"L/min": _SAME},
     MeasurementType.symptom_score: {"{score}": _SAME},
+    # Blood β-hydroxybutyrate: meters read mmol/L only; the glucose mg/dL factor does not apply.
+    MeasurementType.ketones: {"mmol/L": _SAME, "mmol/l": _SAME},
 }
 
 # Symptom-score instruments and their inclusive score ranges.
@@ -264,6 +267,12 @@ CATALOGUE: Mapping[MeasurementType, TypeSpec] = MappingProxyType(
         _T.steps: _scalar(_T.steps, "{steps}", "55423-8", _range("0", "100000"), 0, interval=True),
         _T.peak_flow: _scalar(_T.peak_flow, "L/min", "19935-6", _range("30", "1000"), 0),
         _T.symptom_score: _scalar(_T.symptom_score, "{score}", "", _range("0", "40"), 1),
+        # Blood (capillary) β-hydroxybutyrate. LOINC 53060-9 "3-Hydroxybutyrate [Moles/volume]
+        # in Blood" has no method, so it fits meter and laboratory values alike (66441-7 is the
+        # test-strip-specific code some laboratories use for the same meters). Meters read
+        # 0.0–8.0 mmol/L (FreeStyle Precision β-Ketone strips; "HI" above); 10 leaves room for
+        # a laboratory value typed in by hand.
+        _T.ketones: _scalar(_T.ketones, "mmol/L", "53060-9", _range("0", "10"), 1),
     }
 )
 

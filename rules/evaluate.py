@@ -6,7 +6,7 @@ Semantics of anchors, units, edges, windows, ties and late data:
   rule's own, and ``off`` skips the rule. A plan rule missing from the library is skipped;
   a plan parameter the rule does not know is ignored (:func:`rules.model.resolve_params`).
 * Anchors. A reading-anchored rule (threshold, window_aggregate, delta, count, bands,
-  composite) is evaluated AT a reading of its ``types`` (and ``context``, e.g. the
+  baseline, composite) is evaluated AT a reading of its ``types`` (and ``context``, e.g. the
   instrument of a symptom score): the anchor. An evaluation is a pure function of the
   anchor and the readings in its window, never of the order or the call in which they
   arrived, nor of ``now``. A finding is one firing; its key is (rule id, anchor reading
@@ -45,6 +45,19 @@ Semantics of anchors, units, edges, windows, ties and late data:
   - bands: each band compares the reading (or ``100 × value / reference``, exactly) with
     its parameter; when bands overlap the most severe one that holds speaks, the first
     listed among equals.
+  - baseline: the anchor against the patient's own baseline, the MEDIAN of the readings
+    (of the rule's types and context, with the component) in a past window that ends a
+    ``gap`` before the anchor. Rolling (``h``/``min`` window and gap): ``[t − W − G, t − G)``,
+    closed at the far end and open at the near end. Local days (``d`` window and gap): the
+    ``W`` whole local days that end ``G`` whole days before the anchor's local day,
+    ``[midnight(D − G − W), midnight(D − G))`` for an anchor on local day ``D``; the anchor's
+    own day is never in the baseline, so ``G = 2`` also leaves out yesterday and the day
+    before. The median of an even number of readings is the mean of the two middle ones,
+    exact. With fewer than ``min_readings`` readings in the baseline window it never fires
+    (a new patient has no baseline). The change is ``value − baseline`` for
+    ``direction: rise`` and ``baseline − value`` for ``fall``, compared exactly with the
+    parameter (in its unit, as for a delta: the original values when the anchor and the
+    baseline readings share a published unit, else all converted).
   - composite: a part holds at ``t`` when it holds at some reading of its types timed in
     ``[t − within, t]`` (``within`` absent: exactly ``t``), evaluated at that reading with
     the part's own window; the rule fires when all (or any) parts hold.
@@ -150,6 +163,8 @@ from rules.model import (
     Band,
     BandsFields,
     BandsRule,
+    BaselineFields,
+    BaselineRule,
     CgmMetricRule,
     CompositeRule,
     Condition,
@@ -157,6 +172,7 @@ from rules.model import (
     CountRule,
     DeltaFields,
     DeltaRule,
+    Direction,
     LocalText,
     Match,
     MissingDataRule,
@@ -219,6 +235,7 @@ _TYPE_NAMES: Mapping[str, Mapping[str, str]] = {
     "steps": {"sv": "steg", "en": "steps"},
     "peak_flow": {"sv": "PEF", "en": "peak flow"},
     "symptom_score": {"sv": "symtomskattning", "en": "symptom score"},
+    "ketones": {"sv": "ketoner i blodet", "en": "blood ketones"},
 }
 _METRIC_NAMES: Mapping[str, Mapping[str, str]] = {
     "tir": {"sv": "tid i målområdet 3,9–10,0 mmol/L", "en": "time in range 3.9–10.0 mmol/L"},
@@ -941,6 +958,106 @@ class _CountCheck(_Check):
         return outcome
 
 
+def _median(values: Sequence[Decimal]) -> Decimal:
+    """Return the median, exact: the mean of the two middle values of an even count."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+_CHANGE_NAMES: Mapping[str, Mapping[str, str]] = {
+    "rise": {"sv": "ökning", "en": "rise"},
+    "fall": {"sv": "sänkning", "en": "fall"},
+}
+
+
+class _BaselineCheck(_Check):
+    def __init__(self, key: str, types: Sequence[str], fields: BaselineFields, params: _Params):
+        super().__init__(key, types, fields.context, params)
+        self.fields = fields
+        self.window = _Window.of(params, fields.window)
+        self.gap = _Window.of(params, fields.gap)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        if self.window.unit == "d":
+            # From the baseline's first local midnight to an anchor at the end of its day.
+            days = self.window.length + self.gap.length + 1
+            return _Window(days, "d").reach, timedelta(0)
+        return self.window.duration + self.gap.duration, timedelta(0)
+
+    def bounds(self, anchor: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
+        """Return the baseline window ``[start, end)`` of an anchor."""
+        if self.window.unit == "d":
+            gap = int(self.gap.length)
+            end = local_day_start(anchor, tz, gap)
+            return local_day_start(anchor, tz, gap + int(self.window.length)), end
+        end = anchor - self.gap.duration
+        return end - self.window.duration, end
+
+    def _name(self, lang: str) -> str:
+        instrument = instrument_name(self.context.get("instrument"))
+        if instrument is not None:
+            return instrument
+        type_name = sorted(self.types)[0]
+        return _TYPE_NAMES.get(type_name, {}).get(lang, type_name)
+
+    def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
+        f = self.fields
+        param = self.params[f.param]
+        start, end = self.bounds(anchor.time, history.tz)
+        baseline = [
+            r
+            for r in history.between(self.types, start, end, end_open=True, context=self.context)
+            if f.component in r.values
+        ]
+        outcome = _Outcome(held=False)
+        outcome.thresholds["window"] = self.window.json()
+        outcome.thresholds["gap"] = self.gap.json()
+        outcome.thresholds[f.min_readings] = _param_json(self.params[f.min_readings])
+        outcome.thresholds[f.param] = _param_json(param)
+        outcome.computed["baseline_start"] = start.isoformat()
+        outcome.computed["baseline_end"] = end.isoformat()
+        outcome.computed["baseline_readings"] = str(len(baseline))
+        outcome.used = [*baseline, anchor]
+        enough = len(baseline) >= _number(self.params, f.min_readings)
+        if not baseline or f.component not in anchor.values:
+            return outcome
+        in_unit = _values_in([anchor, *baseline], f.component, param)
+        if in_unit is None:
+            return outcome
+        values, threshold, unit = in_unit
+        latest, median = values[0], _median(values[1:])
+        change = latest - median if f.direction is Direction.rise else median - latest
+        outcome.held = enough and f.op.holds(change, threshold)
+        outcome.computed["value"] = decimal_text(latest)
+        outcome.computed["baseline"] = decimal_text(median)
+        outcome.computed["change"] = decimal_text(change)
+        outcome.thresholds[f.param] = {"value": decimal_text(threshold), "unit": unit}
+        if not outcome.held:
+            return outcome
+        type_name = anchor.type
+        for lang in LANGUAGES:
+            of = {"sv": "median av", "en": "median of"}[lang]
+            readings = {"sv": "mätningar", "en": "readings"}[lang]
+            base = {"sv": "baslinje", "en": "baseline"}[lang]
+
+            def text(value: Decimal, lang: str = lang, *, exact: bool = False) -> str:
+                # Rounded as measured (a median of weights is 71,2 kg, never 71,15 kg).
+                number = number_text(value if exact else shown(type_name, unit, value), lang)
+                return _with_unit(number, unit, type_name, lang)
+
+            shown_change, shown_threshold = _shown_pair(type_name, unit, change, threshold, f.op)
+            outcome.reasons[lang] = [
+                f"{self._name(lang)} {text(latest)} ({base} {text(median)}, {of} "
+                f"{len(baseline)} {readings}): {_CHANGE_NAMES[f.direction][lang]} "
+                f"{text(shown_change, exact=True)} {f.op.symbol} "
+                f"{text(shown_threshold, exact=True)}"
+            ]
+        return outcome
+
+
 class _BandsCheck(_Check):
     def __init__(self, key: str, types: Sequence[str], fields: BandsFields, params: _Params):
         super().__init__(key, types, {}, params)
@@ -1053,6 +1170,8 @@ def _part_check(key: str, part: Part, params: Mapping[str, ResolvedParam]) -> _C
             return _DeltaCheck(key, part.types, part, params)
         case "count":
             return _CountCheck(key, part.types, part, params)
+        case "baseline":
+            return _BaselineCheck(key, part.types, part, params)
     raise TypeError(f"unknown part kind {part.kind!r}")
 
 
@@ -1208,6 +1327,8 @@ def _check_for(rule: Rule, params: Mapping[str, ResolvedParam]) -> _Check:
             return _CountCheck(rule.id, rule.types, rule, params)
         case BandsRule():
             return _BandsCheck(rule.id, rule.types, rule, params)
+        case BaselineRule():
+            return _BaselineCheck(rule.id, rule.types, rule, params)
         case CompositeRule():
             return _CompositeCheck(rule.id, rule, params)
     raise TypeError(f"{rule.id} is not anchored at readings")

@@ -116,6 +116,7 @@ def _param_names(data: Any) -> set[str]:
             if key in {
                 "param",
                 "window",
+                "gap",
                 "min_readings",
                 "discard_first_days",
                 "min_count",

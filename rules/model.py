@@ -17,8 +17,10 @@ discriminated union on ``kind``:
 * ``missing_data``: a scheduled type without readings for a number of schedule intervals;
 * ``cgm_metric``: CGM metrics (:mod:`rules.cgm`) over whole local days, with a wear
   requirement;
-* ``composite``: all or any of inline parts (threshold, window aggregate, delta, count),
-  each holding within a time before the anchor.
+* ``baseline``: the reading against the patient's own baseline, the median of the readings
+  of a past window that ends a gap before the anchor (a rise or a fall of at least so much);
+* ``composite``: all or any of inline parts (threshold, window aggregate, delta, count,
+  baseline), each holding within a time before the anchor.
 
 Windows, counts and protocol options are parameters, so a plan can change them. The
 meaning of windows, edges and ties is written at the top of :mod:`rules.evaluate`.
@@ -520,6 +522,53 @@ class CountFields(_Model):
         _check_context(types, self.context)
 
 
+class Direction(StrEnum):
+    """Which way a baseline change counts: rise (value − baseline) or fall (baseline − value)."""
+
+    rise = "rise"
+    fall = "fall"
+
+
+class BaselineFields(_Model):
+    """The anchor's component against the median of the readings of a past window.
+
+    ``window`` (h, min or d) with ``gap`` (the same kind of unit) places the baseline window
+    before the anchor (see :mod:`rules.evaluate`); the change ``value − baseline`` (rise) or
+    ``baseline − value`` (fall) is compared with ``param``.
+    """
+
+    component: str = "value"
+    window: Name  # param: h/min (rolling) or d (whole local days)
+    gap: Name  # param: the recent time left out of the baseline, in the window's kind of unit
+    min_readings: Name  # param: a baseline of fewer readings never fires
+    direction: Direction
+    op: Op
+    param: Name  # the change, in a unit of the type
+    context: Context = Field(default_factory=dict)
+
+    def _check_fields(self, params: Mapping[str, ParamSpec], types: Sequence[str]) -> None:
+        _check_window(params, self.window)
+        gap = _param(params, self.gap, "gap", units=WINDOW_UNITS)
+        window_days = params[self.window].unit == "d"
+        if (gap.unit == "d") != window_days:
+            raise ValueError("a baseline's gap and window must both be local days (d) or not")
+        if gap.unit == "d" and not gap.integer:
+            raise ValueError(f"gap param {self.gap!r} counts local days: it must be an integer")
+        if gap.min is None or gap.min < 0:
+            raise ValueError(f"gap param {self.gap!r} needs a min of 0 or more")
+        spec = _param(params, self.min_readings, "min_readings", units=[None], integer=True)
+        if spec.min is None or spec.min < 1:
+            raise ValueError(f"min_readings param {self.min_readings!r} needs a min of 1 or more")
+        _check_components(types, self.component)
+        spec = _param(params, self.param, "baseline")
+        _check_measure_units(spec, self.param, types)
+        for type_ in types:
+            spec_units = CATALOGUE[MeasurementType(type_)].units
+            if any(conv.offset for conv in spec_units.values()):
+                raise ValueError(f"a baseline change of {type_} would convert an offset unit")
+        _check_context(types, self.context)
+
+
 class Band(_Model):
     """One band: ``value <op> param``, with its own flag severity and advice."""
 
@@ -708,6 +757,19 @@ class CountRule(RuleBase, CountFields):
         return self
 
 
+class BaselineRule(RuleBase, BaselineFields):
+    """Fires when a reading has risen (or fallen) enough from the patient's own baseline."""
+
+    kind: Literal["baseline"]
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common()
+        self._check_plain_flag()
+        self._check_fields(self.params, self.types)
+        return self
+
+
 class BandsRule(RuleBase, BandsFields):
     """Fires when a reading lies in a band; the most severe band that holds speaks."""
 
@@ -833,8 +895,15 @@ class CountPart(PartBase, CountFields):
     kind: Literal["count"]
 
 
+class BaselinePart(PartBase, BaselineFields):
+    """A composite part that holds where a reading has moved enough from its baseline."""
+
+    kind: Literal["baseline"]
+
+
 Part = Annotated[
-    ThresholdPart | WindowAggregatePart | DeltaPart | CountPart, Field(discriminator="kind")
+    ThresholdPart | WindowAggregatePart | DeltaPart | CountPart | BaselinePart,
+    Field(discriminator="kind"),
 ]
 
 
@@ -868,7 +937,15 @@ class CompositeRule(RuleBase):
         return self
 
 
-READING_KINDS = ("threshold", "window_aggregate", "delta", "count", "bands", "composite")
+READING_KINDS = (
+    "threshold",
+    "window_aggregate",
+    "delta",
+    "count",
+    "bands",
+    "baseline",
+    "composite",
+)
 """The kinds anchored at readings (:func:`rules.evaluate.evaluate`)."""
 
 TIME_KINDS = ("missing_data", "cgm_metric")
@@ -881,6 +958,7 @@ Rule = Annotated[
     | DeltaRule
     | CountRule
     | BandsRule
+    | BaselineRule
     | MissingDataRule
     | CgmMetricRule
     | CompositeRule,
@@ -1179,6 +1257,8 @@ __all__ = [
     "Aggregate",
     "Band",
     "BandsRule",
+    "BaselinePart",
+    "BaselineRule",
     "CgmMetricRule",
     "CompositeRule",
     "Condition",
@@ -1186,6 +1266,7 @@ __all__ = [
     "CountRule",
     "DeltaPart",
     "DeltaRule",
+    "Direction",
     "Escalation",
     "FlagSpec",
     "LibraryError",

@@ -49,6 +49,7 @@ NAMES = {
         "steps": "steg",
         "peak_flow": "PEF",
         "symptom_score": "symtomskattning",
+        "ketones": "ketoner",
     },
     "en": {
         "blood_pressure": "blood pressure",
@@ -62,6 +63,7 @@ NAMES = {
         "steps": "steps",
         "peak_flow": "peak flow",
         "symptom_score": "symptom score",
+        "ketones": "blood ketones",
     },
 }
 WEIGH_YOURSELF = {"sv": "Dags att väga dig", "en": "Time to weigh yourself"}

@@ -47,6 +47,7 @@ def test_every_type_has_a_spec() -> None:
         ("steps", "{steps}", "55423-8", ("value",)),
         ("peak_flow", "L/min", "19935-6", ("value",)),
         ("symptom_score", "{score}", "", ("value",)),
+        ("ketones", "mmol/L", "53060-9", ("value",)),
     ],
 )
 def test_catalogue_rows(type_name: str, unit: str, loinc: str, components: tuple[str, ...]) -> None:
@@ -177,6 +178,7 @@ def test_same_unit() -> None:
         ("respiratory_rate", "value", "2", "80"),
         ("steps", "value", "0", "100000"),
         ("peak_flow", "value", "30", "1000"),
+        ("ketones", "value", "0", "10"),
     ],
 )
 def test_plausible_ranges(type_name: str, component: str, low: str, high: str) -> None:

@@ -383,9 +383,13 @@ def test_default_library_is_used_when_none_given() -> None:
 
 
 def test_lookback_covers_the_longest_window_both_ways() -> None:
+    # copd-deterioration reads the furthest: a 14-local-day baseline ending 2 whole days
+    # before the anchor's day (17 days and a DST margin back from the end of that day),
+    # and a part may hold up to 12 h before the anchor.
+    assert lookback(plan(), LIBRARY) == days(17) + timedelta(hours=2 + 12)
+    assert lookback(plan("hf-weight-gain-week"), LIBRARY) == days(3 + 5 + 1) + timedelta(hours=2)
     # glucose-low reads ±7 days around an anchor, and a new low changes the flag of the
     # lows up to 7 days on either side: 14 days on each side of the new readings.
-    assert lookback(plan(), LIBRARY) == days(14)
     assert lookback(plan("glucose-low"), LIBRARY) == days(14)
     assert lookback(plan("bp-very-high", "spo2-low"), LIBRARY) == days(0)
     assert lookback(plan("bp-very-high", "glucose-low", modes={"glucose-low": "off"}), LIBRARY) == (
@@ -405,12 +409,18 @@ def test_history_types_follow_the_rules() -> None:
         "cgm_glucose",
     }
     assert history_types(plan("bp-low"), LIBRARY, ["cgm_glucose"]) == {"cgm_glucose"}
-    assert history_types(plan(*reading_rules), LIBRARY, ["pulse"]) == {"pulse"}
+    # copd-deterioration reads SpO2, pulse and the CAT score together.
+    assert history_types(plan(*reading_rules), LIBRARY, ["pulse"]) == {
+        "pulse",
+        "spo2",
+        "symptom_score",
+    }
+    assert history_types(plan("pulse-abnormal"), LIBRARY, ["pulse"]) == {"pulse"}
     # A composite reads every part's type.
     assert history_types(plan(*reading_rules), LIBRARY, ["weight"]) == {"weight", "symptom_score"}
     # Time-based rules read nothing at ingest: missing-readings names every type.
     assert history_types(plan(), LIBRARY, ["steps"]) == {"steps"}
-    assert history_types(plan(), LIBRARY, ["pulse"]) == {"pulse"}
+    assert history_types(plan(), LIBRARY, ["temperature"]) == {"temperature"}
 
 
 def test_reading_types_leave_out_time_based_rules() -> None:

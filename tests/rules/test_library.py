@@ -35,7 +35,14 @@ CLINICAL_RULES = {  # CLINICAL.md §2: rule ids are part of the product
     "cgm-tir-low",
     "cgm-tbr-high",
 }
-EXTRA_RULES = {"hf-weight-and-breathlessness"}
+EXTRA_RULES = {
+    "hf-weight-and-breathlessness",
+    # Issue 9, clinical safety v2 (CLINICAL.md §7).
+    "glucose-sustained-high",
+    "ketones-high",
+    "copd-deterioration",
+    "hf-weight-gain-week",
+}
 SAMPLE_PLANS = sorted((Path(__file__).parents[2] / "sample_data" / "plans").glob("*.json"))
 
 
@@ -94,6 +101,9 @@ def test_rule_file(file: Path) -> None:
         ("missing-readings", "routine", "low"),
         ("cgm-tir-low", None, "moderate"),
         ("cgm-tbr-high", "routine", "high"),
+        ("glucose-sustained-high", "urgent", "moderate"),
+        ("copd-deterioration", "urgent", "high"),
+        ("hf-weight-gain-week", "urgent", "moderate"),
     ],
 )
 def test_advice_and_flag_as_clinical_table(
@@ -110,6 +120,28 @@ def test_peak_flow_bands_as_clinical_table() -> None:
     assert rule is not None and rule.kind == "bands"
     bands = {b.name: (b.severity, b.advice.priority if b.advice else None) for b in rule.bands}
     assert bands == {"yellow": ("moderate", "routine"), "red": ("high", "urgent")}
+
+
+def test_ketone_bands_as_clinical_table() -> None:
+    rule = load_library().get("ketones-high")
+    assert rule is not None and rule.kind == "bands"
+    bands = {
+        b.name: (
+            b.severity,
+            b.advice.priority if b.advice else None,
+            str(rule.params[b.param].default),
+        )
+        for b in rule.bands
+    }
+    assert bands == {
+        "raised": ("low", "urgent", "0.6"),
+        "risk": ("moderate", "urgent", "1.5"),
+        "emergency": ("high", "urgent", "3.0"),
+    }
+    emergency = rule.bands[-1].advice
+    assert emergency is not None
+    assert "112" in emergency.title.sv and "112" in emergency.body.en
+    assert rule.cooldown_minutes == 0  # a rise to the next band is never silenced
 
 
 def test_glucose_thresholds_keep_their_published_pairs() -> None:

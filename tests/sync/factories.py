@@ -24,6 +24,7 @@ BASE: dict[str, dict[str, Any]] = {
     },
     "peak_flow": {"value": 420, "unit": "L/min"},
     "symptom_score": {"value": 12, "unit": "{score}", "context": {"instrument": "CAT"}},
+    "ketones": {"value": 0.4, "unit": "mmol/L"},
 }
 
 

@@ -260,6 +260,7 @@ PLAUSIBILITY = [
     ("peak_flow", "L/min", 30, 1000, 29, 1001),
     ("steps", "{steps}", 0, 100000, -1, 100001),
     ("symptom_score", "{score}", 0, 40, -1, 41),
+    ("ketones", "mmol/L", 0, 10, -0.1, 10.1),
 ]
 
 
