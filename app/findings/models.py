@@ -79,6 +79,9 @@ class Advice(Base):
     reading_ids: Mapped[list[str]]
     notify: Mapped[bool]  # False: recorded but not pushed (e.g. old readings)
     created_at: Mapped[datetime]
+    # Taken back: what caused it no longer holds (a reading entered in error); apps remove it.
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class Flag(Base):
@@ -111,3 +114,6 @@ class Flag(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str] = mapped_column(String(2000), default="")
+    # Readings behind the flag later entered in error; the flag stays for the team to judge.
+    entered_in_error: Mapped[list[str] | None]
+    corrected_at: Mapped[datetime | None]

@@ -256,6 +256,7 @@ def advice_dict(advice: Advice, lang: str) -> dict[str, Any]:
         "reading_ids": list(advice.reading_ids),
         "evaluation_id": advice.evaluation_id,
         "created_at": advice.created_at.isoformat(),
+        **withdrawal_dict(advice),
     }
 
 
@@ -283,6 +284,32 @@ def flag_dict(flag: Flag, lang: str, now: datetime) -> dict[str, Any]:
         "resolved_at": flag.resolved_at.isoformat() if flag.resolved_at else None,
         "resolved_by": flag.resolved_by,
         "note": flag.note,
+        **correction_dict(flag, lang),
+    }
+
+
+def withdrawal_dict(advice: Advice) -> dict[str, Any]:
+    """Whether advice was taken back, and why (apps remove withdrawn advice)."""
+    return {
+        "withdrawn_at": advice.withdrawn_at.isoformat() if advice.withdrawn_at else None,
+        "withdrawn_reason": advice.withdrawn_reason,
+    }
+
+
+_CORRECTION_TEXT = {
+    "sv": "{n} av mätvärdena bakom flaggan har markerats som felregistrerade.",
+    "en": "{n} of the readings behind this flag were marked as entered in error.",
+}
+
+
+def correction_dict(flag: Flag, lang: str) -> dict[str, Any]:
+    """Readings behind a flag later entered in error, said in words for the team."""
+    ids = list(flag.entered_in_error or [])
+    text = _CORRECTION_TEXT.get(lang, _CORRECTION_TEXT["sv"]).format(n=len(ids))
+    return {
+        "entered_in_error": ids,
+        "corrected_at": flag.corrected_at.isoformat() if flag.corrected_at else None,
+        "correction": text if ids else None,
     }
 
 
