@@ -1167,13 +1167,14 @@ def goal_chart_png(
     first: date | None,
     last: date | None,
     now: datetime,
+    lang: str,
 ) -> bytes:
-    """The goal drawn: the measure, the target line, milestones and the projection (PNG)."""
+    """The goal drawn in a language: the measure, the target, milestones, projection (PNG)."""
     goal = get_goal(session, patient.id, goal_id)
     today = local_today(patient, now)
     first, last = _range(goal, first, last, today)
     view = _view(session, patient, goal, first, last, today, now)
-    return charts.goal_png(_chart_goal(view), lang=patient.language)
+    return charts.goal_png(_chart_goal(view), lang=lang)
 
 
 # --- summaries -----------------------------------------------------------------------------------
@@ -1414,13 +1415,14 @@ def weekly_report(
 
 
 def weekly_report_png(
-    session: Session, *, patient: Patient, week: str | None, now: datetime
+    session: Session, *, patient: Patient, week: str | None, now: datetime, lang: str
 ) -> bytes:
-    """The week's report drawn: a panel per goal; the AGP profile and time in ranges for CGM."""
+    """The week's report drawn in a language: a panel per goal; AGP and time in ranges."""
     report = _report(session, patient, week, now)
     cgm = report.body["cgm"]
+    year, number = (int(part) for part in report.body["week"].split("-W"))
     return charts.report_png(
-        title=f"{patient.display_name} · {report.body['week']}",
+        title=charts.week_title(patient.display_name, year, number, lang),
         goals=[_chart_goal(v) for v in report.goals],
         cgm=(
             charts.CgmPicture(
@@ -1432,7 +1434,7 @@ def weekly_report_png(
             if cgm and cgm["n"]
             else None
         ),  # fmt: skip
-        lang=patient.language,
+        lang=lang,
     )
 
 
