@@ -5,6 +5,9 @@ Semantics of anchors, units, edges, windows, ties and late data:
 * Rules. Only the rules a plan lists are evaluated; the plan's ``mode`` overrides the
   rule's own, and ``off`` skips the rule. A plan rule missing from the library is skipped;
   a plan parameter the rule does not know is ignored (:func:`rules.model.resolve_params`).
+  A parameter the rule marks ``required`` has no silent default: a stored plan that lacks
+  it (saved before the rule required it) does not run that rule, every other rule runs,
+  and :func:`unrunnable_rules` names the rule and what it lacks so the team can be told.
 * Anchors. A reading-anchored rule (threshold, window_aggregate, delta, count, bands,
   composite) is evaluated AT a reading of its ``types`` (and ``context``, e.g. the
   instrument of a symptom score): the anchor. An evaluation is a pure function of the
@@ -140,7 +143,7 @@ from rules.model import (
     load_library,
     resolve_params,
 )
-from rules.plan import PlanSpec
+from rules.plan import PlanRule, PlanSpec
 
 LANGUAGES = ("sv", "en")
 """The languages every text is given in; the first is the default."""
@@ -1165,6 +1168,35 @@ class _ThresholdRun(_ReadingRun):
         return len(best), used
 
 
+@dataclass(frozen=True)
+class UnrunnableRule:
+    """A rule of the plan that cannot run: the required parameters the plan does not set."""
+
+    rule_id: str
+    rule_version: int
+    missing: tuple[str, ...]
+
+
+def _missing_required(plan_rule: PlanRule, rule: Rule) -> tuple[str, ...]:
+    return tuple(
+        name for name, spec in rule.params.items() if spec.required and name not in plan_rule.params
+    )
+
+
+def unrunnable_rules(plan: PlanSpec, library: RuleLibrary) -> tuple[UnrunnableRule, ...]:
+    """Return the plan's rules (not off) that lack a required parameter, by rule id."""
+    found: dict[str, UnrunnableRule] = {}
+    for plan_rule in plan.rules:
+        rule = library.get(plan_rule.rule)
+        if rule is None or rule.id in found:
+            continue
+        mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
+        missing = _missing_required(plan_rule, rule)
+        if mode is not RuleMode.off and missing:
+            found[rule.id] = UnrunnableRule(rule.id, rule.version, missing)
+    return tuple(found[rule_id] for rule_id in sorted(found))
+
+
 def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_Run]:
     runs: dict[str, _Run] = {}
     for plan_rule in plan.rules:
@@ -1172,8 +1204,8 @@ def _runs(plan: PlanSpec, library: RuleLibrary) -> list[_Run]:
         if rule is None or rule.id in runs:
             continue
         mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
-        if mode is RuleMode.off:
-            continue
+        if mode is RuleMode.off or _missing_required(plan_rule, rule):
+            continue  # a rule without its required parameters never runs on a default
         params = resolve_params(plan_rule, rule)
         run: _Run
         if isinstance(rule, ThresholdRule):
@@ -1657,6 +1689,7 @@ __all__ = [
     "AdviceText",
     "EvaluationRun",
     "Finding",
+    "UnrunnableRule",
     "anchor_key",
     "due_anchors",
     "due_lookback",
@@ -1670,4 +1703,5 @@ __all__ = [
     "reading_types",
     "number_text",
     "reading_text",
+    "unrunnable_rules",
 ]

@@ -183,10 +183,13 @@ def _open_or_extend_flag(
     severity = finding.flag_severity or Severity.LOW
     flag = session.scalars(
         select(Flag)
+        .join(Evaluation, Evaluation.id == Flag.evaluation_id)
         .where(
             Flag.patient_id == patient.id,
             Flag.rule_id == finding.rule_id,
             Flag.status.in_([FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED]),
+            # A "rule cannot run" flag (app.findings.unrunnable) is no clinical episode.
+            Evaluation.anchor_key.not_like("config/%"),
         )
         .order_by(Flag.created_at.desc())
         .limit(1)
