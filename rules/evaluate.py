@@ -84,7 +84,10 @@ Semantics of anchors, units, edges, windows, ties and late data:
   days (daily 1, weekdays 3, weekly 7), it fires when no reading of the type lies in the
   ``intervals × i`` whole local days before ``d`` (advice), and flags when none lies in
   the ``intervals × i + flag_after_days`` days before it; days before the plan's
-  ``effective_from`` are not counted as missing. cgm_metric: the CGM metrics of the
+  ``effective_from`` are not counted as missing. One finding per missing type (its own
+  key and flag), but ONE reminder per day: the advice names every missing type, in
+  :func:`reminder_order` (weight first in a heart-failure plan), and rides on the finding
+  of the first of them; the others carry none. cgm_metric: the CGM metrics of the
   ``window`` whole local days before ``d`` (:mod:`rules.cgm`); with less than
   ``min_wear`` % of the window's sampling slots worn it does not fire.
 """
@@ -1447,6 +1450,35 @@ def _schedule_days(plan: PlanSpec) -> dict[str, int]:
     return days
 
 
+def _spoken_list(words: Sequence[str], lang: str) -> str:
+    """Words as a sentence lists them: "vikt, blodtryck och puls"."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {'och' if lang == 'sv' else 'and'} {words[-1]}"
+
+
+def reminder_order(plan: PlanSpec, rule: Rule, types: Iterable[str]) -> list[str]:
+    """Return missing types in the order a reminder names them.
+
+    First the types of each ``first_when`` entry of the rule whose rules the plan lists
+    (and does not switch off), entries in their order: weight first in a heart-failure
+    plan. Then the rest in the order of the plan's schedule.
+    """
+    wanted = list(dict.fromkeys(types))
+    listed = {
+        r.rule for r in plan.rules if r.mode is None or RuleMode(r.mode) is not RuleMode.off
+    }
+    ordered: list[str] = []
+    if isinstance(rule, MissingDataRule):
+        for entry in rule.first_when:
+            if listed.intersection(entry.rules):
+                ordered += [t for t in entry.types if t in wanted and t not in ordered]
+    scheduled = list(dict.fromkeys(str(entry.type) for entry in plan.schedule))
+    rest = [t for t in wanted if t not in ordered]
+    rest.sort(key=lambda t: (scheduled.index(t) if t in scheduled else len(scheduled), t))
+    return ordered + rest
+
+
 @dataclass
 class _MissingRun(_TimeRun):
     """missing_data: at a local day start, the scheduled types without recent readings."""
@@ -1516,7 +1548,22 @@ class _MissingRun(_TimeRun):
                     },
                 )
             )
+        if findings and self.rule.advice is not None:
+            findings = self._one_reminder(findings, plan)
         return keys, findings
+
+    def _one_reminder(self, findings: list[Finding], plan: PlanSpec) -> list[Finding]:
+        """One reminder naming every missing type, carried by the first type's finding."""
+        order = reminder_order(plan, self.rule, [f.scope or "" for f in findings])
+        first = min(findings, key=lambda f: order.index(f.scope or ""))
+        names = {
+            lang: _spoken_list(
+                [_TYPE_NAMES.get(t, {"sv": t, "en": t})[lang] for t in order], lang
+            )
+            for lang in LANGUAGES
+        }
+        advice = self._advice(self.rule.advice, names)
+        return [replace(f, advice=advice if f is first else None) for f in findings]
 
 
 @dataclass
@@ -1701,6 +1748,7 @@ __all__ = [
     "local_day_start",
     "lookback",
     "reading_types",
+    "reminder_order",
     "number_text",
     "reading_text",
     "unrunnable_rules",
