@@ -43,13 +43,23 @@ def lint_command(
 
 
 def _csv_facts(path: Path) -> list[Any]:
-    """Readings from a CSV (client_id,type,time,value,unit[,systolic,diastolic,context])."""
+    """Readings from a CSV, counted as sync counts them.
+
+    Columns: client_id,type,time,value,unit[,systolic,diastolic,context,source]. Rows are
+    taken in file order as arrivals; a row whose (source, client_id) came before is a retry
+    and skipped; the same measurement from another source (same type, times within 60 s,
+    equal values at the type's precision: :mod:`sync.dedup`) counts once. Without a
+    ``source`` column every row is from one source.
+    """
+    from sync.dedup import drop_duplicates
     from sync.normalise import NormalisedReading, normalise_reading
 
-    facts = []
+    arrivals: list[tuple[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
     now = datetime.now(UTC) + timedelta(days=3650)  # a backtest may replay any history
     with path.open(newline="") as handle:
         for index, row in enumerate(csv.DictReader(handle)):
+            source = row.get("source") or "csv"
             raw: dict[str, Any] = {
                 "client_id": row.get("client_id") or f"row-{index}",
                 "type": row["type"],
@@ -65,15 +75,35 @@ def _csv_facts(path: Path) -> list[Any]:
                 raw["value"] = Decimal(row["value"])
             if row.get("context"):
                 raw["context"] = json.loads(row["context"])
+            if (source, raw["client_id"]) in seen:
+                console.print(f"[yellow]row {index + 2} skipped[/yellow]: a repeated client_id")
+                continue
+            seen.add((source, raw["client_id"]))
             reading = normalise_reading(raw, now=now)
             if isinstance(reading, NormalisedReading):
-                facts.append(reading.to_fact(raw["client_id"]))
+                arrivals.append((source, reading.to_fact(f"{source}/{raw['client_id']}")))
             else:
                 console.print(
                     f"[yellow]row {index + 2} skipped[/yellow]: "
                     + "; ".join(e.message for e in reading)
                 )
-    return facts
+    counted, duplicates = drop_duplicates(arrivals)
+    if duplicates:
+        console.print(f"{len(duplicates)} reading(s) from another source counted once")
+    return counted
+
+
+def _refuse_invalid(body: Any) -> None:
+    """Refuse a plan as ``PUT .../plan`` does: every reason, one per line, exit 1."""
+    from rules.model import load_library, validate_plan
+
+    errors = validate_plan(body, load_library())
+    if not errors:
+        return
+    console.print("[red]The plan is not valid.[/red]")
+    for error in errors:
+        console.print(f"  {error.loc}: {error.code} — {error.message}")
+    raise typer.Exit(1)
 
 
 @rules_cli.command("backtest")
@@ -85,12 +115,23 @@ def backtest_command(
     timezone: Annotated[str, typer.Option(help="for --csv")] = "Europe/Stockholm",
 ) -> None:
     """Show per rule the firings, flag episodes and advice per patient-week of a plan."""
+    from pydantic import ValidationError
+
     from app.plans import service as plans_service
     from rules.backtest import backtest
     from rules.model import load_library
     from rules.plan import PlanBody, PlanSpec
 
-    proposed = PlanBody.model_validate_json(plan.read_text()) if plan else None
+    try:
+        proposed = PlanBody.model_validate_json(plan.read_text()) if plan else None
+    except ValidationError as exc:
+        console.print("[red]The plan is not valid.[/red]")
+        for error in exc.errors():
+            loc = ".".join(str(part) for part in error["loc"])
+            console.print(f"  {loc}: invalid — {error['msg']}")
+        raise typer.Exit(1) from None
+    if proposed is not None:
+        _refuse_invalid(proposed)
     if readings_csv is not None:
         if proposed is None:
             console.print("[red]--csv needs --plan[/red]")

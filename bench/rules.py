@@ -41,10 +41,11 @@ NEW_READINGS = 300
 
 
 def _history_rows(
-    patient_id: str, source_id: str, count: int, end: datetime
+    patient_id: str, source_id: str, indices: range, count: int, end: datetime
 ) -> list[dict[str, Any]]:
+    """Rows ``indices`` of a history of ``count`` readings, 10 minutes apart, ending at end."""
     rows = []
-    for i in range(count):
+    for i in indices:
         at = end - timedelta(minutes=10 * (count - i))
         systolic, diastolic = 120 + i % 15, 72 + i % 9
         values = {"systolic": str(systolic), "diastolic": str(diastolic)}

@@ -5,6 +5,9 @@ Semantics of anchors, units, edges, windows, ties and late data:
 * Rules. Only the rules a plan lists are evaluated; the plan's ``mode`` overrides the
   rule's own, and ``off`` skips the rule. A plan rule missing from the library is skipped;
   a plan parameter the rule does not know is ignored (:func:`rules.model.resolve_params`).
+  A parameter the rule marks ``required`` has no silent default: a stored plan that lacks
+  it (saved before the rule required it) does not run that rule, every other rule runs,
+  and :func:`unrunnable_rules` names the rule and what it lacks so the team can be told.
 * Anchors. A reading-anchored rule (threshold, window_aggregate, delta, count, bands,
   baseline, composite) is evaluated AT a reading of its ``types`` (and ``context``, e.g. the
   instrument of a symptom score): the anchor. An evaluation is a pure function of the
@@ -110,7 +113,10 @@ Semantics of anchors, units, edges, windows, ties and late data:
   days (daily 1, weekdays 3, weekly 7), it fires when no reading of the type lies in the
   ``intervals × i`` whole local days before ``d`` (advice), and flags when none lies in
   the ``intervals × i + flag_after_days`` days before it; days before the plan's
-  ``effective_from`` are not counted as missing. cgm_metric: the CGM metrics of the
+  ``effective_from`` are not counted as missing. One finding per missing type (its own
+  key and flag), but ONE reminder per day: the advice names every missing type, in
+  :func:`reminder_order` (weight first in a heart-failure plan), and rides on the finding
+  of the first of them; the others carry none. cgm_metric: the CGM metrics of the
   ``window`` whole local days before ``d`` (:mod:`rules.cgm`); with less than
   ``min_wear`` % of the window's sampling slots worn it does not fire.
 """
@@ -191,7 +197,7 @@ from rules.model import (
     load_library,
     resolve_params,
 )
-from rules.plan import PlanSpec
+from rules.plan import PlanRule, PlanSpec
 
 LANGUAGES = ("sv", "en")
 """The languages every text is given in; the first is the default."""
@@ -1509,6 +1515,35 @@ class _ThresholdRun(_ReadingRun):
         return len(best), used
 
 
+@dataclass(frozen=True)
+class UnrunnableRule:
+    """A rule of the plan that cannot run: the required parameters the plan does not set."""
+
+    rule_id: str
+    rule_version: int
+    missing: tuple[str, ...]
+
+
+def _missing_required(plan_rule: PlanRule, rule: Rule) -> tuple[str, ...]:
+    return tuple(
+        name for name, spec in rule.params.items() if spec.required and name not in plan_rule.params
+    )
+
+
+def unrunnable_rules(plan: PlanSpec, library: RuleLibrary) -> tuple[UnrunnableRule, ...]:
+    """Return the plan's rules (not off) that lack a required parameter, by rule id."""
+    found: dict[str, UnrunnableRule] = {}
+    for plan_rule in plan.rules:
+        rule = library.get(plan_rule.rule)
+        if rule is None or rule.id in found:
+            continue
+        mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
+        missing = _missing_required(plan_rule, rule)
+        if mode is not RuleMode.off and missing:
+            found[rule.id] = UnrunnableRule(rule.id, rule.version, missing)
+    return tuple(found[rule_id] for rule_id in sorted(found))
+
+
 def _runs(
     plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
 ) -> list[_Run]:
@@ -1520,8 +1555,8 @@ def _runs(
         if rule is None or rule.id in runs:
             continue
         mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
-        if mode is RuleMode.off:
-            continue
+        if mode is RuleMode.off or _missing_required(plan_rule, rule):
+            continue  # a rule without its required parameters never runs on a default
         params = resolve_params(plan_rule, rule)
         run: _Run
         if isinstance(rule, ThresholdRule):
@@ -1787,6 +1822,35 @@ def _schedule_days(plan: PlanSpec) -> dict[str, int]:
     return days
 
 
+def _spoken_list(words: Sequence[str], lang: str) -> str:
+    """Words as a sentence lists them: "vikt, blodtryck och puls"."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {'och' if lang == 'sv' else 'and'} {words[-1]}"
+
+
+def reminder_order(plan: PlanSpec, rule: Rule, types: Iterable[str]) -> list[str]:
+    """Return missing types in the order a reminder names them.
+
+    First the types of each ``first_when`` entry of the rule whose rules the plan lists
+    (and does not switch off), entries in their order: weight first in a heart-failure
+    plan. Then the rest in the order of the plan's schedule.
+    """
+    wanted = list(dict.fromkeys(types))
+    listed = {
+        r.rule for r in plan.rules if r.mode is None or RuleMode(r.mode) is not RuleMode.off
+    }
+    ordered: list[str] = []
+    if isinstance(rule, MissingDataRule):
+        for entry in rule.first_when:
+            if listed.intersection(entry.rules):
+                ordered += [t for t in entry.types if t in wanted and t not in ordered]
+    scheduled = list(dict.fromkeys(str(entry.type) for entry in plan.schedule))
+    rest = [t for t in wanted if t not in ordered]
+    rest.sort(key=lambda t: (scheduled.index(t) if t in scheduled else len(scheduled), t))
+    return ordered + rest
+
+
 @dataclass
 class _MissingRun(_TimeRun):
     """missing_data: at a local day start, the scheduled types without recent readings."""
@@ -1856,7 +1920,22 @@ class _MissingRun(_TimeRun):
                     },
                 )
             )
+        if findings and self.rule.advice is not None:
+            findings = self._one_reminder(findings, plan)
         return keys, findings
+
+    def _one_reminder(self, findings: list[Finding], plan: PlanSpec) -> list[Finding]:
+        """One reminder naming every missing type, carried by the first type's finding."""
+        order = reminder_order(plan, self.rule, [f.scope or "" for f in findings])
+        first = min(findings, key=lambda f: order.index(f.scope or ""))
+        names = {
+            lang: _spoken_list(
+                [_TYPE_NAMES.get(t, {"sv": t, "en": t})[lang] for t in order], lang
+            )
+            for lang in LANGUAGES
+        }
+        advice = self._advice(self.rule.advice, names)
+        return [replace(f, advice=advice if f is first else None) for f in findings]
 
 
 @dataclass
@@ -2035,6 +2114,7 @@ __all__ = [
     "AdviceText",
     "EvaluationRun",
     "Finding",
+    "UnrunnableRule",
     "anchor_key",
     "due_anchors",
     "due_lookback",
@@ -2047,6 +2127,8 @@ __all__ = [
     "lookback",
     "plan_addressee",
     "reading_types",
+    "reminder_order",
     "number_text",
     "reading_text",
+    "unrunnable_rules",
 ]

@@ -803,15 +803,24 @@ class BandsRule(RuleBase, BandsFields):
         return self
 
 
+class FirstWhen(_Model):
+    """Types a reminder names first when the plan lists one of these rules (weight for HF)."""
+
+    rules: tuple[str, ...] = Field(min_length=1)
+    types: tuple[MeasurementType, ...] = Field(min_length=1)
+
+
 class MissingDataRule(RuleBase):
     """Fires for a scheduled type without readings for a number of schedule intervals.
 
     Time-based: evaluated at the start of each local day (:func:`rules.evaluate.evaluate_due`).
+    One reminder a day names every missing type; ``first_when`` puts some types first.
     """
 
     kind: Literal["missing_data"]
     intervals: Name  # param: how many schedule intervals without a reading
     flag_after_days: Name | None = None  # param (d): the flag waits this long after advice
+    first_when: tuple[FirstWhen, ...] = ()
 
     @property
     def time_based(self) -> bool:
@@ -825,6 +834,9 @@ class MissingDataRule(RuleBase):
         _param(self.params, self.intervals, "intervals", units=[None], integer=True)
         if self.flag_after_days is not None:
             _param(self.params, self.flag_after_days, "flag_after_days", units=["d"], integer=True)
+        for entry in self.first_when:
+            if not set(entry.types) <= set(self.types):
+                raise ValueError("first_when names a type the rule does not watch")
         return self
 
 
@@ -1268,6 +1280,7 @@ __all__ = [
     "DeltaRule",
     "Direction",
     "Escalation",
+    "FirstWhen",
     "FlagSpec",
     "LibraryError",
     "LocalText",

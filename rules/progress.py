@@ -53,7 +53,8 @@ inside. ``today`` is always a parameter. The semantics of days, windows, edges a
   the changed days reach behind the state (late data for an old day, a deletion on or before
   the baseline's or a milestone's day); the caller then recomputes in full. Everything here is
   derived from the data: a deletion can move a baseline or un-reach a milestone. (The service
-  keeps a milestone's ``achieved_at`` once set.)
+  keeps a milestone's ``achieved_at`` once set, unless a reading entered in error was all
+  that reached it; :func:`first_met_day` answers the same for the goal's own target.)
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
@@ -842,6 +843,19 @@ def full_progress(
     return compute_progress(spec, aggregate_days(readings, spec.measure.components, tz), today)
 
 
+def first_met_day(
+    spec: GoalSpec, readings: Iterable[ReadingFact], tz: tzinfo, today: date
+) -> date | None:
+    """Return the first day from the start whose series value meets the goal's target.
+
+    The goal's own target read as a milestone: None when no day up to the as-of day meets
+    it (after a correction: the goal was achieved only through readings now gone).
+    """
+    key = "\0goal"  # no milestone key can hold a NUL
+    probe = replace(spec, milestones=(MilestoneSpec(key=key, values=spec.target.values),))
+    return full_progress(probe, readings, tz, today).state.reached.get(key)
+
+
 def measure_series(measure: Measure, days: Days, first: date, last: date) -> list[SeriesPoint]:
     """Return the measure on each local day of [first, last] (days from first − window + 1)."""
     w = measure.window_days
@@ -890,6 +904,7 @@ __all__ = [
     "aggregate_days",
     "as_of_day",
     "compute_progress",
+    "first_met_day",
     "full_progress",
     "measure_series",
     "meets",

@@ -8,6 +8,7 @@ precision (:attr:`rules.catalogue.TypeSpec.precision`): 126 mg/dL (6.99 mmol/L) 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -74,4 +75,29 @@ def find_same_measurement(reading: _Measured, candidates: Iterable[M]) -> M | No
     return best
 
 
-__all__ = ["DEDUP_WINDOW", "find_same_measurement", "same_measurement"]
+def drop_duplicates(arrivals: Iterable[tuple[str, M]]) -> tuple[list[M], list[tuple[M, M]]]:
+    """Split (source, reading) pairs in arrival order as sync would count them.
+
+    A reading that is the same measurement as one counted earlier from ANOTHER source is a
+    duplicate of the closest such reading (ties: the one counted first); readings of one
+    source are never duplicates of each other. Returns the counted readings in arrival
+    order and the (duplicate, original) pairs.
+    """
+    counted: list[M] = []
+    duplicates: list[tuple[M, M]] = []
+    by_type: dict[str, list[tuple[datetime, int, str, M]]] = {}  # sorted by time
+    for source, reading in arrivals:
+        near = by_type.setdefault(reading.type, [])
+        low = bisect.bisect_left(near, (reading.time - DEDUP_WINDOW,), key=lambda e: e[:1])
+        high = bisect.bisect_right(near, (reading.time + DEDUP_WINDOW,), key=lambda e: e[:1])
+        others = [m for _, _, src, m in sorted(near[low:high], key=lambda e: e[1]) if src != source]
+        original = find_same_measurement(reading, others)
+        if original is not None:
+            duplicates.append((reading, original))
+            continue
+        bisect.insort(near, (reading.time, len(counted), source, reading), key=lambda e: e[:2])
+        counted.append(reading)
+    return counted, duplicates
+
+
+__all__ = ["DEDUP_WINDOW", "drop_duplicates", "find_same_measurement", "same_measurement"]

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db import transaction
 from app.findings import service as findings_service
+from app.findings import unrunnable
 from app.findings.models import Advice
 from app.patients import service as patients_service
 from app.patients.models import Patient
@@ -114,6 +115,9 @@ def on_readings(
         return []
     plan = _effective(session, patient.id, plan)
     library = load_library()
+    unrunnable.flag_unrunnable_rules(
+        session, settings, patient=patient, plan=plan, library=library, now=now
+    )
     ruled = reading_types(plan, library)
     new = [f for f in new if f.type in ruled]  # a weight is no news to a BP-only plan
     removed = [f for f in removed if f.type in ruled]
@@ -186,6 +190,9 @@ def run_due_for_patient(
         return 0
     feed.lock_patient(session, patient.id)
     plan = _effective(session, patient.id, plan)
+    unrunnable.flag_unrunnable_rules(
+        session, settings, patient=patient, plan=plan, library=library, now=now
+    )
     # Yesterday's anchor too: a run just after midnight must not miss the day before.
     since = now - timedelta(days=1)
     reach = due_lookback(plan, library) + timedelta(days=2)

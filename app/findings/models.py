@@ -88,6 +88,9 @@ class Advice(Base):
     fresh_until: Mapped[datetime | None]
     not_pushed: Mapped[str | None] = mapped_column(String(16))  # AdviceHeldBack, or None
     episode_start: Mapped[datetime | None]  # the CGM episode it speaks for
+    # Taken back: what caused it no longer holds (a reading entered in error); apps remove it.
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(32))
 
     def texts(self, audience: Audience) -> tuple[dict[str, Any], dict[str, Any]]:
         """The (title, body) a reader sees: a proxy's variant when there is one."""
@@ -133,3 +136,6 @@ class Flag(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str] = mapped_column(String(2000), default="")
+    # Readings behind the flag later entered in error; the flag stays for the team to judge.
+    entered_in_error: Mapped[list[str] | None]
+    corrected_at: Mapped[datetime | None]

@@ -242,10 +242,13 @@ def _open_or_extend_flag(
     severity = finding.flag_severity or Severity.LOW
     flag = session.scalars(
         select(Flag)
+        .join(Evaluation, Evaluation.id == Flag.evaluation_id)
         .where(
             Flag.patient_id == patient.id,
             Flag.rule_id == finding.rule_id,
             Flag.status.in_([FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED]),
+            # A "rule cannot run" flag (app.findings.unrunnable) is no clinical episode.
+            Evaluation.anchor_key.not_like("config/%"),
         )
         .order_by(Flag.created_at.desc())
         .limit(1)
@@ -319,6 +322,7 @@ def advice_dict(advice: Advice, lang: str, audience: Audience = PATIENT) -> dict
         # Pushed, or why not: "stale" (the reading was too old on arrival), "muted".
         "not_pushed": advice.not_pushed,
         "fresh_until": advice.fresh_until.isoformat() if advice.fresh_until else None,
+        **withdrawal_dict(advice),
     }
 
 
@@ -369,6 +373,32 @@ def flag_dict(flag: Flag, lang: str, now: datetime) -> dict[str, Any]:
         "resolved_at": flag.resolved_at.isoformat() if flag.resolved_at else None,
         "resolved_by": flag.resolved_by,
         "note": flag.note,
+        **correction_dict(flag, lang),
+    }
+
+
+def withdrawal_dict(advice: Advice) -> dict[str, Any]:
+    """Whether advice was taken back, and why (apps remove withdrawn advice)."""
+    return {
+        "withdrawn_at": advice.withdrawn_at.isoformat() if advice.withdrawn_at else None,
+        "withdrawn_reason": advice.withdrawn_reason,
+    }
+
+
+_CORRECTION_TEXT = {
+    "sv": "{n} av mätvärdena bakom flaggan har markerats som felregistrerade.",
+    "en": "{n} of the readings behind this flag were marked as entered in error.",
+}
+
+
+def correction_dict(flag: Flag, lang: str) -> dict[str, Any]:
+    """Readings behind a flag later entered in error, said in words for the team."""
+    ids = list(flag.entered_in_error or [])
+    text = _CORRECTION_TEXT.get(lang, _CORRECTION_TEXT["sv"]).format(n=len(ids))
+    return {
+        "entered_in_error": ids,
+        "corrected_at": flag.corrected_at.isoformat() if flag.corrected_at else None,
+        "correction": text if ids else None,
     }
 
 

@@ -3,6 +3,11 @@
 No pyplot and no global figure state: every picture is its own ``Figure`` rendered by the
 Agg canvas, so requests on several threads never share anything. No network, no fonts beyond
 matplotlib's own (DejaVu Sans has å, ä and ö).
+
+Every text follows the caller's language (``lang``, sv or en; sv when unknown): titles, axis
+labels, the legend, day names ("23 nov" / "23 Nov"), the report's week, and numbers, which
+Swedish writes with a decimal comma (94,5 kg; 3,9–10,0). No locale is set: that is process
+state, and threads must not share it.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ _WORDS = {
         "systolic": "systoliskt",
         "diastolic": "diastoliskt",
         "months": "jan feb mar apr maj jun jul aug sep okt nov dec",
+        "week": "vecka {week}, {year}",
     },
     "en": {
         "target": "target",
@@ -61,6 +67,7 @@ _WORDS = {
         "systolic": "systolic",
         "diastolic": "diastolic",
         "months": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
+        "week": "week {week}, {year}",
     },
 }
 
@@ -107,6 +114,24 @@ def _words(lang: str) -> dict[str, str]:
     return _WORDS.get(lang, _WORDS["sv"])
 
 
+def number(value: float, lang: str, places: int | None = None) -> str:
+    """A number as the language writes it: a decimal comma in Swedish (94,5), else a point."""
+    text = f"{value:g}" if places is None else f"{value:.{places}f}"
+    return text.replace(".", ",") if _words(lang) is _WORDS["sv"] else text
+
+
+def week_title(name: str, year: int, week: int, lang: str) -> str:
+    """The report's heading: the patient and the ISO week, in words ("vecka 47, 2026")."""
+    return f"{name} · {_words(lang)['week'].format(week=week, year=year)}"
+
+
+def _numbers_on_y(ax: Axes, lang: str) -> None:
+    """Tick labels on the value axis in the language's way of writing numbers."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: number(round(value, 6), lang)))
+
+
 def _figure(height: float, width: float) -> Figure:
     from matplotlib.figure import Figure
 
@@ -144,7 +169,12 @@ def _date_axis(ax: Axes, first: date, last: date, words: Mapping[str, str]) -> N
 
 
 def _draw_goal(
-    ax: Axes, chart: GoalChart, words: Mapping[str, str], *, ahead_days: int = MAX_AHEAD_DAYS
+    ax: Axes,
+    chart: GoalChart,
+    words: Mapping[str, str],
+    lang: str,
+    *,
+    ahead_days: int = MAX_AHEAD_DAYS,
 ) -> None:
     days = [_when(d) for d in chart.days]
     last = chart.days[-1] if chart.days else chart.as_of
@@ -197,22 +227,28 @@ def _draw_goal(
             textcoords="offset points", xytext=(-4, -12), ha="right", fontsize=8,
         )  # fmt: skip
     status = words.get(chart.status, chart.status)
-    shown = f" · {chart.percent:.0f} %" if chart.percent is not None else ""
+    shown = f" · {number(chart.percent, lang, 0)} %" if chart.percent is not None else ""
     ax.set_title(f"{chart.title}\n{status}{shown}", fontsize=10, loc="left")
     ax.set_ylabel(display_unit(chart.unit))
+    _numbers_on_y(ax, lang)
     _date_axis(ax, first, shown_last, words)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best", ncol=2)
 
 
-def goal_png(chart: GoalChart, *, lang: str = "sv") -> bytes:
+def goal_figure(chart: GoalChart, *, lang: str = "sv") -> Figure:
     """Draw one goal: measure, daily values, target line, milestones, projection, due date."""
     figure = _figure(4.5, 8)
-    _draw_goal(figure.add_subplot(), chart, _words(lang))
-    return _png(figure)
+    _draw_goal(figure.add_subplot(), chart, _words(lang), lang)
+    return figure
 
 
-def _draw_agp(ax: Axes, cgm: CgmPicture, words: Mapping[str, str]) -> None:
+def goal_png(chart: GoalChart, *, lang: str = "sv") -> bytes:
+    """One goal drawn, as PNG."""
+    return _png(goal_figure(chart, lang=lang))
+
+
+def _draw_agp(ax: Axes, cgm: CgmPicture, words: Mapping[str, str], lang: str) -> None:
     rows = [r for r in cgm.agp if all(v is not None for v in r[1:])]
     hours = [r[0] for r in rows]
     p5, p25, p50, p75, p95 = ([float(r[i] or 0) for r in rows] for i in range(1, 6))
@@ -225,25 +261,30 @@ def _draw_agp(ax: Axes, cgm: CgmPicture, words: Mapping[str, str]) -> None:
     ax.set_xlim(0, 23)
     ax.set_xticks(range(0, 24, 3))
     ax.set_xlabel(words["hour"])
+    _numbers_on_y(ax, lang)
     ax.set_title(words["agp"], fontsize=10, loc="left")
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
 
 
-def _draw_ranges(ax: Axes, cgm: CgmPicture, words: Mapping[str, str]) -> None:
+def _draw_ranges(ax: Axes, cgm: CgmPicture, words: Mapping[str, str], lang: str) -> None:
     very_low, low, in_range, high, very_high = (float(v or 0) for v in cgm.ranges)
+
+    def n(value: float) -> str:
+        return number(value, lang, 1)
+
     parts = [
-        ("< 3.0", very_low, "#7f0000"),
-        ("3.0–3.8", low - very_low, "#d32f2f"),
-        ("3.9–10.0", in_range, "#2e7d32"),
-        ("10.1–13.9", high - very_high, "#f9a825"),
-        ("> 13.9", very_high, "#e65100"),
+        (f"< {n(3.0)}", very_low, "#7f0000"),
+        (f"{n(3.0)}–{n(3.8)}", low - very_low, "#d32f2f"),
+        (f"{n(3.9)}–{n(10.0)}", in_range, "#2e7d32"),
+        (f"{n(10.1)}–{n(13.9)}", high - very_high, "#f9a825"),
+        (f"> {n(13.9)}", very_high, "#e65100"),
     ]
     bottom = 0.0
     for name, share, colour in parts:
         ax.bar([0], [share], bottom=bottom, color=colour, width=0.6)
         if share >= 2:
-            ax.text(0.4, bottom + share / 2, f"{name}: {share:.1f} %", va="center", fontsize=8)
+            ax.text(0.4, bottom + share / 2, f"{name}: {n(share)} %", va="center", fontsize=8)
         bottom += share
     ax.set_xlim(-0.5, 2.2)
     ax.set_ylim(0, 100)
@@ -252,9 +293,9 @@ def _draw_ranges(ax: Axes, cgm: CgmPicture, words: Mapping[str, str]) -> None:
     ax.set_title(words["ranges"], fontsize=10, loc="left")
 
 
-def report_png(
+def report_figure(
     *, title: str, goals: Sequence[GoalChart], cgm: CgmPicture | None, lang: str = "sv"
-) -> bytes:
+) -> Figure:
     """Draw the weekly report: a panel per goal, then the AGP profile and time in ranges."""
     words = _words(lang)
     rows = len(goals) + (1 if cgm is not None else 0)
@@ -264,11 +305,18 @@ def report_png(
         ax = figure.add_subplot()
         ax.axis("off")
         ax.text(0.5, 0.5, words["no_data"], ha="center", va="center")
-        return _png(figure)
+        return figure
     grid = figure.add_gridspec(rows, 3)
     for row, chart in enumerate(goals):
-        _draw_goal(figure.add_subplot(grid[row, :]), chart, words, ahead_days=0)
+        _draw_goal(figure.add_subplot(grid[row, :]), chart, words, lang, ahead_days=0)
     if cgm is not None:
-        _draw_agp(figure.add_subplot(grid[rows - 1, :2]), cgm, words)
-        _draw_ranges(figure.add_subplot(grid[rows - 1, 2]), cgm, words)
-    return _png(figure)
+        _draw_agp(figure.add_subplot(grid[rows - 1, :2]), cgm, words, lang)
+        _draw_ranges(figure.add_subplot(grid[rows - 1, 2]), cgm, words, lang)
+    return figure
+
+
+def report_png(
+    *, title: str, goals: Sequence[GoalChart], cgm: CgmPicture | None, lang: str = "sv"
+) -> bytes:
+    """The weekly report drawn, as PNG."""
+    return _png(report_figure(title=title, goals=goals, cgm=cgm, lang=lang))

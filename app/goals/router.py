@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from app.auth.policy import Access, Action, Forbidden, Relation, may
 from app.clock import utcnow
-from app.deps import ActorDep, ReadAccess, SessionDep, audit_access, authorize_audited
+from app.deps import (
+    ActorDep,
+    ReadAccess,
+    SessionDep,
+    audit_access,
+    authorize_audited,
+)
+from app.findings import service as findings_service
 from app.goals import service as goals_service
 from app.goals.schemas import GoalIn, GoalPatch
 from rules.catalogue import MeasurementType
@@ -25,6 +32,15 @@ From = Annotated[
     date | None, Query(alias="from", description="first local day (default: the start)")
 ]
 To = Annotated[date | None, Query(description="last local day (default: today)")]
+AcceptLanguage = Annotated[str | None, Header(alias="accept-language")]
+
+
+def _png_headers(lang: str) -> dict[str, str]:
+    return {
+        "Cache-Control": "private, no-store",
+        "Content-Language": lang,
+        "Vary": "Accept-Language",
+    }
 
 
 def _route(request: Request) -> str:
@@ -115,13 +131,25 @@ def goal_progress(
     summary="The goal drawn: measure, target, milestones, projection",
 )
 def goal_chart(
-    goal_id: str, access: ReadAccess, session: SessionDep, from_: From = None, to: To = None
+    goal_id: str,
+    access: ReadAccess,
+    session: SessionDep,
+    from_: From = None,
+    to: To = None,
+    accept_language: AcceptLanguage = None,
 ) -> Response:
-    """A PNG of the goal's progress."""
+    """A PNG of the goal's progress (Accept-Language, else the patient's, else sv)."""
+    lang = findings_service.pick_language(accept_language, access.patient.language)
     png = goals_service.goal_chart_png(
-        session, patient=access.patient, goal_id=goal_id, first=from_, last=to, now=utcnow()
+        session,
+        patient=access.patient,
+        goal_id=goal_id,
+        first=from_,
+        last=to,
+        now=utcnow(),
+        lang=lang,
     )
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+    return Response(png, media_type="image/png", headers=_png_headers(lang))
 
 
 @router.get("/summary", summary="CGM metrics and AGP profile, or a per-day summary of a type")
@@ -158,9 +186,19 @@ def weekly_report(access: ReadAccess, session: SessionDep, week: Week = None) ->
     responses=PNG,
     summary="The weekly report drawn",
 )
-def weekly_report_png(access: ReadAccess, session: SessionDep, week: Week = None) -> Response:
+def weekly_report_png(
+    access: ReadAccess,
+    session: SessionDep,
+    week: Week = None,
+    accept_language: AcceptLanguage = None,
+) -> Response:
     """A PNG: a panel per goal; for CGM the percentile profile and time in ranges."""
+    lang = findings_service.pick_language(accept_language, access.patient.language)
     png = goals_service.weekly_report_png(
-        session, patient=access.patient, week=week, now=utcnow()
+        session,
+        patient=access.patient,
+        week=week,
+        now=utcnow(),
+        lang=lang,
     )
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+    return Response(png, media_type="image/png", headers=_png_headers(lang))

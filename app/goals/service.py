@@ -14,7 +14,9 @@ with the incremental state it continues from. It is recomputed
 Lifecycle (proposed / active / achieved / cancelled) is what people decide; achievement status
 (on_track …) is what the data says. A milestone reached gets ``achieved_at`` once and, on an
 active goal, a congratulation as advice (Swedish and English) through the same advice and push
-path as the rules; so does the goal the first time it is achieved. Progress values are in the
+path as the rules; so does the goal the first time it is achieved. A reading entered in error
+undoes what it alone caused (:func:`correct_goals`): the milestone or goal goes back and its
+congratulation is withdrawn. Progress values are in the
 type's canonical unit (``progress.unit``); the target keeps the unit it was given in.
 
 Services never commit; every write of a patient's goals takes the patient's feed lock first.
@@ -36,8 +38,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import new_id, transaction
 from app.errors import Conflict, NotFound, Unprocessable
+from app.findings import corrections as findings_corrections
 from app.findings import service as findings_service
-from app.findings.models import Advice, Evaluation
+from app.findings.models import Advice, Evaluation, EvaluationStatus
 from app.goals import charts
 from app.goals.models import Goal, Milestone
 from app.goals.schemas import GoalIn, GoalPatch, Lifecycle, MeasureIn, MilestoneIn, TargetIn
@@ -71,6 +74,7 @@ from rules.progress import (
     Target,
     aggregate_days,
     compute_progress,
+    first_met_day,
     full_progress,
     measure_series,
     needs_full,
@@ -733,8 +737,11 @@ def _refresh(
             if active and (advice := _congratulate(session, patient, goal, milestone, now)):
                 outcome.advice.append(advice)
     if result.status is Status.ACHIEVED and not previous.get("achieved_at"):
-        progress["achieved_at"] = now.isoformat()
-        goal.progress = dict(progress)
+        # A new dict, never the one assigned above: a flush in between (the milestone's
+        # congratulation) makes that one the committed value, and mutating it in place
+        # would hide the change from the flush.
+        progress = {**progress, "achieved_at": now.isoformat()}
+        goal.progress = progress
         if active and (advice := _congratulate(session, patient, goal, None, now)):
             outcome.advice.append(advice)
 
@@ -758,45 +765,51 @@ def _congratulate(
     names = {"goal": goal.title, "milestone": milestone.title if milestone else ""}
     plan = plans_service.current(session, patient.id)
     plan_version = plan.version if plan is not None else 0
-    key = f"{rule}:{milestone.id if milestone is not None else goal.id}"
-    already = session.scalar(
-        select(Evaluation.id).where(
+    key = _congratulation_key(goal, milestone)
+    earlier = session.scalars(
+        select(Evaluation).where(
             Evaluation.patient_id == patient.id,
             Evaluation.rule_id == rule,
             Evaluation.anchor_key == key,
             Evaluation.plan_version == plan_version,
         )
-    )
-    if already is not None:
+    ).first()
+    if earlier is not None and earlier.status != EvaluationStatus.RETRACTED:
         return None  # congratulated once already (the key is unique per plan version)
     progress = goal.progress or {}
-    evaluation = Evaluation(
-        patient_id=patient.id,
-        rule_id=rule,
-        rule_version=1,
-        plan_version=plan_version,
-        mode="active",
-        anchor_reading_id=None,
-        anchor_key=key,
-        anchor_time=now,
-        reading_ids=[],
-        explanation={
-            "goal_id": goal.id,
-            "goal_title": goal.title,
-            "milestone_id": milestone.id if milestone else None,
-            "milestone_title": milestone.title if milestone else None,
-            "target": dict(milestone.target if milestone else goal.target),
-            "reached_on": (
-                (progress.get("milestones") or {}).get(milestone.id, {}).get("reached_on")
-                if milestone
-                else progress.get("as_of")
-            ),
-            "current": progress.get("current"),
-            "unit": progress.get("unit"),
-        },
-        created_at=now,
-    )
-    session.add(evaluation)
+    explanation: dict[str, Any] = {
+        "goal_id": goal.id,
+        "goal_title": goal.title,
+        "milestone_id": milestone.id if milestone else None,
+        "milestone_title": milestone.title if milestone else None,
+        "target": dict(milestone.target if milestone else goal.target),
+        "reached_on": (
+            (progress.get("milestones") or {}).get(milestone.id, {}).get("reached_on")
+            if milestone
+            else progress.get("as_of")
+        ),
+        "current": progress.get("current"),
+        "unit": progress.get("unit"),
+    }
+    if earlier is not None:  # withdrawn after a correction, and reached again since
+        evaluation = earlier
+        evaluation.status, evaluation.retracted_at = EvaluationStatus.FIRED, None
+        evaluation.explanation, evaluation.anchor_time = explanation, now
+    else:
+        evaluation = Evaluation(
+            patient_id=patient.id,
+            rule_id=rule,
+            rule_version=1,
+            plan_version=plan_version,
+            mode="active",
+            anchor_reading_id=None,
+            anchor_key=key,
+            anchor_time=now,
+            reading_ids=[],
+            explanation=explanation,
+            created_at=now,
+        )
+        session.add(evaluation)
     session.flush()
     advice = Advice(
         patient_id=patient.id,
@@ -823,6 +836,104 @@ def _congratulate(
     )
     push_service.enqueue_advice(session, advice, patient, now)
     return advice
+
+
+def _congratulation_key(goal: Goal, milestone: Milestone | None) -> str:
+    rule = MILESTONE_RULE if milestone is not None else ACHIEVED_RULE
+    return f"{rule}:{milestone.id if milestone is not None else goal.id}"
+
+
+def _withdraw_congratulations(
+    session: Session, patient: Patient, goal: Goal, milestone: Milestone | None, now: datetime
+) -> None:
+    """Retract the congratulation's evaluations and withdraw its advice (a correction)."""
+    rule = MILESTONE_RULE if milestone is not None else ACHIEVED_RULE
+    evaluations = list(
+        session.scalars(
+            select(Evaluation).where(
+                Evaluation.patient_id == patient.id,
+                Evaluation.rule_id == rule,
+                Evaluation.anchor_key == _congratulation_key(goal, milestone),
+                Evaluation.status == EvaluationStatus.FIRED,
+            )
+        )
+    )
+    for evaluation in evaluations:
+        evaluation.status, evaluation.retracted_at = EvaluationStatus.RETRACTED, now
+    if not evaluations:
+        return
+    advice = session.scalars(
+        select(Advice).where(Advice.evaluation_id.in_([e.id for e in evaluations]))
+    )
+    findings_corrections.withdraw_advice(
+        session, patient, list(advice), reason=findings_corrections.ENTERED_IN_ERROR, now=now
+    )
+
+
+def correct_goals(
+    session: Session, patient: Patient, types: Iterable[str], now: datetime
+) -> list[Advice]:
+    """Undo what readings entered in error caused on the goals of their types.
+
+    Each goal on these types that is open or achieved is recomputed in full at once. A
+    milestone the data no longer shows reached loses ``achieved_at``; a goal whose target
+    no day since its start meets any more loses ``progress.achieved_at`` and, when it was
+    marked achieved, goes back to active. Their congratulations are withdrawn. What is
+    still reached without the readings stands (achievement follows the data, not the day).
+    """
+    wanted = set(types)
+    kept = (*OPEN, Lifecycle.ACHIEVED.value)
+    goals = [
+        g
+        for g in session.scalars(
+            select(Goal)
+            .where(Goal.patient_id == patient.id, Goal.lifecycle.in_(kept))
+            .order_by(Goal.created_at, Goal.id)
+        )
+        if g.measure.get("type") in wanted
+    ]
+    if not goals:
+        return []
+    milestones = milestones_of(session, [g.id for g in goals])
+    advice: list[Advice] = []
+    for goal in goals:
+        outcome = _refresh(session, patient, goal, milestones[goal.id], now, full=True)
+        advice += outcome.advice
+        progress = dict(goal.progress or {})
+        reached = {k for k, m in (progress.get("milestones") or {}).items() if m["reached_on"]}
+        changed = list(outcome.milestones_changed)
+        for milestone in milestones[goal.id]:
+            if milestone.achieved_at is not None and milestone.id not in reached:
+                milestone.achieved_at = None
+                changed.append(milestone)
+                _withdraw_congratulations(session, patient, goal, milestone, now)
+        undone = progress.get("achieved_at") is not None and _met_since_start(
+            session, patient, goal, milestones[goal.id], now
+        ) is None
+        if undone:
+            progress["achieved_at"] = None
+            goal.progress = progress
+            if goal.lifecycle == Lifecycle.ACHIEVED:
+                goal.lifecycle = Lifecycle.ACTIVE.value
+            goal.updated_at = now
+            _withdraw_congratulations(session, patient, goal, None, now)
+        session.flush()
+        if outcome.goal_changed or changed or undone:
+            _announce(session, patient.id, goal, milestones[goal.id], changed, now)
+    return advice
+
+
+def _met_since_start(
+    session: Session, patient: Patient, goal: Goal, milestones: Sequence[Milestone], now: datetime
+) -> date | None:
+    """The first day from the goal's start whose value meets its target, or None."""
+    spec = goal_spec(goal, milestones)
+    today = local_today(patient, now)
+    w = spec.measure.window_days
+    first = min(spec.start - timedelta(days=w - 1), today - timedelta(days=spec.keep_days - 1))
+    tz = zone_of(patient)
+    facts = _facts(session, patient.id, spec.measure.type, first, today, tz)
+    return first_met_day(spec, facts, tz, today)
 
 
 def _open_goals(session: Session, patient_id: str) -> list[Goal]:
@@ -1056,13 +1167,14 @@ def goal_chart_png(
     first: date | None,
     last: date | None,
     now: datetime,
+    lang: str,
 ) -> bytes:
-    """The goal drawn: the measure, the target line, milestones and the projection (PNG)."""
+    """The goal drawn in a language: the measure, the target, milestones, projection (PNG)."""
     goal = get_goal(session, patient.id, goal_id)
     today = local_today(patient, now)
     first, last = _range(goal, first, last, today)
     view = _view(session, patient, goal, first, last, today, now)
-    return charts.goal_png(_chart_goal(view), lang=patient.language)
+    return charts.goal_png(_chart_goal(view), lang=lang)
 
 
 # --- summaries -----------------------------------------------------------------------------------
@@ -1303,13 +1415,14 @@ def weekly_report(
 
 
 def weekly_report_png(
-    session: Session, *, patient: Patient, week: str | None, now: datetime
+    session: Session, *, patient: Patient, week: str | None, now: datetime, lang: str
 ) -> bytes:
-    """The week's report drawn: a panel per goal; the AGP profile and time in ranges for CGM."""
+    """The week's report drawn in a language: a panel per goal; AGP and time in ranges."""
     report = _report(session, patient, week, now)
     cgm = report.body["cgm"]
+    year, number = (int(part) for part in report.body["week"].split("-W"))
     return charts.report_png(
-        title=f"{patient.display_name} · {report.body['week']}",
+        title=charts.week_title(patient.display_name, year, number, lang),
         goals=[_chart_goal(v) for v in report.goals],
         cgm=(
             charts.CgmPicture(
@@ -1321,7 +1434,7 @@ def weekly_report_png(
             if cgm and cgm["n"]
             else None
         ),  # fmt: skip
-        lang=patient.language,
+        lang=lang,
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import new_id
 from app.errors import NotFound
+from app.findings import corrections as findings_corrections
 from app.findings import evaluation
 from app.findings.evaluation import READINGS, ReadingRow, to_fact
 from app.findings.models import Advice
@@ -314,7 +315,12 @@ def delete_reading(
     by: str,
     now: datetime,
 ) -> None:
-    """Mark a reading entered-in-error (nothing is physically deleted); idempotent."""
+    """Mark a reading entered-in-error (nothing is physically deleted); idempotent.
+
+    In the same transaction, what the reading caused is undone: the rules re-evaluate its
+    windows, flags citing it say so to the team, and goals on its type are recomputed (a
+    milestone or goal reached only through it goes back, its congratulation withdrawn).
+    """
     patient_id = patient.id
     feed.lock_patient(session, patient_id)
     row = session.get(Reading, reading_id) if len(reading_id) <= 36 else None
@@ -334,7 +340,11 @@ def delete_reading(
             data={"id": row.id, "status": row.status, "deleted_at": now.isoformat()},
             now=now,
         )
-        if row.duplicate_of is None:  # a counted reading is gone: its windows change
+        if row.duplicate_of is None:  # a counted reading is gone: undo what it caused
+            findings_corrections.mark_flags_entered_in_error(
+                session, patient, reading_id=row.id, received_at=row.received_at, now=now
+            )
             evaluation.on_readings(
                 session, settings, patient=patient, new=[], removed=[removed], now=now
             )
+            goals_service.correct_goals(session, patient, {row.type}, now)

@@ -525,3 +525,25 @@ def test_spec_checks_components() -> None:
                  Target({"systolic": 135}, BELOW), start=TODAY)  # fmt: skip
     with pytest.raises(ValueError):
         Measure("weight", Aggregate.MEAN, 0, ("value",))
+
+
+# --- first day the goal's target is met (corrections) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("readings", "goal", "expected"),
+    [
+        ([(-20, 95.0), (-5, 89.5), (-1, 92.0)], spec(), -5),  # met once, drifted away since
+        ([(-20, 95.0), (-1, 92.0)], spec(), None),  # never met
+        ([(-20, 95.0), (-3, 90.0)], spec(), -3),  # exactly the target: inclusive
+        ([(-20, 95.0), (-3, 90.0)], spec(inclusive=False), None),  # strict
+        ([(-40, 89.0), (-20, 95.0)], spec(), None),  # before the start does not count
+        ([(-6, 93.0), (-5, 86.0), (-4, 93.0)], spec(Aggregate.MEAN, window=3), -5),
+        ([(-6, 93.0), (-5, 88.0), (-4, 93.0)], spec(Aggregate.MEAN, window=3), None),
+    ],
+)
+def test_first_met_day(
+    readings: list[tuple[int, float]], goal: GoalSpec, expected: int | None
+) -> None:
+    found = pr.first_met_day(goal, weights(*readings), STOCKHOLM, TODAY)
+    assert found == (None if expected is None else TODAY + timedelta(days=expected))

@@ -1,0 +1,91 @@
+"""Corrections: what a reading entered in error had caused is taken back or pointed out.
+
+* Advice it caused (a congratulation on a goal or milestone reached only through it) is
+  withdrawn: ``withdrawn_at`` is set, the feed carries the advice again so apps remove it,
+  and a push not yet on its way is cancelled. Nothing is deleted.
+* A flag that cites it keeps its status (the team resolves flags, never the service) and
+  says so: the reading's id joins ``entered_in_error``, ``corrected_at`` is set and the feed
+  carries the flag again.
+
+Both happen in the transaction that marks the reading entered in error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.findings import service as findings_service
+from app.findings.models import Advice, Flag
+from app.patients.models import Patient
+from app.push.models import OutboxMessage, OutboxStatus
+from app.readings import feed
+
+ENTERED_IN_ERROR = "entered_in_error"
+"""Why advice was withdrawn: a reading it rested on was entered in error."""
+
+
+def withdraw_advice(
+    session: Session, patient: Patient, advice: Sequence[Advice], *, reason: str, now: datetime
+) -> list[Advice]:
+    """Withdraw advice that no longer holds; cancel its pending pushes; tell the feed."""
+    withdrawn = [a for a in advice if a.withdrawn_at is None]
+    for item in withdrawn:
+        item.withdrawn_at, item.withdrawn_reason = now, reason
+    if not withdrawn:
+        return []
+    session.flush()
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.advice_id.in_([a.id for a in withdrawn]),
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.CANCELLED, finished_at=now, last_error="advice withdrawn")
+    )
+    feed.append_many(
+        session,
+        patient.id,
+        [
+            feed.ChangeEntry(
+                "advice", "upsert", a.id, findings_service.advice_dict(a, patient.language)
+            )
+            for a in withdrawn
+        ],
+        now=now,
+    )
+    return withdrawn
+
+
+def mark_flags_entered_in_error(
+    session: Session, patient: Patient, *, reading_id: str, received_at: datetime, now: datetime
+) -> list[Flag]:
+    """Tell the team on every flag that cites the reading that it was entered in error."""
+    # A flag that cites a reading was written after the reading arrived.
+    candidates = session.scalars(
+        select(Flag)
+        .where(Flag.patient_id == patient.id, Flag.updated_at >= received_at)
+        .order_by(Flag.created_at, Flag.id)
+    )
+    marked = [flag for flag in candidates if reading_id in (flag.reading_ids or [])]
+    for flag in marked:
+        known = list(flag.entered_in_error or [])
+        if reading_id not in known:
+            flag.entered_in_error = [*known, reading_id]
+        flag.corrected_at = flag.updated_at = now
+    if not marked:
+        return []
+    session.flush()
+    feed.append_many(
+        session,
+        patient.id,
+        [
+            feed.ChangeEntry("flag", "upsert", f.id, findings_service.flag_dict(f, "sv", now))
+            for f in marked
+        ],
+        now=now,
+    )
+    return marked
