@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         "notify.windows.com",
     )
     push_enforce_allowlist: bool | None = None
+    # Quiet hours for users who have set none (local time of the patient): routine pushes wait
+    # until they end, urgent ones never wait. "" turns the default off.
+    push_default_quiet_hours: str = Field(
+        default="22:00-07:00", pattern=r"^(\d\d:\d\d-\d\d:\d\d)?$"
+    )
     push_host_table: dict[str, list[str]] | None = None
     push_dispatch_interval_seconds: float = Field(default=5.0, gt=0)
     reminder_interval_seconds: float = Field(default=60.0, gt=0)
@@ -118,6 +123,14 @@ class Settings(BaseSettings):
     def dev_issuer_enabled(self) -> bool:
         """Whether tokens of the development issuer are accepted: never in production."""
         return self.auth_dev_issuer and self.is_development
+
+    @property
+    def default_quiet_hours(self) -> dict[str, str] | None:
+        """The default quiet hours as ``{"start", "end"}``, or None when turned off."""
+        if not self.push_default_quiet_hours:
+            return None
+        start, end = self.push_default_quiet_hours.split("-")
+        return {"start": start, "end": end}
 
     @property
     def is_development(self) -> bool:

@@ -18,8 +18,8 @@ What the app would have done with the firings:
   backtest assumes each reading arrived when it was measured, so no advice is stale). A
   rule with an advice episode (CGM lows) gives advice once per episode and level instead,
   without a cooldown, as the app does. Advice is pushed unless the plan mutes it (a
-  sensor that alarms on its own); pushes between 22:00 and 07:00 local time are counted
-  apart: they wake people.
+  sensor that alarms on its own); urgent pushes between 22:00 and 07:00 local time are
+  counted apart: they wake people (routine ones wait out the default quiet hours).
 * Flags are episodes. An active firing with a flag severity opens a flag unless the
   rule's previous flagged firing was at most ``episode_days`` earlier, in which case it
   attaches to that open flag. The app keeps a flag open until a clinician resolves it; the
@@ -630,6 +630,7 @@ def _burden(
     weeks: float,
     episode_days: int,
     zone: tzinfo,
+    urgent: bool = True,
 ) -> RuleBurden:
     active = mode == RuleMode.active
     advice = pushes = night = 0
@@ -649,7 +650,8 @@ def _burden(
             if not firing.muted:
                 pushes += 1
                 hour = firing.time.astimezone(zone).hour
-                night += hour >= NIGHT[0] or hour < NIGHT[1]
+                # Routine pushes wait out the night (default quiet hours): only urgent wake.
+                night += urgent and (hour >= NIGHT[0] or hour < NIGHT[1])
     flagged = np.array(
         [(f.time - _EPOCH) // _MICRO for f in firings if active and f.severity is not None],
         dtype=np.int64,
@@ -737,6 +739,7 @@ def backtest(
                 weeks,
                 episode_days,
                 zone,
+                urgent=any(spec.priority == "urgent" for spec in run.rule.advice_specs()),
             )
         )
     return BacktestReport(

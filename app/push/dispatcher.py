@@ -204,7 +204,11 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
             stats.dead += 1
             continue
         if row.urgency != "high":
-            until = quiet_until(user.quiet_hours, zone_of(patient.timezone), now)
+            # A user who never chose quiet hours still sleeps: the default holds for them.
+            quiet = user.quiet_hours
+            if quiet is None:
+                quiet = settings.default_quiet_hours
+            until = quiet_until(quiet, zone_of(patient.timezone), now)
             if until is not None:
                 row.status = OutboxStatus.PENDING
                 row.next_attempt_at = until

@@ -173,6 +173,27 @@ def test_quiet_hours_delay_routine_but_not_urgent(
     assert _rows(factory)[routine].status == "sent"
 
 
+@pytest.mark.parametrize(("default", "deferred"), [("22:00-07:00", True), ("", False)])
+def test_a_user_without_quiet_hours_gets_the_default(
+    factory: sessionmaker[Session], push_settings: Settings, push_service: LocalPushService,
+    default: str, deferred: bool,
+) -> None:
+    """A reminder at 02:00 does not wake Asta, who never set quiet hours (unless turned off)."""
+    settings = push_settings.model_copy(update={"push_default_quiet_hours": default})
+    night = datetime.fromisoformat("2026-11-20T01:00:00+00:00")  # 02:00 in Stockholm
+    with transaction(factory) as session:
+        asta = f.user(session, "asta")
+        assert asta.quiet_hours is None
+        sub = f.subscription(session, asta, push_service.subscriber())
+        routine = f.message(session, sub, f.patient(session, "asta"), 1, ttl=24 * 3600,
+                            now=night).id
+    stats = dispatch(factory, settings, night, sender=RecordingSender())
+    assert (stats.deferred, stats.sent) == ((1, 0) if deferred else (0, 1))
+    if deferred:
+        morning = datetime.fromisoformat("2026-11-20T06:00:00+00:00")  # 07:00 in Stockholm
+        assert _rows(factory)[routine].next_attempt_at == morning
+
+
 def test_expired_and_no_longer_allowed_messages_end_unsent(
     factory: sessionmaker[Session], push_settings: Settings, push_service: LocalPushService
 ) -> None:
