@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = audit.use_key(make_sessionmaker(engine), audit.audit_key(settings))
     app.state.sync_limiter = RateLimiter(settings.sync_rate_per_minute, settings.sync_burst)
-    app.state.own_patients = OwnPatients()
+    app.state.own_patients = OwnPatients(app.state.sync_limiter, time.monotonic)
     app.state.probing = ProbingLimits.from_settings(settings)
 
     @app.exception_handler(AppError)

@@ -4,8 +4,9 @@ Sync: a bucket per (caller, patient). A device that floods gets 429 with ``Retry
 before its body is read, so it cannot crowd out other patients. The patient is the one the
 request is about, not the path's text: ``me`` and the caller's own patient id share a bucket
 (``OwnPatients`` remembers, per token subject, which patient ``me`` is, from the first
-authorised request of that subject in this process; until then ``me`` keys a bucket of its
-own, so the two paths can take at most one extra request's worth before they meet).
+authorised request of that subject in this process, without a query of its own; until then
+``me`` keys a bucket of its own, whose spent tokens move to the id's bucket when the two
+meet, so switching between the two spellings gains nothing).
 
 Probing (``app/probing.py``): the same buckets, but only failures take a token.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.errors import TooManyRequests
@@ -93,19 +95,38 @@ class RateLimiter:
             bucket.tokens = max(0.0, bucket.tokens - 1)
 
 
+    def merge(self, source: Key, target: Key, now: float) -> None:
+        """Fold ``source``'s spent tokens into ``target`` and forget ``source``."""
+        with self._lock:
+            if source not in self._buckets:
+                return
+            spent = self.burst - self._refilled(source, now).tokens
+            del self._buckets[source]
+            bucket = self._refilled(target, now)
+            bucket.tokens = max(0.0, bucket.tokens - spent)
+
+
 class OwnPatients:
     """Which patient each token subject is, so ``me`` and that id key one sync bucket."""
 
-    def __init__(self) -> None:
+    def __init__(self, limiter: RateLimiter, monotonic: Callable[[], float]) -> None:
+        self._limiter = limiter
+        self._monotonic = monotonic
         self._by_subject: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def remember(self, subject: str, patient_id: str) -> None:
-        """Note that ``subject`` is the patient ``patient_id`` (seen on an authorised request)."""
+        """Note that ``subject`` is the patient ``patient_id`` (seen on an authorised request).
+
+        The first time, what ``me`` spent so far moves to the id's bucket: no request is free.
+        """
         with self._lock:
+            if self._by_subject.get(subject) == patient_id:
+                return
             if len(self._by_subject) >= MAX_BUCKETS:
                 self._by_subject.clear()
             self._by_subject[subject] = patient_id
+        self._limiter.merge((subject, "me"), (subject, patient_id), self._monotonic())
 
     def patient_key(self, subject: str, pid: str) -> str:
         """The patient a path's ``pid`` names, as a bucket key: ``me`` becomes the id if known."""
