@@ -137,14 +137,14 @@ class Settings(BaseSettings):
         return self.auth_dev_issuer and self.is_development
 
     @property
-    def docs_on(self) -> bool:
-        """Whether ``/docs`` is served: as configured, else in development only."""
-        return self.is_development if self.docs_enabled is None else self.docs_enabled
-
-    @property
     def is_development(self) -> bool:
         """Whether the development issuer and generated secrets are allowed."""
         return self.environment == "development"
+
+    @property
+    def docs_on(self) -> bool:
+        """Whether ``/docs`` is served: as configured, else in development only."""
+        return self.is_development if self.docs_enabled is None else self.docs_enabled
 
 
 @cache
