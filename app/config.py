@@ -96,6 +96,23 @@ class Settings(BaseSettings):
     sync_rate_per_minute: int = Field(default=600, ge=0)
     sync_burst: int = Field(default=120, ge=1)
 
+    # Probing limits (app/probing.py), a token bucket each, per API process; 0 turns one off.
+    # Failed bearer tokens per client address and per claimed subject: past the burst a
+    # failing request answers 429 instead of 401 (a valid token is never refused).
+    auth_failures_per_minute: int = Field(default=10, ge=0)
+    auth_failure_burst: int = Field(default=20, ge=1)
+    # Enrolments refused with 404/409/422 per caller: past the burst every enrolment by that
+    # caller answers 429 before the register is looked at (personnummer probing).
+    enrol_failures_per_minute: int = Field(default=5, ge=0)
+    enrol_failure_burst: int = Field(default=10, ge=1)
+
+    # Security headers (app/headers.py) and the API docs. /docs (Swagger UI, served from
+    # app/web/static, no CDN) is on by default in development only; /openapi.json always is.
+    docs_enabled: bool | None = None
+    # Strict-Transport-Security on every answer to a host that is not loopback (127.0.0.0/8,
+    # localhost, ::1: plain-HTTP development); 0 sends none.
+    hsts_max_age_seconds: int = Field(default=63_072_000, ge=0)  # two years; 0: no HSTS
+
     # Requests served at once per process; keep it below the worker thread pool (40) and at
     # most the database connection pool (db_pool_size + db_max_overflow).
     max_in_flight: int = Field(default=16, ge=1, le=32)
@@ -136,6 +153,11 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         """Whether the development issuer and generated secrets are allowed."""
         return self.environment == "development"
+
+    @property
+    def docs_on(self) -> bool:
+        """Whether ``/docs`` is served: as configured, else in development only."""
+        return self.is_development if self.docs_enabled is None else self.docs_enabled
 
 
 @cache

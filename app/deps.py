@@ -18,6 +18,7 @@ from app.auth.policy import (
     Action,
     Actor,
     Forbidden,
+    Relation,
     authorize,
     home_care_unit,
     relation_to,
@@ -28,6 +29,8 @@ from app.config import Settings
 from app.db import transaction
 from app.errors import AppError, NotFound, Unauthorized
 from app.patients.models import Patient
+from app.probing import ProbingLimits
+from app.readings.ratelimit import OwnPatients
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -70,17 +73,23 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_actor(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Actor:
-    """The caller, from a verified bearer token."""
+    """The caller, from a verified bearer token; failed tokens are rate limited (429)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized()
-    claims = verify_token(settings, authorization[7:].strip(), now=utcnow())
-    user = session.scalars(select(User).where(User.subject == claims.subject)).first()
-    if user is None or not user.active:
-        raise Unauthorized("The token's subject is not a user of this service.")
+    token = authorization[7:].strip()
+    try:
+        claims = verify_token(settings, token, now=utcnow())
+        user = session.scalars(select(User).where(User.subject == claims.subject)).first()
+        if user is None or not user.active:
+            raise Unauthorized("The token's subject is not a user of this service.")
+    except Unauthorized as exc:
+        probing: ProbingLimits = request.app.state.probing
+        raise probing.auth_failed(request, token, exc) from None
     return Actor(user=user, care_unit_id=claims.care_unit_id)
 
 
@@ -200,6 +209,10 @@ def patient_access(action: Action) -> Callable[..., Access]:
         resource = route_of(request)
         access = authorize_audited(session, actor, pid, action, resource, utcnow())
         audit_access(session, access, action, resource)
+        if access.relation == Relation.SELF and actor.user.subject is not None:
+            # So that ``me`` and this id share one sync bucket (app/readings/ratelimit.py).
+            own: OwnPatients = request.app.state.own_patients
+            own.remember(actor.user.subject, access.patient.id)
         return access
 
     return dependency

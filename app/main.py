@@ -1,8 +1,9 @@
-"""The FastAPI application: routers, problem+json errors, size limits, health."""
+"""The FastAPI application: routers, problem+json errors, limits, security headers, health."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
+from app import openapi
 from app.audit import service as audit
 from app.audit.router import router as audit_router
 from app.auth.router import router as identity_router
@@ -20,13 +23,16 @@ from app.db import is_sqlite, make_engine, make_sessionmaker, unavailable_reason
 from app.errors import PROBLEM_JSON, AppError
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
+from app.headers import SecurityHeadersMiddleware
 from app.limits import BodyLimitMiddleware, InFlightLimitMiddleware
 from app.patients.router import router as patients_router
 from app.plans.router import router as plans_router
+from app.probing import ProbingLimits
 from app.push.router import router as push_router
-from app.readings.ratelimit import RateLimiter
+from app.readings.ratelimit import OwnPatients, RateLimiter
 from app.readings.router import router as readings_router
 from app.scheduler import lifespan as scheduler_lifespan
+from app.web import docs
 
 log = logging.getLogger("selfcare")
 
@@ -41,6 +47,19 @@ def _problem(status: int, title: str, detail: str, **extra: Any) -> dict[str, An
     }
 
 
+class Service(FastAPI):
+    """The FastAPI app with the security headers outside everything, 500 answers included."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack (its error middleware outermost), wrapped in the headers."""
+        settings: Settings = self.state.settings
+        return SecurityHeadersMiddleware(
+            super().build_middleware_stack(),
+            hsts_max_age=settings.hsts_max_age_seconds,
+            docs_path=docs.DOCS_PATH if settings.docs_on else None,
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for the given settings (default: from the environment)."""
     settings = settings or get_settings()
@@ -50,17 +69,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
-    app = FastAPI(
+    app = Service(
         title="Egenvård sync",
         version="1.0.0",
         description="Home measurements checked against the patient's self-care plan: advice "
         "to the patient, flags to the care team.",
         lifespan=scheduler_lifespan,  # the scheduled jobs, when settings.scheduler_enabled
+        # /docs is ours (app/web/docs.py: local assets, off in production); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = audit.use_key(make_sessionmaker(engine), audit.audit_key(settings))
     app.state.sync_limiter = RateLimiter(settings.sync_rate_per_minute, settings.sync_burst)
+    app.state.own_patients = OwnPatients(app.state.sync_limiter, time.monotonic)
+    app.state.probing = ProbingLimits.from_settings(settings)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -151,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         goals_router,
     ):
         app.include_router(router)
+    docs.mount(app, docs_enabled=settings.docs_on)
+    openapi.install(app)
     app.add_middleware(BodyLimitMiddleware)
     in_flight = settings.max_in_flight
     if is_sqlite(settings.effective_database_url):

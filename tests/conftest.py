@@ -152,6 +152,8 @@ def make_settings(root: Path, url: str) -> Settings:
         cursor_secret="test-cursor-secret",
         audit_key="test-audit-key",
         sync_rate_per_minute=0,  # flood protection has its own test (AT-23)
+        auth_failures_per_minute=0,  # so do the probing limits (tests/app/test_probing.py)
+        enrol_failures_per_minute=0,
         # Push endpoint hosts resolve from this table, never from DNS (no network in tests).
         push_host_table=TEST_PUSH_HOSTS,
     )

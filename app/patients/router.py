@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -14,9 +15,10 @@ from app.audit import service as audit
 from app.auth.policy import Actor, home_care_unit, relation_to
 from app.clock import utcnow
 from app.deps import ActorDep, ReadAccess, SessionDep, audit_listing
-from app.errors import BadRequest
+from app.errors import AppError, BadRequest
 from app.patients import service as patients_service
 from app.patients.models import Patient
+from app.probing import ProbingLimits
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 
@@ -87,8 +89,24 @@ def _audit_enrolment(session: Session, actor: Actor, patient_id: str, now: datet
     )
 
 
+def limit_enrolment(request: Request, actor: ActorDep) -> Iterator[None]:
+    """Refuse (429) a caller whose refused enrolments used up their bucket; charge refusals."""
+    probing: ProbingLimits = request.app.state.probing
+    probing.before_enrolment(actor.id)
+    try:
+        yield
+    except AppError as exc:
+        probing.enrolment_failed(actor.id, exc)
+        raise
+
+
+EnrolmentLimited = Annotated[None, Depends(limit_enrolment, scope="function")]
+
+
 @router.post("", status_code=201, summary="Enrol a patient in one of the caller's teams")
-def enrol_patient(body: EnrolPatient, actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+def enrol_patient(
+    body: EnrolPatient, actor: ActorDep, session: SessionDep, _limit: EnrolmentLimited
+) -> dict[str, Any]:
     """Enrol a new patient (clinician or admin); 409 if the personnummer is enrolled."""
     now = utcnow()
     try:

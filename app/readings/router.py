@@ -28,7 +28,7 @@ from app.readings import feed
 from app.readings import imports as imports_service
 from app.readings import service as readings_service
 from app.readings.imports import ImportFormat
-from app.readings.ratelimit import RateLimiter
+from app.readings.ratelimit import OwnPatients, RateLimiter
 from sync.wire import SyncRequest
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["sync"])
@@ -56,9 +56,10 @@ def parse_json_body(body: bytes) -> Any:
 def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
     """Refuse a flooding device (429) before its body is read or the database is touched.
 
-    Keyed on the token's verified subject and the path's patient, so a refused request
-    costs one signature check: a flood cannot take the database (or SQLite's one writer)
-    from other patients. Requests without a valid token pass here and get their 401 later.
+    Keyed on the token's verified subject and the patient (``me`` and the caller's own id are
+    one key, see ``OwnPatients``), so a refused request costs one signature check: a flood
+    cannot take the database (or SQLite's one writer) from other patients. Requests without
+    a valid token pass here and get their 401 (or 429, app/probing.py) later.
     """
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
@@ -68,7 +69,8 @@ def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
     except Unauthorized:
         return
     limiter: RateLimiter = request.app.state.sync_limiter
-    limiter.check((subject, pid), time.monotonic())
+    own: OwnPatients = request.app.state.own_patients
+    limiter.check((subject, own.patient_key(subject, pid)), time.monotonic())
 
 
 def require_json(request: Request) -> None:

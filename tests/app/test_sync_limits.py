@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.errors import TooManyRequests
 from app.main import create_app
-from app.readings.ratelimit import RateLimiter
+from app.readings.ratelimit import OwnPatients, RateLimiter
 from tests.app.factories import batch, bp
 
 Auth = Callable[[str], dict[str, str]]
@@ -59,3 +59,27 @@ def test_page_sizes_are_capped(client: TestClient, auth: Auth) -> None:
         huge = client.get(path, params={"limit": 10**9}, headers=auth("allan"))
         assert huge.status_code == 422, path
         assert huge.headers["content-type"].startswith("application/problem+json")
+
+
+def test_me_and_the_own_id_share_one_bucket(limited_client: TestClient, auth: Auth) -> None:
+    own = limited_client.get("/v1/patients/me", headers=auth("allan")).json()["id"]
+    paths = [f"/v1/patients/{pid}/sync" for pid in ("me", own) * 4]
+    statuses = [
+        limited_client.post(path, json=batch(bp(120, 80)), headers=auth("allan")).status_code
+        for path in paths
+    ]
+    assert statuses == [200] * 5 + [429] * 3
+
+
+def test_own_patients_maps_me_once_known_and_moves_what_me_spent() -> None:
+    limiter = RateLimiter(per_minute=60, burst=3)
+    own = OwnPatients(limiter, lambda: 0.0)
+    assert own.patient_key("allan", "me") == "me"  # not known yet: a bucket of its own
+    limiter.check(("allan", "me"), 0.0)
+    limiter.check(("allan", "me"), 0.0)
+    own.remember("allan", "p-1")
+    assert own.patient_key("allan", "me") == own.patient_key("allan", "p-1") == "p-1"
+    assert own.patient_key("asta", "me") == "me"
+    limiter.check(("allan", "p-1"), 0.0)  # the third of three
+    with pytest.raises(TooManyRequests):
+        limiter.check(("allan", "p-1"), 0.0)
