@@ -56,9 +56,13 @@ def test_allan_eva_karin_maria(server: LiveServer) -> None:
 
     allan_id = http.get("/v1/me", headers=allan).json()["patients"][0]["id"]
     worklist = http.get("/v1/flags", params={"status": "open"}, headers=eva).json()["items"]
-    top = worklist[0]
-    assert top["patient_id"] == allan_id and top["rule"]["id"] == "bp-very-high"
+    # Most severe first: Allan's new high flag is among the high ones at the top (Asta's
+    # sample data holds a high COPD-deterioration flag too, older, so it may come first).
+    top = next(f for f in worklist
+               if f["patient_id"] == allan_id and f["rule"]["id"] == "bp-very-high")
     assert top["severity"] == "high"
+    ranks = [{"high": 3, "moderate": 2, "low": 1}[f["severity"]] for f in worklist]
+    assert ranks == sorted(ranks, reverse=True) and worklist.index(top) < ranks.count(3)
     explanation = top["explanation"]
     assert explanation["rule"]["id"] == "bp-very-high" and explanation["plan_version"] >= 1
     assert answer["results"][0]["id"] in top["reading_ids"]
