@@ -13,6 +13,7 @@ who may see the patient but not do this action gets 403.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -140,6 +141,25 @@ def relation_to(session: Session, actor: Actor, patient: Patient, now: datetime)
     if scopes:
         return Access(actor, patient, Relation.PROXY, scopes)
     return None
+
+
+def reading_correction_check(access: Access) -> Callable[[str | None], None]:
+    """Return the check that the caller may mark a reading (entered by someone) in error.
+
+    The patient and the care team may correct any of the patient's readings. A proxy may
+    correct only the readings they entered themselves: they know those were wrong, while a
+    reading from the patient's own scale or from a home visit is not theirs to undo. A proxy
+    who may read the record is told so (403); one who may not read it learns nothing (404).
+    """
+
+    def check(entered_by: str | None) -> None:
+        if access.relation != Relation.PROXY or entered_by == access.actor.id:
+            return
+        if may(access, Action.READ):
+            raise Forbidden("A proxy may only correct the readings they entered.")
+        raise NotFound("No such patient.")  # what every read of this record answers them
+
+    return check
 
 
 def may(access: Access, action: Action) -> bool:

@@ -12,11 +12,12 @@ state, and threads must not share it.
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from rules.catalogue import display_unit
 
@@ -132,6 +133,27 @@ def _numbers_on_y(ax: Axes, lang: str) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: number(round(value, 6), lang)))
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _plain_text(build: Callable[P, R]) -> Callable[P, R]:
+    """Draw every text as written: a goal titled ``$x^{$`` is a title, not mathtext.
+
+    Titles and milestone names come from people; matplotlib would parse ``$…$`` in them as
+    TeX and raise on a half-written formula, breaking the chart and the weekly report.
+    """
+
+    @functools.wraps(build)
+    def plain(*args: P.args, **kwargs: P.kwargs) -> R:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return build(*args, **kwargs)
+
+    return plain
+
+
 def _figure(height: float, width: float) -> Figure:
     from matplotlib.figure import Figure
 
@@ -236,6 +258,7 @@ def _draw_goal(
     ax.legend(fontsize=7, loc="best", ncol=2)
 
 
+@_plain_text
 def goal_figure(chart: GoalChart, *, lang: str = "sv") -> Figure:
     """Draw one goal: measure, daily values, target line, milestones, projection, due date."""
     figure = _figure(4.5, 8)
@@ -293,6 +316,7 @@ def _draw_ranges(ax: Axes, cgm: CgmPicture, words: Mapping[str, str], lang: str)
     ax.set_title(words["ranges"], fontsize=10, loc="left")
 
 
+@_plain_text
 def report_figure(
     *, title: str, goals: Sequence[GoalChart], cgm: CgmPicture | None, lang: str = "sv"
 ) -> Figure:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
-from app.auth.policy import Action, advice_audience, may
+from app.auth.policy import Action, advice_audience, may, reading_correction_check
 from app.auth.tokens import verify_token
 from app.bounds import BoundedTime, bounded_time
 from app.clock import utcnow
@@ -229,6 +229,7 @@ def delete_reading(
         reading_id=reading_id,
         by=access.actor.id,
         now=utcnow(),
+        check_entered_by=reading_correction_check(access),
     )
     return Response(status_code=204)
 

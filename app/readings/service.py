@@ -6,7 +6,7 @@ rows and the audit row commit together before the answer is sent, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -314,8 +314,12 @@ def delete_reading(
     reading_id: str,
     by: str,
     now: datetime,
+    check_entered_by: Callable[[str | None], None] | None = None,
 ) -> None:
     """Mark a reading entered-in-error (nothing is physically deleted); idempotent.
+
+    ``check_entered_by`` (from the access policy) raises when the caller may not correct a
+    reading entered by that user.
 
     In the same transaction, what the reading caused is undone: the rules re-evaluate its
     windows, flags citing it say so to the team, and goals on its type are recomputed (a
@@ -326,6 +330,8 @@ def delete_reading(
     row = session.get(Reading, reading_id) if len(reading_id) <= 36 else None
     if row is None or row.patient_id != patient_id:
         raise NotFound("No such reading.")
+    if check_entered_by is not None:
+        check_entered_by(row.entered_by)
     if row.status != ReadingStatus.ENTERED_IN_ERROR:
         removed = to_fact({c.key: getattr(row, c.key) for c in READINGS.columns})
         row.status = ReadingStatus.ENTERED_IN_ERROR

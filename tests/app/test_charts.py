@@ -125,3 +125,17 @@ def test_the_pictures_follow_accept_language_else_the_patients(
     en = client.get(report, headers={**auth("allan"), "accept-language": "en"})
     assert sv.headers["content-language"] == "sv" and en.headers["content-language"] == "en"
     assert sv.content != en.content
+
+
+@pytest.mark.parametrize("title", ["$x^{$", "Spara 50 $ i månaden", r"\frac{1}{$", "$$"])
+def test_a_title_with_dollars_is_drawn_as_written(title: str) -> None:
+    """A goal titled like TeX broke the chart and the weekly report (issue 10 §4)."""
+    chart = _chart()
+    chart = charts.GoalChart(**{**chart.__dict__, "title": title,
+                                "milestones": [charts.ChartMilestone(title, {"value": 93.5},
+                                                                     DAY0, False)]})
+    png = charts.goal_png(chart, lang="sv")
+    assert png.startswith(b"\x89PNG")
+    assert title in "\n".join(_texts(charts.goal_figure(chart, lang="sv")))
+    report = charts.report_png(title=title, goals=[chart], cgm=None, lang="sv")
+    assert report.startswith(b"\x89PNG")

@@ -93,3 +93,25 @@ def test_a_proxy_who_may_only_enter_readings_learns_nothing_from_the_answer(
                     .values(scopes=["read", "enter_readings"]))
     answer = client.post(f"/v1/patients/{asta}/sync", json=batch(), headers=auth("maria"))
     assert answer.json()["changes"]
+
+
+def test_a_proxy_corrects_only_the_readings_they_entered(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """Maria may mark her own typo in error, not Asta's scale reading (decision in policy)."""
+    asta = patient_id(session, "asta")
+    own = client.post("/v1/patients/me/sync", json=batch(scalar("weight", 71.2, "kg")),
+                      headers=auth("asta")).json()["results"][0]["id"]
+    typo = client.post(f"/v1/patients/{asta}/sync", json=batch(scalar("weight", 17.2, "kg")),
+                       headers=auth("maria")).json()["results"][0]["id"]
+    refused = client.delete(f"/v1/patients/{asta}/readings/{own}", headers=auth("maria"))
+    assert refused.status_code == 403, refused.text  # she may read the record: told why
+    assert session.get(Reading, own).status != "entered_in_error"  # type: ignore[union-attr]
+    session.execute(update(ProxyGrant).where(ProxyGrant.patient_id == asta)
+                    .values(scopes=["enter_readings"]))
+    hidden = client.delete(f"/v1/patients/{asta}/readings/{own}", headers=auth("maria"))
+    assert hidden.status_code == 404  # without read, the same as a missing reading
+    assert client.delete(f"/v1/patients/{asta}/readings/{typo}",
+                         headers=auth("maria")).status_code == 204
+    assert client.delete(f"/v1/patients/{asta}/readings/{own}",
+                         headers=auth("karin")).status_code == 204  # the team may
