@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 
-def load_or_create_p256(path: Path) -> bytes:
-    """The PEM of a P-256 private key at ``path``, generated (mode 0600) when missing.
+def write_once(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The bytes at ``path``; when missing, ``make()`` them and write them (mode 0600) first.
 
-    The key is written to a temporary name and linked into place, so two processes starting
-    at once never see half a key, and the loser of the race uses the winner's key.
+    Written under a temporary name and linked into place, so two processes starting at once
+    never see half a secret, and the loser of the race uses the winner's.
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pem)
+        tmp.write_bytes(make())
         os.chmod(tmp, 0o600)
         try:
             os.link(tmp, path)
@@ -33,3 +28,16 @@ def load_or_create_p256(path: Path) -> bytes:
         finally:
             tmp.unlink()
     return path.read_bytes()
+
+
+def load_or_create_p256(path: Path) -> bytes:
+    """The PEM of a P-256 private key at ``path``, generated (mode 0600) when missing."""
+
+    def generate() -> bytes:
+        return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    return write_once(path, generate)

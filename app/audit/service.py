@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
 from app.config import Settings, get_settings
+from app.keys import write_once
 
 GENESIS_HASH = "0" * 64
 _PENDING = "audit_pending"
@@ -71,21 +71,8 @@ def audit_key(settings: Settings) -> bytes:
     """The chain's HMAC key: configured, or generated into ``var/`` once (mode 0600)."""
     if settings.audit_key:
         return settings.audit_key.encode()
-    path = settings.var_dir / "audit-key"
-    if not path.exists():
-        # Written under a temporary name and linked into place: two processes starting at
-        # once never see half a key, and the loser of the race uses the winner's key.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(secrets.token_hex(32))
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_text().strip().encode()
+    generated = write_once(settings.var_dir / "audit-key", lambda: secrets.token_hex(32).encode())
+    return generated.strip()
 
 
 def use_key(factory: sessionmaker[Session], key: bytes) -> sessionmaker[Session]:
