@@ -84,7 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = audit.use_key(make_sessionmaker(engine), audit.audit_key(settings))
     app.state.sync_limiter = RateLimiter(settings.sync_rate_per_minute, settings.sync_burst)
-    app.state.own_patients = OwnPatients(app.state.sync_limiter, time.monotonic)
+    # The flood buckets' clock; a test replaces it to freeze time (refill never races a slow run).
+    app.state.sync_clock = time.monotonic
+    app.state.own_patients = OwnPatients(app.state.sync_limiter, lambda: app.state.sync_clock())
     app.state.probing = ProbingLimits.from_settings(settings)
 
     @app.exception_handler(AppError)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -70,7 +69,7 @@ def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
         return
     limiter: RateLimiter = request.app.state.sync_limiter
     own: OwnPatients = request.app.state.own_patients
-    limiter.check((subject, own.patient_key(subject, pid)), time.monotonic())
+    limiter.check((subject, own.patient_key(subject, pid)), request.app.state.sync_clock())
 
 
 def require_json(request: Request) -> None:

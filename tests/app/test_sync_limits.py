@@ -19,6 +19,7 @@ Auth = Callable[[str], dict[str, str]]
 @pytest.fixture
 def limited_client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings.model_copy(update={"sync_rate_per_minute": 60, "sync_burst": 5}))
+    app.state.sync_clock = lambda: 1000.0  # frozen: no token comes back however slow the run
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
     app.state.engine.dispose()
