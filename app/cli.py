@@ -194,7 +194,17 @@ def serve_command(
         f'  try it    curl -H "Authorization: Bearer $(.venv/bin/selfcare token allan)" '
         f"{base}/v1/me\n"
     )
-    uvicorn.run("app.asgi:app", host=host, port=port, log_level="info")
+    from app.server import protocol_with_header_timeout
+
+    uvicorn.run(
+        "app.asgi:app",
+        host=host,
+        port=port,
+        log_level="info",
+        # h11 with a header deadline (slowloris); the body's own limit is in app/limits.py.
+        http=protocol_with_header_timeout(settings.request_header_timeout_seconds),
+        timeout_keep_alive=5,
+    )
 
 
 @cli.command("worker")

@@ -123,6 +123,17 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=8, ge=0)
 
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=5_000)
+    # A request's database time is bounded: on PostgreSQL each statement (statement_timeout)
+    # and each lock wait (lock_timeout); on SQLite each statement (an interrupt), while lock
+    # waits are bounded by the busy timeout. Past it the request answers 503 Retry-After.
+    db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+
+    # Slow clients (app/limits.py, app/server.py): the request line and headers must arrive
+    # within the header timeout and the whole body within the body timeout, else 408.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Every body is capped at 5 MiB except an import's (a Dexcom or Open mHealth export).
+    import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024 * 1024)
     sample_data_dir: Path = PROJECT_ROOT / "sample_data"
 
     # Needed only by the test suite to start its throwaway PostgreSQL cluster.

@@ -4,6 +4,7 @@ AppError
  ├── BadRequest (400)
  ├── Unauthorized (401)
  ├── NotFound (404)         also every id the caller may not see
+ ├── RequestTimeout (408)   a body that arrived too slowly
  ├── Conflict (409)
  ├── Gone (410)
  ├── PayloadTooLarge (413)
@@ -65,6 +66,10 @@ class NotFound(AppError):
 
     def __init__(self, detail: str = "No such resource.") -> None:
         super().__init__(detail)
+
+
+class RequestTimeout(AppError):
+    status, title = 408, "Request Timeout"
 
 
 class Conflict(AppError):

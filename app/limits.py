@@ -1,81 +1,150 @@
-"""Request limits: body size (before buffering) and the number of requests in flight."""
+"""Request intake: who may send a body, how big and how slow it may be, and how many at once.
+
+The order matters (outermost first):
+
+1. ``BodyIntakeMiddleware`` refuses a body from a caller without a valid bearer token (401,
+   or 429 for a prober) before a byte of it is read, refuses a body over its cap (413, from
+   Content-Length at once or while streaming) and a body that arrives too slowly (408), and
+   otherwise reads it whole into memory;
+2. only then does ``InFlightLimitMiddleware`` give the request one of the few slots that
+   guard database work, and the route replays the buffered body.
+
+So a slow or hostile upload holds a socket and at most its capped bytes of memory, never a
+slot, a database connection or SQLite's write lock: ``/healthz`` and other users' requests
+keep answering while it trickles.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 
 import anyio
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, PayloadTooLarge
+from app.auth.tokens import verify_token
+from app.clock import utcnow
+from app.config import Settings
+from app.errors import PROBLEM_JSON, AppError, PayloadTooLarge, RequestTimeout, Unauthorized
+from app.probing import ProbingLimits
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Imports carry whole export files: they have a cap of their own (Settings.import_max_bytes).
+_IMPORT_PATH = re.compile(r"^/v1/patients/[^/]+/import$")
 
 
-class _TooLarge(Exception):
-    pass
+class BodyIntakeMiddleware:
+    """Authenticate, then read the whole body within its size cap and time limit."""
 
-
-class BodyLimitMiddleware:
-    """Answer 413 to a body over the limit: at once from Content-Length, or while streaming."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        probing: ProbingLimits,
+        max_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         self.app = app
+        self.settings = settings
+        self.probing = probing
         self.max_bytes = max_bytes
 
+    def _cap(self, path: str) -> int:
+        if _IMPORT_PATH.match(path):
+            return max(self.max_bytes, self.settings.import_max_bytes)
+        return self.max_bytes
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _may_have_body(scope):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > self.max_bytes
-            except ValueError:
-                too_big = False
-            if too_big:
-                await _send_413(send, self.max_bytes)
-                return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_413(send, self.max_bytes)
+            if scope["path"].startswith("/v1/"):
+                self._authenticate(scope)
+            cap = self._cap(scope["path"])
+            declared = dict(scope.get("headers", [])).get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > cap:
+                raise PayloadTooLarge(f"The body is larger than {cap} bytes.")
+            body, more = await self._read(receive, cap)
+        except AppError as refused:
+            await send_problem(send, refused, close=True)
+            return
+        await self.app(scope, _replay(body, more, receive), send)
+
+    def _authenticate(self, scope: Scope) -> None:
+        """Refuse (401, or 429 for a prober) a body from a caller without a valid token.
+
+        Only the signature and claims are checked here (no database): the route's own
+        dependencies still decide who the caller is and what they may do.
+        """
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        try:
+            if not token:
+                raise Unauthorized()
+            verify_token(self.settings, token, now=utcnow())
+        except Unauthorized as exc:
+            raise self.probing.auth_failed(HTTPConnection(scope), token, exc) from None
+
+    async def _read(self, receive: Receive, cap: int) -> tuple[bytes, bool]:
+        """Read the body: (bytes, whether the client's stream goes on after it)."""
+        chunks: list[bytes] = []
+        size = 0
+        timeout = self.settings.request_body_timeout_seconds
+        with anyio.move_on_after(timeout) as deadline:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return b"".join(chunks), False
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > cap:
+                    raise PayloadTooLarge(f"The body is larger than {cap} bytes.")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks), True
+        assert deadline.cancelled_caught
+        raise RequestTimeout(
+            f"The body did not arrive within {math.ceil(timeout)} seconds; send it again."
+        )
 
 
-async def _send_413(send: Send, max_bytes: int) -> None:
-    body = json.dumps(
-        PayloadTooLarge(f"The body is larger than {max_bytes} bytes.").problem()
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+def _may_have_body(scope: Scope) -> bool:
+    if scope["method"] in _BODY_METHODS:
+        return True
+    headers = dict(scope.get("headers", []))
+    return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
+
+
+def _replay(body: bytes, connected: bool, receive: Receive) -> Receive:
+    """A receive that hands the buffered body over once, then waits on the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if not connected:
+            return {"type": "http.disconnect"}
+        return await receive()
+
+    return replay
+
+
+async def send_problem(send: Send, error: AppError, *, close: bool = False) -> None:
+    """Answer with an error's problem+json outside the app (its routes never ran)."""
+    body = json.dumps(error.problem()).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
+    ]
+    if close:  # the rest of the body is not read: the connection cannot carry another request
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -87,7 +156,8 @@ class InFlightLimitMiddleware:
     were taken by requests waiting for a lock that an admitted request holds, that request
     could never get a thread to finish: SQLite would time out with "database is locked",
     PostgreSQL would wait for ever. Keeping ``limit`` below the thread pool's size (and at
-    most the database pool's) rules that out.
+    most the database pool's) rules that out. Bodies are read before a slot is taken
+    (``BodyIntakeMiddleware``), so a slot is held for database work, not for a slow network.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:

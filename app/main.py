@@ -24,7 +24,7 @@ from app.errors import PROBLEM_JSON, AppError
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
 from app.headers import SecurityHeadersMiddleware
-from app.limits import BodyLimitMiddleware, InFlightLimitMiddleware
+from app.limits import BodyIntakeMiddleware, InFlightLimitMiddleware
 from app.patients.router import router as patients_router
 from app.plans.router import router as plans_router
 from app.probing import ProbingLimits
@@ -180,9 +180,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     docs.mount(app, docs_enabled=settings.docs_on)
     openapi.install(app)
-    app.add_middleware(BodyLimitMiddleware)
+    # The last added runs first: the body is read (after a token check) before a slot is
+    # taken, so a slow upload never holds one (app/limits.py).
     in_flight = settings.max_in_flight
     if is_sqlite(settings.effective_database_url):
         in_flight = min(in_flight, settings.sqlite_max_in_flight)
     app.add_middleware(InFlightLimitMiddleware, limit=in_flight)
+    app.add_middleware(BodyIntakeMiddleware, settings=settings, probing=app.state.probing)
     return app

@@ -37,41 +37,50 @@ def server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         live.stop()
 
 
-def _round_batch(round_no: int) -> dict[str, Any]:
+def _round_batch(round_no: int, cursor: str | None) -> dict[str, Any]:
     start = datetime.now(UTC) - timedelta(days=2, minutes=round_no * 10)
     readings = [
         {"client_id": f"r{round_no}-{i}-{uuid.uuid4()}", "type": "weight",
          "time": (start + timedelta(minutes=i)).isoformat(), "value": 80 + i / 10, "unit": "kg"}
         for i in range(3)
     ]
-    return {"source": {"id": "at10-phone", "kind": "app"}, "readings": readings}
+    # The phone sends its change-feed cursor, as a real one does: each answer carries the
+    # changes since the last round, not the first 500 of the patient's whole record.
+    return {"source": {"id": "at10-phone", "kind": "app"}, "readings": readings,
+            "cursor": cursor}
 
 
 def test_identical_concurrent_batches_store_each_reading_once(
     server: LiveServer, session: Session
 ) -> None:
     headers = server.token("allan")
-    clients = [httpx.Client(base_url=server.base, headers=headers, timeout=60)
+    # Idle connections are dropped by the client before the server's keep-alive timeout
+    # (5 s) can close one under a request being sent on it.
+    limits = httpx.Limits(keepalive_expiry=1)
+    clients = [httpx.Client(base_url=server.base, headers=headers, timeout=60, limits=limits)
                for _ in range(CLIENTS)]
     barrier = threading.Barrier(CLIENTS)
     server_errors = 0
     expected = 0
 
-    def post(client: httpx.Client, body: dict[str, Any]) -> tuple[int, list[str]]:
+    def post(client: httpx.Client, body: dict[str, Any]) -> tuple[int, list[str], str | None]:
         barrier.wait()
         response = client.post("/v1/patients/me/sync", json=body)
         if response.status_code != 200:
-            return response.status_code, []
-        return 200, [r["id"] for r in response.json()["results"]]
+            return response.status_code, [], None
+        answer = response.json()
+        return 200, [r["id"] for r in answer["results"]], answer["cursor"]
 
     with ThreadPoolExecutor(CLIENTS) as pool:
+        cursor = None
         for round_no in range(ROUNDS):
-            body = _round_batch(round_no)
+            body = _round_batch(round_no, cursor)
             answers = list(pool.map(post, clients, [body] * CLIENTS))
-            server_errors += sum(status >= 500 for status, _ in answers)
-            assert {status for status, _ in answers} == {200}, answers
-            assert len({tuple(ids) for _, ids in answers}) == 1  # everyone got the same ids
+            server_errors += sum(status >= 500 for status, _, _ in answers)
+            assert {status for status, _, _ in answers} == {200}, answers
+            assert len({tuple(ids) for _, ids, _ in answers}) == 1  # everyone got the same ids
             expected += len(body["readings"])
+            cursor = answers[0][2]
     for client in clients:
         client.close()
 

@@ -1,0 +1,76 @@
+"""The HTTP server's protocol: uvicorn's h11, with a deadline for the request's headers.
+
+uvicorn bounds an idle kept-alive connection (``timeout_keep_alive``) but not a request
+whose headers trickle in a byte at a time (slowloris): such a connection stays open for
+ever, and enough of them exhaust the process's sockets. Here a connection that has started
+(or is due to start) a request must deliver its request line and headers within the header
+timeout, else it gets 408 and is closed. Bodies have their own limit (app/limits.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from app.errors import PROBLEM_JSON, RequestTimeout
+
+
+class HeaderDeadlineH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol; headers not complete within ``header_timeout`` get 408."""
+
+    header_timeout: float = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the clock for the first request's headers."""
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed h11; keep the clock running while a request's headers are incomplete."""
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._arm_header_timer()
+        else:
+            self._disarm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the clock with the connection."""
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        # h11 will not answer a request it has not parsed: write the answer ourselves.
+        body = json.dumps(
+            RequestTimeout("The request's headers did not arrive in time.").problem()
+        ).encode()
+        head = (
+            "HTTP/1.1 408 Request Timeout\r\n"
+            f"content-type: {PROBLEM_JSON}\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        ).encode()
+        self.transport.write(head + body)
+        self.transport.close()
+
+
+def protocol_with_header_timeout(seconds: float) -> type[H11Protocol]:
+    """Return the guarded h11 protocol class with this header timeout."""
+    return type(
+        "HeaderDeadlineH11Protocol", (HeaderDeadlineH11Protocol,), {"header_timeout": seconds}
+    )
