@@ -7,6 +7,7 @@ taking the write lock up front avoids the deadlock of two readers upgrading at o
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,9 +88,20 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(
-    url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 8, max_overflow: int = 8
+    url: str,
+    *,
+    busy_timeout_ms: int = 10_000,
+    pool_size: int = 8,
+    max_overflow: int = 8,
+    statement_timeout_ms: int | None = None,
 ) -> Engine:
-    """Create an engine with the settings this service relies on."""
+    """Create an engine with the settings this service relies on.
+
+    ``statement_timeout_ms`` bounds each statement (and, on PostgreSQL, each lock wait): the
+    API's requests must not hold a connection or SQLite's write lock for minutes; a statement
+    past it fails with an error :func:`unavailable_reason` calls ``busy`` (503 Retry-After).
+    Jobs and the command line run without it.
+    """
     url = normalise_url(url)
     if is_sqlite(url):
         engine = create_engine(
@@ -99,8 +111,20 @@ def make_engine(
             max_overflow=max_overflow,
         )
         _configure_sqlite(engine, busy_timeout_ms)
+        if statement_timeout_ms is not None:
+            _interrupt_slow_sqlite_statements(engine, statement_timeout_ms)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    connect_args = {}
+    if statement_timeout_ms is not None:
+        timeout = int(statement_timeout_ms)
+        connect_args["options"] = f"-c statement_timeout={timeout} -c lock_timeout={timeout}"
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -120,20 +144,42 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _interrupt_slow_sqlite_statements(engine: Engine, timeout_ms: int) -> None:
+    """Interrupt a statement that runs past the timeout ("interrupted": busy, 503)."""
+    limit = timeout_ms / 1000
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        deadline = record.info.setdefault("statement_deadline", [float("inf")])
+        # SQLite calls this every 10,000 virtual-machine steps; non-zero aborts the statement.
+        dbapi_connection.set_progress_handler(lambda: time.monotonic() > deadline[0], 10_000)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start_clock(conn: Any, *_: Any) -> None:
+        conn.info["statement_deadline"][0] = time.monotonic() + limit
+
+
 # SQLSTATE classes and codes that mean "the database cannot serve writes now", not a bug:
 # 08 connection, 25006 read-only transaction, 3D000 no such database, 42P01 no such table
 # (schema missing), 53 insufficient resources, 57P operator intervention (shutdown).
 _UNAVAILABLE_SQLSTATES = ("08", "25006", "3D000", "42P01", "53", "57P")
+# The request's time ran out: 57014 statement_timeout, 55P03 lock_timeout. Trying again
+# shortly works; nothing was saved.
+_BUSY_SQLSTATES = frozenset({"57014", "55P03"})
 
 
 def unavailable_reason(exc: DBAPIError) -> str | None:
     """Why the database cannot serve (missing, read-only, unreachable, busy), or None."""
     if isinstance(exc, OperationalError):
         message = str(exc.orig).lower()
-        if "database is locked" in message:
+        if "database is locked" in message or "interrupted" in message:
             return "busy"
-        return "unavailable"
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate not in _BUSY_SQLSTATES:
+            return "unavailable"
     sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _BUSY_SQLSTATES:
+        return "busy"
     if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
         return "unavailable"
     return None

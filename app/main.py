@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
     )
     app = Service(
         title="Egenvård sync",
