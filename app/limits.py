@@ -2,10 +2,11 @@
 
 The order matters (outermost first):
 
-1. ``BodyIntakeMiddleware`` refuses a body from a caller without a valid bearer token (401,
-   or 429 for a prober) before a byte of it is read, refuses a body over its cap (413, from
-   Content-Length at once or while streaming) and a body that arrives too slowly (408), and
-   otherwise reads it whole into memory;
+1. ``RequestIntakeMiddleware`` refuses an address (path or query) with control characters
+   (400: ids and filters reach the database, and PostgreSQL cannot hold a NUL), refuses a
+   body from a caller without a valid bearer token (401, or 429 for a prober) before a byte
+   of it is read, refuses a body over its cap (413, from Content-Length at once or while
+   streaming) and a body that arrives too slowly (408), and otherwise reads it whole;
 2. only then does ``InFlightLimitMiddleware`` give the request one of the few slots that
    guard database work, and the route replays the buffered body.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from urllib.parse import parse_qsl
 
 import anyio
 from starlette.requests import HTTPConnection
@@ -27,8 +29,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.auth.tokens import verify_token
 from app.clock import utcnow
 from app.config import Settings
-from app.errors import PROBLEM_JSON, AppError, PayloadTooLarge, RequestTimeout, Unauthorized
+from app.errors import (
+    PROBLEM_JSON,
+    AppError,
+    BadRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+)
 from app.probing import ProbingLimits
+from rules.text import text_problem
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -36,8 +46,8 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _IMPORT_PATH = re.compile(r"^/v1/patients/[^/]+/import$")
 
 
-class BodyIntakeMiddleware:
-    """Authenticate, then read the whole body within its size cap and time limit."""
+class RequestIntakeMiddleware:
+    """Check the address; authenticate, then read the whole body within its cap and time."""
 
     def __init__(
         self,
@@ -57,7 +67,15 @@ class BodyIntakeMiddleware:
         return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _may_have_body(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            _check_address(scope)
+        except AppError as refused:
+            await send_problem(send, refused)
+            return
+        if not _may_have_body(scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -111,6 +129,18 @@ class BodyIntakeMiddleware:
         )
 
 
+def _check_address(scope: Scope) -> None:
+    """Refuse (400) a path or query parameter holding a control character."""
+    problem = text_problem(scope["path"])
+    if problem is not None:
+        raise BadRequest(f"The path {problem}.")
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+        problem = text_problem(name) or text_problem(value)
+        if problem is not None:
+            raise BadRequest(f"The query parameter {name[:64]!r} {problem}.")
+
+
 def _may_have_body(scope: Scope) -> bool:
     if scope["method"] in _BODY_METHODS:
         return True
@@ -157,7 +187,7 @@ class InFlightLimitMiddleware:
     could never get a thread to finish: SQLite would time out with "database is locked",
     PostgreSQL would wait for ever. Keeping ``limit`` below the thread pool's size (and at
     most the database pool's) rules that out. Bodies are read before a slot is taken
-    (``BodyIntakeMiddleware``), so a slot is held for database work, not for a slow network.
+    (``RequestIntakeMiddleware``), so a slot is held for database work, not for a slow network.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:

@@ -24,7 +24,7 @@ from app.errors import PROBLEM_JSON, AppError
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
 from app.headers import SecurityHeadersMiddleware
-from app.limits import BodyIntakeMiddleware, InFlightLimitMiddleware
+from app.limits import InFlightLimitMiddleware, RequestIntakeMiddleware
 from app.patients.router import router as patients_router
 from app.plans.router import router as plans_router
 from app.probing import ProbingLimits
@@ -187,5 +187,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if is_sqlite(settings.effective_database_url):
         in_flight = min(in_flight, settings.sqlite_max_in_flight)
     app.add_middleware(InFlightLimitMiddleware, limit=in_flight)
-    app.add_middleware(BodyIntakeMiddleware, settings=settings, probing=app.state.probing)
+    app.add_middleware(RequestIntakeMiddleware, settings=settings, probing=app.state.probing)
     return app

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
+from rules.text import MultiLine, SingleLine
+
 
 class Quantity(BaseModel):
     """A number with its UCUM unit, e.g. ``{"value": 88, "unit": "%"}``."""
@@ -27,7 +29,7 @@ class PlanRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: str
+    rule: SingleLine
     params: dict[str, ParamValue] = Field(default_factory=dict)
     mode: Literal["active", "monitor", "off"] | None = None  # None: the rule's own mode
 
@@ -37,7 +39,7 @@ class ScheduleEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str
+    type: SingleLine
     times: list[Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]] = Field(
         default_factory=list
     )
@@ -49,7 +51,7 @@ class Agreement(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=2000)
+    text: MultiLine = Field(min_length=1, max_length=2000)
 
 
 class Contact(BaseModel):
@@ -57,9 +59,9 @@ class Contact(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=200)
-    role: str = Field(default="", max_length=200)
-    phone: str = Field(default="", max_length=50)
+    name: SingleLine = Field(max_length=200)
+    role: SingleLine = Field(default="", max_length=200)
+    phone: SingleLine = Field(default="", max_length=50)
 
 
 class PlanBody(BaseModel):

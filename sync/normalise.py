@@ -34,6 +34,7 @@ from rules.catalogue import (
     to_canonical,
 )
 from rules.facts import ReadingFact
+from rules.text import text_problem
 
 FUTURE_TOLERANCE = timedelta(minutes=10)
 """How far after the server's ``now`` a reading's time may lie (device clocks drift)."""
@@ -398,8 +399,12 @@ def _context(value: Any, spec: TypeSpec | None, errors: _Errors) -> dict[str, An
     context: dict[str, Any] = {}
     ok = True
     for key, item in value.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= CONTEXT_MAX_KEY_LENGTH:
-            errors.invalid("context", "context keys must be 1–64 characters")
+        if (
+            not isinstance(key, str)
+            or not 1 <= len(key) <= CONTEXT_MAX_KEY_LENGTH
+            or text_problem(key) is not None
+        ):
+            errors.invalid("context", "context keys must be 1–64 characters on one line")
             ok = False
             continue
         loc = f"context.{key}"
@@ -408,6 +413,9 @@ def _context(value: Any, spec: TypeSpec | None, errors: _Errors) -> dict[str, An
         elif isinstance(item, str):
             if len(item) > CONTEXT_MAX_TEXT:
                 errors.invalid(loc, f"text longer than {CONTEXT_MAX_TEXT} characters")
+                ok = False
+            elif (problem := text_problem(item)) is not None:
+                errors.invalid(loc, f"text {problem}")
                 ok = False
             context[key] = item
         elif isinstance(item, int | float | Decimal):

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rules.text import SingleLine
+
 MAX_READINGS = 5000
 """The most readings one sync request may carry (more is a 413)."""
 
@@ -28,8 +30,8 @@ class DeviceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    manufacturer: str = Field(min_length=1, max_length=200)
-    model: str = Field(min_length=1, max_length=200)
+    manufacturer: SingleLine = Field(min_length=1, max_length=200)
+    model: SingleLine = Field(min_length=1, max_length=200)
 
 
 class SourceIn(BaseModel):
@@ -39,8 +41,8 @@ class SourceIn(BaseModel):
 
     id: str = Field(min_length=1, max_length=128, pattern=SOURCE_ID_PATTERN)
     kind: SourceKind
-    name: str = Field(default="", max_length=200)
-    version: str | None = Field(default=None, max_length=64)
+    name: SingleLine = Field(default="", max_length=200)
+    version: SingleLine | None = Field(default=None, max_length=64)
     device: DeviceIn | None = None
 
 
@@ -55,7 +57,7 @@ class SyncRequest(BaseModel):
 
     source: SourceIn
     readings: list[Any] = Field(max_length=MAX_READINGS)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: SingleLine | None = Field(default=None, max_length=512)
 
 
 class ItemStatus(StrEnum):

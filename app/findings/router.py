@@ -20,6 +20,7 @@ from app.deps import (
 from app.errors import NotFound
 from app.findings import service as findings_service
 from app.findings.models import FlagStatus
+from rules.text import MultiLine
 
 router = APIRouter(tags=["findings"])
 
@@ -31,7 +32,7 @@ class FlagNote(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(default="", max_length=2000)
+    note: MultiLine = Field(default="", max_length=2000)
 
 
 @router.get("/v1/patients/{pid}/advice", summary="The patient's advice, newest first")

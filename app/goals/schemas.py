@@ -10,15 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from rules.catalogue import MeasurementType
 from rules.progress import Aggregate, Direction
+from rules.text import MultiLine, SingleLine
 
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 """A JSON number (an integer is fine); never a string, a boolean, NaN or infinity."""
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[
+    SingleLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 AgreementText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
+    MultiLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
 ]
-Component = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+Component = Annotated[SingleLine, StringConstraints(min_length=1, max_length=32)]
 
 
 class Lifecycle(StrEnum):
@@ -51,7 +53,7 @@ class TargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     value: Number | dict[Component, Number]
-    unit: str = Field(min_length=1, max_length=64)
+    unit: SingleLine = Field(min_length=1, max_length=64)
     direction: Direction
     inclusive: bool = Field(
         default=True,
@@ -66,7 +68,7 @@ class MilestoneTargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     value: Number | dict[Component, Number]
-    unit: str = Field(min_length=1, max_length=64)
+    unit: SingleLine = Field(min_length=1, max_length=64)
 
 
 class MilestoneIn(BaseModel):

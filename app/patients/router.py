@@ -19,6 +19,7 @@ from app.errors import AppError, BadRequest
 from app.patients import service as patients_service
 from app.patients.models import Patient
 from app.probing import ProbingLimits
+from rules.text import SingleLine
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 
@@ -28,11 +29,11 @@ class EnrolPatient(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    personnummer: str = Field(min_length=10, max_length=13)
-    display_name: str = Field(min_length=1, max_length=200)
-    timezone: str = Field(default="Europe/Stockholm", max_length=64)
+    personnummer: SingleLine = Field(min_length=10, max_length=13)
+    display_name: SingleLine = Field(min_length=1, max_length=200)
+    timezone: SingleLine = Field(default="Europe/Stockholm", max_length=64)
     language: str = Field(default="sv", pattern="^(sv|en)$")
-    team_id: str = Field(min_length=1, max_length=36)
+    team_id: SingleLine = Field(min_length=1, max_length=36)
 
 
 def _decode_offset(cursor: str | None) -> int:

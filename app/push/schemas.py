@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from rules.text import SingleLine
 
 
 class SubscriptionKeys(BaseModel):
@@ -10,8 +14,8 @@ class SubscriptionKeys(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    p256dh: str = Field(min_length=1, max_length=200)
-    auth: str = Field(min_length=1, max_length=100)
+    p256dh: SingleLine = Field(min_length=1, max_length=200)
+    auth: SingleLine = Field(min_length=1, max_length=100)
 
 
 class SubscriptionIn(BaseModel):
@@ -19,13 +23,15 @@ class SubscriptionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    endpoint: str = Field(min_length=1, max_length=2048)
+    endpoint: SingleLine = Field(min_length=1, max_length=2048)
     keys: SubscriptionKeys
     # Browsers send it (mostly null); the push service's 404/410 is what ends a subscription.
     expiration_time: float | None = Field(
         default=None, alias="expirationTime", ge=0, allow_inf_nan=False
     )
-    patient_ids: list[str] = Field(default_factory=list, max_length=20)
+    patient_ids: list[Annotated[SingleLine, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
 
 
 class SubscriptionCreated(BaseModel):
