@@ -63,7 +63,7 @@ class RequestIntakeMiddleware:
 
     def _cap(self, path: str) -> int:
         if _IMPORT_PATH.match(path):
-            return max(self.max_bytes, self.settings.import_max_bytes)
+            return self.settings.import_max_bytes
         return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.bounds import EARLIEST_DAY, LATEST_DAY
 from app.db import new_id, transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.findings import corrections as findings_corrections
@@ -1323,10 +1324,12 @@ def parse_week(week: str) -> tuple[date, date]:
     try:
         year, number = week.split("-W")
         monday = date.fromisocalendar(int(year), int(number), 1)
+        if not EARLIEST_DAY <= monday <= LATEST_DAY - timedelta(days=6):
+            raise ValueError(week)  # the week's Sunday and its series stay within the bounds
     except ValueError as exc:
         raise Unprocessable(
             "The week is not valid.",
-            errors=[_error("week", "invalid", "an ISO week like 2026-W47")],
+            errors=[_error("week", "invalid", "an ISO week like 2026-W47, in 1901–2100")],
         ) from exc
     return monday, monday + timedelta(days=6)
 

@@ -6,7 +6,8 @@ Each case fails to do harm: a clear 4xx in problem+json, nothing stored, nothing
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant
+from app.config import Settings
+from app.main import create_app
 from app.readings.models import Reading
 from tests.app.factories import batch, patient_id, scalar
 
@@ -40,6 +43,16 @@ def test_times_out_of_range_answer_422(client: TestClient, auth: Auth, query: st
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("week", ["9999-W52", "0001-W01", "1900-W52", "1901-W01", "2101-W01"])
+@pytest.mark.parametrize("path", ["report", "report.png"])
+def test_iso_weeks_out_of_range_answer_422(
+    client: TestClient, auth: Auth, path: str, week: str
+) -> None:
+    answer = client.get(f"/v1/patients/me/{path}?week={week}", headers=auth("allan"))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["loc"] == "week"
 
 
 def test_edge_times_and_forged_cursors(client: TestClient, auth: Auth) -> None:
@@ -115,3 +128,29 @@ def test_a_proxy_corrects_only_the_readings_they_entered(
                          headers=auth("maria")).status_code == 204
     assert client.delete(f"/v1/patients/{asta}/readings/{own}",
                          headers=auth("karin")).status_code == 204  # the team may
+
+
+def test_an_oversize_chunked_body_gets_413_on_every_operation(
+    settings: Settings, auth: Auth
+) -> None:
+    """No Content-Length, 6 MiB in 64 KiB chunks: refused while streaming, on every route."""
+    app = create_app(settings.model_copy(update={"import_max_bytes": 1 << 20}))
+    operations = [
+        (method.upper(), re.sub(r"\{pid\}", "me", re.sub(r"\{(?!pid)[^}]+\}", "x", path)))
+        for path, item in app.openapi()["paths"].items()
+        for method in item
+    ]
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(96):
+            yield b"[" * (64 << 10)
+
+    statuses = {}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for method, path in operations:
+            answer = client.request(method, path, content=chunks(),
+                                    headers={**auth("allan"), "Content-Type": "application/json"})
+            statuses[(method, path)] = answer.status_code
+    app.state.engine.dispose()
+    assert len(operations) > 20
+    assert {op: s for op, s in statuses.items() if s != 413} == {}
