@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Every body is capped at 5 MiB except an import's (a Dexcom or Open mHealth export).
     import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024 * 1024)
+    # An import is stored in chunks of this many readings, each its own transaction.
+    import_chunk_readings: int = Field(default=5000, ge=1, le=5000)
     sample_data_dir: Path = PROJECT_ROOT / "sample_data"
 
     # Needed only by the test suite to start its throwaway PostgreSQL cluster.

@@ -1,18 +1,26 @@
 """Imports as sources: Open mHealth documents and Dexcom Clarity CSV exports.
 
 The file is turned into sync readings by the pure importers in ``sync.imports`` and then goes
-through the very same ingest as a sync batch: the same normalisation, dedup and rules.
+through the very same ingest as a sync batch: the same normalisation, dedup and rules. A
+large file goes in chunks of at most ``Settings.import_chunk_readings`` (5,000), each
+committed on its own, so that a year of CGM neither holds the write lock for minutes nor is
+lost whole when one chunk fails; the import's row (``ImportRun``) says how far it got, and
+posting the same file again completes it without duplicates.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -20,8 +28,11 @@ from app.errors import BadRequest
 from app.findings.models import Advice
 from app.patients.models import Patient
 from app.readings import service as readings_service
+from app.readings.models import ImportRun
 from sync.imports import ImportResult, dexcom_csv_to_readings, omh_to_readings
 from sync.wire import SourceIn
+
+log = logging.getLogger("selfcare.imports")
 
 
 class ImportFormat(StrEnum):
@@ -45,6 +56,8 @@ class ImportOutcome:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     advice: list[Advice] = field(default_factory=list)
+    run: dict[str, Any] = field(default_factory=dict)
+    unprocessed: int = 0
 
     def summary(self) -> dict[str, int]:
         """Counts per outcome."""
@@ -54,6 +67,7 @@ class ImportOutcome:
             "duplicate": statuses.count("duplicate"),
             "rejected": statuses.count("rejected") + len(self.rejected),
             "skipped": self.skipped,
+            "unprocessed": self.unprocessed,
         }
 
 
@@ -99,15 +113,97 @@ def import_file(
         ],
         skipped=parsed.skipped,
     )
-    if parsed.readings:
-        ingested = readings_service.ingest(
-            session,
-            settings,
-            patient=patient,
-            source=source,
-            items=parsed.readings,
-            entered_by=entered_by,
-            now=now,
-        )
-        outcome.results, outcome.advice = ingested.results, ingested.advice
+    size = settings.import_chunk_readings
+    chunks = [parsed.readings[i : i + size] for i in range(0, len(parsed.readings), size)]
+    run = _start_run(session, patient, fmt, source, body, len(parsed.readings), len(chunks),
+                     entered_by, now)
+    session.commit()  # the run is known even if the first chunk fails
+    for number, chunk in enumerate(chunks, start=1):
+        try:
+            ingested = readings_service.ingest(
+                session,
+                settings,
+                patient=patient,
+                source=source,
+                items=chunk,
+                entered_by=entered_by,
+                now=now,
+            )
+            run.chunks_committed = max(run.chunks_committed, number)
+            run.updated_at = now
+            session.commit()
+        except DBAPIError as exc:
+            # Stop here: what committed stays, the answer says where it stopped, and the
+            # same file posted again completes the import.
+            session.rollback()
+            log.warning("import %s stopped at chunk %d of %d: %s", run.id, number,
+                        len(chunks), exc.orig)
+            first = (number - 1) * size
+            run.status = "stopped"
+            run.stopped_at = {
+                "chunk": number,
+                "reading_index": first,
+                "client_id": str(chunk[0].get("client_id", "")) if chunk else "",
+                "reason": "the database refused the chunk; send the same file again",
+            }
+            run.updated_at = now
+            session.commit()
+            outcome.unprocessed = len(parsed.readings) - first
+            outcome.run = _run_dict(run)
+            return outcome
+        outcome.results.extend(ingested.results)
+        outcome.advice.extend(ingested.advice)
+    run.status = "complete"
+    run.stopped_at = None
+    session.commit()
+    outcome.run = _run_dict(run)
     return outcome
+
+
+def _start_run(
+    session: Session,
+    patient: Patient,
+    fmt: ImportFormat,
+    source: SourceIn,
+    body: bytes,
+    readings: int,
+    chunks: int,
+    entered_by: str | None,
+    now: datetime,
+) -> ImportRun:
+    """The patient's run for this file (the same file again: the same run, one more try)."""
+    digest = hashlib.sha256(f"{fmt.value}\n{source.id}\n".encode() + body).hexdigest()
+    run = session.scalars(
+        select(ImportRun).where(ImportRun.patient_id == patient.id, ImportRun.digest == digest)
+    ).first()
+    if run is None:
+        run = ImportRun(
+            patient_id=patient.id,
+            digest=digest,
+            format=fmt.value,
+            client_source_id=source.id,
+            readings=readings,
+            chunks=chunks,
+            chunks_committed=0,
+            attempts=0,
+            entered_by=entered_by,
+            created_at=now,
+        )
+        session.add(run)
+    run.attempts += 1
+    run.status = "running"
+    run.updated_at = now
+    session.flush()
+    return run
+
+
+def _run_dict(run: ImportRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "readings": run.readings,
+        "chunks": run.chunks,
+        "chunks_committed": run.chunks_committed,
+        "attempts": run.attempts,
+        "stopped_at": run.stopped_at,
+    }

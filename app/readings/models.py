@@ -102,3 +102,30 @@ class Change(Base):
     entity_id: Mapped[str] = mapped_column(String(36))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class ImportRun(Base):
+    """One file imported for a patient, chunk by chunk; posting the same file again resumes it.
+
+    The file's digest (with its format and source) identifies the import, so a re-run after a
+    failure or a crash finds the same row: the chunks it committed are answered as
+    duplicates by the dedup, the rest are stored, and nothing is stored twice.
+    """
+
+    __tablename__ = "imports"
+    __table_args__ = (UniqueConstraint("patient_id", "digest"),)
+
+    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of format, source and bytes
+    format: Mapped[str] = mapped_column(String(16))
+    client_source_id: Mapped[str] = mapped_column(String(128))
+    readings: Mapped[int] = mapped_column(Integer)
+    chunks: Mapped[int] = mapped_column(Integer)
+    chunks_committed: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # running, complete, stopped
+    stopped_at: Mapped[dict[str, Any] | None]
+    entered_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -274,6 +274,7 @@ def import_readings(
     )
     readable = may(access, Action.READ)
     return {
+        "import": outcome.run,
         "summary": outcome.summary(),
         "results": outcome.results,
         "rejected": outcome.rejected,
