@@ -69,7 +69,10 @@ Semantics of anchors, units, edges, windows, ties and late data:
     are chained into occurrences: a reading at most ``episode_minutes`` after the previous
     one belongs to the same occurrence. An occurrence's time is its first reading's. The
     flag is raised when some span of ``window_hours`` (inclusive at both ends) that
-    contains the anchor's occurrence holds at least ``min_count`` occurrences.
+    contains the anchor's occurrence holds at least ``min_count`` occurrences. The
+    finding's readings are the first reading of each occurrence of the span that holds
+    the most (the earliest such span), and the anchor: one reading per occurrence, not
+    every reading of a CGM low, whose list would grow with the square of the stream.
 * Late data. Each rule has a reach ``(back, fwd)``: an anchor at ``t`` reads only
   readings in ``[t − back, t + fwd]`` (``fwd`` is 0 except for threshold occurrences). A
   new (or removed) reading at ``s`` therefore changes only anchors in
@@ -78,6 +81,14 @@ Semantics of anchors, units, edges, windows, ties and late data:
   no longer holds (a late low reading that pulls a 7-day mean under the threshold). The
   readings given must cover ``[earliest new − lookback, latest new + lookback]``
   (:func:`lookback`). :func:`evaluate` returns only the findings anchored at new readings.
+* Work. Besides the readings its findings list (a window rule's finding lists its
+  window), one evaluation costs time linear in the readings given (up to log factors, and
+  for occurrence counts a factor of at most ``window_hours / episode_minutes``), however
+  many anchors a late or removed reading touches: what an anchor reads of its window (a
+  minimum, a sum, a median, a count, the episode walked back) comes from indexes built
+  once per evaluation (:mod:`rules.ranges`), never from a scan of each anchor's window,
+  and an anchor that does not fire lists nothing. ``EvaluationRun.visits`` counts the
+  readings looked at, so that tests can hold this.
 * Advice episodes (a threshold rule's ``advice_episode``, CGM lows; CLINICAL §7). At an
   anchor of the episode's types, walk back over the readings of those types in
   ``[t − 12 h, t]`` (:data:`EPISODE_LOOKBACK`): the anchor's episode holds every earlier
@@ -124,14 +135,14 @@ Semantics of anchors, units, edges, windows, ties and late data:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from rules import cgm
@@ -198,6 +209,7 @@ from rules.model import (
     resolve_params,
 )
 from rules.plan import PlanRule, PlanSpec
+from rules.ranges import ExactSums, LatestTrue, RangeBest, SlidingOrder
 
 LANGUAGES = ("sv", "en")
 """The languages every text is given in; the first is the default."""
@@ -353,6 +365,10 @@ class EvaluationRun:
 
     findings: tuple[Finding, ...]
     evaluated: frozenset[tuple[str, str]]
+    # The readings the evaluation looked at (not counting those its findings list): its
+    # work, which tests keep linear in the readings given (a removed CGM reading must not
+    # cost a scan of each anchor's window).
+    visits: int = field(default=0, compare=False)
 
     def retracted(self, fired_before: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         """Return the earlier firings (keys) this run evaluated and found no longer firing."""
@@ -513,28 +529,6 @@ def _value_in(
     return value, param.number_in(type_name, unit), unit
 
 
-def _values_in(
-    readings: Sequence[ReadingFact], component: str, param: ResolvedParam
-) -> tuple[list[Decimal], Decimal, str] | None:
-    """Return the readings' values, the threshold and the unit they are compared in."""
-    if not readings or param.unit is None or isinstance(param.value, bool):
-        return None
-    first = readings[0]
-    published = param.published_in(first.type, first.original_unit)
-    if published is not None and all(
-        component in r.original_values and same_unit(r.type, r.original_unit, first.original_unit)
-        for r in readings
-    ):
-        return [r.original_values[component] for r in readings], published, first.original_unit
-    values: list[Decimal] = []
-    for r in readings:
-        single = _value_in(r, component, replace(param, equivalents={}))
-        if single is None:
-            return None
-        values.append(single[0])
-    return values, param.number_in(first.type, param.unit), param.unit
-
-
 def _conditions_hold(comparisons: Sequence[_Comparison | None], match: Match) -> bool:
     held = [c is not None and c.held for c in comparisons]
     return any(held) if match is Match.any else bool(held) and all(held)
@@ -637,8 +631,21 @@ def _context_matches(reading: ReadingFact, context: Mapping[str, str]) -> bool:
     return True
 
 
+class _Counted(Protocol):
+    visits: int
+
+
+_C = TypeVar("_C", bound=_Counted)
+_INFINITY = Decimal("Infinity")
+
+
 class _History:
-    """The readings of one evaluation, sorted by time per type, with per-run caches."""
+    """The readings of one evaluation, sorted by time per type, with per-run caches.
+
+    ``visits`` counts the readings the evaluation looked at (in windows and in the indexes
+    it builds once): its work, which tests keep linear. The readings its findings list
+    are their own measure (``reading_ids``).
+    """
 
     def __init__(self, readings: Sequence[ReadingFact], tz: tzinfo) -> None:
         self.readings = readings
@@ -648,6 +655,23 @@ class _History:
             self._by_type.setdefault(reading.type, []).append(reading)
         self._times = {t: [r.time for r in rs] for t, rs in self._by_type.items()}
         self.cache: dict[tuple[str, str, str], Any] = {}
+        self._series: dict[tuple[frozenset[str], tuple[tuple[str, str], ...]], _Series] = {}
+        self._visits = len(readings)
+        self._counted: list[_Counted] = []
+
+    @property
+    def visits(self) -> int:
+        """Return how many readings this evaluation has looked at so far."""
+        return self._visits + sum(counted.visits for counted in self._counted)
+
+    def visit(self, count: int) -> None:
+        """Count readings looked at."""
+        self._visits += count
+
+    def counted(self, structure: _C) -> _C:
+        """Return an index structure after adding its own visit count to the evaluation's."""
+        self._counted.append(structure)
+        return structure
 
     def between(
         self,
@@ -667,13 +691,241 @@ class _History:
             low = bisect.bisect_left(times, start)
             high = (bisect.bisect_left if end_open else bisect.bisect_right)(times, end)
             found.extend(self._by_type[type_name][low:high])
+        self.visit(len(found))
         if context:
             found = [r for r in found if _context_matches(r, context)]
         found.sort(key=lambda r: (r.time, r.id))
         return found
 
+    def series(self, types: Iterable[str], context: Mapping[str, str] | None = None) -> _Series:
+        """Return every reading of these types (and context), sorted; built once per run."""
+        key = (frozenset(types), tuple(sorted((context or {}).items())))
+        found = self._series.get(key)
+        if found is None:
+            readings = [r for t in sorted(key[0]) for r in self._by_type.get(t, ())]
+            self.visit(len(readings))
+            if context:
+                readings = [r for r in readings if _context_matches(r, context)]
+            readings.sort(key=lambda r: (r.time, r.id))
+            found = self._series[key] = _Series(readings, self)
+        return found
+
     def local_date(self, reading: ReadingFact) -> date:
         return reading.time.astimezone(self.tz).date()
+
+
+class _Series:
+    """Readings of some types (and a context) sorted by (time, id), with window indexes.
+
+    A window is an index range found by bisection. What an anchor reads of its window (a
+    minimum, a sum, a median, how many) comes from structures built once per series, so
+    re-evaluating every anchor of a dense stream costs no scan of each anchor's window.
+    """
+
+    def __init__(self, readings: list[ReadingFact], history: _History) -> None:
+        self.readings = readings
+        self.times = [r.time for r in readings]
+        self.history = history
+        self._components: dict[str, _Component] = {}
+        self._next_day: list[int] | None = None
+        self._descents: list[int] = []
+
+    def span(self, start: datetime, end: datetime, *, end_open: bool = False) -> tuple[int, int]:
+        """Return the index range of the readings in ``[start, end]`` (or ``[start, end)``)."""
+        low = bisect.bisect_left(self.times, start)
+        high = (bisect.bisect_left if end_open else bisect.bisect_right)(self.times, end)
+        return low, max(low, high)
+
+    def component(self, name: str) -> _Component:
+        """Return the readings that have this component, with their values."""
+        found = self._components.get(name)
+        if found is None:
+            found = self._components[name] = _Component(self, name)
+        return found
+
+    def _days(self) -> list[int]:
+        """Return, per index, where the next local date starts (indexed on first use)."""
+        if self._next_day is None:
+            dates = [self.history.local_date(r) for r in self.readings]
+            self.history.visit(len(dates))
+            nxt = [len(dates)] * len(dates)
+            for i in range(len(dates) - 2, -1, -1):
+                nxt[i] = i + 1 if dates[i + 1] != dates[i] else nxt[i + 1]
+            self._next_day = nxt
+            # Where a zone's clock goes back over midnight, local dates leave time order.
+            self._descents = [0]
+            for i in range(len(dates)):
+                self._descents.append(self._descents[-1] + (i > 0 and dates[i] < dates[i - 1]))
+        return self._next_day
+
+    def in_date_order(self, low: int, high: int) -> bool:
+        """Tell whether the local dates of a range never go back (only a clock set back over
+        midnight makes them: a reading of tomorrow, then one of today)."""
+        self._days()
+        return high - low < 2 or self._descents[high] == self._descents[low + 1]
+
+    def after_days(self, low: int, high: int, days: int) -> int:
+        """Return where a range starts once its first ``days`` local dates are left out."""
+        nxt = self._days()
+        for _ in range(days):
+            if low >= high:
+                break
+            low = min(nxt[low], high)
+        return low
+
+
+class _Column:
+    """One value per row of a component (None where a row has none), with range queries."""
+
+    def __init__(self, values: list[Decimal | None], history: _History) -> None:
+        self.values = values
+        self.history = history
+        history.visit(len(values))
+        self._gaps = [0]
+        for value in values:
+            self._gaps.append(self._gaps[-1] + (value is None))
+        self._lowest: RangeBest[Decimal] | None = None
+        self._highest: RangeBest[Decimal] | None = None
+        self._sums: ExactSums | None = None
+        self._order: SlidingOrder | None = None
+
+    def complete(self, low: int, high: int) -> bool:
+        """Tell whether every row of the range has a value."""
+        return self._gaps[high] == self._gaps[low]
+
+    def lowest(self, low: int, high: int) -> Decimal:
+        """Return ``min()`` of the range's values: the first of equal ones."""
+        if self._lowest is None:
+            keys = [_INFINITY if v is None else v for v in self.values]
+            self._lowest = self.history.counted(RangeBest(keys))
+        value = self.values[self._lowest.best(low, high)]
+        assert value is not None
+        return value
+
+    def highest(self, low: int, high: int) -> Decimal:
+        """Return ``max()`` of the range's values: the first of equal ones."""
+        if self._highest is None:
+            keys = [_INFINITY if v is None else v.copy_negate() for v in self.values]
+            self._highest = self.history.counted(RangeBest(keys))
+        value = self.values[self._highest.best(low, high)]
+        assert value is not None
+        return value
+
+    def total(self, low: int, high: int) -> Decimal:
+        """Return ``sum(values, Decimal(0))`` of the range, digit for digit."""
+        if self._sums is None:
+            self._sums = self.history.counted(ExactSums(self.values))
+        return self._sums.total(low, high)
+
+    def median(self, low: int, high: int) -> Decimal:
+        """Return the median of the range's values: of an even count, the mean of the middle two."""
+        if self._order is None:
+            self._order = self.history.counted(SlidingOrder(self.values))
+        return self._order.median(low, high)
+
+
+class _Listed:
+    """The readings of a range of a sorted list (and the anchor), listed when iterated.
+
+    Every outcome names the readings it used, but only a finding lists them: the many
+    outcomes that never become one (anchors that do not fire, parts of a composite that
+    does not) then cost nothing. What findings list is their size, not counted as visits.
+    """
+
+    def __init__(
+        self,
+        rows: Sequence[ReadingFact],
+        low: int,
+        high: int,
+        anchor: ReadingFact | None = None,
+    ) -> None:
+        self.rows, self.low, self.high, self.anchor = rows, low, high, anchor
+
+    def __iter__(self) -> Iterator[ReadingFact]:
+        yield from self.rows[self.low : self.high]
+        if self.anchor is not None:
+            yield self.anchor
+
+
+_InUnit = tuple[_Column, Decimal, str, Decimal]  # values, threshold, unit, the first's value
+
+
+class _Component:
+    """The readings of a series that have a component, and their values as rules compare them.
+
+    Over several readings the original values are compared when all of them are in one
+    unit the parameter is published in (that of the first reading), else every value is
+    converted to the parameter's unit (module docstring, Units); which one holds for a
+    window is decided from prefix counts, not by looking at each reading of it.
+    """
+
+    def __init__(self, series: _Series, name: str) -> None:
+        self.name = name
+        self.history = series.history
+        self.rows: list[ReadingFact] = []
+        self.upto = [0]  # series index -> index in rows
+        for reading in series.readings:
+            if name in reading.values:
+                self.rows.append(reading)
+            self.upto.append(len(self.rows))
+        self.history.visit(len(series.readings))
+        self.times = [r.time for r in self.rows]
+        self.original = _Column([r.original_values.get(name) for r in self.rows], self.history)
+        self._converted: dict[str | None, _Column] = {}
+        self._foreign: dict[str, list[int]] = {}
+
+    def span(self, start: datetime, end: datetime, *, end_open: bool = False) -> tuple[int, int]:
+        """Return the index range of the rows in ``[start, end]`` (or ``[start, end)``)."""
+        low = bisect.bisect_left(self.times, start)
+        high = (bisect.bisect_left if end_open else bisect.bisect_right)(self.times, end)
+        return low, max(low, high)
+
+    def _uniform(self, unit: str, low: int, high: int) -> bool:
+        """Tell whether every row of the range was measured, with the component, in ``unit``."""
+        foreign = self._foreign.get(unit)
+        if foreign is None:
+            foreign = [0]
+            for r in self.rows:
+                same = self.name in r.original_values and same_unit(r.type, r.original_unit, unit)
+                foreign.append(foreign[-1] + (not same))
+            self.history.visit(len(self.rows))
+            self._foreign[unit] = foreign
+        return foreign[high] == foreign[low]
+
+    def _in_unit_of(self, param: ResolvedParam) -> _Column:
+        """Return every row's value in the parameter's unit (its original value when the
+        parameter's own unit is the reading's, else converted), None when it has none."""
+        column = self._converted.get(param.unit)
+        if column is None:
+            plain = replace(param, equivalents={})  # the value depends on the unit alone
+            values: list[Decimal | None] = []
+            for r in self.rows:
+                single = _value_in(r, self.name, plain)
+                values.append(None if single is None else single[0])
+            column = self._converted[param.unit] = _Column(values, self.history)
+        return column
+
+    def in_unit(
+        self, first: ReadingFact, low: int, high: int, param: ResolvedParam
+    ) -> _InUnit | None:
+        """Return how ``[first, *rows[low:high]]`` is compared: the column of values, the
+        threshold, the unit, and ``first``'s value (None: not comparable, never fires).
+
+        ``first`` is the anchor (a delta, a baseline) or ``rows[low]`` itself (an aggregate,
+        whose list starts there): listed twice it changes no answer here.
+        """
+        if param.unit is None or isinstance(param.value, bool):
+            return None
+        published = param.published_in(first.type, first.original_unit)
+        own = first.original_values.get(self.name)
+        if published is not None and own is not None:
+            if self._uniform(first.original_unit, low, high):
+                return self.original, published, first.original_unit, own
+        column = self._in_unit_of(param)
+        single = _value_in(first, self.name, replace(param, equivalents={}))
+        if single is None or not column.complete(low, high):
+            return None
+        return column, param.number_in(first.type, param.unit), param.unit, single[0]
 
 
 # --- the logic of each reading-anchored kind --------------------------------------------
@@ -686,7 +938,7 @@ class _Outcome:
     held: bool
     computed: dict[str, str] = field(default_factory=dict)
     thresholds: dict[str, Mapping[str, str]] = field(default_factory=dict)
-    used: list[ReadingFact] = field(default_factory=list)
+    used: Iterable[ReadingFact] = field(default_factory=list)
     reasons: dict[str, list[str]] = field(default_factory=lambda: {lang: [] for lang in LANGUAGES})
     value: dict[str, str] | None = None  # $value per language; None: the anchor as measured
     change: dict[str, str] | None = None  # $change per language (delta rules)
@@ -764,7 +1016,8 @@ class _AggregateCheck(_Check):
     def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
         f = self.fields
         start = self.window.start(anchor.time, history.tz)
-        rows = history.between(self.types, start, anchor.time, context=self.context)
+        series = history.series(self.types, self.context)
+        low, high = series.span(start, anchor.time)
         outcome = _Outcome(held=False)
         outcome.thresholds["window"] = self.window.json()
         discard = (
@@ -774,18 +1027,24 @@ class _AggregateCheck(_Check):
             outcome.thresholds[f.discard_first_days] = _param_json(
                 self.params[f.discard_first_days]
             )
-        days = sorted({history.local_date(r) for r in rows})
-        dropped = set(days[:discard])
-        kept = [r for r in rows if history.local_date(r) not in dropped]
+        in_window = high - low
+        if discard and not series.in_date_order(low, high):
+            # Dropping the first local dates leaves a gap in the range: index what is kept.
+            rows = series.readings[low:high]
+            history.visit(high - low)
+            dropped = set(sorted({history.local_date(r) for r in rows})[:discard])
+            series = _Series([r for r in rows if history.local_date(r) not in dropped], history)
+            kept, high = 0, len(series.readings)
+        else:
+            kept = series.after_days(low, high, discard)
         outcome.computed["window_start"] = start.isoformat()
-        outcome.computed["readings_in_window"] = str(len(rows))
-        outcome.computed["readings_discarded"] = str(len(rows) - len(kept))
-        outcome.computed["readings_used"] = str(len(kept))
-        outcome.used = kept
+        outcome.computed["readings_in_window"] = str(in_window)
+        outcome.computed["readings_discarded"] = str(in_window - (high - kept))
+        outcome.computed["readings_used"] = str(high - kept)
         enough = True
         if f.min_readings is not None:
             outcome.thresholds[f.min_readings] = _param_json(self.params[f.min_readings])
-            enough = len(kept) >= _number(self.params, f.min_readings)
+            enough = high - kept >= _number(self.params, f.min_readings)
         results: list[bool] = []
         shown_values: dict[str, Decimal] = {}
         shown_unit = ""
@@ -793,34 +1052,40 @@ class _AggregateCheck(_Check):
         for condition in f.conditions:
             param = self.params[condition.param]
             name = f"{f.aggregate}_{condition.component}"
-            with_component = [r for r in kept if condition.component in r.values]
+            component = series.component(condition.component)
+            first, last = component.upto[kept], component.upto[high]  # rows with the component
             if f.aggregate == "count":
-                count = Decimal(len(with_component))
+                count = Decimal(last - first)
                 threshold = _number(self.params, condition.param)
                 held = condition.op.holds(count, threshold)
                 outcome.computed[name] = str(count)
                 outcome.thresholds[condition.param] = _param_json(param)
                 reason_value, reason_threshold, unit = count, threshold, ""
             else:
-                in_unit = _values_in(with_component, condition.component, param)
+                in_unit = None
+                if last > first:
+                    in_unit = component.in_unit(component.rows[first], first, last, param)
                 if in_unit is None:
                     results.append(False)
                     continue
-                values, threshold, unit = in_unit
+                values, threshold, unit, _ = in_unit
                 if f.aggregate == "mean":
-                    total = sum(values, Decimal(0))
-                    held = condition.op.holds(total, threshold * len(values))
-                    aggregate = total / len(values)
+                    total = values.total(first, last)
+                    held = condition.op.holds(total, threshold * (last - first))
+                    aggregate = total / (last - first)
                     outcome.computed[name] = decimal_text(_round(aggregate, 2))
                 else:
-                    aggregate = min(values) if f.aggregate == "min" else max(values)
+                    if f.aggregate == "min":
+                        aggregate = values.lowest(first, last)
+                    else:
+                        aggregate = values.highest(first, last)
                     held = condition.op.holds(aggregate, threshold)
                     outcome.computed[name] = decimal_text(aggregate)
                 outcome.thresholds[condition.param] = {
                     "value": decimal_text(threshold),
                     "unit": unit,
                 }
-                type_name = with_component[0].type
+                type_name = component.rows[first].type
                 reason_value, reason_threshold = _shown_pair(
                     type_name, unit, aggregate, threshold, condition.op
                 )
@@ -838,6 +1103,7 @@ class _AggregateCheck(_Check):
                     )
         held = any(results) if f.match is Match.any else bool(results) and all(results)
         outcome.held = enough and held
+        outcome.used = _Listed(series.readings, kept, high)
         if shown_values:
             outcome.value = {
                 lang: _values_text(type_name, shown_values, shown_unit, lang) for lang in LANGUAGES
@@ -861,29 +1127,26 @@ class _DeltaCheck(_Check):
         f = self.fields
         param = self.params[f.param]
         start = self.window.start(anchor.time, history.tz)
-        preceding = [
-            r
-            for r in history.between(
-                self.types, start, anchor.time, end_open=True, context=self.context
-            )
-            if f.component in r.values
-        ]
+        component = history.series(self.types, self.context).component(f.component)
+        first, last = component.span(start, anchor.time, end_open=True)  # the preceding
         outcome = _Outcome(held=False)
         outcome.thresholds["window"] = self.window.json()
         outcome.computed["window_start"] = start.isoformat()
-        outcome.computed["preceding_readings"] = str(len(preceding))
-        outcome.used = [*preceding, anchor]
-        if not preceding or f.component not in anchor.values:
+        outcome.computed["preceding_readings"] = str(last - first)
+        if first == last or f.component not in anchor.values:
             outcome.thresholds[f.param] = _param_json(param)
             return outcome
-        in_unit = _values_in([anchor, *preceding], f.component, param)
+        in_unit = component.in_unit(anchor, first, last, param)
         if in_unit is None:
             return outcome
-        values, threshold, unit = in_unit
-        latest, before = values[0], values[1:]
-        reference = min(before) if f.reference is Reference.min else max(before)
+        values, threshold, unit, latest = in_unit
+        if f.reference is Reference.min:
+            reference = values.lowest(first, last)
+        else:
+            reference = values.highest(first, last)
         delta = latest - reference
         outcome.held = f.op.holds(delta, threshold)
+        outcome.used = _Listed(component.rows, first, last, anchor)
         outcome.computed["value"] = decimal_text(latest)
         outcome.computed[f"reference_{f.reference}"] = decimal_text(reference)
         outcome.computed["delta"] = decimal_text(delta)
@@ -946,31 +1209,38 @@ class _CountCheck(_Check):
         if not own.held:
             return outcome
         start = self.window.start(anchor.time, history.tz)
-        events = [
-            r
-            for r in history.between(self.types, start, anchor.time, context=self.context)
-            if self._is_event(r, history)
-        ]
-        outcome.used = events
-        outcome.computed["count_in_window"] = str(len(events))
+        series = history.series(self.types, self.context)
+        events, upto = self._events(series, history)
+        low, high = series.span(start, anchor.time)
+        count = upto[high] - upto[low]
+        outcome.computed["count_in_window"] = str(count)
         outcome.computed["window_start"] = start.isoformat()
-        outcome.held = len(events) >= _number(self.params, f.min_count)
+        outcome.held = count >= _number(self.params, f.min_count)
+        outcome.used = _Listed(events, upto[low], upto[high])
         for lang in LANGUAGES:
             times = "gånger" if lang == "sv" else "times"
             outcome.reasons[lang] = [
                 *own.reasons[lang],
-                f"{len(events)} {times} ≥ {decimal_text(_number(self.params, f.min_count))}",
+                f"{count} {times} ≥ {decimal_text(_number(self.params, f.min_count))}",
             ]
         return outcome
 
-
-def _median(values: Sequence[Decimal]) -> Decimal:
-    """Return the median, exact: the mean of the two middle values of an even count."""
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    def _events(
+        self, series: _Series, history: _History
+    ) -> tuple[list[ReadingFact], list[int]]:
+        """Return the series' events and, per series index, how many events come before it."""
+        key = (self.key, "events", "")
+        if key not in history.cache:
+            events: list[ReadingFact] = []
+            upto = [0]
+            for reading in series.readings:
+                if self._is_event(reading, history):
+                    events.append(reading)
+                upto.append(len(events))
+            history.visit(len(series.readings))
+            history.cache[key] = (events, upto)
+        found: tuple[list[ReadingFact], list[int]] = history.cache[key]
+        return found
 
 
 _CHANGE_NAMES: Mapping[str, Mapping[str, str]] = {
@@ -1013,11 +1283,9 @@ class _BaselineCheck(_Check):
         f = self.fields
         param = self.params[f.param]
         start, end = self.bounds(anchor.time, history.tz)
-        baseline = [
-            r
-            for r in history.between(self.types, start, end, end_open=True, context=self.context)
-            if f.component in r.values
-        ]
+        component = history.series(self.types, self.context).component(f.component)
+        first, last = component.span(start, end, end_open=True)  # the baseline readings
+        count = last - first
         outcome = _Outcome(held=False)
         outcome.thresholds["window"] = self.window.json()
         outcome.thresholds["gap"] = self.gap.json()
@@ -1025,22 +1293,22 @@ class _BaselineCheck(_Check):
         outcome.thresholds[f.param] = _param_json(param)
         outcome.computed["baseline_start"] = start.isoformat()
         outcome.computed["baseline_end"] = end.isoformat()
-        outcome.computed["baseline_readings"] = str(len(baseline))
-        outcome.used = [*baseline, anchor]
-        enough = len(baseline) >= _number(self.params, f.min_readings)
-        if not baseline or f.component not in anchor.values:
+        outcome.computed["baseline_readings"] = str(count)
+        enough = count >= _number(self.params, f.min_readings)
+        if not count or f.component not in anchor.values:
             return outcome
-        in_unit = _values_in([anchor, *baseline], f.component, param)
+        in_unit = component.in_unit(anchor, first, last, param)
         if in_unit is None:
             return outcome
-        values, threshold, unit = in_unit
-        latest, median = values[0], _median(values[1:])
+        values, threshold, unit, latest = in_unit
+        median = values.median(first, last)
         change = latest - median if f.direction is Direction.rise else median - latest
         outcome.held = enough and f.op.holds(change, threshold)
         outcome.computed["value"] = decimal_text(latest)
         outcome.computed["baseline"] = decimal_text(median)
         outcome.computed["change"] = decimal_text(change)
         outcome.thresholds[f.param] = {"value": decimal_text(threshold), "unit": unit}
+        outcome.used = _Listed(component.rows, first, last, anchor)
         if not outcome.held:
             return outcome
         type_name = anchor.type
@@ -1057,7 +1325,7 @@ class _BaselineCheck(_Check):
             shown_change, shown_threshold = _shown_pair(type_name, unit, change, threshold, f.op)
             outcome.reasons[lang] = [
                 f"{self._name(lang)} {text(latest)} ({base} {text(median)}, {of} "
-                f"{len(baseline)} {readings}): {_CHANGE_NAMES[f.direction][lang]} "
+                f"{count} {readings}): {_CHANGE_NAMES[f.direction][lang]} "
                 f"{text(shown_change, exact=True)} {f.op.symbol} "
                 f"{text(shown_threshold, exact=True)}"
             ]
@@ -1135,18 +1403,16 @@ class _CompositeCheck(_Check):
     def _outcome(self, anchor: ReadingFact, history: _History) -> _Outcome:
         outcome = _Outcome(held=False)
         results: list[bool] = []
-        used: dict[str, ReadingFact] = {}
+        held_parts: list[_Outcome] = []
         for name, check, within in self.parts:
             found: _Outcome | None = None
             at: ReadingFact | None = None
-            candidates = history.between(
-                check.types, anchor.time - within, anchor.time, context=check.context
-            )
-            for candidate in reversed(candidates):
-                result = check.outcome(candidate, history)
-                if result is not None and result.held:
-                    found, at = result, candidate
-                    break
+            series = history.series(check.types, check.context)
+            low, high = series.span(anchor.time - within, anchor.time)
+            latest = self._holding(name, check, series, history).latest(low, high)
+            if latest is not None:
+                at = series.readings[latest]
+                found = check.outcome(at, history)
             results.append(found is not None)
             if found is None or at is None:
                 outcome.computed[f"{name}.held"] = "false"
@@ -1156,14 +1422,30 @@ class _CompositeCheck(_Check):
             for key, value in found.computed.items():
                 outcome.computed[f"{name}.{key}"] = value
             outcome.thresholds.update(found.thresholds)
-            for reading in found.used:
-                used[reading.id] = reading
+            held_parts.append(found)
             for lang in LANGUAGES:
                 outcome.reasons[lang].extend(found.reasons[lang])
         match = self.rule.match
         outcome.held = any(results) if match is Match.any else all(results)
-        outcome.used = sorted(used.values(), key=lambda r: (r.time, r.id))
+        if outcome.held:  # only a firing lists its readings (see _Listed)
+            used = {r.id: r for found in held_parts for r in found.used}
+            outcome.used = sorted(used.values(), key=lambda r: (r.time, r.id))
         return outcome
+
+    def _holding(
+        self, name: str, check: _Check, series: _Series, history: _History
+    ) -> LatestTrue:
+        """Return where a part holds in its series: each reading is evaluated at most once."""
+        key = (self.key, "holding", name)
+        if key not in history.cache:
+
+            def holds(index: int) -> bool:
+                result = check.outcome(series.readings[index], history)
+                return result is not None and result.held
+
+            history.cache[key] = history.counted(LatestTrue(holds))
+        found: LatestTrue = history.cache[key]
+        return found
 
 
 def _part_check(key: str, part: Part, params: Mapping[str, ResolvedParam]) -> _Check:
@@ -1270,6 +1552,7 @@ class _ReadingRun(_Run):
         extra: Mapping[str, str] | None = None,
         episode: _Episode | None = None,
     ) -> Finding:
+        used = tuple(outcome.used)
         summary = {}
         for lang in LANGUAGES:
             text = (
@@ -1294,13 +1577,13 @@ class _ReadingRun(_Run):
             mode=self.mode,
             anchor_reading_id=anchor.id,
             anchor_time=anchor.time,
-            reading_ids=tuple(r.id for r in outcome.used),
+            reading_ids=tuple(r.id for r in used),
             computed=MappingProxyType(dict(outcome.computed)),
             thresholds=MappingProxyType(dict(outcome.thresholds)),
             advice=advice,
             flag_severity=severity,
             cooldown_minutes=self.rule.cooldown_minutes,
-            readings=tuple(outcome.used),
+            readings=used,
             summary=MappingProxyType(summary),
         )
 
@@ -1426,38 +1709,21 @@ class _ThresholdRun(_ReadingRun):
         )
 
     def _episode(self, spec: AdviceEpisode, anchor: ReadingFact, history: _History) -> _Episode:
-        """Return the advice episode the anchor belongs to, walking back from it.
+        """Return the advice episode the anchor belongs to, as a walk back from it finds it.
 
         The episode starts at the earliest reading reached before a recovery (``end_after``
         of consecutive readings outside the episode condition), a gap longer than
         ``max_gap``, or :data:`EPISODE_LOOKBACK`. The anchor is always in its episode.
+        Where the walk stops comes from an index of the stream (:class:`_EpisodeStream`):
+        inside a long low, walking from every anchor would cross the whole low each time.
         """
-        condition = spec.condition
-        param = self.params[condition.param]
-        end_after = _Window.of(self.params, spec.end_after).duration
-        max_gap = _Window.of(self.params, spec.max_gap).duration
-        stream = history.between(spec.types, anchor.time - EPISODE_LOOKBACK, anchor.time)
-        position = next(i for i, r in enumerate(stream) if r.id == anchor.id)
-        members = [anchor]
-        first_at_level = True
-        recovery_latest: datetime | None = None
-        later = anchor.time
-        for reading in reversed(stream[:position]):
-            if later - reading.time > max_gap:
-                break  # the stream was silent: recovery is unknown, a new episode is safer
-            later = reading.time
-            comparison = _compare(reading, condition, param)
-            if comparison is not None and comparison.held:
-                recovery_latest = None
-                members.append(reading)
-                if self.fires(reading, history):
-                    first_at_level = False
-            else:
-                recovery_latest = recovery_latest or reading.time
-                if recovery_latest - reading.time >= end_after:
-                    break
-        start = members[-1].time
-        nadir = min(members, key=lambda r: (_canonical_value(r), r.time))
+        stream = self._episode_stream(spec, history)
+        position = stream.position[anchor.id]
+        lowest = bisect.bisect_left(stream.times, anchor.time - EPISODE_LOOKBACK)
+        stop = stream.walk_stop(position, lowest)
+        start = stream.readings[stream.first_member(stop + 1, position)].time
+        nadir = stream.nadir(stop + 1, position)
+        first_at_level = not stream.member_fires(stop + 1, position)
         minutes = int((anchor.time - start).total_seconds() // 60)
         muted = spec.muted_by is not None and self.params[spec.muted_by].value is True
         zone = history.tz
@@ -1482,6 +1748,30 @@ class _ThresholdRun(_ReadingRun):
             muted=muted,
         )
 
+    def _episode_stream(self, spec: AdviceEpisode, history: _History) -> _EpisodeStream:
+        """Return the stream of the episode's types, indexed once per evaluation."""
+        key = (self.rule.id, "episodes", "")
+        if key not in history.cache:
+            condition = spec.condition
+            param = self.params[condition.param]
+            readings = history.series(spec.types).readings
+            holds: list[bool] = []
+            fires: list[bool] = []
+            for reading in readings:
+                comparison = _compare(reading, condition, param)
+                holds.append(comparison is not None and comparison.held)
+                fires.append(holds[-1] and self.fires(reading, history))
+            history.visit(len(readings))
+            history.cache[key] = _EpisodeStream(
+                readings,
+                holds,
+                fires,
+                end_after=_Window.of(self.params, spec.end_after).duration,
+                max_gap=_Window.of(self.params, spec.max_gap).duration,
+            )
+        found: _EpisodeStream = history.cache[key]
+        return found
+
     def _occurrences(
         self,
         anchor: ReadingFact,
@@ -1489,30 +1779,169 @@ class _ThresholdRun(_ReadingRun):
         window: timedelta,
         gap: timedelta,
     ) -> tuple[int, list[ReadingFact]]:
-        """Return the most occurrences in a window span holding the anchor's, and theirs."""
-        firing = [
-            r
-            for r in history.between(self.rule.types, anchor.time - window, anchor.time + window)
-            if r.id == anchor.id or self.fires(r, history)
+        """Return the most occurrences in a window span holding the anchor's, and theirs.
+
+        Each occurrence of the span is given by its first reading; the anchor is added.
+        """
+        key = (self.rule.id, "firings", "")
+        if key not in history.cache:
+            readings = history.series(self.rule.types).readings
+            firing = [r for r in readings if self.fires(r, history)]
+            history.visit(len(readings))
+            history.cache[key] = history.counted(_Firings(firing, gap))
+        firings: _Firings = history.cache[key]
+        count, firsts = firings.best_span(anchor, window)
+        used = {r.id: r for r in (*firsts, anchor)}
+        return count, sorted(used.values(), key=lambda r: (r.time, r.id))
+
+
+class _Firings:
+    """The readings a threshold rule fires on, sorted, chained into occurrences once.
+
+    A reading at most ``gap`` after the previous firing one continues its occurrence. An
+    anchor chains only the firings within ``window`` of it, so an occurrence that began
+    before that slice starts, for this anchor, at its first reading inside the slice; the
+    other occurrences of the slice are the whole-history ones, found here by bisection.
+    """
+
+    def __init__(self, readings: list[ReadingFact], gap: timedelta) -> None:
+        self.readings, self.gap = readings, gap
+        self.times = [r.time for r in readings]
+        self.position = {r.id: i for i, r in enumerate(readings)}
+        times = self.times
+        self.starts = [i for i in range(len(times)) if i == 0 or times[i] - times[i - 1] > gap]
+        self.start_times = [times[i] for i in self.starts]
+        self.visits = len(readings)
+
+    def best_span(
+        self, anchor: ReadingFact, window: timedelta
+    ) -> tuple[int, list[ReadingFact]]:
+        """Return the most occurrences a ``window`` span holding the anchor's can hold,
+        and the first reading of each (the earliest such span among equals)."""
+        times, starts, start_times = self.times, self.starts, self.start_times
+        position = self.position[anchor.id]
+        low = bisect.bisect_left(times, anchor.time - window)
+        high = bisect.bisect_right(times, anchor.time + window)
+        # The slice's occurrences: number 0 starts at `low`, number j > 0 at starts[k0 + j - 1].
+        k0 = bisect.bisect_right(starts, low)
+        k1 = bisect.bisect_left(starts, high)
+
+        def first_of(number: int) -> int:
+            return low if number == 0 else starts[k0 + number - 1]
+
+        own = bisect.bisect_right(starts, position, k0, k1) - k0
+        earliest = times[first_of(own)] - window  # a span holding own starts no earlier
+        if times[low] >= earliest:
+            first_candidate = 0
+        else:
+            first_candidate = 1 + bisect.bisect_left(start_times, earliest, k0, k1) - k0
+        best_first, best_count = own, 1
+        # At most window / gap + 1 occurrences start within a window before the anchor's.
+        for first in range(first_candidate, own + 1):
+            reach = times[first_of(first)] + window
+            last = 1 + bisect.bisect_right(start_times, reach, k0, k1) - k0
+            if last - first > best_count:
+                best_first, best_count = first, last - first
+        self.visits += own + 1 - first_candidate + best_count
+        firsts = [self.readings[first_of(n)] for n in range(best_first, best_first + best_count)]
+        return best_count, firsts
+
+
+class _EpisodeStream:
+    """The readings of an advice episode's types, with what a walk back from each one meets.
+
+    A walk back from the reading at ``p`` (:meth:`_ThresholdRun._episode`) stops at the
+    first earlier reading ``j`` where the stream was silent for longer than ``max_gap``
+    after ``j``, or where ``j`` ends a run of readings outside the condition that spans
+    ``end_after`` from the run's latest reading before ``p``. Neither depends on where the
+    walk started, except for the run just before ``p``, cut at ``p``. So one pass finds the
+    latest stop at or before each index, and a walk is a few lookups.
+    """
+
+    def __init__(
+        self,
+        readings: list[ReadingFact],
+        holds: list[bool],
+        fires: list[bool],
+        *,
+        end_after: timedelta,
+        max_gap: timedelta,
+    ) -> None:
+        n = len(readings)
+        times = [r.time for r in readings]
+        self.readings, self.times, self.holds, self.fires = readings, times, holds, fires
+        self.end_after, self.max_gap = end_after, max_gap
+        self.position = {r.id: i for i, r in enumerate(readings)}
+        # For a reading outside the condition, the first and the last index of its run.
+        self.run_start = list(range(n))
+        for i in range(1, n):
+            if not holds[i] and not holds[i - 1]:
+                self.run_start[i] = self.run_start[i - 1]
+        run_end = list(range(n))
+        for i in range(n - 2, -1, -1):
+            if not holds[i] and not holds[i + 1]:
+                run_end[i] = run_end[i + 1]
+        # The latest stop at or before each index: any stop, and a silence only.
+        self.last_stop = [-1] * n
+        self.last_silence = [-1] * n
+        for i in range(n):
+            silent = i + 1 < n and times[i + 1] - times[i] > max_gap
+            recovered = not holds[i] and times[run_end[i]] - times[i] >= end_after
+            before = i - 1 if i else -1
+            self.last_silence[i] = i if silent else (self.last_silence[before] if i else -1)
+            self.last_stop[i] = i if silent or recovered else (self.last_stop[before] if i else -1)
+        # The first reading in the condition at or after each index (n: none).
+        self.next_member = [n] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            self.next_member[i] = i if holds[i] else self.next_member[i + 1]
+        self.fires_before = [0]  # readings in the condition that fire the rule, before i
+        for i in range(n):
+            self.fires_before.append(self.fires_before[-1] + (holds[i] and fires[i]))
+        # The lowest member: by value, then time, then the later reading (the walk meets it
+        # first); readings outside the condition are never members.
+        never = (_INFINITY,)
+        keys: list[tuple[Any, ...]] = [
+            (_canonical_value(r), r.time, -i) if holds[i] else never
+            for i, r in enumerate(readings)
         ]
-        episodes: list[list[ReadingFact]] = []
-        for reading in firing:
-            if episodes and reading.time - episodes[-1][-1].time <= gap:
-                episodes[-1].append(reading)
-            else:
-                episodes.append([reading])
-        starts = [episode[0].time for episode in episodes]
-        own = next(i for i, e in enumerate(episodes) if any(r.id == anchor.id for r in e))
-        best: list[int] = [own]
-        for first in range(own + 1):
-            if starts[first] < starts[own] - window:
-                continue
-            last = bisect.bisect_right(starts, starts[first] + window)
-            members = list(range(first, last))
-            if len(members) > len(best):
-                best = members
-        used = [reading for i in best for reading in episodes[i]]
-        return len(best), used
+        self._nadir = RangeBest(keys)
+
+    def walk_stop(self, position: int, lowest: int) -> int:
+        """Return the index where a walk back from ``position`` stops (not a member).
+
+        ``lowest`` is the earliest index the walk may reach (:data:`EPISODE_LOOKBACK`).
+        """
+        previous = position - 1
+        # The run outside the condition just before the anchor is cut at the anchor.
+        cut = self.run_start[previous] if previous >= 0 and not self.holds[previous] else position
+        stop = self.last_stop[cut - 1] if cut > 0 else -1
+        if cut < position:
+            if self.last_silence[previous] >= cut:
+                stop = max(stop, self.last_silence[previous])
+            recovered = bisect.bisect_right(
+                self.times, self.times[previous] - self.end_after, 0, position
+            ) - 1
+            if recovered >= cut:
+                stop = max(stop, recovered)
+        return max(stop, lowest - 1)
+
+    def first_member(self, start: int, position: int) -> int:
+        """Return the earliest member in ``[start, position]``: the episode's first reading."""
+        return min(self.next_member[start], position)
+
+    def member_fires(self, start: int, position: int) -> bool:
+        """Tell whether an earlier member (in ``[start, position)``) fired the rule."""
+        return self.fires_before[position] > self.fires_before[start]
+
+    def nadir(self, start: int, position: int) -> ReadingFact:
+        """Return the lowest member of the episode ``[start, position]`` (the anchor first)."""
+        anchor = self.readings[position]
+        if start >= position:
+            return anchor
+        best = self._nadir.best(start, position)
+        if self._nadir.keys[best] < (_canonical_value(anchor), anchor.time, -position):
+            return self.readings[best]
+        return anchor
 
 
 @dataclass(frozen=True)
@@ -1688,6 +2117,7 @@ def _evaluate_readings(
     targets: dict[str, ReadingFact] = {}
     for run in runs:
         back, fwd = run.reach()
+        reached: list[tuple[datetime, datetime]] = []
         for reading in changed:
             if reading.type not in run.rule.types or spec_for(reading.type) is None:
                 continue
@@ -1696,17 +2126,15 @@ def _evaluate_readings(
             elif run.anchors(reading):
                 targets[reading.id] = reading
             if around and (back or fwd):
-                for other in history.between(
-                    run.rule.types, reading.time - fwd, reading.time + back
-                ):
-                    if (
-                        other.id not in targets
-                        and run.anchors(other)
-                        and run.may_fire(other, history)
-                    ):
-                        targets[other.id] = other
+                reached.append((reading.time - fwd, reading.time + back))
+        # Overlapping reaches are read once: a day of CGM uploaded late is one pass.
+        for start, end in _merged(reached):
+            for other in history.between(run.rule.types, start, end):
+                if other.id not in targets and run.anchors(other) and run.may_fire(other, history):
+                    targets[other.id] = other
     by_anchor: dict[str, list[Finding]] = {}
-    for anchor in targets.values():
+    # In time order: the moving windows of the indexes then only move forward.
+    for anchor in sorted(targets.values(), key=lambda r: (r.time, r.id)):
         for run in runs:
             if not run.anchors(anchor):
                 continue
@@ -1718,7 +2146,20 @@ def _evaluate_readings(
     for anchor_id in sorted(by_anchor, key=lambda i: (targets[i].time, i)):
         fired = sorted(by_anchor[anchor_id], key=lambda f: f.rule_id)
         findings.extend(_apply_supersession(fired, library))
-    return EvaluationRun(findings=tuple(findings), evaluated=frozenset(evaluated))
+    return EvaluationRun(
+        findings=tuple(findings), evaluated=frozenset(evaluated), visits=history.visits
+    )
+
+
+def _merged(spans: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Return the union of closed time spans as disjoint spans, in order."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def evaluate(

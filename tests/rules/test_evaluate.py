@@ -289,6 +289,17 @@ def test_count_is_recorded() -> None:
     assert set(finding.reading_ids) == {r.id for r in readings}
 
 
+def test_each_occurrence_is_listed_by_its_first_reading() -> None:
+    """A CGM low of an hour is one occurrence and one reading in the finding: listing
+    every reading of every low in 7 days would grow with the square of the stream."""
+    earlier = [low(-3 + i * 5 / 1440, type_name="cgm_glucose") for i in range(12)]
+    now = [low(i * 5 / 1440, type_name="cgm_glucose") for i in range(12)]
+    (finding,) = run(plan("glucose-low"), *earlier, *now, new={now[5].id})
+    assert finding.computed["count_in_window"] == "2"
+    assert finding.flag_severity == "low"
+    assert finding.reading_ids == (earlier[0].id, now[0].id, now[5].id)
+
+
 def test_window_must_hold_the_anchor() -> None:
     # Lows at -5, 0 and +5 days: every 7-day span holding the anchor holds only two.
     readings = (low(-5), low(0), low(5))

@@ -23,6 +23,7 @@ MODULES = [
     "rules.cgm",
     "rules.lint",
     "rules.backtest",
+    "rules.ranges",
 ]
 
 

@@ -1,0 +1,172 @@
+"""Removing (or adding late) one reading re-evaluates its neighbours in linear work.
+
+A reading entered in error in the middle of a week of CGM makes :func:`evaluate_run`
+re-evaluate every anchor whose window held it: for glucose-low (7-day occurrence counts)
+that is every low of the week, each with a ±7-day window. Scanning each anchor's window
+made a delete quadratic (9,000 readings: 23 million readings visited, a minute of CPU), a
+cheap way to tie up the service. The evaluator counts the readings it looks at
+(``EvaluationRun.visits``, bumped wherever a window is read or an index built): doubling
+the readings of the week must roughly double the work, never quadruple it. Nothing is
+timed.
+
+What findings list is measured apart, by their ``reading_ids``. A CGM low lists one
+reading per occurrence; a window rule lists its window (a COPD deterioration both 7-day
+baselines), so a dense window where every anchor fires lists a lot: that is kept as it
+is, and the wearable case keeps its firings few.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from functools import cache
+
+import pytest
+
+from rules.evaluate import EvaluationRun, evaluate_run
+from rules.facts import ReadingFact
+from rules.model import load_library
+from rules.plan import PlanSpec
+from tests.rules.factories import T0, plan, reading
+
+LIBRARY = load_library()
+WEEK = timedelta(days=7)
+
+GLUCOSE = plan("glucose-low", "glucose-very-low", "glucose-high", "glucose-sustained-high")
+WEARABLE = plan(
+    "copd-deterioration",
+    "pulse-abnormal",
+    "spo2-low",
+    params={
+        "copd-deterioration": {
+            "baseline_days": Decimal(7),
+            "gap_days": Decimal(0),
+            "min_readings": Decimal(3),
+            # Each firing lists both 7-day baselines (thousands of readings): kept short so
+            # that listing them does not make this test slow. The work counted is the same.
+            "within_hours": Decimal(2),
+        }
+    },
+)
+
+# The readings looked at per reading of the week, at most. Today about 15 (the indexes
+# are built once each: a handful of passes per rule); a scan of each anchor's window
+# would be hundreds at 9,000 readings and grow with every doubling.
+PER_READING = 30
+
+
+def _glucose_week(n: int) -> list[ReadingFact]:
+    """A week of ``n`` CGM readings from 08:00 local: each day down to 2.5 mmol/L in the
+    morning (a low of hours, very low at its bottom) and up past 14 after dinner (the
+    middle of the week falls there), and four finger pricks a day."""
+    step = WEEK / n
+    readings = []
+    for i in range(n):
+        hours = (i * step).total_seconds() / 3600
+        dinner = 5 * math.exp(-(((hours % 24) - 12) ** 2) / 4.5)  # at 20:00 local
+        value = 7 + 4.5 * math.sin(2 * math.pi * (hours - 6) / 24) + dinner
+        at = T0 + i * step
+        readings.append(reading("cgm_glucose", f"{value:.1f}", at=at, reading_id=f"c{i:05d}"))
+    for day in range(7):
+        for hour, value in ((0, "3.4"), (4, "8.1"), (11, "16.1"), (13, "15.4")):
+            at = T0 + timedelta(days=day, hours=hour, minutes=7)
+            readings.append(reading("glucose", value, at=at, reading_id=f"f{day}-{hour:02d}"))
+    return readings
+
+
+def _wearable_fortnight(n: int) -> list[ReadingFact]:
+    """Two weeks of ``n`` readings of a ring oximeter (pulse and SpO2 in turn), worse
+    from the ninth day (a pulse up to 126 at its worst), and a CAT score every morning."""
+    step = 2 * WEEK / n
+    readings = []
+    for i in range(n):
+        at = T0 + i * step
+        days = (i * step) / timedelta(days=1)
+        worse = max(0.0, days - 8) / 3  # 0 for 8 days, then up to 2
+        if i % 2:
+            pulse = 72 + 12 * math.sin(2 * math.pi * days) + 21 * worse
+            readings.append(reading("pulse", str(round(pulse)), at=at, reading_id=f"p{i:05d}"))
+        else:
+            spo2 = 96 + 1.5 * math.sin(2 * math.pi * days) - 2.5 * worse
+            readings.append(reading("spo2", str(round(spo2)), at=at, reading_id=f"s{i:05d}"))
+    for day in range(14):
+        readings.append(
+            reading(
+                "symptom_score",
+                str(10 + max(0, 2 * (day - 8))),
+                "{score}",
+                at=T0 + timedelta(days=day, hours=1),
+                reading_id=f"cat{day}",
+                context={"instrument": "CAT"},
+            )
+        )
+    return readings
+
+
+Week = Callable[[int], list[ReadingFact]]
+
+
+def _delete_middle(plan_spec: PlanSpec, week: Week, n: int) -> EvaluationRun:
+    readings = week(n)
+    middle = readings[n // 2]
+    rest = [r for r in readings if r is not middle]
+    return evaluate_run(
+        plan_spec, rest, new_reading_ids=(), now=T0, library=LIBRARY, removed=[middle]
+    )
+
+
+def _late_middle(plan_spec: PlanSpec, week: Week, n: int) -> EvaluationRun:
+    readings = week(n)
+    middle = readings[n // 2]
+    return evaluate_run(
+        plan_spec, readings, new_reading_ids={middle.id}, now=T0, library=LIBRARY
+    )
+
+
+def _listed(run: EvaluationRun) -> int:
+    return sum(len(f.reading_ids) for f in run.findings)
+
+
+Change = Callable[[PlanSpec, Week, int], EvaluationRun]
+CASES: dict[str, tuple[PlanSpec, Week, Change]] = {
+    "cgm-delete": (GLUCOSE, _glucose_week, _delete_middle),
+    "cgm-late": (GLUCOSE, _glucose_week, _late_middle),
+    "wearable-delete": (WEARABLE, _wearable_fortnight, _delete_middle),
+}
+
+
+@cache
+def _run(case: str, n: int) -> EvaluationRun:
+    """Return the evaluation of one case at one size (each is run once per session)."""
+    plan_spec, week, change = CASES[case]
+    return change(plan_spec, week, n)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_work_grows_linearly_with_the_readings(case: str) -> None:
+    half, full = _run(case, 4500), _run(case, 9000)
+    # The change touches (nearly) the whole stream: the anchors double with the readings.
+    assert len(full.evaluated) > 1.8 * len(half.evaluated) > 1000
+    assert full.findings  # the stream fires: lows, highs, a deterioration
+    assert full.visits / half.visits < 2.5
+    assert full.visits <= PER_READING * 9000
+
+
+@pytest.mark.parametrize("case", ["cgm-delete", "cgm-late"])
+def test_what_cgm_findings_list_grows_linearly(case: str) -> None:
+    """A low's finding lists one reading per occurrence of its 7-day span, not every
+    reading of every low: the lists of a week's findings grow with the week."""
+    half, full = _run(case, 4500), _run(case, 9000)
+    assert _listed(full) / _listed(half) < 2.5
+    assert _listed(full) <= 5 * 9000
+
+
+def test_the_week_fires_what_a_clinician_expects() -> None:
+    """The streams above are not idle: the change re-evaluates firings of every rule."""
+    glucose = _run("cgm-delete", 4500)
+    assert {f.rule_id for f in glucose.findings} == {r.rule for r in GLUCOSE.rules}
+    assert any(f.flag_severity == "low" for f in glucose.findings)  # lows counted in a week
+    wearable = _run("wearable-delete", 4500)
+    assert {f.rule_id for f in wearable.findings} == {r.rule for r in WEARABLE.rules}
