@@ -51,6 +51,9 @@ WORKER_ENV = {
     "SELFCARE_PUSH_TIMEOUT_SECONDS": "3",
     "SELFCARE_PUSH_BACKOFF_BASE_SECONDS": "0.3",
     "SELFCARE_PUSH_BACKOFF_MAX_SECONDS": "1",
+    # Real clocks here: without this, routine pushes wait for the end of the default quiet
+    # hours (22-07 in Stockholm) and the test failed at night.
+    "SELFCARE_PUSH_DEFAULT_QUIET_HOURS": "",
 }
 
 
@@ -164,7 +167,9 @@ def test_at16_two_workers_do_everything_exactly_once(
         )  # fmt: skip
         log.close()
     try:
-        deadline = time.monotonic() + 25
+        # A generous deadline: this is a correctness test, and a loaded CI machine starts two
+        # Python processes slowly (25 s was once too little); speed is measured in bench/push.py.
+        deadline = time.monotonic() + 120
         while not _settled(factory):
             assert all(w.poll() is None for w in workers), "a worker died"
             assert time.monotonic() < deadline, "the workers did not finish in time"
@@ -269,7 +274,7 @@ def test_story_urgent_advice_reaches_tablet_and_phone_old_phone_removed(
             headers=asta,
         )
         assert synced.status_code == 200 and synced.json()["advice"], synced.text
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # generous: a loaded CI machine is slow
         while True:
             log = httpx.get(f"{server.base}/v1/patients/me/notifications", headers=asta).json()
             items = log["items"]
