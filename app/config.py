@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     # caller answers 429 before the register is looked at (personnummer probing).
     enrol_failures_per_minute: int = Field(default=5, ge=0)
     enrol_failure_burst: int = Field(default=10, ge=1)
+    invitation_failures_per_minute: int = Field(default=5, ge=0)
+    invitation_failure_burst: int = Field(default=10, ge=1)
 
     # Security headers (app/headers.py) and the API docs. /docs (Swagger UI, served from
     # app/web/static, no CDN) is on by default in development only; /openapi.json always is.

@@ -222,3 +222,8 @@ ReadAccess = Annotated[Access, Depends(patient_access(Action.READ))]
 WriteReadingsAccess = Annotated[Access, Depends(patient_access(Action.WRITE_READINGS))]
 PlanWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_PLAN))]
 AccessLogAccess = Annotated[Access, Depends(patient_access(Action.READ_ACCESS_LOG))]
+GrantsReadAccess = Annotated[Access, Depends(patient_access(Action.READ_GRANTS))]
+ConsentAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CONSENT))]
+RepresentativeAccess = Annotated[
+    Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))
+]

@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
 from app.auth.models import ProxyGrant, User
+from app.consent.models import ProxyInvitation
 from app.db import Base
 from app.findings.models import Advice, Evaluation, Flag
 from app.goals.models import Goal, Milestone
@@ -29,6 +30,7 @@ __all__ = [
     "Patient",
     "PlanVersion",
     "ProxyGrant",
+    "ProxyInvitation",
     "PushSubscription",
     "Reading",
     "Reminder",

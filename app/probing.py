@@ -15,6 +15,9 @@ What counts, and what is refused:
   every enrolment by that caller answers 429 before the register is looked at, so what a
   prober can learn is capped. A request body that fails schema validation reveals nothing
   about the register and is not counted.
+- Invitation codes (``POST /v1/proxy-invitations/accept``): a wrong, used or expired code
+  (404) takes a token from the caller's bucket; once it is empty, every acceptance by that
+  caller answers 429. A code has 160 random bits, so this caps noise, not guessing odds.
 
 Peer address: behind a reverse proxy, run uvicorn with ``--proxy-headers`` and the proxy in
 ``--forwarded-allow-ips`` so the address is the client's, not the proxy's.
@@ -42,6 +45,7 @@ class ProbingLimits:
 
     auth: RateLimiter
     enrolment: RateLimiter
+    invitation: RateLimiter
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
     @classmethod
@@ -57,6 +61,11 @@ class ProbingLimits:
                 settings.enrol_failures_per_minute,
                 settings.enrol_failure_burst,
                 detail="Too many failed enrolment attempts; try again later.",
+            ),
+            invitation=RateLimiter(
+                settings.invitation_failures_per_minute,
+                settings.invitation_failure_burst,
+                detail="Too many wrong invitation codes; try again later.",
             ),
         )
 
@@ -84,6 +93,15 @@ class ProbingLimits:
         """Charge a refused enrolment to its caller, when the refusal could tell them something."""
         if exc.status in ENROLMENT_FAILURES:
             self.enrolment.spend(("enrol", caller_id), self.monotonic())
+
+    def before_invitation(self, caller_id: str) -> None:
+        """Refuse (429) a caller whose wrong invitation codes used up their bucket."""
+        self.invitation.refuse_if_spent(("invitation", caller_id), self.monotonic())
+
+    def invitation_failed(self, caller_id: str, exc: AppError) -> None:
+        """Charge a wrong, used or expired code (404) to its caller."""
+        if exc.status == 404:
+            self.invitation.spend(("invitation", caller_id), self.monotonic())
 
 
 def client_address(connection: HTTPConnection) -> str:

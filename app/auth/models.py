@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
@@ -27,11 +27,24 @@ class Scope(StrEnum):
     READ = "read"
     RECEIVE_ADVICE = "receive_advice"
     ENTER_READINGS = "enter_readings"
+    MESSAGE = "message"
+    AGREE = "agree"
 
 
 class GrantStatus(StrEnum):
-    ACTIVE = "active"
-    REVOKED = "revoked"
+    """A grant's stored state; ``expired`` is never stored, it is read from ``valid_to``."""
+
+    PENDING = "pending"  # accepted by the grantee, not yet confirmed by the patient: no access
+    ACTIVE = "active"  # in force from valid_from until valid_to
+    EXPIRED = "expired"
+    REVOKED = "revoked"  # by the patient, by the proxy, or replaced by a newer grant
+
+
+class GrantBasis(StrEnum):
+    """Why a grant exists: the patient's consent, or a legal representative's appointment."""
+
+    CONSENT = "consent"
+    LEGAL_REPRESENTATIVE = "legal_representative"
 
 
 class User(Base):
@@ -50,10 +63,33 @@ class User(Base):
 
 
 class ProxyGrant(Base):
-    """Consent from a patient that a grantee (a relative) may act for them, within scopes."""
+    """Consent from a patient that a grantee (a relative) may act for them, within scopes.
+
+    One grant in force per (patient, grantee): confirming a new one revokes the earlier one
+    (``replaced_by``), and the partial unique indexes make a second pending or active grant
+    for the same pair impossible even under concurrent requests.
+    """
 
     __tablename__ = "proxy_grants"
-    __table_args__ = (Index("ix_proxy_grants_grantee_patient", "grantee_id", "patient_id"),)
+    __table_args__ = (
+        Index("ix_proxy_grants_grantee_patient", "grantee_id", "patient_id"),
+        Index(
+            "uq_proxy_grants_pending",
+            "patient_id",
+            "grantee_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "uq_proxy_grants_active",
+            "patient_id",
+            "grantee_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     grantee_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -65,3 +101,10 @@ class ProxyGrant(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    basis: Mapped[str] = mapped_column(String(32), default=GrantBasis.CONSENT)
+    basis_note: Mapped[str | None] = mapped_column(String(2000))
+    accepted_at: Mapped[datetime | None]  # the grantee used the invitation's code
+    confirmed_at: Mapped[datetime | None]  # the patient saw who accepted and said yes
+    replaced_by: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[datetime | None]

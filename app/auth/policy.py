@@ -21,7 +21,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.models import GrantStatus, ProxyGrant, Role, Scope, User
+from app.auth.models import GrantBasis, GrantStatus, ProxyGrant, Role, Scope, User
 from app.errors import AppError, NotFound
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
 from rules.advice import PATIENT, PROXY, Audience
@@ -40,6 +40,9 @@ class Action(StrEnum):
     MANAGE_FLAGS = "manage_flags"
     READ_ACCESS_LOG = "read_access_log"
     SUBSCRIBE_ADVICE = "subscribe_advice"
+    READ_GRANTS = "read_grants"  # who the patient's proxies are (a proxy: only their own grant)
+    MANAGE_CONSENT = "manage_consent"  # invite, confirm, change and revoke proxies
+    REGISTER_REPRESENTATIVE = "register_representative"  # a god man or förvaltare
 
 
 class Relation(StrEnum):
@@ -51,7 +54,14 @@ class Relation(StrEnum):
 
 _ALLOWED: dict[Relation, frozenset[Action]] = {
     Relation.SELF: frozenset(
-        {Action.READ, Action.WRITE_READINGS, Action.READ_ACCESS_LOG, Action.SUBSCRIBE_ADVICE}
+        {
+            Action.READ,
+            Action.WRITE_READINGS,
+            Action.READ_ACCESS_LOG,
+            Action.SUBSCRIBE_ADVICE,
+            Action.READ_GRANTS,
+            Action.MANAGE_CONSENT,
+        }
     ),
     Relation.CARE_TEAM: frozenset(
         {
@@ -60,11 +70,16 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.WRITE_PLAN,
             Action.MANAGE_FLAGS,
             Action.READ_ACCESS_LOG,
+            Action.READ_GRANTS,
+            Action.REGISTER_REPRESENTATIVE,
         }
     ),
-    Relation.ADMIN: frozenset({Action.READ, Action.READ_ACCESS_LOG}),
-    # A proxy's actions come from the scopes of the grant, see _PROXY_SCOPE.
-    Relation.PROXY: frozenset({Action.READ, Action.WRITE_READINGS, Action.SUBSCRIBE_ADVICE}),
+    Relation.ADMIN: frozenset({Action.READ, Action.READ_ACCESS_LOG, Action.READ_GRANTS}),
+    # A proxy's actions come from the scopes of the grant, see _PROXY_SCOPE; any grant in
+    # force lets its holder read that grant (and give it up, see grant_change_check).
+    Relation.PROXY: frozenset(
+        {Action.READ, Action.WRITE_READINGS, Action.SUBSCRIBE_ADVICE, Action.READ_GRANTS}
+    ),
 }
 
 _PROXY_SCOPE: dict[Action, Scope] = {
@@ -166,9 +181,49 @@ def may(access: Access, action: Action) -> bool:
     """Whether a relation allows an action."""
     if action not in _ALLOWED[access.relation]:
         return False
-    if access.relation == Relation.PROXY:
+    if access.relation == Relation.PROXY and action in _PROXY_SCOPE:
         return _PROXY_SCOPE[action] in access.scopes
     return True
+
+
+class GrantChange(StrEnum):
+    """What is done to an existing grant."""
+
+    CONFIRM = "confirm"
+    NARROW = "narrow"  # fewer scopes or an earlier end, nothing wider
+    WIDEN = "widen"  # more scopes, a later end, or no end
+    REVOKE = "revoke"
+
+
+def visible_grant(access: Access, grant: ProxyGrant) -> bool:
+    """Whether the caller may see this grant: a proxy sees only their own."""
+    if grant.patient_id != access.patient.id:
+        return False
+    return access.relation != Relation.PROXY or grant.grantee_id == access.actor.id
+
+
+def grant_change_check(access: Access, grant: ProxyGrant, change: GrantChange) -> None:
+    """Refuse a change to a grant that the caller may not make.
+
+    - The patient confirms, narrows, widens and revokes the grants they gave by consent.
+    - A proxy may give up their own grant, or part of it, but never widen or extend it.
+    - A legal representative (god man, förvaltare) is registered and ended by the care team,
+      which answers for the court's decision; the patient sees it but cannot end it.
+    A grant the caller may not see answers like a missing one.
+    """
+    if not visible_grant(access, grant):
+        raise NotFound("No such grant.")
+    representative = grant.basis == GrantBasis.LEGAL_REPRESENTATIVE
+    if access.relation == Relation.SELF and not representative:
+        return
+    if access.relation == Relation.CARE_TEAM and representative:
+        if change in (GrantChange.NARROW, GrantChange.REVOKE):
+            return
+    if access.relation == Relation.PROXY and change in (GrantChange.NARROW, GrantChange.REVOKE):
+        return
+    if access.relation == Relation.PROXY and change == GrantChange.WIDEN:
+        raise Forbidden("A proxy can never widen or extend their own grant.")
+    raise Forbidden("You may not change this grant.")
 
 
 def advice_audience(access: Access) -> Audience:

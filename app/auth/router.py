@@ -6,8 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from app.auth.schemas import PreferencesIn
 from app.clock import utcnow
 from app.deps import ActorDep, SessionDep
+from app.errors import Unprocessable
 from app.patients import service as patients_service
 
 router = APIRouter(prefix="/v1", tags=["identity"])
@@ -16,6 +18,19 @@ router = APIRouter(prefix="/v1", tags=["identity"])
 @router.get("/me", summary="The caller and the patients they may act for")
 def me(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
     """The caller, with each patient's relation (self, proxy, care_team) and scopes."""
+    return patients_service.me(session, actor, utcnow())
+
+
+@router.patch("/me", summary="Change the caller's language and quiet hours")
+def update_me(body: PreferencesIn, actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """Language (sv, en) and quiet hours for routine pushes; other fields are refused (422)."""
+    changes = body.model_dump(include=body.model_fields_set)
+    if "language" in changes and changes["language"] is None:
+        raise Unprocessable(
+            "language cannot be empty",
+            errors=[{"loc": "language", "code": "invalid", "message": "sv or en"}],
+        )
+    patients_service.update_preferences(actor.user, changes)
     return patients_service.me(session, actor, utcnow())
 
 

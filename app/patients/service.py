@@ -10,8 +10,9 @@ from personnummer import personnummer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.models import ProxyGrant, Role, User
-from app.auth.policy import Actor, Forbidden, grant_is_active, relation_to, visible_patient_ids
+from app.auth.models import Role, User
+from app.auth.policy import Actor, Forbidden, relation_to, visible_patient_ids
+from app.consent import service as consent_service
 from app.errors import Conflict, Unprocessable
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
 
@@ -58,6 +59,7 @@ def patient_dict(patient: Patient) -> dict[str, Any]:
 def me(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
     """The caller and the patients they may act for, with relation and scopes."""
     user = actor.user
+    grants = consent_service.grants_of_user(session, user, now)
     patients: list[dict[str, Any]] = []
     for pid in visible_patient_ids(session, actor, now):
         patient = session.get(Patient, pid)
@@ -66,28 +68,17 @@ def me(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
         access = relation_to(session, actor, patient, now)
         if access is None:
             continue
-        scopes = sorted(access.scopes)
+        row: dict[str, Any] = {
+            "id": patient.id,
+            "display_name": patient.display_name,
+            "relation": access.relation,
+            "scopes": sorted(access.scopes),  # a proxy's: those of the grant in force
+        }
         if access.relation == "proxy":
-            scopes = sorted(
-                {
-                    s
-                    for g in session.scalars(
-                        select(ProxyGrant).where(
-                            ProxyGrant.grantee_id == user.id, ProxyGrant.patient_id == pid
-                        )
-                    )
-                    if grant_is_active(g, now)
-                    for s in g.scopes
-                }
+            row["valid_to"] = next(
+                (g["valid_to"] for g in grants if g["patient_id"] == pid and g["in_force"]), None
             )
-        patients.append(
-            {
-                "id": patient.id,
-                "display_name": patient.display_name,
-                "relation": access.relation,
-                "scopes": scopes,
-            }
-        )
+        patients.append(row)
     return {
         "user": {
             "id": user.id,
@@ -95,9 +86,20 @@ def me(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
             "display_name": user.display_name,
             "role": user.role,
             "language": user.language,
+            "quiet_hours": user.quiet_hours,
         },
         "patients": patients,
+        # The grants the caller gave as a patient and holds as a proxy, pending ones included.
+        "grants": grants,
     }
+
+
+def update_preferences(user: User, changes: dict[str, Any]) -> None:
+    """Set the caller's language and quiet hours (validated by the request model)."""
+    if "language" in changes:
+        user.language = changes["language"]
+    if "quiet_hours" in changes:
+        user.quiet_hours = changes["quiet_hours"]
 
 
 def teams(session: Session, actor: Actor) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from app.auth.policy import Action, advice_audience, may, reading_correction_che
 from app.auth.tokens import verify_token
 from app.bounds import BoundedTime, bounded_time
 from app.clock import utcnow
+from app.consent.service import hide_other_grants
 from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
 from app.errors import (
     BadRequest,
@@ -156,7 +157,9 @@ def sync(
     return {
         "results": outcome.results,
         "advice": [findings_service.advice_dict(a, lang, audience) for a in outcome.advice],
-        "changes": findings_service.addressed_changes(page.changes, audience),
+        "changes": findings_service.addressed_changes(
+            hide_other_grants(page.changes, access), audience
+        ),
         "cursor": page.cursor,
         "has_more": page.has_more,
     }
@@ -172,7 +175,8 @@ def changes(
 ) -> dict[str, Any]:
     """Every change after ``cursor``; 410 when the cursor is too old."""
     page = feed.read(session, settings, access.patient.id, cursor, limit=limit)
-    changes = findings_service.addressed_changes(page.changes, advice_audience(access))
+    shown = hide_other_grants(page.changes, access)
+    changes = findings_service.addressed_changes(shown, advice_audience(access))
     return {"changes": changes, "cursor": page.cursor, "has_more": page.has_more}
 
 

@@ -1,0 +1,1 @@
+"""Consent: the patient's proxies (ombud), their invitations, grants and legal representatives."""
