@@ -28,7 +28,8 @@ Auth = Callable[[str], dict[str, str]]
 SUBSCRIPTION = {
     "endpoint": "https://push.example.test/asta-consent",
     "keys": {
-        "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+        "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpk"
+        "NtoIAiw4",
         "auth": "BTBZMqHH6r4Tts7J_aSIgg",
     },
 }
@@ -173,8 +174,9 @@ def test_an_expired_invitation_and_a_stranger_learn_nothing(
 
 def test_wrong_codes_are_rate_limited(client: TestClient, auth: Auth) -> None:
     answers = [
-        client.post("/v1/proxy-invitations/accept", json={"code": f"WRONG-{n}"},
-                    headers=auth("allan")).status_code  # fmt: skip
+        client.post(
+            "/v1/proxy-invitations/accept", json={"code": f"WRONG-{n}"}, headers=auth("allan")
+        ).status_code  # fmt: skip
         for n in range(12)
     ]
     assert answers[:10] == [404] * 10 and answers[-1] == 429, answers
@@ -188,8 +190,14 @@ def test_wrong_codes_are_rate_limited(client: TestClient, auth: Auth) -> None:
         ({"scopes": ["everything"]}, "scopes"),
         ({"scopes": ["read"], "valid_to": "2020-01-01T00:00:00+00:00"}, "valid_to"),
         ({"scopes": ["read"], "valid_to": "2027-01-01T00:00:00"}, "valid_to"),
-        ({"scopes": ["read"], "valid_from": "2027-02-01T00:00:00+00:00",
-          "valid_to": "2027-01-01T00:00:00+00:00"}, "body"),  # fmt: skip
+        (
+            {
+                "scopes": ["read"],
+                "valid_from": "2027-02-01T00:00:00+00:00",
+                "valid_to": "2027-01-01T00:00:00+00:00",
+            },
+            "body",
+        ),  # fmt: skip
         ({"scopes": ["read"], "status": "active"}, "status"),
         ({"scopes": ["read"], "grantee_id": "x"}, "grantee_id"),
     ],
@@ -211,8 +219,12 @@ def test_a_legal_representative_is_registered_by_the_team(
 ) -> None:
     allan_user = session.scalars(select(User).where(User.handle == "allan")).one()
     asta_pid = patient_id(session, "asta")
-    body = {"grantee_id": allan_user.id, "scopes": ["read", "agree"],
-            "basis": "legal_representative", "basis_note": "Förvaltare enligt beslut 2026-11-01"}
+    body = {
+        "grantee_id": allan_user.id,
+        "scopes": ["read", "agree"],
+        "basis": "legal_representative",
+        "basis_note": "Förvaltare enligt beslut 2026-11-01",
+    }
     url = f"/v1/patients/{asta_pid}/proxies"
     assert client.post(url, json=body, headers=auth("asta")).status_code == 403
     without_note = {**body, "basis_note": ""}
@@ -229,9 +241,10 @@ def test_a_legal_representative_is_registered_by_the_team(
     assert client.post(revoke, headers=auth("asta")).status_code == 403
     assert client.post(revoke, headers=auth("karin")).status_code == 200
     # Allan, the representative, read Asta's record in between.
-    assert session.scalars(
-        select(ProxyGrant).where(ProxyGrant.id == grant["id"])
-    ).one().status == GrantStatus.REVOKED
+    assert (
+        session.scalars(select(ProxyGrant).where(ProxyGrant.id == grant["id"])).one().status
+        == GrantStatus.REVOKED
+    )
 
 
 def test_preferences(client: TestClient, auth: Auth) -> None:
