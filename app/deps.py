@@ -106,8 +106,10 @@ def resolve_patient_id(session: Session, actor: Actor, pid: str) -> str:
     return own
 
 
-def audit_access(session: Session, access: Access, action: str, resource: str) -> None:
-    """Log one access to one patient's data."""
+def audit_access(
+    session: Session, access: Access, action: str, resource: str, *, relation: str | None = None
+) -> None:
+    """Log one access to one patient's data (``relation`` when it is not the access's own)."""
     audit.record(
         session,
         audit.AuditEntry(
@@ -115,7 +117,7 @@ def audit_access(session: Session, access: Access, action: str, resource: str) -
             actor_id=access.actor.id,
             actor_handle=access.actor.user.handle,
             actor_role=access.actor.role,
-            relation=access.relation,
+            relation=relation or access.relation,
             action=action,
             resource=resource,
             patient_ids=(access.patient.id,),
@@ -224,6 +226,4 @@ PlanWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_PLAN))]
 AccessLogAccess = Annotated[Access, Depends(patient_access(Action.READ_ACCESS_LOG))]
 GrantsReadAccess = Annotated[Access, Depends(patient_access(Action.READ_GRANTS))]
 ConsentAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CONSENT))]
-RepresentativeAccess = Annotated[
-    Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))
-]
+RepresentativeAccess = Annotated[Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))]

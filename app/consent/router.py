@@ -83,10 +83,14 @@ def accept(
     invitation = service.find_invitation(session, body.code, now)
     patient = session.get(Patient, invitation.patient_id)
     assert patient is not None
+    service.check_invitee(invitation, patient, actor.user)
     # The invitee has no relation to the patient yet: the code is the authority, and the
     # acceptance is an access to the patient's consent, so it is logged on the patient.
     access = Access(actor, patient, Relation.PROXY, frozenset())
-    audit_access(session, access, Action.MANAGE_CONSENT, "POST /v1/proxy-invitations/accept")
+    audit_access(
+        session, access, Action.MANAGE_CONSENT, "POST /v1/proxy-invitations/accept",
+        relation="invitee",
+    )  # fmt: skip
     grant = service.accept(session, invitation, actor.user, now)
     return service.grant_dict(session, grant, now)
 

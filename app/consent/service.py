@@ -149,6 +149,15 @@ def find_invitation(session: Session, code: str, now: datetime) -> ProxyInvitati
     return invitation
 
 
+def check_invitee(invitation: ProxyInvitation, patient: Patient, grantee: User) -> None:
+    """Refuse (422) an acceptance by the patient themselves or by care staff."""
+    if patient.user_id == grantee.id:
+        raise _unprocessable("code", "you cannot be your own proxy")
+    if grantee.role not in (Role.PATIENT, Role.PROXY):
+        raise _unprocessable("code", "care staff and operators act through their role, "
+                                     "not as a proxy; use a personal account")  # fmt: skip
+
+
 def accept(
     session: Session, invitation: ProxyInvitation, grantee: User, now: datetime
 ) -> ProxyGrant:
@@ -159,11 +168,7 @@ def accept(
     """
     patient = session.get(Patient, invitation.patient_id)
     assert patient is not None
-    if patient.user_id == grantee.id:
-        raise _unprocessable("code", "you cannot be your own proxy")
-    if grantee.role not in (Role.PATIENT, Role.PROXY):
-        raise _unprocessable("code", "care staff and operators act through their role, "
-                                     "not as a proxy; use a personal account")  # fmt: skip
+    check_invitee(invitation, patient, grantee)
     feed.lock_patient(session, patient.id)  # one grant change per patient at a time
     spent = session.execute(
         update(ProxyInvitation)
@@ -196,10 +201,14 @@ def accept(
 
 
 def get_grant(session: Session, access: Access, grant_id: str) -> ProxyGrant:
-    """A grant of the path's patient; another patient's or a missing one answers 404."""
+    """A grant of the path's patient that the caller may see; 404 otherwise.
+
+    The answer is the very one a patient the caller may not see gets, so another relative's
+    grant id, a wrong id and a wrong patient cannot be told apart.
+    """
     grant = session.get(ProxyGrant, grant_id) if len(grant_id) <= 36 else None
     if grant is None or not visible_grant(access, grant):
-        raise NotFound("No such grant.")
+        raise NotFound("No such patient.")
     return grant
 
 

@@ -179,6 +179,9 @@ class World:
     uploads: int = 0
     subscriptions: dict[str, str] = field(default_factory=dict)  # target -> push subscription
     goals: dict[str, str] = field(default_factory=dict)  # target -> a goal its nurse set
+    grants: dict[str, str] = field(default_factory=dict)  # target -> a relative's grant
+    codes: dict[str, list[str]] = field(default_factory=dict)  # target -> unused codes
+    guardian: str = ""  # the user a care team registers as legal representative
 
 
 def _insert_proxies(session: Session, asta_pid: str) -> None:
@@ -261,11 +264,42 @@ def build_world(client: TestClient, auth: Auth, session: Session) -> World:
         assert made.status_code == 201, made.text
         world.goals[target] = made.json()["id"]
     world.goals["missing"] = str(uuid.uuid4())
+    _consent_world(client, auth, session, world)
     handles = [h for h in HANDLES.values() if h]
     found = session.scalars(select(User).where(User.handle.in_(handles)))
     world.users = {user.handle: user for user in found}
     assert set(world.users) == set(handles)
     return world
+
+
+def _consent_world(client: TestClient, auth: Auth, session: Session, world: World) -> None:
+    """A relative with a consent grant on A and on B, a guardian, and unused codes of both."""
+    now = utcnow()
+    relative, guardian = (
+        User(handle=h, subject=h, display_name=h.title(), role=Role.PROXY, created_at=now)
+        for h in ("matrix_relative", "matrix_guardian")
+    )
+    session.add_all([relative, guardian])
+    session.flush()
+    for target in ("A", "B"):
+        grant = ProxyGrant(
+            grantee_id=relative.id, patient_id=world.patients[target],
+            scopes=[Scope.READ, Scope.RECEIVE_ADVICE], valid_from=now - timedelta(days=1),
+            valid_to=None, status=GrantStatus.ACTIVE, created_at=now,
+        )  # fmt: skip
+        session.add(grant)
+        session.flush()
+        world.grants[target] = grant.id
+    session.commit()
+    world.grants["missing"] = str(uuid.uuid4())
+    world.guardian = guardian.id
+    for target, handle in (("A", "asta"), ("B", "allan")):
+        url = "/v1/patients/me/proxies/invitations"
+        world.codes[target] = [
+            client.post(url, json={"scopes": ["read"]}, headers=auth(handle)).json()["code"]
+            for _ in range(len(HANDLES))
+        ]
+    world.codes["missing"] = ["NO-SUCH-CODE"] * len(HANDLES)
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -292,10 +326,15 @@ def omh_heart_rate(bpm: int, *, minutes_ago: float) -> dict[str, Any]:
     """An Open mHealth heart-rate data point (the import route's body)."""
     at = (utcnow() - timedelta(minutes=minutes_ago)).isoformat()
     return {
-        "header": {"id": str(uuid.uuid4()), "creation_date_time": at,
-                   "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "1.1"}},
-        "body": {"heart_rate": {"value": bpm, "unit": "beats/min"},
-                 "effective_time_frame": {"date_time": at}},
+        "header": {
+            "id": str(uuid.uuid4()),
+            "creation_date_time": at,
+            "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "1.1"},
+        },
+        "body": {
+            "heart_rate": {"value": bpm, "unit": "beats/min"},
+            "effective_time_frame": {"date_time": at},
+        },
     }
 
 
@@ -308,6 +347,7 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         "rule_id": world.rules[target],
         "subscription_id": world.subscriptions[target],
         "goal_id": world.goals[target],
+        "gid": world.grants[target],
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -349,6 +389,19 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         body = {"title": "AT-01", "agreements": ["Gå en promenad varje dag."]}
     elif path.endswith("/summary"):
         url += "?type=pulse&days=7"
+    elif path.endswith("/proxies/invitations"):
+        body = {"scopes": ["read"]}
+    elif path == "/v1/proxy-invitations/accept":
+        body = {"code": world.codes[target].pop()}
+    elif method == "POST" and path.endswith("/proxies"):
+        body = {"grantee_id": world.guardian, "scopes": ["read"],
+                "basis": "legal_representative", "basis_note": "AT-01"}  # fmt: skip
+    elif method == "PATCH" and path.endswith("/proxies/{gid}"):
+        body = {"scopes": ["read"]}  # narrower than the relative's grant
+    elif path.endswith(("/confirm", "/revoke")):
+        body = None
+    elif method == "PATCH" and path == "/v1/me":
+        body = {"language": "sv"}
     elif method in MUTATING and method != "DELETE":
         raise AssertionError(f"no request body is defined for {method} {path}")
     return url, body
@@ -646,6 +699,8 @@ class MatrixRun:
         else:
             subjects = {subject_of(self.session, self.world, path, target, response)}
             relation = EXPECTED_RELATION[Role(user.role)]
+            if path == "/v1/proxy-invitations/accept":
+                relation = "invitee"  # no relation yet: the code is the authority
         row, logged_subjects = written[0]
         # An authorised request refused for its content (409: already resolved, already
         # enrolled) is still logged, with the refusal as its outcome; learning that a
