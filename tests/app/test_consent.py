@@ -45,9 +45,6 @@ def consent_story(http: httpx.Client, auth: Auth, now: datetime) -> dict[str, An
     me = http.get("/v1/me", headers=asta).json()
     asta_pid = next(p["id"] for p in me["patients"] if p["relation"] == "self")
     base = f"/v1/patients/{asta_pid}"
-    assert http.post("/v1/push/subscriptions", json=SUBSCRIPTION, headers=asta).status_code in (
-        200, 201,
-    )  # fmt: skip
 
     # Asta lists her proxies and sees Maria's grant.
     listed = http.get(f"{base}/proxies", headers=asta).json()["items"]
@@ -130,6 +127,8 @@ def consent_story(http: httpx.Client, auth: Auth, now: datetime) -> dict[str, An
 
 
 def test_consent_story(client: TestClient, auth: Auth, session: Session) -> None:
+    subscribed = client.post("/v1/push/subscriptions", json=SUBSCRIPTION, headers=auth("asta"))
+    assert subscribed.status_code == 201, subscribed.text  # so that Asta hears of each change
     figures = consent_story(client, auth, utcnow())
     # accept, confirm (and the replaced grant), narrow, revoke
     assert figures["grant_changes"] >= 4
