@@ -226,4 +226,6 @@ PlanWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_PLAN))]
 AccessLogAccess = Annotated[Access, Depends(patient_access(Action.READ_ACCESS_LOG))]
 GrantsReadAccess = Annotated[Access, Depends(patient_access(Action.READ_GRANTS))]
 ConsentAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CONSENT))]
-RepresentativeAccess = Annotated[Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))]
+RepresentativeAccess = Annotated[
+    Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))
+]

@@ -44,27 +44,15 @@ class LiveServer:
 
     def cli(self, *args: str, timeout: float = 600) -> str:
         """Run a ``selfcare`` command against the same configuration; its stdout."""
-        done = subprocess.run(
-            [*SELFCARE, *args],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        done = subprocess.run([*SELFCARE, *args], env=self.env, cwd=PROJECT_ROOT, check=True,
+                              capture_output=True, text=True, timeout=timeout)
         return done.stdout
 
     def start(self, timeout: float = 60) -> None:
         """Start the server and wait until /healthz answers."""
         log = self.log_path.open("ab")  # kept for a failing test to show
-        self.process = subprocess.Popen(
-            [*SELFCARE, "serve"],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        self.process = subprocess.Popen([*SELFCARE, "serve"], env=self.env, cwd=PROJECT_ROOT,
+                                        stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

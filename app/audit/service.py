@@ -362,7 +362,9 @@ def chain_head(session: Session) -> tuple[int, str] | None:
     return None if head is None else (head.last_seq, head.last_hash)
 
 
-def verify_chain(session: Session, key: bytes, anchors: Iterable[Anchor] = ()) -> ChainReport:
+def verify_chain(
+    session: Session, key: bytes, anchors: Iterable[Anchor] = ()
+) -> ChainReport:
     """Walk the whole chain in one session; the report names the first bad row."""
     walk = ChainWalk(key, {a.seq: a.hash for a in anchors})
     last = 0

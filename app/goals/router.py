@@ -91,7 +91,9 @@ def create_goal(
     )
 
 
-@router.patch("/goals/{goal_id}", summary="Change a goal (care team; the patient: a personal goal)")
+@router.patch(
+    "/goals/{goal_id}", summary="Change a goal (care team; the patient: a personal goal)"
+)
 def update_goal(
     pid: str,
     goal_id: str,

@@ -16,8 +16,7 @@ Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 """A JSON number (an integer is fine); never a string, a boolean, NaN or infinity."""
 
 Title = Annotated[
-    SingleLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
-]
+    SingleLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 AgreementText = Annotated[
     MultiLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
 ]

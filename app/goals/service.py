@@ -224,7 +224,8 @@ def _validate(
             _error(
                 "measure.component",
                 "unknown_component",
-                f"{measure.type} has the components {', '.join(components_of(measure.type, None))}",
+                f"{measure.type} has the components "
+                f"{', '.join(components_of(measure.type, None))}",
             )
         )
         return errors
@@ -431,10 +432,8 @@ def _target_json(target: TargetIn, start: date) -> dict[str, Any]:
 
 
 def _milestone_target(milestone: MilestoneIn) -> dict[str, Any]:
-    value: Any = (
-        dict(milestone.target.value)
-        if isinstance(milestone.target.value, dict)
-        else (milestone.target.value)
+    value: Any = dict(milestone.target.value) if isinstance(milestone.target.value, dict) else (
+        milestone.target.value
     )
     return {"value": value, "unit": milestone.target.unit}
 
@@ -909,10 +908,9 @@ def correct_goals(
                 milestone.achieved_at = None
                 changed.append(milestone)
                 _withdraw_congratulations(session, patient, goal, milestone, now)
-        undone = (
-            progress.get("achieved_at") is not None
-            and _met_since_start(session, patient, goal, milestones[goal.id], now) is None
-        )
+        undone = progress.get("achieved_at") is not None and _met_since_start(
+            session, patient, goal, milestones[goal.id], now
+        ) is None
         if undone:
             progress["achieved_at"] = None
             goal.progress = progress
@@ -980,10 +978,9 @@ def recompute_all(factory: sessionmaker[Session], now: datetime) -> dict[str, in
     with transaction(factory) as session:
         patient_ids = list(
             session.scalars(
-                select(Goal.patient_id)
-                .where(Goal.lifecycle.in_(OPEN))
-                .distinct()
-                .order_by(Goal.patient_id)
+                select(Goal.patient_id).where(Goal.lifecycle.in_(OPEN)).distinct().order_by(
+                    Goal.patient_id
+                )
             )
         )
     counts = {"patients": 0, "goals": 0, "advice": 0, "skipped": 0, "failed": 0}
@@ -1432,16 +1429,10 @@ def weekly_report_png(
         goals=[_chart_goal(v) for v in report.goals],
         cgm=(
             charts.CgmPicture(
-                agp=[
-                    (h["hour"], h["p5"], h["p25"], h["p50"], h["p75"], h["p95"]) for h in cgm["agp"]
-                ],
-                ranges=(
-                    cgm["tbr_3_0"],
-                    cgm["tbr_3_9"],
-                    cgm["tir"],
-                    cgm["tar_10_0"],
-                    cgm["tar_13_9"],
-                ),
+                agp=[(h["hour"], h["p5"], h["p25"], h["p50"], h["p75"], h["p95"])
+                     for h in cgm["agp"]],
+                ranges=(cgm["tbr_3_0"], cgm["tbr_3_9"], cgm["tir"], cgm["tar_10_0"],
+                        cgm["tar_13_9"]),
             )
             if cgm and cgm["n"]
             else None

@@ -326,15 +326,10 @@ def omh_heart_rate(bpm: int, *, minutes_ago: float) -> dict[str, Any]:
     """An Open mHealth heart-rate data point (the import route's body)."""
     at = (utcnow() - timedelta(minutes=minutes_ago)).isoformat()
     return {
-        "header": {
-            "id": str(uuid.uuid4()),
-            "creation_date_time": at,
-            "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "1.1"},
-        },
-        "body": {
-            "heart_rate": {"value": bpm, "unit": "beats/min"},
-            "effective_time_frame": {"date_time": at},
-        },
+        "header": {"id": str(uuid.uuid4()), "creation_date_time": at,
+                   "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "1.1"}},
+        "body": {"heart_rate": {"value": bpm, "unit": "beats/min"},
+                 "effective_time_frame": {"date_time": at}},
     }
 
 

@@ -34,29 +34,20 @@ Append = Callable[[Session, str, str], None]
 
 
 def _locked_append(session: Session, pid: str, entity_id: str) -> None:
-    feed.append(
-        session, pid, entity="reading", op="upsert", entity_id=entity_id, data={}, now=utcnow()
-    )
+    feed.append(session, pid, entity="reading", op="upsert", entity_id=entity_id, data={},
+                now=utcnow())
 
 
 def _naive_append(session: Session, pid: str, entity_id: str) -> None:
     # What a simpler design would do: no lock; the global id orders the feed.
-    session.execute(
-        insert(Change).values(
-            patient_id=pid,
-            seq=-random.randint(1, 2**62),
-            entity="reading",
-            op="upsert",
-            entity_id=entity_id,
-            data={},
-            created_at=utcnow(),
-        )
-    )
+    session.execute(insert(Change).values(
+        patient_id=pid, seq=-random.randint(1, 2**62), entity="reading", op="upsert",
+        entity_id=entity_id, data={}, created_at=utcnow(),
+    ))
 
 
-def _run(
-    factory: sessionmaker[Session], pid: str, append: Append, poll: Callable[[], list[str]]
-) -> tuple[list[str], list[str]]:
+def _run(factory: sessionmaker[Session], pid: str, append: Append,
+         poll: Callable[[], list[str]]) -> tuple[list[str], list[str]]:
     """Writers, one long transaction and a polling reader; (committed, delivered)."""
     committed: list[str] = []
     guard = threading.Lock()
@@ -84,10 +75,8 @@ def _run(
     long_writer = threading.Thread(target=write, args=(1, lambda: 1.0))
     long_writer.start()
     time.sleep(0.1)  # the long transaction has its change in place first
-    writers = [
-        threading.Thread(target=write, args=(PER_WRITER, lambda: random.random() / 50))
-        for _ in range(WRITERS)
-    ]
+    writers = [threading.Thread(target=write, args=(PER_WRITER, lambda: random.random() / 50))
+               for _ in range(WRITERS)]
     for thread in writers:
         thread.start()
     for thread in [long_writer, *writers]:
@@ -134,10 +123,8 @@ def test_feed_delivers_every_change_once_and_the_naive_control_skips(
     skipped = len(set(committed) - set(delivered))
     duplicated = len(delivered) - len(set(delivered))
     naive_skips = len(set(naive_committed) - set(naive_delivered))
-    print(
-        f"AT-13 committed={len(committed)} delivered={len(set(delivered))} "
-        f"skipped={skipped} duplicated={duplicated} naive_control_skips={naive_skips}"
-    )
+    print(f"AT-13 committed={len(committed)} delivered={len(set(delivered))} "
+          f"skipped={skipped} duplicated={duplicated} naive_control_skips={naive_skips}")
     assert set(delivered) == set(committed)
     assert (skipped, duplicated) == (0, 0)
     assert naive_skips > 0, "the control did not show the skip: the test cannot see the bug"

@@ -12,7 +12,9 @@ import sync
 
 CLOCK = re.compile(r"\b(datetime\.now|datetime\.utcnow|date\.today|time\.time)\b")
 # The reference client is the app side of the protocol: it may read the clock (injectable).
-PURE_SOURCES = sorted(p for p in Path(sync.__file__).parent.rglob("*.py") if p.name != "client.py")
+PURE_SOURCES = sorted(
+    p for p in Path(sync.__file__).parent.rglob("*.py") if p.name != "client.py"
+)
 MODULES = ["sync", "sync.wire", "sync.normalise", "sync.dedup", "sync.cursor"]
 
 
