@@ -72,6 +72,7 @@ HANDLES: dict[str, str | None] = {
     "proxy_expired": "proxy_expired",
     "proxy_revoked": "proxy_revoked",
     "proxy_future": "proxy_future",
+    "proxy_pending": "proxy_pending",
     "proxy_readonly": "proxy_readonly",
     "proxy_writeonly": "proxy_writeonly",
     "clinician_a_only": "karin",
@@ -188,11 +189,12 @@ def _insert_proxies(session: Session, asta_pid: str) -> None:
     """The proxies whose grants on A are expired, revoked, not yet valid or narrow."""
     now, day = utcnow(), timedelta(days=1)
     every = [Scope.READ, Scope.RECEIVE_ADVICE, Scope.ENTER_READINGS]
-    active, revoked = GrantStatus.ACTIVE, GrantStatus.REVOKED
+    active, revoked, pending = GrantStatus.ACTIVE, GrantStatus.REVOKED, GrantStatus.PENDING
     grants = {  # handle -> scopes, valid_from, valid_to, status
         "proxy_expired": (every, now - 60 * day, now - day, active),
         "proxy_revoked": (every, now - 60 * day, None, revoked),
         "proxy_future": (every, now + day, None, active),
+        "proxy_pending": (every, now - day, None, pending),  # accepted, not yet confirmed
         "proxy_readonly": ([Scope.READ], now - 60 * day, None, active),
         "proxy_writeonly": ([Scope.ENTER_READINGS], now - 60 * day, None, active),
     }
