@@ -7,6 +7,7 @@ run against a real uvicorn by tests/app/test_e2e_consent.py.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,10 @@ from sqlalchemy.orm import Session
 from app.auth.models import GrantStatus, ProxyGrant, User
 from app.clock import utcnow
 from app.consent.models import ProxyInvitation
-from app.consent.service import code_hash
+from app.consent.service import accept as accept_invitation
+from app.consent.service import code_hash, find_invitation
+from app.db import make_engine, make_sessionmaker, transaction
+from app.errors import NotFound
 from app.push.models import OutboxMessage
 from tests.app.factories import patient_id, scalar
 
@@ -271,3 +275,38 @@ def test_codes_are_stored_hashed(client: TestClient, auth: Auth, session: Sessio
     assert made["code"] not in str(
         [getattr(stored, c.key) for c in ProxyInvitation.__table__.columns]
     )
+
+
+def test_one_code_accepted_at_once_by_two_gives_one_grant(
+    client: TestClient, auth: Auth, db_url: str
+) -> None:
+    """Two relatives race with one code: one pending grant, the other the wrong-code 404."""
+    made = client.post("/v1/patients/me/proxies/invitations", json={"scopes": ["read"]},
+                       headers=auth("asta")).json()  # fmt: skip
+    engine = make_engine(db_url)
+    factory = make_sessionmaker(engine)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def accept(handle: str) -> None:
+        start.wait()
+        try:
+            with transaction(factory) as session:
+                user = session.scalars(select(User).where(User.handle == handle)).one()
+                invitation = find_invitation(session, made["code"], utcnow())
+                accept_invitation(session, invitation, user, utcnow())
+            outcomes.append("grant")
+        except NotFound:
+            outcomes.append("404")
+
+    threads = [threading.Thread(target=accept, args=(h,)) for h in ("maria", "allan")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with transaction(factory) as session:
+        pending = session.scalars(
+            select(ProxyGrant).where(ProxyGrant.status == GrantStatus.PENDING)
+        ).all()
+    engine.dispose()
+    assert sorted(outcomes) == ["404", "grant"] and len(pending) == 1
