@@ -20,6 +20,7 @@ from app.audit.router import router as audit_router
 from app.auth.router import router as identity_router
 from app.config import Settings, get_settings
 from app.db import is_sqlite, make_engine, make_sessionmaker, unavailable_reason
+from app.dialogue.router import router as dialogue_router
 from app.errors import PROBLEM_JSON, AppError
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         push_router,
         goals_router,
+        dialogue_router,
     ):
         app.include_router(router)
     docs.mount(app, docs_enabled=settings.docs_on)

@@ -27,6 +27,8 @@ class Scope(StrEnum):
     READ = "read"
     RECEIVE_ADVICE = "receive_advice"
     ENTER_READINGS = "enter_readings"
+    MESSAGE = "message"
+    AGREE = "agree"
 
 
 class GrantStatus(StrEnum):

@@ -156,7 +156,9 @@ def sync(
     return {
         "results": outcome.results,
         "advice": [findings_service.advice_dict(a, lang, audience) for a in outcome.advice],
-        "changes": findings_service.addressed_changes(page.changes, audience),
+        "changes": findings_service.addressed_changes(
+            page.changes, audience, messages=may(access, Action.MESSAGE)
+        ),
         "cursor": page.cursor,
         "has_more": page.has_more,
     }
@@ -172,7 +174,9 @@ def changes(
 ) -> dict[str, Any]:
     """Every change after ``cursor``; 410 when the cursor is too old."""
     page = feed.read(session, settings, access.patient.id, cursor, limit=limit)
-    changes = findings_service.addressed_changes(page.changes, advice_audience(access))
+    changes = findings_service.addressed_changes(
+        page.changes, advice_audience(access), messages=may(access, Action.MESSAGE)
+    )
     return {"changes": changes, "cursor": page.cursor, "has_more": page.has_more}
 
 
