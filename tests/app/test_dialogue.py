@@ -302,3 +302,56 @@ def test_the_access_log_names_people(client: TestClient, auth: Auth, session: Se
     eva = next(e for e in log if e["actor"]["handle"] == "eva")
     assert {k: eva["actor"][k] for k in EVA} == EVA and eva["actor"]["id"]
     assert eva["care_unit"]["name"] == "Vårdcentralen Norra"  # the old fields stay
+
+
+def test_migration_moves_flag_notes_and_takes_them_out_of_the_feed(
+    backend: str, db_factories: dict[str, object]
+) -> None:
+    """0009: a flag's one note becomes its first note (by its last writer); feeds lose it."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from app import migrate
+    from app.db import normalise_url
+
+    url = db_factories[backend].empty()  # type: ignore[attr-defined]
+    command.upgrade(migrate.alembic_config(url), "0007_imports")
+    engine = create_engine(normalise_url(url))
+    at = "'2026-11-01 00:00:00+00'"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO users (id, handle, display_name, role, title, language, active,"
+            f" created_at) VALUES ('u1', 'eva', 'Eva Ek', 'clinician', '', 'sv', true, {at}),"
+            f" ('u2', 'karin', 'Karin Holm', 'clinician', '', 'sv', true, {at})"))
+        conn.execute(text(
+            "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
+            f" created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv', {at})"))
+        conn.execute(text(
+            "INSERT INTO evaluations (id, patient_id, rule_id, rule_version, plan_version, mode,"
+            " anchor_key, anchor_time, status, reading_ids, explanation, created_at) VALUES"
+            f" ('e1', 'p1', 'bp-low', 1, 1, 'active', 'e1', {at}, 'fired', '[]', '{{}}', {at})"))
+        for flag, status, resolver in (("f1", "resolved", "'u2'"), ("f2", "acknowledged", "NULL"),
+                                       ("f3", "open", "NULL")):  # fmt: skip
+            note = "" if flag == "f3" else f"Anteckning {flag}"
+            conn.execute(text(
+                "INSERT INTO flags (id, patient_id, rule_id, rule_version, evaluation_id,"
+                " severity, severity_rank, status, title, explanation, reading_ids,"
+                " firing_count, created_at, updated_at, acknowledged_at, acknowledged_by,"
+                " resolved_at, resolved_by, note) VALUES"
+                f" ('{flag}', 'p1', 'bp-low', 1, 'e1', 'low', 1, '{status}', '{{}}', '{{}}',"
+                f" '[]', 1, {at}, {at}, {at}, 'u1', {at}, {resolver}, '{note}')"))
+        conn.execute(text(
+            "INSERT INTO changes (patient_id, seq, entity, op, entity_id, data, created_at)"
+            f" VALUES ('p1', 1, 'flag', 'upsert', 'f1',"
+            f" '{{\"id\": \"f1\", \"note\": \"Anteckning f1\"}}', {at})"))
+    migrate.upgrade(url)
+    migrate.check(url)
+    with engine.connect() as conn:
+        notes = conn.execute(text(
+            "SELECT flag_id, author_id, body FROM flag_notes ORDER BY flag_id")).all()
+        data = conn.execute(text("SELECT data FROM changes")).scalar_one()
+    engine.dispose()
+    assert [tuple(n) for n in notes] == [
+        ("f1", "u2", "Anteckning f1"), ("f2", "u1", "Anteckning f2")
+    ]  # fmt: skip
+    assert "Anteckning" not in str(data) and "f1" in str(data)

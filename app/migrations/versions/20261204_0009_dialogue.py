@@ -77,6 +77,7 @@ def upgrade() -> None:
 
 
 def _move_notes() -> None:
+    # Timestamps are copied as the database gave them (untyped columns), in its own format.
     bind = op.get_bind()
     flags = sa.table(
         "flags",
@@ -84,10 +85,10 @@ def _move_notes() -> None:
         sa.column("status", sa.String),
         sa.column("note", sa.String),
         sa.column("acknowledged_by", sa.String),
-        sa.column("acknowledged_at", app.db.UTCDateTime(timezone=True)),
+        sa.column("acknowledged_at"),
         sa.column("resolved_by", sa.String),
-        sa.column("resolved_at", app.db.UTCDateTime(timezone=True)),
-        sa.column("updated_at", app.db.UTCDateTime(timezone=True)),
+        sa.column("resolved_at"),
+        sa.column("updated_at"),
     )
     notes = sa.table(
         "flag_notes",
@@ -96,7 +97,7 @@ def _move_notes() -> None:
         sa.column("author_id", sa.String),
         sa.column("author_care_unit", sa.String),
         sa.column("body", sa.Text),
-        sa.column("created_at", app.db.UTCDateTime(timezone=True)),
+        sa.column("created_at"),
     )
     rows = bind.execute(sa.select(flags).where(flags.c.note != "")).all()
     moved = []
