@@ -255,6 +255,9 @@ def test_flag_notes_are_a_history_for_the_team_only(
 
     worklist = client.get("/v1/flags", params={"status": "resolved"}, headers=auth("eva"))
     assert [n["body"] for n in _row(worklist.json()["items"], asta)["notes"]] == notes
+    own = client.get(f"/v1/patients/{asta}/flags", headers=auth("karin")).json()["items"]
+    assert [n["body"] for n in own[0]["notes"]] == notes
+    assert own[0]["patient"] == {"id": asta, "display_name": "Asta Berglund", "unread_messages": 0}
 
     # The patient side never sees a note: not in flags, not in the feed, not in sync answers.
     _give_maria(session, "read", "receive_advice", "enter_readings", "message")
@@ -264,8 +267,9 @@ def test_flag_notes_are_a_history_for_the_team_only(
             client.get(f"/v1/patients/{asta}/changes", headers=auth(who)),
             client.get("/v1/flags", params={"status": "resolved"}, headers=auth(who)),
         ]
-        if who == "asta":
-            answers.append(client.post("/v1/patients/me/sync", json=batch(), headers=auth(who)))
+        answers.append(
+            client.post(f"/v1/patients/{asta}/sync", json=batch(), headers=auth(who))
+        )
         for answer in answers:
             assert answer.status_code == 200, answer.text
             text = answer.text + json.dumps(answer.json(), ensure_ascii=False)
