@@ -229,3 +229,4 @@ ConsentAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CONSENT))
 RepresentativeAccess = Annotated[
     Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))
 ]
+MessageAccess = Annotated[Access, Depends(patient_access(Action.MESSAGE))]

@@ -4,7 +4,8 @@ from app.audit.models import AuditEvent, AuditHead, AuditSubject
 from app.auth.models import ProxyGrant, User
 from app.consent.models import ProxyInvitation
 from app.db import Base
-from app.findings.models import Advice, Evaluation, Flag
+from app.dialogue.models import Message
+from app.findings.models import Advice, Evaluation, Flag, FlagNote
 from app.goals.models import Goal, Milestone
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans.models import PlanVersion
@@ -23,7 +24,9 @@ __all__ = [
     "Evaluation",
     "FeedHead",
     "Flag",
+    "FlagNote",
     "Goal",
+    "Message",
     "Milestone",
     "Organisation",
     "OutboxMessage",

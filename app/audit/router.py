@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.audit import service as audit
+from app.auth import people
 from app.bounds import MAX_DB_INT
 from app.deps import AccessLogAccess, SessionDep
 
@@ -23,12 +24,22 @@ def access_log(
     """The patient's access log, newest first; ``before`` pages back by sequence number."""
     rows = audit.access_log(session, access.patient.id, limit=limit + 1, before_seq=before)
     page = rows[:limit]
+    names = people.users_by_id(session, [e.actor_id for e in page])
     return {
         "items": [
             {
                 "seq": e.seq,
                 "at": e.occurred_at.isoformat(),
-                "actor": {"id": e.actor_id, "handle": e.actor_handle, "role": e.actor_role},
+                # The old fields stay; the name and care unit say who it was in words.
+                "actor": {
+                    "id": e.actor_id,
+                    "handle": e.actor_handle,
+                    "role": e.actor_role,
+                    "display_name": names[e.actor_id].display_name
+                    if e.actor_id in names
+                    else None,
+                    "care_unit": e.care_unit_name,
+                },
                 "relation": e.relation,
                 "care_unit": {"id": e.care_unit_id, "name": e.care_unit_name}
                 if e.care_unit_id

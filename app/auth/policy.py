@@ -7,6 +7,11 @@ Relations, checked in order:
   ``valid_to``) whose scopes allow the action;
 - **admin**: operations; may read (audited) and enrol, never acts clinically.
 
+The message thread (``Action.MESSAGE``, reading and writing alike) belongs to its participants:
+the patient, a proxy whose grant has the ``message`` scope, and the care team. Operations
+(admin) do not read the dialogue: it is a conversation about care, not data they need, so an
+admin is refused (403) like any other actor who may see the patient but not do this.
+
 A patient the actor has no relation to is reported exactly like a missing one (404). An actor
 who may see the patient but not do this action gets 403.
 """
@@ -43,6 +48,7 @@ class Action(StrEnum):
     READ_GRANTS = "read_grants"  # who the patient's proxies are (a proxy: only their own grant)
     MANAGE_CONSENT = "manage_consent"  # invite, confirm, change and revoke proxies
     REGISTER_REPRESENTATIVE = "register_representative"  # a god man or förvaltare
+    MESSAGE = "message"  # read and write the patient's message thread
 
 
 class Relation(StrEnum):
@@ -61,6 +67,7 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.SUBSCRIBE_ADVICE,
             Action.READ_GRANTS,
             Action.MANAGE_CONSENT,
+            Action.MESSAGE,
         }
     ),
     Relation.CARE_TEAM: frozenset(
@@ -72,13 +79,20 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.READ_ACCESS_LOG,
             Action.READ_GRANTS,
             Action.REGISTER_REPRESENTATIVE,
+            Action.MESSAGE,
         }
     ),
     Relation.ADMIN: frozenset({Action.READ, Action.READ_ACCESS_LOG, Action.READ_GRANTS}),
     # A proxy's actions come from the scopes of the grant, see _PROXY_SCOPE; any grant in
     # force lets its holder read that grant (and give it up, see grant_change_check).
     Relation.PROXY: frozenset(
-        {Action.READ, Action.WRITE_READINGS, Action.SUBSCRIBE_ADVICE, Action.READ_GRANTS}
+        {
+            Action.READ,
+            Action.WRITE_READINGS,
+            Action.SUBSCRIBE_ADVICE,
+            Action.READ_GRANTS,
+            Action.MESSAGE,
+        }
     ),
 }
 
@@ -86,6 +100,7 @@ _PROXY_SCOPE: dict[Action, Scope] = {
     Action.READ: Scope.READ,
     Action.WRITE_READINGS: Scope.ENTER_READINGS,
     Action.SUBSCRIBE_ADVICE: Scope.RECEIVE_ADVICE,
+    Action.MESSAGE: Scope.MESSAGE,
 }
 
 
@@ -273,6 +288,38 @@ def visible_patient_ids(session: Session, actor: Actor, now: datetime) -> list[s
     )
     ids |= {g.patient_id for g in grants if grant_is_active(g, now) and Scope.READ in g.scopes}
     return sorted(ids)
+
+
+def care_team_patient_ids(session: Session, actor: Actor) -> set[str]:
+    """The patients the actor treats as a member of their care team (the care team's view).
+
+    What only the care team sees (flag notes, unread counts of the thread) is shown for these.
+    """
+    user = actor.user
+    if not user.active or user.role != Role.CLINICIAN:
+        return set()
+    return set(
+        session.scalars(
+            select(TeamPatient.patient_id)
+            .join(TeamMember, TeamMember.team_id == TeamPatient.team_id)
+            .where(TeamMember.user_id == user.id)
+        )
+    )
+
+
+def message_patient_ids(session: Session, actor: Actor, now: datetime) -> set[str]:
+    """The patients whose thread the actor writes on the patient side (self, proxy with message)."""
+    user = actor.user
+    if not user.active:
+        return set()
+    ids = set(session.scalars(select(Patient.id).where(Patient.user_id == user.id)))
+    grants = session.scalars(
+        select(ProxyGrant).where(
+            ProxyGrant.grantee_id == user.id, ProxyGrant.status == GrantStatus.ACTIVE
+        )
+    )
+    ids |= {g.patient_id for g in grants if grant_is_active(g, now) and Scope.MESSAGE in g.scopes}
+    return ids
 
 
 def home_care_unit(session: Session, actor: Actor) -> tuple[str | None, str | None]:

@@ -83,8 +83,10 @@ def mark_flags_entered_in_error(
         session,
         patient.id,
         [
-            feed.ChangeEntry("flag", "upsert", f.id, findings_service.flag_dict(f, "sv", now))
-            for f in marked
+            feed.ChangeEntry("flag", "upsert", f.id, data)
+            for f, data in zip(
+                marked, findings_service.flag_dicts(session, marked, "sv", now), strict=True
+            )
         ],
         now=now,
     )

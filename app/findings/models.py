@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
@@ -133,9 +133,27 @@ class Flag(Base):
     escalated_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_unit: Mapped[str | None] = mapped_column(String(200))  # care unit, by name
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    resolved_unit: Mapped[str | None] = mapped_column(String(200))
+    # No longer written or shown: notes are a history in flag_notes (migration 0009 moved the
+    # values there). The column stays so that older rows keep what they held.
     note: Mapped[str] = mapped_column(String(2000), default="")
     # Readings behind the flag later entered in error; the flag stays for the team to judge.
     entered_in_error: Mapped[list[str] | None]
     corrected_at: Mapped[datetime | None]
+
+
+class FlagNote(Base):
+    """A care team's note on a flag: appended, never overwritten, never shown to the patient."""
+
+    __tablename__ = "flag_notes"
+    __table_args__ = (Index("ix_flag_notes_flag_created", "flag_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    flag_id: Mapped[str] = mapped_column(ForeignKey("flags.id"))
+    author_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    author_care_unit: Mapped[str | None] = mapped_column(String(200))  # as named when written
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

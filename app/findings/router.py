@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
-from app.auth.policy import Action, advice_audience, visible_patient_ids
+from app.auth import people
+from app.auth.people import PersonOut
+from app.auth.policy import (
+    Access,
+    Action,
+    Relation,
+    advice_audience,
+    care_team_patient_ids,
+    visible_patient_ids,
+)
 from app.clock import utcnow
 from app.deps import (
     ActorDep,
@@ -17,22 +27,42 @@ from app.deps import (
     audit_listing,
     authorize_audited,
 )
+from app.dialogue import service as dialogue_service
 from app.errors import NotFound
 from app.findings import service as findings_service
-from app.findings.models import FlagStatus
+from app.findings.models import Flag, FlagStatus
 from rules.text import MultiLine
 
 router = APIRouter(tags=["findings"])
 
 AcceptLanguage = Annotated[str | None, Header(alias="accept-language")]
+MAX_NOTE = 2000
 
 
-class FlagNote(BaseModel):
-    """A note on acknowledging or resolving a flag."""
+class FlagActionIn(BaseModel):
+    """An optional note on acknowledging or resolving a flag (appended to its notes)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    note: MultiLine = Field(default="", max_length=2000)
+    note: MultiLine = Field(default="", max_length=MAX_NOTE)
+
+
+class NoteIn(BaseModel):
+    """A note on a flag, for the care team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: MultiLine = Field(min_length=1, max_length=MAX_NOTE)
+
+
+class NoteOut(BaseModel):
+    """A flag note and who wrote it, from which care unit."""
+
+    id: str
+    flag_id: str
+    author: PersonOut | None
+    body: str
+    created_at: AwareDatetime
 
 
 @router.get("/v1/patients/{pid}/advice", summary="The patient's advice, newest first")
@@ -60,11 +90,14 @@ def patient_flags(
     accept_language: AcceptLanguage = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    """The patient's flags, most severe first, then oldest."""
+    """The patient's flags, most severe first, then oldest; the care team's carry notes."""
     lang = findings_service.pick_language(accept_language, access.actor.user.language)
     rows = findings_service.list_flags(session, [access.patient.id], status=status, limit=limit)
     now = utcnow()
-    return {"items": [findings_service.flag_dict(f, lang, now) for f in rows]}
+    team = {access.patient.id} if access.relation == Relation.CARE_TEAM else set()
+    unread = dialogue_service.unread_for(session, access.actor, [access.patient.id], now)
+    items = findings_service.flag_dicts(session, rows, lang, now, team_patients=team, unread=unread)
+    return {"items": items}
 
 
 @router.get("/v1/flags", summary="The worklist: flags across the caller's patients")
@@ -81,10 +114,17 @@ def worklist(
     rows = findings_service.list_flags(session, ids, status=status, limit=limit)
     audit_listing(session, actor, "GET /v1/flags", tuple(sorted({f.patient_id for f in rows})))
     lang = findings_service.pick_language(accept_language, actor.user.language)
-    return {"items": [findings_service.flag_dict(f, lang, now) for f in rows]}
+    patient_ids = {f.patient_id for f in rows}
+    # One query each for notes, people and unread counts, whatever the number of rows.
+    team = care_team_patient_ids(session, actor) & patient_ids
+    unread = dialogue_service.unread_for(session, actor, patient_ids, now)
+    items = findings_service.flag_dicts(session, rows, lang, now, team_patients=team, unread=unread)
+    return {"items": items}
 
 
-def _flag_action(flag_id: str, actor: ActorDep, session: SessionDep, verb: str) -> tuple[Any, Any]:
+def _flag_action(
+    flag_id: str, actor: ActorDep, session: SessionDep, verb: str
+) -> tuple[Flag, Access]:
     flag = findings_service.get_flag(session, flag_id)
     if flag is None:
         raise NotFound("No such flag.")
@@ -99,25 +139,65 @@ def _flag_action(flag_id: str, actor: ActorDep, session: SessionDep, verb: str) 
     return flag, access
 
 
+def _team_answer(session: Session, flag: Flag, access: Access, lang: str) -> dict[str, Any]:
+    now = utcnow()
+    unread = dialogue_service.unread_for(session, access.actor, [flag.patient_id], now)
+    return findings_service.flag_dicts(
+        session, [flag], lang, now, team_patients={flag.patient_id}, unread=unread
+    )[0]
+
+
 @router.post("/v1/flags/{flag_id}/acknowledge", summary="Acknowledge a flag (care team)")
 def acknowledge_flag(
-    flag_id: str, actor: ActorDep, session: SessionDep, body: FlagNote | None = None
+    flag_id: str, actor: ActorDep, session: SessionDep, body: FlagActionIn | None = None
 ) -> dict[str, Any]:
-    """Mark a flag as seen; it stays on the patient until resolved."""
-    flag, _ = _flag_action(flag_id, actor, session, "acknowledge")
-    now = utcnow()
+    """Mark a flag as seen; it stays on the patient until resolved. A note is appended."""
+    flag, access = _flag_action(flag_id, actor, session, "acknowledge")
     findings_service.acknowledge(
-        session, flag, by=actor.id, note=body.note if body else "", now=now
+        session,
+        flag,
+        by=actor.id,
+        care_unit=access.care_unit_name,
+        note=body.note if body else "",
+        now=utcnow(),
     )
-    return findings_service.flag_dict(flag, actor.user.language, now)
+    return _team_answer(session, flag, access, actor.user.language)
 
 
 @router.post("/v1/flags/{flag_id}/resolve", summary="Resolve a flag with a note (care team)")
 def resolve_flag(
-    flag_id: str, actor: ActorDep, session: SessionDep, body: FlagNote | None = None
+    flag_id: str, actor: ActorDep, session: SessionDep, body: FlagActionIn | None = None
 ) -> dict[str, Any]:
-    """Close the flag's episode."""
-    flag, _ = _flag_action(flag_id, actor, session, "resolve")
-    now = utcnow()
-    findings_service.resolve(session, flag, by=actor.id, note=body.note if body else "", now=now)
-    return findings_service.flag_dict(flag, actor.user.language, now)
+    """Close the flag's episode. A note is appended."""
+    flag, access = _flag_action(flag_id, actor, session, "resolve")
+    findings_service.resolve(
+        session,
+        flag,
+        by=actor.id,
+        care_unit=access.care_unit_name,
+        note=body.note if body else "",
+        now=utcnow(),
+    )
+    return _team_answer(session, flag, access, actor.user.language)
+
+
+@router.post(
+    "/v1/flags/{flag_id}/notes",
+    status_code=201,
+    response_model=NoteOut,
+    summary="Add a note to a flag (care team; never shown to the patient)",
+)
+def add_flag_note(
+    flag_id: str, actor: ActorDep, session: SessionDep, body: NoteIn
+) -> dict[str, Any]:
+    """Append a note to the flag's history; earlier notes stay as written."""
+    flag, access = _flag_action(flag_id, actor, session, "notes")
+    note = findings_service.add_note(
+        session,
+        flag,
+        by=actor.id,
+        care_unit=access.care_unit_name,
+        body=body.body,
+        now=utcnow(),
+    )
+    return findings_service.note_dict(note, people.users_by_id(session, [note.author_id]))

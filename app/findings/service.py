@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import people
+from app.auth.models import User
 from app.config import Settings
 from app.errors import Conflict
 from app.findings.models import (
@@ -18,6 +20,7 @@ from app.findings.models import (
     Evaluation,
     EvaluationStatus,
     Flag,
+    FlagNote,
     FlagStatus,
     Severity,
 )
@@ -269,7 +272,6 @@ def _open_or_extend_flag(
             created_at=now,
             updated_at=now,
             due_at=now + _deadline(settings, severity),
-            note="",
         )
         session.add(flag)
     else:
@@ -291,7 +293,7 @@ def _open_or_extend_flag(
         entity="flag",
         op="upsert",
         entity_id=flag.id,
-        data=flag_dict(flag, patient.language, now),
+        data=flag_dict(session, flag, patient.language, now),
         now=now,
     )
     return flag
@@ -334,10 +336,18 @@ def advice_feed_dict(advice: Advice, lang: str) -> dict[str, Any]:
     return data
 
 
-def addressed_changes(changes: list[dict[str, Any]], audience: Audience) -> list[dict[str, Any]]:
-    """Feed changes as a reader sees them: advice in the reader's variant, one shape for all."""
+def addressed_changes(
+    changes: list[dict[str, Any]], audience: Audience, *, messages: bool = True
+) -> list[dict[str, Any]]:
+    """Feed changes as a reader sees them: advice in the reader's variant, one shape for all.
+
+    ``messages`` False leaves out the message thread, for readers who may not take part in it
+    (a proxy without the message scope, operations).
+    """
     shown: list[dict[str, Any]] = []
     for change in changes:
+        if not messages and change.get("entity") == "message":
+            continue
         data = change.get("data")
         if change.get("entity") == "advice" and isinstance(data, dict) and "proxy" in data:
             data = dict(data)
@@ -349,8 +359,55 @@ def addressed_changes(changes: list[dict[str, Any]], audience: Audience) -> list
     return shown
 
 
-def flag_dict(flag: Flag, lang: str, now: datetime) -> dict[str, Any]:
-    """The API form of a flag, with its explanation."""
+def flag_dicts(
+    session: Session,
+    flags: Sequence[Flag],
+    lang: str,
+    now: datetime,
+    *,
+    team_patients: Collection[str] = frozenset(),
+    unread: Mapping[str, int | None] | None = None,
+) -> list[dict[str, Any]]:
+    """The API form of flags, with the people who handled them named, in a few queries.
+
+    Flags of ``team_patients`` (the patients the reader treats as their care team) carry the
+    team's notes; every other reader (the patient, a proxy, operations, the change feed) gets
+    no notes and no note text. ``unread`` adds the patient's unread message count to each row.
+    """
+    team_flags = [f.id for f in flags if f.patient_id in team_patients]
+    notes: dict[str, list[FlagNote]] = {}
+    if team_flags:
+        for note in session.scalars(
+            select(FlagNote)
+            .where(FlagNote.flag_id.in_(team_flags))
+            .order_by(FlagNote.created_at, FlagNote.id)
+        ):
+            notes.setdefault(note.flag_id, []).append(note)
+    users = people.users_by_id(
+        session,
+        [f.acknowledged_by for f in flags]
+        + [f.resolved_by for f in flags]
+        + [n.author_id for ns in notes.values() for n in ns],
+    )
+    names = patient_names(session, {f.patient_id for f in flags})
+    shown: list[dict[str, Any]] = []
+    for flag in flags:
+        data = _flag_fields(flag, lang, now, users)
+        data["patient"] = {"id": flag.patient_id, "display_name": names.get(flag.patient_id)}
+        if unread is not None:
+            data["patient"]["unread_messages"] = unread.get(flag.patient_id)
+        if flag.patient_id in team_patients:
+            data["notes"] = [note_dict(n, users) for n in notes.get(flag.id, [])]
+        shown.append(data)
+    return shown
+
+
+def flag_dict(session: Session, flag: Flag, lang: str, now: datetime) -> dict[str, Any]:
+    """The form of a flag anyone who may read the patient sees (and the change feed keeps)."""
+    return flag_dicts(session, [flag], lang, now)[0]
+
+
+def _flag_fields(flag: Flag, lang: str, now: datetime, users: Mapping[str, User]) -> dict[str, Any]:
     return {
         "id": flag.id,
         "patient_id": flag.patient_id,
@@ -369,12 +426,32 @@ def flag_dict(flag: Flag, lang: str, now: datetime) -> dict[str, Any]:
         ),
         "escalated_at": flag.escalated_at.isoformat() if flag.escalated_at else None,
         "acknowledged_at": flag.acknowledged_at.isoformat() if flag.acknowledged_at else None,
-        "acknowledged_by": flag.acknowledged_by,
+        "acknowledged_by": people.person_of(flag.acknowledged_by, flag.acknowledged_unit, users),
         "resolved_at": flag.resolved_at.isoformat() if flag.resolved_at else None,
-        "resolved_by": flag.resolved_by,
-        "note": flag.note,
+        "resolved_by": people.person_of(flag.resolved_by, flag.resolved_unit, users),
         **correction_dict(flag, lang),
     }
+
+
+def note_dict(note: FlagNote, users: Mapping[str, User]) -> dict[str, Any]:
+    """The API form of a flag note (for the care team only)."""
+    return {
+        "id": note.id,
+        "flag_id": note.flag_id,
+        "author": people.person_of(note.author_id, note.author_care_unit, users),
+        "body": note.body,
+        "created_at": note.created_at.isoformat(),
+    }
+
+
+def patient_names(session: Session, patient_ids: Collection[str]) -> dict[str, str]:
+    """Display names of patients by id, in one query."""
+    if not patient_ids:
+        return {}
+    rows = session.execute(
+        select(Patient.id, Patient.display_name).where(Patient.id.in_(list(patient_ids)))
+    ).all()
+    return {r.id: r.display_name for r in rows}
 
 
 def withdrawal_dict(advice: Advice) -> dict[str, Any]:
@@ -432,30 +509,49 @@ def get_flag(session: Session, flag_id: str) -> Flag | None:
     return session.get(Flag, flag_id) if len(flag_id) <= 36 else None
 
 
-def acknowledge(session: Session, flag: Flag, *, by: str, note: str, now: datetime) -> Flag:
-    """Mark a flag as seen by the team; acknowledging twice is harmless."""
+def add_note(
+    session: Session, flag: Flag, *, by: str, care_unit: str | None, body: str, now: datetime
+) -> FlagNote:
+    """Append a note to a flag's history; notes are never overwritten."""
+    note = FlagNote(
+        flag_id=flag.id, author_id=by, author_care_unit=care_unit, body=body, created_at=now
+    )
+    session.add(note)
+    session.flush()
+    return note
+
+
+def acknowledge(
+    session: Session, flag: Flag, *, by: str, care_unit: str | None, note: str, now: datetime
+) -> Flag:
+    """Mark a flag as seen by the team; acknowledging twice is harmless (a note is kept)."""
     if flag.status == FlagStatus.RESOLVED:
         raise Conflict("The flag is already resolved.")
+    if note:
+        add_note(session, flag, by=by, care_unit=care_unit, body=note, now=now)
     if flag.status == FlagStatus.OPEN:
         flag.status = FlagStatus.ACKNOWLEDGED
         flag.acknowledged_at, flag.acknowledged_by = now, by
-        if note:
-            flag.note = note
+        flag.acknowledged_unit = care_unit
         flag.updated_at = now
         _flag_changed(session, flag, now)
     return flag
 
 
-def resolve(session: Session, flag: Flag, *, by: str, note: str, now: datetime) -> Flag:
+def resolve(
+    session: Session, flag: Flag, *, by: str, care_unit: str | None, note: str, now: datetime
+) -> Flag:
     """Close a flag's episode; a later firing opens a new flag."""
     if flag.status == FlagStatus.RESOLVED:
         raise Conflict("The flag is already resolved.")
+    if note:
+        add_note(session, flag, by=by, care_unit=care_unit, body=note, now=now)
     if flag.acknowledged_at is None:
         flag.acknowledged_at, flag.acknowledged_by = now, by
+        flag.acknowledged_unit = care_unit
     flag.status = FlagStatus.RESOLVED
     flag.resolved_at, flag.resolved_by = now, by
-    if note:
-        flag.note = note
+    flag.resolved_unit = care_unit
     flag.updated_at = now
     _flag_changed(session, flag, now)
     return flag
@@ -469,7 +565,7 @@ def _flag_changed(session: Session, flag: Flag, now: datetime) -> None:
         entity="flag",
         op="upsert",
         entity_id=flag.id,
-        data=flag_dict(flag, "sv", now),
+        data=flag_dict(session, flag, "sv", now),
         now=now,
     )
 

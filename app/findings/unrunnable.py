@@ -135,7 +135,7 @@ def flag_unrunnable_rules(
             entity="flag",
             op="upsert",
             entity_id=flag.id,
-            data=findings_service.flag_dict(flag, patient.language, now),
+            data=findings_service.flag_dict(session, flag, patient.language, now),
             now=now,
         )
         raised.append(flag)

@@ -15,6 +15,7 @@ from app.audit import service as audit
 from app.auth.policy import Actor, home_care_unit, relation_to
 from app.clock import utcnow
 from app.deps import ActorDep, ReadAccess, SessionDep, audit_listing
+from app.dialogue import service as dialogue_service
 from app.errors import AppError, BadRequest
 from app.patients import service as patients_service
 from app.patients.models import Patient
@@ -58,7 +59,20 @@ def list_patients(
     rows, more = patients_service.list_patients(session, actor, now, offset=offset, limit=limit)
     audit_listing(session, actor, "GET /v1/patients", tuple(p.id for p in rows))
     next_cursor = base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else None
-    return {"items": [patients_service.patient_dict(p) for p in rows], "next_cursor": next_cursor}
+    # Unread messages for the whole page in one grouped query, not one per row.
+    unread = dialogue_service.unread_for(session, actor, [p.id for p in rows], now)
+    items = [
+        {
+            **patients_service.patient_dict(p),
+            "patient": {
+                "id": p.id,
+                "display_name": p.display_name,
+                "unread_messages": unread.get(p.id),
+            },
+        }
+        for p in rows
+    ]
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/{pid}", summary="One patient")

@@ -280,6 +280,9 @@ def may_receive(
         return access.relation == Relation.CARE_TEAM and user.role == Role.CLINICIAN
     if access.relation == Relation.PROXY and patient.id not in sub.patient_ids:
         return False
+    if row.kind == "message":
+        # Told of a new message: whoever may still take part in the patient's thread.
+        return may(access, Action.MESSAGE)
     return may(access, Action.SUBSCRIBE_ADVICE)
 
 

@@ -298,6 +298,7 @@ def notification_dict(row: OutboxMessage) -> dict[str, Any]:
         "advice_id": row.advice_id,
         "reminder_id": payload.get("reminder_id"),
         "flag_id": payload.get("flag_id"),
+        "message_id": payload.get("message_id"),
         "subscription_id": row.subscription_id,
         "recipient_user_id": row.user_id,
         "urgency": row.urgency,

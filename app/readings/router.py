@@ -158,7 +158,7 @@ def sync(
         "results": outcome.results,
         "advice": [findings_service.advice_dict(a, lang, audience) for a in outcome.advice],
         "changes": findings_service.addressed_changes(
-            hide_other_grants(page.changes, access), audience
+            hide_other_grants(page.changes, access), audience, messages=may(access, Action.MESSAGE)
         ),
         "cursor": page.cursor,
         "has_more": page.has_more,
@@ -176,7 +176,9 @@ def changes(
     """Every change after ``cursor``; 410 when the cursor is too old."""
     page = feed.read(session, settings, access.patient.id, cursor, limit=limit)
     shown = hide_other_grants(page.changes, access)
-    changes = findings_service.addressed_changes(shown, advice_audience(access))
+    changes = findings_service.addressed_changes(
+        shown, advice_audience(access), messages=may(access, Action.MESSAGE)
+    )
     return {"changes": changes, "cursor": page.cursor, "has_more": page.has_more}
 
 

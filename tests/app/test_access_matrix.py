@@ -366,6 +366,8 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         body = omh_heart_rate(FRESH_PULSE, minutes_ago=90 + world.uploads / 10)
     elif (method == "PUT" and path.endswith("/plan")) or path.endswith("/plan/backtest"):
         body = world.plans[target]  # a backtest takes the proposed plan
+    elif path.endswith("/messages") or path.endswith("/notes"):
+        body = {"body": "AT-01"}
     elif path.startswith("/v1/flags/"):
         body = {"note": "AT-01"}
     elif method == "POST" and path == "/v1/patients":

@@ -60,7 +60,8 @@ def test_repeated_firings_attach_to_the_open_episode_until_resolved(
         f"/v1/flags/{flag_id}/resolve", json={"note": "Ringt Allan, ok."}, headers=auth("eva")
     )
     assert resolved.status_code == 200
-    assert resolved.json()["status"] == "resolved" and resolved.json()["note"] == "Ringt Allan, ok."
+    assert resolved.json()["status"] == "resolved"
+    assert [n["body"] for n in resolved.json()["notes"]] == ["Ringt Allan, ok."]
     again = client.post(f"/v1/flags/{flag_id}/resolve", json={"note": "x"}, headers=auth("eva"))
     assert again.status_code == 409
 

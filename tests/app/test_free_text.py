@@ -128,7 +128,7 @@ def test_multi_line_text_keeps_its_line_breaks_and_tabs(
     worklist = client.get("/v1/flags", params={"status": "acknowledged"},
                           headers=auth("eva")).json()["items"]
     shown = next(f for f in worklist if f["id"] == flag)
-    assert "Ringde Allan.\nMäter igen i kväll.\tEva" in shown.values()
+    assert [n["body"] for n in shown["notes"]] == ["Ringde Allan.\nMäter igen i kväll.\tEva"]
 
 
 @pytest.mark.parametrize(

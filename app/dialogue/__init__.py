@@ -1,0 +1,1 @@
+"""The dialogue: one message thread per patient between the patient side and the care team."""
