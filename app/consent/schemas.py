@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app.auth.models import Scope
+from app.auth.people import PersonOut
 from app.bounds import BoundedTime
 from rules.text import MultiLine, SingleLine
 
@@ -78,15 +79,6 @@ class RepresentativeIn(_Period):
     scopes: Scopes
     basis: Literal["legal_representative"]
     basis_note: MultiLine = Field(min_length=1, max_length=2000)
-
-
-class PersonOut(BaseModel):
-    """A person named in an answer."""
-
-    id: str
-    display_name: str
-    role: str | None = None
-    care_unit: str | None = None
 
 
 class PatientRef(BaseModel):

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.auth import people
 from app.auth.models import GrantBasis, GrantStatus, ProxyGrant, Role, User
 from app.auth.policy import Access, GrantChange, grant_change_check, grant_is_active, visible_grant
 from app.consent import notices
@@ -51,23 +52,16 @@ def status_of(grant: ProxyGrant, now: datetime) -> str:
     return grant.status
 
 
-def _person(session: Session, user_id: str | None) -> dict[str, Any] | None:
-    user = session.get(User, user_id) if user_id else None
-    if user is None:
-        return None
-    return {"id": user.id, "display_name": user.display_name, "role": user.role,
-            "care_unit": None}  # fmt: skip
-
-
 def grant_dict(session: Session, grant: ProxyGrant, now: datetime) -> dict[str, Any]:
     """The API form of a grant, naming people, never bare ids."""
     patient = session.get(Patient, grant.patient_id)
     assert patient is not None
+    users = people.users_by_id(session, [grant.grantee_id, grant.created_by, grant.revoked_by])
     return {
         "id": grant.id,
         "patient_id": grant.patient_id,
         "patient": {"id": patient.id, "display_name": patient.display_name},
-        "grantee": _person(session, grant.grantee_id),
+        "grantee": people.person_of(grant.grantee_id, None, users),
         "scopes": sorted(grant.scopes),
         "valid_from": grant.valid_from,
         "valid_to": grant.valid_to,
@@ -76,11 +70,11 @@ def grant_dict(session: Session, grant: ProxyGrant, now: datetime) -> dict[str, 
         "basis": grant.basis,
         "basis_note": grant.basis_note,
         "created_at": grant.created_at,
-        "created_by": _person(session, grant.created_by),
+        "created_by": people.person_of(grant.created_by, None, users),
         "accepted_at": grant.accepted_at,
         "confirmed_at": grant.confirmed_at,
         "revoked_at": grant.revoked_at,
-        "revoked_by": _person(session, grant.revoked_by),
+        "revoked_by": people.person_of(grant.revoked_by, None, users),
         "replaced_by": grant.replaced_by,
     }
 
