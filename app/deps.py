@@ -29,7 +29,7 @@ from app.config import Settings
 from app.db import transaction
 from app.errors import AppError, NotFound, Unauthorized
 from app.patients.models import Patient
-from app.probing import ProbingLimits
+from app.probing import Attempt, ProbingLimits
 from app.readings.ratelimit import OwnPatients
 
 
@@ -94,6 +94,28 @@ def get_actor(
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def attempts_limited(kind: Attempt) -> Callable[..., Iterator[None]]:
+    """A dependency that refuses (429) a caller whose failed attempts of ``kind`` ran out.
+
+    Refusals that could tell a prober something are charged to the caller (app/probing.py).
+    """
+
+    def dependency(request: Request, actor: ActorDep) -> Iterator[None]:
+        probing: ProbingLimits = request.app.state.probing
+        probing.before_attempt(kind, actor.id)
+        try:
+            yield
+        except AppError as exc:
+            probing.attempt_failed(kind, actor.id, exc)
+            raise
+
+    return dependency
+
+
+EnrolmentLimited = Annotated[None, Depends(attempts_limited("enrolment"), scope="function")]
+CodeAttemptsLimited = Annotated[None, Depends(attempts_limited("invitation"), scope="function")]
 
 
 def resolve_patient_id(session: Session, actor: Actor, pid: str) -> str:
@@ -226,7 +248,5 @@ PlanWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_PLAN))]
 AccessLogAccess = Annotated[Access, Depends(patient_access(Action.READ_ACCESS_LOG))]
 GrantsReadAccess = Annotated[Access, Depends(patient_access(Action.READ_GRANTS))]
 ConsentAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CONSENT))]
-RepresentativeAccess = Annotated[
-    Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))
-]
+RepresentativeAccess = Annotated[Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))]
 MessageAccess = Annotated[Access, Depends(patient_access(Action.MESSAGE))]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import jwt
 from starlette.requests import HTTPConnection
@@ -36,7 +37,14 @@ from app.config import Settings
 from app.errors import AppError, Unauthorized
 from app.readings.ratelimit import RateLimiter
 
-ENROLMENT_FAILURES = frozenset({404, 409, 422})
+Attempt = Literal["enrolment", "invitation"]
+"""The kinds of attempt whose failures are counted per caller."""
+
+# The refusals that tell a prober something: an enrolled or unknown personnummer, a wrong code.
+_TELLING_FAILURES: dict[str, frozenset[int]] = {
+    "enrolment": frozenset({404, 409, 422}),
+    "invitation": frozenset({404}),
+}
 
 
 @dataclass
@@ -85,23 +93,14 @@ class ProbingLimits:
             self.auth.spend(key, now)
         return exc
 
-    def before_enrolment(self, caller_id: str) -> None:
-        """Refuse (429) an enrolment by a caller whose failed attempts used up the bucket."""
-        self.enrolment.refuse_if_spent(("enrol", caller_id), self.monotonic())
+    def before_attempt(self, kind: Attempt, caller_id: str) -> None:
+        """Refuse (429) a caller whose failed attempts of this kind used up their bucket."""
+        getattr(self, kind).refuse_if_spent((kind, caller_id), self.monotonic())
 
-    def enrolment_failed(self, caller_id: str, exc: AppError) -> None:
-        """Charge a refused enrolment to its caller, when the refusal could tell them something."""
-        if exc.status in ENROLMENT_FAILURES:
-            self.enrolment.spend(("enrol", caller_id), self.monotonic())
-
-    def before_invitation(self, caller_id: str) -> None:
-        """Refuse (429) a caller whose wrong invitation codes used up their bucket."""
-        self.invitation.refuse_if_spent(("invitation", caller_id), self.monotonic())
-
-    def invitation_failed(self, caller_id: str, exc: AppError) -> None:
-        """Charge a wrong, used or expired code (404) to its caller."""
-        if exc.status == 404:
-            self.invitation.spend(("invitation", caller_id), self.monotonic())
+    def attempt_failed(self, kind: Attempt, caller_id: str, exc: AppError) -> None:
+        """Charge a refusal that could tell the caller something to their bucket."""
+        if exc.status in _TELLING_FAILURES[kind]:
+            getattr(self, kind).spend((kind, caller_id), self.monotonic())
 
 
 def client_address(connection: HTTPConnection) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
 from app.auth.policy import Access, Action, Relation
 from app.clock import utcnow
@@ -21,15 +20,14 @@ from app.consent.schemas import (
 )
 from app.deps import (
     ActorDep,
+    CodeAttemptsLimited,
     ConsentAccess,
     GrantsReadAccess,
     RepresentativeAccess,
     SessionDep,
     audit_access,
 )
-from app.errors import AppError
 from app.patients.models import Patient
-from app.probing import ProbingLimits
 
 router = APIRouter(tags=["consent"])
 
@@ -53,20 +51,6 @@ def list_proxies(access: GrantsReadAccess, session: SessionDep) -> dict[str, Any
 def invite(body: InvitationIn, access: ConsentAccess, session: SessionDep) -> dict[str, Any]:
     """A code valid 72 hours, for one use; it is shown only in this answer."""
     return service.invite(session, access, body, utcnow())
-
-
-def limit_invitation_codes(request: Request, actor: ActorDep) -> Iterator[None]:
-    """Refuse (429) a caller whose wrong codes used up their bucket; charge wrong codes."""
-    probing: ProbingLimits = request.app.state.probing
-    probing.before_invitation(actor.id)
-    try:
-        yield
-    except AppError as exc:
-        probing.invitation_failed(actor.id, exc)
-        raise
-
-
-CodeAttemptsLimited = Annotated[None, Depends(limit_invitation_codes, scope="function")]
 
 
 @router.post(

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.policy import Actor, home_care_unit, relation_to
 from app.clock import utcnow
-from app.deps import ActorDep, ReadAccess, SessionDep, audit_listing
+from app.deps import ActorDep, EnrolmentLimited, ReadAccess, SessionDep, audit_listing
 from app.dialogue import service as dialogue_service
-from app.errors import AppError, BadRequest
+from app.errors import BadRequest
 from app.patients import service as patients_service
 from app.patients.models import Patient
-from app.probing import ProbingLimits
 from rules.text import SingleLine
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
@@ -102,20 +100,6 @@ def _audit_enrolment(session: Session, actor: Actor, patient_id: str, now: datet
             care_unit_name=unit_name,
         ),
     )
-
-
-def limit_enrolment(request: Request, actor: ActorDep) -> Iterator[None]:
-    """Refuse (429) a caller whose refused enrolments used up their bucket; charge refusals."""
-    probing: ProbingLimits = request.app.state.probing
-    probing.before_enrolment(actor.id)
-    try:
-        yield
-    except AppError as exc:
-        probing.enrolment_failed(actor.id, exc)
-        raise
-
-
-EnrolmentLimited = Annotated[None, Depends(limit_enrolment, scope="function")]
 
 
 @router.post("", status_code=201, summary="Enrol a patient in one of the caller's teams")
