@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth import people, policy
-from app.auth.models import GrantStatus, ProxyGrant, Scope, User
+from app.auth.models import Scope, User
 from app.auth.policy import Access, Actor, Relation
 from app.dialogue.models import Message, Side
 from app.jobs import escalation
@@ -172,7 +172,7 @@ def unread_for(
 def _notify_patient_side(
     session: Session, patient: Patient, message: Message, now: datetime
 ) -> None:
-    for user in _patient_side(session, patient, now):
+    for user in push_service.patient_side(session, patient, now, Scope.MESSAGE):
         lang = push_service.language_of(user)
         is_own = patient.user_id == user.id
         for sub in push_service.active_subscriptions(session, user.id):
@@ -213,23 +213,3 @@ def _enqueue(
         topic_=push_service.topic("message", patient.id.replace("-", "")[:24]),
         now=now,
     )
-
-
-def _patient_side(session: Session, patient: Patient, now: datetime) -> list[User]:
-    """The patient and every proxy whose grant allows messaging, now."""
-    users: list[User] = []
-    if patient.user_id is not None:
-        own = session.get(User, patient.user_id)
-        if own is not None and own.active:
-            users.append(own)
-    grants = session.scalars(
-        select(ProxyGrant).where(
-            ProxyGrant.patient_id == patient.id, ProxyGrant.status == GrantStatus.ACTIVE
-        )
-    )
-    for grant in grants:
-        if policy.grant_is_active(grant, now) and Scope.MESSAGE in grant.scopes:
-            proxy = session.get(User, grant.grantee_id)
-            if proxy is not None and proxy.active:
-                users.append(proxy)
-    return users

@@ -109,8 +109,8 @@ def active_subscriptions(session: Session, user_id: str) -> list[PushSubscriptio
     )
 
 
-def advice_recipients(session: Session, patient: Patient, now: datetime) -> list[User]:
-    """The patient and every proxy whose grant lets them receive advice, now."""
+def patient_side(session: Session, patient: Patient, now: datetime, scope: Scope) -> list[User]:
+    """The patient and every proxy whose grant in force has ``scope``, now."""
     users: list[User] = []
     if patient.user_id is not None:
         own = session.get(User, patient.user_id)
@@ -118,7 +118,7 @@ def advice_recipients(session: Session, patient: Patient, now: datetime) -> list
             users.append(own)
     grants = session.scalars(select(ProxyGrant).where(ProxyGrant.patient_id == patient.id))
     for grant in grants:
-        if grant_is_active(grant, now) and Scope.RECEIVE_ADVICE in grant.scopes:
+        if grant_is_active(grant, now) and scope in grant.scopes:
             proxy = session.get(User, grant.grantee_id)
             if proxy is not None and proxy.active:
                 users.append(proxy)
@@ -138,7 +138,7 @@ def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: date
     if ttl <= 0:
         return 0
     count = 0
-    for user in advice_recipients(session, patient, now):
+    for user in patient_side(session, patient, now, Scope.RECEIVE_ADVICE):
         lang = language_of(user)
         is_own = patient.user_id == user.id
         title, _ = advice.texts(PATIENT if is_own else PROXY)

@@ -359,3 +359,25 @@ def test_migration_moves_flag_notes_and_takes_them_out_of_the_feed(
         ("f1", "u2", "Anteckning f1"), ("f2", "u1", "Anteckning f2")
     ]  # fmt: skip
     assert "Anteckning" not in str(data) and "f1" in str(data)
+
+
+def test_a_team_message_reaches_a_proxy_only_with_the_message_scope(
+    client: TestClient, auth: Auth, session: Session, push: LocalPushService
+) -> None:
+    asta = patient_id(session, "asta")
+    subscription = {**push.subscriber().subscription_json(), "patient_ids": [asta]}
+    maria_sub = client.post("/v1/push/subscriptions", json=subscription, headers=auth("maria"))
+    assert maria_sub.status_code == 201, maria_sub.text
+
+    def told_maria() -> int:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "message"))
+        return sum(r.subscription_id == maria_sub.json()["id"] for r in rows)
+
+    client.post(f"/v1/patients/{asta}/messages", json={"body": "Vi kommer på tisdag."},
+                headers=auth("karin"))  # fmt: skip
+    assert told_maria() == 0  # her grant has read and receive_advice, not message
+    _give_maria(session, "read", "receive_advice", "message")
+    _later()
+    client.post(f"/v1/patients/{asta}/messages", json={"body": "Vi kommer på onsdag."},
+                headers=auth("karin"))  # fmt: skip
+    assert told_maria() == 1
