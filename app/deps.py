@@ -250,3 +250,6 @@ GrantsReadAccess = Annotated[Access, Depends(patient_access(Action.READ_GRANTS))
 ConsentAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CONSENT))]
 RepresentativeAccess = Annotated[Access, Depends(patient_access(Action.REGISTER_REPRESENTATIVE))]
 MessageAccess = Annotated[Access, Depends(patient_access(Action.MESSAGE))]
+AgreementDecisionAccess = Annotated[Access, Depends(patient_access(Action.DECIDE_AGREEMENT))]
+StoryWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_STORY))]
+CalendarAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CALENDAR))]

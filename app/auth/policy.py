@@ -49,6 +49,9 @@ class Action(StrEnum):
     MANAGE_CONSENT = "manage_consent"  # invite, confirm, change and revoke proxies
     REGISTER_REPRESENTATIVE = "register_representative"  # a god man or förvaltare
     MESSAGE = "message"  # read and write the patient's message thread
+    DECIDE_AGREEMENT = "decide_agreement"  # agree to or decline an agreement the team proposed
+    WRITE_STORY = "write_story"  # "what matters to me" and questions for the next contact
+    MANAGE_CALENDAR = "manage_calendar"  # make or end the patient's .ics calendar link
 
 
 class Relation(StrEnum):
@@ -68,6 +71,9 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.READ_GRANTS,
             Action.MANAGE_CONSENT,
             Action.MESSAGE,
+            Action.DECIDE_AGREEMENT,
+            Action.WRITE_STORY,
+            Action.MANAGE_CALENDAR,
         }
     ),
     Relation.CARE_TEAM: frozenset(
@@ -92,6 +98,8 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.SUBSCRIBE_ADVICE,
             Action.READ_GRANTS,
             Action.MESSAGE,
+            Action.DECIDE_AGREEMENT,
+            Action.WRITE_STORY,
         }
     ),
 }
@@ -101,6 +109,10 @@ _PROXY_SCOPE: dict[Action, Scope] = {
     Action.WRITE_READINGS: Scope.ENTER_READINGS,
     Action.SUBSCRIBE_ADVICE: Scope.RECEIVE_ADVICE,
     Action.MESSAGE: Scope.MESSAGE,
+    # Taking part in the plan on the patient's behalf: deciding agreements and writing down
+    # what matters to the patient are both the ``agree`` scope.
+    Action.DECIDE_AGREEMENT: Scope.AGREE,
+    Action.WRITE_STORY: Scope.AGREE,
 }
 
 
