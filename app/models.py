@@ -8,16 +8,25 @@ from app.dialogue.models import Message
 from app.findings.models import Advice, Evaluation, Flag, FlagNote
 from app.goals.models import Goal, Milestone
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
-from app.plans.models import PlanVersion
+from app.plans.models import (
+    AgreementEvent,
+    AgreementRecord,
+    CareContactRecord,
+    PlanVersion,
+    StoryVersion,
+)
 from app.push.models import OutboxMessage, PushSubscription, Reminder
 from app.readings.models import Change, FeedHead, Reading, Source
 
 __all__ = [
     "Advice",
+    "AgreementEvent",
+    "AgreementRecord",
     "AuditEvent",
     "AuditHead",
     "AuditSubject",
     "Base",
+    "CareContactRecord",
     "CareTeam",
     "CareUnit",
     "Change",
@@ -32,6 +41,7 @@ __all__ = [
     "OutboxMessage",
     "Patient",
     "PlanVersion",
+    "StoryVersion",
     "ProxyGrant",
     "ProxyInvitation",
     "PushSubscription",

@@ -21,11 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.models import ProxyGrant, User
+from app.auth.models import ProxyGrant, Role, User
 from app.config import Settings
+from app.errors import Unprocessable
 from app.goals import service as goals_service
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
+from app.plans import contact as plans_contact
 from app.plans import service as plans_service
+from app.plans.models import AgreementEvent
 from app.readings import service as readings_service
 from app.readings.models import Reading, Source
 from rules.model import load_library
@@ -136,14 +139,57 @@ def load_plan(
         log.info(
             "plan for %s: rules not in the library yet, left out: %s", patient.display_name, skipped
         )
-    plans_service.save(
+    # The sample plans name their contact as a person; the service keeps it as the patient's
+    # care contact (a clinician of the patient's team), not inside the plan.
+    named = body.pop("contact", None)
+    row = plans_service.save(
         session,
-        patient_id=patient.id,
+        patient=patient,
         body=PlanBody.model_validate({**body, "rules": known}),
         author_id=author,
         now=now,
     )
+    if named is not None:
+        _care_contact(session, patient, named, author, now)
+    # The sample agreements were made together at the last visit: the patient agreed.
+    for item in row.body.get("agreements", []):
+        session.add(
+            AgreementEvent(
+                agreement_id=item["id"],
+                patient_id=patient.id,
+                kind="decision",
+                status="agreed",
+                comment="",
+                actor_id=patient.user_id,
+                actor_care_unit=None,
+                at=now,
+            )
+        )
     return True
+
+
+def _care_contact(
+    session: Session, patient: Patient, named: dict[str, str], author: str | None, now: datetime
+) -> None:
+    """Make the sample plan's named contact the patient's care contact, when they are in a team."""
+    clinician = session.scalars(
+        select(User).where(User.display_name == named.get("name"), User.role == Role.CLINICIAN)
+    ).first()
+    if clinician is None:
+        return
+    try:
+        plans_contact.set_contact(
+            session,
+            patient.id,
+            set_by=author,
+            clinician_id=clinician.id,
+            team_id=None,
+            phone=named.get("phone", ""),
+            hours=named.get("hours", "Vardagar 8–16"),
+            now=now,
+        )
+    except Unprocessable:
+        log.info("sample contact %s is not in %s's team: left out", named, patient.display_name)
 
 
 def _local(anchor: date, day: str, clock: str, zone: ZoneInfo) -> str | None:

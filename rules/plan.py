@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from rules.text import MultiLine, SingleLine
 
@@ -46,16 +47,69 @@ class ScheduleEntry(BaseModel):
     days: Literal["daily", "weekdays", "weekly"] = "daily"
 
 
-class Agreement(BaseModel):
-    """An agreement (överenskommelse) between the patient and the care team."""
+class Responsible(BaseModel):
+    """Who carries out an agreement: the patient, a relative, a clinician or a care team.
+
+    ``id`` names the person or team (the patient's id, a relative's or clinician's user id, a
+    team id); the service checks that it exists and relates to the patient and fills in
+    ``display_name`` (a value sent in is ignored).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["patient", "relative", "clinician", "team"]
+    id: SingleLine | None = Field(default=None, max_length=64)
+    display_name: SingleLine | None = Field(default=None, max_length=200)
+
+
+class When(BaseModel):
+    """When an agreement applies: on one date, or repeatedly (``days``) until a date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on: date | None = None
+    days: Literal["daily", "weekdays", "weekly"] | None = None
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> When:
+        if (self.on is None) == (self.days is None):
+            raise ValueError("give either 'on' (a date) or 'days' (a repetition), not both")
+        if self.on is not None and self.until is not None:
+            raise ValueError("'until' goes with 'days', not with 'on'")
+        return self
+
+
+class Agreement(BaseModel):
+    """An agreement (överenskommelse) of the plan: what, when, and who is responsible.
+
+    The care team proposes it in a plan version (without ``id``: the service gives it one);
+    its decision and later status are records of their own, keyed by ``id``, so a stored plan
+    version never changes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: SingleLine | None = Field(default=None, max_length=64)
     text: MultiLine = Field(min_length=1, max_length=2000)
+    what: SingleLine | None = Field(default=None, max_length=200)
+    when: When | None = None
+    responsible: Responsible | None = None
+    # Shown in answers, ignored when sent back (GET, edit, PUT works):
+    status: SingleLine | None = Field(default=None, max_length=16)
+    decided_at: AwareDatetime | None = None
+    decided_by: dict[str, str | None] | None = None
+    comment: MultiLine | None = Field(default=None, max_length=2000)
+    history: list[dict[str, Any]] | None = Field(default=None, max_length=1000)
 
 
 class Contact(BaseModel):
-    """Whom the patient contacts about the plan."""
+    """Whom the patient contacts about the plan, for plans evaluated outside the service.
+
+    The service keeps the patient's named care contact (fast vårdkontakt) apart from the
+    plan and refuses a plan body that carries one; plan files for the command line and
+    the backtest may still name a contact here.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -94,5 +148,7 @@ __all__ = [
     "PlanRule",
     "PlanSpec",
     "Quantity",
+    "Responsible",
     "ScheduleEntry",
+    "When",
 ]

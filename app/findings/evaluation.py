@@ -6,10 +6,9 @@ windows) run from :func:`run_due`, which the scheduler and ``selfcare rules run-
 Both record through :func:`app.findings.service.record`, which is idempotent per (rule,
 anchor, plan version), so re-running is always safe.
 
-Advice names whom to call (:func:`addressee`): the plan's ``contact``, else the phone of the
-patient's care team (the first enrolled that has one), else a generic "din vårdcentral eller
-ditt vårdteam". The fast vårdkontakt of the shared plan (DESIGN §4.11) goes first once it
-exists.
+Advice names whom to call (:func:`addressee`): the patient's named care contact (fast
+vårdkontakt, :mod:`app.plans.contact`), else the phone of the patient's care team (the first
+enrolled that has one), else a generic "din vårdcentral eller ditt vårdteam".
 """
 
 from __future__ import annotations
@@ -27,13 +26,13 @@ from app.db import transaction
 from app.findings import service as findings_service
 from app.findings import unrunnable
 from app.findings.models import Advice
-from app.patients import service as patients_service
 from app.patients.models import Patient
+from app.plans import contact as plans_contact
 from app.plans import service as plans_service
 from app.plans.models import PlanVersion
 from app.readings import feed
 from app.readings.models import Reading, ReadingStatus
-from rules.advice import Addressee, CareContact, first_name
+from rules.advice import Addressee, first_name
 from rules.evaluate import (
     due_lookback,
     evaluate_due_run,
@@ -65,18 +64,12 @@ def to_fact(row: ReadingRow) -> ReadingFact:
     )
 
 
-def addressee(session: Session, patient: Patient, plan: PlanSpec) -> Addressee:
-    """The patient's first name and care contact: the plan's contact, else the team's phone."""
-    contact: CareContact | None = None
-    plan_contact = plan.contact
-    team = patients_service.team_phone(session, patient.id)
-    if plan_contact is not None and (plan_contact.phone.strip() or plan_contact.name.strip()):
-        # A named contact without a number is reached through the team's number.
-        phone = plan_contact.phone.strip() or (team[1] if team is not None else "")
-        contact = CareContact(name=plan_contact.name, role=plan_contact.role, phone=phone)
-    elif team is not None:
-        contact = CareContact(name=team[0], phone=team[1], team=True)
-    return Addressee(patient_name=first_name(patient.display_name), contact=contact)
+def addressee(session: Session, patient: Patient) -> Addressee:
+    """The patient's first name and care contact (the named one, else the team's phone)."""
+    return Addressee(
+        patient_name=first_name(patient.display_name),
+        contact=plans_contact.care_contact(session, patient.id),
+    )
 
 
 def counted_facts(
@@ -141,7 +134,7 @@ def on_readings(
         library=library,
         tz=patient.timezone,
         removed=removed,
-        addressee=addressee(session, patient, plan),
+        addressee=addressee(session, patient),
     )
     return findings_service.record(
         session,
@@ -204,7 +197,7 @@ def run_due_for_patient(
         tz=patient.timezone,
         library=library,
         since=since,
-        addressee=addressee(session, patient, plan),
+        addressee=addressee(session, patient),
     )
     findings_service.record(
         session,

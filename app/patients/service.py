@@ -192,18 +192,6 @@ def enrol(
     return patient
 
 
-def team_phone(session: Session, patient_id: str) -> tuple[str, str] | None:
-    """The (name, phone) of the patient's first care team with a phone, by enrolment."""
-    row = session.execute(
-        select(CareTeam.name, CareTeam.phone)
-        .join(TeamPatient, TeamPatient.team_id == CareTeam.id)
-        .where(TeamPatient.patient_id == patient_id, CareTeam.phone != "")
-        .order_by(TeamPatient.enrolled_at, CareTeam.name)
-        .limit(1)
-    ).first()
-    return (row.name, row.phone) if row is not None else None
-
-
 def user_by_handle(session: Session, handle: str) -> User | None:
     """A user by handle."""
     return session.scalars(select(User).where(User.handle == handle)).first()

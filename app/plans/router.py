@@ -7,9 +7,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.clock import utcnow
-from app.deps import ActorDep, PlanWriteAccess, ReadAccess, SessionDep
+from app.deps import (
+    ActorDep,
+    AgreementDecisionAccess,
+    PlanWriteAccess,
+    ReadAccess,
+    SessionDep,
+    StoryWriteAccess,
+)
 from app.errors import NotFound
+from app.plans import agreements, contact, story
 from app.plans import service as plans_service
+from app.plans.schemas import (
+    AgreementOut,
+    CareContactIn,
+    CareContactOut,
+    DecisionIn,
+    StatusIn,
+    StoryIn,
+    StoryOut,
+    StoryVersionsOut,
+)
 from rules.model import load_library
 from rules.plan import PlanBody
 
@@ -19,26 +37,24 @@ router = APIRouter(tags=["plans"])
 @router.get("/v1/patients/{pid}/plan", summary="The current plan version")
 def get_plan(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The patient's current plan."""
-    return plans_service.to_dict(plans_service.get_current(session, access.patient.id))
+    row = plans_service.get_current(session, access.patient.id)
+    return plans_service.to_dicts(session, [row])[0]
 
 
 @router.put("/v1/patients/{pid}/plan", summary="Save a new plan version (care team)")
 def put_plan(body: PlanBody, access: PlanWriteAccess, session: SessionDep) -> dict[str, Any]:
     """Validate the plan against the rule library and store it as a new version."""
     row = plans_service.save(
-        session, patient_id=access.patient.id, body=body, author_id=access.actor.id, now=utcnow()
+        session, patient=access.patient, body=body, author_id=access.actor.id, now=utcnow()
     )
-    return plans_service.to_dict(row)
+    return plans_service.to_dicts(session, [row])[0]
 
 
 @router.get("/v1/patients/{pid}/plan/versions", summary="Every version of the plan")
 def plan_versions(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The plan's versions, newest first."""
-    return {
-        "items": [
-            plans_service.to_dict(v) for v in plans_service.versions(session, access.patient.id)
-        ]
-    }
+    versions = plans_service.versions(session, access.patient.id)
+    return {"items": plans_service.to_dicts(session, versions)}
 
 
 @router.get("/v1/patients/{pid}/plan/backtest", summary="The current plan's alert burden")
@@ -93,3 +109,100 @@ def list_rules(actor: ActorDep) -> dict[str, Any]:
 def get_rule(rule_id: str, actor: ActorDep) -> dict[str, Any]:
     """One rule."""
     return _rule_dict(rule_id)
+
+
+@router.post(
+    "/v1/patients/{pid}/plan/agreements/{aid}/decision",
+    response_model=AgreementOut,
+    summary="Agree to or decline a proposed agreement (the patient, or a proxy with agree)",
+)
+def decide_agreement(
+    aid: str, body: DecisionIn, access: AgreementDecisionAccess, session: SessionDep
+) -> dict[str, Any]:
+    """Record the decision as its own record; the plan version is not changed."""
+    return agreements.change(
+        session, access, aid, status=body.decision, comment=body.comment, now=utcnow()
+    )
+
+
+@router.post(
+    "/v1/patients/{pid}/plan/agreements/{aid}/status",
+    response_model=AgreementOut,
+    summary="Pause, resume or mark an agreement done (care team)",
+)
+def agreement_status(
+    aid: str, body: StatusIn, access: PlanWriteAccess, session: SessionDep
+) -> dict[str, Any]:
+    """Record the team's status change of an agreement of the current plan."""
+    return agreements.change(
+        session, access, aid, status=body.status, comment=body.comment, now=utcnow()
+    )
+
+
+@router.get(
+    "/v1/patients/{pid}/care-contact",
+    response_model=CareContactOut,
+    summary="The patient's named care contact (fast vårdkontakt)",
+)
+def get_care_contact(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
+    """Who the patient calls, with team, phone and hours; 404 until the team names one."""
+    found = contact.contact_dict(session, contact.current(session, access.patient.id))
+    if found is None:
+        raise NotFound("The patient has no named care contact yet.")
+    return found
+
+
+@router.put(
+    "/v1/patients/{pid}/care-contact",
+    response_model=CareContactOut,
+    summary="Name the patient's care contact (care team)",
+)
+def put_care_contact(
+    body: CareContactIn, access: PlanWriteAccess, session: SessionDep
+) -> dict[str, Any]:
+    """Set the care contact: a clinician of one of the patient's teams; the newest counts."""
+    record = contact.set_contact(
+        session,
+        access.patient.id,
+        set_by=access.actor.id,
+        clinician_id=body.clinician_id,
+        team_id=body.team_id,
+        phone=body.phone,
+        hours=body.hours,
+        now=utcnow(),
+    )
+    return contact.contact_dict(session, record) or {}
+
+
+@router.get(
+    "/v1/patients/{pid}/story",
+    response_model=StoryOut,
+    summary="What matters to the patient, and questions for the next contact",
+)
+def get_story(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
+    """The newest version of the patient's story (version 0 when nothing is written)."""
+    row = story.current(session, access.patient.id)
+    return story.story_dicts(session, [row])[0] if row is not None else story.empty()
+
+
+@router.put(
+    "/v1/patients/{pid}/story",
+    response_model=StoryOut,
+    summary="Write what matters to the patient (the patient, or a proxy with agree)",
+)
+def put_story(body: StoryIn, access: StoryWriteAccess, session: SessionDep) -> dict[str, Any]:
+    """Save a new version of the story; earlier versions stay."""
+    row = story.write(
+        session, access, what_matters=body.what_matters, questions=body.questions, now=utcnow()
+    )
+    return story.story_dicts(session, [row])[0]
+
+
+@router.get(
+    "/v1/patients/{pid}/story/versions",
+    response_model=StoryVersionsOut,
+    summary="Every version of the patient's story, newest first",
+)
+def story_versions(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
+    """The story's history."""
+    return {"items": story.story_dicts(session, story.versions(session, access.patient.id))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound, Unprocessable
+from app.patients.models import Patient
+from app.plans import agreements
 from app.plans.models import PlanVersion
 from app.readings import feed
 from rules.backtest import BacktestReport
@@ -48,36 +51,52 @@ def get_current(session: Session, patient_id: str) -> PlanVersion:
 
 
 def save(
-    session: Session, *, patient_id: str, body: PlanBody, author_id: str | None, now: datetime
+    session: Session, *, patient: Patient, body: PlanBody, author_id: str | None, now: datetime
 ) -> PlanVersion:
-    """Validate a plan against the rule library and store it as a new, immutable version."""
-    errors = validate_plan(body, load_library())
-    if errors:
-        raise Unprocessable(
-            "The plan is not valid.",
-            errors=[{"loc": e.loc, "code": e.code, "message": e.message} for e in errors],
+    """Validate a plan against the rule library and store it as a new, immutable version.
+
+    Agreements without an id are proposed by this version (:mod:`app.plans.agreements`).
+    A free-text ``contact`` is refused: the care contact is set on its own route.
+    """
+    errors = [
+        {"loc": e.loc, "code": e.code, "message": e.message}
+        for e in validate_plan(body, load_library())
+    ]
+    if body.contact is not None:
+        errors.append(
+            {
+                "loc": "contact",
+                "code": "moved",
+                "message": "The care contact is set with PUT /v1/patients/{pid}/care-contact.",
+            }
         )
+    stored, agreement_errors = agreements.prepare(session, patient, body.agreements, now)
+    errors += agreement_errors
+    if errors:
+        raise Unprocessable("The plan is not valid.", errors=errors)
     # The feed lock serialises writers for this patient, so version numbers never collide.
-    feed.lock_patient(session, patient_id)
+    feed.lock_patient(session, patient.id)
     latest = session.scalar(
-        select(func.max(PlanVersion.version)).where(PlanVersion.patient_id == patient_id)
+        select(func.max(PlanVersion.version)).where(PlanVersion.patient_id == patient.id)
     )
+    plan_body = body.model_dump(mode="json", exclude_none=True, exclude={"agreements"})
     row = PlanVersion(
-        patient_id=patient_id,
+        patient_id=patient.id,
         version=(latest or 0) + 1,
-        body=body.model_dump(mode="json", exclude_none=True),
+        body={**plan_body, "agreements": stored},
         created_at=now,
         created_by=author_id,
     )
     session.add(row)
     session.flush()
+    agreements.record_new(session, row, stored, author_id)
     feed.append(
         session,
-        patient_id,
+        patient.id,
         entity="plan",
         op="upsert",
         entity_id=row.id,
-        data=to_dict(row),
+        data=to_dicts(session, [row])[0],
         now=now,
     )
     return row
@@ -94,14 +113,19 @@ def versions(session: Session, patient_id: str) -> list[PlanVersion]:
     )
 
 
-def to_dict(row: PlanVersion) -> dict[str, Any]:
-    """The API form of a plan version."""
-    return {
-        **row.body,
-        "version": row.version,
-        "created_at": row.created_at.isoformat(),
-        "created_by": row.created_by,
-    }
+def to_dicts(session: Session, rows: Sequence[PlanVersion]) -> list[dict[str, Any]]:
+    """Plan versions in their API form, each agreement with its status today."""
+    enriched = agreements.enrich(session, [row.body for row in rows])
+    return [
+        {
+            **row.body,
+            "agreements": items,
+            "version": row.version,
+            "created_at": row.created_at.isoformat(),
+            "created_by": row.created_by,
+        }
+        for row, items in zip(rows, enriched, strict=True)
+    ]
 
 
 def backtest(

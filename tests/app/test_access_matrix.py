@@ -181,6 +181,8 @@ class World:
     subscriptions: dict[str, str] = field(default_factory=dict)  # target -> push subscription
     goals: dict[str, str] = field(default_factory=dict)  # target -> a goal its nurse set
     grants: dict[str, str] = field(default_factory=dict)  # target -> a relative's grant
+    agreements: dict[tuple[str, str], str] = field(default_factory=dict)  # of the target's plan
+    nurses: dict[str, str] = field(default_factory=dict)  # target -> a clinician of its team
     codes: dict[str, list[str]] = field(default_factory=dict)  # target -> unused codes
     guardian: str = ""  # the user a care team registers as legal representative
 
@@ -266,6 +268,13 @@ def build_world(client: TestClient, auth: Auth, session: Session) -> World:
         assert made.status_code == 201, made.text
         world.goals[target] = made.json()["id"]
     world.goals["missing"] = str(uuid.uuid4())
+    for target, nurse in (("A", "karin"), ("B", "eva")):
+        items = world.plans[target]["agreements"]
+        world.agreements[target, "decision"] = items[0]["id"]
+        world.agreements[target, "status"] = items[-1]["id"]
+        world.nurses[target] = session.scalars(select(User.id).where(User.handle == nurse)).one()
+    for route in ("decision", "status"):
+        world.agreements["missing", route] = str(uuid.uuid4())
     _consent_world(client, auth, session, world)
     handles = [h for h in HANDLES.values() if h]
     found = session.scalars(select(User).where(User.handle.in_(handles)))
@@ -345,6 +354,9 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         "subscription_id": world.subscriptions[target],
         "goal_id": world.goals[target],
         "gid": world.grants[target],
+        # Decisions on the plan's first agreement, the team's status on its last, so that
+        # neither route's repeats depend on the order the matrix calls them in.
+        "aid": world.agreements[target, "status" if path.endswith("/status") else "decision"],
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -399,6 +411,14 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         body = {"scopes": ["read"]}  # narrower than the relative's grant
     elif path.endswith(("/confirm", "/revoke")):
         body = None
+    elif path.endswith("/decision"):
+        body = {"decision": "agreed"}
+    elif path.endswith("/agreements/{aid}/status"):
+        body = {"status": "paused"}
+    elif path.endswith("/care-contact"):
+        body = {"clinician_id": world.nurses.get(target, str(uuid.uuid4()))}
+    elif path.endswith("/story"):
+        body = {"what_matters": "AT-01", "questions": ["AT-01?"]}
     elif method == "PATCH" and path == "/v1/me":
         body = {"language": "sv"}
     elif method in MUTATING and method != "DELETE":

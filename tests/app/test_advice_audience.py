@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.findings.evaluation import addressee
 from app.patients.models import CareTeam, Patient
-from app.plans import service as plans_service
+from app.plans.models import CareContactRecord
 from rules.advice import CareContact
 from tests.app.factories import batch, patient_id, scalar
 
@@ -80,19 +80,18 @@ def test_the_contact_falls_back_to_the_team_phone_then_to_a_generic_phrase(
     session: Session,
 ) -> None:
     asta = session.scalars(select(Patient).where(Patient.display_name == "Asta Berglund")).one()
-    plan = plans_service.current_spec(session, asta.id)
-    assert plan is not None and plan.contact is not None
-    named = addressee(session, asta, plan)
+    named = addressee(session, asta)
     assert named.patient_name == "Asta"
+    # The named care contact (fast vårdkontakt): the person, her title and unit, her phone.
     assert named.contact == CareContact(
         name="Karin Holm",
         role="Sjuksköterska, Hemsjukvården Exempels kommun",
         phone="08-465 004 20",
     )
-    without = plan.model_copy(update={"contact": None})
-    team = addressee(session, asta, without).contact
+    session.execute(delete(CareContactRecord))
+    team = addressee(session, asta).contact
     # Asta is enrolled with two teams at once: the first by name that has a phone.
     assert team == CareContact(name="Hemsjukvården, team Norr", phone="08-465 004 20", team=True)
     session.execute(update(CareTeam).values(phone=""))
-    assert addressee(session, asta, without).contact is None
+    assert addressee(session, asta).contact is None
     session.rollback()
