@@ -242,6 +242,7 @@ def patient_access(action: Action) -> Callable[..., Access]:
     return dependency
 
 
+AcceptLanguage = Annotated[str | None, Header(alias="accept-language")]
 ReadAccess = Annotated[Access, Depends(patient_access(Action.READ))]
 WriteReadingsAccess = Annotated[Access, Depends(patient_access(Action.WRITE_READINGS))]
 PlanWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_PLAN))]

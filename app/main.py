@@ -27,6 +27,7 @@ from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
 from app.headers import SecurityHeadersMiddleware
 from app.limits import InFlightLimitMiddleware, RequestIntakeMiddleware
+from app.overview.router import router as overview_router
 from app.patients.router import router as patients_router
 from app.plans.router import router as plans_router
 from app.probing import ProbingLimits
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         goals_router,
         consent_router,
         dialogue_router,
+        overview_router,
     ):
         app.include_router(router)
     docs.mount(app, docs_enabled=settings.docs_on)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from app.auth.policy import (
 )
 from app.clock import utcnow
 from app.deps import (
+    AcceptLanguage,
     ActorDep,
     ReadAccess,
     SessionDep,
@@ -35,7 +36,6 @@ from rules.text import MultiLine
 
 router = APIRouter(tags=["findings"])
 
-AcceptLanguage = Annotated[str | None, Header(alias="accept-language")]
 MAX_NOTE = 2000
 
 

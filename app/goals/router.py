@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.policy import Access, Action, Forbidden, Relation, may
 from app.clock import utcnow
 from app.deps import (
+    AcceptLanguage,
     ActorDep,
     ReadAccess,
     SessionDep,
@@ -32,7 +33,6 @@ From = Annotated[
     date | None, Query(alias="from", description="first local day (default: the start)")
 ]
 To = Annotated[date | None, Query(description="last local day (default: today)")]
-AcceptLanguage = Annotated[str | None, Header(alias="accept-language")]
 
 
 def _png_headers(lang: str) -> dict[str, str]:
@@ -91,9 +91,7 @@ def create_goal(
     )
 
 
-@router.patch(
-    "/goals/{goal_id}", summary="Change a goal (care team; the patient: a personal goal)"
-)
+@router.patch("/goals/{goal_id}", summary="Change a goal (care team; the patient: a personal goal)")
 def update_goal(
     pid: str,
     goal_id: str,

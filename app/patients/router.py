@@ -18,6 +18,7 @@ from app.dialogue import service as dialogue_service
 from app.errors import BadRequest
 from app.patients import service as patients_service
 from app.patients.models import Patient
+from app.plans import contact as plans_contact
 from rules.text import SingleLine
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
@@ -74,9 +75,10 @@ def list_patients(
 
 
 @router.get("/{pid}", summary="One patient")
-def get_patient(access: ReadAccess) -> dict[str, Any]:
-    """The patient's registration data."""
-    return patients_service.patient_dict(access.patient)
+def get_patient(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
+    """The patient's registration data and named care contact (fast vårdkontakt)."""
+    named = plans_contact.contact_dict(session, plans_contact.current(session, access.patient.id))
+    return {**patients_service.patient_dict(access.patient), "care_contact": named}
 
 
 def _audit_enrolment(session: Session, actor: Actor, patient_id: str, now: datetime) -> None:

@@ -1,0 +1,1 @@
+"""The shared plan as a whole, in one answer (DESIGN §4.11)."""

@@ -1,0 +1,38 @@
+"""The answer of the plan overview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel
+
+from app.plans.schemas import AgreementOut, CareContactOut, StoryOut
+
+
+class PatientRef(BaseModel):
+    """Whose plan it is."""
+
+    id: str
+    display_name: str
+
+
+class PlanRef(BaseModel):
+    """Which plan version the overview shows."""
+
+    version: int
+    created_at: AwareDatetime
+    created_by: str | None
+
+
+class OverviewOut(BaseModel):
+    """The shared plan on one screen."""
+
+    patient: PatientRef
+    plan: PlanRef | None
+    goals: list[dict[str, Any]]
+    agreements: list[AgreementOut]
+    activities: list[dict[str, Any]]
+    care_contact: CareContactOut | None
+    story: StoryOut
+    advice: list[dict[str, Any]]
+    as_of: AwareDatetime
