@@ -28,7 +28,8 @@ from app.goals import service as goals_service
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans import contact as plans_contact
 from app.plans import service as plans_service
-from app.plans.models import AgreementEvent
+from app.plans import story as plans_story
+from app.plans.models import AgreementEvent, StoryVersion
 from app.readings import service as readings_service
 from app.readings.models import Reading, Source
 from rules.model import load_library
@@ -303,6 +304,24 @@ def _team_clinician(session: Session, patient: Patient) -> str | None:
     ).first()
 
 
+def load_story(session: Session, patient: Patient, path: Path, now: datetime) -> bool:
+    """Add what matters to the patient, in their own words, when they have written nothing."""
+    if not path.exists() or plans_story.current(session, patient.id) is not None:
+        return False
+    body = json.loads(path.read_text())
+    session.add(
+        StoryVersion(
+            patient_id=patient.id,
+            version=1,
+            what_matters=body.get("what_matters", ""),
+            questions=list(body.get("questions", [])),
+            written_at=now,
+            written_by=patient.user_id,
+        )
+    )
+    return True
+
+
 def seed(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
     """Load every persona; safe to run again."""
     root = settings.sample_data_dir
@@ -317,6 +336,7 @@ def seed(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
             session, settings, patient, root / "readings" / f"{handle}.csv", sources, now
         )
         load_goals(session, patient, root / "goals" / f"{handle}.json", author, now)
+        load_story(session, patient, root / "stories" / f"{handle}.json", now)
         if counts[handle]:
             audit.record(
                 session,
