@@ -172,13 +172,14 @@ def _publish(
 ) -> None:
     """Keep the change (the fields that changed, before and after) and put it in the feed."""
     after = _state(activity)
-    changed = [k for k in after if before.get(k) != after[k]]
+    # A new activity keeps every field; a change, the fields it changed.
+    changed = [k for k in after if not before or before.get(k) != after[k]]
     session.add(
         ActivityChange(
             activity_id=activity.id,
             changed_by=by,
             changed_at=now,
-            before={k: before.get(k) for k in changed},
+            before={k: before[k] for k in changed} if before else {},
             after={k: after[k] for k in changed},
         )
     )
