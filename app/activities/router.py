@@ -20,7 +20,7 @@ from app.audit import service as audit
 from app.auth.policy import Action
 from app.clock import utcnow
 from app.deps import CalendarAccess, PlanWriteAccess, ReadAccess, SessionDep, SettingsDep
-from app.errors import NotFound
+from app.errors import PROBLEM_JSON, NotFound
 from app.patients.models import Patient
 from app.probing import ProbingLimits
 
@@ -28,6 +28,7 @@ router = APIRouter(tags=["activities"])
 
 CALENDAR_ROUTE = "/calendar/{token}.ics"
 ICS_MEDIA_TYPE = "text/calendar; charset=utf-8"
+_PROBLEM: dict[str, Any] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 @router.get(
@@ -104,7 +105,11 @@ def end_calendar_link(access: CalendarAccess, session: SessionDep) -> Response:
 @router.get(
     CALENDAR_ROUTE,
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}, "description": "An iCalendar feed."}},
+    responses={
+        200: {"content": {"text/calendar": {}}, "description": "An iCalendar feed."},
+        404: {"content": _PROBLEM, "description": "No such link: unknown, ended or malformed."},
+        429: {"content": _PROBLEM, "description": "Too many fetches or failed lookups."},
+    },
     summary="The patient's calendar feed (the link is the authority; no bearer token)",
 )
 def calendar_feed(token: str, request: Request, session: SessionDep) -> Response:
