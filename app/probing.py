@@ -120,7 +120,6 @@ class ProbingLimits:
         if exc.status in _TELLING_FAILURES[kind]:
             getattr(self, kind).spend((kind, caller_id), self.monotonic())
 
-
     def calendar_lookup_failed(self, connection: HTTPConnection, exc: AppError) -> AppError:
         """Charge an unknown calendar token to its client: the error to raise (429 or 404)."""
         now, key = self.monotonic(), ("calendar", client_address(connection))
