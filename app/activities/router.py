@@ -107,6 +107,7 @@ def end_calendar_link(access: CalendarAccess, session: SessionDep) -> Response:
     response_class=Response,
     responses={
         200: {"content": {"text/calendar": {}}, "description": "An iCalendar feed."},
+        400: {"content": _PROBLEM, "description": "The address holds a control character."},
         404: {"content": _PROBLEM, "description": "No such link: unknown, ended or malformed."},
         429: {"content": _PROBLEM, "description": "Too many fetches or failed lookups."},
     },
