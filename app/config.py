@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     port: int = 8000
     scheduler_enabled: bool = True
     environment: str = "development"
+    # The base URL of links the service hands out (calendar feeds), never the request's Host.
+    public_url: str = "http://127.0.0.1:8000"
 
     # Auth. In development the service is its own issuer: an ES256 key in var/.
     # In production set the issuer, audience and a JWKS file of the identity provider.
@@ -107,6 +109,15 @@ class Settings(BaseSettings):
     enrol_failure_burst: int = Field(default=10, ge=1)
     invitation_failures_per_minute: int = Field(default=5, ge=0)
     invitation_failure_burst: int = Field(default=10, ge=1)
+    # The .ics feed (no bearer token): unknown or ended tokens per client address, and
+    # fetches per calendar link (a calendar app polls every few minutes at most).
+    calendar_failures_per_minute: int = Field(default=10, ge=0)
+    calendar_failure_burst: int = Field(default=20, ge=1)
+    calendar_fetches_per_minute: int = Field(default=4, ge=0)
+    calendar_fetch_burst: int = Field(default=20, ge=1)
+    # Activity reminders go out this long before a planned activity starts.
+    activity_reminder_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    activity_reminder_interval_seconds: float = Field(default=60.0, gt=0)
 
     # Security headers (app/headers.py) and the API docs. /docs (Swagger UI, served from
     # app/web/static, no CDN) is on by default in development only; /openapi.json always is.

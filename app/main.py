@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from app import openapi
+from app.activities.router import router as activities_router
 from app.audit import service as audit
 from app.audit.router import router as audit_router
 from app.auth.router import router as identity_router
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consent_router,
         dialogue_router,
         overview_router,
+        activities_router,
     ):
         app.include_router(router)
     docs.mount(app, docs_enabled=settings.docs_on)

@@ -1,5 +1,6 @@
 """Every ORM model, imported in one place for Alembic and the metadata."""
 
+from app.activities.models import Activity, ActivityChange, ActivityReminder, CalendarLink
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
 from app.auth.models import ProxyGrant, User
 from app.consent.models import ProxyInvitation
@@ -19,6 +20,9 @@ from app.push.models import OutboxMessage, PushSubscription, Reminder
 from app.readings.models import Change, FeedHead, Reading, Source
 
 __all__ = [
+    "Activity",
+    "ActivityChange",
+    "ActivityReminder",
     "Advice",
     "AgreementEvent",
     "AgreementRecord",
@@ -26,6 +30,7 @@ __all__ = [
     "AuditHead",
     "AuditSubject",
     "Base",
+    "CalendarLink",
     "CareContactRecord",
     "CareTeam",
     "CareUnit",

@@ -78,6 +78,9 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
             for status, description in (API_PROBLEMS if is_api else PUBLIC_PROBLEMS).items():
                 # FastAPI's own 422 says application/json and HTTPValidationError: replace it.
                 responses[str(status)] = {"description": description, "content": problem}
+            if not is_api and "422" in responses:
+                # A public route with a path parameter (the calendar feed's token) gets one too.
+                responses["422"] = {"description": API_PROBLEMS[422], "content": problem}
             if is_api:
                 operation["security"] = [{"bearer": []}]
     unused = ("HTTPValidationError", "ValidationError")

@@ -18,6 +18,12 @@ What counts, and what is refused:
 - Invitation codes (``POST /v1/proxy-invitations/accept``): a wrong, used or expired code
   (404) takes a token from the caller's bucket; once it is empty, every acceptance by that
   caller answers 429. A code has 160 random bits, so this caps noise, not guessing odds.
+- Calendar feeds (``GET /calendar/{token}.ics``, no bearer token): an unknown, ended or
+  malformed token (404) takes a token from the client's bucket (its peer address); once it
+  is empty, a failing lookup answers 429 instead of 404. As with bearer tokens, a feed whose
+  token is good is never refused for its address (a calendar service fetches many people's
+  feeds from a few addresses); it has a bucket of its own per link instead, so a runaway
+  calendar app cannot fill the audit log.
 
 Peer address: behind a reverse proxy, run uvicorn with ``--proxy-headers`` and the proxy in
 ``--forwarded-allow-ips`` so the address is the client's, not the proxy's.
@@ -54,6 +60,8 @@ class ProbingLimits:
     auth: RateLimiter
     enrolment: RateLimiter
     invitation: RateLimiter
+    calendar: RateLimiter
+    calendar_fetches: RateLimiter
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
     @classmethod
@@ -74,6 +82,16 @@ class ProbingLimits:
                 settings.invitation_failures_per_minute,
                 settings.invitation_failure_burst,
                 detail="Too many wrong invitation codes; try again later.",
+            ),
+            calendar=RateLimiter(
+                settings.calendar_failures_per_minute,
+                settings.calendar_failure_burst,
+                detail="Too many unknown calendar links; try again later.",
+            ),
+            calendar_fetches=RateLimiter(
+                settings.calendar_fetches_per_minute,
+                settings.calendar_fetch_burst,
+                detail="This calendar is fetched too often; try again later.",
             ),
         )
 
@@ -101,6 +119,20 @@ class ProbingLimits:
         """Charge a refusal that could tell the caller something to their bucket."""
         if exc.status in _TELLING_FAILURES[kind]:
             getattr(self, kind).spend((kind, caller_id), self.monotonic())
+
+    def calendar_lookup_failed(self, connection: HTTPConnection, exc: AppError) -> AppError:
+        """Charge an unknown calendar token to its client: the error to raise (429 or 404)."""
+        now, key = self.monotonic(), ("calendar", client_address(connection))
+        try:
+            self.calendar.refuse_if_spent(key, now)
+        except AppError as refused:
+            return refused
+        self.calendar.spend(key, now)
+        return exc
+
+    def calendar_fetched(self, link_id: str) -> None:
+        """Take one fetch from a calendar link's bucket, or refuse (429)."""
+        self.calendar_fetches.check(("calendar-link", link_id), self.monotonic())
 
 
 def client_address(connection: HTTPConnection) -> str:

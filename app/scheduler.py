@@ -34,6 +34,7 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.findings.evaluation import run_due
 from app.goals.service import recompute_all
+from app.jobs.activity_reminders import run_activity_reminders
 from app.jobs.audit import anchor_audit_head, verify_audit_chain
 from app.jobs.escalation import run_escalation
 from app.jobs.reminders import run_reminders
@@ -87,6 +88,11 @@ def job_specs(
             "measurement-reminders",
             lambda: run_reminders(factory, settings, clock()),
             settings.reminder_interval_seconds,
+        ),
+        JobSpec(
+            "activity-reminders",
+            lambda: run_activity_reminders(factory, settings, clock()),
+            settings.activity_reminder_interval_seconds,
         ),
         JobSpec(
             "flag-escalation",

@@ -20,8 +20,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.activities import service as activities_service
+from app.activities.models import Activity
+from app.activities.schemas import ActivityIn
 from app.audit import service as audit
 from app.auth.models import ProxyGrant, Role, User
+from app.auth.policy import Actor, Relation, relation_to
 from app.config import Settings
 from app.errors import Unprocessable
 from app.goals import service as goals_service
@@ -292,6 +296,52 @@ def load_goals(
     return goals_service.load_goals(session, patient, bodies, author, now)
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _activity_day(entry: dict[str, Any], today: date) -> date:
+    """The day of a sample activity: the next such weekday after today, or days from today."""
+    if "weekday" in entry:
+        ahead = (WEEKDAYS.index(entry["weekday"]) - today.weekday() - 1) % 7 + 1
+        return today + timedelta(days=ahead)
+    return today + timedelta(days=int(entry["in_days"]))
+
+
+def load_activities(
+    session: Session, patient: Patient, path: Path, users: dict[str, User], now: datetime
+) -> int:
+    """Book the sample activities when the patient has none, by their clinician, ahead of now."""
+    if (
+        not path.exists()
+        or session.scalars(
+            select(Activity.id).where(Activity.patient_id == patient.id).limit(1)
+        ).first()
+    ):
+        return 0
+    zone = ZoneInfo(patient.timezone)
+    today = now.astimezone(zone).date()
+    booked = 0
+    for entry in json.loads(path.read_text())["activities"]:
+        clinician = users[entry["who"]]
+        access = relation_to(session, Actor(user=clinician), patient, now)
+        if access is None or access.relation != Relation.CARE_TEAM:
+            log.warning("seed: %s is not on %s's care team", entry["who"], patient.display_name)
+            continue
+        start = datetime.combine(
+            _activity_day(entry, today), time.fromisoformat(entry["time"]), zone
+        )
+        body = ActivityIn(
+            kind=entry["kind"],
+            start=start,
+            end=start + timedelta(minutes=int(entry["minutes"])),
+            where_or_how=entry.get("where_or_how", ""),
+            note=entry.get("note"),
+        )
+        activities_service.create(session, access, body, now)
+        booked += 1
+    return booked
+
+
 def _team_clinician(session: Session, patient: Patient) -> str | None:
     """A clinician of the patient's care team, as the author of the sample plan."""
     return session.scalars(
@@ -337,6 +387,9 @@ def seed(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
         )
         load_goals(session, patient, root / "goals" / f"{handle}.json", author, now)
         load_story(session, patient, root / "stories" / f"{handle}.json", now)
+        load_activities(
+            session, patient, root / "activities" / f"{handle}.json", loaded["users"], now
+        )
         if counts[handle]:
             audit.record(
                 session,

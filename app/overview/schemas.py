@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel
 
+from app.activities.schemas import ActivityOut
 from app.plans.schemas import AgreementOut, CareContactOut, StoryOut
 
 
@@ -31,7 +32,7 @@ class OverviewOut(BaseModel):
     plan: PlanRef | None
     goals: list[dict[str, Any]]
     agreements: list[AgreementOut]
-    activities: list[dict[str, Any]]
+    activities: list[ActivityOut]
     care_contact: CareContactOut | None
     story: StoryOut
     advice: list[dict[str, Any]]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.activities import service as activities_service
 from app.auth.policy import Access, advice_audience
 from app.findings import service as findings_service
 from app.goals import service as goals_service
@@ -19,6 +20,7 @@ from app.plans import contact, story
 from app.plans import service as plans_service
 
 ADVICE_SHOWN = 5  # the latest advice; the rest is one tap away on the advice list
+ACTIVITIES_SHOWN = 5  # the next planned activities
 
 
 def overview(
@@ -41,7 +43,9 @@ def overview(
         ),
         "goals": goals_service.goals_with_milestones(session, patient.id),
         "agreements": plan_dict["agreements"] if plan_dict is not None else [],
-        "activities": [],
+        "activities": activities_service.activity_dicts(
+            session, activities_service.upcoming(session, patient.id, now, ACTIVITIES_SHOWN)
+        ),
         "care_contact": contact.contact_dict(session, contact.current(session, patient.id)),
         "story": story.story_dicts(session, [written])[0] if written else story.empty(),
         "advice": [findings_service.advice_dict(a, language, audience) for a in advice],

@@ -27,7 +27,7 @@ def current(session: Session, patient_id: str) -> CareContactRecord | None:
     return session.scalars(
         select(CareContactRecord)
         .where(CareContactRecord.patient_id == patient_id)
-        .order_by(CareContactRecord.set_at.desc(), CareContactRecord.id)
+        .order_by(CareContactRecord.seq.desc())
         .limit(1)
     ).first()
 

@@ -67,12 +67,13 @@ class AgreementEvent(Base):
 
 
 class CareContactRecord(Base):
-    """The patient's named care contact (fast vårdkontakt) from ``set_at``; the newest counts."""
+    """The named care contact (fast vårdkontakt); every change a row, the newest counts."""
 
     __tablename__ = "care_contacts"
-    __table_args__ = (Index("ix_care_contacts_patient_set", "patient_id", "set_at"),)
+    __table_args__ = (Index("ix_care_contacts_patient_seq", "patient_id", "seq"),)
 
-    id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
+    # The newest by insertion counts, whatever clocks said: a sequence, not set_at.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
     clinician_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     team_id: Mapped[str] = mapped_column(ForeignKey("care_teams.id"))

@@ -15,7 +15,9 @@ compared with ``access_matrix.yaml``, the intended policy. Alongside:
   sent;
 - a signed-in caller refused (403/404) on a patient route writes one row with the refusal as its
   outcome, naming the patient when it exists (nobody for a missing id); other denials (401,
-  422) write none.
+  422) write none;
+- a route whose link is the authority (the .ics calendar feed) writes one row per answer,
+  naming the patient, with the link as actor (no person); an unknown link writes none.
 
 Every mismatch is collected and reported once, as a table, at the end.
 """
@@ -149,7 +151,7 @@ def load_matrix() -> tuple[list[str], dict[str, RouteSpec], dict[str, Any]]:
         cells = _profile_cells(profiles, spec["profile"])
         cells.update(spec.get("overrides", {}))
         audit_kind = spec.get("audit") or _profile_audit(profiles, spec["profile"])
-        assert audit_kind in ("patient", "list", "none"), f"{key}: audit {audit_kind!r}"
+        assert audit_kind in ("patient", "list", "link", "none"), f"{key}: audit {audit_kind!r}"
         expected: dict[str, Expected] = {}
         for principal in principals:
             cell = cells.get(principal, cells.get("*"))
@@ -185,6 +187,8 @@ class World:
     nurses: dict[str, str] = field(default_factory=dict)  # target -> a clinician of its team
     codes: dict[str, list[str]] = field(default_factory=dict)  # target -> unused codes
     guardian: str = ""  # the user a care team registers as legal representative
+    activities: dict[str, str] = field(default_factory=dict)  # target -> one its nurse booked
+    calendars: dict[str, str] = field(default_factory=dict)  # target -> its .ics link's token
 
 
 def _insert_proxies(session: Session, asta_pid: str) -> None:
@@ -276,11 +280,26 @@ def build_world(client: TestClient, auth: Auth, session: Session) -> World:
     for route in ("decision", "status"):
         world.agreements["missing", route] = str(uuid.uuid4())
     _consent_world(client, auth, session, world)
+    _activities_world(client, auth, world)
     handles = [h for h in HANDLES.values() if h]
     found = session.scalars(select(User).where(User.handle.in_(handles)))
     world.users = {user.handle: user for user in found}
     assert set(world.users) == set(handles)
     return world
+
+
+def _activities_world(client: TestClient, auth: Auth, world: World) -> None:
+    """An activity each nurse booked for their patient, and each patient's calendar link."""
+    for target, nurse, handle in (("A", "karin", "asta"), ("B", "eva", "allan")):
+        url = f"/v1/patients/{world.patients[target]}/activities"
+        booked = client.post(url, json=activity_body(), headers=auth(nurse))
+        assert booked.status_code == 201, booked.text
+        world.activities[target] = booked.json()["id"]
+        link = client.post("/v1/patients/me/calendar-link", headers=auth(handle))
+        assert link.status_code == 201, link.text
+        world.calendars[target] = link.json()["url"].rsplit("/", 1)[1].removesuffix(".ics")
+    world.activities["missing"] = str(uuid.uuid4())
+    world.calendars["missing"] = "A" * 43  # well formed, but no link's
 
 
 def _consent_world(client: TestClient, auth: Auth, session: Session, world: World) -> None:
@@ -354,9 +373,13 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         "subscription_id": world.subscriptions[target],
         "goal_id": world.goals[target],
         "gid": world.grants[target],
-        # Decisions on the plan's first agreement, the team's status on its last, so that
-        # neither route's repeats depend on the order the matrix calls them in.
-        "aid": world.agreements[target, "status" if path.endswith("/status") else "decision"],
+        # {aid}: an activity on the activity routes; on the agreement routes, decisions on the
+        # plan's first agreement and the team's status on its last, so that neither route's
+        # repeats depend on the order the matrix calls them in.
+        "aid": world.activities[target]
+        if "/activities/" in path
+        else world.agreements[target, "status" if path.endswith("/status") else "decision"],
+        "token": world.calendars[target],
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -419,6 +442,12 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         body = {"clinician_id": world.nurses.get(target, str(uuid.uuid4()))}
     elif path.endswith("/story"):
         body = {"what_matters": "AT-01", "questions": ["AT-01?"]}
+    elif method == "POST" and path.endswith("/activities"):
+        body = activity_body()
+    elif method == "PATCH" and "/activities/" in path:
+        body = {"where_or_how": "AT-01"}
+    elif path.endswith("/calendar-link"):
+        body = None
     elif method == "PATCH" and path == "/v1/me":
         body = {"language": "sv"}
     elif method in MUTATING and method != "DELETE":
@@ -436,6 +465,12 @@ def push_subscription(name: str) -> dict[str, Any]:
             "auth": "BTBZMqHH6r4Tts7J_aSIgg",
         },
     }
+
+
+def activity_body() -> dict[str, Any]:
+    """A phone call two days ahead, by the nurse who books it."""
+    start = (utcnow() + timedelta(days=2)).isoformat()
+    return {"kind": "phone", "start": start, "where_or_how": "AT-01"}
 
 
 def goal_body(*, personal: bool) -> dict[str, Any]:
@@ -701,6 +736,9 @@ class MatrixRun:
         if got in REFUSALS and on_patient and user is not None:
             self.check_refusal(key, path, target, got, user, written, miss)
             return response
+        if got == "allow" and spec.audit == "link":
+            self.check_link_row(target, written, miss)
+            return response
         if got != "allow" or spec.audit == "none":
             if written:
                 miss("audit_extra", expected="no audit row", got=f"{len(written)} ({shown})")
@@ -770,6 +808,24 @@ class MatrixRun:
             problems.append(f"subjects {sorted(logged)} (want {sorted(patients)})")
         if problems:
             miss("refusal_malformed", expected="complete refusal row", got="; ".join(problems))
+
+    def check_link_row(
+        self, target: str, written: list[tuple[AuditEvent, set[str]]], miss: Callable[..., None]
+    ) -> None:
+        """A feed fetched by its link: one row, the link as actor, the patient as subject."""
+        self.tally.audited_requests += 1
+        if len(written) != 1:
+            kind = "audit_missing" if not written else "audit_extra"
+            miss(kind, expected="1 audit row", got=f"{len(written)} rows")
+            return
+        row, logged = written[0]
+        problems = []
+        if (row.actor_id, row.actor_handle, row.outcome) != (None, "calendar-link", "ok"):
+            problems.append(f"actor {row.actor_handle}/{row.actor_id}, outcome {row.outcome}")
+        if logged != {self.world.patients[target]}:
+            problems.append(f"subjects {sorted(logged)}")
+        if problems:
+            miss("audit_malformed", expected="complete link row", got="; ".join(problems))
 
     def check_no_values_logged(self) -> None:
         """No audit row, from setup on, holds a measurement value that was sent."""

@@ -403,6 +403,11 @@ def test_the_overview_is_one_answer_in_a_fixed_number_of_queries(
         assert made.status_code == 201, made.text
         client.put("/v1/patients/me/story", json={"what_matters": f"v{n}"}, headers=auth("allan"))
         _very_high_bp_advice(client, auth, allan, 10 + n)
+        start = (clock.fixed or datetime.now(UTC)) + timedelta(days=n + 1)
+        booked = client.post(f"/v1/patients/{allan}/activities", headers=auth("eva"),
+                             json={"kind": "phone", "start": start.isoformat(),
+                                   "where_or_how": "Eva ringer upp"})  # fmt: skip
+        assert booked.status_code == 201, booked.text
 
     add(0)  # one of each kind first: the queries of a part that is empty are skipped
     before = _count_queries(client, auth, url)
@@ -416,6 +421,7 @@ def test_the_overview_is_one_answer_in_a_fixed_number_of_queries(
         add(n)
     overview = client.get(url, headers=auth("eva")).json()
     assert len(overview["goals"]) >= 4 and len(overview["advice"]) >= 1
+    assert len(overview["activities"]) >= 4
     assert all(a["decided_by"] for a in overview["agreements"])
     after = _count_queries(client, auth, url)
     print(f"plan overview: {after} queries (before the additions: {before})")
@@ -433,7 +439,7 @@ def test_migration_moves_plan_contacts_and_gives_agreements_ids(
     from app.db import normalise_url
 
     url = db_factories[backend].empty()  # type: ignore[attr-defined]
-    command.upgrade(migrate.alembic_config(url), "0009_dialogue")
+    command.upgrade(migrate.alembic_config(url), "0010_activities")
     engine = create_engine(normalise_url(url))
     at = "'2026-11-01 00:00:00+00'"
     body = ('{"rules": [], "agreements": [{"text": "Väg dig."}, {"text": "Mät trycket."}],'

@@ -18,6 +18,7 @@ from app.push.sender import RecordingSender
 JOBS = {
     "push-dispatch",
     "measurement-reminders",
+    "activity-reminders",
     "flag-escalation",
     "retention",
     "rules-due",

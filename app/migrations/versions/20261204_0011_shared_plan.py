@@ -1,7 +1,7 @@
 """shared plan: agreements with decisions, the named care contact, the patient's own words
 
 Revision ID: 0011_shared_plan
-Revises: 0009_dialogue
+Revises: 0010_activities
 Create Date: 2026-12-04 03:40:00
 
 Agreements stored inside plan versions get ids: the same text of the same patient gets the
@@ -23,7 +23,7 @@ from alembic import op
 import app.db
 
 revision: str = "0011_shared_plan"
-down_revision: str | None = "0009_dialogue"
+down_revision: str | None = "0010_activities"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -83,7 +83,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "care_contacts",
-        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("patient_id", sa.String(length=36), nullable=False),
         sa.Column("clinician_id", sa.String(length=36), nullable=False),
         sa.Column("team_id", sa.String(length=36), nullable=False),
@@ -103,10 +103,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["team_id"], ["care_teams.id"], name=op.f("fk_care_contacts_team_id_care_teams")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_care_contacts")),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_care_contacts")),
     )
     op.create_index(
-        "ix_care_contacts_patient_set", "care_contacts", ["patient_id", "set_at"], unique=False
+        "ix_care_contacts_patient_seq", "care_contacts", ["patient_id", "seq"], unique=False
     )
     op.create_table(
         "story_versions",
@@ -153,7 +153,6 @@ def _move_plan_content() -> None:
     )
     contacts = sa.table(
         "care_contacts",
-        sa.column("id", sa.String),
         sa.column("patient_id", sa.String),
         sa.column("clinician_id", sa.String),
         sa.column("team_id", sa.String),
@@ -201,7 +200,6 @@ def _move_plan_content() -> None:
             continue  # advice falls back to the team's phone, as for a plan without contact
         bind.execute(
             contacts.insert().values(
-                id=str(uuid.uuid4()),
                 patient_id=patient_id,
                 clinician_id=member[0],
                 team_id=member[1],
@@ -230,7 +228,7 @@ def _clinician_named(bind: sa.Connection, patient_id: str, name: str) -> tuple[s
 
 def downgrade() -> None:
     op.drop_table("story_versions")
-    op.drop_index("ix_care_contacts_patient_set", table_name="care_contacts")
+    op.drop_index("ix_care_contacts_patient_seq", table_name="care_contacts")
     op.drop_table("care_contacts")
     op.drop_index(op.f("ix_agreement_events_patient_id"), table_name="agreement_events")
     op.drop_index("ix_agreement_events_agreement_seq", table_name="agreement_events")

@@ -1,0 +1,1 @@
+"""Activities (tider och aktiviteter): visits, calls and tests, their reminders and .ics feed."""
