@@ -29,6 +29,7 @@ from app.db import make_engine, make_sessionmaker, normalise_url, transaction
 from app.main import create_app
 from app.seed import load_people, load_plan
 from tests import pg
+from tests.live import LiveServer
 
 # `make test-fast` sets SELFCARE_TEST_BACKENDS=sqlite for the inner loop; CI runs both.
 BACKENDS = os.environ.get("SELFCARE_TEST_BACKENDS", "sqlite,postgresql").split(",")
@@ -256,3 +257,15 @@ def auth(token: Callable[[str], str]) -> Callable[[str], dict[str, str]]:
         return {"Authorization": f"Bearer {token(handle)}"}
 
     return headers
+
+
+@pytest.fixture
+def seeded_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A real uvicorn over a database the real CLI seeded with the personas, as `make run` does."""
+    live = LiveServer(migrated_url, tmp_path)
+    live.cli("seed")
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()

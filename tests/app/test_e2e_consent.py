@@ -6,10 +6,9 @@ Allan and Eva write to each other; Eva and Karin each add a note to Asta's flag.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,17 +17,6 @@ from tests.app.test_consent import consent_story
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(migrated_url, tmp_path)
-    live.cli("seed")  # the sample personas, as `make run` does
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 QUESTION = "Ska jag ändra min medicin när trycket är högt?"
@@ -74,9 +62,9 @@ def dialogue_story(http: httpx.Client, auth: Callable[[str], dict[str, str]]) ->
         assert not any(note in own or note in feed for note in notes), handle
 
 
-def test_issue_13_story(server: LiveServer) -> None:
-    auth = cache(server.token)
-    with httpx.Client(base_url=server.base, timeout=30) as http:
+def test_issue_13_story(seeded_server: LiveServer) -> None:
+    auth = cache(seeded_server.token)
+    with httpx.Client(base_url=seeded_server.base, timeout=30) as http:
         dialogue_story(http, auth)
         figures = consent_story(http, auth, datetime.now(UTC))
         assert figures["grant_changes"] >= 4

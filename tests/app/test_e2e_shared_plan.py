@@ -10,10 +10,9 @@ tests/app/test_activities.py.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
-from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
@@ -31,17 +30,6 @@ MEASURE = "Mät blodtrycket morgon och kväll i två veckor"
 CALL = "Ring Allan och gå igenom värdena"
 WHAT_MATTERS = "Det viktigaste för mig är att orka gå med barnbarnen"
 QUESTION = "Kan jag ta medicinen på kvällen i stället?"
-
-
-@pytest.fixture
-def server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(migrated_url, tmp_path)
-    live.cli("seed")  # the sample personas, as `make run` does
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 def next_thursday_at_ten(now: datetime) -> datetime:
@@ -113,7 +101,7 @@ def shared_plan_story(http: httpx.Client, auth: Callable[[str], dict[str, str]])
     assert "Karin Holm" in advice[0]["body"]
 
 
-def test_issue_14_story(server: LiveServer) -> None:
-    auth = cache(server.token)
-    with httpx.Client(base_url=server.base, timeout=30) as http:
+def test_issue_14_story(seeded_server: LiveServer) -> None:
+    auth = cache(seeded_server.token)
+    with httpx.Client(base_url=seeded_server.base, timeout=30) as http:
         shared_plan_story(http, auth)

@@ -8,9 +8,7 @@ Karin (hemsjukvård) cannot see Allan; Maria sees Asta but not Allan.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,20 +18,9 @@ from tests.live import LiveServer
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(migrated_url, tmp_path)
-    live.cli("seed")  # the sample personas with a month of readings, as `make run` does
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
-
-
-def test_allan_eva_karin_maria(server: LiveServer) -> None:
-    allan, eva, karin, maria = (server.token(h) for h in ("allan", "eva", "karin", "maria"))
-    http = httpx.Client(base_url=server.base, timeout=30)
+def test_allan_eva_karin_maria(seeded_server: LiveServer) -> None:
+    allan, eva, karin, maria = (seeded_server.token(h) for h in ("allan", "eva", "karin", "maria"))
+    http = httpx.Client(base_url=seeded_server.base, timeout=30)
 
     now = datetime.now(UTC).astimezone()
     reading = {
