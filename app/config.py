@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,6 +127,11 @@ class Settings(BaseSettings):
     # Strict-Transport-Security on every answer to a host that is not loopback (127.0.0.0/8,
     # localhost, ::1: plain-HTTP development); 0 sends none.
     hsts_max_age_seconds: int = Field(default=63_072_000, ge=0)  # two years; 0: no HSTS
+    # Browser apps allowed to call /v1 (app/cors.py): exact origins, comma-separated
+    # ("https://app.example.se,https://vard.example.se"); none by default.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # /metrics in Prometheus' format (app/metrics.py); no patient identifiers in any label.
+    metrics_enabled: bool = True
 
     # Requests served at once per process; keep it below the worker thread pool (40) and at
     # most the database connection pool (db_pool_size + db_max_overflow).
@@ -154,6 +161,17 @@ class Settings(BaseSettings):
     # Needed only by the test suite to start its throwaway PostgreSQL cluster.
     require_postgres: bool = False
     postgres_bin: Path | None = None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        """Comma-separated origins; each exactly scheme://host[:port], or "*"."""
+        if isinstance(value, str):
+            value = [o.strip() for o in value.split(",") if o.strip()]
+        for origin in value if isinstance(value, (list, tuple)) else ():
+            if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", origin):
+                raise ValueError(f"not an origin (scheme://host[:port], no path): {origin!r}")
+        return value
 
     @property
     def effective_database_url(self) -> str:

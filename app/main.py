@@ -21,6 +21,7 @@ from app.audit.router import router as audit_router
 from app.auth.router import router as identity_router
 from app.config import Settings, get_settings
 from app.consent.router import router as consent_router
+from app.cors import ApiCorsMiddleware
 from app.db import is_sqlite, make_engine, make_sessionmaker, unavailable_reason
 from app.dialogue.router import router as dialogue_router
 from app.errors import PROBLEM_JSON, AppError
@@ -28,6 +29,7 @@ from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
 from app.headers import SecurityHeadersMiddleware
 from app.limits import InFlightLimitMiddleware, RequestIntakeMiddleware
+from app.metrics import MetricsMiddleware, metrics_endpoint
 from app.overview.router import router as overview_router
 from app.patients.router import router as patients_router
 from app.plans.router import router as plans_router
@@ -57,8 +59,12 @@ class Service(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         """Starlette's stack (its error middleware outermost), wrapped in the headers."""
         settings: Settings = self.state.settings
+        # Outside in: security headers on every answer, CORS preflights before anything
+        # authenticates, then every request counted and timed (app/metrics.py).
         return SecurityHeadersMiddleware(
-            super().build_middleware_stack(),
+            ApiCorsMiddleware(
+                MetricsMiddleware(super().build_middleware_stack()), settings.cors_origins
+            ),
             hsts_max_age=settings.hsts_max_age_seconds,
             docs_path=docs.DOCS_PATH if settings.docs_on else None,
         )
@@ -187,6 +193,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         activities_router,
     ):
         app.include_router(router)
+    if settings.metrics_enabled:
+        app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     docs.mount(app, docs_enabled=settings.docs_on)
     openapi.install(app)
     # The last added runs first: the body is read (after a token check) before a slot is

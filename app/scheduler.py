@@ -28,6 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import metrics
 from app.audit import service as audit
 from app.clock import utcnow
 from app.config import Settings
@@ -142,8 +143,10 @@ def _logged(spec: JobSpec) -> Callable[[], None]:
         try:
             done = spec.run()
         except Exception:
+            metrics.JOB_RUNS.labels(job=spec.id, outcome="failed").inc()
             log.exception("job %s failed; it runs again at its next time", spec.id)
             return
+        metrics.JOB_RUNS.labels(job=spec.id, outcome="ok").inc()
         if any(done.values()):
             log.info("job %s: %s", spec.id, " ".join(f"{k}={v}" for k, v in done.items()))
 

@@ -43,6 +43,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import metrics
 from app.auth.models import Role, User
 from app.auth.policy import Action, Actor, Relation, may, relation_to
 from app.config import Settings
@@ -133,6 +134,7 @@ def dispatch(
             with transaction(factory) as session:
                 outcome = record(session, settings, item, result, at(), jitter)
             setattr(stats, outcome, getattr(stats, outcome) + 1)
+            metrics.PUSH_OUTCOMES.labels(outcome=outcome).inc()
             if outcome == "gone":
                 gone.add(item.subscription_id)
     return stats

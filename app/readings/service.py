@@ -16,6 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.config import Settings
 from app.db import new_id
 from app.errors import NotFound
@@ -176,6 +177,7 @@ def ingest(
     result.results = [slot for slot in slots if slot is not None]
     if len(result.results) != len(items):
         raise RuntimeError("an item of the batch got no result")  # a bug, never bad input
+    metrics.count_sync_results(result.results)
     counted = [row for row in stored.values() if row["duplicate_of"] is None]
     result.created_ids = [row["id"] for row in counted]
     if counted:
