@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,7 @@ from app.audit_cli import audit_cli
 from app.auth.models import User
 from app.auth.tokens import mint_token
 from app.clock import utcnow
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, transaction
 from app.readings.imports import ImportFormat
 from app.rules_cli import rules_cli
@@ -169,8 +171,11 @@ def token_command(
 def serve_command(
     host: Annotated[str | None, typer.Option(help="default: SELFCARE_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: SELFCARE_PORT")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="API processes; the jobs then run in `worker`")
+    ] = 1,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn, in one process or several."""
     import uvicorn
 
     settings = get_settings()
@@ -194,16 +199,38 @@ def serve_command(
         f'  try it    curl -H "Authorization: Bearer $(.venv/bin/selfcare token allan)" '
         f"{base}/v1/me\n"
     )
-    from app.server import protocol_with_header_timeout
+    from app.server import PROTOCOL_PATH
 
+    if workers > 1:
+        _prepare_workers(settings, workers)
     uvicorn.run(
         "app.asgi:app",
         host=host,
         port=port,
+        workers=workers,
         log_level="info",
         # h11 with a header deadline (slowloris); the body's own limit is in app/limits.py.
-        http=protocol_with_header_timeout(settings.request_header_timeout_seconds),
+        # Named by import path, so that spawned worker processes can load it.
+        http=PROTOCOL_PATH,
         timeout_keep_alive=5,
+    )
+
+
+def _prepare_workers(settings: Settings, workers: int) -> None:
+    """Tell the worker processes how many they are, where metrics meet, who runs the jobs."""
+    metrics_dir = settings.var_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # counters of an earlier run are not ours
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    os.environ["SELFCARE_API_WORKERS"] = str(workers)
+    if settings.scheduler_enabled:
+        # The jobs must run in exactly one place: not in each of N API processes.
+        os.environ["SELFCARE_SCHEDULER_ENABLED"] = "false"
+        console.print(
+            "  jobs      not in the API processes: run [bold]selfcare worker[/bold] beside them"
+        )
+    console.print(
+        f"  workers   {workers} processes; each keeps 1/{workers} of the sync flood limit\n"
     )
 
 

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     scheduler_enabled: bool = True
+    # How many API processes share the load (`selfcare serve --workers N` sets it): each
+    # process keeps 1/N of the sync flood limit, so the limit holds across them.
+    api_workers: int = Field(default=1, ge=1, le=64)
     environment: str = "development"
     # The base URL of links the service hands out (calendar feeds), never the request's Host.
     public_url: str = "http://127.0.0.1:8000"

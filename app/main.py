@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -94,7 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = audit.use_key(make_sessionmaker(engine), audit.audit_key(settings))
-    app.state.sync_limiter = RateLimiter(settings.sync_rate_per_minute, settings.sync_burst)
+    # Buckets live in each process: with N processes each keeps 1/N of the limit.
+    workers = settings.api_workers
+    app.state.sync_limiter = RateLimiter(
+        math.ceil(settings.sync_rate_per_minute / workers), math.ceil(settings.sync_burst / workers)
+    )
     # The flood buckets' clock; a test replaces it to freeze time (refill never races a slow run).
     app.state.sync_clock = time.monotonic
     app.state.own_patients = OwnPatients(app.state.sync_limiter, lambda: app.state.sync_clock())

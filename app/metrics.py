@@ -76,22 +76,27 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        method = str(scope.get("method", ""))
+        answered = False
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
+        def template() -> str:
+            return getattr(scope.get("route"), "path", None) or UNMATCHED
+
+        async def counting_send(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start" and not answered:
+                # Counted before the answer leaves: a client that reads it sees it counted.
+                answered = True
+                status = str(message["status"])
+                REQUESTS.labels(method=method, route=template(), status=status).inc()
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, counting_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
-            method = str(scope.get("method", ""))
-            REQUESTS.labels(method=method, route=template, status=str(status)).inc()
-            LATENCY.labels(method=method, route=template).observe(time.perf_counter() - started)
+            if not answered:  # the connection went before any answer
+                REQUESTS.labels(method=method, route=template(), status="none").inc()
+            LATENCY.labels(method=method, route=template()).observe(time.perf_counter() - started)
 
 
 class DatabaseCollector(Collector):

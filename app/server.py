@@ -15,13 +15,18 @@ import json
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from app.config import get_settings
 from app.errors import PROBLEM_JSON, RequestTimeout
+
+PROTOCOL_PATH = "app.server:HeaderDeadlineH11Protocol"
 
 
 class HeaderDeadlineH11Protocol(H11Protocol):
     """uvicorn's h11 protocol; headers not complete within ``header_timeout`` get 408."""
 
-    header_timeout: float = 10.0
+    # None: SELFCARE_REQUEST_HEADER_TIMEOUT_SECONDS, read in the serving process (the class is
+    # named by its import path when uvicorn spawns several worker processes).
+    header_timeout: float | None = None
     _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -44,7 +49,8 @@ class HeaderDeadlineH11Protocol(H11Protocol):
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
-            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+            timeout = self.header_timeout or get_settings().request_header_timeout_seconds
+            self._header_timer = self.loop.call_later(timeout, self._headers_late)
 
     def _disarm_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -67,10 +73,3 @@ class HeaderDeadlineH11Protocol(H11Protocol):
         ).encode()
         self.transport.write(head + body)
         self.transport.close()
-
-
-def protocol_with_header_timeout(seconds: float) -> type[H11Protocol]:
-    """Return the guarded h11 protocol class with this header timeout."""
-    return type(
-        "HeaderDeadlineH11Protocol", (HeaderDeadlineH11Protocol,), {"header_timeout": seconds}
-    )

@@ -48,10 +48,11 @@ class LiveServer:
                               capture_output=True, text=True, timeout=timeout)
         return done.stdout
 
-    def start(self, timeout: float = 60) -> None:
-        """Start the server and wait until /healthz answers."""
+    def start(self, *serve_args: str, timeout: float = 60) -> None:
+        """Start ``selfcare serve`` (with ``serve_args``); wait until /healthz answers."""
         log = self.log_path.open("ab")  # kept for a failing test to show
-        self.process = subprocess.Popen([*SELFCARE, "serve"], env=self.env, cwd=PROJECT_ROOT,
+        self.process = subprocess.Popen([*SELFCARE, "serve", *serve_args], env=self.env,
+                                        cwd=PROJECT_ROOT,
                                         stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout
