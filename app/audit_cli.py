@@ -45,6 +45,11 @@ def verify_command(
         )
     finally:
         engine.dispose()
+    for marker in (m for path in paths for m in audit_anchors.restores(path)):
+        console.print(
+            f"restored on {marker.at.isoformat() if marker.at else '?'} to the head seq "
+            f"{marker.seq}: anchors of later rows written before it are superseded"
+        )
     if report.intact:
         console.print(f"[green]{report.summary()}[/green]")
         return

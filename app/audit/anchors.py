@@ -8,6 +8,9 @@ anchored hash: rows deleted from the tail (with the head moved back to match) or
 rewritten by someone who holds the key are found up to the last anchor. Rows written after the
 last anchor are protected by the key alone.
 
+A restore (app/backup.py) appends a marker line with ``"restore": true``: the head it put
+back. Anchors written before it of rows after it no longer count.
+
 Lines are read back from the file or from shipped log lines alike: the JSON object is taken
 from the first ``{`` of each line; blank lines and lines without one are skipped.
 """
@@ -33,7 +36,10 @@ def anchor_path(settings: Settings) -> Path:
 def anchor_line(anchor: Anchor) -> str:
     """The JSON line of one anchor."""
     at = anchor.at.isoformat() if anchor.at else None
-    return json.dumps({"at": at, "seq": anchor.seq, "hash": anchor.hash}, separators=(",", ":"))
+    fields: dict[str, object] = {"at": at, "seq": anchor.seq, "hash": anchor.hash}
+    if anchor.restore:
+        fields["restore"] = True
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def parse_anchor(line: str) -> Anchor | None:
@@ -46,15 +52,36 @@ def parse_anchor(line: str) -> Anchor | None:
     seq, digest = raw["seq"], raw["hash"]
     if not isinstance(seq, int) or not isinstance(digest, str):
         raise ValueError(f"not an anchor: {line.strip()!r}")
-    return Anchor(seq=seq, hash=digest, at=at)
+    return Anchor(seq=seq, hash=digest, at=at, restore=raw.get("restore") is True)
 
 
 def read_anchors(path: Path) -> list[Anchor]:
-    """Every anchor in a file (none when it does not exist)."""
+    """The anchors of a file in force (none when it does not exist).
+
+    A restore marker supersedes the anchors before it of rows after its own: those rows
+    were taken away by the restore, which its own audit row explains (app/backup.py).
+    """
+    if not path.exists():
+        return []
+    anchors: list[Anchor] = []
+    with path.open(encoding="utf-8") as lines:
+        for anchor in (parse_anchor(line) for line in lines if line.strip()):
+            if anchor is None:
+                continue
+            if anchor.restore:
+                anchors = [a for a in anchors if a.seq <= anchor.seq]
+            anchors.append(anchor)
+    return anchors
+
+
+def restores(path: Path) -> list[Anchor]:
+    """The restore markers of a file, oldest first."""
     if not path.exists():
         return []
     with path.open(encoding="utf-8") as lines:
-        return [a for a in (parse_anchor(line) for line in lines if line.strip()) if a]
+        return [
+            a for a in (parse_anchor(line) for line in lines if line.strip()) if a and a.restore
+        ]
 
 
 def last_anchor(path: Path) -> Anchor | None:

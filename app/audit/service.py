@@ -210,6 +210,9 @@ class Anchor:
     seq: int
     hash: str
     at: datetime | None = None
+    # A restore marker (app/backup.py): the chain was put back to this row; earlier anchors
+    # of later rows name rows the restore took away.
+    restore: bool = False
 
 
 @dataclass(frozen=True)
@@ -362,9 +365,7 @@ def chain_head(session: Session) -> tuple[int, str] | None:
     return None if head is None else (head.last_seq, head.last_hash)
 
 
-def verify_chain(
-    session: Session, key: bytes, anchors: Iterable[Anchor] = ()
-) -> ChainReport:
+def verify_chain(session: Session, key: bytes, anchors: Iterable[Anchor] = ()) -> ChainReport:
     """Walk the whole chain in one session; the report names the first bad row."""
     walk = ChainWalk(key, {a.seq: a.hash for a in anchors})
     last = 0
