@@ -28,7 +28,7 @@ from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamM
 from app.plans import service as plans_service
 from app.readings import service as readings_service
 from app.readings.models import Reading, Source
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanBody
 from sync.wire import SourceIn
 

@@ -1,6 +1,6 @@
 """Backtest a plan over a history: firings, advice and flag episodes per rule per week.
 
-The same semantics as :mod:`rules.evaluate` (its module docstring), computed over the
+The same semantics as :mod:`rules.engine` (its module docstring), computed over the
 whole history at once: every reading is an anchor. Reading-anchored kinds are vectorised
 with numpy/pandas — windows are index ranges found by ``searchsorted`` on the sorted
 times, sums are cumulative sums and min/max are ``reduceat`` over those ranges, all on
@@ -42,23 +42,16 @@ import numpy.typing as npt
 import pandas as pd
 
 from rules.catalogue import same_unit, spec_for
-from rules.evaluate import (
-    DEFAULT_TZ,
-    _BaselineCheck,
-    _context_matches,
-    _History,
-    _number,
-    _ReadingRun,
-    _runs,
-    _unique,
-    _value_in,
-    _Window,
-    _zone,
-    evaluate_due_run,
-    local_day_start,
-)
+from rules.engine.comparison import context_matches, number_param, value_in
+from rules.engine.days import DEFAULT_TZ, local_day_start, zone_of
+from rules.engine.due import evaluate_due_run
+from rules.engine.evaluation import unique_readings
+from rules.engine.history import History, Window
+from rules.engine.kinds.baseline import BaselineCheck
+from rules.engine.runs import ReadingRun
+from rules.engine.selection import plan_runs
 from rules.facts import ReadingFact
-from rules.model import (
+from rules.language import (
     BandsRule,
     BaselineFields,
     CompositeRule,
@@ -190,7 +183,7 @@ class _Table:
         mask = np.isin(self.types, list(types))
         if context:
             # dtype: an empty history must still give a boolean mask.
-            mask &= np.array([_context_matches(r, context) for r in self.readings], dtype=bool)
+            mask &= np.array([context_matches(r, context) for r in self.readings], dtype=bool)
         return np.flatnonzero(mask).astype(np.int64)
 
     def local_midnight(self, day: int) -> int:
@@ -202,8 +195,8 @@ class _Table:
             self._midnights[day] = (start - _EPOCH) // _MICRO
         return self._midnights[day]
 
-    def window_starts(self, rows: Ints, window: _Window) -> Ints:
-        """Return each anchor's window start (microseconds), as :mod:`rules.evaluate`."""
+    def window_starts(self, rows: Ints, window: Window) -> Ints:
+        """Return each anchor's window start (microseconds), as :mod:`rules.engine`."""
         if window.unit == "d":
             back = int(window.length) - 1
             return np.array(
@@ -239,7 +232,7 @@ def _values(
         key = (r.type, r.original_unit, r.original_values.get(component), r.values.get(component))
         known = cache.get((id(param), key))
         if known is None:
-            single = _value_in(r, component, bare)
+            single = value_in(r, component, bare)
             klass = -1
             if r.original_values.get(component) is not None:
                 for k, unit in enumerate(units):
@@ -340,7 +333,7 @@ class _Held:
     """Which selected readings a kind holds at."""
 
     def __init__(
-        self, table: _Table, params: Mapping[str, ResolvedParam], history: _History, key: str
+        self, table: _Table, params: Mapping[str, ResolvedParam], history: History, key: str
     ) -> None:
         self.table = table
         self.params = params
@@ -368,13 +361,13 @@ class _Held:
         table = self.table
         rows = table.select(types, f.context)
         times = table.times[rows]
-        window = _Window.of(self.params, f.window)
+        window = Window.of(self.params, f.window)
         lo = np.searchsorted(times, table.window_starts(rows, window), "left")
         hi = np.searchsorted(times, times, "right")
         days = table.days[rows]
         discard = 0
         if f.discard_first_days is not None:
-            discard = int(_number(self.params, f.discard_first_days))
+            discard = int(number_param(self.params, f.discard_first_days))
         # Local days with readings are consecutive in the rank, and rank order is time order.
         _, rank = np.unique(days, return_inverse=True)
         rank = rank.astype(np.int64)
@@ -385,7 +378,7 @@ class _Held:
         kept_from = np.minimum(kept_from, hi)
         enough = np.ones(len(rows), dtype=bool)
         if f.min_readings is not None:
-            enough = (hi - kept_from) >= int(_number(self.params, f.min_readings))
+            enough = (hi - kept_from) >= int(number_param(self.params, f.min_readings))
         results: list[Bools] = []
         for c in f.conditions:
             param = self.params[c.param]
@@ -395,7 +388,7 @@ class _Held:
                 )
                 counts = _counts(present)
                 number = _decimals(counts[hi] - counts[kept_from])
-                threshold_count = _number(self.params, c.param)
+                threshold_count = number_param(self.params, c.param)
                 results.append(
                     _compare(c.op, number, threshold_count)
                     if len(rows)
@@ -445,7 +438,7 @@ class _Held:
         table = self.table
         rows = table.select(types, f.context)
         times = table.times[rows]
-        window = _Window.of(self.params, f.window)
+        window = Window.of(self.params, f.window)
         lo = np.searchsorted(times, table.window_starts(rows, window), "left")
         hi = np.searchsorted(times, times, "left")  # strictly before the anchor
         values = _values(table, rows, f.component, self.params[f.param], self.cache)
@@ -474,17 +467,17 @@ class _Held:
         rows = table.select(types, f.context)
         events = self.conditions(rows, f.conditions, f.match)
         times = table.times[rows]
-        window = _Window.of(self.params, f.window)
+        window = Window.of(self.params, f.window)
         lo = np.searchsorted(times, table.window_starts(rows, window), "left")
         hi = np.searchsorted(times, times, "right")
         counts = _counts(events)
-        held = events & (counts[hi] - counts[lo] >= int(_number(self.params, f.min_count)))
+        held = events & (counts[hi] - counts[lo] >= int(number_param(self.params, f.min_count)))
         return rows, held
 
     def baseline(self, key: str, types: frozenset[str], f: BaselineFields) -> tuple[Ints, Bools]:
         """Evaluate each reading with the engine's baseline check (medians do not vectorise)."""
         rows = self.table.select(types, f.context)
-        check = _BaselineCheck(f"backtest:{key}", sorted(types), f, self.params)
+        check = BaselineCheck(f"backtest:{key}", sorted(types), f, self.params)
         held = np.zeros(len(rows), dtype=bool)
         for i, row in enumerate(rows):
             outcome = check.outcome(self.table.readings[row], self.history)
@@ -507,7 +500,7 @@ class _Held:
             )
         for index, band in enumerate(rule.bands):
             if rule.reference is not None:
-                limit = _number(self.params, band.param)
+                limit = number_param(self.params, band.param)
                 held = values.present & (
                     _compare(band.op, chosen * 100, best * limit)
                     if len(rows)
@@ -550,7 +543,7 @@ class _Held:
             held_times = table.times[rows][held]
             within = 0
             if part.within is not None:
-                within = _Window.of(self.params, part.within).duration // _MICRO
+                within = Window.of(self.params, part.within).duration // _MICRO
             lo = np.searchsorted(held_times, anchor_times - within, "left")
             hi = np.searchsorted(held_times, anchor_times, "right")
             results.append(hi > lo)
@@ -567,7 +560,7 @@ class _Held:
 _Fired = tuple[int, str | None, bool] | tuple[int, str | None, bool, bool, bool]
 
 
-def _fired(run: _ReadingRun, table: _Table, history: _History) -> list[_Fired]:
+def _fired(run: ReadingRun, table: _Table, history: History) -> list[_Fired]:
     """Return (row, flag severity, has advice[, in an episode, muted]) for every firing."""
     rule = run.rule
     held = _Held(table, run.params, history, rule.id)
@@ -678,20 +671,20 @@ def backtest(
     local day start in ``(start, end]``.
     """
     library = load_library() if library is None else library
-    zone = _zone(tz)
-    ordered = [r for r in _unique(readings) if spec_for(r.type) is not None]
+    zone = zone_of(tz)
+    ordered = [r for r in unique_readings(readings) if spec_for(r.type) is not None]
     if start is None:
         start = ordered[0].time if ordered else _EPOCH
     if end is None:
         end = ordered[-1].time if ordered else start
     weeks = max(end - start, timedelta(days=1)) / timedelta(days=7)
     table = _Table(ordered, zone)
-    history = _History(ordered, zone)
-    runs = _runs(plan, library)
+    history = History(ordered, zone)
+    runs = plan_runs(plan, library)
     per_rule: dict[str, list[BacktestFiring]] = {run.rule.id: [] for run in runs}
     by_anchor: dict[str, list[BacktestFiring]] = {}
     for run in runs:
-        if not isinstance(run, _ReadingRun):
+        if not isinstance(run, ReadingRun):
             continue
         for row, severity, advice, *episode in _fired(run, table, history):
             reading = table.readings[row]

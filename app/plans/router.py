@@ -10,7 +10,7 @@ from app.clock import utcnow
 from app.deps import ActorDep, PlanWriteAccess, ReadAccess, SessionDep
 from app.errors import NotFound
 from app.plans import service as plans_service
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanBody
 
 router = APIRouter(tags=["plans"])
