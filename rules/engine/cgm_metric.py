@@ -11,19 +11,14 @@ from decimal import Decimal
 from fractions import Fraction
 
 from rules import cgm
-from rules.catalogue import (
-    decimal_text,
-)
+from rules.catalogue import decimal_text
 from rules.engine.comparison import number_param, param_json
 from rules.engine.days import DST_MARGIN, local_day_start
 from rules.engine.findings import Finding, anchor_key
 from rules.engine.history import History
 from rules.engine.runs import TimeRun
 from rules.engine.texts import LANGUAGES, METRIC_NAMES, number_text, round_to
-from rules.language import (
-    CgmMetricRule,
-    Match,
-)
+from rules.language import CgmMetricRule, Match
 from rules.plan import PlanSpec
 
 

@@ -6,21 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rules.catalogue import (
-    activity_state,
-    convert,
-    decimal_text,
-    instrument_name,
-    is_accepted_unit,
-)
+from rules.catalogue import activity_state, convert, decimal_text, instrument_name, is_accepted_unit
 from rules.engine.texts import COMPONENT_NAMES, number_text, shown_pair, with_unit
 from rules.facts import ReadingFact
-from rules.language import (
-    Condition,
-    Match,
-    ResolvedParam,
-    Severity,
-)
+from rules.language import Condition, Match, ResolvedParam, Severity
 
 Params = Mapping[str, ResolvedParam]
 SEVERITY_RANK = {Severity.high: 3, Severity.moderate: 2, Severity.low: 1}

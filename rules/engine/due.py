@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 
-from rules.advice import (
-    Addressee,
-)
+from rules.advice import Addressee
 from rules.engine.days import DEFAULT_TZ, local_day_start, zone_of
 from rules.engine.evaluation import unique_readings
 from rules.engine.findings import EvaluationRun, Finding
@@ -17,10 +15,7 @@ from rules.engine.history import History
 from rules.engine.runs import TimeRun
 from rules.engine.selection import plan_runs
 from rules.facts import ReadingFact
-from rules.language import (
-    RuleLibrary,
-    load_library,
-)
+from rules.language import RuleLibrary, load_library
 from rules.plan import PlanSpec
 
 

@@ -6,23 +6,14 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
-from rules.advice import (
-    Addressee,
-)
-from rules.catalogue import (
-    spec_for,
-)
+from rules.advice import Addressee
+from rules.catalogue import spec_for
 from rules.engine.days import DEFAULT_TZ, zone_of
 from rules.engine.findings import EvaluationRun, Finding
 from rules.engine.history import History
 from rules.engine.selection import reading_runs
 from rules.facts import ReadingFact
-from rules.language import (
-    Rule,
-    RuleLibrary,
-    RuleMode,
-    load_library,
-)
+from rules.language import Rule, RuleLibrary, RuleMode, load_library
 from rules.plan import PlanSpec
 
 

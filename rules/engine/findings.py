@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rules.catalogue import (
-    CENSORED,
-    decimal_text,
-)
+from rules.catalogue import CENSORED, decimal_text
 from rules.facts import ReadingFact
 
 

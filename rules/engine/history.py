@@ -11,17 +11,11 @@ from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from rules.catalogue import (
-    decimal_text,
-    same_unit,
-)
+from rules.catalogue import decimal_text, same_unit
 from rules.engine.comparison import context_matches, number_param, value_in
 from rules.engine.days import DST_MARGIN, local_day_start
 from rules.facts import ReadingFact
-from rules.language import (
-    WINDOW_UNITS,
-    ResolvedParam,
-)
+from rules.language import WINDOW_UNITS, ResolvedParam
 from rules.ranges import ExactSums, RangeBest, SlidingOrder
 
 # --- windows and the readings of one evaluation ---------------------------------------------

@@ -15,11 +15,7 @@ from rules.engine.findings import Finding, anchor_key
 from rules.engine.history import History
 from rules.engine.runs import TimeRun
 from rules.engine.texts import LANGUAGES, TYPE_NAMES, spoken_list
-from rules.language import (
-    MissingDataRule,
-    Rule,
-    RuleMode,
-)
+from rules.language import MissingDataRule, Rule, RuleMode
 from rules.plan import PlanSpec
 
 SCHEDULE_INTERVAL_DAYS: Mapping[str, int] = MappingProxyType(

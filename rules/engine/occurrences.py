@@ -6,9 +6,7 @@ import bisect
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from rules.catalogue import (
-    decimal_text,
-)
+from rules.catalogue import decimal_text
 from rules.engine.comparison import compare, conditions_hold, note
 from rules.engine.episodes import EPISODE_LOOKBACK, Episode, EpisodeStream, canonical_value
 from rules.engine.findings import Finding
@@ -17,11 +15,7 @@ from rules.engine.kinds.threshold import ThresholdCheck
 from rules.engine.runs import ReadingRun
 from rules.engine.texts import LANGUAGES, reading_text
 from rules.facts import ReadingFact
-from rules.language import (
-    AdviceEpisode,
-    Severity,
-    ThresholdRule,
-)
+from rules.language import AdviceEpisode, Severity, ThresholdRule
 
 
 @dataclass

@@ -9,15 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from rules.advice import (
-    PATIENT,
-    PROXY,
-    Addressee,
-    Audience,
-    contact_text,
-    fill,
-    patient_fields,
-)
+from rules.advice import PATIENT, PROXY, Addressee, Audience, contact_text, fill, patient_fields
 from rules.engine.episodes import Episode
 from rules.engine.findings import AdviceText, Finding
 from rules.engine.history import History, Window

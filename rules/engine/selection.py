@@ -6,10 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rules.advice import (
-    Addressee,
-    CareContact,
-)
+from rules.advice import Addressee, CareContact
 from rules.engine.cgm_metric import CgmRun
 from rules.engine.missing_data import MissingRun
 from rules.engine.occurrences import ThresholdRun

@@ -16,9 +16,7 @@ from rules.catalogue import (
     unit_text,
 )
 from rules.facts import ReadingFact
-from rules.language import (
-    Op,
-)
+from rules.language import Op
 
 LANGUAGES = ("sv", "en")
 """The languages every text is given in; the first is the default."""

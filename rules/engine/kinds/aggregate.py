@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
-from rules.catalogue import (
-    decimal_text,
-)
+from rules.catalogue import decimal_text
 from rules.engine.comparison import Params, number_param, param_json
 from rules.engine.history import History, Listed, Series, Window
 from rules.engine.kinds.base import Check, Outcome
@@ -25,10 +23,7 @@ from rules.engine.texts import (
     with_unit,
 )
 from rules.facts import ReadingFact
-from rules.language import (
-    Match,
-    WindowAggregateFields,
-)
+from rules.language import Match, WindowAggregateFields
 
 
 class AggregateCheck(Check):

@@ -12,10 +12,7 @@ from rules.engine.comparison import Comparison, context_matches
 from rules.engine.history import History
 from rules.engine.texts import LANGUAGES
 from rules.facts import ReadingFact
-from rules.language import (
-    Band,
-    ResolvedParam,
-)
+from rules.language import Band, ResolvedParam
 
 # --- the logic of each reading-anchored kind --------------------------------------------
 

@@ -6,21 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from rules.catalogue import (
-    decimal_text,
-    instrument_name,
-    shown,
-)
+from rules.catalogue import decimal_text, instrument_name, shown
 from rules.engine.comparison import Params, number_param, param_json
 from rules.engine.days import local_day_start
 from rules.engine.history import History, Listed, Window
 from rules.engine.kinds.base import Check, Outcome
 from rules.engine.texts import LANGUAGES, TYPE_NAMES, number_text, shown_pair, with_unit
 from rules.facts import ReadingFact
-from rules.language import (
-    BaselineFields,
-    Direction,
-)
+from rules.language import BaselineFields, Direction
 
 _CHANGE_NAMES: Mapping[str, Mapping[str, str]] = {
     "rise": {"sv": "ökning", "en": "rise"},

@@ -14,12 +14,7 @@ from rules.engine.kinds.delta import DeltaCheck
 from rules.engine.kinds.threshold import ThresholdCheck
 from rules.engine.texts import LANGUAGES
 from rules.facts import ReadingFact
-from rules.language import (
-    CompositeRule,
-    Match,
-    Part,
-    ResolvedParam,
-)
+from rules.language import CompositeRule, Match, Part, ResolvedParam
 from rules.ranges import LatestTrue
 
 

@@ -5,19 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from rules.catalogue import (
-    decimal_text,
-)
+from rules.catalogue import decimal_text
 from rules.engine.comparison import Params, number_param, param_json
 from rules.engine.history import History, Listed, Series, Window
 from rules.engine.kinds.base import Check, Outcome
 from rules.engine.kinds.threshold import ThresholdCheck
 from rules.engine.texts import LANGUAGES
 from rules.facts import ReadingFact
-from rules.language import (
-    CountFields,
-    ThresholdFields,
-)
+from rules.language import CountFields, ThresholdFields
 
 
 class CountCheck(Check):

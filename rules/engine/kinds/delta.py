@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from rules.catalogue import (
-    decimal_text,
-    shown,
-)
+from rules.catalogue import decimal_text, shown
 from rules.engine.comparison import Params, param_json
 from rules.engine.history import History, Listed, Window
 from rules.engine.kinds.base import Check, Outcome
@@ -21,10 +18,7 @@ from rules.engine.texts import (
     with_unit,
 )
 from rules.facts import ReadingFact
-from rules.language import (
-    DeltaFields,
-    Reference,
-)
+from rules.language import DeltaFields, Reference
 
 
 class DeltaCheck(Check):

@@ -9,10 +9,7 @@ from rules.engine.history import History
 from rules.engine.kinds.base import Check, Outcome
 from rules.engine.texts import LANGUAGES
 from rules.facts import ReadingFact
-from rules.language import (
-    Condition,
-    ThresholdFields,
-)
+from rules.language import Condition, ThresholdFields
 
 
 class ThresholdCheck(Check):
