@@ -37,10 +37,4 @@ Modules, each one job: :mod:`~rules.backtest.run` (the backtest),
 from rules.backtest.burden import EPISODE_DAYS, BacktestFiring, BacktestReport, RuleBurden
 from rules.backtest.run import backtest
 
-__all__ = [
-    "EPISODE_DAYS",
-    "BacktestFiring",
-    "BacktestReport",
-    "RuleBurden",
-    "backtest",
-]
+__all__ = ["EPISODE_DAYS", "BacktestFiring", "BacktestReport", "RuleBurden", "backtest"]

@@ -27,9 +27,6 @@ Ints = npt.NDArray[np.int64]
 Objects = npt.NDArray[np.object_]
 
 
-# --- the readings of one backtest, as arrays -----------------------------------------------
-
-
 class Table:
     """The readings sorted by (time, id), with times in microseconds and local days."""
 

@@ -33,9 +33,6 @@ from rules.language import (
 )
 from rules.plan import PlanSpec
 
-# --- the backtest ----------------------------------------------------------------------------
-
-
 _Fired = tuple[int, str | None, bool] | tuple[int, str | None, bool, bool, bool]
 
 
@@ -182,6 +179,4 @@ def backtest(
     )
 
 
-__all__ = [
-    "backtest",
-]
+__all__ = ["backtest"]

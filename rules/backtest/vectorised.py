@@ -42,8 +42,6 @@ from rules.language import (
     WindowAggregateFields,
 )
 
-# --- the reading-anchored kinds, vectorised -----------------------------------------------
-
 
 class Held:
     """Which selected readings a kind holds at."""
@@ -272,6 +270,4 @@ class Held:
         return anchors, held_all
 
 
-__all__ = [
-    "Held",
-]
+__all__ = ["Held"]

@@ -108,6 +108,4 @@ class CgmRun(TimeRun):
         return [key], [finding]
 
 
-__all__ = [
-    "CgmRun",
-]
+__all__ = ["CgmRun"]

@@ -15,9 +15,6 @@ Params = Mapping[str, ResolvedParam]
 SEVERITY_RANK = {Severity.high: 3, Severity.moderate: 2, Severity.low: 1}
 
 
-# --- comparing one reading with one parameter -----------------------------------------------
-
-
 @dataclass(frozen=True)
 class Comparison:
     held: bool

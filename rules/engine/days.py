@@ -27,9 +27,4 @@ def local_day_start(moment: datetime, tz: str | tzinfo, days_back: int = 0) -> d
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
-__all__ = [
-    "DEFAULT_TZ",
-    "DST_MARGIN",
-    "local_day_start",
-    "zone_of",
-]
+__all__ = ["DEFAULT_TZ", "DST_MARGIN", "local_day_start", "zone_of"]

@@ -102,9 +102,4 @@ def evaluate_due(
     return list(run.findings)
 
 
-__all__ = [
-    "due_anchors",
-    "due_lookback",
-    "evaluate_due",
-    "evaluate_due_run",
-]
+__all__ = ["due_anchors", "due_lookback", "evaluate_due", "evaluate_due_run"]

@@ -127,9 +127,4 @@ class EpisodeStream:
         return anchor
 
 
-__all__ = [
-    "EPISODE_LOOKBACK",
-    "Episode",
-    "EpisodeStream",
-    "canonical_value",
-]
+__all__ = ["EPISODE_LOOKBACK", "Episode", "EpisodeStream", "canonical_value"]

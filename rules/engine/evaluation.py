@@ -166,8 +166,4 @@ def _apply_supersession(fired: list[Finding], library: RuleLibrary) -> list[Find
     ]
 
 
-__all__ = [
-    "evaluate",
-    "evaluate_run",
-    "unique_readings",
-]
+__all__ = ["evaluate", "evaluate_run", "unique_readings"]

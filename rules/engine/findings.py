@@ -140,9 +140,4 @@ def _reading_json(reading: ReadingFact) -> dict[str, Any]:
     return data
 
 
-__all__ = [
-    "AdviceText",
-    "EvaluationRun",
-    "Finding",
-    "anchor_key",
-]
+__all__ = ["AdviceText", "EvaluationRun", "Finding", "anchor_key"]

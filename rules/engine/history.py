@@ -18,8 +18,6 @@ from rules.facts import ReadingFact
 from rules.language import WINDOW_UNITS, ResolvedParam
 from rules.ranges import ExactSums, RangeBest, SlidingOrder
 
-# --- windows and the readings of one evaluation ---------------------------------------------
-
 
 @dataclass(frozen=True)
 class Window:
@@ -349,13 +347,4 @@ class Component:
         return column, param.number_in(first.type, param.unit), param.unit, single[0]
 
 
-__all__ = [
-    "Column",
-    "Component",
-    "History",
-    "INFINITY",
-    "InUnit",
-    "Listed",
-    "Series",
-    "Window",
-]
+__all__ = ["Column", "Component", "History", "INFINITY", "InUnit", "Listed", "Series", "Window"]

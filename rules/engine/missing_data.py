@@ -138,8 +138,4 @@ class MissingRun(TimeRun):
         return [replace(f, advice=advice if f is first else None) for f in findings]
 
 
-__all__ = [
-    "MissingRun",
-    "SCHEDULE_INTERVAL_DAYS",
-    "reminder_order",
-]
+__all__ = ["MissingRun", "SCHEDULE_INTERVAL_DAYS", "reminder_order"]

@@ -240,7 +240,4 @@ class Firings:
         return best_count, firsts
 
 
-__all__ = [
-    "Firings",
-    "ThresholdRun",
-]
+__all__ = ["Firings", "ThresholdRun"]

@@ -28,8 +28,6 @@ from rules.language import (
 )
 from rules.plan import PlanSpec
 
-# --- runs: one rule of one plan, ready to evaluate -------------------------------------------
-
 
 @dataclass
 class Run:
@@ -204,8 +202,4 @@ class TimeRun(Run):
         )
 
 
-__all__ = [
-    "ReadingRun",
-    "Run",
-    "TimeRun",
-]
+__all__ = ["ReadingRun", "Run", "TimeRun"]

@@ -33,8 +33,6 @@ from rules.language.vocabulary import (
     Severity,
 )
 
-# --- the logic of each reading-anchored kind, shared by rules and composite parts ----------
-
 
 class ThresholdFields(FrozenModel):
     """One reading against parameters."""

@@ -38,8 +38,6 @@ from rules.language.vocabulary import (
     RuleMode,
 )
 
-# --- rules --------------------------------------------------------------------------------
-
 
 class RuleBase(FrozenModel):
     """What every kind of rule has."""

@@ -80,10 +80,4 @@ def _load(path: Path) -> RuleLibrary:
         raise LibraryError(f"{path}: {exc}") from exc
 
 
-__all__ = [
-    "LIBRARY_DIR",
-    "LibraryError",
-    "RuleLibrary",
-    "load_library",
-    "parse_rule",
-]
+__all__ = ["LIBRARY_DIR", "LibraryError", "RuleLibrary", "load_library", "parse_rule"]

@@ -16,8 +16,6 @@ from rules.language.specs import ParamSpec
 from rules.language.vocabulary import UNITLESS
 from rules.plan import PlanBody, PlanRule, Quantity
 
-# --- plans -----------------------------------------------------------------------------
-
 
 class PlanErrorCode(StrEnum):
     """Why a plan body is refused."""

@@ -17,9 +17,6 @@ _EPOCH_DAY = date(1970, 1, 1)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-# --- stage 1: readings to day aggregates ------------------------------------------------------
-
-
 def _micro(value: Decimal) -> int:
     return int((value * MICRO).to_integral_value(rounding=ROUND_HALF_EVEN))
 
@@ -87,6 +84,4 @@ def _aggregate_frame(
     return out
 
 
-__all__ = [
-    "aggregate_days",
-]
+__all__ = ["aggregate_days"]

@@ -14,8 +14,6 @@ import numpy.typing as npt
 
 from rules.progress.goals import MAX_PROJECTION_DAYS, Direction
 
-# --- small pure functions ---------------------------------------------------------------------
-
 
 def meets(value: float, target: float, direction: Direction, inclusive: bool = True) -> bool:
     """Tell whether a value meets a target (≤ / ≥, strict when not inclusive)."""
@@ -73,9 +71,4 @@ def project(
     return as_of + timedelta(days=math.ceil(days))
 
 
-__all__ = [
-    "meets",
-    "percent_complete",
-    "project",
-    "theil_sen",
-]
+__all__ = ["meets", "percent_complete", "project", "theil_sen"]

@@ -19,9 +19,6 @@ _NO_LOW = np.iinfo(np.int64).max
 _NO_HIGH = np.iinfo(np.int64).min
 
 
-# --- stage 2: day aggregates to progress ------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class _Table:
     """Dense per-day arrays of one component over [first, first + n)."""

@@ -138,6 +138,4 @@ class AggregateCheck(Check):
         return outcome
 
 
-__all__ = [
-    "AggregateCheck",
-]
+__all__ = ["AggregateCheck"]

@@ -73,6 +73,4 @@ class BandsCheck(Check):
         return outcome
 
 
-__all__ = [
-    "BandsCheck",
-]
+__all__ = ["BandsCheck"]

@@ -14,8 +14,6 @@ from rules.engine.texts import LANGUAGES
 from rules.facts import ReadingFact
 from rules.language import Band, ResolvedParam
 
-# --- the logic of each reading-anchored kind --------------------------------------------
-
 
 @dataclass
 class Outcome:
@@ -67,7 +65,4 @@ class Check:
         raise NotImplementedError
 
 
-__all__ = [
-    "Check",
-    "Outcome",
-]
+__all__ = ["Check", "Outcome"]

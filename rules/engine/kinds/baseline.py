@@ -104,6 +104,4 @@ class BaselineCheck(Check):
         return outcome
 
 
-__all__ = [
-    "BaselineCheck",
-]
+__all__ = ["BaselineCheck"]

@@ -98,6 +98,4 @@ def _part_check(key: str, part: Part, params: Mapping[str, ResolvedParam]) -> Ch
     raise TypeError(f"unknown part kind {part.kind!r}")
 
 
-__all__ = [
-    "CompositeCheck",
-]
+__all__ = ["CompositeCheck"]

@@ -82,6 +82,4 @@ class CountCheck(Check):
         return found
 
 
-__all__ = [
-    "CountCheck",
-]
+__all__ = ["CountCheck"]

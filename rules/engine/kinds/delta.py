@@ -81,6 +81,4 @@ class DeltaCheck(Check):
         return outcome
 
 
-__all__ = [
-    "DeltaCheck",
-]
+__all__ = ["DeltaCheck"]

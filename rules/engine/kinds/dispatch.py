@@ -44,6 +44,4 @@ def check_for(rule: Rule, params: Mapping[str, ResolvedParam]) -> Check:
     raise TypeError(f"{rule.id} is not anchored at readings")
 
 
-__all__ = [
-    "check_for",
-]
+__all__ = ["check_for"]

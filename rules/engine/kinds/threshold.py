@@ -33,6 +33,4 @@ class ThresholdCheck(Check):
         return outcome
 
 
-__all__ = [
-    "ThresholdCheck",
-]
+__all__ = ["ThresholdCheck"]
