@@ -27,8 +27,8 @@ def lint_command(
     path: Annotated[Path | None, typer.Argument(help="a folder of rule files")] = None,
 ) -> None:
     """Check the rule library: schema, bands, translations, sources. Exit 1 on errors."""
+    from rules.language import load_library
     from rules.lint import lint, lint_files
-    from rules.model import load_library
 
     issues = lint_files(path) if path else lint(load_library())
     for issue in issues:
@@ -95,7 +95,7 @@ def _csv_facts(path: Path) -> list[Any]:
 
 def _refuse_invalid(body: Any) -> None:
     """Refuse a plan as ``PUT .../plan`` does: every reason, one per line, exit 1."""
-    from rules.model import load_library, validate_plan
+    from rules.language import load_library, validate_plan
 
     errors = validate_plan(body, load_library())
     if not errors:
@@ -119,7 +119,7 @@ def backtest_command(
 
     from app.plans import service as plans_service
     from rules.backtest import backtest
-    from rules.model import load_library
+    from rules.language import load_library
     from rules.plan import PlanBody, PlanSpec
 
     try:

@@ -36,7 +36,7 @@ from app.plans import story as plans_story
 from app.plans.models import AgreementEvent, StoryVersion
 from app.readings import service as readings_service
 from app.readings.models import Reading, Source
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanBody
 from sync.wire import SourceIn
 

@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from rules.backtest import backtest  # noqa: E402
 from rules.catalogue import CATALOGUE, MeasurementType, to_canonical  # noqa: E402
-from rules.evaluate import evaluate_run, lookback  # noqa: E402
+from rules.engine import evaluate_run, lookback  # noqa: E402
 from rules.facts import ReadingFact  # noqa: E402
-from rules.model import load_library  # noqa: E402
+from rules.language import load_library  # noqa: E402
 from rules.plan import PlanSpec  # noqa: E402
 
 LIBRARY = load_library()

@@ -1,10 +1,12 @@
 """Clinical core, pure: the measurement vocabulary, the rule language and the evaluator.
 
 Nothing here does I/O (beyond reading the rule library) or reads the clock; ``now`` is
-always a parameter. Modules: :mod:`rules.catalogue` (types, units), :mod:`rules.model`
-(the rule language, plan validation), :mod:`rules.evaluate` (the evaluator: reading
+always a parameter. Modules: :mod:`rules.catalogue` (types, units), :mod:`rules.language`
+(the rule language, plan validation), :mod:`rules.engine` (the evaluator: reading
 anchored and time-based), :mod:`rules.cgm` (CGM metrics), :mod:`rules.lint` (rule
-checks), :mod:`rules.backtest` (the alert burden of a plan over a history).
+checks), :mod:`rules.backtest` (the alert burden of a plan over a history),
+:mod:`rules.progress` (goal progress). The language, the engine, the backtest and progress
+are packages, one job per module.
 """
 
 from rules.backtest import BacktestReport, RuleBurden, backtest
@@ -19,7 +21,7 @@ from rules.catalogue import (
     to_canonical,
 )
 from rules.cgm import CgmMetrics, GlucoseSample, agp_profile, cgm_metrics
-from rules.evaluate import (
+from rules.engine import (
     AdviceText,
     EvaluationRun,
     Finding,
@@ -32,8 +34,7 @@ from rules.evaluate import (
     lookback,
 )
 from rules.facts import ReadingFact
-from rules.lint import LintIssue, lint
-from rules.model import (
+from rules.language import (
     LibraryError,
     PlanError,
     PlanErrorCode,
@@ -47,6 +48,7 @@ from rules.model import (
     resolve_params,
     validate_plan,
 )
+from rules.lint import LintIssue, lint
 from rules.plan import PlanBody, PlanRule, PlanSpec, Quantity
 
 __all__ = [

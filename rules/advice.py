@@ -1,6 +1,6 @@
 """Whom advice speaks to and whom it tells the patient to call.
 
-A rule's advice is written twice (:class:`rules.model.AdviceSpec`): to the patient ("Din vikt
+A rule's advice is written twice (:class:`rules.language.AdviceSpec`): to the patient ("Din vikt
 har ökat snabbt") and to a proxy, a relative who follows the patient's advice, about the
 patient by first name ("Astas vikt har ökat snabbt"). Both are ``string.Template`` texts;
 :func:`fill` fills them for one firing:

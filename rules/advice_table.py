@@ -18,9 +18,9 @@ from decimal import Decimal
 from rules.advice import PATIENT, PROXY, Addressee, Audience, CareContact, contact_text, fill
 from rules.advice import patient_fields as _patient_fields
 from rules.catalogue import CATALOGUE, MeasurementType, shown, to_canonical
-from rules.evaluate import LANGUAGES, number_text, reading_text
+from rules.engine import LANGUAGES, number_text, reading_text
 from rules.facts import ReadingFact
-from rules.model import AdviceSpec, LocalText, RuleLibrary, load_library
+from rules.language import AdviceSpec, LocalText, RuleLibrary, load_library
 
 ASTA = Addressee(
     patient_name="Asta",

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from rules.model import (
+from rules.language import (
     PUSH_WITHIN,
     BandsRule,
     Condition,

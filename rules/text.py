@@ -27,8 +27,11 @@ def text_problem(value: str, *, multi_line: bool = False) -> str | None:
         if char in allowed:
             continue
         category = unicodedata.category(char)
-        if category == "Cc" or category == "Cs" or char in _BIDI_CONTROLS or (
-            not multi_line and char in _LINE_BREAKS
+        if (
+            category == "Cc"
+            or category == "Cs"
+            or char in _BIDI_CONTROLS
+            or (not multi_line and char in _LINE_BREAKS)
         ):
             what = "a line break" if char in _LINE_BREAKS or char == "\r" else "a control character"
             return f"contains {what} (U+{ord(char):04X}) at position {position}"
@@ -57,3 +60,5 @@ SingleLine = Annotated[str, AfterValidator(single_line)]
 
 MultiLine = Annotated[str, AfterValidator(multi_line)]
 """Free text over several lines: line breaks and tabs allowed, other controls not."""
+
+__all__ = ["MultiLine", "SingleLine", "multi_line", "single_line", "text_problem"]

@@ -33,7 +33,7 @@ from app.plans.models import PlanVersion
 from app.readings import feed
 from app.readings.models import Reading, ReadingStatus
 from rules.advice import Addressee, first_name
-from rules.evaluate import (
+from rules.engine import (
     due_lookback,
     evaluate_due_run,
     evaluate_run,
@@ -42,7 +42,7 @@ from rules.evaluate import (
     reading_types,
 )
 from rules.facts import ReadingFact
-from rules.model import RuleLibrary, load_library
+from rules.language import RuleLibrary, load_library
 from rules.plan import PlanSpec
 
 ReadingRow = Mapping[Any, Any]

@@ -28,8 +28,8 @@ from app.patients.models import Patient
 from app.push import service as push_service
 from app.readings import feed
 from rules.advice import PATIENT, PROXY, Audience
-from rules.evaluate import Finding
-from rules.model import load_library
+from rules.engine import Finding
+from rules.language import load_library
 
 MAX_FLAG_READINGS = 50
 

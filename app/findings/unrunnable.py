@@ -28,8 +28,8 @@ from app.findings.models import (
 )
 from app.patients.models import Patient
 from app.readings import feed
-from rules.evaluate import UnrunnableRule, unrunnable_rules
-from rules.model import RuleLibrary
+from rules.engine import UnrunnableRule, unrunnable_rules
+from rules.language import RuleLibrary
 from rules.plan import PlanSpec
 
 ANCHOR_PREFIX = "config/"

@@ -28,7 +28,7 @@ from app.plans.schemas import (
     StoryOut,
     StoryVersionsOut,
 )
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanBody
 
 router = APIRouter(tags=["plans"])

@@ -16,8 +16,8 @@ from app.plans.models import PlanVersion
 from app.readings import feed
 from rules.backtest import BacktestReport
 from rules.backtest import backtest as run_backtest
-from rules.evaluate import due_lookback, lookback
-from rules.model import load_library, validate_plan
+from rules.engine import due_lookback, lookback
+from rules.language import load_library, validate_plan
 from rules.plan import PlanBody, PlanSpec
 
 

@@ -22,7 +22,7 @@ from app.db import make_sessionmaker, transaction
 from app.findings.evaluation import counted_facts, run_due
 from app.findings.models import Evaluation, EvaluationStatus
 from app.plans import service as plans_service
-from rules.evaluate import evaluate_run
+from rules.engine import evaluate_run
 from tests.app.factories import STOCKHOLM, batch, patient_id
 
 Auth = Callable[[str], dict[str, str]]

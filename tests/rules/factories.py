@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from rules.catalogue import CATALOGUE, MeasurementType, to_canonical
 from rules.facts import ReadingFact
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanRule, PlanSpec, Quantity
 
 T0 = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)

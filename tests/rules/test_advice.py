@@ -18,7 +18,7 @@ from rules.advice import (
     genitive,
     patient_fields,
 )
-from rules.evaluate import evaluate, plan_addressee
+from rules.engine import evaluate, plan_addressee
 from rules.plan import Contact, PlanSpec
 from tests.rules.factories import T0, bp, plan, reading
 

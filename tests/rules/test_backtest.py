@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.backtest import EPISODE_DAYS, backtest
-from rules.evaluate import evaluate_run
+from rules.engine import evaluate_run
 from rules.facts import ReadingFact
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanSpec
 from tests.rules.factories import bp, local, plan, reading
 from tests.rules.test_late_data import PLANS, START, _reading

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rules.evaluate import Finding, evaluate, evaluate_run
+from rules.engine import Finding, evaluate, evaluate_run
 from rules.facts import ReadingFact
-from rules.model import load_library, parse_rule
+from rules.language import load_library, parse_rule
 from rules.plan import PlanSpec
 from tests.rules.factories import local, plan, reading
 from tests.rules.test_backtest import _incremental, _vectorised
@@ -395,7 +395,7 @@ def test_rolling_baseline_in_hours() -> None:
         }
     )
     rule = parse_rule(data)
-    from rules.model import RuleLibrary
+    from rules.language import RuleLibrary
 
     fast = LIBRARY.get("weight-gain-hf")
     assert fast is not None

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rules.evaluate import (
+from rules.engine import (
     Finding,
     due_anchors,
     due_lookback,
@@ -18,7 +18,7 @@ from rules.evaluate import (
     local_day_start,
 )
 from rules.facts import ReadingFact
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanSpec
 from tests.rules.factories import STOCKHOLM, local, reading
 

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from rules.evaluate import Finding, evaluate
+from rules.engine import Finding, evaluate
 from rules.facts import ReadingFact
-from rules.model import load_library, parse_rule
+from rules.language import load_library, parse_rule
 from rules.plan import PlanSpec
 from tests.rules.factories import T0, plan, reading
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from rules.evaluate import (
+from rules.engine import (
     Finding,
     evaluate,
     history_types,
@@ -18,7 +18,7 @@ from rules.evaluate import (
     reading_types,
 )
 from rules.facts import ReadingFact
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanSpec
 from tests.rules.factories import T0, bp, days, plan, qty, reading
 

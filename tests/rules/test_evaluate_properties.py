@@ -8,9 +8,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.evaluate import Finding, evaluate
+from rules.engine import Finding, evaluate
 from rules.facts import ReadingFact
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanSpec
 from tests.rules.factories import T0, plan, reading
 

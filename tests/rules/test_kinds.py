@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from rules.evaluate import Finding, evaluate, evaluate_run
+from rules.engine import Finding, evaluate, evaluate_run
 from rules.facts import ReadingFact
-from rules.model import load_library, validate_plan
+from rules.language import load_library, validate_plan
 from rules.plan import PlanBody, PlanSpec
 from tests.rules.factories import bp, local, plan, qty, reading
 
@@ -399,7 +399,7 @@ def test_composite_any() -> None:
     assert rule is not None
     data = rule.model_dump(mode="json")
     data["match"] = "any"
-    from rules.model import RuleLibrary, parse_rule
+    from rules.language import RuleLibrary, parse_rule
 
     gain = LIBRARY.get("weight-gain-hf")
     assert gain is not None

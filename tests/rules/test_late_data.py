@@ -16,9 +16,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.evaluate import EvaluationRun, Finding, evaluate, evaluate_run, lookback
+from rules.engine import EvaluationRun, Finding, evaluate, evaluate_run, lookback
 from rules.facts import ReadingFact
-from rules.model import READING_KINDS, load_library
+from rules.language import READING_KINDS, load_library
 from rules.plan import PlanSpec
 from tests.rules.factories import bp, local, plan, reading
 
@@ -251,7 +251,7 @@ def _due_history(draw: st.DrawFn) -> tuple[list[list[ReadingFact]], list[int]]:
 def test_due_batches_in_any_order_equal_one_shot(
     history: tuple[list[list[ReadingFact]], list[int]],
 ) -> None:
-    from rules.evaluate import evaluate_due_run
+    from rules.engine import evaluate_due_run
 
     blocks, order = history
     state: dict[tuple[str, str], Finding] = {}

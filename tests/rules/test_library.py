@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rules.model import (
+from rules.language import (
     LIBRARY_DIR,
     READING_KINDS,
     TIME_KINDS,

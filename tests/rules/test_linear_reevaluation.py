@@ -25,9 +25,9 @@ from functools import cache
 
 import pytest
 
-from rules.evaluate import EvaluationRun, evaluate_run
+from rules.engine import EvaluationRun, evaluate_run
 from rules.facts import ReadingFact
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanSpec
 from tests.rules.factories import T0, plan, reading
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from rules.language import LIBRARY_DIR, RuleLibrary, ThresholdRule, load_library, parse_rule
 from rules.lint import LintIssue, lint, lint_files, lint_rule
-from rules.model import LIBRARY_DIR, RuleLibrary, ThresholdRule, load_library, parse_rule
 
 LIBRARY = load_library()
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from rules.evaluate import Finding, evaluate_due, reminder_order
+from rules.engine import Finding, evaluate_due, reminder_order
 from rules.facts import ReadingFact
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanSpec
 from tests.rules.factories import local, reading
 

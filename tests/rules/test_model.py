@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from rules.model import (
+from rules.language import (
     LibraryError,
     Op,
     PlanError,

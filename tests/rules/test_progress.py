@@ -1,4 +1,4 @@
-"""Goal progress (rules/progress.py): table tests of the edges, properties of the math."""
+"""Goal progress (rules/progress/): table tests of the edges, properties of the math."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from rules.progress import (
     project,
     theil_sen,
 )
+from rules.progress import days as pdays
 from tests.rules.factories import STOCKHOLM
 
 TODAY = date(2026, 11, 26)
@@ -495,7 +496,7 @@ def test_pandas_and_loop_aggregate_identically(rows: list[tuple[int, int]]) -> N
         fact("cgm_glucose", start + timedelta(minutes=m), value=Decimal(v) / 10) for m, v in rows
     ]
     ordered = sorted(readings, key=lambda r: (r.time, r.id))
-    assert pr._aggregate_frame(ordered, ("value",), STOCKHOLM) == pr._aggregate_loop(
+    assert pdays._aggregate_frame(ordered, ("value",), STOCKHOLM) == pdays._aggregate_loop(
         ordered, ("value",), STOCKHOLM
     )
 
@@ -508,7 +509,7 @@ def test_a_cgm_month_goes_through_pandas_with_the_same_result() -> None:
     ]
     assert len(readings) >= pr.PANDAS_MIN_READINGS
     days = aggregate_days(readings, ("value",), STOCKHOLM)
-    assert days == pr._aggregate_loop(readings, ("value",), STOCKHOLM)
+    assert days == pdays._aggregate_loop(readings, ("value",), STOCKHOLM)
     assert days[date(2026, 3, 29)]["value"].count == 23 * 12  # the 23-hour day
 
 

@@ -1,7 +1,7 @@
 """Re-evaluation with indexes finds exactly what a scan of each window finds (hypothesis).
 
 The evaluator answers each anchor's window from indexes built once per evaluation
-(``rules.ranges`` and the series, firings and episode streams of ``rules.evaluate``). Here
+(``rules.ranges`` and the series, firings and episode streams of ``rules.engine``). Here
 every such index is replaced by the plain scan the module docstring describes, written
 out below: chain the firings of the anchor's ±window slice, walk back from the anchor,
 take ``min()`` / ``sum()`` / the median of the window's values, look back through a
@@ -14,7 +14,6 @@ every reading, restricted to the anchors re-evaluated.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -25,14 +24,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.catalogue import same_unit
-from rules.evaluate import EvaluationRun, evaluate_run
+from rules.engine import EvaluationRun, evaluate_run
+from rules.engine.comparison import value_in
+from rules.engine.episodes import EpisodeStream, canonical_value
+from rules.engine.history import Column, Component, InUnit, Series
+from rules.engine.occurrences import Firings
 from rules.facts import ReadingFact
-from rules.model import ResolvedParam, load_library
+from rules.language import ResolvedParam, load_library
 from rules.plan import PlanSpec
 from rules.ranges import LatestTrue
 from tests.rules.factories import bp, local, plan, reading
-
-engine = importlib.import_module("rules.evaluate")  # `rules.evaluate` is also a function
 
 LIBRARY = load_library()
 START = local(0, "00:00")
@@ -66,7 +67,7 @@ PLANS = [
 ]
 
 
-# --- the plain scans, as the module docstring of rules.evaluate describes them ----------
+# --- the plain scans, as the docstring of rules.engine describes them ----------
 
 
 def _values_in(
@@ -84,7 +85,7 @@ def _values_in(
         return [r.original_values[component] for r in readings], published, first.original_unit
     values: list[Decimal] = []
     for r in readings:
-        single = engine._value_in(r, component, replace(param, equivalents={}))
+        single = value_in(r, component, replace(param, equivalents={}))
         if single is None:
             return None
         values.append(single[0])
@@ -92,8 +93,8 @@ def _values_in(
 
 
 def _in_unit(
-    self: engine._Component, first: ReadingFact, low: int, high: int, param: ResolvedParam
-) -> engine._InUnit | None:
+    self: Component, first: ReadingFact, low: int, high: int, param: ResolvedParam
+) -> InUnit | None:
     rows = self.rows[low:high]
     starts_window = low < high and first is self.rows[low]  # an aggregate's own first row
     found = _values_in(rows if starts_window else [first, *rows], self.name, param)
@@ -102,10 +103,10 @@ def _in_unit(
     values, threshold, unit = found
     column: list[Decimal | None] = [None] * len(self.rows)
     column[low:high] = values if starts_window else values[1:]
-    return engine._Column(column, self.history), threshold, unit, values[0]
+    return Column(column, self.history), threshold, unit, values[0]
 
 
-def _median(self: engine._Column, low: int, high: int) -> Decimal:
+def _median(self: Column, low: int, high: int) -> Decimal:
     ordered = sorted(v for v in self.values[low:high] if v is not None)
     middle = len(ordered) // 2
     if len(ordered) % 2:
@@ -113,14 +114,14 @@ def _median(self: engine._Column, low: int, high: int) -> Decimal:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _after_days(self: engine._Series, low: int, high: int, days: int) -> int:
+def _after_days(self: Series, low: int, high: int, days: int) -> int:
     dates = [self.history.local_date(r) for r in self.readings[low:high]]
     dropped = set(sorted(set(dates))[:days])
     return next((low + i for i, d in enumerate(dates) if d not in dropped), high)
 
 
 def _best_span(
-    self: engine._Firings, anchor: ReadingFact, window: timedelta
+    self: Firings, anchor: ReadingFact, window: timedelta
 ) -> tuple[int, list[ReadingFact]]:
     firing = [r for r in self.readings if abs(r.time - anchor.time) <= window]
     occurrences: list[list[ReadingFact]] = []
@@ -141,7 +142,7 @@ def _best_span(
     return len(best), [occurrences[i][0] for i in best]
 
 
-def _walk_stop(self: engine._EpisodeStream, position: int, lowest: int) -> int:
+def _walk_stop(self: EpisodeStream, position: int, lowest: int) -> int:
     later, recovery = self.times[position], None
     for j in range(position - 1, lowest - 1, -1):
         if later - self.times[j] > self.max_gap:
@@ -156,7 +157,7 @@ def _walk_stop(self: engine._EpisodeStream, position: int, lowest: int) -> int:
     return lowest - 1
 
 
-def _members(stream: engine._EpisodeStream, start: int, position: int) -> list[int]:
+def _members(stream: EpisodeStream, start: int, position: int) -> list[int]:
     return [position, *(j for j in range(position - 1, start - 1, -1) if stream.holds[j])]
 
 
@@ -168,23 +169,23 @@ def _latest(self: LatestTrue, start: int, end: int) -> int | None:
 def plain_scans() -> Iterator[None]:
     """Evaluate with every index replaced by a scan of the window it answers for."""
     patches = {
-        (engine._Component, "in_unit"): _in_unit,
-        (engine._Column, "lowest"): lambda self, lo, hi: min(self.values[lo:hi]),
-        (engine._Column, "highest"): lambda self, lo, hi: max(self.values[lo:hi]),
-        (engine._Column, "total"): lambda self, lo, hi: sum(self.values[lo:hi], Decimal(0)),
-        (engine._Column, "median"): _median,
-        (engine._Series, "after_days"): _after_days,
-        (engine._Firings, "best_span"): _best_span,
-        (engine._EpisodeStream, "walk_stop"): _walk_stop,
-        (engine._EpisodeStream, "first_member"): lambda self, start, position: min(
+        (Component, "in_unit"): _in_unit,
+        (Column, "lowest"): lambda self, lo, hi: min(self.values[lo:hi]),
+        (Column, "highest"): lambda self, lo, hi: max(self.values[lo:hi]),
+        (Column, "total"): lambda self, lo, hi: sum(self.values[lo:hi], Decimal(0)),
+        (Column, "median"): _median,
+        (Series, "after_days"): _after_days,
+        (Firings, "best_span"): _best_span,
+        (EpisodeStream, "walk_stop"): _walk_stop,
+        (EpisodeStream, "first_member"): lambda self, start, position: min(
             _members(self, start, position)
         ),
-        (engine._EpisodeStream, "member_fires"): lambda self, start, position: any(
+        (EpisodeStream, "member_fires"): lambda self, start, position: any(
             self.fires[j] for j in _members(self, start, position)[1:]
         ),
-        (engine._EpisodeStream, "nadir"): lambda self, start, position: min(
+        (EpisodeStream, "nadir"): lambda self, start, position: min(
             (self.readings[j] for j in _members(self, start, position)),
-            key=lambda r: (engine._canonical_value(r), r.time),
+            key=lambda r: (canonical_value(r), r.time),
         ),
         (LatestTrue, "latest"): _latest,
     }

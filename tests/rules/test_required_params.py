@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rules.evaluate import UnrunnableRule, evaluate, lookback, reading_types, unrunnable_rules
-from rules.model import load_library
+from rules.engine import UnrunnableRule, evaluate, lookback, reading_types, unrunnable_rules
+from rules.language import load_library
 from rules.plan import Quantity
 from tests.rules.factories import T0, bp, plan, reading
 

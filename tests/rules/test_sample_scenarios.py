@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from rules.catalogue import CATALOGUE, MeasurementType, to_canonical
-from rules.evaluate import Finding, evaluate
+from rules.engine import Finding, evaluate
 from rules.facts import ReadingFact
-from rules.model import load_library
+from rules.language import load_library
 from rules.plan import PlanSpec
 from tests.rules.factories import STOCKHOLM
 

@@ -1,0 +1,150 @@
+"""Comparing one reading with one parameter: units, edges, conditions and their reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rules.catalogue import activity_state, convert, decimal_text, instrument_name, is_accepted_unit
+from rules.engine.texts import COMPONENT_NAMES, number_text, shown_pair, with_unit
+from rules.facts import ReadingFact
+from rules.language import Condition, Match, ResolvedParam, Severity
+
+Params = Mapping[str, ResolvedParam]
+SEVERITY_RANK = {Severity.high: 3, Severity.moderate: 2, Severity.low: 1}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    held: bool
+    type_name: str
+    component: str
+    value: Decimal
+    threshold: Decimal
+    unit: str
+    condition: Condition
+
+
+def compare(reading: ReadingFact, condition: Condition, param: ResolvedParam) -> Comparison | None:
+    """Compare one component of a reading with a parameter (None: nothing to compare)."""
+    if condition.context and not context_matches(reading, condition.context):
+        return None  # the condition is about other readings (a resting pulse)
+    component = condition.component
+    in_unit = value_in(reading, component, param)
+    if in_unit is None:
+        return None
+    value, threshold, unit = in_unit
+    return Comparison(
+        held=condition.op.holds(value, threshold),
+        type_name=reading.type,
+        component=component,
+        value=value,
+        threshold=threshold,
+        unit=unit,
+        condition=condition,
+    )
+
+
+def value_in(
+    reading: ReadingFact, component: str, param: ResolvedParam
+) -> tuple[Decimal, Decimal, str] | None:
+    """Return (value, threshold, unit) to compare a reading's component with a parameter."""
+    type_name = reading.type
+    original = reading.original_values.get(component)
+    published = param.published_in(type_name, reading.original_unit)
+    if original is not None and published is not None:
+        return original, published, reading.original_unit
+    if param.unit is None or isinstance(param.value, bool):
+        return None
+    unit = param.unit
+    if original is not None and is_accepted_unit(type_name, reading.original_unit):
+        value = convert(type_name, original, reading.original_unit, unit)
+    elif component in reading.values:
+        value = convert(type_name, reading.values[component], reading.unit, unit)
+    else:
+        return None
+    return value, param.number_in(type_name, unit), unit
+
+
+def conditions_hold(comparisons: Sequence[Comparison | None], match: Match) -> bool:
+    held = [c is not None and c.held for c in comparisons]
+    return any(held) if match is Match.any else bool(held) and all(held)
+
+
+def reason_text(comparison: Comparison, lang: str) -> str:
+    name = COMPONENT_NAMES.get(comparison.component, {}).get(lang)
+    shown_value, shown_threshold = shown_pair(
+        comparison.type_name,
+        comparison.unit,
+        comparison.value,
+        comparison.threshold,
+        comparison.condition.op,
+    )
+    value = number_text(shown_value, lang)
+    threshold = with_unit(
+        number_text(shown_threshold, lang), comparison.unit, comparison.type_name, lang
+    )
+    left = f"{name} {value}" if name else value
+    return f"{left} {comparison.condition.op.symbol} {threshold}"
+
+
+def note(
+    comparisons: Iterable[Comparison | None],
+    computed: dict[str, str],
+    thresholds: dict[str, Mapping[str, str]],
+) -> None:
+    """Record the compared values and thresholds of a list of comparisons."""
+    for c in comparisons:
+        if c is None:
+            continue
+        computed[c.component] = decimal_text(c.value)
+        thresholds[c.condition.param] = {
+            "value": decimal_text(c.threshold),
+            "unit": c.unit,
+        }
+
+
+def param_json(param: ResolvedParam) -> dict[str, str]:
+    if isinstance(param.value, bool):
+        return {"value": "true" if param.value else "false"}
+    data = {"value": decimal_text(param.value)}
+    if param.unit is not None:
+        data["unit"] = param.unit
+    return data
+
+
+def number_param(params: Mapping[str, ResolvedParam], name: str) -> Decimal:
+    value = params[name].value
+    if isinstance(value, bool):
+        raise TypeError(f"parameter {name!r} is a flag, not a number")
+    return value
+
+
+def context_matches(reading: ReadingFact, context: Mapping[str, str]) -> bool:
+    for key, wanted in context.items():
+        have = reading.context.get(key)
+        if key == "activity":
+            if activity_state(have) != activity_state(wanted):
+                return False
+        elif key == "instrument":
+            if instrument_name(have) is None or instrument_name(have) != instrument_name(wanted):
+                return False
+        elif not isinstance(have, str) or have.casefold() != wanted.casefold():
+            return False
+    return True
+
+
+__all__ = [
+    "Comparison",
+    "Params",
+    "SEVERITY_RANK",
+    "compare",
+    "conditions_hold",
+    "context_matches",
+    "note",
+    "number_param",
+    "param_json",
+    "reason_text",
+    "value_in",
+]

@@ -1,0 +1,169 @@
+"""Reading-anchored evaluation, the entry points: :func:`evaluate_run` and :func:`evaluate`."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, tzinfo
+
+from rules.advice import Addressee
+from rules.catalogue import spec_for
+from rules.engine.days import DEFAULT_TZ, zone_of
+from rules.engine.findings import EvaluationRun, Finding
+from rules.engine.history import History
+from rules.engine.selection import reading_runs
+from rules.facts import ReadingFact
+from rules.language import Rule, RuleLibrary, RuleMode, load_library
+from rules.plan import PlanSpec
+
+
+def unique_readings(readings: Iterable[ReadingFact]) -> list[ReadingFact]:
+    by_id: dict[str, ReadingFact] = {}
+    for reading in readings:
+        seen = by_id.setdefault(reading.id, reading)
+        if seen != reading:
+            raise ValueError(f"two different readings share the id {reading.id!r}")
+    return sorted(by_id.values(), key=lambda r: (r.time, r.id))
+
+
+def evaluate_run(
+    plan: PlanSpec,
+    readings: Sequence[ReadingFact],
+    *,
+    new_reading_ids: Collection[str],
+    now: datetime,
+    library: RuleLibrary | None = None,
+    tz: str | tzinfo = DEFAULT_TZ,
+    removed: Sequence[ReadingFact] = (),
+    addressee: Addressee | None = None,
+) -> EvaluationRun:
+    """Evaluate the new readings and every anchor whose window they (or ``removed``) touch.
+
+    ``removed`` are readings that no longer count (entered in error): they are not in
+    ``readings``; their own evaluations are reported as evaluated and not firing, and the
+    anchors around them are re-evaluated. ``addressee`` names the patient and the care
+    contact advice tells them to call (default: the plan's contact, :func:`plan_addressee`).
+    """
+    del now  # reading-anchored rules are a function of the readings alone
+    return _evaluate_readings(
+        plan,
+        readings,
+        frozenset(new_reading_ids),
+        library,
+        zone_of(tz),
+        removed,
+        around=True,
+        addressee=addressee,
+    )
+
+
+def _evaluate_readings(
+    plan: PlanSpec,
+    readings: Sequence[ReadingFact],
+    new_ids: frozenset[str],
+    library: RuleLibrary | None,
+    zone: tzinfo,
+    removed: Sequence[ReadingFact],
+    *,
+    around: bool,
+    addressee: Addressee | None = None,
+) -> EvaluationRun:
+    """Evaluate the new readings, and (``around``) the anchors whose windows they touch."""
+    library = load_library() if library is None else library
+    ordered = unique_readings(readings)
+    history = History(ordered, zone)
+    changed = [r for r in ordered if r.id in new_ids] + list(removed)
+    runs = reading_runs(plan, library, addressee)
+    evaluated: set[tuple[str, str]] = set()
+    # Every anchor touched is evaluated against every rule anchored there, so that
+    # supersession between rules at one reading always sees all of them.
+    targets: dict[str, ReadingFact] = {}
+    for run in runs:
+        back, fwd = run.reach()
+        reached: list[tuple[datetime, datetime]] = []
+        for reading in changed:
+            if reading.type not in run.rule.types or spec_for(reading.type) is None:
+                continue
+            if reading.id not in new_ids:  # removed: its evaluations no longer fire
+                evaluated.add((run.rule.id, reading.id))
+            elif run.anchors(reading):
+                targets[reading.id] = reading
+            if around and (back or fwd):
+                reached.append((reading.time - fwd, reading.time + back))
+        # Overlapping reaches are read once: a day of CGM uploaded late is one pass.
+        for start, end in _merged(reached):
+            for other in history.between(run.rule.types, start, end):
+                if other.id not in targets and run.anchors(other) and run.may_fire(other, history):
+                    targets[other.id] = other
+    by_anchor: dict[str, list[Finding]] = {}
+    # In time order: the moving windows of the indexes then only move forward.
+    for anchor in sorted(targets.values(), key=lambda r: (r.time, r.id)):
+        for run in runs:
+            if not run.anchors(anchor):
+                continue
+            evaluated.add((run.rule.id, anchor.id))
+            finding = run.finding(anchor, history)
+            if finding is not None:
+                by_anchor.setdefault(anchor.id, []).append(finding)
+    findings: list[Finding] = []
+    for anchor_id in sorted(by_anchor, key=lambda i: (targets[i].time, i)):
+        fired = sorted(by_anchor[anchor_id], key=lambda f: f.rule_id)
+        findings.extend(_apply_supersession(fired, library))
+    return EvaluationRun(
+        findings=tuple(findings), evaluated=frozenset(evaluated), visits=history.visits
+    )
+
+
+def _merged(spans: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Return the union of closed time spans as disjoint spans, in order."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def evaluate(
+    plan: PlanSpec,
+    readings: Sequence[ReadingFact],
+    *,
+    new_reading_ids: Collection[str],
+    now: datetime,
+    library: RuleLibrary | None = None,
+    tz: str | tzinfo = DEFAULT_TZ,
+    addressee: Addressee | None = None,
+) -> list[Finding]:
+    """Check the new readings against the plan's rules; return a finding per firing.
+
+    The findings anchored at the new readings only (:func:`evaluate_run` also re-evaluates
+    the anchors around them). Give it the readings in ``[earliest new − lookback, latest
+    new + lookback]``.
+    """
+    del now  # reading-anchored rules are a function of the readings alone
+    new_ids = frozenset(new_reading_ids)
+    run = _evaluate_readings(
+        plan, readings, new_ids, library, zone_of(tz), (), around=False, addressee=addressee
+    )
+    return list(run.findings)
+
+
+def _apply_supersession(fired: list[Finding], library: RuleLibrary) -> list[Finding]:
+    """Take advice and flag from findings an active, superseding finding speaks for."""
+    speaker: dict[str, str] = {}
+    for finding in fired:
+        rule: Rule | None = library.get(finding.rule_id)
+        if rule is None or finding.mode != RuleMode.active:
+            continue
+        for other in rule.supersedes:
+            speaker.setdefault(other, finding.rule_id)
+    return [
+        replace(f, advice=None, flag_severity=None, superseded_by=speaker[f.rule_id])
+        if f.rule_id in speaker
+        else f
+        for f in fired
+    ]
+
+
+__all__ = ["evaluate", "evaluate_run", "unique_readings"]

@@ -1,0 +1,143 @@
+"""What an evaluation returns: findings (one firing each), their advice texts, and a run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rules.catalogue import CENSORED, decimal_text
+from rules.facts import ReadingFact
+
+
+@dataclass(frozen=True)
+class AdviceText:
+    """Advice filled in for one anchor, in every language: to the patient and to a proxy."""
+
+    priority: str
+    title: Mapping[str, str]
+    body: Mapping[str, str]
+    proxy_title: Mapping[str, str] = field(default_factory=dict)
+    proxy_body: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One firing of one rule at one anchor, with everything needed to explain it.
+
+    A reading-anchored finding has ``anchor_reading_id`` and the reading's time as
+    ``anchor_time``; a time-based one has no anchor reading, its anchor time (a local day
+    start) and, for missing data, the type as ``scope``.
+    """
+
+    rule_id: str
+    rule_version: int
+    plan_version: int
+    mode: str
+    anchor_reading_id: str | None
+    reading_ids: tuple[str, ...]
+    computed: Mapping[str, str]
+    thresholds: Mapping[str, Mapping[str, str]]
+    advice: AdviceText | None
+    flag_severity: str | None
+    cooldown_minutes: int
+    anchor_time: datetime
+    readings: tuple[ReadingFact, ...] = field(default=(), compare=False, repr=False)
+    summary: Mapping[str, str] = field(default_factory=dict)
+    superseded_by: str | None = None
+    scope: str | None = None
+    # How long after the anchor its advice may still be pushed (None: a time-based rule,
+    # whose advice is as fresh as the moment it is made).
+    push_within: timedelta | None = None
+    # An advice episode (CGM): its start, minutes so far and nadir; advice is per episode.
+    episode: Mapping[str, str] | None = None
+    push_muted: bool = False  # the plan records this advice without pushing it
+    # The advice repeats one already given in this episode: not given again, unless the
+    # earlier one could not be pushed (it was stale) and this reading is fresh.
+    advice_repeat: bool = False
+
+    @property
+    def fresh_until(self) -> datetime | None:
+        """Return until when this finding's advice may be pushed (None: no limit here)."""
+        if self.push_within is None or self.anchor_reading_id is None:
+            return None
+        return self.anchor_time + self.push_within
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Return (rule id, anchor): what identifies the evaluation across runs."""
+        return (self.rule_id, anchor_key(self.anchor_reading_id, self.anchor_time, self.scope))
+
+    def explanation(self) -> dict[str, Any]:
+        """Return why the rule fired, as JSON-able data for the flag and the audit."""
+        explanation: dict[str, Any] = {
+            "rule": {"id": self.rule_id, "version": self.rule_version},
+            "plan_version": self.plan_version,
+            "mode": self.mode,
+            "anchor_reading_id": self.anchor_reading_id,
+            "anchor_time": self.anchor_time.isoformat(),
+            "readings": [_reading_json(reading) for reading in self.readings],
+            "computed": dict(self.computed),
+            "thresholds": {name: dict(value) for name, value in self.thresholds.items()},
+            "flag_severity": self.flag_severity,
+            "summary": dict(self.summary),
+        }
+        if self.scope is not None:
+            explanation["scope"] = self.scope
+        if self.episode is not None:
+            explanation["episode"] = dict(self.episode)
+        if self.superseded_by is not None:
+            explanation["superseded_by"] = self.superseded_by
+        return explanation
+
+
+def anchor_key(reading_id: str | None, anchor_time: datetime, scope: str | None = None) -> str:
+    """Return the anchor part of a finding's key: the reading id, else time (and scope)."""
+    if reading_id is not None:
+        return reading_id
+    text = anchor_time.astimezone(UTC).isoformat()
+    return f"{text}/{scope}" if scope is not None else text
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """What one evaluation did: the firings, and every (rule, anchor) it evaluated.
+
+    ``evaluated`` holds the key of every evaluation, fired or not: an earlier firing whose
+    key is evaluated here but is not among ``findings`` no longer holds (retract it).
+    """
+
+    findings: tuple[Finding, ...]
+    evaluated: frozenset[tuple[str, str]]
+    # The readings the evaluation looked at (not counting those its findings list): its
+    # work, which tests keep linear in the readings given (a removed CGM reading must not
+    # cost a scan of each anchor's window).
+    visits: int = field(default=0, compare=False)
+
+    def retracted(self, fired_before: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """Return the earlier firings (keys) this run evaluated and found no longer firing."""
+        fired = {f.key for f in self.findings}
+        return frozenset(k for k in fired_before if k in self.evaluated and k not in fired)
+
+
+def _reading_json(reading: ReadingFact) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": reading.id,
+        "type": reading.type,
+        "time": reading.time.isoformat(),
+        "values": {name: decimal_text(v) for name, v in reading.values.items()},
+        "unit": reading.unit,
+        "original": {
+            "values": {name: decimal_text(v) for name, v in reading.original_values.items()},
+            "unit": reading.original_unit,
+        },
+    }
+    if reading.end_time is not None:
+        data["end_time"] = reading.end_time.isoformat()
+    if reading.context.get(CENSORED) is not None:
+        data[CENSORED] = reading.context[CENSORED]  # the true value lies beyond it
+    return data
+
+
+__all__ = ["AdviceText", "EvaluationRun", "Finding", "anchor_key"]

@@ -1,0 +1,141 @@
+"""window_aggregate: the mean, min, max or count of a component over a window ending at the
+anchor, with the protocol options (discarded first days, a minimum number of readings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+
+from rules.catalogue import decimal_text
+from rules.engine.comparison import Params, number_param, param_json
+from rules.engine.history import History, Listed, Series, Window
+from rules.engine.kinds.base import Check, Outcome
+from rules.engine.texts import (
+    AGGREGATE_NAMES,
+    COMPONENT_NAMES,
+    LANGUAGES,
+    number_text,
+    round_to,
+    shown_pair,
+    values_text,
+    with_unit,
+)
+from rules.facts import ReadingFact
+from rules.language import Match, WindowAggregateFields
+
+
+class AggregateCheck(Check):
+    def __init__(
+        self, key: str, types: Sequence[str], fields: WindowAggregateFields, params: Params
+    ):
+        super().__init__(key, types, fields.context, params)
+        self.fields = fields
+        self.window = Window.of(params, fields.window)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        return self.window.reach, timedelta(0)
+
+    def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
+        f = self.fields
+        start = self.window.start(anchor.time, history.tz)
+        series = history.series(self.types, self.context)
+        low, high = series.span(start, anchor.time)
+        outcome = Outcome(held=False)
+        outcome.thresholds["window"] = self.window.json()
+        discard = (
+            0
+            if f.discard_first_days is None
+            else int(number_param(self.params, f.discard_first_days))
+        )
+        if f.discard_first_days is not None:
+            outcome.thresholds[f.discard_first_days] = param_json(self.params[f.discard_first_days])
+        in_window = high - low
+        if discard and not series.in_date_order(low, high):
+            # Dropping the first local dates leaves a gap in the range: index what is kept.
+            rows = series.readings[low:high]
+            history.visit(high - low)
+            dropped = set(sorted({history.local_date(r) for r in rows})[:discard])
+            series = Series([r for r in rows if history.local_date(r) not in dropped], history)
+            kept, high = 0, len(series.readings)
+        else:
+            kept = series.after_days(low, high, discard)
+        outcome.computed["window_start"] = start.isoformat()
+        outcome.computed["readings_in_window"] = str(in_window)
+        outcome.computed["readings_discarded"] = str(in_window - (high - kept))
+        outcome.computed["readings_used"] = str(high - kept)
+        enough = True
+        if f.min_readings is not None:
+            outcome.thresholds[f.min_readings] = param_json(self.params[f.min_readings])
+            enough = high - kept >= number_param(self.params, f.min_readings)
+        results: list[bool] = []
+        shown_values: dict[str, Decimal] = {}
+        shown_unit = ""
+        type_name = next(iter(self.types)) if len(self.types) == 1 else ""
+        for condition in f.conditions:
+            param = self.params[condition.param]
+            name = f"{f.aggregate}_{condition.component}"
+            component = series.component(condition.component)
+            first, last = component.upto[kept], component.upto[high]  # rows with the component
+            if f.aggregate == "count":
+                count = Decimal(last - first)
+                threshold = number_param(self.params, condition.param)
+                held = condition.op.holds(count, threshold)
+                outcome.computed[name] = str(count)
+                outcome.thresholds[condition.param] = param_json(param)
+                reason_value, reason_threshold, unit = count, threshold, ""
+            else:
+                in_unit = None
+                if last > first:
+                    in_unit = component.in_unit(component.rows[first], first, last, param)
+                if in_unit is None:
+                    results.append(False)
+                    continue
+                values, threshold, unit, _ = in_unit
+                if f.aggregate == "mean":
+                    total = values.total(first, last)
+                    held = condition.op.holds(total, threshold * (last - first))
+                    aggregate = total / (last - first)
+                    outcome.computed[name] = decimal_text(round_to(aggregate, 2))
+                else:
+                    if f.aggregate == "min":
+                        aggregate = values.lowest(first, last)
+                    else:
+                        aggregate = values.highest(first, last)
+                    held = condition.op.holds(aggregate, threshold)
+                    outcome.computed[name] = decimal_text(aggregate)
+                outcome.thresholds[condition.param] = {
+                    "value": decimal_text(threshold),
+                    "unit": unit,
+                }
+                type_name = component.rows[first].type
+                reason_value, reason_threshold = shown_pair(
+                    type_name, unit, aggregate, threshold, condition.op
+                )
+                shown_values[condition.component] = reason_value
+                shown_unit = unit
+            results.append(held)
+            if held:
+                for lang in LANGUAGES:
+                    label = COMPONENT_NAMES.get(condition.component, {}).get(lang)
+                    what = AGGREGATE_NAMES[f.aggregate][lang]
+                    left = f"{what} {label}" if label else what
+                    outcome.reasons[lang].append(
+                        f"{left} {number_text(reason_value, lang)} {condition.op.symbol} "
+                        f"{with_unit(number_text(reason_threshold, lang), unit, type_name, lang)}"
+                    )
+        held = any(results) if f.match is Match.any else bool(results) and all(results)
+        outcome.held = enough and held
+        outcome.used = Listed(series.readings, kept, high)
+        if shown_values:
+            outcome.value = {
+                lang: values_text(type_name, shown_values, shown_unit, lang) for lang in LANGUAGES
+            }
+        if not enough:
+            for lang in LANGUAGES:
+                outcome.reasons[lang] = []
+        return outcome
+
+
+__all__ = ["AggregateCheck"]

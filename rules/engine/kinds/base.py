@@ -1,0 +1,68 @@
+"""What every reading-anchored check is: its outcome at an anchor, its reach and the readings
+it selects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rules.engine.comparison import Comparison, context_matches
+from rules.engine.history import History
+from rules.engine.texts import LANGUAGES
+from rules.facts import ReadingFact
+from rules.language import Band, ResolvedParam
+
+
+@dataclass
+class Outcome:
+    """What a check found at an anchor: whether it held, and how to explain it."""
+
+    held: bool
+    computed: dict[str, str] = field(default_factory=dict)
+    thresholds: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    used: Iterable[ReadingFact] = field(default_factory=list)
+    reasons: dict[str, list[str]] = field(default_factory=lambda: {lang: [] for lang in LANGUAGES})
+    value: dict[str, str] | None = None  # $value per language; None: the anchor as measured
+    change: dict[str, str] | None = None  # $change per language (delta rules)
+    band: Band | None = None
+    comparisons: list[Comparison | None] = field(default_factory=list)
+
+
+class Check:
+    """The logic of one kind with resolved parameters: does it hold at an anchor?"""
+
+    def __init__(
+        self,
+        key: str,
+        types: Sequence[str],
+        context: Mapping[str, str],
+        params: Mapping[str, ResolvedParam],
+    ) -> None:
+        self.key = key  # for caches: the rule id (and part)
+        self.types = frozenset(types)
+        self.context = context
+        self.params = params
+
+    def selects(self, reading: ReadingFact) -> bool:
+        return reading.type in self.types and context_matches(reading, self.context)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        return timedelta(0), timedelta(0)
+
+    def outcome(self, anchor: ReadingFact, history: History) -> Outcome | None:
+        """Return the outcome at an anchor, or None when the anchor is not one of ours."""
+        if not self.selects(anchor):
+            return None
+        key = (self.key, "outcome", anchor.id)
+        if key not in history.cache:
+            history.cache[key] = self._outcome(anchor, history)
+        result: Outcome = history.cache[key]
+        return result
+
+    def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
+        raise NotImplementedError
+
+
+__all__ = ["Check", "Outcome"]

@@ -1,0 +1,36 @@
+"""threshold: one reading against parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from rules.engine.comparison import Comparison, Params, compare, conditions_hold, note, reason_text
+from rules.engine.history import History
+from rules.engine.kinds.base import Check, Outcome
+from rules.engine.texts import LANGUAGES
+from rules.facts import ReadingFact
+from rules.language import Condition, ThresholdFields
+
+
+class ThresholdCheck(Check):
+    def __init__(self, key: str, types: Sequence[str], fields: ThresholdFields, params: Params):
+        super().__init__(key, types, fields.context, params)
+        self.fields = fields
+
+    def comparisons(
+        self, reading: ReadingFact, conditions: Iterable[Condition]
+    ) -> list[Comparison | None]:
+        return [compare(reading, c, self.params[c.param]) for c in conditions]
+
+    def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
+        comparisons = self.comparisons(anchor, self.fields.conditions)
+        outcome = Outcome(held=conditions_hold(comparisons, self.fields.match))
+        outcome.comparisons = comparisons
+        note(comparisons, outcome.computed, outcome.thresholds)
+        outcome.used = [anchor]
+        for lang in LANGUAGES:
+            outcome.reasons[lang] = [reason_text(c, lang) for c in comparisons if c and c.held]
+        return outcome
+
+
+__all__ = ["ThresholdCheck"]

@@ -1,0 +1,205 @@
+"""Runs: one rule of one plan, its parameters resolved, ready to evaluate (reading-anchored
+or time-based); a run turns an outcome into a finding with its advice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+
+from rules.advice import PATIENT, PROXY, Addressee, Audience, contact_text, fill, patient_fields
+from rules.engine.episodes import Episode
+from rules.engine.findings import AdviceText, Finding
+from rules.engine.history import History, Window
+from rules.engine.kinds.base import Check, Outcome
+from rules.engine.kinds.dispatch import check_for
+from rules.engine.texts import LANGUAGES, reading_text
+from rules.facts import ReadingFact
+from rules.language import (
+    PUSH_WITHIN,
+    AdviceSpec,
+    LocalText,
+    ResolvedParam,
+    Rule,
+    RuleMode,
+    Severity,
+)
+from rules.plan import PlanSpec
+
+
+@dataclass
+class Run:
+    """One rule of one plan with its parameters resolved."""
+
+    rule: Rule
+    mode: RuleMode
+    params: Mapping[str, ResolvedParam]
+    plan_version: int
+    addressee: Addressee = field(default_factory=Addressee)
+
+    def _advice(
+        self,
+        spec: AdviceSpec | None,
+        values: Mapping[str, str],
+        change: Mapping[str, str] | None = None,
+    ) -> AdviceText | None:
+        if spec is None:
+            return None
+
+        def texts(
+            audience: Audience, patient: LocalText, proxy: LocalText | None
+        ) -> Mapping[str, str]:
+            filled = {}
+            for lang in LANGUAGES:
+                fields = {
+                    "value": values[lang],
+                    "change": change[lang] if change else values[lang],
+                    "contact": contact_text(self.addressee, lang, audience),
+                }
+                if audience == PROXY:
+                    fields.update(patient_fields(self.addressee, lang))
+                filled[lang] = fill((proxy or patient).get(lang), fields)
+            return MappingProxyType(filled)
+
+        return AdviceText(
+            priority=spec.priority,
+            title=texts(PATIENT, spec.title, None),
+            body=texts(PATIENT, spec.body, None),
+            proxy_title=texts(PROXY, spec.title, spec.proxy_title),
+            proxy_body=texts(PROXY, spec.body, spec.proxy_body),
+        )
+
+
+@dataclass
+class ReadingRun(Run):
+    """A reading-anchored rule."""
+
+    check: Check = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.check = check_for(self.rule, self.params)
+
+    def reach(self) -> tuple[timedelta, timedelta]:
+        return self.check.reach()
+
+    def anchors(self, reading: ReadingFact) -> bool:
+        return self.check.selects(reading)
+
+    def may_fire(self, reading: ReadingFact, history: History) -> bool:
+        """Tell whether re-evaluating an old anchor could find a firing there."""
+        return True
+
+    def finding(self, anchor: ReadingFact, history: History) -> Finding | None:
+        outcome = self.check.outcome(anchor, history)
+        if outcome is None or not outcome.held:
+            return None
+        rule = self.rule
+        severity: Severity | None = rule.flag.severity if rule.flag is not None else None
+        advice_spec = rule.advice
+        if outcome.band is not None:
+            severity = outcome.band.severity
+            advice_spec = outcome.band.advice or rule.advice
+        values = outcome.value or {lang: reading_text(anchor, lang) for lang in LANGUAGES}
+        advice = self._advice(advice_spec, values, outcome.change)
+        return self._finding(anchor, outcome, severity, advice, values)
+
+    def _finding(
+        self,
+        anchor: ReadingFact,
+        outcome: Outcome,
+        severity: str | None,
+        advice: AdviceText | None,
+        values: Mapping[str, str],
+        extra: Mapping[str, str] | None = None,
+        episode: Episode | None = None,
+    ) -> Finding:
+        used = tuple(outcome.used)
+        summary = {}
+        for lang in LANGUAGES:
+            text = (
+                f"{self.rule.title.get(lang)}: {values[lang]} ({'; '.join(outcome.reasons[lang])})."
+            )
+            if extra:
+                text += extra[lang]
+            if episode is not None:
+                text += episode.text[lang]
+            summary[lang] = text
+        push_within = None
+        if PUSH_WITHIN in self.params:
+            push_within = Window.of(self.params, PUSH_WITHIN).duration
+        return Finding(
+            push_within=push_within,
+            episode=MappingProxyType(episode.json) if episode is not None else None,
+            advice_repeat=episode is not None and not episode.first_at_level,
+            push_muted=episode is not None and episode.muted,
+            rule_id=self.rule.id,
+            rule_version=self.rule.version,
+            plan_version=self.plan_version,
+            mode=self.mode,
+            anchor_reading_id=anchor.id,
+            anchor_time=anchor.time,
+            reading_ids=tuple(r.id for r in used),
+            computed=MappingProxyType(dict(outcome.computed)),
+            thresholds=MappingProxyType(dict(outcome.thresholds)),
+            advice=advice,
+            flag_severity=severity,
+            cooldown_minutes=self.rule.cooldown_minutes,
+            readings=used,
+            summary=MappingProxyType(summary),
+        )
+
+
+# --- time-based rules ------------------------------------------------------------------------
+
+
+@dataclass
+class TimeRun(Run):
+    """A rule anchored at local day starts."""
+
+    def reach(self, plan: PlanSpec) -> timedelta:
+        raise NotImplementedError
+
+    def evaluate_at(
+        self, day: datetime, plan: PlanSpec, history: History
+    ) -> tuple[list[tuple[str, str]], list[Finding]]:
+        raise NotImplementedError
+
+    def _time_finding(
+        self,
+        day: datetime,
+        *,
+        scope: str | None,
+        used: Sequence[ReadingFact],
+        computed: Mapping[str, str],
+        thresholds: Mapping[str, Mapping[str, str]],
+        severity: str | None,
+        values: Mapping[str, str],
+        reasons: Mapping[str, str],
+    ) -> Finding:
+        return Finding(
+            rule_id=self.rule.id,
+            rule_version=self.rule.version,
+            plan_version=self.plan_version,
+            mode=self.mode,
+            anchor_reading_id=None,
+            anchor_time=day,
+            scope=scope,
+            reading_ids=tuple(r.id for r in used),
+            computed=MappingProxyType(dict(computed)),
+            thresholds=MappingProxyType(dict(thresholds)),
+            advice=self._advice(self.rule.advice, values),
+            flag_severity=severity,
+            cooldown_minutes=self.rule.cooldown_minutes,
+            readings=tuple(used),
+            summary=MappingProxyType(
+                {
+                    lang: f"{self.rule.title.get(lang)}: {values[lang]} ({reasons[lang]})."
+                    for lang in LANGUAGES
+                }
+            ),
+        )
+
+
+__all__ = ["ReadingRun", "Run", "TimeRun"]

@@ -1,0 +1,87 @@
+"""Stage 1: readings to day aggregates (a plain loop for few readings, pandas for many)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import numpy as np
+import pandas as pd
+
+from rules.facts import ReadingFact
+from rules.progress.goals import MICRO, PANDAS_MIN_READINGS, DayAggregate
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = date(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micro(value: Decimal) -> int:
+    return int((value * MICRO).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def aggregate_days(
+    readings: Iterable[ReadingFact], components: Sequence[str], tz: tzinfo
+) -> dict[date, dict[str, DayAggregate]]:
+    """Reduce readings to day aggregates per local day and component (latest = by time, id)."""
+    rows = sorted(readings, key=lambda r: (r.time, r.id))
+    if len(rows) >= PANDAS_MIN_READINGS:
+        return _aggregate_frame(rows, components, tz)
+    return _aggregate_loop(rows, components, tz)
+
+
+def _aggregate_loop(
+    rows: Sequence[ReadingFact], components: Sequence[str], tz: tzinfo
+) -> dict[date, dict[str, DayAggregate]]:
+    acc: dict[date, dict[str, list[int]]] = {}
+    for reading in rows:
+        per_day = acc.setdefault(reading.time.astimezone(tz).date(), {})
+        for component in components:
+            raw = reading.values.get(component)
+            if raw is None:
+                continue
+            m = _micro(raw)
+            agg = per_day.get(component)
+            if agg is None:
+                per_day[component] = [1, m, m, m, m]
+            else:
+                agg[0] += 1
+                agg[1] += m
+                agg[2] = min(agg[2], m)
+                agg[3] = max(agg[3], m)
+                agg[4] = m
+    return {
+        day: {c: DayAggregate(*a) for c, a in comps.items()} for day, comps in acc.items() if comps
+    }
+
+
+def _aggregate_frame(
+    rows: Sequence[ReadingFact], components: Sequence[str], tz: tzinfo
+) -> dict[date, dict[str, DayAggregate]]:
+    micros = np.fromiter(
+        ((r.time - _EPOCH) // _MICROSECOND for r in rows), dtype=np.int64, count=len(rows)
+    )
+    local = pd.to_datetime(micros, unit="us", utc=True).tz_convert(tz).tz_localize(None)
+    day_numbers = local.to_numpy().astype("datetime64[D]").astype(np.int64)
+    out: dict[date, dict[str, DayAggregate]] = {}
+    for component in components:
+        present = [i for i, r in enumerate(rows) if component in r.values]
+        if not present:
+            continue
+        frame = pd.DataFrame(
+            {
+                "day": day_numbers[present],
+                "v": np.array([_micro(rows[i].values[component]) for i in present], np.int64),
+            }
+        )
+        grouped = frame.groupby("day", sort=True)["v"].agg(["count", "sum", "min", "max", "last"])
+        for number, n, total, low, high, last in grouped.itertuples(name=None):
+            day = _EPOCH_DAY + timedelta(days=int(number))
+            out.setdefault(day, {})[component] = DayAggregate(
+                int(n), int(total), int(low), int(high), int(last)
+            )
+    return out
+
+
+__all__ = ["aggregate_days"]

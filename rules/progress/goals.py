@@ -1,0 +1,289 @@
+"""The types of goal progress: a goal's measure, target and milestones, day aggregates, the
+state kept between updates, and the progress computed; the constants of the method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+MICRO = 1_000_000
+"""Day aggregates are integers in millionths of the canonical unit."""
+
+TREND_DAYS = 28
+"""The trend is the slope over this many days ending on the as-of day (four weeks)."""
+
+MIN_TREND_POINTS = 3
+"""Days with data the trend needs, at least."""
+
+MIN_TREND_SPAN_DAYS = 7
+"""Days between the first and the last of them, at least."""
+
+BASELINE_GRACE_DAYS = 14
+"""When the start day's window is empty, the baseline is the first value this many days after."""
+
+MAX_PROJECTION_DAYS = 3650
+"""A projection further away than ten years is no projection."""
+
+PANDAS_MIN_READINGS = 2000
+"""Aggregate with pandas from this many readings (a CGM series); fewer go through a plain loop.
+
+pandas costs about 3 ms per call before it has done anything, more than the whole computation
+for a week of blood pressures; both paths give identical aggregates (a property test says so).
+"""
+
+
+class Aggregate(StrEnum):
+    """How the readings of a window become one value."""
+
+    MEAN = "mean"
+    MIN = "min"
+    MAX = "max"
+    LAST = "last"
+    SUM = "sum"  # a per-day total, averaged over the days of the window with data
+
+
+class Direction(StrEnum):
+    """Which side of the target is good."""
+
+    BELOW = "below"
+    ABOVE = "above"
+
+
+class Status(StrEnum):
+    """Achievement status (FHIR Goal keeps it apart from the lifecycle)."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    ACHIEVED = "achieved"
+    NOT_ACHIEVED = "not_achieved"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What is measured: a type, how a window aggregates, the window, the components."""
+
+    type: str
+    aggregate: Aggregate
+    window_days: int
+    components: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.window_days < 1:
+            raise ValueError("window_days must be at least 1")
+        if not self.components:
+            raise ValueError("a measure needs at least one component")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Target values per component (canonical unit), the good direction, strictness."""
+
+    values: Mapping[str, float]
+    direction: Direction
+    inclusive: bool = True
+
+
+@dataclass(frozen=True)
+class MilestoneSpec:
+    """A step on the way: its own target values and due date."""
+
+    key: str
+    values: Mapping[str, float]
+    due: date | None = None
+
+
+@dataclass(frozen=True)
+class GoalSpec:
+    """Everything the math needs to know about a goal."""
+
+    measure: Measure
+    target: Target
+    start: date
+    due: date | None = None
+    milestones: tuple[MilestoneSpec, ...] = ()
+    trend_days: int = TREND_DAYS
+
+    def __post_init__(self) -> None:
+        if set(self.target.values) != set(self.measure.components):
+            raise ValueError("the target needs a value for every component of the measure")
+        for milestone in self.milestones:
+            if set(milestone.values) != set(self.measure.components):
+                raise ValueError(f"milestone {milestone.key}: a value for every component")
+        if self.trend_days < 2:
+            raise ValueError("trend_days must be at least 2")
+
+    @property
+    def keep_days(self) -> int:
+        """Return how many days of aggregates an incremental state keeps."""
+        return max(self.trend_days, self.measure.window_days) + self.measure.window_days + 1
+
+
+@dataclass(frozen=True)
+class DayAggregate:
+    """One component's readings on one local day, in integer millionths."""
+
+    count: int
+    total: int
+    low: int
+    high: int
+    last: int
+
+    def value(self, aggregate: Aggregate) -> float:
+        """Return the day's own value: mean, low, high, latest or total."""
+        if aggregate is Aggregate.MEAN:
+            return self.total / (self.count * MICRO)
+        micros = {
+            Aggregate.MIN: self.low,
+            Aggregate.MAX: self.high,
+            Aggregate.LAST: self.last,
+            Aggregate.SUM: self.total,
+        }[aggregate]
+        return micros / MICRO
+
+
+Days = Mapping[date, Mapping[str, DayAggregate]]
+
+
+@dataclass(frozen=True)
+class Streak:
+    """Consecutive days meeting the target: ending on the as-of day, and the longest."""
+
+    current: int
+    longest: int
+
+
+@dataclass(frozen=True)
+class MilestoneProgress:
+    """Where one milestone stands."""
+
+    key: str
+    reached_on: date | None
+    percent: float | None
+    projected_date: date | None
+
+
+COLUMNS = ("count", "total", "low", "high", "last")
+
+
+@dataclass(frozen=True)
+class DayColumns:
+    """One component's day aggregates on consecutive days (all 0 on a day without data)."""
+
+    count: tuple[int, ...]
+    total: tuple[int, ...]
+    low: tuple[int, ...]
+    high: tuple[int, ...]
+    last: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ProgressState:
+    """What an incremental recomputation carries forward (see the module docstring).
+
+    ``columns`` hold the day aggregates of every day from ``first_day`` to ``today``.
+    """
+
+    today: date
+    first_day: date
+    columns: Mapping[str, DayColumns]
+    baseline: Mapping[str, float] | None = None
+    baseline_date: date | None = None
+    run_before: int = 0
+    longest_before: int = 0
+    reached: Mapping[str, date] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the state as JSON-ready plain types."""
+        return {
+            "today": self.today.isoformat(),
+            "first_day": self.first_day.isoformat(),
+            "columns": {
+                c: {name: list(getattr(cols, name)) for name in COLUMNS}
+                for c, cols in self.columns.items()
+            },
+            "baseline": dict(self.baseline) if self.baseline is not None else None,
+            "baseline_date": self.baseline_date.isoformat() if self.baseline_date else None,
+            "run_before": self.run_before,
+            "longest_before": self.longest_before,
+            "reached": {k: v.isoformat() for k, v in sorted(self.reached.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProgressState:
+        """Read a state written by :meth:`to_dict`."""
+        baseline = data.get("baseline")
+        return cls(
+            today=date.fromisoformat(data["today"]),
+            first_day=date.fromisoformat(data["first_day"]),
+            columns={
+                c: DayColumns(*(tuple(map(int, cols[name])) for name in COLUMNS))
+                for c, cols in data["columns"].items()
+            },
+            baseline={k: float(v) for k, v in baseline.items()} if baseline else None,
+            baseline_date=(
+                date.fromisoformat(data["baseline_date"]) if data.get("baseline_date") else None
+            ),
+            run_before=int(data.get("run_before", 0)),
+            longest_before=int(data.get("longest_before", 0)),
+            reached={k: date.fromisoformat(v) for k, v in data.get("reached", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class GoalProgress:
+    """The progress of one goal as of one day, and the state to continue from."""
+
+    status: Status
+    reason: str  # why the status is insufficient_data ("" otherwise)
+    as_of: date
+    baseline: Mapping[str, float] | None
+    baseline_date: date | None
+    current: Mapping[str, float] | None
+    percent: float | None
+    trend_per_week: Mapping[str, float] | None
+    projected_date: date | None
+    streak: Streak
+    milestones: tuple[MilestoneProgress, ...]
+    state: ProgressState
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One local day of a measure: the series (windowed) value, the day's own value, count."""
+
+    day: date
+    value: Mapping[str, float] | None
+    daily: Mapping[str, float] | None
+    count: int
+
+
+__all__ = [
+    "Aggregate",
+    "BASELINE_GRACE_DAYS",
+    "COLUMNS",
+    "DayAggregate",
+    "DayColumns",
+    "Days",
+    "Direction",
+    "GoalProgress",
+    "GoalSpec",
+    "MAX_PROJECTION_DAYS",
+    "MICRO",
+    "MIN_TREND_POINTS",
+    "MIN_TREND_SPAN_DAYS",
+    "Measure",
+    "MilestoneProgress",
+    "MilestoneSpec",
+    "PANDAS_MIN_READINGS",
+    "ProgressState",
+    "SeriesPoint",
+    "Status",
+    "Streak",
+    "TREND_DAYS",
+    "Target",
+]

@@ -1,0 +1,74 @@
+"""Small pure functions: whether a value meets a target, the percentage complete, the trend
+(Theil–Sen) and its projection.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from rules.progress.goals import MAX_PROJECTION_DAYS, Direction
+
+
+def meets(value: float, target: float, direction: Direction, inclusive: bool = True) -> bool:
+    """Tell whether a value meets a target (≤ / ≥, strict when not inclusive)."""
+    if direction is Direction.BELOW:
+        return value <= target if inclusive else value < target
+    return value >= target if inclusive else value > target
+
+
+def percent_complete(baseline: float, current: float, target: float, direction: Direction) -> float:
+    """Return the way from baseline to target covered, 0–100 (exactly 100 at the target)."""
+    at_or_beyond = current <= target if direction is Direction.BELOW else current >= target
+    if at_or_beyond:
+        return 100.0
+    span = target - baseline
+    if span == 0 or (span > 0) != (direction is Direction.ABOVE):
+        return 0.0  # the baseline already met the target, and the current value does not
+    return min(100.0, max(0.0, (current - baseline) / span * 100.0))
+
+
+@functools.lru_cache(maxsize=128)
+def _pairs(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    i, j = np.triu_indices(n, k=1)
+    return i, j
+
+
+def theil_sen(
+    xs: Sequence[float] | npt.NDArray[np.float64], ys: Sequence[float] | npt.NDArray[np.float64]
+) -> float | None:
+    """Return the Theil–Sen slope (median pairwise slope) of points with distinct x, or None."""
+    if len(xs) != len(ys):
+        raise ValueError("xs and ys differ in length")
+    if len(xs) < 2:
+        return None
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray(ys, dtype=np.float64)
+    i, j = _pairs(len(x))
+    dx = x[j] - x[i]
+    if np.any(dx == 0):
+        raise ValueError("x values must be distinct")
+    return float(np.median((y[j] - y[i]) / dx))
+
+
+def project(
+    current: float, target: float, slope_per_week: float | None, as_of: date, direction: Direction
+) -> date | None:
+    """Return the day the target is reached at the current trend, or None (see the module)."""
+    if slope_per_week is None or slope_per_week == 0:
+        return None
+    toward = slope_per_week < 0 if direction is Direction.BELOW else slope_per_week > 0
+    if not toward or meets(current, target, direction):
+        return None
+    days = (target - current) / (slope_per_week / 7.0)
+    if not math.isfinite(days) or days > MAX_PROJECTION_DAYS:
+        return None
+    return as_of + timedelta(days=math.ceil(days))
+
+
+__all__ = ["meets", "percent_complete", "project", "theil_sen"]
