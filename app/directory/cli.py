@@ -47,7 +47,9 @@ for _sub, _name in (
 ):
     admin_cli.add_typer(_sub, name=_name)
 
-console = Console(soft_wrap=True)
+# At least 160 columns: ids are what an operator copies into the next command, and a table
+# squeezed into a narrow terminal would cut them short.
+console = Console(soft_wrap=True, width=max(160, Console().width))
 
 
 _SUBJECTS = "admin_cli_patients"
