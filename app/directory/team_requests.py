@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.models import Scope
@@ -45,6 +46,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "{unit} will not take part in your care.",
     },
 }
+
+
+class RequestPending(Conflict):
+    """The team has a request for this patient waiting already."""
 
 
 def notice_text(status: str, unit_name: str, lang: str) -> str:
@@ -116,8 +121,12 @@ def create(
         requested_by=requested_by,
         requested_at=now,
     )
-    session.add(row)
-    session.flush()
+    try:
+        # Two clinicians of the team asking at once: the partial unique index lets one win.
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise RequestPending("This team's request is waiting for the patient.") from exc
     _record_change(session, row, "create", now)
     return row
 

@@ -200,9 +200,12 @@ def enrol(
             raise AlreadyEnrolled(enrolled)
         if team_requests.pending_for(session, enrolled, team_id) is not None:
             raise AlreadyEnrolled(enrolled, "This team's request is waiting for the patient.")
-        request = team_requests.create(
-            session, patient=existing, team_id=team_id, requested_by=actor.id, now=now
-        )
+        try:
+            request = team_requests.create(
+                session, patient=existing, team_id=team_id, requested_by=actor.id, now=now
+            )
+        except team_requests.RequestPending as exc:
+            raise AlreadyEnrolled(enrolled, exc.detail) from exc
         return Enrolment(existing, request)
     patient = Patient(
         personnummer=pnr,

@@ -23,6 +23,8 @@ from app.auth.tokens import mint_token
 from app.cli import cli
 from app.clock import clock, utcnow
 from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker, transaction
+from app.directory import team_requests
 from app.directory.models import TeamRequest
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.push.models import OutboxMessage
@@ -407,3 +409,28 @@ def test_selfcare_admin_commands(
         assert len(logged) == 11  # one per command that succeeded, none for the refusals
     finally:
         get_settings.cache_clear()
+
+
+def test_two_requests_at_once_leave_one_pending(settings: Settings, session: Session) -> None:
+    """The partial unique index decides a race the service's own check cannot see."""
+    asta = session.get(Patient, patient_id(session, "asta"))
+    diabetes = session.scalars(select(CareTeam.id).where(CareTeam.name == "Diabetesteamet")).one()
+    assert asta is not None
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as tx:
+            patient = tx.get(Patient, asta.id)
+            assert patient is not None
+            first = team_requests.create(
+                tx, patient=patient, team_id=diabetes, requested_by=None, now=utcnow()
+            )
+            with pytest.raises(team_requests.RequestPending):
+                team_requests.create(
+                    tx, patient=patient, team_id=diabetes, requested_by=None, now=utcnow()
+                )
+            # Only the savepoint rolled back: the first request stands.
+            assert tx.get(TeamRequest, first.id) is not None
+    finally:
+        engine.dispose()
+    pending = session.scalars(select(TeamRequest.status)).all()
+    assert pending == ["pending"]
