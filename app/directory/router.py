@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from app.clock import utcnow
 from app.deps import AdminDep, SessionDep, TeamRequestAccess
 from app.directory import service, team_requests
-from app.directory.models import TeamRequest
 from app.directory.schemas import (
     CareUnitIn,
     CareUnitList,
@@ -32,6 +31,7 @@ from app.directory.schemas import (
     UserList,
     UserOut,
 )
+from app.errors import NotFound
 
 router = APIRouter(tags=["directory"])
 
@@ -178,9 +178,12 @@ def confirm_team_request(
     admin: AdminDep, session: SessionDep, request_id: str, body: ConfirmIn
 ) -> Any:
     """Let the team take part in the patient's care; 404 unknown, 409 already decided."""
-    row = session.get(TeamRequest, request_id) if len(request_id) <= 36 else None
-    admin.audit(session, "confirm_team_request", (row.patient_id,) if row else ())
-    row = team_requests.find(session, request_id)
+    try:
+        row = team_requests.find(session, request_id)
+    except NotFound:
+        admin.audit(session, "confirm_team_request")  # the 404 is logged, naming nobody
+        raise
+    admin.audit(session, "confirm_team_request", (row.patient_id,))
     team_requests.confirm(session, row, by=admin.actor.id, basis_note=body.basis_note, now=utcnow())
     return team_requests.request_dict(session, row, admin=True)
 

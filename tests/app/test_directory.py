@@ -27,7 +27,9 @@ from app.db import make_engine, make_sessionmaker, transaction
 from app.directory import team_requests
 from app.directory.models import TeamRequest
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
+from app.push.dispatcher import dispatch
 from app.push.models import OutboxMessage
+from app.push.sender import RecordingSender
 from tests.app.factories import patient_id
 
 Auth = Callable[[str], dict[str, str]]
@@ -434,3 +436,25 @@ def test_two_requests_at_once_leave_one_pending(settings: Settings, session: Ses
         engine.dispose()
     pending = session.scalars(select(TeamRequest.status)).all()
     assert pending == ["pending"]
+
+
+def test_a_proxy_who_may_agree_is_told_and_decides(
+    client: TestClient, auth: Auth, session: Session, settings: Settings
+) -> None:
+    """Maria's grant narrowed to ``agree``: the push reaches her, and she may decide."""
+    clock.fixed = NOW.replace(hour=13)  # daytime: no quiet hours hold the push back
+    asta = patient_id(session, "asta")
+    sub = {**SUBSCRIPTION, "endpoint": "https://push.example.test/maria", "patient_ids": [asta]}
+    assert client.post("/v1/push/subscriptions", json=sub, headers=auth("maria")).is_success
+    maria = session.scalars(select(User.id).where(User.handle == "maria")).one()
+    session.execute(
+        update(ProxyGrant).where(ProxyGrant.grantee_id == maria).values(scopes=["agree"])
+    )
+    asked = _ask_as(client, auth("olof"), _pnr(session, "asta"), _team_of(client, auth, "olof"))
+    rid = asked.json()["enrolment_request"]["id"]
+    sender = RecordingSender()
+    dispatch(client.app.state.sessionmaker, settings, utcnow(), sender=sender)  # type: ignore[attr-defined]
+    assert [m.endpoint for m in sender.sent] == ["https://push.example.test/maria"]
+    url = f"/v1/patients/{asta}/team-requests/{rid}/decision"
+    decided = client.post(url, json={"decision": "decline"}, headers=auth("maria"))
+    assert decided.status_code == 200 and decided.json()["decided_by"]["id"] == maria
