@@ -19,6 +19,7 @@ from app.auth.tokens import mint_token
 from app.clock import utcnow
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, transaction
+from app.directory.cli import admin_cli
 from app.readings.imports import ImportFormat
 from app.rules_cli import rules_cli
 
@@ -338,6 +339,7 @@ def _safe_url(url: str) -> str:
 
 cli.add_typer(rules_cli, name="rules")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(admin_cli, name="admin")
 
 
 def main() -> None:

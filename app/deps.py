@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.models import User
+from app.auth.models import Role, User
 from app.auth.policy import (
     Access,
     Action,
@@ -254,3 +254,57 @@ MessageAccess = Annotated[Access, Depends(patient_access(Action.MESSAGE))]
 AgreementDecisionAccess = Annotated[Access, Depends(patient_access(Action.DECIDE_AGREEMENT))]
 StoryWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_STORY))]
 CalendarAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CALENDAR))]
+TeamRequestAccess = Annotated[Access, Depends(patient_access(Action.DECIDE_TEAM_REQUEST))]
+
+
+@dataclass(frozen=True)
+class AdminCall:
+    """An administrator's call on the directory, and the route it is logged as."""
+
+    actor: Actor
+    resource: str
+
+    def audit(self, session: Session, action: str, patient_ids: tuple[str, ...] = ()) -> None:
+        """Log this call (one row; a refusal later in the request becomes its outcome)."""
+        audit.record(
+            session,
+            audit.AuditEntry(
+                occurred_at=utcnow(),
+                actor_id=self.actor.id,
+                actor_handle=self.actor.user.handle,
+                actor_role=self.actor.role,
+                relation="admin",
+                action=action,
+                resource=self.resource,
+                patient_ids=patient_ids,
+            ),
+        )
+
+
+def require_admin(request: Request, session: SessionDep, actor: ActorDep) -> AdminCall:
+    """The caller, when an administrator; anyone else is refused (403), and the attempt logged."""
+    resource = route_of(request)
+    if actor.role != Role.ADMIN:
+        unit_id, unit_name = home_care_unit(session, actor)
+        # Someone trying the directory's door is worth a line in the log: get_session writes
+        # it with the outcome refused:403.
+        audit.record(
+            session,
+            audit.AuditEntry(
+                occurred_at=utcnow(),
+                actor_id=actor.id,
+                actor_handle=actor.user.handle,
+                actor_role=actor.role,
+                relation="none",
+                action="administer",
+                resource=resource,
+                patient_ids=(),
+                care_unit_id=unit_id,
+                care_unit_name=unit_name,
+            ),
+        )
+        raise Forbidden("Only administrators manage the directory.")
+    return AdminCall(actor, resource)
+
+
+AdminDep = Annotated[AdminCall, Depends(require_admin)]

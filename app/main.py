@@ -25,6 +25,7 @@ from app.consent.router import router as consent_router
 from app.cors import ApiCorsMiddleware
 from app.db import is_sqlite, make_engine, make_sessionmaker, unavailable_reason
 from app.dialogue.router import router as dialogue_router
+from app.directory.router import router as directory_router
 from app.errors import PROBLEM_JSON, AppError
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dialogue_router,
         overview_router,
         activities_router,
+        directory_router,
     ):
         app.include_router(router)
     if settings.metrics_enabled:

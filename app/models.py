@@ -6,6 +6,7 @@ from app.auth.models import ProxyGrant, User
 from app.consent.models import ProxyInvitation
 from app.db import Base
 from app.dialogue.models import Message
+from app.directory.models import TeamRequest
 from app.findings.models import Advice, Evaluation, Flag, FlagNote
 from app.goals.models import Goal, Milestone
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
@@ -55,5 +56,6 @@ __all__ = [
     "Source",
     "TeamMember",
     "TeamPatient",
+    "TeamRequest",
     "User",
 ]

@@ -52,6 +52,7 @@ class Action(StrEnum):
     DECIDE_AGREEMENT = "decide_agreement"  # agree to or decline an agreement the team proposed
     WRITE_STORY = "write_story"  # "what matters to me" and questions for the next contact
     MANAGE_CALENDAR = "manage_calendar"  # make or end the patient's .ics calendar link
+    DECIDE_TEAM_REQUEST = "decide_team_request"  # let another care team take part, or not
 
 
 class Relation(StrEnum):
@@ -74,6 +75,7 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.DECIDE_AGREEMENT,
             Action.WRITE_STORY,
             Action.MANAGE_CALENDAR,
+            Action.DECIDE_TEAM_REQUEST,
         }
     ),
     Relation.CARE_TEAM: frozenset(
@@ -100,6 +102,7 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.MESSAGE,
             Action.DECIDE_AGREEMENT,
             Action.WRITE_STORY,
+            Action.DECIDE_TEAM_REQUEST,
         }
     ),
 }
@@ -113,6 +116,9 @@ _PROXY_SCOPE: dict[Action, Scope] = {
     # what matters to the patient are both the ``agree`` scope.
     Action.DECIDE_AGREEMENT: Scope.AGREE,
     Action.WRITE_STORY: Scope.AGREE,
+    # Who else takes part in the patient's care is the patient's say: a proxy may decide only
+    # with the scope that lets them agree on the patient's behalf.
+    Action.DECIDE_TEAM_REQUEST: Scope.AGREE,
 }
 
 

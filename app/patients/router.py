@@ -6,7 +6,7 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,8 @@ from app.auth.policy import Actor, home_care_unit, relation_to
 from app.clock import utcnow
 from app.deps import ActorDep, EnrolmentLimited, ReadAccess, SessionDep, audit_listing
 from app.dialogue import service as dialogue_service
+from app.directory import team_requests
+from app.directory.schemas import EnrolmentRequestOut
 from app.errors import BadRequest
 from app.patients import service as patients_service
 from app.patients.models import Patient
@@ -104,14 +106,31 @@ def _audit_enrolment(session: Session, actor: Actor, patient_id: str, now: datet
     )
 
 
-@router.post("", status_code=201, summary="Enrol a patient in one of the caller's teams")
+@router.post(
+    "",
+    status_code=201,
+    summary="Enrol a patient in one of the caller's teams",
+    responses={
+        202: {
+            "model": EnrolmentRequestOut,
+            "description": "Enrolled with another team: a request the patient decides on",
+        }
+    },
+)
 def enrol_patient(
-    body: EnrolPatient, actor: ActorDep, session: SessionDep, _limit: EnrolmentLimited
+    body: EnrolPatient,
+    actor: ActorDep,
+    session: SessionDep,
+    response: Response,
+    _limit: EnrolmentLimited,
 ) -> dict[str, Any]:
-    """Enrol a new patient (clinician or admin); 409 if the personnummer is enrolled."""
+    """Enrol a new patient (clinician or admin); 202 with a team request if enrolled elsewhere.
+
+    409 when the patient is enrolled with this team already, or its request is pending.
+    """
     now = utcnow()
     try:
-        patient = patients_service.enrol(
+        enrolment = patients_service.enrol(
             session,
             actor,
             personnummer_value=body.personnummer,
@@ -125,5 +144,9 @@ def enrol_patient(
         # Learning that a personnummer is enrolled is an access to that patient: log it.
         _audit_enrolment(session, actor, exc.patient_id, now)
         raise
-    _audit_enrolment(session, actor, patient.id, now)
-    return patients_service.patient_dict(patient)
+    _audit_enrolment(session, actor, enrolment.patient.id, now)
+    if enrolment.request is not None:
+        # Nothing about the patient: the team learns only that its request waits.
+        response.status_code = 202
+        return {"enrolment_request": team_requests.request_dict(session, enrolment.request)}
+    return patients_service.patient_dict(enrolment.patient)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session
 from app.auth.models import Role, User
 from app.auth.policy import Actor, Forbidden, relation_to, visible_patient_ids
 from app.consent import service as consent_service
+from app.directory import team_requests
+from app.directory.models import TeamRequest
 from app.errors import Conflict, Unprocessable
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
 
@@ -20,9 +23,21 @@ from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPat
 class AlreadyEnrolled(Conflict):
     """The personnummer belongs to an enrolled patient (whose id is kept for the audit log)."""
 
-    def __init__(self, patient_id: str) -> None:
-        super().__init__("A patient with this personnummer is already enrolled.")
+    def __init__(
+        self,
+        patient_id: str,
+        detail: str = "A patient with this personnummer is already enrolled with this team.",
+    ) -> None:
+        super().__init__(detail)
         self.patient_id = patient_id
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What an enrolment did: enrolled a new patient, or asked to join an enrolled one's care."""
+
+    patient: Patient
+    request: TeamRequest | None = None
 
 
 def canonical_personnummer(value: str) -> str:
@@ -152,8 +167,12 @@ def enrol(
     language: str,
     team_id: str,
     now: datetime,
-) -> Patient:
-    """Enrol a new patient in one of the caller's care teams."""
+) -> Enrolment:
+    """Enrol a new patient in one of the caller's care teams.
+
+    A personnummer enrolled with another team becomes a pending team request (DESIGN §4.10):
+    the patient decides, the team sees nothing until then. The same team again is a 409.
+    """
     if actor.role not in (Role.CLINICIAN, Role.ADMIN):
         raise Forbidden("Only clinicians and administrators enrol patients.")
     pnr = canonical_personnummer(personnummer_value)
@@ -175,7 +194,19 @@ def enrol(
         )
     enrolled = session.scalars(select(Patient.id).where(Patient.personnummer == pnr)).first()
     if enrolled is not None:
-        raise AlreadyEnrolled(enrolled)
+        existing = session.get(Patient, enrolled)
+        assert existing is not None
+        if session.get(TeamPatient, {"team_id": team_id, "patient_id": enrolled}) is not None:
+            raise AlreadyEnrolled(enrolled)
+        if team_requests.pending_for(session, enrolled, team_id) is not None:
+            raise AlreadyEnrolled(enrolled, "This team's request is waiting for the patient.")
+        try:
+            request = team_requests.create(
+                session, patient=existing, team_id=team_id, requested_by=actor.id, now=now
+            )
+        except team_requests.RequestPending as exc:
+            raise AlreadyEnrolled(enrolled, exc.detail) from exc
+        return Enrolment(existing, request)
     patient = Patient(
         personnummer=pnr,
         display_name=display_name,
@@ -189,7 +220,7 @@ def enrol(
         TeamPatient(team_id=team_id, patient_id=patient.id, enrolled_at=now, enrolled_by=actor.id)
     )
     session.flush()
-    return patient
+    return Enrolment(patient)
 
 
 def user_by_handle(session: Session, handle: str) -> User | None:

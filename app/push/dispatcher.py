@@ -285,6 +285,9 @@ def may_receive(
     if row.kind == "message":
         # Told of a new message: whoever may still take part in the patient's thread.
         return may(access, Action.MESSAGE)
+    if row.kind == "team_request":
+        # Told of a care team's request: whoever may still decide it for the patient.
+        return may(access, Action.DECIDE_TEAM_REQUEST)
     return may(access, Action.SUBSCRIBE_ADVICE)
 
 

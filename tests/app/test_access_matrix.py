@@ -16,6 +16,9 @@ compared with ``access_matrix.yaml``, the intended policy. Alongside:
 - a signed-in caller refused (403/404) on a patient route writes one row with the refusal as its
   outcome, naming the patient when it exists (nobody for a missing id); other denials (401,
   422) write none;
+- a directory route (/v1/admin) writes one row per signed-in call: the admin's, with the
+  outcome ok or the refusal (404, 409), naming a patient only for team requests; anyone
+  else's refused:403, naming nobody;
 - a route whose link is the authority (the .ics calendar feed) writes one row per answer,
   naming the patient, with the link as actor (no person); an unknown link writes none.
 
@@ -44,9 +47,10 @@ from starlette.routing import Route
 from app.audit.models import AuditEvent, AuditSubject
 from app.auth.models import GrantStatus, ProxyGrant, Role, Scope, User
 from app.clock import utcnow
+from app.directory.models import TeamRequest
 from app.findings.models import Advice, Flag
 from app.goals.models import Goal, Milestone
-from app.patients.models import Patient, TeamPatient
+from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans.models import PlanVersion
 from app.push.models import PushSubscription
 from app.readings.models import Change, Reading
@@ -151,7 +155,9 @@ def load_matrix() -> tuple[list[str], dict[str, RouteSpec], dict[str, Any]]:
         cells = _profile_cells(profiles, spec["profile"])
         cells.update(spec.get("overrides", {}))
         audit_kind = spec.get("audit") or _profile_audit(profiles, spec["profile"])
-        assert audit_kind in ("patient", "list", "link", "none"), f"{key}: audit {audit_kind!r}"
+        assert audit_kind in ("patient", "list", "link", "admin", "none"), (
+            f"{key}: audit {audit_kind!r}"
+        )
         expected: dict[str, Expected] = {}
         for principal in principals:
             cell = cells.get(principal, cells.get("*"))
@@ -189,6 +195,10 @@ class World:
     guardian: str = ""  # the user a care team registers as legal representative
     activities: dict[str, str] = field(default_factory=dict)  # target -> one its nurse booked
     calendars: dict[str, str] = field(default_factory=dict)  # target -> its .ics link's token
+    directory_users: dict[str, str] = field(default_factory=dict)  # target -> a lone clinician
+    team_requests: dict[str, str] = field(default_factory=dict)  # target -> a pending request
+    organisation: str = ""  # where the matrix adds care units
+    care_unit: str = ""  # where the matrix adds teams
 
 
 def _insert_proxies(session: Session, asta_pid: str) -> None:
@@ -281,6 +291,7 @@ def build_world(client: TestClient, auth: Auth, session: Session) -> World:
         world.agreements["missing", route] = str(uuid.uuid4())
     _consent_world(client, auth, session, world)
     _activities_world(client, auth, world)
+    _directory_world(client, auth, session, world)
     handles = [h for h in HANDLES.values() if h]
     found = session.scalars(select(User).where(User.handle.in_(handles)))
     world.users = {user.handle: user for user in found}
@@ -300,6 +311,32 @@ def _activities_world(client: TestClient, auth: Auth, world: World) -> None:
         world.calendars[target] = link.json()["url"].rsplit("/", 1)[1].removesuffix(".ics")
     world.activities["missing"] = str(uuid.uuid4())
     world.calendars["missing"] = "A" * 43  # well formed, but no link's
+
+
+def _directory_world(client: TestClient, auth: Auth, session: Session, world: World) -> None:
+    """A clinician in no team, a team no principal is in, and its pending requests for A and B."""
+    admin = auth("admin")
+    unit = client.get("/v1/admin/care-units", headers=admin).json()["items"][0]
+    world.care_unit, world.organisation = unit["id"], unit["organisation"]["id"]
+    team = client.post(
+        "/v1/admin/teams", json={"care_unit_id": unit["id"], "name": "AT-01"}, headers=admin
+    )
+    assert team.status_code == 201, team.text
+    lone = client.post(
+        "/v1/admin/clinicians", json={"handle": "matrix-nurse", "display_name": "M"}, headers=admin
+    )
+    assert lone.status_code == 201, lone.text
+    world.directory_users = {"A": lone.json()["id"], "B": lone.json()["id"]}
+    world.directory_users["missing"] = str(uuid.uuid4())
+    for target in ("A", "B"):
+        patient = session.get(Patient, world.patients[target])
+        assert patient is not None
+        body = {"personnummer": patient.personnummer, "display_name": "-",
+                "team_id": team.json()["id"]}  # fmt: skip
+        asked = client.post("/v1/patients", json=body, headers=admin)
+        assert asked.status_code == 202, asked.text
+        world.team_requests[target] = asked.json()["enrolment_request"]["id"]
+    world.team_requests["missing"] = str(uuid.uuid4())
 
 
 def _consent_world(client: TestClient, auth: Auth, session: Session, world: World) -> None:
@@ -356,10 +393,15 @@ def omh_heart_rate(bpm: int, *, minutes_ago: float) -> dict[str, Any]:
     """An Open mHealth heart-rate data point (the import route's body)."""
     at = (utcnow() - timedelta(minutes=minutes_ago)).isoformat()
     return {
-        "header": {"id": str(uuid.uuid4()), "creation_date_time": at,
-                   "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "1.1"}},
-        "body": {"heart_rate": {"value": bpm, "unit": "beats/min"},
-                 "effective_time_frame": {"date_time": at}},
+        "header": {
+            "id": str(uuid.uuid4()),
+            "creation_date_time": at,
+            "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "1.1"},
+        },
+        "body": {
+            "heart_rate": {"value": bpm, "unit": "beats/min"},
+            "effective_time_frame": {"date_time": at},
+        },
     }
 
 
@@ -380,6 +422,9 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         if "/activities/" in path
         else world.agreements[target, "status" if path.endswith("/status") else "decision"],
         "token": world.calendars[target],
+        "team_id": world.teams[target],
+        "user_id": world.directory_users[target],
+        "request_id": world.team_requests[target],
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -432,8 +477,12 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
                 "basis": "legal_representative", "basis_note": "AT-01"}  # fmt: skip
     elif method == "PATCH" and path.endswith("/proxies/{gid}"):
         body = {"scopes": ["read"]}  # narrower than the relative's grant
-    elif path.endswith(("/confirm", "/revoke")):
+    elif path.endswith(("/confirm", "/revoke")) and not path.startswith("/v1/admin/"):
         body = None
+    elif path.startswith("/v1/admin/"):
+        body = directory_body(world, method, path)
+    elif path.endswith("/team-requests/{request_id}/decision"):
+        body = {"decision": "accept"}
     elif path.endswith("/decision"):
         body = {"decision": "agreed"}
     elif path.endswith("/agreements/{aid}/status"):
@@ -453,6 +502,21 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
     elif method in MUTATING and method != "DELETE":
         raise AssertionError(f"no request body is defined for {method} {path}")
     return url, body
+
+
+def directory_body(world: World, method: str, path: str) -> Any:
+    """The body of a /v1/admin call: new names every time, so that none is a duplicate."""
+    world.uploads += 1
+    n = world.uploads
+    bodies: dict[str, Any] = {
+        "POST /v1/admin/organisations": {"name": f"AT-01 {n}", "kind": "region"},
+        "POST /v1/admin/care-units": {"organisation_id": world.organisation, "name": f"AT-01 {n}"},
+        "POST /v1/admin/teams": {"care_unit_id": world.care_unit, "name": f"AT-01 {n}"},
+        "POST /v1/admin/clinicians": {"handle": f"at01-{n}", "display_name": "AT-01"},
+        "PUT /v1/admin/users/{user_id}/login": {"subject": f"at01-login-{n}"},
+        "POST /v1/admin/team-requests/{request_id}/confirm": {"basis_note": "AT-01"},
+    }
+    return bodies.get(f"{method} {path}")
 
 
 def push_subscription(name: str) -> dict[str, Any]:
@@ -518,6 +582,12 @@ def row_counts(session: Session) -> dict[str, int]:
         ("push_subscriptions", PushSubscription),
         ("goals", Goal),
         ("milestones", Milestone),
+        ("team_requests", TeamRequest),
+        ("team_members", TeamMember),
+        ("care_teams", CareTeam),
+        ("care_units", CareUnit),
+        ("organisations", Organisation),
+        ("users", User),
     ):
         counts[name] = int(session.scalar(select(func.count()).select_from(entity)) or 0)
     return counts
@@ -736,6 +806,9 @@ class MatrixRun:
         if got in REFUSALS and on_patient and user is not None:
             self.check_refusal(key, path, target, got, user, written, miss)
             return response
+        if spec.audit == "admin" and user is not None:
+            self.check_directory_row(key, path, target, response, user, written, miss)
+            return response
         if got == "allow" and spec.audit == "link":
             self.check_link_row(target, written, miss)
             return response
@@ -763,7 +836,8 @@ class MatrixRun:
         # enrolled) is still logged, with the refusal as its outcome; learning that a
         # personnummer is enrolled with a team one is not in is logged as relation "enrol".
         refused = response.status_code >= 400
-        enrolling = key.startswith("POST /v1/patients") and refused
+        # Enrolled with another team (202: a pending team request) is no relation either.
+        enrolling = key == "POST /v1/patients" and response.status_code != 201
         problems = audit_row_problems(
             row, logged_subjects, user=user, relation=relation, patients=subjects,
             started=started, ended=ended,
@@ -808,6 +882,38 @@ class MatrixRun:
             problems.append(f"subjects {sorted(logged)} (want {sorted(patients)})")
         if problems:
             miss("refusal_malformed", expected="complete refusal row", got="; ".join(problems))
+
+    def check_directory_row(
+        self,
+        key: str,
+        path: str,
+        target: str,
+        response: Response,
+        user: User,
+        written: list[tuple[AuditEvent, set[str]]],
+        miss: Callable[..., None],
+    ) -> None:
+        """A /v1/admin call: one row, the outcome ok or the refusal; patients for requests."""
+        if len(written) != 1:
+            kind = "audit_missing" if not written else "audit_extra"
+            miss(kind, expected="1 directory row", got=f"{len(written)} rows")
+            return
+        self.tally.audited_requests += 1
+        row, logged = written[0]
+        status = response.status_code
+        admin = user.role == Role.ADMIN
+        patients: set[str] = set()
+        if admin and key == "GET /v1/admin/team-requests":
+            patients = {item["patient_id"] for item in body_of(response)["items"]}
+        elif admin and "{request_id}" in path and target != "missing":
+            patients = {self.world.patients[target]}
+        problems = audit_row_problems(
+            row, logged, user=user, relation="admin" if admin else "none", patients=patients,
+            started=row.occurred_at, ended=row.occurred_at,
+            outcome="ok" if status < 400 else f"refused:{status}",
+        )  # fmt: skip
+        if problems:
+            miss("audit_malformed", expected="complete directory row", got="; ".join(problems))
 
     def check_link_row(
         self, target: str, written: list[tuple[AuditEvent, set[str]]], miss: Callable[..., None]

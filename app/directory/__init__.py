@@ -1,0 +1,1 @@
+"""The directory: organisations, care units, teams, clinicians, logins; team requests."""
