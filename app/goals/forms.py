@@ -10,13 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.goals.models import Goal, Milestone
 from app.readings import feed
-from rules.catalogue import (
-    spec_for,
-)
-from rules.progress import (
-    GoalProgress,
-    GoalSpec,
-)
+from rules.catalogue import spec_for
+from rules.progress import GoalProgress, GoalSpec
 
 INTERNAL = ("state", "milestones", "full_on", "feed_seq")
 

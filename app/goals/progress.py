@@ -63,6 +63,8 @@ _ID_CHUNK = 500
 
 @dataclass
 class Outcome:
+    """What refreshing a goal changed: advice given, the goal, milestones reached."""
+
     advice: list[Advice] = field(default_factory=list)
     goal_changed: bool = False
     milestones_changed: list[Milestone] = field(default_factory=list)

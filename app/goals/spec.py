@@ -12,21 +12,8 @@ from decimal import Decimal
 
 from app.goals.models import Goal, Milestone
 from app.goals.schemas import Lifecycle, MeasureIn, MilestoneIn, TargetIn
-from rules.catalogue import (
-    UnknownUnit,
-    is_accepted_unit,
-    plausible_range,
-    spec_for,
-    to_canonical,
-)
-from rules.progress import (
-    Aggregate,
-    Direction,
-    GoalSpec,
-    Measure,
-    MilestoneSpec,
-    Target,
-)
+from rules.catalogue import UnknownUnit, is_accepted_unit, plausible_range, spec_for, to_canonical
+from rules.progress import Aggregate, Direction, GoalSpec, Measure, MilestoneSpec, Target
 
 OPEN = (Lifecycle.PROPOSED.value, Lifecycle.ACTIVE.value)
 """Goals whose progress is kept up to date."""

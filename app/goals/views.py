@@ -18,9 +18,7 @@ from app.goals.repository import milestones_of
 from app.goals.service import get_goal
 from app.goals.spec import error, goal_spec, start_of
 from app.patients.models import Patient
-from rules.catalogue import (
-    spec_for,
-)
+from rules.catalogue import spec_for
 from rules.progress import (
     GoalProgress,
     GoalSpec,
