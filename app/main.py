@@ -39,7 +39,9 @@ from app.probing import ProbingLimits
 from app.push.router import router as push_router
 from app.readings.ratelimit import OwnPatients, RateLimiter
 from app.readings.router import router as readings_router
+from app.reports.router import router as reports_router
 from app.scheduler import lifespan as scheduler_lifespan
+from app.summaries.router import router as summaries_router
 from app.web import docs
 
 log = logging.getLogger("selfcare")
@@ -193,6 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         push_router,
         goals_router,
+        summaries_router,
+        reports_router,
         consent_router,
         dialogue_router,
         overview_router,

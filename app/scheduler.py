@@ -34,7 +34,7 @@ from app.clock import utcnow
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.findings.evaluation import run_due
-from app.goals.service import recompute_all
+from app.goals.progress import recompute_all
 from app.jobs.activity_reminders import run_activity_reminders
 from app.jobs.audit import anchor_audit_head, verify_audit_chain
 from app.jobs.escalation import run_escalation

@@ -1,4 +1,4 @@
-"""HTTP for goals, their progress and pictures, summaries and the weekly report (DESIGN §4.4)."""
+"""HTTP for goals, their progress and pictures (DESIGN §4.4)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from app.deps import (
 )
 from app.findings import service as findings_service
 from app.goals import service as goals_service
+from app.goals import views as goals_views
 from app.goals.schemas import GoalIn, GoalPatch
-from rules.catalogue import MeasurementType
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["goals"])
 
@@ -35,7 +35,7 @@ From = Annotated[
 To = Annotated[date | None, Query(description="last local day (default: today)")]
 
 
-def _png_headers(lang: str) -> dict[str, str]:
+def png_headers(lang: str) -> dict[str, str]:
     return {
         "Cache-Control": "private, no-store",
         "Content-Language": lang,
@@ -117,7 +117,7 @@ def goal_progress(
     goal_id: str, access: ReadAccess, session: SessionDep, from_: From = None, to: To = None
 ) -> dict[str, Any]:
     """The series behind the chart: windowed and daily values, milestones, projection."""
-    return goals_service.progress_series(
+    return goals_views.progress_series(
         session, patient=access.patient, goal_id=goal_id, first=from_, last=to, now=utcnow()
     )
 
@@ -138,7 +138,7 @@ def goal_chart(
 ) -> Response:
     """A PNG of the goal's progress (Accept-Language, else the patient's, else sv)."""
     lang = findings_service.pick_language(accept_language, access.patient.language)
-    png = goals_service.goal_chart_png(
+    png = goals_views.goal_chart_png(
         session,
         patient=access.patient,
         goal_id=goal_id,
@@ -147,56 +147,4 @@ def goal_chart(
         now=utcnow(),
         lang=lang,
     )
-    return Response(png, media_type="image/png", headers=_png_headers(lang))
-
-
-@router.get("/summary", summary="CGM metrics and AGP profile, or a per-day summary of a type")
-def summary(
-    access: ReadAccess,
-    session: SessionDep,
-    type_: Annotated[MeasurementType, Query(alias="type")],
-    days: Annotated[int, Query(ge=1, le=90)] = 14,
-) -> dict[str, Any]:
-    """For cgm_glucose the consensus metrics (DESIGN §4.4) and the hourly percentiles."""
-    return goals_service.summary(
-        session, patient=access.patient, type_=type_, days=days, now=utcnow()
-    )
-
-
-Week = Annotated[
-    str | None,
-    Query(
-        pattern=r"^\d{4}-W\d{2}$",
-        description="ISO week, e.g. 2026-W47 (default: the last complete week)",
-    ),
-]
-
-
-@router.get("/report", summary="The weekly report: goals, and the CGM picture")
-def weekly_report(access: ReadAccess, session: SessionDep, week: Week = None) -> dict[str, Any]:
-    """Each goal as of the week's end, the week's series, CGM metrics and AGP."""
-    return goals_service.weekly_report(session, patient=access.patient, week=week, now=utcnow())
-
-
-@router.get(
-    "/report.png",
-    response_class=Response,
-    responses=PNG,
-    summary="The weekly report drawn",
-)
-def weekly_report_png(
-    access: ReadAccess,
-    session: SessionDep,
-    week: Week = None,
-    accept_language: AcceptLanguage = None,
-) -> Response:
-    """A PNG: a panel per goal; for CGM the percentile profile and time in ranges."""
-    lang = findings_service.pick_language(accept_language, access.patient.language)
-    png = goals_service.weekly_report_png(
-        session,
-        patient=access.patient,
-        week=week,
-        now=utcnow(),
-        lang=lang,
-    )
-    return Response(png, media_type="image/png", headers=_png_headers(lang))
+    return Response(png, media_type="image/png", headers=png_headers(lang))

@@ -24,7 +24,7 @@ from app.findings import corrections as findings_corrections
 from app.findings import evaluation
 from app.findings.evaluation import READINGS, ReadingRow, to_fact
 from app.findings.models import Advice
-from app.goals import service as goals_service
+from app.goals import progress as goals_progress
 from app.patients.models import Patient
 from app.readings import feed
 from app.readings.models import Reading, ReadingStatus, Source
@@ -184,7 +184,7 @@ def ingest(
         result.advice = evaluation.on_readings(
             session, settings, patient=patient, new=[to_fact(r) for r in counted], now=now
         )
-    result.advice += goals_service.recompute_for_readings(
+    result.advice += goals_progress.recompute_for_readings(
         session, patient, {r["type"] for r in counted}, now
     )
     return result
@@ -355,4 +355,4 @@ def delete_reading(
             evaluation.on_readings(
                 session, settings, patient=patient, new=[], removed=[removed], now=now
             )
-            goals_service.correct_goals(session, patient, {row.type}, now)
+            goals_progress.correct_goals(session, patient, {row.type}, now)

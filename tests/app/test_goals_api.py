@@ -17,7 +17,7 @@ from app.clock import utcnow
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, transaction
 from app.findings.models import Advice
-from app.goals import service as goals_service
+from app.goals import progress as goals_progress
 from app.goals.models import Goal, Milestone
 from app.patients.models import Patient
 from app.push.models import OutboxMessage
@@ -345,9 +345,9 @@ def test_the_nightly_job_recomputes_once_per_day(
     client.post("/v1/patients/me/sync", json=weights((20, 96.0), (13, 95.5), (6, 95.0)),
                 headers=auth("allan"))  # fmt: skip
     later = utcnow() + timedelta(days=1)
-    first = goals_service.recompute_all(factory, later)
+    first = goals_progress.recompute_all(factory, later)
     assert first == {"patients": 1, "goals": 1, "advice": 0, "skipped": 0, "failed": 0}
-    second = goals_service.recompute_all(factory, later)
+    second = goals_progress.recompute_all(factory, later)
     assert second["skipped"] == 1 and second["goals"] == 0
     shown = client.get("/v1/patients/me/goals", headers=auth("allan")).json()["items"][0]
     assert shown["progress"]["as_of"] == (later.astimezone(STOCKHOLM).date()).isoformat()

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.clock import clock, utcnow
-from app.goals import service as goals_service
+from app.summaries import service as summaries_service
 from rules.catalogue import GLUCOSE_MG_DL_PER_MMOL_L
 from rules.cgm import GlucoseSample, agp_profile
 from tests.app.factories import STOCKHOLM, batch
@@ -77,7 +77,7 @@ def check_against_iglu(body: dict[str, Any], row: dict[str, str]) -> None:
 @pytest.mark.parametrize("row", expected_rows(), ids=lambda r: f"{r['dataset']}|{r['id']}")
 def test_the_summary_builder_matches_iglu(row: dict[str, str]) -> None:
     samples = [GlucoseSample(t, v, "mg/dL") for t, v in iglu_series(row["dataset"], row["id"])]
-    body = goals_service.cgm_summary(samples, tz=UTC)
+    body = summaries_service.cgm_summary(samples, tz=UTC)
     check_against_iglu(body, row)
     assert round(body["wear_percent"], 2) == pytest.approx(float(row["active_pct_iglu"]))
     assert len(body["agp"]) == 24

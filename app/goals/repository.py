@@ -1,0 +1,45 @@
+"""Reading goals and milestones from the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.goals.models import Goal, Milestone
+from app.goals.spec import OPEN
+
+
+def list_goals(session: Session, patient_id: str) -> list[Goal]:
+    """A patient's goals, oldest first."""
+    return list(
+        session.scalars(
+            select(Goal).where(Goal.patient_id == patient_id).order_by(Goal.created_at, Goal.id)
+        )
+    )
+
+
+def milestones_of(session: Session, goal_ids: Sequence[str]) -> dict[str, list[Milestone]]:
+    """The milestones of goals, by goal id, earliest due first."""
+    out: dict[str, list[Milestone]] = {goal_id: [] for goal_id in goal_ids}
+    if not goal_ids:
+        return out
+    rows = session.scalars(
+        select(Milestone)
+        .where(Milestone.goal_id.in_(list(goal_ids)))
+        .order_by(Milestone.due.is_(None), Milestone.due, Milestone.title, Milestone.id)
+    )
+    for row in rows:
+        out[row.goal_id].append(row)
+    return out
+
+
+def open_goals(session: Session, patient_id: str) -> list[Goal]:
+    return list(
+        session.scalars(
+            select(Goal)
+            .where(Goal.patient_id == patient_id, Goal.lifecycle.in_(OPEN))
+            .order_by(Goal.created_at, Goal.id)
+        )
+    )

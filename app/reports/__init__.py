@@ -1,0 +1,1 @@
+"""The weekly report (DESIGN §4.4)."""

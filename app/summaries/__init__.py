@@ -1,0 +1,1 @@
+"""Summaries of a patient's measurements (DESIGN §4.4)."""
