@@ -212,6 +212,7 @@ def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[s
         "SELFCARE_VAR_DIR": str(workdir),
         "SELFCARE_PORT": str(port),
         "SELFCARE_SCHEDULER_ENABLED": "0",
+        "SELFCARE_ENVIRONMENT": "development",  # accepts the bench's dev-issuer tokens
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve"],
