@@ -90,7 +90,7 @@ def get_actor(
     try:
         now = utcnow()
         claims = verify_token(settings, token, now=now, keys=request.app.state.signing_keys)
-        user = user_for_token(session, request.app.state.sessionmaker, claims, now)
+        user = user_for_token(session, claims, now)
     except Unauthorized as exc:
         probing: ProbingLimits = request.app.state.probing
         raise probing.auth_failed(request, token, exc) from None

@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.models import User
 from app.auth.tokens import TokenClaims
-from app.db import transaction
 from app.errors import Unauthorized, Unprocessable
 from app.patients.models import Patient
 from app.patients.service import canonical_personnummer
@@ -24,16 +23,16 @@ from app.patients.service import canonical_personnummer
 LINK_ACTION = "link_login"
 
 
-def user_for_token(
-    session: Session, factory: sessionmaker[Session], claims: TokenClaims, now: datetime
-) -> User:
-    """The active user the verified claims name, linking a known person's first login."""
+def user_for_token(session: Session, claims: TokenClaims, now: datetime) -> User:
+    """The active user the verified claims name, linking a known person's first login.
+
+    The link is written in the request's transaction: if the request is then refused, the
+    link rolls back with it (its audit row stays, as ``refused:<status>``, like any other
+    refused request's) and the next login links again.
+    """
     user = _by_subject(session, claims.subject)
     if user is None:
-        # Linked in a transaction of its own: the login stands even if the request then fails.
-        with transaction(factory) as link_session:
-            link_first_login(link_session, claims, now)
-        user = _by_subject(session, claims.subject)
+        user = link_first_login(session, claims, now)
     if user is None or not user.active:
         raise Unauthorized("The token's subject is not a user of this service.")
     return user

@@ -49,7 +49,7 @@ def test_production_issuer_from_a_jwks_file(tmp_path: Path) -> None:
         tmp_path,
         auth_issuer="https://idp.example",
         auth_audience="egenvard",
-        auth_jwks_file=jwks_file
+        auth_jwks_file=jwks_file,
     )
     claims = {
         "iss": "https://idp.example",
