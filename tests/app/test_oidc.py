@@ -191,7 +191,7 @@ def test_a_flood_of_unknown_kids_costs_the_issuer_one_fetch(
 
 
 def test_issuer_down_answers_503_and_changes_nothing(
-    settings: Settings, issuer: OidcIssuer, session: Session
+    settings: Settings, issuer: OidcIssuer, session: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
     session.execute(update(User).where(User.handle == "allan").values(subject=None))
     before = _audit_count(session)
@@ -208,6 +208,7 @@ def test_issuer_down_answers_503_and_changes_nothing(
         # Within the interval the down issuer is not asked again: still 503, from the cache.
         assert _me(client, token).status_code == 503
     app.state.engine.dispose()
+    assert [r.levelname for r in caplog.records if "token issuer" in r.getMessage()] == ["WARNING"]
     assert session.scalar(select(User.subject).where(User.handle == "allan")) is None
     assert _audit_count(session) == before
 
