@@ -17,14 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The local targets run in development: the development issuer (`selfcare token`), generated
+# secrets, /docs. The service's own default is production (SELFCARE_ENVIRONMENT).
+DEV := SELFCARE_ENVIRONMENT=development
+
 migrate: $(STAMP)
-	$(BIN)/selfcare migrate
+	$(DEV) $(BIN)/selfcare migrate
 
 seed: migrate
-	$(BIN)/selfcare seed
+	$(DEV) $(BIN)/selfcare seed
 
 run: seed
-	$(BIN)/selfcare serve
+	$(DEV) $(BIN)/selfcare serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check app rules sync tests bench sample_data

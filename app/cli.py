@@ -156,7 +156,10 @@ def token_command(
     """Print a development bearer token for a user."""
     settings = get_settings()
     if not settings.dev_issuer_enabled:
-        console.print("[red]the development issuer is disabled (or this is production)[/red]")
+        console.print(
+            "[red]the development issuer signs tokens only with SELFCARE_ENVIRONMENT=development "
+            "and no SELFCARE_AUTH_JWKS_FILE or issuer URL in SELFCARE_AUTH_ISSUER[/red]"
+        )
         raise typer.Exit(2)
     engine = make_engine(settings.effective_database_url)
     with transaction(make_sessionmaker(engine)) as session:
@@ -180,25 +183,30 @@ def serve_command(
     import uvicorn
 
     settings = get_settings()
-    if not settings.is_development and settings.auth_jwks_file is None:
+    if not settings.is_development and not settings.issuer_configured:
         console.print(
-            "[red]production needs a token issuer: set SELFCARE_AUTH_ISSUER, "
-            "SELFCARE_AUTH_AUDIENCE and SELFCARE_AUTH_JWKS_FILE "
-            "(or SELFCARE_ENVIRONMENT=development)[/red]"
+            f"[red]{settings.environment} needs a token issuer: set SELFCARE_AUTH_ISSUER to the "
+            "issuer's URL (https://…, its OpenID Connect discovery names the keys) and "
+            "SELFCARE_AUTH_AUDIENCE, or SELFCARE_AUTH_JWKS_FILE for an offline key set "
+            "(or SELFCARE_ENVIRONMENT=development for the development issuer)[/red]"
         )
         raise typer.Exit(2)
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
+    tokens = (
+        "  a token   SELFCARE_ENVIRONMENT=development .venv/bin/selfcare token allan   "
+        "(also asta, gunilla, maria, eva, karin, olof, admin)\n"
+        '  try it    curl -H "Authorization: Bearer $(SELFCARE_ENVIRONMENT=development '
+        f'.venv/bin/selfcare token allan)" {base}/v1/me\n'
+        if settings.dev_issuer_enabled
+        else f"  issuer    {settings.auth_issuer}\n"
+    )
     console.print(
         f"\n[bold]Egenvård sync[/bold] on {base}\n"
         f"  API docs  {base}/docs\n"
         f"  health    {base}/healthz\n"
-        f"  database  {_safe_url(settings.effective_database_url)}\n"
-        "  a token   .venv/bin/selfcare token allan   (also asta, gunilla, maria, eva, karin, "
-        "olof, admin)\n"
-        f'  try it    curl -H "Authorization: Bearer $(.venv/bin/selfcare token allan)" '
-        f"{base}/v1/me\n"
+        f"  database  {_safe_url(settings.effective_database_url)}\n" + tokens
     )
     from app.server import PROTOCOL_PATH
 

@@ -26,16 +26,29 @@ class Settings(BaseSettings):
     # How many API processes share the load (`selfcare serve --workers N` sets it): each
     # process keeps 1/N of the sync flood limit, so the limit holds across them.
     api_workers: int = Field(default=1, ge=1, le=64)
-    environment: str = "development"
+    # "development" turns on the development issuer, generated secrets, /docs and loopback push
+    # endpoints; anything else is production (the default: a forgotten setting fails closed).
+    environment: str = "production"
     # The base URL of links the service hands out (calendar feeds), never the request's Host.
     public_url: str = "http://127.0.0.1:8000"
 
     # Auth. In development the service is its own issuer: an ES256 key in var/.
-    # In production set the issuer, audience and a JWKS file of the identity provider.
+    # In production set the issuer (an http(s) URL: its OpenID Connect discovery document names
+    # the JWKS) and the audience; or a JWKS file for offline setups (it wins over discovery).
     auth_issuer: str = "selfcare-dev"
     auth_audience: str = "selfcare"
     auth_jwks_file: Path | None = None
-    auth_dev_issuer: bool = True
+    # An unknown `kid` refetches the issuer's JWKS at most this often (a flood of made-up kids
+    # costs the issuer one request per interval); fetched keys are refetched when older than
+    # the max age, and kept while the issuer cannot be reached.
+    auth_jwks_refresh_seconds: float = Field(default=60.0, gt=0)
+    auth_jwks_max_age_seconds: float = Field(default=3600.0, gt=0)
+    auth_http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Leeway for exp, nbf and iat against the service clock.
+    auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # The claims that find a known person at their first login (their `sub` is linked then).
+    auth_personnummer_claim: str = Field(default="personnummer", min_length=1)
+    auth_hsa_id_claim: str = Field(default="hsa_id", min_length=1)
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
     # Tokens living longer than this (from iat to exp) are refused, whoever issued them;
     # an iat further in the future than the clock skew leeway is refused too.
@@ -184,9 +197,19 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.var_dir / 'selfcare.db'}"
 
     @property
+    def auth_discovery_enabled(self) -> bool:
+        """Whether keys come from the issuer's OpenID Connect discovery (a URL, no JWKS file)."""
+        return self.auth_jwks_file is None and self.auth_issuer.startswith(("https://", "http://"))
+
+    @property
+    def issuer_configured(self) -> bool:
+        """Whether a real token issuer is configured: a JWKS file or a discoverable issuer."""
+        return self.auth_jwks_file is not None or self.auth_discovery_enabled
+
+    @property
     def dev_issuer_enabled(self) -> bool:
-        """Whether tokens of the development issuer are accepted: never in production."""
-        return self.auth_dev_issuer and self.is_development
+        """Whether the development issuer signs and verifies: in development, without a real one."""
+        return self.is_development and not self.issuer_configured
 
     @property
     def default_quiet_hours(self) -> dict[str, str] | None:

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth.models import Role, User
+from app.auth.login import user_for_token
+from app.auth.models import Role
 from app.auth.policy import (
     Access,
     Action,
@@ -78,15 +79,19 @@ def get_actor(
     settings: SettingsDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Actor:
-    """The caller, from a verified bearer token; failed tokens are rate limited (429)."""
+    """The caller, from a verified bearer token; failed tokens are rate limited (429).
+
+    The one path from a token to a user: verified against the app's issuer keys (503 when
+    the issuer cannot be reached), then the user with its ``sub``, or a known person at their
+    first login (app/auth/login.py).
+    """
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized()
     token = authorization[7:].strip()
     try:
-        claims = verify_token(settings, token, now=utcnow())
-        user = session.scalars(select(User).where(User.subject == claims.subject)).first()
-        if user is None or not user.active:
-            raise Unauthorized("The token's subject is not a user of this service.")
+        now = utcnow()
+        claims = verify_token(settings, token, now=now, keys=request.app.state.signing_keys)
+        user = user_for_token(session, claims, now)
     except Unauthorized as exc:
         probing: ProbingLimits = request.app.state.probing
         raise probing.auth_failed(request, token, exc) from None

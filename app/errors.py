@@ -9,7 +9,8 @@ AppError
  ├── Gone (410)
  ├── PayloadTooLarge (413)
  ├── Unprocessable (422)    carries ``errors: [{loc, code, message}]``
- └── TooManyRequests (429)  carries ``retry_after`` seconds
+ ├── TooManyRequests (429)  carries ``retry_after`` seconds
+ └── ServiceUnavailable (503) carries ``retry_after`` seconds (e.g. the token issuer is down)
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ class Unprocessable(AppError):
 
 class TooManyRequests(AppError):
     status, title = 429, "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class ServiceUnavailable(AppError):
+    status, title = 503, "Service Unavailable"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})

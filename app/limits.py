@@ -26,7 +26,8 @@ import anyio
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.tokens import verify_token
+from app.auth.issuer import KeysNotCached
+from app.auth.tokens import SigningKeys, verify_token
 from app.clock import utcnow
 from app.config import Settings
 from app.errors import (
@@ -54,10 +55,12 @@ class RequestIntakeMiddleware:
         app: ASGIApp,
         settings: Settings,
         probing: ProbingLimits,
+        signing_keys: SigningKeys | None = None,
         max_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.app = app
         self.settings = settings
+        self.signing_keys = signing_keys or SigningKeys(settings)
         self.probing = probing
         self.max_bytes = max_bytes
 
@@ -102,7 +105,11 @@ class RequestIntakeMiddleware:
         try:
             if not token:
                 raise Unauthorized()
-            verify_token(self.settings, token, now=utcnow())
+            # On the event loop: never wait for the issuer here. A token whose key needs a
+            # fetch goes on to the route, whose dependencies fetch it (in a worker thread).
+            verify_token(self.settings, token, now=utcnow(), keys=self.signing_keys, fetch=False)
+        except KeysNotCached:
+            return
         except Unauthorized as exc:
             raise self.probing.auth_failed(HTTPConnection(scope), token, exc) from None
 

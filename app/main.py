@@ -19,6 +19,7 @@ from app import openapi
 from app.activities.router import router as activities_router
 from app.audit import service as audit
 from app.audit.router import router as audit_router
+from app.auth.issuer import SigningKeys
 from app.auth.router import router as identity_router
 from app.config import Settings, get_settings
 from app.consent.router import router as consent_router
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sync_clock = time.monotonic
     app.state.own_patients = OwnPatients(app.state.sync_limiter, lambda: app.state.sync_clock())
     app.state.probing = ProbingLimits.from_settings(settings)
+    # The issuer's keys, fetched (OpenID Connect discovery) and cached per app.
+    app.state.signing_keys = SigningKeys(settings)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -214,5 +217,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if is_sqlite(settings.effective_database_url):
         in_flight = min(in_flight, settings.sqlite_max_in_flight)
     app.add_middleware(InFlightLimitMiddleware, limit=in_flight)
-    app.add_middleware(RequestIntakeMiddleware, settings=settings, probing=app.state.probing)
+    app.add_middleware(
+        RequestIntakeMiddleware,
+        settings=settings,
+        probing=app.state.probing,
+        signing_keys=app.state.signing_keys,
+    )
     return app

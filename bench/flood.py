@@ -107,7 +107,7 @@ def main() -> None:
             url = fresh_database(backend, cluster, workdir)
             seed_people(url, workdir)
             process, base, _ = serve(url, workdir)
-            settings = Settings(var_dir=workdir, database_url=url)
+            settings = Settings(var_dir=workdir, database_url=url, environment="development")
             now = datetime.now(UTC)
             victim, flooder = (
                 mint_token(settings, "gunilla", now=now),

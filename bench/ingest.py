@@ -190,7 +190,7 @@ def seed_people(url: str, workdir: Path) -> None:
 
     from app.seed import load_people, load_plan
 
-    settings = Settings(var_dir=workdir, database_url=url)
+    settings = Settings(var_dir=workdir, database_url=url, environment="development")
     engine = make_engine(url)
     with transaction(make_sessionmaker(engine)) as session:
         now = datetime.now(UTC)
@@ -212,6 +212,7 @@ def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[s
         "SELFCARE_VAR_DIR": str(workdir),
         "SELFCARE_PORT": str(port),
         "SELFCARE_SCHEDULER_ENABLED": "0",
+        "SELFCARE_ENVIRONMENT": "development",  # accepts the bench's dev-issuer tokens
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve"],
@@ -278,7 +279,7 @@ def main() -> None:
                 url = fresh_database(backend, cluster, workdir)
                 seed_people(url, workdir)
                 process, base, _env = serve(url, workdir)
-                settings = Settings(var_dir=workdir, database_url=url)
+                settings = Settings(var_dir=workdir, database_url=url, environment="development")
                 token = mint_token(settings, "gunilla", now=datetime.now(UTC))
                 try:
                     seconds, acked, errors = load(

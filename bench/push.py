@@ -51,6 +51,7 @@ from tests.push.push_service import LocalPushService, Subscriber  # noqa: E402
 
 SUBJECT = "mailto:drift@egenvard.example"
 WORKER_ENV = {
+    "SELFCARE_ENVIRONMENT": "development",  # loopback http push endpoints (the local service)
     "SELFCARE_SCHEDULER_ENABLED": "0",
     "SELFCARE_PUSH_DISPATCH_INTERVAL_SECONDS": "0.1",
     "SELFCARE_PUSH_BATCH_SIZE": "50",

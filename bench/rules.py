@@ -81,7 +81,7 @@ def incremental_cost(history: int, workdir: Path) -> float:
     """Seconds per new reading, ingested in batches of 10, over ``history`` old readings."""
     url = fresh_database("sqlite", None, workdir)
     seed_people(url, workdir)
-    settings = Settings(var_dir=workdir, database_url=url)
+    settings = Settings(var_dir=workdir, database_url=url, environment="development")
     factory = make_sessionmaker(make_engine(url))
     now = datetime.now(UTC)
     with transaction(factory) as session:

@@ -148,6 +148,7 @@ TEST_PUSH_HOSTS = {
 def make_settings(root: Path, url: str) -> Settings:
     """Settings for a test: its own var/ and database, the sample data of the repo."""
     return Settings(
+        environment="development",  # the development issuer mints the tests' tokens
         var_dir=root,
         database_url=url,
         sample_data_dir=PROJECT_ROOT / "sample_data",

@@ -36,6 +36,7 @@ class LiveServer:
             "SELFCARE_VAR_DIR": str(var_dir),
             "SELFCARE_PORT": str(self.port),
             "SELFCARE_SCHEDULER_ENABLED": "0",
+            "SELFCARE_ENVIRONMENT": "development",  # the tests mint tokens with `selfcare token`
             "SELFCARE_CURSOR_SECRET": "live-test-cursor-secret",
             **{f"SELFCARE_{k.upper()}": v for k, v in settings.items()},
         }

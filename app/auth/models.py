@@ -49,10 +49,14 @@ class GrantBasis(StrEnum):
 
 class User(Base):
     __tablename__ = "users"
+    # A unique index (not a constraint): SQLite adds it without rebuilding the users table.
+    __table_args__ = (Index("uq_users_hsa_id", "hsa_id", unique=True),)
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     handle: Mapped[str] = mapped_column(String(64), unique=True)
     subject: Mapped[str | None] = mapped_column(String(255), unique=True)  # OIDC `sub`
+    # A clinician's HSA-id: how their first login is recognised (the `sub` is linked then).
+    hsa_id: Mapped[str | None] = mapped_column(String(64))
     display_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(100), default="")

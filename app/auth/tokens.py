@@ -1,25 +1,37 @@
-"""ES256 bearer tokens: the development issuer, and verification against a configured JWKS."""
+"""Bearer tokens: the development issuer's, and verification of any issuer's (RS256, ES256)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.auth.issuer import (
+    ALGORITHMS,
+    DEV_KEY_FILE,
+    DEV_KID,
+    SigningKeys,
+    dev_jwks,
+    dev_private_key,
+)
 from app.config import Settings
 from app.errors import Unauthorized
-from app.keys import load_or_create_p256
 
-DEV_KEY_FILE = "dev-issuer-key.pem"
-DEV_KID = "selfcare-dev-1"
-CLOCK_SKEW_SECONDS = 30
+__all__ = [
+    "CLOCK_SKEW_SECONDS",
+    "DEV_KEY_FILE",
+    "DEV_KID",
+    "SigningKeys",
+    "TokenClaims",
+    "dev_jwks",
+    "dev_private_key",
+    "mint_token",
+    "verify_token",
+]
+
+CLOCK_SKEW_SECONDS = 30  # the default of Settings.auth_leeway_seconds
 
 
 @dataclass(frozen=True)
@@ -28,23 +40,8 @@ class TokenClaims:
 
     subject: str
     care_unit_id: str | None
-
-
-def _dev_key_path(settings: Settings) -> Path:
-    return settings.var_dir / DEV_KEY_FILE
-
-
-def dev_private_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
-    """The development issuer's P-256 key, generated into ``var/`` on first use."""
-    return _load_or_create_key(_dev_key_path(settings))
-
-
-@cache
-def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    loaded = serialization.load_pem_private_key(load_or_create_p256(path), password=None)
-    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-        raise RuntimeError(f"{path} is not an EC private key")
-    return loaded
+    personnummer: str | None = None  # from the configured claim, as the token has it
+    hsa_id: str | None = None
 
 
 def mint_token(
@@ -70,64 +67,69 @@ def mint_token(
     )
 
 
-def dev_jwks(settings: Settings) -> dict[str, Any]:
-    """The development issuer's public key as a JWKS document."""
-    public = dev_private_key(settings).public_key()
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
-    jwk.update({"kid": DEV_KID, "use": "sig", "alg": "ES256"})
-    return {"keys": [jwk]}
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
-@cache
-def _jwks_from_file(path: Path) -> jwt.PyJWKSet:
-    return jwt.PyJWKSet.from_json(path.read_text())
+def verify_token(
+    settings: Settings,
+    token: str,
+    *,
+    now: datetime,
+    keys: SigningKeys | None = None,
+    fetch: bool = True,
+) -> TokenClaims:
+    """Verify signature (RS256/ES256), issuer, audience, exp, nbf, iat and lifetime.
 
-
-def _verification_key(settings: Settings, kid: str | None) -> Any:
-    if settings.auth_jwks_file is not None:
-        keyset = _jwks_from_file(settings.auth_jwks_file)
-        for key in keyset.keys:
-            if kid is None or key.key_id == kid:
-                return key.key
-        raise Unauthorized("Unknown signing key.")
-    if settings.dev_issuer_enabled:
-        return dev_private_key(settings).public_key()
-    raise Unauthorized("No token issuer is configured.")
-
-
-def verify_token(settings: Settings, token: str, *, now: datetime) -> TokenClaims:
-    """Verify signature (ES256 only), issuer, audience, expiry and lifetime; return the claims.
-
-    ``iat`` is required: a token issued further ahead than the clock skew, or living longer
-    than ``token_max_lifetime_minutes`` from ``iat`` to ``exp``, is refused, whoever signed it.
+    Times are checked against the service clock with ``auth_leeway_seconds``. ``iat`` is
+    optional; a token living longer than ``token_max_lifetime_minutes`` (from ``iat``, or
+    from now without it, to ``exp``) is refused, whoever signed it. ``keys`` is the app's
+    key cache (a fresh one without); ``fetch=False`` raises ``KeysNotCached`` rather than
+    asking the issuer (for callers on the event loop).
     """
+    keys = keys or SigningKeys(settings)
+    leeway = settings.auth_leeway_seconds
     try:
         header = jwt.get_unverified_header(token)
-        key = _verification_key(settings, header.get("kid"))
+        if header.get("alg") not in ALGORITHMS:
+            raise Unauthorized("The token's algorithm is not accepted.")
+        kid = header.get("kid")
+        key = keys.key_for(kid if isinstance(kid, str) else None, now, fetch=fetch)
         claims = jwt.decode(
             token,
             key,
-            algorithms=["ES256"],
+            algorithms=list(ALGORITHMS),
             audience=settings.auth_audience,
             issuer=settings.auth_issuer,
             options={
-                "require": ["exp", "iat", "iss", "aud", "sub"],
+                "require": ["exp", "iss", "aud", "sub"],
+                # checked below against the service clock (frozen in tests), not the wall's
                 "verify_iat": False,
-                "verify_exp": False,  # checked below against the service clock
+                "verify_exp": False,
+                "verify_nbf": False,
             },
         )
     except jwt.PyJWTError as exc:
         raise Unauthorized("The token is not valid.") from exc
+    at = now.timestamp()
     exp = claims.get("exp")
-    if not isinstance(exp, int | float) or exp < now.timestamp() - CLOCK_SKEW_SECONDS:
+    if not isinstance(exp, int | float) or exp < at - leeway:
         raise Unauthorized("The token has expired.")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not isinstance(nbf, int | float) or nbf > at + leeway):
+        raise Unauthorized("The token is not valid yet.")
     iat = claims.get("iat")
-    if not isinstance(iat, int | float) or iat > now.timestamp() + CLOCK_SKEW_SECONDS:
+    if iat is not None and (not isinstance(iat, int | float) or iat > at + leeway):
         raise Unauthorized("The token is issued in the future.")
-    if exp - iat > settings.token_max_lifetime_minutes * 60:
+    start = iat if isinstance(iat, int | float) else at
+    if exp - start > settings.token_max_lifetime_minutes * 60:
         raise Unauthorized("The token lives longer than this service allows.")
-    care_unit = claims.get("care_unit")
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise Unauthorized("The token has no subject.")
     return TokenClaims(
-        subject=str(claims["sub"]),
-        care_unit_id=str(care_unit) if isinstance(care_unit, str) else None,
+        subject=subject,
+        care_unit_id=_optional_str(claims.get("care_unit")),
+        personnummer=_optional_str(claims.get(settings.auth_personnummer_claim)),
+        hsa_id=_optional_str(claims.get(settings.auth_hsa_id_claim)),
     )

@@ -65,7 +65,8 @@ def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
     if not header.lower().startswith("bearer "):
         return
     try:
-        subject = verify_token(settings, header[7:].strip(), now=utcnow()).subject
+        keys = request.app.state.signing_keys
+        subject = verify_token(settings, header[7:].strip(), now=utcnow(), keys=keys).subject
     except Unauthorized:
         return
     limiter: RateLimiter = request.app.state.sync_limiter

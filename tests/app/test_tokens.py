@@ -21,7 +21,7 @@ SKEW = CLOCK_SKEW_SECONDS
 
 
 def _settings(tmp_path: Path, **extra: object) -> Settings:
-    return Settings(var_dir=tmp_path, **extra)  # type: ignore[arg-type]
+    return Settings(var_dir=tmp_path, **{"environment": "development", **extra})  # type: ignore[arg-type]
 
 
 def test_dev_issuer_round_trip_and_expiry(tmp_path: Path) -> None:
@@ -50,7 +50,6 @@ def test_production_issuer_from_a_jwks_file(tmp_path: Path) -> None:
         auth_issuer="https://idp.example",
         auth_audience="egenvard",
         auth_jwks_file=jwks_file,
-        auth_dev_issuer=False,
     )
     claims = {
         "iss": "https://idp.example",
@@ -79,7 +78,7 @@ def test_dev_jwks_publishes_the_dev_key(tmp_path: Path) -> None:
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_text(json.dumps(dev_jwks(settings)))
     token = mint_token(settings, "eva", now=NOW)
-    as_production = _settings(tmp_path, auth_jwks_file=jwks_file, auth_dev_issuer=False)
+    as_production = _settings(tmp_path, auth_jwks_file=jwks_file)
     assert verify_token(as_production, token, now=NOW).subject == "eva"
 
 
@@ -107,7 +106,7 @@ def test_iat_in_the_future_and_long_lifetimes_are_refused(
     jwks_file.write_text(json.dumps(jwks))
     settings = _settings(
         tmp_path, auth_issuer="https://idp.example", auth_audience="egenvard",
-        auth_jwks_file=jwks_file, auth_dev_issuer=False,
+        auth_jwks_file=jwks_file,
     )  # fmt: skip
     iat = NOW + iat_offset
     token = _signed(key, iat=int(iat.timestamp()), exp=int((iat + lifetime).timestamp()))
@@ -118,16 +117,19 @@ def test_iat_in_the_future_and_long_lifetimes_are_refused(
             verify_token(settings, token, now=NOW)
 
 
-def test_a_token_without_iat_is_refused(tmp_path: Path) -> None:
+def test_a_token_without_iat_lives_at_most_the_maximum_from_now(tmp_path: Path) -> None:
+    """``iat`` is optional (OpenID Connect access tokens need not carry it): without one the
+    lifetime is counted from now, so a token valid for a year is still refused."""
     key, jwks = _issuer_key()
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_text(json.dumps(jwks))
     settings = _settings(
         tmp_path, auth_issuer="https://idp.example", auth_audience="egenvard",
-        auth_jwks_file=jwks_file, auth_dev_issuer=False,
+        auth_jwks_file=jwks_file,
     )  # fmt: skip
+    assert verify_token(settings, _signed(key, exp=int(NOW.timestamp()) + 60), now=NOW).subject
     with pytest.raises(Unauthorized):
-        verify_token(settings, _signed(key, exp=int(NOW.timestamp()) + 60), now=NOW)
+        verify_token(settings, _signed(key, exp=int(NOW.timestamp()) + 86400 * 365), now=NOW)
 
 
 def test_the_dev_issuer_has_a_maximum_lifetime_too(tmp_path: Path) -> None:
@@ -143,7 +145,7 @@ def test_production_refuses_the_development_issuer(tmp_path: Path) -> None:
     development = _settings(tmp_path)
     token = mint_token(development, "allan", now=NOW)
     assert verify_token(development, token, now=NOW).subject == "allan"
-    production = _settings(tmp_path, environment="production")  # auth_dev_issuer still true
+    production = _settings(tmp_path, environment="production")
     with pytest.raises(Unauthorized):
         verify_token(production, token, now=NOW)
 

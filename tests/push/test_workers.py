@@ -156,6 +156,7 @@ def test_at16_two_workers_do_everything_exactly_once(
         "SELFCARE_DATABASE_URL": db_url,
         "SELFCARE_VAR_DIR": str(tmp_path),
         "SELFCARE_SCHEDULER_ENABLED": "0",
+        "SELFCARE_ENVIRONMENT": "development",  # as the tests' settings (make_settings)
         **WORKER_ENV,
     }
     workers = []

@@ -1,11 +1,11 @@
 """team requests: a second care team joins a patient's care only when the patient agrees
 
 Revision ID: 0013_team_requests
-Revises: 0011_shared_plan
+Revises: 0012_identity
 Create Date: 2026-12-04 04:20:00
 
 A new table only; no existing rows change. (0012 is being written on another branch at the
-same time; whoever merges second rechains ``down_revision``.)
+same time; 0012_identity came first, so this follows it.)
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 import app.db
 
 revision: str = "0013_team_requests"
-down_revision: str | None = "0011_shared_plan"
+down_revision: str | None = "0012_identity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
