@@ -158,6 +158,18 @@ def audit_listing(
     session: Session, actor: Actor, resource: str, patient_ids: tuple[str, ...]
 ) -> None:
     """Log one read across several patients (a worklist, the patient list)."""
+    audit_actor(session, actor, "list", Action.READ, resource, patient_ids)
+
+
+def audit_actor(
+    session: Session,
+    actor: Actor,
+    relation: str,
+    action: str,
+    resource: str,
+    patient_ids: tuple[str, ...] = (),
+) -> None:
+    """Log what a caller did from their home care unit, outside any one patient's access."""
     unit_id, unit_name = home_care_unit(session, actor)
     audit.record(
         session,
@@ -166,8 +178,8 @@ def audit_listing(
             actor_id=actor.id,
             actor_handle=actor.user.handle,
             actor_role=actor.role,
-            relation="list",
-            action=Action.READ,
+            relation=relation,
+            action=action,
             resource=resource,
             patient_ids=patient_ids,
             care_unit_id=unit_id,
@@ -290,24 +302,9 @@ def require_admin(request: Request, session: SessionDep, actor: ActorDep) -> Adm
     """The caller, when an administrator; anyone else is refused (403), and the attempt logged."""
     resource = route_of(request)
     if actor.role != Role.ADMIN:
-        unit_id, unit_name = home_care_unit(session, actor)
         # Someone trying the directory's door is worth a line in the log: get_session writes
         # it with the outcome refused:403.
-        audit.record(
-            session,
-            audit.AuditEntry(
-                occurred_at=utcnow(),
-                actor_id=actor.id,
-                actor_handle=actor.user.handle,
-                actor_role=actor.role,
-                relation="none",
-                action="administer",
-                resource=resource,
-                patient_ids=(),
-                care_unit_id=unit_id,
-                care_unit_name=unit_name,
-            ),
-        )
+        audit_actor(session, actor, "none", "administer", resource)
         raise Forbidden("Only administrators manage the directory.")
     return AdminCall(actor, resource)
 

@@ -4,6 +4,7 @@ or time-based); a run turns an outcome into a finding with its advice.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -155,16 +156,18 @@ class ReadingRun(Run):
 
 
 @dataclass
-class TimeRun(Run):
+class TimeRun(Run, ABC):
     """A rule anchored at local day starts."""
 
+    @abstractmethod
     def reach(self, plan: PlanSpec) -> timedelta:
-        raise NotImplementedError
+        """How far back the readings of one evaluation reach."""
 
+    @abstractmethod
     def evaluate_at(
         self, day: datetime, plan: PlanSpec, history: History
     ) -> tuple[list[tuple[str, str]], list[Finding]]:
-        raise NotImplementedError
+        """The anchors evaluated at one local day start, and what they found."""
 
     def _time_finding(
         self,

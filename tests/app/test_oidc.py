@@ -293,7 +293,7 @@ def test_claims_that_match_nobody_are_refused(
         issuer.token(NOW, sub="idp-stranger"),
         issuer.token(NOW, sub="idp-stranger", personnummer="191212121212"),  # no such patient
         issuer.token(NOW, sub="idp-stranger", personnummer="not a number"),
-        issuer.token(NOW, sub="idp-stranger", hsa_id="SE2321000016-XXXX"),
+        issuer.token(NOW, sub="idp-stranger", hsa_id="SE2321000016-9999"),
         # Allan's user is linked to the sub "allan" (the seed): a new sub is not relinked.
         issuer.token(NOW, sub="idp-stranger", personnummer=ALLAN_PNR),
     ]

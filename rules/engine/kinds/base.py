@@ -4,6 +4,7 @@ it selects.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,7 +31,7 @@ class Outcome:
     comparisons: list[Comparison | None] = field(default_factory=list)
 
 
-class Check:
+class Check(ABC):
     """The logic of one kind with resolved parameters: does it hold at an anchor?"""
 
     def __init__(
@@ -61,8 +62,9 @@ class Check:
         result: Outcome = history.cache[key]
         return result
 
+    @abstractmethod
     def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
-        raise NotImplementedError
+        """What this kind of rule finds at one anchor (each kind defines it)."""
 
 
 __all__ = ["Check", "Outcome"]
