@@ -1,0 +1,19 @@
+"""Per-field errors of one data point, with the location prefixed."""
+
+from __future__ import annotations
+
+from sync.normalise import ItemError, ItemErrorCode
+
+
+class Errors(list[ItemError]):
+    """The errors of one data point; locations are relative to ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def add(self, loc: str, code: str, message: str) -> None:
+        self.append(ItemError(loc=self.prefix + loc, code=code, message=message))
+
+    def invalid(self, loc: str, message: str) -> None:
+        self.add(loc, ItemErrorCode.invalid, message)
