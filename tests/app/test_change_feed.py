@@ -1,10 +1,10 @@
 """AT-13: the change feed never skips a change committed out of order (PostgreSQL).
 
-Ten writers commit changes for one patient with random delays while one long transaction
-holds its change open; a reader polls the feed all along. Every committed change must be
-delivered exactly once. The control runs the same workload against a naive feed that pages by
-a global autoincrement id without the per-patient lock, and must show a skip: it proves the
-test can see the bug it guards against.
+Ten writers commit changes for one patient while one long transaction holds its change open
+until a later change was delivered or a writer waits for it; a reader polls the feed all
+along. Every committed change must be delivered exactly once. The control runs the same
+workload against a naive feed that pages by a global autoincrement id without the
+per-patient lock, and must show a skip: it proves the test can see the bug it guards against.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import utcnow
@@ -46,37 +46,63 @@ def _naive_append(session: Session, pid: str, entity_id: str) -> None:
     ))
 
 
+def _lock_waiters(factory: sessionmaker[Session]) -> int:
+    """How many sessions of this database wait on a lock (PostgreSQL's own view, no timing)."""
+    with transaction(factory) as s:
+        return int(s.execute(text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )).scalar_one())
+
+
 def _run(factory: sessionmaker[Session], pid: str, append: Append,
          poll: Callable[[], list[str]]) -> tuple[list[str], list[str]]:
-    """Writers, one long transaction and a polling reader; (committed, delivered)."""
+    """Writers, one long transaction and a polling reader; (committed, delivered).
+
+    No step depends on a sleep: the long transaction holds its change (the lowest id) until
+    either the reader has delivered a later writer's change (what a naive feed does) or a
+    writer waits on the patient's lock (what the real feed does), and only then commits.
+    """
     committed: list[str] = []
     guard = threading.Lock()
     delivered: list[str] = []
-    done = threading.Event()
+    done, held, release = threading.Event(), threading.Event(), threading.Event()
 
-    def write(count: int, delay: Callable[[], float]) -> None:
-        for _ in range(count):
+    def record(entity_id: str) -> None:
+        with guard:
+            committed.append(entity_id)
+
+    def long_write() -> None:
+        entity_id = str(uuid.uuid4())
+        with transaction(factory) as session:
+            append(session, pid, entity_id)
+            session.flush()
+            held.set()
+            release.wait()
+        record(entity_id)
+
+    def write() -> None:
+        for _ in range(PER_WRITER):
             entity_id = str(uuid.uuid4())
             with transaction(factory) as session:
                 append(session, pid, entity_id)
                 session.flush()
-                time.sleep(delay())
-            with guard:
-                committed.append(entity_id)
+                time.sleep(random.random() / 200)  # jitter: commits interleave differently
+            record(entity_id)
 
     def read() -> None:
         while not done.is_set():
             delivered.extend(poll())
-            time.sleep(0.005)
+            if not release.is_set() and (delivered or _lock_waiters(factory)):
+                release.set()
         delivered.extend(poll())
 
+    long_writer = threading.Thread(target=long_write)
+    long_writer.start()
+    held.wait()  # the long transaction has its change in place first
     reader = threading.Thread(target=read)
     reader.start()
-    long_writer = threading.Thread(target=write, args=(1, lambda: 1.0))
-    long_writer.start()
-    time.sleep(0.1)  # the long transaction has its change in place first
-    writers = [threading.Thread(target=write, args=(PER_WRITER, lambda: random.random() / 50))
-               for _ in range(WRITERS)]
+    writers = [threading.Thread(target=write) for _ in range(WRITERS)]
     for thread in writers:
         thread.start()
     for thread in [long_writer, *writers]:
