@@ -32,7 +32,7 @@ def test_all_names_exist(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "source", sorted(Path(sync.imports.__file__).parent.glob("*.py")), ids=lambda p: p.name
+    "source", sorted(Path(sync.imports.__file__).parent.rglob("*.py")), ids=lambda p: p.name
 )
 def test_importers_never_read_the_clock(source: Path) -> None:
     assert not CLOCK.search(source.read_text(encoding="utf-8"))

@@ -157,3 +157,6 @@ def _body(body: dict[str, Any], named: Schema | None, errors: Errors) -> dict[st
     if context:
         reading["context"] = context
     return reading
+
+
+__all__ = ["CLIENT_ID_PREFIX", "omh_to_readings"]

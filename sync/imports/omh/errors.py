@@ -17,3 +17,6 @@ class Errors(list[ItemError]):
 
     def invalid(self, loc: str, message: str) -> None:
         self.add(loc, ItemErrorCode.invalid, message)
+
+
+__all__ = ["Errors"]

@@ -13,6 +13,7 @@ from sync.normalise import CONTEXT_MAX_TEXT, ItemErrorCode
 
 
 def number(value: Any, loc: str, errors: Errors) -> int | float | Decimal | None:
+    """The value if it is a finite JSON number, else None with the error recorded."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         errors.invalid(loc, "expected a number")
         return None
@@ -133,3 +134,6 @@ def context_of(schema: Schema, body: Mapping[str, Any], errors: Errors) -> dict[
             else:
                 context["oxygen_flow_l_min"] = rate
     return context if ok else None
+
+
+__all__ = ["VALUES", "context_of", "number"]

@@ -148,3 +148,15 @@ SCHEMAS: tuple[Schema, ...] = (
 BY_NAME = {schema.name: schema for schema in SCHEMAS}
 SUPPORTED = {schema.name: tuple(sorted(schema.majors)) for schema in SCHEMAS}
 """The supported OMH schema names and their major versions."""
+
+
+__all__ = [
+    "BY_NAME",
+    "INTERSTITIAL",
+    "LEVEL_STATISTICS",
+    "OTHER_SPECIMENS",
+    "OTHER_STATISTICS",
+    "SCHEMAS",
+    "SUPPORTED",
+    "Schema",
+]

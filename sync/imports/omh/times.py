@@ -102,3 +102,6 @@ def _duration(value: Any, loc: str, errors: Errors) -> timedelta | None:
         errors.invalid(loc, "the duration must be positive and at most a year")
         return None
     return timedelta(microseconds=int(seconds * 1_000_000))
+
+
+__all__ = ["time_frame"]
