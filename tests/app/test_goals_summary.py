@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,15 +20,16 @@ from app.summaries import service as summaries_service
 from rules.catalogue import GLUCOSE_MG_DL_PER_MMOL_L
 from rules.cgm import GlucoseSample, agp_profile
 from tests.app.factories import STOCKHOLM, batch
+from tests.shared_data import SHARED_DATA, needs
 
 Auth = Callable[[str], dict[str, str]]
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = SHARED_DATA
 EXPECTED = SHARED / "iglu" / "crosscheck_expected_metrics.csv"
 FACTOR = float(GLUCOSE_MG_DL_PER_MMOL_L)
 PERCENTS = {"tir": "tir", "tbr70": "tbr_3_9", "tbr54": "tbr_3_0", "tar180": "tar_10_0",
             "tar250": "tar_13_9", "cv": "cv", "gmi": "gmi_percent"}  # fmt: skip
 
-needs_shared = pytest.mark.skipif(not EXPECTED.exists(), reason="../shared/data is not there")
+needs_shared = needs("iglu/crosscheck_expected_metrics.csv", "cgmquantify/dexcom_g6_test_file.csv")
 
 
 def iglu_series(dataset: str, subject: str) -> list[tuple[datetime, Decimal]]:

@@ -10,22 +10,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.config import PROJECT_ROOT
 from app.findings.models import Evaluation
 from app.readings.models import Reading
 from tests.app.factories import patient_id
 from tests.live import LiveServer
+from tests.shared_data import SHARED_DATA, needs
 
 Auth = Callable[[str], dict[str, str]]
-SHARED = PROJECT_ROOT.parent / "shared" / "data"
-DEXCOM = SHARED / "cgmquantify" / "dexcom_g6_test_file.csv"
-OMH = SHARED / "openmhealth-schemas" / "test-data" / "omh"
+DEXCOM_FILE = "cgmquantify/dexcom_g6_test_file.csv"
+OMH_DIR = "openmhealth-schemas/test-data/omh"
+DEXCOM = SHARED_DATA / DEXCOM_FILE
+OMH = SHARED_DATA / OMH_DIR
 
 
 def _omh(type_: str, version: str, name: str) -> bytes:
     return (OMH / type_ / version / name).read_bytes()
 
 
+@needs(DEXCOM_FILE)
 def test_dexcom_export_imports_once_as_cgm_readings(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
@@ -51,6 +53,7 @@ def test_dexcom_export_imports_once_as_cgm_readings(
     assert any(e["resource"].endswith("/import") for e in log)
 
 
+@needs(OMH_DIR)
 def test_open_mhealth_points_import_and_bad_ones_say_why(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
@@ -75,6 +78,7 @@ def test_open_mhealth_points_import_and_bad_ones_say_why(
         assert reasons, path.name
 
 
+@needs(DEXCOM_FILE)
 def test_import_input_errors_and_access(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
@@ -91,6 +95,7 @@ def test_import_input_errors_and_access(
     assert session.scalar(select(func.count()).select_from(Reading)) == before
 
 
+@needs(DEXCOM_FILE)
 def test_cli_import_goes_through_the_same_ingest(
     db_url: str, tmp_path: Path, session: Session
 ) -> None:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.db import transaction
 from app.push.dispatcher import dispatch
 from app.push.models import OutboxMessage, PushSubscription
@@ -35,8 +35,9 @@ from tests.push.push_service import (
     b64url_decode,
     rate_limited,
 )
+from tests.shared_data import SHARED_DATA, needs
 
-RFC8291 = PROJECT_ROOT.parent / "shared" / "data" / "webpush" / "rfc8291-appendix-a.json"
+RFC8291 = SHARED_DATA / "webpush" / "rfc8291-appendix-a.json"
 RETRY_AFTER = 120
 
 
@@ -196,6 +197,7 @@ def test_each_push_signs_fresh_claims_for_its_own_origin(tmp_path: Path) -> None
                 assert got.payload == {"title": "Hej", "advice_id": "x"}
 
 
+@needs("webpush/rfc8291-appendix-a.json")
 def test_at18_rfc8291_example_byte_for_byte() -> None:
     """http_ece with the example's salt and keys gives exactly the RFC's body, and back."""
     example = json.loads(RFC8291.read_text())

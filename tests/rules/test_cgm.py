@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -26,12 +25,13 @@ from rules.cgm import (
     samples_from_readings,
 )
 from tests.rules.factories import STOCKHOLM, reading
+from tests.shared_data import SHARED_DATA, needs
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = SHARED_DATA
 EXPECTED = SHARED / "iglu" / "crosscheck_expected_metrics.csv"
 T = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 
-needs_shared = pytest.mark.skipif(not EXPECTED.exists(), reason="../shared/data is not there")
+needs_shared = needs("iglu/crosscheck_expected_metrics.csv", "cgmquantify/dexcom_g6_test_file.csv")
 
 
 def _iglu_series(dataset: str, subject: str) -> list[GlucoseSample]:

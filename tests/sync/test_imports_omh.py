@@ -22,7 +22,7 @@ import pytest
 from sync.imports import ImportResult, omh_to_readings
 from sync.imports.omh import SUPPORTED
 from sync.normalise import ItemError, NormalisedReading, normalise_reading
-from tests.sync.shared_data import SHARED_DATA
+from tests.shared_data import SHARED_DATA, needs
 
 OMH = SHARED_DATA / "openmhealth-schemas" / "test-data" / "omh"
 NOW = datetime(2030, 1, 1, tzinfo=UTC)  # well after every time in the test data
@@ -129,6 +129,7 @@ def _matches(pattern: str, loc: str) -> bool:
     return loc == pattern
 
 
+@needs("openmhealth-schemas/test-data/omh")
 def test_the_test_data_is_there() -> None:
     assert OMH.is_dir(), f"Open mHealth test data not found at {OMH}"
     for name in TYPES:
@@ -138,6 +139,7 @@ def test_the_test_data_is_there() -> None:
     assert set(REJECTED_ON_PURPOSE) <= on_disk  # no stale exception
 
 
+@needs("openmhealth-schemas/test-data/omh")
 def test_every_version_on_disk_is_supported() -> None:
     for name in TYPES:
         majors = {path.name.split(".")[0] for path in (OMH / name).iterdir()}
