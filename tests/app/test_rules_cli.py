@@ -10,9 +10,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app import rules_cli as rules_cli_module
 from app.rules_cli import rules_cli
 
 HEADER = "client_id,type,time,value,unit,systolic,diastolic,context,source"
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rich reads COLUMNS when the module's console is made (at import, whenever that is):
+    # set the width itself so the table's rule names are never cut, in any test order.
+    monkeypatch.setattr(rules_cli_module.console, "width", 200)
 
 
 def _run(tmp_path: Path, plan: object, rows: list[str], header: str = HEADER) -> tuple[int, str]:
@@ -20,7 +28,7 @@ def _run(tmp_path: Path, plan: object, rows: list[str], header: str = HEADER) ->
     (tmp_path / "readings.csv").write_text("\n".join([header, *rows]) + "\n")
     args = ["backtest", "--plan", str(tmp_path / "plan.json")]
     result = CliRunner().invoke(
-        rules_cli, [*args, "--csv", str(tmp_path / "readings.csv")], env={"COLUMNS": "200"}
+        rules_cli, [*args, "--csv", str(tmp_path / "readings.csv")]
     )
     return result.exit_code, result.output
 
