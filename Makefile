@@ -35,14 +35,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
-	$(BIN)/pytest
+# pytest-xdist: one worker per core (each starts its own throwaway PostgreSQL cluster).
+WORKERS ?= auto
 
-# The inner loop: SQLite only, no real uvicorn processes, stop at the first failure.
-# `make test` (CI) runs everything on both databases.
+test: lint
+	$(BIN)/pytest -n $(WORKERS)
+
+# The inner loop: SQLite only, in process (no real uvicorn, not the every-route sweeps), in
+# parallel, stop at the first failure. `make test` (CI) runs everything on both databases.
 test-fast: $(STAMP)
 	$(BIN)/ruff check app rules sync tests bench sample_data
-	SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -x -q -m "not e2e"
+	SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -n $(WORKERS) -x -q -m "not e2e and not slow"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 from httpx2 import Response
@@ -947,6 +948,7 @@ class MatrixRun:
                 )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_access_matrix_and_access_log(client: TestClient, auth: Auth, session: Session) -> None:
     """AT-01 and AT-05: every route x principal x target against the checked-in matrix."""
     principals, matrix, visible = load_matrix()

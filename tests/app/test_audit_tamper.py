@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Connection, bindparam, create_engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -232,6 +233,7 @@ MUTATIONS: dict[str, Mutation] = {
 }
 
 
+@pytest.mark.slow
 def test_at08_every_mutation_is_found_at_its_row(
     backend: str, migrated_url: str, db_factories: dict[str, DatabaseFactory]
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from tests.app.fuzz_roles import ROLES, fuzz
 EXAMPLES = 5  # per operation and role: about 45 s per database on 2 cores
 
 
+@pytest.mark.slow
 def test_every_operation_answers_as_documented_for_every_role(
     app: Any, session: Session, token: Callable[[str], str]
 ) -> None:
