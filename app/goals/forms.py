@@ -81,7 +81,7 @@ def goal_dict(goal: Goal, milestones: Sequence[Milestone]) -> dict[str, Any]:
             "direction": target["direction"],
             "inclusive": target.get("inclusive", True),
         },
-        "start": target["start"],
+        "start": goal.start.isoformat(),
         "due": goal.due.isoformat() if goal.due else None,
         "lifecycle": goal.lifecycle,
         "personal": goal.personal,

@@ -20,7 +20,8 @@ class Goal(Base):
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     measure: Mapped[dict[str, Any]]  # {"type","aggregate","window_days","component"}
-    target: Mapped[dict[str, Any]]  # {"value","unit","direction"}
+    target: Mapped[dict[str, Any]]  # {"value","unit","direction","inclusive"}
+    start: Mapped[date] = mapped_column(Date)  # FHIR Goal.startDate; progress counts from it
     due: Mapped[date | None] = mapped_column(Date)
     lifecycle: Mapped[str] = mapped_column(String(16), default="proposed")
     personal: Mapped[bool] = mapped_column(Boolean, default=False)

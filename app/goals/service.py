@@ -9,7 +9,7 @@ Services never commit; every write of a patient's goals takes the patient's feed
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ from app.goals.models import Goal, Milestone
 from app.goals.progress import refresh
 from app.goals.repository import list_goals, milestones_of
 from app.goals.schemas import GoalIn, GoalPatch, Lifecycle, MeasureIn, MilestoneIn, TargetIn
-from app.goals.spec import OPEN, error, start_of, validate
+from app.goals.spec import OPEN, error, validate
 from app.patients.models import Patient
 from app.readings import feed
 
@@ -59,15 +59,13 @@ def _measure_json(measure: MeasureIn) -> dict[str, Any]:
     }
 
 
-def _target_json(target: TargetIn, start: date) -> dict[str, Any]:
+def _target_json(target: TargetIn) -> dict[str, Any]:
     value: Any = dict(target.value) if isinstance(target.value, dict) else target.value
     return {
         "value": value,
         "unit": target.unit,
         "direction": target.direction.value,
         "inclusive": target.inclusive,
-        # The goal's start (FHIR Goal.startDate) lives here: the table has no column for it.
-        "start": start.isoformat(),
     }
 
 
@@ -98,7 +96,8 @@ def create_goal(
         patient_id=patient.id,
         title=body.title,
         measure=_measure_json(body.measure),
-        target=_target_json(body.target, start),
+        target=_target_json(body.target),
+        start=start,
         due=body.due,
         lifecycle=body.lifecycle.value,
         personal=body.personal,
@@ -142,9 +141,8 @@ def update_goal(
             raise Conflict(f"A goal cannot go from {goal.lifecycle} to {body.lifecycle.value}.")
 
     measure = body.measure or MeasureIn.model_validate(goal.measure)
-    stored_target = {k: v for k, v in goal.target.items() if k != "start"}
-    target = body.target or TargetIn.model_validate(stored_target)
-    start = body.start if "start" in given and body.start else start_of(goal)
+    target = body.target or TargetIn.model_validate(goal.target)
+    start = body.start if "start" in given and body.start else goal.start
     due = body.due if "due" in given else goal.due
     existing = {m.id: m for m in milestones}
     if body.milestones is not None:
@@ -163,12 +161,12 @@ def update_goal(
     if errors:
         raise Unprocessable("The goal is not valid.", errors=errors)
 
-    new_measure, new_target = _measure_json(measure), _target_json(target, start)
-    if new_measure != goal.measure or new_target != goal.target:
+    new_measure, new_target = _measure_json(measure), _target_json(target)
+    if new_measure != goal.measure or new_target != goal.target or start != goal.start:
         goal.progress = None  # another measure or target: progress starts over
         for m in milestones:
             m.achieved_at = None
-    goal.measure, goal.target, goal.due = new_measure, new_target, due
+    goal.measure, goal.target, goal.start, goal.due = new_measure, new_target, start, due
     if body.title is not None:
         goal.title = body.title
     if body.agreements is not None:

@@ -117,10 +117,6 @@ def validate(
     return errors
 
 
-def start_of(goal: Goal) -> date:
-    return date.fromisoformat(goal.target["start"])
-
-
 def goal_spec(goal: Goal, milestones: Sequence[Milestone]) -> GoalSpec:
     """A stored goal as the progress math sees it (target values in the canonical unit)."""
     m, t = goal.measure, goal.target
@@ -144,7 +140,7 @@ def goal_spec(goal: Goal, milestones: Sequence[Milestone]) -> GoalSpec:
     return GoalSpec(
         measure=Measure(m["type"], Aggregate(m["aggregate"]), int(m["window_days"]), components),
         target=Target(values, Direction(t["direction"]), bool(t.get("inclusive", True))),
-        start=start_of(goal),
+        start=goal.start,
         due=goal.due,
         milestones=tuple(specs),
     )

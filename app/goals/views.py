@@ -16,7 +16,7 @@ from app.goals.models import Goal, Milestone
 from app.goals.progress import compute, local_day_facts
 from app.goals.repository import milestones_of
 from app.goals.service import get_goal
-from app.goals.spec import error, goal_spec, start_of
+from app.goals.spec import error, goal_spec
 from app.patients.models import Patient
 from rules.catalogue import spec_for
 from rules.progress import (
@@ -79,7 +79,7 @@ def goal_view(
 
 def _range(goal: Goal, first: date | None, last: date | None, today: date) -> tuple[date, date]:
     last = last or today
-    first = first or min(start_of(goal), last - timedelta(days=MIN_CHART_DAYS - 1))
+    first = first or min(goal.start, last - timedelta(days=MIN_CHART_DAYS - 1))
     if first > last:
         raise Unprocessable(
             "The range is empty.",

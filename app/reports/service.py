@@ -17,7 +17,7 @@ from app.goals.localtime import local_midnight, local_today, zone_of
 from app.goals.progress import counted_facts
 from app.goals.repository import list_goals
 from app.goals.schemas import Lifecycle
-from app.goals.spec import error, start_of
+from app.goals.spec import error
 from app.goals.views import GoalView, chart_goal, goal_view, view_dict
 from app.patients.models import Patient
 from app.readings.models import Reading, ReadingStatus
@@ -67,7 +67,7 @@ def _report(session: Session, patient: Patient, week: str | None, now: datetime)
     tz = zone_of(patient)
     goals = [
         g for g in list_goals(session, patient.id)
-        if g.lifecycle != Lifecycle.CANCELLED and start_of(g) <= sunday
+        if g.lifecycle != Lifecycle.CANCELLED and g.start <= sunday
     ]  # fmt: skip
     views = [goal_view(session, patient, g, monday, as_of, as_of, now) for g in goals]
     start = local_midnight(monday, tz)

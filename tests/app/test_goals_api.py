@@ -489,3 +489,44 @@ def test_progress_series_chart_summary_and_report(
     for week in ("2026-W99", "2099-W01", "last"):  # no such week; not begun; no week at all
         answer = client.get(f"/v1/patients/me/report?week={week}", headers=auth("allan"))
         assert answer.status_code == 422
+
+
+def test_migration_moves_the_goal_start_to_its_column_and_back(
+    backend: str, db_factories: dict[str, Any]
+) -> None:
+    """0014: ``target.start`` becomes ``goals.start``; the downgrade puts it back."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from app import migrate
+    from app.db import normalise_url
+
+    url = db_factories[backend].empty()
+    config = migrate.alembic_config(url)
+    command.upgrade(config, "0013_team_requests")
+    engine = create_engine(normalise_url(url))
+    at = "'2026-11-01 00:00:00+00'"
+    target = {"value": 130, "unit": "mm[Hg]", "direction": "at_most", "start": "2026-10-05"}
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
+            f" created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv', {at})"
+        ))
+        conn.execute(
+            text("INSERT INTO goals (id, patient_id, title, measure, target, lifecycle, personal,"
+                 f" agreements, created_at, updated_at) VALUES ('g1', 'p1', 'Lägre tryck', '{{}}',"
+                 f" :target, 'active', false, '[]', {at}, {at})"),
+            {"target": json.dumps(target)},
+        )  # fmt: skip
+    migrate.upgrade(url)
+    migrate.check(url)
+    with engine.connect() as conn:
+        start, stored = conn.execute(text("SELECT start, target FROM goals")).one()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert str(start) == "2026-10-05"
+    assert stored == {k: v for k, v in target.items() if k != "start"}
+    command.downgrade(config, "0013_team_requests")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT target FROM goals")).scalar_one()
+    assert (json.loads(back) if isinstance(back, str) else back) == target
+    engine.dispose()
