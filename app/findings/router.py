@@ -12,7 +12,6 @@ from app.auth import people
 from app.auth.people import PersonOut
 from app.auth.policy import (
     Access,
-    Action,
     Relation,
     advice_audience,
     care_team_patient_ids,
@@ -22,14 +21,12 @@ from app.clock import utcnow
 from app.deps import (
     AcceptLanguage,
     ActorDep,
+    FlagActionDep,
     ReadAccess,
     SessionDep,
-    audit_access,
     audit_listing,
-    authorize_audited,
 )
 from app.dialogue import service as dialogue_service
-from app.errors import NotFound
 from app.findings import service as findings_service
 from app.findings.models import Flag, FlagStatus
 from rules.text import MultiLine
@@ -122,23 +119,6 @@ def worklist(
     return {"items": items}
 
 
-def _flag_action(
-    flag_id: str, actor: ActorDep, session: SessionDep, verb: str
-) -> tuple[Flag, Access]:
-    flag = findings_service.get_flag(session, flag_id)
-    if flag is None:
-        raise NotFound("No such flag.")
-    resource = f"POST /v1/flags/{{flag_id}}/{verb}"
-    try:
-        access = authorize_audited(
-            session, actor, flag.patient_id, Action.MANAGE_FLAGS, resource, utcnow()
-        )
-    except NotFound as exc:
-        raise NotFound("No such flag.") from exc
-    audit_access(session, access, Action.MANAGE_FLAGS, resource)
-    return flag, access
-
-
 def _team_answer(session: Session, flag: Flag, access: Access, lang: str) -> dict[str, Any]:
     now = utcnow()
     unread = dialogue_service.unread_for(session, access.actor, [flag.patient_id], now)
@@ -149,10 +129,14 @@ def _team_answer(session: Session, flag: Flag, access: Access, lang: str) -> dic
 
 @router.post("/v1/flags/{flag_id}/acknowledge", summary="Acknowledge a flag (care team)")
 def acknowledge_flag(
-    flag_id: str, actor: ActorDep, session: SessionDep, body: FlagActionIn | None = None
+    flag_id: str,
+    flags: FlagActionDep,
+    actor: ActorDep,
+    session: SessionDep,
+    body: FlagActionIn | None = None,
 ) -> dict[str, Any]:
     """Mark a flag as seen; it stays on the patient until resolved. A note is appended."""
-    flag, access = _flag_action(flag_id, actor, session, "acknowledge")
+    flag, access = flags.authorize(flag_id, "acknowledge")
     findings_service.acknowledge(
         session,
         flag,
@@ -166,10 +150,14 @@ def acknowledge_flag(
 
 @router.post("/v1/flags/{flag_id}/resolve", summary="Resolve a flag with a note (care team)")
 def resolve_flag(
-    flag_id: str, actor: ActorDep, session: SessionDep, body: FlagActionIn | None = None
+    flag_id: str,
+    flags: FlagActionDep,
+    actor: ActorDep,
+    session: SessionDep,
+    body: FlagActionIn | None = None,
 ) -> dict[str, Any]:
     """Close the flag's episode. A note is appended."""
-    flag, access = _flag_action(flag_id, actor, session, "resolve")
+    flag, access = flags.authorize(flag_id, "resolve")
     findings_service.resolve(
         session,
         flag,
@@ -188,10 +176,10 @@ def resolve_flag(
     summary="Add a note to a flag (care team; never shown to the patient)",
 )
 def add_flag_note(
-    flag_id: str, actor: ActorDep, session: SessionDep, body: NoteIn
+    flag_id: str, flags: FlagActionDep, actor: ActorDep, session: SessionDep, body: NoteIn
 ) -> dict[str, Any]:
     """Append a note to the flag's history; earlier notes stay as written."""
-    flag, access = _flag_action(flag_id, actor, session, "notes")
+    flag, access = flags.authorize(flag_id, "notes")
     note = findings_service.add_note(
         session,
         flag,

@@ -11,6 +11,7 @@ from personnummer import personnummer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import policy
 from app.auth.models import Role, User
 from app.auth.policy import Actor, Forbidden, relation_to, visible_patient_ids
 from app.consent import service as consent_service
@@ -173,7 +174,7 @@ def enrol(
     A personnummer enrolled with another team becomes a pending team request (DESIGN §4.10):
     the patient decides, the team sees nothing until then. The same team again is a 409.
     """
-    if actor.role not in (Role.CLINICIAN, Role.ADMIN):
+    if not policy.may_enrol(actor):
         raise Forbidden("Only clinicians and administrators enrol patients.")
     pnr = canonical_personnummer(personnummer_value)
     if timezone not in available_timezones():
@@ -187,7 +188,7 @@ def enrol(
         team is not None
         and session.get(TeamMember, {"team_id": team_id, "user_id": actor.id}) is not None
     )
-    if team is None or (actor.role != Role.ADMIN and not member):
+    if team is None or not policy.may_enrol_to_team(actor, member=member):
         raise Unprocessable(
             "Unknown care team.",
             errors=[{"loc": "team_id", "code": "invalid", "message": "Not one of your teams."}],
