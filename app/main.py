@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -73,6 +74,12 @@ class Service(FastAPI):
             hsts_max_age=settings.hsts_max_age_seconds,
             docs_path=docs.DOCS_PATH if settings.docs_on else None,
         )
+
+
+class HealthOut(BaseModel):
+    """The health answer when the database accepts writes."""
+
+    status: Literal["ok"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -168,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get(
         "/healthz",
+        response_model=HealthOut,
         tags=["health"],
         summary="200 when the database accepts writes; 503 problem+json when it does not",
     )

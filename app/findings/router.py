@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.auth import people
-from app.auth.people import PersonOut
 from app.auth.policy import (
     Access,
     Relation,
@@ -29,40 +27,23 @@ from app.deps import (
 from app.dialogue import service as dialogue_service
 from app.findings import service as findings_service
 from app.findings.models import Flag, FlagStatus
-from rules.text import MultiLine
+from app.findings.schemas import (
+    AdviceListOut,
+    FlagActionIn,
+    FlagListOut,
+    FlagOut,
+    NoteIn,
+    NoteOut,
+)
 
 router = APIRouter(tags=["findings"])
 
-MAX_NOTE = 2000
 
-
-class FlagActionIn(BaseModel):
-    """An optional note on acknowledging or resolving a flag (appended to its notes)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    note: MultiLine = Field(default="", max_length=MAX_NOTE)
-
-
-class NoteIn(BaseModel):
-    """A note on a flag, for the care team."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    body: MultiLine = Field(min_length=1, max_length=MAX_NOTE)
-
-
-class NoteOut(BaseModel):
-    """A flag note and who wrote it, from which care unit."""
-
-    id: str
-    flag_id: str
-    author: PersonOut | None
-    body: str
-    created_at: AwareDatetime
-
-
-@router.get("/v1/patients/{pid}/advice", summary="The patient's advice, newest first")
+@router.get(
+    "/v1/patients/{pid}/advice",
+    response_model=AdviceListOut,
+    summary="The patient's advice, newest first",
+)
 def list_advice(
     access: ReadAccess,
     session: SessionDep,
@@ -79,7 +60,12 @@ def list_advice(
     return {"items": [findings_service.advice_dict(a, lang, audience) for a in rows]}
 
 
-@router.get("/v1/patients/{pid}/flags", summary="The patient's flags")
+@router.get(
+    "/v1/patients/{pid}/flags",
+    response_model=FlagListOut,
+    response_model_exclude_unset=True,
+    summary="The patient's flags",
+)
 def patient_flags(
     access: ReadAccess,
     session: SessionDep,
@@ -97,7 +83,12 @@ def patient_flags(
     return {"items": items}
 
 
-@router.get("/v1/flags", summary="The worklist: flags across the caller's patients")
+@router.get(
+    "/v1/flags",
+    response_model=FlagListOut,
+    response_model_exclude_unset=True,
+    summary="The worklist: flags across the caller's patients",
+)
 def worklist(
     actor: ActorDep,
     session: SessionDep,
@@ -127,7 +118,12 @@ def _team_answer(session: Session, flag: Flag, access: Access, lang: str) -> dic
     )[0]
 
 
-@router.post("/v1/flags/{flag_id}/acknowledge", summary="Acknowledge a flag (care team)")
+@router.post(
+    "/v1/flags/{flag_id}/acknowledge",
+    response_model=FlagOut,
+    response_model_exclude_unset=True,
+    summary="Acknowledge a flag (care team)",
+)
 def acknowledge_flag(
     flag_id: str,
     flags: FlagActionDep,
@@ -148,7 +144,12 @@ def acknowledge_flag(
     return _team_answer(session, flag, access, actor.user.language)
 
 
-@router.post("/v1/flags/{flag_id}/resolve", summary="Resolve a flag with a note (care team)")
+@router.post(
+    "/v1/flags/{flag_id}/resolve",
+    response_model=FlagOut,
+    response_model_exclude_unset=True,
+    summary="Resolve a flag with a note (care team)",
+)
 def resolve_flag(
     flag_id: str,
     flags: FlagActionDep,

@@ -12,7 +12,7 @@ from app.deps import AcceptLanguage, ActorDep, GoalWriteDep, ReadAccess, Session
 from app.findings import service as findings_service
 from app.goals import service as goals_service
 from app.goals import views as goals_views
-from app.goals.schemas import GoalIn, GoalPatch
+from app.goals.schemas import GoalIn, GoalListOut, GoalOut, GoalPatch, GoalProgressOut
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["goals"])
 
@@ -34,14 +34,19 @@ def png_headers(lang: str) -> dict[str, str]:
     }
 
 
-@router.get("/goals", summary="The patient's goals with milestones and progress")
+@router.get(
+    "/goals", response_model=GoalListOut, summary="The patient's goals with milestones and progress"
+)
 def list_goals(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """Every goal of the patient, oldest first."""
     return {"items": goals_service.goals_with_milestones(session, access.patient.id)}
 
 
 @router.post(
-    "/goals", status_code=201, summary="Add a goal (care team; the patient: a personal goal)"
+    "/goals",
+    status_code=201,
+    response_model=GoalOut,
+    summary="Add a goal (care team; the patient: a personal goal)",
 )
 def create_goal(
     body: GoalIn, writes: GoalWriteDep, session: SessionDep, actor: ActorDep
@@ -53,7 +58,11 @@ def create_goal(
     )
 
 
-@router.patch("/goals/{goal_id}", summary="Change a goal (care team; the patient: a personal goal)")
+@router.patch(
+    "/goals/{goal_id}",
+    response_model=GoalOut,
+    summary="Change a goal (care team; the patient: a personal goal)",
+)
 def update_goal(
     goal_id: str, body: GoalPatch, writes: GoalWriteDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -65,7 +74,9 @@ def update_goal(
 
 
 @router.get(
-    "/goals/{goal_id}/progress", summary="The goal's measure per day, with target and milestones"
+    "/goals/{goal_id}/progress",
+    response_model=GoalProgressOut,
+    summary="The goal's measure per day, with target and milestones",
 )
 def goal_progress(
     goal_id: str, access: ReadAccess, session: SessionDep, from_: From = None, to: To = None

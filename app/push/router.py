@@ -17,7 +17,12 @@ from app.deps import (
     authorize_audited,
 )
 from app.push import service as push_service
-from app.push.schemas import SubscriptionCreated, SubscriptionIn, VapidPublicKey
+from app.push.schemas import (
+    NotificationListOut,
+    SubscriptionCreated,
+    SubscriptionIn,
+    VapidPublicKey,
+)
 from app.push.vapid import vapid_key
 
 router = APIRouter(tags=["push"])
@@ -82,6 +87,7 @@ def delete_subscription(subscription_id: str, actor: ActorDep, session: SessionD
 
 @router.get(
     "/v1/patients/{pid}/notifications",
+    response_model=NotificationListOut,
     summary="The patient's delivery log: what was sent, when, to which subscription, how it ended",
 )
 def list_notifications(
