@@ -28,7 +28,7 @@ from app.cors import ApiCorsMiddleware
 from app.db import is_sqlite, make_engine, make_sessionmaker, unavailable_reason
 from app.dialogue.router import router as dialogue_router
 from app.directory.router import router as directory_router
-from app.errors import PROBLEM_JSON, AppError
+from app.errors import PROBLEM_JSON, AppError, ErrorItem
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
 from app.headers import SecurityHeadersMiddleware
@@ -127,11 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {
-                "loc": ".".join(str(p) for p in e.get("loc", ())),
-                "code": e.get("type", "invalid"),
-                "message": e.get("msg", ""),
-            }
+            ErrorItem(
+                loc=".".join(str(p) for p in e.get("loc", ())),
+                code=e.get("type", "invalid"),
+                message=e.get("msg", ""),
+            ).model_dump()
             for e in exc.errors()
         ]
         body = _problem(422, "Unprocessable Content", "The request is not valid.", errors=errors)

@@ -31,7 +31,7 @@ from app.auth import people
 from app.auth.models import Role, User
 from app.auth.policy import Access, Actor, Relation, relation_to
 from app.config import Settings
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
 from app.patients.models import Patient
 from app.readings import feed
 
@@ -132,7 +132,7 @@ def upcoming(session: Session, patient_id: str, now: datetime, limit: int) -> li
 
 
 def _invalid(loc: str, code: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[{"loc": loc, "code": code, "message": message}])
+    return Unprocessable(message, errors=[ErrorItem(loc=loc, code=code, message=message)])
 
 
 def _who(

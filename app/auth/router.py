@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from app.auth.schemas import MeOut, MyTeamListOut, PreferencesIn
 from app.clock import utcnow
 from app.deps import ActorDep, SessionDep
-from app.errors import Unprocessable
+from app.errors import ErrorItem, Unprocessable
 from app.patients import service as patients_service
 
 router = APIRouter(prefix="/v1", tags=["identity"])
@@ -38,7 +38,7 @@ def update_me(body: PreferencesIn, actor: ActorDep, session: SessionDep) -> dict
     if "language" in changes and changes["language"] is None:
         raise Unprocessable(
             "language cannot be empty",
-            errors=[{"loc": "language", "code": "invalid", "message": "sv or en"}],
+            errors=[ErrorItem(loc="language", code="invalid", message="sv or en")],
         )
     patients_service.update_preferences(actor.user, changes)
     return patients_service.me(session, actor, utcnow())

@@ -17,7 +17,7 @@ from app.auth.policy import Actor, Forbidden, relation_to, visible_patient_ids
 from app.consent import service as consent_service
 from app.directory import team_requests
 from app.directory.models import TeamRequest
-from app.errors import Conflict, Unprocessable
+from app.errors import Conflict, ErrorItem, Unprocessable
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
 
 
@@ -49,12 +49,12 @@ def canonical_personnummer(value: str) -> str:
         raise Unprocessable(
             "Invalid personnummer.",
             errors=[
-                {
-                    "loc": "personnummer",
-                    "code": "invalid",
-                    "message": "Not a valid "
+                ErrorItem(
+                    loc="personnummer",
+                    code="invalid",
+                    message="Not a valid "
                     "personnummer or samordningsnummer (checked with the Luhn digit).",
-                }
+                )
             ],
         ) from exc
     return str(parsed.format(True))
@@ -180,7 +180,7 @@ def enrol(
     if timezone not in available_timezones():
         raise Unprocessable(
             "Unknown time zone.",
-            errors=[{"loc": "timezone", "code": "invalid", "message": "Not an IANA time zone."}],
+            errors=[ErrorItem(loc="timezone", code="invalid", message="Not an IANA time zone.")],
         )
     ZoneInfo(timezone)
     team = session.get(CareTeam, team_id) if len(team_id) <= 36 else None
@@ -191,7 +191,7 @@ def enrol(
     if team is None or not policy.may_enrol_to_team(actor, member=member):
         raise Unprocessable(
             "Unknown care team.",
-            errors=[{"loc": "team_id", "code": "invalid", "message": "Not one of your teams."}],
+            errors=[ErrorItem(loc="team_id", code="invalid", message="Not one of your teams.")],
         )
     enrolled = session.scalars(select(Patient.id).where(Patient.personnummer == pnr)).first()
     if enrolled is not None:

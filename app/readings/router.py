@@ -18,6 +18,7 @@ from app.consent.service import hide_other_grants
 from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
 from app.errors import (
     BadRequest,
+    ErrorItem,
     PayloadTooLarge,
     Unauthorized,
     Unprocessable,
@@ -96,9 +97,9 @@ JsonOnly = Annotated[None, Depends(require_json)]
 RawBody = Annotated[bytes, Depends(read_body)]
 
 
-def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+def _validation_errors(exc: ValidationError) -> list[ErrorItem]:
     return [
-        {"loc": ".".join(str(p) for p in e["loc"]), "code": e["type"], "message": e["msg"]}
+        ErrorItem(loc=".".join(str(p) for p in e["loc"]), code=e["type"], message=e["msg"])
         for e in exc.errors(include_url=False, include_input=False)
     ]
 
