@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.activities.models import Activity, ActivityChange, CalendarLink, Kind, Status
-from app.activities.schemas import ActivityIn, ActivityPatch
+from app.activities.schemas import ActivityIn, ActivityPatchIn
 from app.auth import people
 from app.auth.models import Role, User
 from app.auth.policy import Access, Actor, Relation, relation_to
@@ -231,7 +231,7 @@ def get(session: Session, patient_id: str, activity_id: str) -> Activity:
 
 
 def change(
-    session: Session, access: Access, activity_id: str, body: ActivityPatch, now: datetime
+    session: Session, access: Access, activity_id: str, body: ActivityPatchIn, now: datetime
 ) -> Activity:
     """Move, cancel, mark done or reopen an activity; every change is kept."""
     activity = get(session, access.patient.id, activity_id)

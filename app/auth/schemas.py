@@ -28,7 +28,7 @@ class PreferencesIn(BaseModel):
     quiet_hours: QuietHours | None = None
 
 
-class UserOut(BaseModel):
+class CallerOut(BaseModel):
     """The caller as ``GET /v1/me`` shows them."""
 
     id: str
@@ -55,7 +55,7 @@ class MyPatientOut(BaseModel):
 class MeOut(BaseModel):
     """The caller, the patients they may act for, and their grants (given and held)."""
 
-    user: UserOut
+    user: CallerOut
     patients: list[MyPatientOut]
     grants: list[GrantOut]
 

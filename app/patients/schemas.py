@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.people import PersonOut
-from app.plans.schemas import TeamOut
+from app.plans.schemas import CareContactTeamOut
 from rules.text import SingleLine
 
 
@@ -61,7 +61,7 @@ class NamedCareContactOut(BaseModel):
 
     clinician: PersonOut | None
     title: str
-    team: TeamOut
+    team: CareContactTeamOut
     phone: str
     hours: str
     set_at: str

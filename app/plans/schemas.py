@@ -64,7 +64,7 @@ class CareContactIn(BaseModel):
     hours: SingleLine = Field(default="", max_length=200)
 
 
-class TeamOut(BaseModel):
+class CareContactTeamOut(BaseModel):
     """A care team and its care unit."""
 
     id: str
@@ -77,7 +77,7 @@ class CareContactOut(BaseModel):
 
     clinician: PersonOut | None
     title: str
-    team: TeamOut
+    team: CareContactTeamOut
     phone: str
     hours: str
     set_at: AwareDatetime

@@ -19,9 +19,9 @@ from app.deps import (
 from app.push import service as push_service
 from app.push.schemas import (
     NotificationListOut,
-    SubscriptionCreated,
+    SubscriptionCreatedOut,
     SubscriptionIn,
-    VapidPublicKey,
+    VapidPublicKeyOut,
 )
 from app.push.vapid import vapid_key
 
@@ -31,18 +31,18 @@ router = APIRouter(tags=["push"])
 @router.get(
     "/v1/push/vapid-public-key",
     summary="The applicationServerKey for pushManager.subscribe",
-    response_model=VapidPublicKey,
+    response_model=VapidPublicKeyOut,
 )
-def vapid_public_key(_: ActorDep, settings: SettingsDep) -> VapidPublicKey:
+def vapid_public_key(_: ActorDep, settings: SettingsDep) -> VapidPublicKeyOut:
     """The service's VAPID public key, base64url of the uncompressed P-256 point."""
-    return VapidPublicKey(public_key=vapid_key(settings).public_key)
+    return VapidPublicKeyOut(public_key=vapid_key(settings).public_key)
 
 
 @router.post(
     "/v1/push/subscriptions",
     status_code=201,
     summary="Store the caller's push subscription (201 new, 200 updated)",
-    response_model=SubscriptionCreated,
+    response_model=SubscriptionCreatedOut,
 )
 def create_subscription(
     body: SubscriptionIn,
@@ -50,7 +50,7 @@ def create_subscription(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
-) -> SubscriptionCreated:
+) -> SubscriptionCreatedOut:
     """Subscribe this browser; ``patient_ids`` are patients whose advice the caller may get."""
     now = utcnow()
     patient_ids: list[str] = []
@@ -69,7 +69,7 @@ def create_subscription(
     )
     if not created:
         response.status_code = 200
-    return SubscriptionCreated(id=row.id)
+    return SubscriptionCreatedOut(id=row.id)
 
 
 @router.delete(

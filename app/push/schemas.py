@@ -34,13 +34,13 @@ class SubscriptionIn(BaseModel):
     )
 
 
-class SubscriptionCreated(BaseModel):
+class SubscriptionCreatedOut(BaseModel):
     """The id of the stored subscription."""
 
     id: str
 
 
-class VapidPublicKey(BaseModel):
+class VapidPublicKeyOut(BaseModel):
     """The key to pass as ``applicationServerKey`` to ``pushManager.subscribe``."""
 
     public_key: str
