@@ -12,7 +12,10 @@ from app.openapi import API_PROBLEMS, PUBLIC_PROBLEMS
 def test_every_operation_documents_its_problem_answers(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert schema["components"]["schemas"]["Problem"]["required"] == [
-        "type", "title", "status", "detail"
+        "type",
+        "title",
+        "status",
+        "detail",
     ]
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     operations = 0
