@@ -21,7 +21,9 @@ from app.auth.policy import (
     Forbidden,
     Relation,
     authorize,
+    flag_not_found,
     home_care_unit,
+    may_write_goal,
     relation_to,
 )
 from app.auth.tokens import verify_token
@@ -29,6 +31,10 @@ from app.clock import utcnow
 from app.config import Settings
 from app.db import transaction
 from app.errors import AppError, NotFound, Unauthorized
+from app.findings import service as findings_service
+from app.findings.models import Flag
+from app.goals import service as goals_service
+from app.goals.models import Goal
 from app.patients.models import Patient
 from app.probing import Attempt, ProbingLimits
 from app.readings.ratelimit import OwnPatients
@@ -272,6 +278,91 @@ AgreementDecisionAccess = Annotated[Access, Depends(patient_access(Action.DECIDE
 StoryWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_STORY))]
 CalendarAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CALENDAR))]
 TeamRequestAccess = Annotated[Access, Depends(patient_access(Action.DECIDE_TEAM_REQUEST))]
+
+
+WRITE_GOAL = "write_goal"  # the audit log's name for creating or changing a goal
+
+
+@dataclass(frozen=True)
+class GoalWrite:
+    """A goal write on the path's patient, decided by the policy once the body has parsed.
+
+    Deciding after parsing keeps today's order of answers: an invalid body is a 422 before
+    anything about the patient is told or logged.
+    """
+
+    session: Session
+    actor: Actor
+    pid: str
+    resource: str
+
+    def _visible(self) -> Access:
+        # Visible at all (404 otherwise, as for a missing patient), logged as a goal write.
+        access = authorize_audited(
+            self.session, self.actor, self.pid, Action.READ, self.resource, utcnow()
+        )
+        audit_access(self.session, access, WRITE_GOAL, self.resource)
+        return access
+
+    def create(self, *, personal: bool) -> Access:
+        """Authorise adding a goal (a personal one: the patient or the care team)."""
+        if not personal:
+            access = authorize_audited(
+                self.session, self.actor, self.pid, Action.WRITE_PLAN, self.resource, utcnow()
+            )
+            audit_access(self.session, access, WRITE_GOAL, self.resource)
+            return access
+        access = self._visible()
+        if not may_write_goal(access, personal=True):
+            raise Forbidden("Only the patient or the care team may add a personal goal.")
+        return access
+
+    def change(self, goal_id: str) -> tuple[Access, Goal]:
+        """Authorise changing a goal of the patient (404 for another patient's goal)."""
+        access = self._visible()
+        goal = goals_service.get_goal(self.session, access.patient.id, goal_id)
+        if not may_write_goal(access, personal=goal.personal):
+            raise Forbidden("Only the care team may change this goal.")
+        return access, goal
+
+
+def goal_write(pid: str, request: Request, session: SessionDep, actor: ActorDep) -> GoalWrite:
+    """The goal write the route decides once its body has parsed."""
+    return GoalWrite(session, actor, pid, route_of(request))
+
+
+GoalWriteDep = Annotated[GoalWrite, Depends(goal_write)]
+
+
+@dataclass(frozen=True)
+class FlagAction:
+    """A care team's action on a flag, decided by the policy once the body has parsed."""
+
+    session: Session
+    actor: Actor
+
+    def authorize(self, flag_id: str, verb: str) -> tuple[Flag, Access]:
+        """Authorise managing the flag; a flag the caller may not see answers like a missing one."""
+        flag = findings_service.get_flag(self.session, flag_id)
+        if flag is None:
+            raise flag_not_found()
+        resource = f"POST /v1/flags/{{flag_id}}/{verb}"
+        try:
+            access = authorize_audited(
+                self.session, self.actor, flag.patient_id, Action.MANAGE_FLAGS, resource, utcnow()
+            )
+        except NotFound as exc:
+            raise flag_not_found() from exc
+        audit_access(self.session, access, Action.MANAGE_FLAGS, resource)
+        return flag, access
+
+
+def flag_action(session: SessionDep, actor: ActorDep) -> FlagAction:
+    """The flag action the route decides once its body has parsed."""
+    return FlagAction(session, actor)
+
+
+FlagActionDep = Annotated[FlagAction, Depends(flag_action)]
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,31 @@ AppError
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+# The one model of ``{loc, code, message}``: sync.wire's, shared by the per-item results of
+# an ingest and by the ``errors`` of a 422 (app/openapi.py documents the same three keys).
+from sync.wire import ItemErrorOut as ErrorItem
+
 PROBLEM_JSON = "application/problem+json"
+
+__all__ = [
+    "PROBLEM_JSON",
+    "AppError",
+    "BadRequest",
+    "Conflict",
+    "ErrorItem",
+    "Gone",
+    "NotFound",
+    "PayloadTooLarge",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "Unprocessable",
+]
 
 
 class AppError(Exception):
@@ -30,12 +52,13 @@ class AppError(Exception):
         self,
         detail: str = "",
         *,
-        errors: list[dict[str, Any]] | None = None,
+        errors: Sequence[ErrorItem | Mapping[str, str]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
-        self.errors = errors
+        # Dict literals are accepted and checked here, so every error has the one shape.
+        self.errors = [ErrorItem.model_validate(e) for e in errors] if errors is not None else None
         self.headers = headers or {}
 
     def problem(self) -> dict[str, Any]:
@@ -47,7 +70,7 @@ class AppError(Exception):
             "detail": self.detail,
         }
         if self.errors is not None:
-            body["errors"] = self.errors
+            body["errors"] = [e.model_dump() for e in self.errors]
         return body
 
 

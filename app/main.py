@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,7 +28,7 @@ from app.cors import ApiCorsMiddleware
 from app.db import is_sqlite, make_engine, make_sessionmaker, unavailable_reason
 from app.dialogue.router import router as dialogue_router
 from app.directory.router import router as directory_router
-from app.errors import PROBLEM_JSON, AppError
+from app.errors import PROBLEM_JSON, AppError, ErrorItem
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
 from app.headers import SecurityHeadersMiddleware
@@ -75,6 +76,12 @@ class Service(FastAPI):
         )
 
 
+class HealthOut(BaseModel):
+    """The health answer when the database accepts writes."""
+
+    status: Literal["ok"]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for the given settings (default: from the environment)."""
     settings = settings or get_settings()
@@ -120,11 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {
-                "loc": ".".join(str(p) for p in e.get("loc", ())),
-                "code": e.get("type", "invalid"),
-                "message": e.get("msg", ""),
-            }
+            ErrorItem(
+                loc=".".join(str(p) for p in e.get("loc", ())),
+                code=e.get("type", "invalid"),
+                message=e.get("msg", ""),
+            ).model_dump()
             for e in exc.errors()
         ]
         body = _problem(422, "Unprocessable Content", "The request is not valid.", errors=errors)
@@ -168,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get(
         "/healthz",
+        response_model=HealthOut,
         tags=["health"],
         summary="200 when the database accepts writes; 503 problem+json when it does not",
     )

@@ -11,9 +11,9 @@ from app.activities import service as activities
 from app.activities.models import Status
 from app.activities.schemas import (
     ActivityIn,
-    ActivityList,
+    ActivityListOut,
     ActivityOut,
-    ActivityPatch,
+    ActivityPatchIn,
     CalendarLinkOut,
 )
 from app.audit import service as audit
@@ -33,7 +33,7 @@ _PROBLEM: dict[str, Any] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/sche
 
 @router.get(
     "/v1/patients/{pid}/activities",
-    response_model=ActivityList,
+    response_model=ActivityListOut,
     summary="The patient's activities (visits, calls, tests), by start",
 )
 def list_activities(
@@ -70,7 +70,7 @@ def create_activity(
     summary="Move, cancel or mark an activity done (the care team)",
 )
 def change_activity(
-    aid: str, access: PlanWriteAccess, session: SessionDep, body: ActivityPatch
+    aid: str, access: PlanWriteAccess, session: SessionDep, body: ActivityPatchIn
 ) -> dict[str, Any]:
     """Change an activity; a cancelled or done one cannot be moved (409)."""
     activity = activities.change(session, access, aid, body, utcnow())

@@ -33,7 +33,7 @@ class ActivityIn(BaseModel):
         return self
 
 
-class ActivityPatch(BaseModel):
+class ActivityPatchIn(BaseModel):
     """Move, cancel or mark done: any of the fields; ``end`` and ``note`` may be set to null."""
 
     model_config = ConfigDict(extra="forbid")
@@ -62,7 +62,7 @@ class ActivityOut(BaseModel):
     updated_at: AwareDatetime
 
 
-class ActivityList(BaseModel):
+class ActivityListOut(BaseModel):
     """A patient's activities, by start."""
 
     items: list[ActivityOut]

@@ -26,12 +26,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.activities.models import Activity, ActivityChange, CalendarLink, Kind, Status
-from app.activities.schemas import ActivityIn, ActivityPatch
+from app.activities.schemas import ActivityIn, ActivityPatchIn
 from app.auth import people
 from app.auth.models import Role, User
 from app.auth.policy import Access, Actor, Relation, relation_to
 from app.config import Settings
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
 from app.patients.models import Patient
 from app.readings import feed
 
@@ -132,7 +132,7 @@ def upcoming(session: Session, patient_id: str, now: datetime, limit: int) -> li
 
 
 def _invalid(loc: str, code: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[{"loc": loc, "code": code, "message": message}])
+    return Unprocessable(message, errors=[ErrorItem(loc=loc, code=code, message=message)])
 
 
 def _who(
@@ -231,7 +231,7 @@ def get(session: Session, patient_id: str, activity_id: str) -> Activity:
 
 
 def change(
-    session: Session, access: Access, activity_id: str, body: ActivityPatch, now: datetime
+    session: Session, access: Access, activity_id: str, body: ActivityPatchIn, now: datetime
 ) -> Activity:
     """Move, cancel, mark done or reopen an activity; every change is kept."""
     activity = get(session, access.patient.id, activity_id)

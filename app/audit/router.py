@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.audit import service as audit
+from app.audit.schemas import AccessLogOut
 from app.auth import people
 from app.bounds import MAX_DB_INT
 from app.deps import AccessLogAccess, SessionDep
@@ -14,7 +15,11 @@ from app.deps import AccessLogAccess, SessionDep
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/v1/patients/{pid}/access-log", summary="Who read or changed the patient's data")
+@router.get(
+    "/v1/patients/{pid}/access-log",
+    response_model=AccessLogOut,
+    summary="Who read or changed the patient's data",
+)
 def access_log(
     access: AccessLogAccess,
     session: SessionDep,
@@ -35,9 +40,7 @@ def access_log(
                     "id": e.actor_id,
                     "handle": e.actor_handle,
                     "role": e.actor_role,
-                    "display_name": names[e.actor_id].display_name
-                    if e.actor_id in names
-                    else None,
+                    "display_name": names[e.actor_id].display_name if e.actor_id in names else None,
                     "care_unit": e.care_unit_name,
                 },
                 "relation": e.relation,

@@ -7,6 +7,13 @@ Relations, checked in order:
   ``valid_to``) whose scopes allow the action;
 - **admin**: operations; may read (audited) and enrol, never acts clinically.
 
+Goals: the care team writes any goal (``Action.WRITE_PLAN``); the patient writes their own
+personal goals (``Action.WRITE_PERSONAL_GOAL``), see ``may_write_goal``. Enrolment: clinicians
+enrol to the care teams they are members of, administrators to any team (``may_enrol``,
+``may_enrol_to_team``). Escalations of unacknowledged flags go to the clinicians of the
+patient's care teams only (``receives_escalations``). A flag of a patient the caller may not
+see answers like a missing flag (``flag_not_found``).
+
 The message thread (``Action.MESSAGE``, reading and writing alike) belongs to its participants:
 the patient, a proxy whose grant has the ``message`` scope, and the care team. Operations
 (admin) do not read the dialogue: it is a conversation about care, not data they need, so an
@@ -53,6 +60,7 @@ class Action(StrEnum):
     WRITE_STORY = "write_story"  # "what matters to me" and questions for the next contact
     MANAGE_CALENDAR = "manage_calendar"  # make or end the patient's .ics calendar link
     DECIDE_TEAM_REQUEST = "decide_team_request"  # let another care team take part, or not
+    WRITE_PERSONAL_GOAL = "write_personal_goal"  # a goal the patient set for themselves
 
 
 class Relation(StrEnum):
@@ -76,6 +84,7 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.WRITE_STORY,
             Action.MANAGE_CALENDAR,
             Action.DECIDE_TEAM_REQUEST,
+            Action.WRITE_PERSONAL_GOAL,
         }
     ),
     Relation.CARE_TEAM: frozenset(
@@ -83,6 +92,7 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.READ,
             Action.WRITE_READINGS,
             Action.WRITE_PLAN,
+            Action.WRITE_PERSONAL_GOAL,
             Action.MANAGE_FLAGS,
             Action.READ_ACCESS_LOG,
             Action.READ_GRANTS,
@@ -217,6 +227,34 @@ def may(access: Access, action: Action) -> bool:
     if access.relation == Relation.PROXY and action in _PROXY_SCOPE:
         return _PROXY_SCOPE[action] in access.scopes
     return True
+
+
+def may_write_goal(access: Access, *, personal: bool) -> bool:
+    """Whether the caller may write a goal: any with WRITE_PLAN, a personal one also as self."""
+    return may(access, Action.WRITE_PERSONAL_GOAL if personal else Action.WRITE_PLAN)
+
+
+def may_enrol(actor: Actor) -> bool:
+    """Whether the caller enrols patients at all: clinicians and administrators do."""
+    return actor.role in (Role.CLINICIAN, Role.ADMIN)
+
+
+def may_enrol_to_team(actor: Actor, *, member: bool) -> bool:
+    """Whether the caller may enrol to a team: an administrator any, a clinician their own."""
+    return actor.role == Role.ADMIN or member
+
+
+def receives_escalations(access: Access) -> bool:
+    """Whether the caller is told of a patient's unacknowledged flags: their team's clinicians.
+
+    A patient, a proxy or operations never receive escalations, whatever else they may do.
+    """
+    return access.relation == Relation.CARE_TEAM and access.actor.role == Role.CLINICIAN
+
+
+def flag_not_found() -> NotFound:
+    """The answer for a flag that is missing or of a patient the caller may not see (404)."""
+    return NotFound("No such flag.")
 
 
 class GrantChange(StrEnum):

@@ -12,7 +12,7 @@ from app.consent import service
 from app.consent.schemas import (
     AcceptIn,
     GrantChangeIn,
-    GrantList,
+    GrantListOut,
     GrantOut,
     InvitationIn,
     InvitationOut,
@@ -35,7 +35,7 @@ router = APIRouter(tags=["consent"])
 @router.get(
     "/v1/patients/{pid}/proxies",
     summary="The patient's proxies and representatives",
-    response_model=GrantList,
+    response_model=GrantListOut,
 )
 def list_proxies(access: GrantsReadAccess, session: SessionDep) -> dict[str, Any]:
     """Every grant, newest first; a proxy sees only their own."""

@@ -81,7 +81,7 @@ class RepresentativeIn(_Period):
     basis_note: MultiLine = Field(min_length=1, max_length=2000)
 
 
-class PatientRef(BaseModel):
+class GrantPatientOut(BaseModel):
     """The patient a grant is about."""
 
     id: str
@@ -93,7 +93,7 @@ class GrantOut(BaseModel):
 
     id: str
     patient_id: str
-    patient: PatientRef
+    patient: GrantPatientOut
     grantee: PersonOut
     scopes: list[str]
     valid_from: datetime
@@ -111,7 +111,7 @@ class GrantOut(BaseModel):
     replaced_by: str | None
 
 
-class GrantList(BaseModel):
+class GrantListOut(BaseModel):
     """The grants the caller may see."""
 
     items: list[GrantOut]

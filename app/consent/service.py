@@ -25,7 +25,7 @@ from app.auth.policy import Access, GrantChange, grant_change_check, grant_is_ac
 from app.consent import notices
 from app.consent.models import ProxyInvitation
 from app.consent.schemas import GrantChangeIn, InvitationIn, RepresentativeIn
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
 from app.patients.models import Patient
 from app.readings import feed
 
@@ -347,7 +347,7 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unprocessable(loc: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[{"loc": loc, "code": "invalid", "message": message}])
+    return Unprocessable(message, errors=[ErrorItem(loc=loc, code="invalid", message=message)])
 
 
 def hide_other_grants(changes: list[dict[str, Any]], access: Access) -> list[dict[str, Any]]:

@@ -82,7 +82,7 @@ def _directory(command: str) -> Iterator[Session]:
     except AppError as exc:
         console.print(f"[red]refused ({exc.status}):[/red] {exc.detail}")
         for item in exc.errors or []:
-            console.print(f"  {item['loc']}: {item['message']}")
+            console.print(f"  {item.loc}: {item.message}")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()

@@ -11,7 +11,7 @@ from app.deps import AdminDep, SessionDep, TeamRequestAccess
 from app.directory import service, team_requests
 from app.directory.schemas import (
     CareUnitIn,
-    CareUnitList,
+    CareUnitListOut,
     CareUnitOut,
     ClinicianIn,
     ConfirmIn,
@@ -19,16 +19,16 @@ from app.directory.schemas import (
     LoginIn,
     MembershipOut,
     OrganisationIn,
-    OrganisationList,
+    OrganisationListOut,
     OrganisationOut,
     TeamIn,
-    TeamList,
+    TeamListOut,
     TeamOut,
-    TeamRequestAdminList,
+    TeamRequestAdminListOut,
     TeamRequestAdminOut,
-    TeamRequestList,
+    TeamRequestListOut,
     TeamRequestOut,
-    UserList,
+    UserListOut,
     UserOut,
 )
 from app.errors import NotFound
@@ -38,7 +38,7 @@ router = APIRouter(tags=["directory"])
 READ, WRITE = "read_directory", "manage_directory"
 
 
-@router.get("/v1/admin/organisations", response_model=OrganisationList, summary="Organisations")
+@router.get("/v1/admin/organisations", response_model=OrganisationListOut, summary="Organisations")
 def list_organisations(admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     """Every organisation (region or municipality), by name."""
     admin.audit(session, READ)
@@ -57,7 +57,7 @@ def create_organisation(admin: AdminDep, session: SessionDep, body: Organisation
     return service.create_organisation(session, name=body.name, kind=body.kind)
 
 
-@router.get("/v1/admin/care-units", response_model=CareUnitList, summary="Care units")
+@router.get("/v1/admin/care-units", response_model=CareUnitListOut, summary="Care units")
 def list_care_units(admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     """Every care unit, by name."""
     admin.audit(session, READ)
@@ -73,7 +73,7 @@ def create_care_unit(admin: AdminDep, session: SessionDep, body: CareUnitIn) -> 
     return service.create_care_unit(session, organisation_id=body.organisation_id, name=body.name)
 
 
-@router.get("/v1/admin/teams", response_model=TeamList, summary="Care teams")
+@router.get("/v1/admin/teams", response_model=TeamListOut, summary="Care teams")
 def list_teams(admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     """Every care team with its care unit and members, by name."""
     admin.audit(session, READ)
@@ -89,7 +89,7 @@ def create_team(admin: AdminDep, session: SessionDep, body: TeamIn) -> Any:
     )
 
 
-@router.get("/v1/admin/clinicians", response_model=UserList, summary="Clinicians")
+@router.get("/v1/admin/clinicians", response_model=UserListOut, summary="Clinicians")
 def list_clinicians(admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     """Every clinician with their teams and linked login, by name."""
     admin.audit(session, READ)
@@ -159,7 +159,7 @@ def unlink_login(admin: AdminDep, session: SessionDep, user_id: str) -> Any:
 
 @router.get(
     "/v1/admin/team-requests",
-    response_model=TeamRequestAdminList,
+    response_model=TeamRequestAdminListOut,
     summary="Pending team requests",
 )
 def list_team_requests(admin: AdminDep, session: SessionDep) -> dict[str, Any]:
@@ -190,7 +190,7 @@ def confirm_team_request(
 
 @router.get(
     "/v1/patients/{pid}/team-requests",
-    response_model=TeamRequestList,
+    response_model=TeamRequestListOut,
     summary="Care teams asking to take part in the patient's care",
 )
 def patient_team_requests(access: TeamRequestAccess, session: SessionDep) -> dict[str, Any]:

@@ -40,7 +40,7 @@ class OrganisationOut(BaseModel):
     kind: str
 
 
-class OrganisationList(BaseModel):
+class OrganisationListOut(BaseModel):
     """Every organisation, by name."""
 
     items: list[OrganisationOut]
@@ -61,7 +61,7 @@ class CareUnitOut(BaseModel):
     organisation: OrganisationOut
 
 
-class CareUnitList(BaseModel):
+class CareUnitListOut(BaseModel):
     """Every care unit, by name."""
 
     items: list[CareUnitOut]
@@ -75,7 +75,7 @@ class TeamIn(_In):
     phone: Phone = ""
 
 
-class UnitRef(BaseModel):
+class UnitRefOut(BaseModel):
     """A care unit named in an answer."""
 
     id: str
@@ -88,11 +88,11 @@ class TeamOut(BaseModel):
     id: str
     name: str
     phone: str
-    care_unit: UnitRef
+    care_unit: UnitRefOut
     member_ids: list[str]
 
 
-class TeamList(BaseModel):
+class TeamListOut(BaseModel):
     """Every care team, by name."""
 
     items: list[TeamOut]
@@ -122,7 +122,7 @@ class UserOut(BaseModel):
     team_ids: list[str]
 
 
-class UserList(BaseModel):
+class UserListOut(BaseModel):
     """Every clinician, by name."""
 
     items: list[UserOut]
@@ -143,19 +143,19 @@ class LoginIn(_In):
     subject: Subject
 
 
-class TeamRef(BaseModel):
+class TeamRefOut(BaseModel):
     """The team a request is from, and its care unit."""
 
     id: str
     name: str
-    care_unit: UnitRef
+    care_unit: UnitRefOut
 
 
 class TeamRequestOut(BaseModel):
     """A care team's request to take part in the patient's care."""
 
     id: str
-    team: TeamRef
+    team: TeamRefOut
     status: Literal["pending", "accepted", "declined", "confirmed"]
     requested_by: PersonOut | None
     requested_at: datetime
@@ -170,13 +170,13 @@ class TeamRequestAdminOut(TeamRequestOut):
     basis_note: str | None = None
 
 
-class TeamRequestList(BaseModel):
+class TeamRequestListOut(BaseModel):
     """The patient's team requests, newest first."""
 
     items: list[TeamRequestOut]
 
 
-class TeamRequestAdminList(BaseModel):
+class TeamRequestAdminListOut(BaseModel):
     """Pending team requests, oldest first."""
 
     items: list[TeamRequestAdminOut]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
 from app.patients.models import CareTeam, CareUnit, Organisation, TeamMember
 
 T = TypeVar("T")
@@ -197,7 +197,7 @@ def add_member(session: Session, *, team_id: str, user_id: str, now: datetime) -
         # Patients, relatives and operations take part through their own relations.
         raise Unprocessable(
             "Only clinicians are members of care teams.",
-            errors=[{"loc": "user_id", "code": "not_clinician", "message": "Not a clinician."}],
+            errors=[ErrorItem(loc="user_id", code="not_clinician", message="Not a clinician.")],
         )
     row = session.get(TeamMember, {"team_id": team.id, "user_id": user.id})
     if row is None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.auth import people
-from app.auth.people import PersonOut
 from app.auth.policy import (
     Access,
-    Action,
     Relation,
     advice_audience,
     care_team_patient_ids,
@@ -22,50 +19,31 @@ from app.clock import utcnow
 from app.deps import (
     AcceptLanguage,
     ActorDep,
+    FlagActionDep,
     ReadAccess,
     SessionDep,
-    audit_access,
     audit_listing,
-    authorize_audited,
 )
 from app.dialogue import service as dialogue_service
-from app.errors import NotFound
 from app.findings import service as findings_service
 from app.findings.models import Flag, FlagStatus
-from rules.text import MultiLine
+from app.findings.schemas import (
+    AdviceListOut,
+    FlagActionIn,
+    FlagListOut,
+    FlagOut,
+    NoteIn,
+    NoteOut,
+)
 
 router = APIRouter(tags=["findings"])
 
-MAX_NOTE = 2000
 
-
-class FlagActionIn(BaseModel):
-    """An optional note on acknowledging or resolving a flag (appended to its notes)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    note: MultiLine = Field(default="", max_length=MAX_NOTE)
-
-
-class NoteIn(BaseModel):
-    """A note on a flag, for the care team."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    body: MultiLine = Field(min_length=1, max_length=MAX_NOTE)
-
-
-class NoteOut(BaseModel):
-    """A flag note and who wrote it, from which care unit."""
-
-    id: str
-    flag_id: str
-    author: PersonOut | None
-    body: str
-    created_at: AwareDatetime
-
-
-@router.get("/v1/patients/{pid}/advice", summary="The patient's advice, newest first")
+@router.get(
+    "/v1/patients/{pid}/advice",
+    response_model=AdviceListOut,
+    summary="The patient's advice, newest first",
+)
 def list_advice(
     access: ReadAccess,
     session: SessionDep,
@@ -82,7 +60,12 @@ def list_advice(
     return {"items": [findings_service.advice_dict(a, lang, audience) for a in rows]}
 
 
-@router.get("/v1/patients/{pid}/flags", summary="The patient's flags")
+@router.get(
+    "/v1/patients/{pid}/flags",
+    response_model=FlagListOut,
+    response_model_exclude_unset=True,
+    summary="The patient's flags",
+)
 def patient_flags(
     access: ReadAccess,
     session: SessionDep,
@@ -100,7 +83,12 @@ def patient_flags(
     return {"items": items}
 
 
-@router.get("/v1/flags", summary="The worklist: flags across the caller's patients")
+@router.get(
+    "/v1/flags",
+    response_model=FlagListOut,
+    response_model_exclude_unset=True,
+    summary="The worklist: flags across the caller's patients",
+)
 def worklist(
     actor: ActorDep,
     session: SessionDep,
@@ -122,23 +110,6 @@ def worklist(
     return {"items": items}
 
 
-def _flag_action(
-    flag_id: str, actor: ActorDep, session: SessionDep, verb: str
-) -> tuple[Flag, Access]:
-    flag = findings_service.get_flag(session, flag_id)
-    if flag is None:
-        raise NotFound("No such flag.")
-    resource = f"POST /v1/flags/{{flag_id}}/{verb}"
-    try:
-        access = authorize_audited(
-            session, actor, flag.patient_id, Action.MANAGE_FLAGS, resource, utcnow()
-        )
-    except NotFound as exc:
-        raise NotFound("No such flag.") from exc
-    audit_access(session, access, Action.MANAGE_FLAGS, resource)
-    return flag, access
-
-
 def _team_answer(session: Session, flag: Flag, access: Access, lang: str) -> dict[str, Any]:
     now = utcnow()
     unread = dialogue_service.unread_for(session, access.actor, [flag.patient_id], now)
@@ -147,12 +118,21 @@ def _team_answer(session: Session, flag: Flag, access: Access, lang: str) -> dic
     )[0]
 
 
-@router.post("/v1/flags/{flag_id}/acknowledge", summary="Acknowledge a flag (care team)")
+@router.post(
+    "/v1/flags/{flag_id}/acknowledge",
+    response_model=FlagOut,
+    response_model_exclude_unset=True,
+    summary="Acknowledge a flag (care team)",
+)
 def acknowledge_flag(
-    flag_id: str, actor: ActorDep, session: SessionDep, body: FlagActionIn | None = None
+    flag_id: str,
+    flags: FlagActionDep,
+    actor: ActorDep,
+    session: SessionDep,
+    body: FlagActionIn | None = None,
 ) -> dict[str, Any]:
     """Mark a flag as seen; it stays on the patient until resolved. A note is appended."""
-    flag, access = _flag_action(flag_id, actor, session, "acknowledge")
+    flag, access = flags.authorize(flag_id, "acknowledge")
     findings_service.acknowledge(
         session,
         flag,
@@ -164,12 +144,21 @@ def acknowledge_flag(
     return _team_answer(session, flag, access, actor.user.language)
 
 
-@router.post("/v1/flags/{flag_id}/resolve", summary="Resolve a flag with a note (care team)")
+@router.post(
+    "/v1/flags/{flag_id}/resolve",
+    response_model=FlagOut,
+    response_model_exclude_unset=True,
+    summary="Resolve a flag with a note (care team)",
+)
 def resolve_flag(
-    flag_id: str, actor: ActorDep, session: SessionDep, body: FlagActionIn | None = None
+    flag_id: str,
+    flags: FlagActionDep,
+    actor: ActorDep,
+    session: SessionDep,
+    body: FlagActionIn | None = None,
 ) -> dict[str, Any]:
     """Close the flag's episode. A note is appended."""
-    flag, access = _flag_action(flag_id, actor, session, "resolve")
+    flag, access = flags.authorize(flag_id, "resolve")
     findings_service.resolve(
         session,
         flag,
@@ -188,10 +177,10 @@ def resolve_flag(
     summary="Add a note to a flag (care team; never shown to the patient)",
 )
 def add_flag_note(
-    flag_id: str, actor: ActorDep, session: SessionDep, body: NoteIn
+    flag_id: str, flags: FlagActionDep, actor: ActorDep, session: SessionDep, body: NoteIn
 ) -> dict[str, Any]:
     """Append a note to the flag's history; earlier notes stay as written."""
-    flag, access = _flag_action(flag_id, actor, session, "notes")
+    flag, access = flags.authorize(flag_id, "notes")
     note = findings_service.add_note(
         session,
         flag,

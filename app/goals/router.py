@@ -5,26 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from app.auth.policy import Access, Action, Forbidden, Relation, may
 from app.clock import utcnow
-from app.deps import (
-    AcceptLanguage,
-    ActorDep,
-    ReadAccess,
-    SessionDep,
-    audit_access,
-    authorize_audited,
-)
+from app.deps import AcceptLanguage, ActorDep, GoalWriteDep, ReadAccess, SessionDep
 from app.findings import service as findings_service
 from app.goals import service as goals_service
 from app.goals import views as goals_views
-from app.goals.schemas import GoalIn, GoalPatch
+from app.goals.schemas import GoalIn, GoalListOut, GoalOut, GoalPatch, GoalProgressOut
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["goals"])
 
-WRITE_GOAL = "write_goal"  # the audit log's name for creating or changing a goal
 PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "A PNG image"}
 }
@@ -43,75 +34,49 @@ def png_headers(lang: str) -> dict[str, str]:
     }
 
 
-def _route(request: Request) -> str:
-    route = request.scope.get("route")
-    return f"{request.method} {getattr(route, 'path', request.url.path)}"
-
-
-def _may_write_goal(access: Access, *, personal: bool) -> bool:
-    """The care team writes any goal (Action.WRITE_PLAN); the patient their personal goals."""
-    return may(access, Action.WRITE_PLAN) or (personal and access.relation is Relation.SELF)
-
-
-def _goal_write_access(
-    request: Request, session: SessionDep, actor: ActorDep, pid: str, *, personal: bool
-) -> Access:
-    """Decide a goal write through the policy, then log it (a refusal is logged as one)."""
-    now = utcnow()
-    resource = _route(request)
-    if not personal:
-        access = authorize_audited(session, actor, pid, Action.WRITE_PLAN, resource, now)
-    else:
-        # Visible at all (404 otherwise, as for a missing patient), then: self or care team.
-        access = authorize_audited(session, actor, pid, Action.READ, resource, now)
-        audit_access(session, access, WRITE_GOAL, resource)
-        if not _may_write_goal(access, personal=True):
-            raise Forbidden("Only the patient or the care team may add a personal goal.")
-        return access
-    audit_access(session, access, WRITE_GOAL, resource)
-    return access
-
-
-@router.get("/goals", summary="The patient's goals with milestones and progress")
+@router.get(
+    "/goals", response_model=GoalListOut, summary="The patient's goals with milestones and progress"
+)
 def list_goals(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """Every goal of the patient, oldest first."""
     return {"items": goals_service.goals_with_milestones(session, access.patient.id)}
 
 
 @router.post(
-    "/goals", status_code=201, summary="Add a goal (care team; the patient: a personal goal)"
+    "/goals",
+    status_code=201,
+    response_model=GoalOut,
+    summary="Add a goal (care team; the patient: a personal goal)",
 )
 def create_goal(
-    pid: str, body: GoalIn, request: Request, session: SessionDep, actor: ActorDep
+    body: GoalIn, writes: GoalWriteDep, session: SessionDep, actor: ActorDep
 ) -> dict[str, Any]:
     """Store a goal with its milestones and agreements, and compute its progress."""
-    access = _goal_write_access(request, session, actor, pid, personal=body.personal)
+    access = writes.create(personal=body.personal)
     return goals_service.create_goal(
         session, patient=access.patient, body=body, author_id=actor.id, now=utcnow()
     )
 
 
-@router.patch("/goals/{goal_id}", summary="Change a goal (care team; the patient: a personal goal)")
+@router.patch(
+    "/goals/{goal_id}",
+    response_model=GoalOut,
+    summary="Change a goal (care team; the patient: a personal goal)",
+)
 def update_goal(
-    pid: str,
-    goal_id: str,
-    body: GoalPatch,
-    request: Request,
-    session: SessionDep,
-    actor: ActorDep,
+    goal_id: str, body: GoalPatch, writes: GoalWriteDep, session: SessionDep
 ) -> dict[str, Any]:
     """Change title, measure, target, dates, lifecycle, milestones or agreements."""
-    now = utcnow()
-    access = authorize_audited(session, actor, pid, Action.READ, _route(request), now)
-    audit_access(session, access, WRITE_GOAL, _route(request))
-    goal = goals_service.get_goal(session, access.patient.id, goal_id)
-    if not _may_write_goal(access, personal=goal.personal):
-        raise Forbidden("Only the care team may change this goal.")
-    return goals_service.update_goal(session, patient=access.patient, goal=goal, body=body, now=now)
+    access, goal = writes.change(goal_id)
+    return goals_service.update_goal(
+        session, patient=access.patient, goal=goal, body=body, now=utcnow()
+    )
 
 
 @router.get(
-    "/goals/{goal_id}/progress", summary="The goal's measure per day, with target and milestones"
+    "/goals/{goal_id}/progress",
+    response_model=GoalProgressOut,
+    summary="The goal's measure per day, with target and milestones",
 )
 def goal_progress(
     goal_id: str, access: ReadAccess, session: SessionDep, from_: From = None, to: To = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
@@ -16,7 +16,8 @@ Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 """A JSON number (an integer is fine); never a string, a boolean, NaN or infinity."""
 
 Title = Annotated[
-    SingleLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    SingleLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
 AgreementText = Annotated[
     MultiLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
 ]
@@ -111,3 +112,83 @@ class GoalPatch(BaseModel):
     lifecycle: Lifecycle | None = None
     milestones: list[MilestoneIn] | None = Field(default=None, max_length=20)
     agreements: list[AgreementText] | None = Field(default=None, max_length=20)
+
+
+class MeasureOut(BaseModel):
+    """What a goal measures: a type, aggregated over a window of days."""
+
+    type: str
+    aggregate: str
+    window_days: int
+    component: str | None
+
+
+class MilestoneOut(BaseModel):
+    """A step on the way to a goal, and whether (and when) it was reached."""
+
+    id: str
+    goal_id: str
+    title: str
+    target: dict[str, Any]
+    due: str | None
+    achieved_at: str | None
+    reached_on: str | None
+    percent: int | float | None  # kept as computed: an int stays an int on the wire
+    projected_date: str | None
+
+
+class GoalOut(BaseModel):
+    """A goal with its milestones, agreements and progress (times and dates as ISO strings).
+
+    ``target`` and ``progress`` are as the progress engine writes them (``rules.progress``):
+    a value is a number, or named components (systolic, diastolic).
+    """
+
+    id: str
+    patient_id: str
+    title: str
+    measure: MeasureOut
+    target: dict[str, Any]
+    start: str
+    due: str | None
+    lifecycle: str
+    personal: bool
+    agreements: list[str]
+    milestones: list[MilestoneOut]
+    progress: dict[str, Any]
+    created_at: str
+    created_by: str | None
+    updated_at: str
+
+
+class GoalListOut(BaseModel):
+    """The patient's goals, oldest first."""
+
+    items: list[GoalOut]
+
+
+class ProgressPointOut(BaseModel):
+    """One local day of a goal's series: the windowed value, the day's own, and its count."""
+
+    date: str
+    value: Any
+    daily: Any
+    count: int
+
+
+class GoalProgressOut(BaseModel):
+    """The series behind a goal's chart: values per day, milestones, progress, projection."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    goal_id: str
+    title: str
+    measure: MeasureOut
+    target: dict[str, Any]
+    unit: str
+    from_: str = Field(alias="from")
+    to: str
+    series: list[ProgressPointOut]
+    milestones: list[dict[str, Any]]
+    progress: dict[str, Any]
+    projection: dict[str, Any] | None

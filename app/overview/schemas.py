@@ -10,14 +10,14 @@ from app.activities.schemas import ActivityOut
 from app.plans.schemas import AgreementOut, CareContactOut, StoryOut
 
 
-class PatientRef(BaseModel):
+class OverviewPatientOut(BaseModel):
     """Whose plan it is."""
 
     id: str
     display_name: str
 
 
-class PlanRef(BaseModel):
+class PlanRefOut(BaseModel):
     """Which plan version the overview shows."""
 
     version: int
@@ -28,8 +28,8 @@ class PlanRef(BaseModel):
 class OverviewOut(BaseModel):
     """The shared plan on one screen."""
 
-    patient: PatientRef
-    plan: PlanRef | None
+    patient: OverviewPatientOut
+    plan: PlanRefOut | None
     goals: list[dict[str, Any]]
     agreements: list[AgreementOut]
     activities: list[ActivityOut]

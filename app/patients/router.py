@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -20,22 +19,15 @@ from app.directory.schemas import EnrolmentRequestOut
 from app.errors import BadRequest
 from app.patients import service as patients_service
 from app.patients.models import Patient
+from app.patients.schemas import (
+    EnrolPatientIn,
+    PatientDetailOut,
+    PatientListOut,
+    PatientOut,
+)
 from app.plans import contact as plans_contact
-from rules.text import SingleLine
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
-
-
-class EnrolPatient(BaseModel):
-    """The body of an enrolment."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    personnummer: SingleLine = Field(min_length=10, max_length=13)
-    display_name: SingleLine = Field(min_length=1, max_length=200)
-    timezone: SingleLine = Field(default="Europe/Stockholm", max_length=64)
-    language: str = Field(default="sv", pattern="^(sv|en)$")
-    team_id: SingleLine = Field(min_length=1, max_length=36)
 
 
 def _decode_offset(cursor: str | None) -> int:
@@ -47,7 +39,7 @@ def _decode_offset(cursor: str | None) -> int:
         raise BadRequest("Invalid page cursor.") from exc
 
 
-@router.get("", summary="The patients the caller may see")
+@router.get("", response_model=PatientListOut, summary="The patients the caller may see")
 def list_patients(
     actor: ActorDep,
     session: SessionDep,
@@ -76,7 +68,7 @@ def list_patients(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/{pid}", summary="One patient")
+@router.get("/{pid}", response_model=PatientDetailOut, summary="One patient")
 def get_patient(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The patient's registration data and named care contact (fast vårdkontakt)."""
     named = plans_contact.contact_dict(session, plans_contact.current(session, access.patient.id))
@@ -109,6 +101,8 @@ def _audit_enrolment(session: Session, actor: Actor, patient_id: str, now: datet
 @router.post(
     "",
     status_code=201,
+    # The 202 (a request to another team's patient) is documented below with its own model.
+    response_model=PatientOut | EnrolmentRequestOut,
     summary="Enrol a patient in one of the caller's teams",
     responses={
         202: {
@@ -118,7 +112,7 @@ def _audit_enrolment(session: Session, actor: Actor, patient_id: str, now: datet
     },
 )
 def enrol_patient(
-    body: EnrolPatient,
+    body: EnrolPatientIn,
     actor: ActorDep,
     session: SessionDep,
     response: Response,

@@ -11,12 +11,13 @@ from personnummer import personnummer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import policy
 from app.auth.models import Role, User
 from app.auth.policy import Actor, Forbidden, relation_to, visible_patient_ids
 from app.consent import service as consent_service
 from app.directory import team_requests
 from app.directory.models import TeamRequest
-from app.errors import Conflict, Unprocessable
+from app.errors import Conflict, ErrorItem, Unprocessable
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
 
 
@@ -48,12 +49,12 @@ def canonical_personnummer(value: str) -> str:
         raise Unprocessable(
             "Invalid personnummer.",
             errors=[
-                {
-                    "loc": "personnummer",
-                    "code": "invalid",
-                    "message": "Not a valid "
+                ErrorItem(
+                    loc="personnummer",
+                    code="invalid",
+                    message="Not a valid "
                     "personnummer or samordningsnummer (checked with the Luhn digit).",
-                }
+                )
             ],
         ) from exc
     return str(parsed.format(True))
@@ -173,13 +174,13 @@ def enrol(
     A personnummer enrolled with another team becomes a pending team request (DESIGN §4.10):
     the patient decides, the team sees nothing until then. The same team again is a 409.
     """
-    if actor.role not in (Role.CLINICIAN, Role.ADMIN):
+    if not policy.may_enrol(actor):
         raise Forbidden("Only clinicians and administrators enrol patients.")
     pnr = canonical_personnummer(personnummer_value)
     if timezone not in available_timezones():
         raise Unprocessable(
             "Unknown time zone.",
-            errors=[{"loc": "timezone", "code": "invalid", "message": "Not an IANA time zone."}],
+            errors=[ErrorItem(loc="timezone", code="invalid", message="Not an IANA time zone.")],
         )
     ZoneInfo(timezone)
     team = session.get(CareTeam, team_id) if len(team_id) <= 36 else None
@@ -187,10 +188,10 @@ def enrol(
         team is not None
         and session.get(TeamMember, {"team_id": team_id, "user_id": actor.id}) is not None
     )
-    if team is None or (actor.role != Role.ADMIN and not member):
+    if team is None or not policy.may_enrol_to_team(actor, member=member):
         raise Unprocessable(
             "Unknown care team.",
-            errors=[{"loc": "team_id", "code": "invalid", "message": "Not one of your teams."}],
+            errors=[ErrorItem(loc="team_id", code="invalid", message="Not one of your teams.")],
         )
     enrolled = session.scalars(select(Patient.id).where(Patient.personnummer == pnr)).first()
     if enrolled is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import people
 from app.auth.models import Role, User
-from app.errors import Unprocessable
+from app.errors import ErrorItem, Unprocessable
 from app.patients.models import CareTeam, CareUnit, TeamMember, TeamPatient
 from app.plans.models import CareContactRecord
 from app.readings import feed
@@ -112,22 +112,22 @@ def set_contact(
         raise Unprocessable(
             "The care contact must be a clinician of one of the patient's care teams.",
             errors=[
-                {
-                    "loc": "body.clinician_id",
-                    "code": "not_in_care_team",
-                    "message": "No clinician with this id takes part in the patient's care.",
-                }
+                ErrorItem(
+                    loc="body.clinician_id",
+                    code="not_in_care_team",
+                    message="No clinician with this id takes part in the patient's care.",
+                )
             ],
         )
     if team_id is not None and team_id not in teams:
         raise Unprocessable(
             "The clinician is not a member of that team.",
             errors=[
-                {
-                    "loc": "body.team_id",
-                    "code": "not_in_care_team",
-                    "message": "The clinician is not in this team of the patient's.",
-                }
+                ErrorItem(
+                    loc="body.team_id",
+                    code="not_in_care_team",
+                    message="The clinician is not in this team of the patient's.",
+                )
             ],
         )
     feed.lock_patient(session, patient_id)

@@ -20,9 +20,14 @@ from app.plans import agreements, contact, story
 from app.plans import service as plans_service
 from app.plans.schemas import (
     AgreementOut,
+    BacktestOut,
     CareContactIn,
     CareContactOut,
     DecisionIn,
+    PlanOut,
+    PlanVersionsOut,
+    RuleListOut,
+    RuleOut,
     StatusIn,
     StoryIn,
     StoryOut,
@@ -34,14 +39,24 @@ from rules.plan import PlanBody
 router = APIRouter(tags=["plans"])
 
 
-@router.get("/v1/patients/{pid}/plan", summary="The current plan version")
+@router.get(
+    "/v1/patients/{pid}/plan",
+    response_model=PlanOut,
+    response_model_exclude_unset=True,
+    summary="The current plan version",
+)
 def get_plan(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The patient's current plan."""
     row = plans_service.get_current(session, access.patient.id)
     return plans_service.to_dicts(session, [row])[0]
 
 
-@router.put("/v1/patients/{pid}/plan", summary="Save a new plan version (care team)")
+@router.put(
+    "/v1/patients/{pid}/plan",
+    response_model=PlanOut,
+    response_model_exclude_unset=True,
+    summary="Save a new plan version (care team)",
+)
 def put_plan(body: PlanBody, access: PlanWriteAccess, session: SessionDep) -> dict[str, Any]:
     """Validate the plan against the rule library and store it as a new version."""
     row = plans_service.save(
@@ -50,14 +65,23 @@ def put_plan(body: PlanBody, access: PlanWriteAccess, session: SessionDep) -> di
     return plans_service.to_dicts(session, [row])[0]
 
 
-@router.get("/v1/patients/{pid}/plan/versions", summary="Every version of the plan")
+@router.get(
+    "/v1/patients/{pid}/plan/versions",
+    response_model=PlanVersionsOut,
+    response_model_exclude_unset=True,
+    summary="Every version of the plan",
+)
 def plan_versions(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The plan's versions, newest first."""
     versions = plans_service.versions(session, access.patient.id)
     return {"items": plans_service.to_dicts(session, versions)}
 
 
-@router.get("/v1/patients/{pid}/plan/backtest", summary="The current plan's alert burden")
+@router.get(
+    "/v1/patients/{pid}/plan/backtest",
+    response_model=BacktestOut,
+    summary="The current plan's alert burden",
+)
 def backtest_current(
     access: ReadAccess,
     session: SessionDep,
@@ -74,7 +98,11 @@ def backtest_current(
     )
 
 
-@router.post("/v1/patients/{pid}/plan/backtest", summary="A proposed plan's alert burden")
+@router.post(
+    "/v1/patients/{pid}/plan/backtest",
+    response_model=BacktestOut,
+    summary="A proposed plan's alert burden",
+)
 def backtest_proposed(
     body: PlanBody,
     access: PlanWriteAccess,
@@ -99,13 +127,13 @@ def _rule_dict(rule_id: str) -> dict[str, Any]:
     return rule.model_dump(mode="json")
 
 
-@router.get("/v1/rules", summary="The rule library")
+@router.get("/v1/rules", response_model=RuleListOut, summary="The rule library")
 def list_rules(actor: ActorDep) -> dict[str, Any]:
     """Every rule of the library, with sources, parameters and texts."""
     return {"items": [r.model_dump(mode="json") for r in load_library().rules]}
 
 
-@router.get("/v1/rules/{rule_id}", summary="One rule of the library")
+@router.get("/v1/rules/{rule_id}", response_model=RuleOut, summary="One rule of the library")
 def get_rule(rule_id: str, actor: ActorDep) -> dict[str, Any]:
     """One rule."""
     return _rule_dict(rule_id)

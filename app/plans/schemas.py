@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 from app.auth.people import PersonOut
 from rules.plan import Responsible, When
@@ -64,7 +64,7 @@ class CareContactIn(BaseModel):
     hours: SingleLine = Field(default="", max_length=200)
 
 
-class TeamOut(BaseModel):
+class CareContactTeamOut(BaseModel):
     """A care team and its care unit."""
 
     id: str
@@ -77,7 +77,7 @@ class CareContactOut(BaseModel):
 
     clinician: PersonOut | None
     title: str
-    team: TeamOut
+    team: CareContactTeamOut
     phone: str
     hours: str
     set_at: AwareDatetime
@@ -109,3 +109,65 @@ class StoryVersionsOut(BaseModel):
     """Every version of the story, newest first."""
 
     items: list[StoryOut]
+
+
+Number = int | float  # kept as computed: an int stays an int on the wire
+
+
+class RuleOut(RootModel[dict[str, Any]]):
+    """A rule of the library as the rule language writes it (its fields depend on its kind)."""
+
+
+class RuleListOut(BaseModel):
+    """The rule library."""
+
+    items: list[RuleOut]
+
+
+class PlanOut(BaseModel):
+    """A plan version: rules, measuring schedule and agreements (each with its status today).
+
+    Entries are as the plan language writes them (``rules.plan``); ``created_at`` is an ISO
+    string (``+00:00``).
+    """
+
+    rules: list[dict[str, Any]]
+    schedule: list[dict[str, Any]]
+    contact: dict[str, Any] | None = None  # stored only when set: left out otherwise
+    agreements: list[dict[str, Any]]
+    version: int
+    created_at: str
+    created_by: str | None
+
+
+class PlanVersionsOut(BaseModel):
+    """Every version of the plan, newest first."""
+
+    items: list[PlanOut]
+
+
+class RuleBurdenOut(BaseModel):
+    """One rule's alert burden over the backtest."""
+
+    rule: str
+    mode: str
+    firings: int
+    advice: int
+    flags: int
+    firings_per_week: Number
+    advice_per_week: Number
+    flags_per_week: Number
+
+
+class BacktestOut(BaseModel):
+    """The alert burden a plan would have had over the last days, per rule."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    plan: Literal["current", "proposed"]
+    from_: str = Field(alias="from")
+    to: str
+    weeks: Number
+    readings: int
+    episode_days: int
+    rules: list[RuleBurdenOut]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound, Unprocessable
+from app.errors import ErrorItem, NotFound, Unprocessable
 from app.patients.models import Patient
 from app.plans import agreements
 from app.plans.models import PlanVersion
@@ -150,7 +150,7 @@ def backtest(
         if errors:
             raise Unprocessable(
                 "The proposed plan is not valid.",
-                errors=[{"loc": e.loc, "code": e.code, "message": e.message} for e in errors],
+                errors=[ErrorItem.of(e) for e in errors],
             )
         plan = PlanSpec.model_validate({**proposed.model_dump(), "version": 0})
     else:

@@ -44,8 +44,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import metrics
-from app.auth.models import Role, User
-from app.auth.policy import Action, Actor, Relation, may, relation_to
+from app.auth.models import User
+from app.auth.policy import Action, Actor, Relation, may, receives_escalations, relation_to
 from app.config import Settings
 from app.db import new_id, transaction
 from app.patients.models import Patient
@@ -279,7 +279,7 @@ def may_receive(
     if access is None:
         return False
     if row.kind == "escalation":
-        return access.relation == Relation.CARE_TEAM and user.role == Role.CLINICIAN
+        return receives_escalations(access)
     if access.relation == Relation.PROXY and patient.id not in sub.patient_ids:
         return False
     if row.kind == "message":

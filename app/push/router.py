@@ -17,7 +17,12 @@ from app.deps import (
     authorize_audited,
 )
 from app.push import service as push_service
-from app.push.schemas import SubscriptionCreated, SubscriptionIn, VapidPublicKey
+from app.push.schemas import (
+    NotificationListOut,
+    SubscriptionCreatedOut,
+    SubscriptionIn,
+    VapidPublicKeyOut,
+)
 from app.push.vapid import vapid_key
 
 router = APIRouter(tags=["push"])
@@ -26,18 +31,18 @@ router = APIRouter(tags=["push"])
 @router.get(
     "/v1/push/vapid-public-key",
     summary="The applicationServerKey for pushManager.subscribe",
-    response_model=VapidPublicKey,
+    response_model=VapidPublicKeyOut,
 )
-def vapid_public_key(_: ActorDep, settings: SettingsDep) -> VapidPublicKey:
+def vapid_public_key(_: ActorDep, settings: SettingsDep) -> VapidPublicKeyOut:
     """The service's VAPID public key, base64url of the uncompressed P-256 point."""
-    return VapidPublicKey(public_key=vapid_key(settings).public_key)
+    return VapidPublicKeyOut(public_key=vapid_key(settings).public_key)
 
 
 @router.post(
     "/v1/push/subscriptions",
     status_code=201,
     summary="Store the caller's push subscription (201 new, 200 updated)",
-    response_model=SubscriptionCreated,
+    response_model=SubscriptionCreatedOut,
 )
 def create_subscription(
     body: SubscriptionIn,
@@ -45,7 +50,7 @@ def create_subscription(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
-) -> SubscriptionCreated:
+) -> SubscriptionCreatedOut:
     """Subscribe this browser; ``patient_ids`` are patients whose advice the caller may get."""
     now = utcnow()
     patient_ids: list[str] = []
@@ -64,7 +69,7 @@ def create_subscription(
     )
     if not created:
         response.status_code = 200
-    return SubscriptionCreated(id=row.id)
+    return SubscriptionCreatedOut(id=row.id)
 
 
 @router.delete(
@@ -82,6 +87,7 @@ def delete_subscription(subscription_id: str, actor: ActorDep, session: SessionD
 
 @router.get(
     "/v1/patients/{pid}/notifications",
+    response_model=NotificationListOut,
     summary="The patient's delivery log: what was sent, when, to which subscription, how it ended",
 )
 def list_notifications(

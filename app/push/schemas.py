@@ -34,13 +34,45 @@ class SubscriptionIn(BaseModel):
     )
 
 
-class SubscriptionCreated(BaseModel):
+class SubscriptionCreatedOut(BaseModel):
     """The id of the stored subscription."""
 
     id: str
 
 
-class VapidPublicKey(BaseModel):
+class VapidPublicKeyOut(BaseModel):
     """The key to pass as ``applicationServerKey`` to ``pushManager.subscribe``."""
 
     public_key: str
+
+
+class NotificationOut(BaseModel):
+    """One push notification about the patient and how its delivery ended (ISO time strings)."""
+
+    id: str
+    kind: str
+    title: str
+    priority: str | None
+    advice_id: str | None
+    reminder_id: str | None
+    flag_id: str | None
+    message_id: str | None
+    subscription_id: str | None
+    recipient_user_id: str | None
+    urgency: str
+    ttl_seconds: int
+    created_at: str
+    status: str
+    outcome: str
+    attempts: int
+    next_attempt_at: str | None
+    sent_at: str | None
+    finished_at: str | None
+    last_status_code: int | None
+    reason: str | None
+
+
+class NotificationListOut(BaseModel):
+    """The patient's delivery log, newest first."""
+
+    items: list[NotificationOut]

@@ -18,6 +18,7 @@ from app.consent.service import hide_other_grants
 from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
 from app.errors import (
     BadRequest,
+    ErrorItem,
     PayloadTooLarge,
     Unauthorized,
     Unprocessable,
@@ -29,11 +30,11 @@ from app.readings import imports as imports_service
 from app.readings import service as readings_service
 from app.readings.imports import ImportFormat
 from app.readings.ratelimit import OwnPatients, RateLimiter
-from sync.wire import SyncRequest
+from app.readings.schemas import ChangesOut, ImportOut, ReadingListOut, SyncOut
+from sync.wire import MAX_READINGS, SyncRequest
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["sync"])
 
-MAX_READINGS = 5000
 MAX_PAGE = 1000
 
 
@@ -96,9 +97,9 @@ JsonOnly = Annotated[None, Depends(require_json)]
 RawBody = Annotated[bytes, Depends(read_body)]
 
 
-def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+def _validation_errors(exc: ValidationError) -> list[ErrorItem]:
     return [
-        {"loc": ".".join(str(p) for p in e["loc"]), "code": e["type"], "message": e["msg"]}
+        ErrorItem(loc=".".join(str(p) for p in e["loc"]), code=e["type"], message=e["msg"])
         for e in exc.errors(include_url=False, include_input=False)
     ]
 
@@ -111,6 +112,8 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
             "content": {"application/json": {"schema": SyncRequest.model_json_schema()}},
         }
     },
+    response_model=SyncOut,
+    response_model_exclude_unset=True,
     summary="Upload readings; answer per item, with new advice and the changes since a cursor",
 )
 def sync(
@@ -166,7 +169,9 @@ def sync(
     }
 
 
-@router.get("/changes", summary="The patient's change feed after a cursor")
+@router.get(
+    "/changes", response_model=ChangesOut, summary="The patient's change feed after a cursor"
+)
 def changes(
     access: ReadAccess,
     session: SessionDep,
@@ -196,7 +201,9 @@ def _parse_page_token(token: str) -> tuple[datetime, str]:
     return parsed, rid
 
 
-@router.get("/readings", summary="The patient's readings in time order")
+@router.get(
+    "/readings", response_model=ReadingListOut, summary="The patient's readings in time order"
+)
 def list_readings(
     access: ReadAccess,
     session: SessionDep,
@@ -251,6 +258,8 @@ def delete_reading(
             },
         }
     },
+    response_model=ImportOut,
+    response_model_exclude_unset=True,
     summary="Import an Open mHealth document or a Dexcom Clarity CSV export",
 )
 def import_readings(

@@ -11,6 +11,7 @@ from app.deps import AcceptLanguage, ReadAccess, SessionDep
 from app.findings import service as findings_service
 from app.goals.router import PNG, png_headers
 from app.reports import service as reports_service
+from app.reports.schemas import WeeklyReportOut
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["goals"])
 
@@ -23,7 +24,11 @@ Week = Annotated[
 ]
 
 
-@router.get("/report", summary="The weekly report: goals, and the CGM picture")
+@router.get(
+    "/report",
+    response_model=WeeklyReportOut,
+    summary="The weekly report: goals, and the CGM picture",
+)
 def weekly_report(access: ReadAccess, session: SessionDep, week: Week = None) -> dict[str, Any]:
     """Each goal as of the week's end, the week's series, CGM metrics and AGP."""
     return reports_service.weekly_report(session, patient=access.patient, week=week, now=utcnow())

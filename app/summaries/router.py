@@ -9,12 +9,18 @@ from fastapi import APIRouter, Query
 from app.clock import utcnow
 from app.deps import ReadAccess, SessionDep
 from app.summaries import service as summaries_service
+from app.summaries.schemas import CgmSummaryOut, DailySummaryOut
 from rules.catalogue import MeasurementType
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["goals"])
 
 
-@router.get("/summary", summary="CGM metrics and AGP profile, or a per-day summary of a type")
+@router.get(
+    "/summary",
+    response_model=CgmSummaryOut | DailySummaryOut,
+    response_model_exclude_unset=True,
+    summary="CGM metrics and AGP profile, or a per-day summary of a type",
+)
 def summary(
     access: ReadAccess,
     session: SessionDep,
