@@ -81,6 +81,15 @@ class ReadingListOut(BaseModel):
     next_cursor: str | None
 
 
+class ImportStopOut(BaseModel):
+    """Where a stopped import stopped: the chunk the database refused, and why."""
+
+    chunk: int
+    reading_index: int
+    client_id: str
+    reason: str
+
+
 class ImportRunOut(BaseModel):
     """The import run: how far it got, in chunks committed one by one."""
 
@@ -90,7 +99,7 @@ class ImportRunOut(BaseModel):
     chunks: int
     chunks_committed: int
     attempts: int
-    stopped_at: str | None
+    stopped_at: ImportStopOut | None
 
 
 class ImportSummaryOut(BaseModel):
