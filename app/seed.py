@@ -29,12 +29,12 @@ from app.auth.policy import Actor, Relation, relation_to
 from app.config import Settings
 from app.errors import Unprocessable
 from app.goals import service as goals_service
+from app.ingest import pipeline as ingest_pipeline
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans import contact as plans_contact
 from app.plans import service as plans_service
 from app.plans import story as plans_story
 from app.plans.models import AgreementEvent, StoryVersion
-from app.readings import service as readings_service
 from app.readings.models import Reading, Source
 from rules.language import load_library
 from rules.plan import PlanBody
@@ -260,7 +260,7 @@ def load_readings(
         source = SourceIn.model_validate({k: v for k, v in spec.items() if k != "patient"})
         items.sort(key=lambda i: i["time"])
         for start in range(0, len(items), BATCH):
-            outcome = readings_service.ingest(
+            outcome = ingest_pipeline.ingest(
                 session,
                 settings,
                 patient=patient,

@@ -13,6 +13,7 @@ from app.auth import people
 from app.auth.models import User
 from app.config import Settings
 from app.errors import Conflict
+from app.feed import service as feed
 from app.findings.models import (
     SEVERITY_RANK,
     Advice,
@@ -24,9 +25,8 @@ from app.findings.models import (
     FlagStatus,
     Severity,
 )
+from app.findings.outgoing import Outgoing
 from app.patients.models import Patient
-from app.push import service as push_service
-from app.readings import feed
 from rules.advice import PATIENT, PROXY, Audience
 from rules.engine import Finding
 from rules.language import load_library
@@ -58,9 +58,12 @@ def record(
     plan_version: int,
     findings: Sequence[Finding],
     now: datetime,
+    out: Outgoing,
     evaluated: Collection[tuple[str, str]] = (),
 ) -> list[Advice]:
     """Store each new firing as an evaluation; raise advice and open or extend flags.
+
+    What the feed and the pushes are to carry is collected in ``out`` for the caller to publish.
 
     Idempotent: a (rule, anchor) already recorded under this plan version is not recorded
     again, so re-evaluating a window after late data, or two workers running the same due
@@ -105,11 +108,11 @@ def record(
             continue  # monitor mode records, never notifies or flags
         due = finding.advice is not None
         if due and _advice_due(session, patient.id, finding, last_advice, now):
-            advice = _give_advice(session, patient, finding, evaluation, now)
+            advice = _give_advice(session, patient, finding, evaluation, now, out)
             last_advice[finding.rule_id] = now
             created.append(advice)
         if finding.flag_severity is not None:
-            _open_or_extend_flag(session, settings, patient, finding, evaluation, now)
+            _open_or_extend_flag(session, settings, patient, finding, evaluation, now, out)
     return created
 
 
@@ -155,7 +158,12 @@ def _fresh(finding: Finding, now: datetime) -> bool:
 
 
 def _give_advice(
-    session: Session, patient: Patient, finding: Finding, evaluation: Evaluation, now: datetime
+    session: Session,
+    patient: Patient,
+    finding: Finding,
+    evaluation: Evaluation,
+    now: datetime,
+    out: Outgoing,
 ) -> Advice:
     """Record a firing's advice, tell the feed, and queue its pushes while it is fresh."""
     assert finding.advice is not None
@@ -185,17 +193,9 @@ def _give_advice(
     )
     session.add(advice)
     session.flush()
-    feed.append(
-        session,
-        patient.id,
-        entity="advice",
-        op="upsert",
-        entity_id=advice.id,
-        data=advice_feed_dict(advice, patient.language),
-        now=now,
-    )
+    out.change("advice", "upsert", advice.id, advice_feed_dict(advice, patient.language))
     if advice.notify:
-        push_service.enqueue_advice(session, advice, patient, now)
+        out.pushes.append(advice)
     return advice
 
 
@@ -241,6 +241,7 @@ def _open_or_extend_flag(
     finding: Finding,
     evaluation: Evaluation,
     now: datetime,
+    out: Outgoing,
 ) -> Flag:
     severity = finding.flag_severity or Severity.LOW
     flag = session.scalars(
@@ -287,15 +288,7 @@ def _open_or_extend_flag(
             flag.due_at = min(flag.due_at or now, now + _deadline(settings, severity))
         flag.updated_at = now
     session.flush()
-    feed.append(
-        session,
-        patient.id,
-        entity="flag",
-        op="upsert",
-        entity_id=flag.id,
-        data=flag_dict(session, flag, patient.language, now),
-        now=now,
-    )
+    out.change("flag", "upsert", flag.id, flag_dict(session, flag, patient.language, now))
     return flag
 
 

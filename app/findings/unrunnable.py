@@ -26,8 +26,8 @@ from app.findings.models import (
     FlagStatus,
     Severity,
 )
+from app.findings.outgoing import Outgoing
 from app.patients.models import Patient
-from app.readings import feed
 from rules.engine import UnrunnableRule, unrunnable_rules
 from rules.language import RuleLibrary
 from rules.plan import PlanSpec
@@ -78,6 +78,7 @@ def flag_unrunnable_rules(
     plan: PlanSpec,
     library: RuleLibrary,
     now: datetime,
+    out: Outgoing,
 ) -> list[Flag]:
     """Raise a flag for each rule of the plan that lacks a required parameter (once each)."""
     raised: list[Flag] = []
@@ -129,14 +130,7 @@ def flag_unrunnable_rules(
         )
         session.add(flag)
         session.flush()
-        feed.append(
-            session,
-            patient.id,
-            entity="flag",
-            op="upsert",
-            entity_id=flag.id,
-            data=findings_service.flag_dict(session, flag, patient.language, now),
-            now=now,
-        )
+        flag_data = findings_service.flag_dict(session, flag, patient.language, now)
+        out.change("flag", "upsert", flag.id, flag_data)
         raised.append(flag)
     return raised

@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session
 from app.findings import corrections as findings_corrections
 from app.findings import service as findings_service
 from app.findings.models import Advice, Evaluation, EvaluationStatus
+from app.findings.outgoing import Outgoing
 from app.goals.models import Goal, Milestone
 from app.patients.models import Patient
 from app.plans import service as plans_service
-from app.push import service as push_service
-from app.readings import feed
 
 MILESTONE_RULE = "goal-milestone"
 ACHIEVED_RULE = "goal-achieved"
@@ -52,7 +51,12 @@ _CONGRATULATIONS = {
 
 
 def congratulate(
-    session: Session, patient: Patient, goal: Goal, milestone: Milestone | None, now: datetime
+    session: Session,
+    patient: Patient,
+    goal: Goal,
+    milestone: Milestone | None,
+    now: datetime,
+    out: Outgoing,
 ) -> Advice | None:
     """Advice (and a push) for a milestone or a goal reached, with its evaluation record."""
     rule = MILESTONE_RULE if milestone is not None else ACHIEVED_RULE
@@ -120,16 +124,10 @@ def congratulate(
     )
     session.add(advice)
     session.flush()
-    feed.append(
-        session,
-        patient.id,
-        entity="advice",
-        op="upsert",
-        entity_id=advice.id,
-        data=findings_service.advice_dict(advice, patient.language),
-        now=now,
+    out.change(
+        "advice", "upsert", advice.id, findings_service.advice_dict(advice, patient.language)
     )
-    push_service.enqueue_advice(session, advice, patient, now)
+    out.pushes.append(advice)
     return advice
 
 
@@ -139,7 +137,12 @@ def _congratulation_key(goal: Goal, milestone: Milestone | None) -> str:
 
 
 def withdraw_congratulations(
-    session: Session, patient: Patient, goal: Goal, milestone: Milestone | None, now: datetime
+    session: Session,
+    patient: Patient,
+    goal: Goal,
+    milestone: Milestone | None,
+    now: datetime,
+    out: Outgoing,
 ) -> None:
     """Retract the congratulation's evaluations and withdraw its advice (a correction)."""
     rule = MILESTONE_RULE if milestone is not None else ACHIEVED_RULE
@@ -161,5 +164,10 @@ def withdraw_congratulations(
         select(Advice).where(Advice.evaluation_id.in_([e.id for e in evaluations]))
     )
     findings_corrections.withdraw_advice(
-        session, patient, list(advice), reason=findings_corrections.ENTERED_IN_ERROR, now=now
+        session,
+        patient,
+        list(advice),
+        reason=findings_corrections.ENTERED_IN_ERROR,
+        now=now,
+        out=out,
     )

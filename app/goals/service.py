@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from app.db import new_id
 from app.errors import Conflict, NotFound, Unprocessable
-from app.goals.forms import announce, goal_dict
+from app.feed import service as feed
+from app.findings.outgoing import Outgoing, publish
+from app.goals.forms import announcement, goal_dict
 from app.goals.localtime import local_today
 from app.goals.models import Goal, Milestone
 from app.goals.progress import refresh
@@ -25,7 +27,6 @@ from app.goals.repository import list_goals, milestones_of
 from app.goals.schemas import GoalIn, GoalPatch, Lifecycle, MeasureIn, MilestoneIn, TargetIn
 from app.goals.spec import OPEN, error, start_of, validate
 from app.patients.models import Patient
-from app.readings import feed
 
 _TRANSITIONS: dict[str, frozenset[str]] = {
     Lifecycle.PROPOSED: frozenset({Lifecycle.ACTIVE, Lifecycle.CANCELLED}),
@@ -123,8 +124,10 @@ def create_goal(
     ]
     session.add_all(milestones)
     session.flush()
-    refresh(session, patient, goal, milestones, now, full=True)
-    announce(session, patient.id, goal, milestones, milestones, now)
+    out = Outgoing()
+    refresh(session, patient, goal, milestones, now, full=True, out=out)
+    out.extend(announcement(goal, milestones, milestones))
+    publish(session, patient, out, now)
     return goal_dict(goal, milestones)
 
 
@@ -201,9 +204,11 @@ def update_goal(
         session.flush()
         milestones = milestones_of(session, [goal.id])[goal.id]
     goal.updated_at = now
-    outcome = refresh(session, patient, goal, milestones, now, full=True)
+    out = Outgoing()
+    outcome = refresh(session, patient, goal, milestones, now, full=True, out=out)
     changed += [m for m in outcome.milestones_changed if m not in changed]
-    announce(session, patient.id, goal, milestones, changed, now, deleted=deleted)
+    out.extend(announcement(goal, milestones, changed, deleted=deleted))
+    publish(session, patient, out, now)
     return goal_dict(goal, milestones)
 
 

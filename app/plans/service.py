@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound, Unprocessable
+from app.feed import service as feed
 from app.patients.models import Patient
 from app.plans import agreements
 from app.plans.models import PlanVersion
-from app.readings import feed
+from app.readings.repository import counted_facts, through
 from rules.backtest import BacktestReport
 from rules.backtest import backtest as run_backtest
 from rules.engine import due_lookback, lookback
@@ -142,8 +143,6 @@ def backtest(
     Runs the same rule engine, vectorised, over the patient's counted readings of the last
     ``days`` days: per rule, firings, advice and flag episodes in total and per week.
     """
-    from app.findings.evaluation import counted_facts
-
     library = load_library()
     if proposed is not None:
         errors = validate_plan(proposed, library)
@@ -162,7 +161,7 @@ def backtest(
     types: set[str] = {str(entry.type) for entry in plan.schedule}
     types |= {str(t) for r in plan.rules if (rule := library.get(r.rule)) for t in rule.types}
     reach = max(lookback(plan, library), due_lookback(plan, library))
-    facts = counted_facts(session, patient_id, types, start - reach, now)
+    facts = counted_facts(session, patient_id, types, start - reach, through(now))
     report = run_backtest(plan, facts, library=library, tz=timezone, start=start, end=now)
     return burden_dict(report, proposed=proposed is not None)
 

@@ -23,11 +23,12 @@ from app.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from app.feed import service as feed
 from app.findings import service as findings_service
-from app.readings import feed
-from app.readings import imports as imports_service
+from app.ingest import imports as imports_service
+from app.ingest import pipeline as ingest_pipeline
+from app.ingest.imports import ImportFormat
 from app.readings import service as readings_service
-from app.readings.imports import ImportFormat
 from app.readings.ratelimit import OwnPatients, RateLimiter
 from sync.wire import SyncRequest
 
@@ -138,7 +139,7 @@ def sync(
             "The sync envelope is not valid.", errors=_validation_errors(exc)
         ) from exc
     now = utcnow()
-    outcome = readings_service.ingest(
+    outcome = ingest_pipeline.ingest(
         session,
         settings,
         patient=access.patient,
@@ -228,7 +229,7 @@ def delete_reading(
     reading_id: str, access: WriteReadingsAccess, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Tombstone a reading; it disappears from lists and rules and shows in the feed."""
-    readings_service.delete_reading(
+    ingest_pipeline.delete_reading(
         session,
         settings,
         patient=access.patient,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import BadRequest, Gone
-from app.readings.models import Change, FeedHead
+from app.feed.models import Change, FeedHead
 from sync.cursor import InvalidCursor, decode_cursor, encode_cursor
 
 _LOCKED = "feed_locked_patients"
