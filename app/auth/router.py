@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from app.auth.schemas import PreferencesIn
 from app.clock import utcnow
 from app.deps import ActorDep, SessionDep
+from app.enrolment import service as patients_service
 from app.errors import Unprocessable
-from app.patients import service as patients_service
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
