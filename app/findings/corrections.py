@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from app.findings import repository
 from app.findings import service as findings_service
 from app.findings.models import Advice, Flag
 from app.findings.outgoing import Outgoing
@@ -71,11 +72,7 @@ def mark_flags_entered_in_error(
 ) -> list[Flag]:
     """Tell the team on every flag that cites the reading that it was entered in error."""
     # A flag that cites a reading was written after the reading arrived.
-    candidates = session.scalars(
-        select(Flag)
-        .where(Flag.patient_id == patient.id, Flag.updated_at >= received_at)
-        .order_by(Flag.created_at, Flag.id)
-    )
+    candidates = repository.flags_updated_since(session, patient.id, received_at)
     marked = [flag for flag in candidates if reading_id in (flag.reading_ids or [])]
     for flag in marked:
         known = list(flag.entered_in_error or [])

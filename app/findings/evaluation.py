@@ -30,7 +30,6 @@ from app.findings.outgoing import Outgoing, publish
 from app.patients.models import Patient
 from app.plans import contact as plans_contact
 from app.plans import service as plans_service
-from app.plans.models import PlanVersion
 from app.readings.repository import counted_facts, through
 from rules.advice import Addressee, first_name
 from rules.engine import (
@@ -78,7 +77,7 @@ def inputs_for(
     plan = plans_service.current_spec(session, patient.id)
     if plan is None or not plan.rules:
         return None
-    plan = _effective(session, patient.id, plan)
+    plan = plans_service.effective(session, patient.id, plan)
     library = load_library()
     ruled = reading_types(plan, library)
     new = [f for f in new if f.type in ruled]  # a weight is no news to a BP-only plan
@@ -178,7 +177,7 @@ def run_due_for_patient(
     ):
         return 0
     feed.lock_patient(session, patient.id)
-    plan = _effective(session, patient.id, plan)
+    plan = plans_service.effective(session, patient.id, plan)
     out = Outgoing()
     unrunnable.flag_unrunnable_rules(
         session, settings, patient=patient, plan=plan, library=library, now=now, out=out
@@ -219,16 +218,3 @@ def _all_types(plan: PlanSpec, library: RuleLibrary) -> set[str]:
         if rule is not None:
             names.update(rule.types)
     return names
-
-
-def _effective(session: Session, patient_id: str, plan: PlanSpec) -> PlanSpec:
-    """The plan with ``effective_from``: when the patient's first plan version was made."""
-    if plan.effective_from is not None:
-        return plan
-    first = session.scalars(
-        select(PlanVersion.created_at)
-        .where(PlanVersion.patient_id == patient_id)
-        .order_by(PlanVersion.version)
-        .limit(1)
-    ).first()
-    return plan.model_copy(update={"effective_from": first}) if first else plan

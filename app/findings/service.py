@@ -6,7 +6,6 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import people
@@ -14,6 +13,7 @@ from app.auth.models import User
 from app.config import Settings
 from app.errors import Conflict
 from app.feed import service as feed
+from app.findings import repository
 from app.findings.models import (
     SEVERITY_RANK,
     Advice,
@@ -26,6 +26,11 @@ from app.findings.models import (
     Severity,
 )
 from app.findings.outgoing import Outgoing
+
+# Routers and other domains read advice and flags through the service.
+from app.findings.repository import get_flag as get_flag
+from app.findings.repository import list_advice as list_advice
+from app.findings.repository import list_flags as list_flags
 from app.patients.models import Patient
 from rules.advice import PATIENT, PROXY, Audience
 from rules.engine import Finding
@@ -72,13 +77,13 @@ def record(
     """
     created: list[Advice] = []
     keys = {f.key for f in findings} | set(evaluated)
-    known = _evaluations_by_key(session, patient.id, plan_version, keys)
+    known = repository.evaluations_by_key(session, patient.id, plan_version, keys)
     fired_now = {f.key for f in findings}
     for key in keys - fired_now:
         row = known.get(key)
         if row is not None and row.status == EvaluationStatus.FIRED:
             row.status, row.retracted_at = EvaluationStatus.RETRACTED, now
-    last_advice = _last_advice_times(session, patient.id, {f.rule_id for f in findings})
+    last_advice = repository.last_advice_times(session, patient.id, {f.rule_id for f in findings})
     for finding in findings:
         evaluation = known.get(finding.key)
         if evaluation is not None and evaluation.status == EvaluationStatus.FIRED:
@@ -134,18 +139,9 @@ def _advice_due(
         if finding.push_muted or not _fresh(finding, now):
             return False
         start = datetime.fromisoformat(finding.episode["start"])
-        pushed = session.scalars(
-            select(Advice.id)
-            .where(
-                Advice.patient_id == patient_id,
-                Advice.rule_id == finding.rule_id,
-                Advice.notify.is_(True),
-                Advice.episode_start >= start,
-                Advice.episode_start <= finding.anchor_time,
-            )
-            .limit(1)
-        ).first()
-        return pushed is None
+        return not repository.pushed_in_episode(
+            session, patient_id, finding.rule_id, start, finding.anchor_time
+        )
     previous = last_advice.get(finding.rule_id)
     cooldown = timedelta(minutes=finding.cooldown_minutes)
     return previous is None or now - previous >= cooldown or cooldown.total_seconds() == 0
@@ -199,41 +195,6 @@ def _give_advice(
     return advice
 
 
-def _evaluations_by_key(
-    session: Session, patient_id: str, plan_version: int, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], Evaluation]:
-    found: dict[tuple[str, str], Evaluation] = {}
-    anchors = sorted({anchor for _, anchor in keys})
-    for start in range(0, len(anchors), 500):  # keep the IN list a sane size
-        rows = session.scalars(
-            select(Evaluation).where(
-                Evaluation.patient_id == patient_id,
-                Evaluation.plan_version == plan_version,
-                Evaluation.anchor_key.in_(anchors[start : start + 500]),
-            )
-        )
-        for row in rows:
-            if (row.rule_id, row.anchor_key) in keys:
-                found[(row.rule_id, row.anchor_key)] = row
-    return found
-
-
-def _last_advice_times(
-    session: Session, patient_id: str, rule_ids: set[str]
-) -> dict[str, datetime]:
-    times: dict[str, datetime] = {}
-    for rule_id in sorted(rule_ids):
-        latest = session.scalars(
-            select(Advice.created_at)
-            .where(Advice.patient_id == patient_id, Advice.rule_id == rule_id)
-            .order_by(Advice.created_at.desc())
-            .limit(1)
-        ).first()
-        if latest is not None:
-            times[rule_id] = latest
-    return times
-
-
 def _open_or_extend_flag(
     session: Session,
     settings: Settings,
@@ -244,19 +205,7 @@ def _open_or_extend_flag(
     out: Outgoing,
 ) -> Flag:
     severity = finding.flag_severity or Severity.LOW
-    flag = session.scalars(
-        select(Flag)
-        .join(Evaluation, Evaluation.id == Flag.evaluation_id)
-        .where(
-            Flag.patient_id == patient.id,
-            Flag.rule_id == finding.rule_id,
-            Flag.status.in_([FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED]),
-            # A "rule cannot run" flag (app.findings.unrunnable) is no clinical episode.
-            Evaluation.anchor_key.not_like("config/%"),
-        )
-        .order_by(Flag.created_at.desc())
-        .limit(1)
-    ).first()
+    flag = repository.open_episode(session, patient.id, finding.rule_id)
     if flag is None:
         flag = Flag(
             patient_id=patient.id,
@@ -367,22 +316,14 @@ def flag_dicts(
     team's notes; every other reader (the patient, a proxy, operations, the change feed) gets
     no notes and no note text. ``unread`` adds the patient's unread message count to each row.
     """
-    team_flags = [f.id for f in flags if f.patient_id in team_patients]
-    notes: dict[str, list[FlagNote]] = {}
-    if team_flags:
-        for note in session.scalars(
-            select(FlagNote)
-            .where(FlagNote.flag_id.in_(team_flags))
-            .order_by(FlagNote.created_at, FlagNote.id)
-        ):
-            notes.setdefault(note.flag_id, []).append(note)
+    notes = repository.notes_of(session, [f.id for f in flags if f.patient_id in team_patients])
     users = people.users_by_id(
         session,
         [f.acknowledged_by for f in flags]
         + [f.resolved_by for f in flags]
         + [n.author_id for ns in notes.values() for n in ns],
     )
-    names = patient_names(session, {f.patient_id for f in flags})
+    names = repository.patient_names(session, {f.patient_id for f in flags})
     shown: list[dict[str, Any]] = []
     for flag in flags:
         data = _flag_fields(flag, lang, now, users)
@@ -437,16 +378,6 @@ def note_dict(note: FlagNote, users: Mapping[str, User]) -> dict[str, Any]:
     }
 
 
-def patient_names(session: Session, patient_ids: Collection[str]) -> dict[str, str]:
-    """Display names of patients by id, in one query."""
-    if not patient_ids:
-        return {}
-    rows = session.execute(
-        select(Patient.id, Patient.display_name).where(Patient.id.in_(list(patient_ids)))
-    ).all()
-    return {r.id: r.display_name for r in rows}
-
-
 def withdrawal_dict(advice: Advice) -> dict[str, Any]:
     """Whether advice was taken back, and why (apps remove withdrawn advice)."""
     return {
@@ -470,36 +401,6 @@ def correction_dict(flag: Flag, lang: str) -> dict[str, Any]:
         "corrected_at": flag.corrected_at.isoformat() if flag.corrected_at else None,
         "correction": text if ids else None,
     }
-
-
-def list_advice(session: Session, patient_id: str, *, limit: int) -> list[Advice]:
-    """A patient's advice, newest first."""
-    return list(
-        session.scalars(
-            select(Advice)
-            .where(Advice.patient_id == patient_id)
-            .order_by(Advice.created_at.desc(), Advice.id)
-            .limit(limit)
-        )
-    )
-
-
-def list_flags(
-    session: Session, patient_ids: Sequence[str], *, status: str | None, limit: int
-) -> list[Flag]:
-    """Flags of the given patients: most severe first, then oldest."""
-    if not patient_ids:
-        return []
-    query = select(Flag).where(Flag.patient_id.in_(patient_ids))
-    if status:
-        query = query.where(Flag.status == status)
-    query = query.order_by(Flag.severity_rank.desc(), Flag.created_at, Flag.id).limit(limit)
-    return list(session.scalars(query))
-
-
-def get_flag(session: Session, flag_id: str) -> Flag | None:
-    """A flag by id, or None."""
-    return session.get(Flag, flag_id) if len(flag_id) <= 36 else None
 
 
 def add_note(

@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.findings import repository
 from app.findings import service as findings_service
 from app.findings.models import (
     SEVERITY_RANK,
@@ -84,15 +84,7 @@ def flag_unrunnable_rules(
     raised: list[Flag] = []
     for item in unrunnable_rules(plan, library):
         key = anchor(plan.version)
-        known = session.scalar(
-            select(Evaluation.id).where(
-                Evaluation.patient_id == patient.id,
-                Evaluation.rule_id == item.rule_id,
-                Evaluation.anchor_key == key,
-                Evaluation.plan_version == plan.version,
-            )
-        )
-        if known is not None:
+        if repository.evaluation_at(session, patient.id, item.rule_id, key, plan.version):
             continue
         explanation = _explanation(item, plan, library)
         evaluation = Evaluation(

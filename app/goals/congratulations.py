@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.findings import corrections as findings_corrections
+from app.findings import repository as findings_repository
 from app.findings import service as findings_service
 from app.findings.models import Advice, Evaluation, EvaluationStatus
 from app.findings.outgoing import Outgoing
@@ -65,14 +65,7 @@ def congratulate(
     plan = plans_service.current(session, patient.id)
     plan_version = plan.version if plan is not None else 0
     key = _congratulation_key(goal, milestone)
-    earlier = session.scalars(
-        select(Evaluation).where(
-            Evaluation.patient_id == patient.id,
-            Evaluation.rule_id == rule,
-            Evaluation.anchor_key == key,
-            Evaluation.plan_version == plan_version,
-        )
-    ).first()
+    earlier = findings_repository.evaluation_at(session, patient.id, rule, key, plan_version)
     if earlier is not None and earlier.status != EvaluationStatus.RETRACTED:
         return None  # congratulated once already (the key is unique per plan version)
     progress = goal.progress or {}
@@ -146,27 +139,17 @@ def withdraw_congratulations(
 ) -> None:
     """Retract the congratulation's evaluations and withdraw its advice (a correction)."""
     rule = MILESTONE_RULE if milestone is not None else ACHIEVED_RULE
-    evaluations = list(
-        session.scalars(
-            select(Evaluation).where(
-                Evaluation.patient_id == patient.id,
-                Evaluation.rule_id == rule,
-                Evaluation.anchor_key == _congratulation_key(goal, milestone),
-                Evaluation.status == EvaluationStatus.FIRED,
-            )
-        )
-    )
+    key = _congratulation_key(goal, milestone)
+    evaluations = findings_repository.fired_evaluations(session, patient.id, rule, key)
     for evaluation in evaluations:
         evaluation.status, evaluation.retracted_at = EvaluationStatus.RETRACTED, now
     if not evaluations:
         return
-    advice = session.scalars(
-        select(Advice).where(Advice.evaluation_id.in_([e.id for e in evaluations]))
-    )
+    advice = findings_repository.advice_of_evaluations(session, [e.id for e in evaluations])
     findings_corrections.withdraw_advice(
         session,
         patient,
-        list(advice),
+        advice,
         reason=findings_corrections.ENTERED_IN_ERROR,
         now=now,
         out=out,

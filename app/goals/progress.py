@@ -27,23 +27,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.feed import service as feed
-from app.feed.models import Change
 from app.findings.models import Advice
 from app.findings.outgoing import Outgoing, publish
 from app.goals.congratulations import congratulate, withdraw_congratulations
 from app.goals.forms import INTERNAL, announcement, progress_json, shown_percent
 from app.goals.localtime import local_midnight, local_today, zone_of
 from app.goals.models import Goal, Milestone
-from app.goals.repository import milestones_of, open_goals
+from app.goals.repository import goals_in, milestones_of, open_goals, patients_with_open_goals
 from app.goals.schemas import Lifecycle
 from app.goals.spec import OPEN, goal_spec
 from app.patients.models import Patient
-from app.readings.models import Reading
+from app.readings import repository as readings_repository
 from app.readings.repository import counted_facts
 from rules.facts import ReadingFact
 from rules.progress import (
@@ -60,7 +58,6 @@ from rules.progress import (
 )
 
 log = logging.getLogger("selfcare.goals")
-_ID_CHUNK = 500
 
 
 @dataclass
@@ -76,24 +73,11 @@ def _changed_days(
     session: Session, patient_id: str, type_: str, after_seq: int, tz: tzinfo
 ) -> set[date] | None:
     """Local days of this type's readings changed after a feed position (None: unknown)."""
-    oldest = session.scalar(select(func.min(Change.seq)).where(Change.patient_id == patient_id))
-    if oldest is not None and oldest > after_seq + 1:
+    ids = feed.changed_ids(session, patient_id, "reading", after_seq)
+    if ids is None:
         return None  # the feed was trimmed behind us: nothing tells what changed
-    ids = list(
-        session.scalars(
-            select(Change.entity_id).where(
-                Change.patient_id == patient_id, Change.seq > after_seq, Change.entity == "reading"
-            )
-        )
-    )
-    days: set[date] = set()
-    for offset in range(0, len(ids), _ID_CHUNK):
-        chunk = set(ids[offset : offset + _ID_CHUNK])
-        times = session.scalars(
-            select(Reading.time).where(Reading.id.in_(chunk), Reading.type == type_)
-        )
-        days.update(t.astimezone(tz).date() for t in times)
-    return days
+    times = readings_repository.times_of(session, ids, type_)
+    return {t.astimezone(tz).date() for t in times}
 
 
 def local_day_facts(
@@ -209,15 +193,7 @@ def correct_goals(
     """
     wanted = set(types)
     kept = (*OPEN, Lifecycle.ACHIEVED.value)
-    goals = [
-        g
-        for g in session.scalars(
-            select(Goal)
-            .where(Goal.patient_id == patient.id, Goal.lifecycle.in_(kept))
-            .order_by(Goal.created_at, Goal.id)
-        )
-        if g.measure.get("type") in wanted
-    ]
+    goals = [g for g in goals_in(session, patient.id, kept) if g.measure.get("type") in wanted]
     if not goals:
         return []
     milestones = milestones_of(session, [g.id for g in goals])
@@ -290,14 +266,7 @@ def recompute_all(factory: sessionmaker[Session], now: datetime) -> dict[str, in
     whose goals were all recomputed in full today (by another worker) is skipped.
     """
     with transaction(factory) as session:
-        patient_ids = list(
-            session.scalars(
-                select(Goal.patient_id)
-                .where(Goal.lifecycle.in_(OPEN))
-                .distinct()
-                .order_by(Goal.patient_id)
-            )
-        )
+        patient_ids = patients_with_open_goals(session)
     counts = {"patients": 0, "goals": 0, "advice": 0, "skipped": 0, "failed": 0}
     for patient_id in patient_ids:
         try:

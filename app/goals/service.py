@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import new_id
@@ -23,7 +22,7 @@ from app.goals.forms import announcement, goal_dict
 from app.goals.localtime import local_today
 from app.goals.models import Goal, Milestone
 from app.goals.progress import refresh
-from app.goals.repository import list_goals, milestones_of
+from app.goals.repository import has_goals, list_goals, milestones_of
 from app.goals.schemas import GoalIn, GoalPatch, Lifecycle, MeasureIn, MilestoneIn, TargetIn
 from app.goals.spec import OPEN, error, start_of, validate
 from app.patients.models import Patient
@@ -220,7 +219,7 @@ def load_goals(
     now: datetime,
 ) -> int:
     """Add goals (API bodies) to a patient who has none; how many were added."""
-    if session.scalar(select(func.count()).select_from(Goal).where(Goal.patient_id == patient.id)):
+    if has_goals(session, patient.id):
         return 0
     for body in goals:
         create_goal(

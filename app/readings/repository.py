@@ -27,6 +27,7 @@ from rules.facts import ReadingFact
 ReadingRow = Mapping[Any, Any]
 READINGS = cast(Table, Reading.__table__)
 _RESOLUTION = timedelta(microseconds=1)
+_IN_CHUNK = 500
 
 
 def through(end: datetime) -> datetime:
@@ -69,6 +70,17 @@ def counted_facts(
         .order_by(c.time, c.id)
     )
     return [to_fact(row) for row in session.execute(query).mappings()]
+
+
+def times_of(session: Session, reading_ids: Sequence[str], type_: str) -> list[datetime]:
+    """The times of those of these readings that are of a type."""
+    times: list[datetime] = []
+    for offset in range(0, len(reading_ids), _IN_CHUNK):  # keep the IN list a sane size
+        chunk = set(reading_ids[offset : offset + _IN_CHUNK])
+        times += session.scalars(
+            select(READINGS.c.time).where(READINGS.c.id.in_(chunk), READINGS.c.type == type_)
+        )
+    return times
 
 
 def upsert_source(
