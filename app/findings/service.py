@@ -15,7 +15,6 @@ from app.errors import Conflict
 from app.feed import service as feed
 from app.findings import repository
 from app.findings.models import (
-    SEVERITY_RANK,
     Advice,
     AdviceHeldBack,
     Evaluation,
@@ -23,7 +22,6 @@ from app.findings.models import (
     Flag,
     FlagNote,
     FlagStatus,
-    Severity,
 )
 from app.findings.outgoing import Outgoing
 
@@ -34,16 +32,16 @@ from app.findings.repository import list_flags as list_flags
 from app.patients.models import Patient
 from rules.advice import PATIENT, PROXY, Audience
 from rules.engine import Finding
-from rules.language import load_library
+from rules.language import SEVERITY_RANK, Severity, load_library
 
 MAX_FLAG_READINGS = 50
 
 
 def _deadline(settings: Settings, severity: str) -> timedelta:
     hours = {
-        Severity.HIGH: settings.flag_deadline_hours_high,
-        Severity.MODERATE: settings.flag_deadline_hours_moderate,
-        Severity.LOW: settings.flag_deadline_hours_low,
+        Severity.high: settings.flag_deadline_hours_high,
+        Severity.moderate: settings.flag_deadline_hours_moderate,
+        Severity.low: settings.flag_deadline_hours_low,
     }[Severity(severity)]
     return timedelta(hours=hours)
 
@@ -204,7 +202,7 @@ def _open_or_extend_flag(
     now: datetime,
     out: Outgoing,
 ) -> Flag:
-    severity = finding.flag_severity or Severity.LOW
+    severity = finding.flag_severity or Severity.low
     flag = repository.open_episode(session, patient.id, finding.rule_id)
     if flag is None:
         flag = Flag(

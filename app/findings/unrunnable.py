@@ -19,17 +19,15 @@ from app.config import Settings
 from app.findings import repository
 from app.findings import service as findings_service
 from app.findings.models import (
-    SEVERITY_RANK,
     Evaluation,
     EvaluationStatus,
     Flag,
     FlagStatus,
-    Severity,
 )
 from app.findings.outgoing import Outgoing
 from app.patients.models import Patient
 from rules.engine import UnrunnableRule, unrunnable_rules
-from rules.language import RuleLibrary
+from rules.language import SEVERITY_RANK, RuleLibrary, Severity
 from rules.plan import PlanSpec
 
 ANCHOR_PREFIX = "config/"
@@ -108,8 +106,8 @@ def flag_unrunnable_rules(
             rule_id=item.rule_id,
             rule_version=item.rule_version,
             evaluation_id=evaluation.id,
-            severity=Severity.MODERATE,
-            severity_rank=SEVERITY_RANK[Severity.MODERATE],
+            severity=Severity.moderate,
+            severity_rank=SEVERITY_RANK[Severity.moderate],
             status=FlagStatus.OPEN,
             title=dict(_TITLE),
             explanation=explanation,

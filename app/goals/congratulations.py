@@ -19,6 +19,7 @@ from app.findings.outgoing import Outgoing
 from app.goals.models import Goal, Milestone
 from app.patients.models import Patient
 from app.plans import service as plans_service
+from rules.language import Priority
 
 MILESTONE_RULE = "goal-milestone"
 ACHIEVED_RULE = "goal-achieved"
@@ -108,7 +109,7 @@ def congratulate(
         evaluation_id=evaluation.id,
         rule_id=rule,
         rule_version=1,
-        priority="routine",
+        priority=Priority.routine,
         title=dict(texts["title"]),
         body={lang: text.format(**names) for lang, text in texts["body"].items()},
         reading_ids=[],

@@ -30,6 +30,7 @@ from app.db import new_id, transaction
 from app.patients.models import Patient
 from app.push import service as push_service
 from app.push.quiet_hours import zone_of
+from rules.language import Priority
 
 MIN_TTL_SECONDS = 60
 TITLES = {
@@ -108,7 +109,7 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
                     "activity_id": activity.id,
                     "reminder_id": reminder_id,
                     "patient_id": patient.id,
-                    "priority": "routine",
+                    "priority": Priority.routine,
                     "url": f"/patients/{patient.id}/activities/{activity.id}",
                 },
                 urgency="normal",

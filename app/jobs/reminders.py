@@ -32,6 +32,7 @@ from app.push import service as push_service
 from app.push.models import Reminder
 from app.push.quiet_hours import local_to_utc, parse_hh_mm, zone_of
 from app.readings.models import Reading, ReadingStatus
+from rules.language import Priority
 from rules.plan import ScheduleEntry
 
 REMINDER_TTL_SECONDS = 2 * 3600
@@ -206,7 +207,7 @@ def remind_patient(
                     "title": reminder_title(types, lang),
                     "reminder_id": claimed[0][0],
                     "patient_id": patient_id,
-                    "priority": "routine",
+                    "priority": Priority.routine,
                     "url": f"/patients/{patient_id}/readings/new?types={','.join(types)}",
                 },
                 urgency="normal",

@@ -33,8 +33,9 @@ from app.push.schemas import SubscriptionIn
 from app.push.sender import MAX_PLAINTEXT_BYTES, encode_payload
 from app.push.vapid import b64url_decode
 from rules.advice import PATIENT, PROXY, Audience
+from rules.language import Priority
 
-ADVICE_TTL_SECONDS = {"urgent": 6 * 3600, "routine": 24 * 3600}
+ADVICE_TTL_SECONDS: dict[str, int] = {Priority.urgent: 6 * 3600, Priority.routine: 24 * 3600}
 _TOPIC_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -173,7 +174,7 @@ def enqueue_advice(session: Session, advice: PushedAdvice, patient: Patient, now
                     "priority": advice.priority,
                     "url": f"/patients/{patient.id}/advice/{advice.id}",
                 },
-                urgency="high" if advice.priority == "urgent" else "normal",
+                urgency="high" if advice.priority == Priority.urgent else "normal",
                 ttl_seconds=ttl,
                 topic_=topic("advice", advice.rule_id),
                 now=now,
