@@ -32,41 +32,12 @@ from app.push import service as push_service
 from app.push.models import Reminder
 from app.push.quiet_hours import local_to_utc, parse_hh_mm, zone_of
 from app.readings.models import Reading, ReadingStatus
+from rules.catalogue import display_name
 from rules.language import Priority
 from rules.plan import ScheduleEntry
 
 REMINDER_TTL_SECONDS = 2 * 3600
 
-NAMES = {
-    "sv": {
-        "blood_pressure": "blodtryck",
-        "pulse": "puls",
-        "glucose": "blodsocker",
-        "cgm_glucose": "sensorglukos",
-        "weight": "vikt",
-        "spo2": "syremättnad",
-        "temperature": "temperatur",
-        "respiratory_rate": "andningsfrekvens",
-        "steps": "steg",
-        "peak_flow": "PEF",
-        "symptom_score": "symtomskattning",
-        "ketones": "ketoner",
-    },
-    "en": {
-        "blood_pressure": "blood pressure",
-        "pulse": "pulse",
-        "glucose": "blood glucose",
-        "cgm_glucose": "sensor glucose",
-        "weight": "weight",
-        "spo2": "oxygen saturation",
-        "temperature": "temperature",
-        "respiratory_rate": "breathing rate",
-        "steps": "steps",
-        "peak_flow": "peak flow",
-        "symptom_score": "symptom score",
-        "ketones": "blood ketones",
-    },
-}
 WEIGH_YOURSELF = {"sv": "Dags att väga dig", "en": "Time to weigh yourself"}
 TIME_TO_MEASURE = {"sv": "Dags att mäta: {}", "en": "Time to measure: {}"}
 
@@ -118,7 +89,7 @@ def reminder_title(types: tuple[str, ...], lang: str) -> str:
     """The push title for types due at once, in sv or en."""
     if types == ("weight",):
         return WEIGH_YOURSELF[lang]
-    names = [NAMES[lang].get(t, t) for t in types]
+    names = [display_name(t, lang) for t in types]
     return TIME_TO_MEASURE[lang].format(", ".join(names))
 
 
