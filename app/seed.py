@@ -36,6 +36,7 @@ from app.plans import service as plans_service
 from app.plans import story as plans_story
 from app.plans.models import AgreementEvent, StoryVersion
 from app.readings.models import Reading, Source
+from rules.engine import DEFAULT_TZ
 from rules.language import load_library
 from rules.plan import PlanBody
 from sync.wire import SourceIn
@@ -103,7 +104,7 @@ def load_people(session: Session, personas: dict[str, Any], now: datetime) -> di
             Patient,
             {"personnummer": p["personnummer"]},
             display_name=p["display_name"],
-            timezone=p.get("timezone", "Europe/Stockholm"),
+            timezone=p.get("timezone", DEFAULT_TZ),
             language=p.get("language", "sv"),
             user_id=users[p["handle"]].id if p["handle"] in users else None,
             created_at=now,

@@ -35,11 +35,11 @@ from app.findings.models import Advice
 from app.findings.outgoing import Outgoing, publish
 from app.goals.congratulations import congratulate, withdraw_congratulations
 from app.goals.forms import INTERNAL, announcement, progress_json, shown_percent
-from app.goals.localtime import local_midnight, local_today, zone_of
 from app.goals.models import Goal, Milestone
 from app.goals.repository import goals_in, milestones_of, open_goals, patients_with_open_goals
 from app.goals.schemas import Lifecycle
 from app.goals.spec import OPEN, goal_spec
+from app.localtime import local_midnight, local_today, zone_of
 from app.patients.models import Patient
 from app.readings import repository as readings_repository
 from app.readings.repository import counted_facts

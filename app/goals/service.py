@@ -19,12 +19,12 @@ from app.errors import Conflict, NotFound, Unprocessable
 from app.feed import service as feed
 from app.findings.outgoing import Outgoing, publish
 from app.goals.forms import announcement, goal_dict
-from app.goals.localtime import local_today
 from app.goals.models import Goal, Milestone
 from app.goals.progress import refresh
 from app.goals.repository import has_goals, list_goals, milestones_of
 from app.goals.schemas import GoalIn, GoalPatch, Lifecycle, MeasureIn, MilestoneIn, TargetIn
 from app.goals.spec import OPEN, error, start_of, validate
+from app.localtime import local_today
 from app.patients.models import Patient
 
 _TRANSITIONS: dict[str, frozenset[str]] = {

@@ -25,12 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth.models import User
 from app.config import Settings
 from app.db import new_id, transaction
+from app.localtime import zone_named
 from app.patients.models import Patient
 from app.plans import service as plans_service
 from app.plans.models import PlanVersion
 from app.push import service as push_service
 from app.push.models import Reminder
-from app.push.quiet_hours import local_to_utc, parse_hh_mm, zone_of
+from app.push.quiet_hours import local_to_utc, parse_hh_mm
 from app.readings.models import Reading, ReadingStatus
 from rules.catalogue import display_name
 from rules.language import Priority
@@ -126,7 +127,7 @@ def remind_patient(
         return done  # a plan the current code cannot read reminds of nothing
     if plan is None or not plan.schedule:
         return done
-    zone = zone_of(patient.timezone)
+    zone = zone_named(patient.timezone)
     window = timedelta(minutes=settings.reminder_window_minutes)
     user = session.get(User, patient.user_id) if patient.user_id else None
     subscriptions = (
