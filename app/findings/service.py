@@ -166,23 +166,57 @@ def _give_advice(
         held_back = AdviceHeldBack.MUTED
     elif not _fresh(finding, now):
         held_back = AdviceHeldBack.STALE
-    advice = Advice(
-        patient_id=patient.id,
-        evaluation_id=evaluation.id,
-        rule_id=finding.rule_id,
-        rule_version=finding.rule_version,
+    return issue_advice(
+        session,
+        patient,
+        evaluation,
         priority=finding.advice.priority,
-        title=dict(finding.advice.title),
-        body=dict(finding.advice.body),
-        proxy_title=dict(finding.advice.proxy_title) or None,
-        proxy_body=dict(finding.advice.proxy_body) or None,
-        reading_ids=list(finding.reading_ids),
-        notify=held_back is None,
-        not_pushed=held_back,
+        title=finding.advice.title,
+        body=finding.advice.body,
+        proxy_title=finding.advice.proxy_title,
+        proxy_body=finding.advice.proxy_body,
+        held_back=held_back,
         fresh_until=finding.fresh_until,
         episode_start=(
             datetime.fromisoformat(finding.episode["start"]) if finding.episode else None
         ),
+        now=now,
+        out=out,
+    )
+
+
+def issue_advice(
+    session: Session,
+    patient: Patient,
+    evaluation: Evaluation,
+    *,
+    priority: str,
+    title: Mapping[str, str],
+    body: Mapping[str, str],
+    now: datetime,
+    out: Outgoing,
+    proxy_title: Mapping[str, str] | None = None,
+    proxy_body: Mapping[str, str] | None = None,
+    held_back: AdviceHeldBack | None = None,
+    fresh_until: datetime | None = None,
+    episode_start: datetime | None = None,
+) -> Advice:
+    """Give the advice of an evaluation (its rule and readings): store, feed, push unless held."""
+    advice = Advice(
+        patient_id=patient.id,
+        evaluation_id=evaluation.id,
+        rule_id=evaluation.rule_id,
+        rule_version=evaluation.rule_version,
+        priority=priority,
+        title=dict(title),
+        body=dict(body),
+        proxy_title=dict(proxy_title or {}) or None,
+        proxy_body=dict(proxy_body or {}) or None,
+        reading_ids=list(evaluation.reading_ids),
+        notify=held_back is None,
+        not_pushed=held_back,
+        fresh_until=fresh_until,
+        episode_start=episode_start,
         created_at=now,
     )
     session.add(advice)

@@ -23,6 +23,8 @@ from rules.language import Priority
 
 MILESTONE_RULE = "goal-milestone"
 ACHIEVED_RULE = "goal-achieved"
+TEXTS_VERSION = 1
+"""The congratulations' rule version: raise it when their texts below change."""
 _CONGRATULATIONS = {
     MILESTONE_RULE: {
         "title": {
@@ -92,7 +94,7 @@ def congratulate(
         evaluation = Evaluation(
             patient_id=patient.id,
             rule_id=rule,
-            rule_version=1,
+            rule_version=TEXTS_VERSION,
             plan_version=plan_version,
             mode="active",
             anchor_reading_id=None,
@@ -104,25 +106,16 @@ def congratulate(
         )
         session.add(evaluation)
     session.flush()
-    advice = Advice(
-        patient_id=patient.id,
-        evaluation_id=evaluation.id,
-        rule_id=rule,
-        rule_version=1,
+    return findings_service.issue_advice(
+        session,
+        patient,
+        evaluation,
         priority=Priority.routine,
-        title=dict(texts["title"]),
+        title=texts["title"],
         body={lang: text.format(**names) for lang, text in texts["body"].items()},
-        reading_ids=[],
-        notify=True,
-        created_at=now,
+        now=now,
+        out=out,
     )
-    session.add(advice)
-    session.flush()
-    out.change(
-        "advice", "upsert", advice.id, findings_service.advice_dict(advice, patient.language)
-    )
-    out.pushes.append(advice)
-    return advice
 
 
 def _congratulation_key(goal: Goal, milestone: Milestone | None) -> str:
