@@ -1,10 +1,13 @@
 """Evaluation orchestration: load what the rule engine needs, run it, record what it found.
 
 Reading-anchored rules run inside the sync transaction on the new readings (and on every
-anchor whose window a late or deleted reading touches); time-based rules (missing data, CGM
-windows) run from :func:`run_due`, which the scheduler and ``selfcare rules run-due`` call.
-Both record through :func:`app.findings.service.record`, which is idempotent per (rule,
-anchor, plan version), so re-running is always safe.
+anchor whose window a late or deleted reading touches): the ingest pipeline
+(:mod:`app.ingest.pipeline`) calls :func:`inputs_for` (load), :func:`evaluate` (the pure
+engine) and :func:`record`, each once. Time-based rules (missing data, CGM windows) run from
+:func:`run_due`, which the scheduler and ``selfcare rules run-due`` call. Both record through
+:func:`app.findings.service.record`, which is idempotent per (rule, anchor, plan version), so
+re-running is always safe; what the feed and the pushes are to carry is published last
+(:mod:`app.findings.outgoing`).
 
 Advice names whom to call (:func:`addressee`): the patient's named care contact (fast
 vårdkontakt, :mod:`app.plans.contact`), else the phone of the patient's care team (the first

@@ -171,7 +171,7 @@ def as_row(reading: Reading) -> ReadingRow:
     return {c.key: getattr(reading, c.key) for c in READINGS.columns}
 
 
-def page(
+def list_readings(
     session: Session,
     patient_id: str,
     *,

@@ -22,6 +22,9 @@ from app.patients.models import Patient
 from app.readings import repository
 from app.readings.models import ReadingStatus, Source
 from app.readings.repository import ReadingRow
+
+# The sync router lists readings through the service.
+from app.readings.repository import list_readings as list_readings
 from rules.facts import ReadingFact
 from sync.dedup import DEDUP_WINDOW, find_same_measurement
 from sync.normalise import ItemError, NormalisedReading
@@ -232,30 +235,6 @@ def _other_source_candidates(
         types={i.type for i in items},
         start=min(i.time for i in items) - DEDUP_WINDOW,
         end=max(i.time for i in items) + DEDUP_WINDOW,
-    )
-
-
-def list_readings(
-    session: Session,
-    patient_id: str,
-    *,
-    type_: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    after: tuple[datetime, str] | None,
-    limit: int,
-    include_deleted: bool = False,
-) -> list[ReadingRow]:
-    """A page of a patient's readings in time order (keyset on time, id)."""
-    return repository.page(
-        session,
-        patient_id,
-        type_=type_,
-        start=start,
-        end=end,
-        after=after,
-        limit=limit,
-        include_deleted=include_deleted,
     )
 
 
