@@ -20,7 +20,7 @@ from app.clock import utcnow
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, transaction
 from app.directory.cli import admin_cli
-from app.readings.imports import ImportFormat
+from app.ingest.imports import ImportFormat
 from app.rules_cli import rules_cli
 
 cli = typer.Typer(
@@ -63,8 +63,8 @@ def import_command(
 ) -> None:
     """Import an Open mHealth document or a Dexcom Clarity CSV through the sync ingest."""
     from app.audit import service as audit
+    from app.ingest.imports import import_file
     from app.patients.models import Patient
-    from app.readings.imports import import_file
 
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)

@@ -21,28 +21,29 @@ from app.activities.router import router as activities_router
 from app.audit import service as audit
 from app.audit.router import router as audit_router
 from app.auth.issuer import SigningKeys
-from app.auth.router import router as identity_router
 from app.config import Settings, get_settings
 from app.consent.router import router as consent_router
 from app.cors import ApiCorsMiddleware
 from app.db import is_sqlite, make_engine, make_sessionmaker, unavailable_reason
 from app.dialogue.router import router as dialogue_router
 from app.directory.router import router as directory_router
+from app.enrolment.router import router as patients_router
 from app.errors import PROBLEM_JSON, AppError, ErrorItem
 from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
 from app.headers import SecurityHeadersMiddleware
+from app.ingest.router import router as readings_router
 from app.limits import InFlightLimitMiddleware, RequestIntakeMiddleware
-from app.metrics import MetricsMiddleware, metrics_endpoint
+from app.me.router import router as identity_router
+from app.metrics import MetricsMiddleware
 from app.overview.router import router as overview_router
-from app.patients.router import router as patients_router
 from app.plans.router import router as plans_router
 from app.probing import ProbingLimits
 from app.push.router import router as push_router
 from app.readings.ratelimit import OwnPatients, RateLimiter
-from app.readings.router import router as readings_router
 from app.reports.router import router as reports_router
 from app.scheduler import lifespan as scheduler_lifespan
+from app.scrape import metrics_endpoint
 from app.summaries.router import router as summaries_router
 from app.web import docs
 

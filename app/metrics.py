@@ -1,5 +1,8 @@
 """Prometheus metrics at ``/metrics``: requests, sync results, push, flags and jobs.
 
+This module holds what the processes count (any domain may count here; it imports none);
+:mod:`app.scrape` answers ``/metrics`` with these and the gauges read from the database.
+
 No label ever carries a patient, a user or an id: routes are labelled by their template
 (``/v1/patients/{pid}/sync``), never by the path asked for. Counters and histograms live in
 the process that counts them; with several API processes (``selfcare serve --workers N``)
@@ -11,31 +14,12 @@ every process and from ``selfcare worker``'s work too.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.db import transaction
-from app.findings.models import Flag, FlagStatus
-from app.push.models import OutboxMessage
 
 REQUESTS = Counter(
     "selfcare_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -97,52 +81,3 @@ class MetricsMiddleware:
             if not answered:  # the connection went before any answer
                 REQUESTS.labels(method=method, route=template(), status="none").inc()
             LATENCY.labels(method=method, route=template()).observe(time.perf_counter() - started)
-
-
-class DatabaseCollector(Collector):
-    """Gauges read from the database at scrape time: the outbox and the open flags."""
-
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self.factory = factory
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        """The push outbox by status and the unresolved flags by severity."""
-        outbox = GaugeMetricFamily(
-            "selfcare_push_outbox_messages",
-            "Push messages in the outbox, by status",
-            labels=["status"],
-        )
-        flags = GaugeMetricFamily(
-            "selfcare_open_flags", "Flags not yet resolved, by severity", labels=["severity"]
-        )
-        with transaction(self.factory) as session:
-            for status, count in session.execute(
-                select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-            ):
-                outbox.add_metric([status], count)
-            for severity, count in session.execute(
-                select(Flag.severity, func.count())
-                .where(Flag.status != FlagStatus.RESOLVED)
-                .group_by(Flag.severity)
-            ):
-                flags.add_metric([severity], count)
-        yield outbox
-        yield flags
-
-
-def render(factory: sessionmaker[Session]) -> bytes:
-    """Every metric in Prometheus' text format: the processes' own, then the database's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        counted = CollectorRegistry()
-        # Every process's counters, summed (the library has no type hints here).
-        multiprocess.MultiProcessCollector(counted)  # type: ignore[no-untyped-call]
-    else:
-        counted = REGISTRY
-    database = CollectorRegistry()
-    database.register(DatabaseCollector(factory))
-    return generate_latest(counted) + generate_latest(database)
-
-
-def metrics_endpoint(request: Request) -> Response:
-    """The metrics in Prometheus' text format."""
-    return Response(render(request.app.state.sessionmaker), media_type=CONTENT_TYPE_LATEST)

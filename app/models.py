@@ -7,6 +7,7 @@ from app.consent.models import ProxyInvitation
 from app.db import Base
 from app.dialogue.models import Message
 from app.directory.models import TeamRequest
+from app.feed.models import Change, FeedHead
 from app.findings.models import Advice, Evaluation, Flag, FlagNote
 from app.goals.models import Goal, Milestone
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
@@ -18,7 +19,7 @@ from app.plans.models import (
     StoryVersion,
 )
 from app.push.models import OutboxMessage, PushSubscription, Reminder
-from app.readings.models import Change, FeedHead, Reading, Source
+from app.readings.models import Reading, Source
 
 __all__ = [
     "Activity",

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.clock import utcnow
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, transaction
+from rules.engine import DEFAULT_TZ
 
 rules_cli = typer.Typer(help="The rule library and the rule engine.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -112,7 +113,7 @@ def backtest_command(
     plan: Annotated[Path | None, typer.Option(help="a proposed plan (JSON plan body)")] = None,
     readings_csv: Annotated[Path | None, typer.Option("--csv", help="readings from a CSV")] = None,
     days: Annotated[int, typer.Option(help="how far back")] = 90,
-    timezone: Annotated[str, typer.Option(help="for --csv")] = "Europe/Stockholm",
+    timezone: Annotated[str, typer.Option(help="for --csv")] = DEFAULT_TZ,
 ) -> None:
     """Show per rule the firings, flag episodes and advice per patient-week of a plan."""
     from pydantic import ValidationError

@@ -29,13 +29,14 @@ from app.auth.policy import Actor, Relation, relation_to
 from app.config import Settings
 from app.errors import Unprocessable
 from app.goals import service as goals_service
+from app.ingest import pipeline as ingest_pipeline
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans import contact as plans_contact
 from app.plans import service as plans_service
 from app.plans import story as plans_story
 from app.plans.models import AgreementEvent, StoryVersion
-from app.readings import service as readings_service
 from app.readings.models import Reading, Source
+from rules.engine import DEFAULT_TZ
 from rules.language import load_library
 from rules.plan import PlanBody
 from sync.wire import SourceIn
@@ -103,7 +104,7 @@ def load_people(session: Session, personas: dict[str, Any], now: datetime) -> di
             Patient,
             {"personnummer": p["personnummer"]},
             display_name=p["display_name"],
-            timezone=p.get("timezone", "Europe/Stockholm"),
+            timezone=p.get("timezone", DEFAULT_TZ),
             language=p.get("language", "sv"),
             user_id=users[p["handle"]].id if p["handle"] in users else None,
             created_at=now,
@@ -260,7 +261,7 @@ def load_readings(
         source = SourceIn.model_validate({k: v for k, v in spec.items() if k != "patient"})
         items.sort(key=lambda i: i["time"])
         for start in range(0, len(items), BATCH):
-            outcome = readings_service.ingest(
+            outcome = ingest_pipeline.ingest(
                 session,
                 settings,
                 patient=patient,

@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 from app.auth.tokens import mint_token
 from app.config import Settings
+from rules.engine import DEFAULT_TZ
 from sync.client import SyncClient, SyncReport, SyncUnavailable
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
+STOCKHOLM = ZoneInfo(DEFAULT_TZ)
 Generator = Callable[[random.Random, datetime, datetime], Iterator[dict[str, Any]]]
 
 

@@ -30,8 +30,8 @@ from sqlalchemy import insert, select  # noqa: E402
 from app.auth.models import User  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import make_engine, make_sessionmaker, new_id, transaction  # noqa: E402
+from app.ingest import pipeline as ingest_pipeline  # noqa: E402
 from app.patients.models import Patient  # noqa: E402
-from app.readings import service as readings_service  # noqa: E402
 from app.readings.models import Reading, Source  # noqa: E402
 from bench import rules_core  # noqa: E402
 from bench.ingest import fresh_database, seed_people  # noqa: E402
@@ -118,7 +118,7 @@ def incremental_cost(history: int, workdir: Path) -> float:
         with transaction(factory) as session:
             patient = session.get(Patient, patient_id)
             assert patient is not None
-            readings_service.ingest(
+            ingest_pipeline.ingest(
                 session,
                 settings,
                 patient=patient,

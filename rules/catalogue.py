@@ -159,6 +159,7 @@ def activity_state(value: Any) -> str:
         return ACTIVITY_STATES.get(value.strip().casefold(), "rest")
     return "rest"
 
+
 # Decimals people see in units whose precision differs from the canonical unit's.
 _UNIT_PLACES: Mapping[str, int] = MappingProxyType(
     {"mg/dL": 0, "mg/dl": 0, "g": 0, "[lb_av]": 1, "[degF]": 1}
@@ -388,6 +389,30 @@ def plausible_range(
     return (low, high)
 
 
+DISPLAY_NAMES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "blood_pressure": {"sv": "blodtryck", "en": "blood pressure"},
+        "pulse": {"sv": "puls", "en": "pulse"},
+        "glucose": {"sv": "blodsocker", "en": "blood glucose"},
+        "cgm_glucose": {"sv": "sensorglukos", "en": "sensor glucose"},
+        "weight": {"sv": "vikt", "en": "weight"},
+        "spo2": {"sv": "syremättnad", "en": "oxygen saturation"},
+        "temperature": {"sv": "temperatur", "en": "temperature"},
+        "respiratory_rate": {"sv": "andningsfrekvens", "en": "respiratory rate"},
+        "steps": {"sv": "steg", "en": "steps"},
+        "peak_flow": {"sv": "PEF", "en": "peak flow"},
+        "symptom_score": {"sv": "symtomskattning", "en": "symptom score"},
+        "ketones": {"sv": "ketoner i blodet", "en": "blood ketones"},
+    }
+)
+"""Each type's name in running text (lower case), in Swedish and English."""
+
+
+def display_name(type_name: str, lang: str) -> str:
+    """A type's name in running text in a language; the type's own name when unknown."""
+    return DISPLAY_NAMES.get(type_name, {}).get(lang, type_name)
+
+
 def display_unit(unit: str) -> str:
     """Return how a UCUM unit is written for people (``mm[Hg]`` as ``mmHg``)."""
     return _DISPLAY_UNITS.get(unit, unit)
@@ -444,6 +469,7 @@ __all__ = [
     "CENSORED",
     "CENSORED_SIDES",
     "CONVERSION_PLACES",
+    "DISPLAY_NAMES",
     "GLUCOSE_MG_DL_PER_MMOL_L",
     "INSTRUMENTS",
     "MeasurementType",
@@ -454,6 +480,7 @@ __all__ = [
     "activity_state",
     "convert",
     "decimal_text",
+    "display_name",
     "display_places",
     "display_unit",
     "instrument_name",

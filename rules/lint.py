@@ -33,11 +33,10 @@ from rules.language import (
     ParamSpec,
     Rule,
     RuleLibrary,
-    Severity,
     parse_rule,
 )
+from rules.language import SEVERITY_RANK as _RANK
 
-_RANK = {Severity.high: 3, Severity.moderate: 2, Severity.low: 1}
 _MIN_SOURCE = 20  # characters: "plan parameter" alone is not a source
 _WORD = re.compile(r"[A-Za-zÅÄÖåäö]{3,}")
 

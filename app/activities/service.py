@@ -32,8 +32,8 @@ from app.auth.models import Role, User
 from app.auth.policy import Access, Actor, Relation, relation_to
 from app.config import Settings
 from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
+from app.feed import service as feed
 from app.patients.models import Patient
-from app.readings import feed
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 FEED_PAST = timedelta(days=30)

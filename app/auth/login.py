@@ -18,7 +18,7 @@ from app.auth.models import User
 from app.auth.tokens import TokenClaims
 from app.errors import Unauthorized, Unprocessable
 from app.patients.models import Patient
-from app.patients.service import canonical_personnummer
+from app.patients.personnummer import canonical_personnummer
 
 LINK_ACTION = "link_login"
 

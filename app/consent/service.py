@@ -26,8 +26,8 @@ from app.consent import notices
 from app.consent.models import ProxyInvitation
 from app.consent.schemas import GrantChangeIn, InvitationIn, RepresentativeIn
 from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
+from app.feed import service as feed
 from app.patients.models import Patient
-from app.readings import feed
 
 INVITATION_LIFETIME = timedelta(hours=72)
 CODE_BYTES = 20  # 160 random bits; the issue asks for at least 128

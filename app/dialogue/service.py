@@ -23,11 +23,11 @@ from app.auth import people, policy
 from app.auth.models import Scope, User
 from app.auth.policy import Access, Actor, Relation
 from app.dialogue.models import Message, Side
+from app.feed import service as feed
 from app.jobs import escalation
 from app.patients.models import Patient
 from app.push import service as push_service
 from app.push.models import PushSubscription
-from app.readings import feed
 
 MESSAGE_TTL_SECONDS = int(timedelta(days=7).total_seconds())
 _TITLES = {

@@ -21,9 +21,9 @@ from app.auth.models import Scope
 from app.auth.people import person_of, users_by_id
 from app.directory.models import TeamRequest, TeamRequestStatus
 from app.errors import Conflict, NotFound
+from app.feed import service as feed
 from app.patients.models import CareTeam, CareUnit, Patient, TeamPatient
 from app.push import service as push
-from app.readings import feed
 
 NOTICE_TTL_SECONDS = 7 * 24 * 3600
 

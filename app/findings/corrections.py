@@ -15,23 +15,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from app.findings import repository
 from app.findings import service as findings_service
 from app.findings.models import Advice, Flag
+from app.findings.outgoing import Outgoing
 from app.patients.models import Patient
 from app.push.models import OutboxMessage, OutboxStatus
-from app.readings import feed
 
 ENTERED_IN_ERROR = "entered_in_error"
 """Why advice was withdrawn: a reading it rested on was entered in error."""
 
 
 def withdraw_advice(
-    session: Session, patient: Patient, advice: Sequence[Advice], *, reason: str, now: datetime
+    session: Session,
+    patient: Patient,
+    advice: Sequence[Advice],
+    *,
+    reason: str,
+    now: datetime,
+    out: Outgoing,
 ) -> list[Advice]:
-    """Withdraw advice that no longer holds; cancel its pending pushes; tell the feed."""
+    """Withdraw advice that no longer holds; cancel its pending pushes; tell the feed (``out``)."""
     withdrawn = [a for a in advice if a.withdrawn_at is None]
     for item in withdrawn:
         item.withdrawn_at, item.withdrawn_reason = now, reason
@@ -46,30 +53,26 @@ def withdraw_advice(
         )
         .values(status=OutboxStatus.CANCELLED, finished_at=now, last_error="advice withdrawn")
     )
-    feed.append_many(
-        session,
-        patient.id,
-        [
-            feed.ChangeEntry(
-                "advice", "upsert", a.id, findings_service.advice_dict(a, patient.language)
-            )
-            for a in withdrawn
-        ],
-        now=now,
-    )
+    out.drop_pushes(withdrawn)  # not queued yet: nothing to send, nothing to cancel
+    for item in withdrawn:
+        out.change(
+            "advice", "upsert", item.id, findings_service.advice_dict(item, patient.language)
+        )
     return withdrawn
 
 
 def mark_flags_entered_in_error(
-    session: Session, patient: Patient, *, reading_id: str, received_at: datetime, now: datetime
+    session: Session,
+    patient: Patient,
+    *,
+    reading_id: str,
+    received_at: datetime,
+    now: datetime,
+    out: Outgoing,
 ) -> list[Flag]:
     """Tell the team on every flag that cites the reading that it was entered in error."""
     # A flag that cites a reading was written after the reading arrived.
-    candidates = session.scalars(
-        select(Flag)
-        .where(Flag.patient_id == patient.id, Flag.updated_at >= received_at)
-        .order_by(Flag.created_at, Flag.id)
-    )
+    candidates = repository.flags_updated_since(session, patient.id, received_at)
     marked = [flag for flag in candidates if reading_id in (flag.reading_ids or [])]
     for flag in marked:
         known = list(flag.entered_in_error or [])
@@ -79,15 +82,8 @@ def mark_flags_entered_in_error(
     if not marked:
         return []
     session.flush()
-    feed.append_many(
-        session,
-        patient.id,
-        [
-            feed.ChangeEntry("flag", "upsert", f.id, data)
-            for f, data in zip(
-                marked, findings_service.flag_dicts(session, marked, "sv", now), strict=True
-            )
-        ],
-        now=now,
-    )
+    for flag, data in zip(
+        marked, findings_service.flag_dicts(session, marked, "sv", now), strict=True
+    ):
+        out.change("flag", "upsert", flag.id, data)
     return marked

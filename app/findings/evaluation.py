@@ -1,10 +1,13 @@
 """Evaluation orchestration: load what the rule engine needs, run it, record what it found.
 
 Reading-anchored rules run inside the sync transaction on the new readings (and on every
-anchor whose window a late or deleted reading touches); time-based rules (missing data, CGM
-windows) run from :func:`run_due`, which the scheduler and ``selfcare rules run-due`` call.
-Both record through :func:`app.findings.service.record`, which is idempotent per (rule,
-anchor, plan version), so re-running is always safe.
+anchor whose window a late or deleted reading touches): the ingest pipeline
+(:mod:`app.ingest.pipeline`) calls :func:`inputs_for` (load), :func:`evaluate` (the pure
+engine) and :func:`record`, each once. Time-based rules (missing data, CGM windows) run from
+:func:`run_due`, which the scheduler and ``selfcare rules run-due`` call. Both record through
+:func:`app.findings.service.record`, which is idempotent per (rule, anchor, plan version), so
+re-running is always safe; what the feed and the pushes are to carry is published last
+(:mod:`app.findings.outgoing`).
 
 Advice names whom to call (:func:`addressee`): the patient's named care contact (fast
 vårdkontakt, :mod:`app.plans.contact`), else the phone of the patient's care team (the first
@@ -13,27 +16,27 @@ enrolled that has one), else a generic "din vårdcentral eller ditt vårdteam".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import transaction
+from app.feed import service as feed
 from app.findings import service as findings_service
 from app.findings import unrunnable
 from app.findings.models import Advice
+from app.findings.outgoing import Outgoing, publish
 from app.patients.models import Patient
 from app.plans import contact as plans_contact
 from app.plans import service as plans_service
-from app.plans.models import PlanVersion
-from app.readings import feed
-from app.readings.models import Reading, ReadingStatus
+from app.readings.repository import counted_facts, through
 from rules.advice import Addressee, first_name
 from rules.engine import (
+    EvaluationRun,
     due_lookback,
     evaluate_due_run,
     evaluate_run,
@@ -45,24 +48,6 @@ from rules.facts import ReadingFact
 from rules.language import RuleLibrary, load_library
 from rules.plan import PlanSpec
 
-ReadingRow = Mapping[Any, Any]
-READINGS = cast(Table, Reading.__table__)
-
-
-def to_fact(row: ReadingRow) -> ReadingFact:
-    """A stored reading as the rule engine sees it."""
-    return ReadingFact(
-        id=row["id"],
-        type=row["type"],
-        time=row["time"],
-        values={k: Decimal(v) for k, v in row["values"].items()},
-        unit=row["unit"],
-        original_values={k: Decimal(v) for k, v in row["original_values"].items()},
-        original_unit=row["original_unit"],
-        end_time=row["end_time"],
-        context=row["context"],
-    )
-
 
 def addressee(session: Session, patient: Patient) -> Addressee:
     """The patient's first name and care contact (the named one, else the team's phone)."""
@@ -72,78 +57,91 @@ def addressee(session: Session, patient: Patient) -> Addressee:
     )
 
 
-def counted_facts(
-    session: Session, patient_id: str, types: set[str], start: datetime, end: datetime
-) -> list[ReadingFact]:
-    """Readings the rules count: final, not a cross-source duplicate, in [start, end]."""
-    if not types:
-        return []
-    query = (
-        select(READINGS)
-        .where(
-            READINGS.c.patient_id == patient_id,
-            READINGS.c.type.in_(types),
-            READINGS.c.time >= start,
-            READINGS.c.time <= end,
-            READINGS.c.status == ReadingStatus.FINAL,
-            READINGS.c.duplicate_of.is_(None),
-        )
-        .order_by(READINGS.c.time, READINGS.c.id)
-    )
-    return [to_fact(row) for row in session.execute(query).mappings()]
+@dataclass(frozen=True)
+class Inputs:
+    """What one evaluation of readings needs, loaded: plan, rules, readings, the addressee."""
+
+    plan: PlanSpec
+    library: RuleLibrary
+    new: list[ReadingFact]
+    removed: list[ReadingFact]
+    facts: list[ReadingFact]
+    addressee: Addressee
 
 
-def on_readings(
+def inputs_for(
     session: Session,
-    settings: Settings,
-    *,
     patient: Patient,
+    *,
     new: Sequence[ReadingFact],
     removed: Sequence[ReadingFact] = (),
-    now: datetime,
-) -> list[Advice]:
-    """Evaluate new (or removed) readings and every anchor their windows touch."""
+) -> Inputs | None:
+    """Load what evaluating new (or removed) readings needs; None when the plan has no rules."""
     plan = plans_service.current_spec(session, patient.id)
     if plan is None or not plan.rules:
-        return []
-    plan = _effective(session, patient.id, plan)
+        return None
+    plan = plans_service.effective(session, patient.id, plan)
     library = load_library()
-    unrunnable.flag_unrunnable_rules(
-        session, settings, patient=patient, plan=plan, library=library, now=now
-    )
     ruled = reading_types(plan, library)
     new = [f for f in new if f.type in ruled]  # a weight is no news to a BP-only plan
     removed = [f for f in removed if f.type in ruled]
     touched = [*new, *removed]
-    if not touched:
-        return []
-    reach = lookback(plan, library)
-    types = set(history_types(plan, library, {f.type for f in touched}))
-    facts = counted_facts(
-        session,
-        patient.id,
-        types,
-        min(f.time for f in touched) - reach,
-        max(f.time for f in touched) + reach,
-    )
-    run = evaluate_run(
-        plan,
-        facts,
-        new_reading_ids={f.id for f in new},
+    facts: list[ReadingFact] = []
+    if touched:
+        # Every anchor whose window a touched reading is in: both edges included.
+        reach = lookback(plan, library)
+        facts = counted_facts(
+            session,
+            patient.id,
+            set(history_types(plan, library, {f.type for f in touched})),
+            min(f.time for f in touched) - reach,
+            through(max(f.time for f in touched) + reach),
+        )
+    return Inputs(plan, library, new, removed, facts, addressee(session, patient))
+
+
+def evaluate(inputs: Inputs, *, tz: str, now: datetime) -> EvaluationRun | None:
+    """Run the rules on the loaded readings (pure); None when nothing ruled was touched."""
+    if not inputs.new and not inputs.removed:
+        return None
+    return evaluate_run(
+        inputs.plan,
+        inputs.facts,
+        new_reading_ids={f.id for f in inputs.new},
         now=now,
-        library=library,
-        tz=patient.timezone,
-        removed=removed,
-        addressee=addressee(session, patient),
+        library=inputs.library,
+        tz=tz,
+        removed=inputs.removed,
+        addressee=inputs.addressee,
     )
+
+
+def record(
+    session: Session,
+    settings: Settings,
+    *,
+    patient: Patient,
+    inputs: Inputs,
+    run: EvaluationRun | None,
+    now: datetime,
+    out: Outgoing,
+) -> list[Advice]:
+    """Flag rules the plan cannot run, then record what the run found (idempotent)."""
+    unrunnable.flag_unrunnable_rules(
+        session, settings, patient=patient, plan=inputs.plan, library=inputs.library, now=now,
+        out=out,
+    )  # fmt: skip
+    if run is None:
+        return []
     return findings_service.record(
         session,
         settings,
         patient=patient,
-        plan_version=plan.version,
+        plan_version=inputs.plan.version,
         findings=run.findings,
         evaluated=run.evaluated,
         now=now,
+        out=out,
     )
 
 
@@ -182,14 +180,16 @@ def run_due_for_patient(
     ):
         return 0
     feed.lock_patient(session, patient.id)
-    plan = _effective(session, patient.id, plan)
+    plan = plans_service.effective(session, patient.id, plan)
+    out = Outgoing()
     unrunnable.flag_unrunnable_rules(
-        session, settings, patient=patient, plan=plan, library=library, now=now
+        session, settings, patient=patient, plan=plan, library=library, now=now, out=out
     )
     # Yesterday's anchor too: a run just after midnight must not miss the day before.
     since = now - timedelta(days=1)
     reach = due_lookback(plan, library) + timedelta(days=2)
-    facts = counted_facts(session, patient.id, _all_types(plan, library), now - reach, now)
+    types = _all_types(plan, library)
+    facts = counted_facts(session, patient.id, types, now - reach, through(now))
     run = evaluate_due_run(
         plan,
         facts,
@@ -207,7 +207,9 @@ def run_due_for_patient(
         findings=run.findings,
         evaluated=run.evaluated,
         now=now,
+        out=out,
     )
+    publish(session, patient, out, now)
     return len(run.findings)
 
 
@@ -219,16 +221,3 @@ def _all_types(plan: PlanSpec, library: RuleLibrary) -> set[str]:
         if rule is not None:
             names.update(rule.types)
     return names
-
-
-def _effective(session: Session, patient_id: str, plan: PlanSpec) -> PlanSpec:
-    """The plan with ``effective_from``: when the patient's first plan version was made."""
-    if plan.effective_from is not None:
-        return plan
-    first = session.scalars(
-        select(PlanVersion.created_at)
-        .where(PlanVersion.patient_id == patient_id)
-        .order_by(PlanVersion.version)
-        .limit(1)
-    ).first()
-    return plan.model_copy(update={"effective_from": first}) if first else plan

@@ -19,15 +19,6 @@ class FlagStatus(StrEnum):
     RESOLVED = "resolved"
 
 
-class Severity(StrEnum):
-    HIGH = "high"
-    MODERATE = "moderate"
-    LOW = "low"
-
-
-SEVERITY_RANK = {Severity.HIGH: 3, Severity.MODERATE: 2, Severity.LOW: 1}
-
-
 class EvaluationStatus(StrEnum):
     FIRED = "fired"
     RETRACTED = "retracted"  # a late or deleted reading means it no longer holds

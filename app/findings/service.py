@@ -6,15 +6,15 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import people
 from app.auth.models import User
 from app.config import Settings
 from app.errors import Conflict
+from app.feed import service as feed
+from app.findings import repository
 from app.findings.models import (
-    SEVERITY_RANK,
     Advice,
     AdviceHeldBack,
     Evaluation,
@@ -22,23 +22,26 @@ from app.findings.models import (
     Flag,
     FlagNote,
     FlagStatus,
-    Severity,
 )
+from app.findings.outgoing import Outgoing
+
+# Routers and other domains read advice and flags through the service.
+from app.findings.repository import get_flag as get_flag
+from app.findings.repository import list_advice as list_advice
+from app.findings.repository import list_flags as list_flags
 from app.patients.models import Patient
-from app.push import service as push_service
-from app.readings import feed
 from rules.advice import PATIENT, PROXY, Audience
 from rules.engine import Finding
-from rules.language import load_library
+from rules.language import SEVERITY_RANK, Severity, load_library
 
 MAX_FLAG_READINGS = 50
 
 
 def _deadline(settings: Settings, severity: str) -> timedelta:
     hours = {
-        Severity.HIGH: settings.flag_deadline_hours_high,
-        Severity.MODERATE: settings.flag_deadline_hours_moderate,
-        Severity.LOW: settings.flag_deadline_hours_low,
+        Severity.high: settings.flag_deadline_hours_high,
+        Severity.moderate: settings.flag_deadline_hours_moderate,
+        Severity.low: settings.flag_deadline_hours_low,
     }[Severity(severity)]
     return timedelta(hours=hours)
 
@@ -58,9 +61,12 @@ def record(
     plan_version: int,
     findings: Sequence[Finding],
     now: datetime,
+    out: Outgoing,
     evaluated: Collection[tuple[str, str]] = (),
 ) -> list[Advice]:
     """Store each new firing as an evaluation; raise advice and open or extend flags.
+
+    What the feed and the pushes are to carry is collected in ``out`` for the caller to publish.
 
     Idempotent: a (rule, anchor) already recorded under this plan version is not recorded
     again, so re-evaluating a window after late data, or two workers running the same due
@@ -69,13 +75,13 @@ def record(
     """
     created: list[Advice] = []
     keys = {f.key for f in findings} | set(evaluated)
-    known = _evaluations_by_key(session, patient.id, plan_version, keys)
+    known = repository.evaluations_by_key(session, patient.id, plan_version, keys)
     fired_now = {f.key for f in findings}
     for key in keys - fired_now:
         row = known.get(key)
         if row is not None and row.status == EvaluationStatus.FIRED:
             row.status, row.retracted_at = EvaluationStatus.RETRACTED, now
-    last_advice = _last_advice_times(session, patient.id, {f.rule_id for f in findings})
+    last_advice = repository.last_advice_times(session, patient.id, {f.rule_id for f in findings})
     for finding in findings:
         evaluation = known.get(finding.key)
         if evaluation is not None and evaluation.status == EvaluationStatus.FIRED:
@@ -105,11 +111,11 @@ def record(
             continue  # monitor mode records, never notifies or flags
         due = finding.advice is not None
         if due and _advice_due(session, patient.id, finding, last_advice, now):
-            advice = _give_advice(session, patient, finding, evaluation, now)
+            advice = _give_advice(session, patient, finding, evaluation, now, out)
             last_advice[finding.rule_id] = now
             created.append(advice)
         if finding.flag_severity is not None:
-            _open_or_extend_flag(session, settings, patient, finding, evaluation, now)
+            _open_or_extend_flag(session, settings, patient, finding, evaluation, now, out)
     return created
 
 
@@ -131,18 +137,9 @@ def _advice_due(
         if finding.push_muted or not _fresh(finding, now):
             return False
         start = datetime.fromisoformat(finding.episode["start"])
-        pushed = session.scalars(
-            select(Advice.id)
-            .where(
-                Advice.patient_id == patient_id,
-                Advice.rule_id == finding.rule_id,
-                Advice.notify.is_(True),
-                Advice.episode_start >= start,
-                Advice.episode_start <= finding.anchor_time,
-            )
-            .limit(1)
-        ).first()
-        return pushed is None
+        return not repository.pushed_in_episode(
+            session, patient_id, finding.rule_id, start, finding.anchor_time
+        )
     previous = last_advice.get(finding.rule_id)
     cooldown = timedelta(minutes=finding.cooldown_minutes)
     return previous is None or now - previous >= cooldown or cooldown.total_seconds() == 0
@@ -155,7 +152,12 @@ def _fresh(finding: Finding, now: datetime) -> bool:
 
 
 def _give_advice(
-    session: Session, patient: Patient, finding: Finding, evaluation: Evaluation, now: datetime
+    session: Session,
+    patient: Patient,
+    finding: Finding,
+    evaluation: Evaluation,
+    now: datetime,
+    out: Outgoing,
 ) -> Advice:
     """Record a firing's advice, tell the feed, and queue its pushes while it is fresh."""
     assert finding.advice is not None
@@ -164,74 +166,65 @@ def _give_advice(
         held_back = AdviceHeldBack.MUTED
     elif not _fresh(finding, now):
         held_back = AdviceHeldBack.STALE
-    advice = Advice(
-        patient_id=patient.id,
-        evaluation_id=evaluation.id,
-        rule_id=finding.rule_id,
-        rule_version=finding.rule_version,
+    return issue_advice(
+        session,
+        patient,
+        evaluation,
         priority=finding.advice.priority,
-        title=dict(finding.advice.title),
-        body=dict(finding.advice.body),
-        proxy_title=dict(finding.advice.proxy_title) or None,
-        proxy_body=dict(finding.advice.proxy_body) or None,
-        reading_ids=list(finding.reading_ids),
-        notify=held_back is None,
-        not_pushed=held_back,
+        title=finding.advice.title,
+        body=finding.advice.body,
+        proxy_title=finding.advice.proxy_title,
+        proxy_body=finding.advice.proxy_body,
+        held_back=held_back,
         fresh_until=finding.fresh_until,
         episode_start=(
             datetime.fromisoformat(finding.episode["start"]) if finding.episode else None
         ),
+        now=now,
+        out=out,
+    )
+
+
+def issue_advice(
+    session: Session,
+    patient: Patient,
+    evaluation: Evaluation,
+    *,
+    priority: str,
+    title: Mapping[str, str],
+    body: Mapping[str, str],
+    now: datetime,
+    out: Outgoing,
+    proxy_title: Mapping[str, str] | None = None,
+    proxy_body: Mapping[str, str] | None = None,
+    held_back: AdviceHeldBack | None = None,
+    fresh_until: datetime | None = None,
+    episode_start: datetime | None = None,
+) -> Advice:
+    """Give the advice of an evaluation (its rule and readings): store, feed, push unless held."""
+    advice = Advice(
+        patient_id=patient.id,
+        evaluation_id=evaluation.id,
+        rule_id=evaluation.rule_id,
+        rule_version=evaluation.rule_version,
+        priority=priority,
+        title=dict(title),
+        body=dict(body),
+        proxy_title=dict(proxy_title or {}) or None,
+        proxy_body=dict(proxy_body or {}) or None,
+        reading_ids=list(evaluation.reading_ids),
+        notify=held_back is None,
+        not_pushed=held_back,
+        fresh_until=fresh_until,
+        episode_start=episode_start,
         created_at=now,
     )
     session.add(advice)
     session.flush()
-    feed.append(
-        session,
-        patient.id,
-        entity="advice",
-        op="upsert",
-        entity_id=advice.id,
-        data=advice_feed_dict(advice, patient.language),
-        now=now,
-    )
+    out.change("advice", "upsert", advice.id, advice_feed_dict(advice, patient.language))
     if advice.notify:
-        push_service.enqueue_advice(session, advice, patient, now)
+        out.pushes.append(advice)
     return advice
-
-
-def _evaluations_by_key(
-    session: Session, patient_id: str, plan_version: int, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], Evaluation]:
-    found: dict[tuple[str, str], Evaluation] = {}
-    anchors = sorted({anchor for _, anchor in keys})
-    for start in range(0, len(anchors), 500):  # keep the IN list a sane size
-        rows = session.scalars(
-            select(Evaluation).where(
-                Evaluation.patient_id == patient_id,
-                Evaluation.plan_version == plan_version,
-                Evaluation.anchor_key.in_(anchors[start : start + 500]),
-            )
-        )
-        for row in rows:
-            if (row.rule_id, row.anchor_key) in keys:
-                found[(row.rule_id, row.anchor_key)] = row
-    return found
-
-
-def _last_advice_times(
-    session: Session, patient_id: str, rule_ids: set[str]
-) -> dict[str, datetime]:
-    times: dict[str, datetime] = {}
-    for rule_id in sorted(rule_ids):
-        latest = session.scalars(
-            select(Advice.created_at)
-            .where(Advice.patient_id == patient_id, Advice.rule_id == rule_id)
-            .order_by(Advice.created_at.desc())
-            .limit(1)
-        ).first()
-        if latest is not None:
-            times[rule_id] = latest
-    return times
 
 
 def _open_or_extend_flag(
@@ -241,21 +234,10 @@ def _open_or_extend_flag(
     finding: Finding,
     evaluation: Evaluation,
     now: datetime,
+    out: Outgoing,
 ) -> Flag:
-    severity = finding.flag_severity or Severity.LOW
-    flag = session.scalars(
-        select(Flag)
-        .join(Evaluation, Evaluation.id == Flag.evaluation_id)
-        .where(
-            Flag.patient_id == patient.id,
-            Flag.rule_id == finding.rule_id,
-            Flag.status.in_([FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED]),
-            # A "rule cannot run" flag (app.findings.unrunnable) is no clinical episode.
-            Evaluation.anchor_key.not_like("config/%"),
-        )
-        .order_by(Flag.created_at.desc())
-        .limit(1)
-    ).first()
+    severity = finding.flag_severity or Severity.low
+    flag = repository.open_episode(session, patient.id, finding.rule_id)
     if flag is None:
         flag = Flag(
             patient_id=patient.id,
@@ -287,15 +269,7 @@ def _open_or_extend_flag(
             flag.due_at = min(flag.due_at or now, now + _deadline(settings, severity))
         flag.updated_at = now
     session.flush()
-    feed.append(
-        session,
-        patient.id,
-        entity="flag",
-        op="upsert",
-        entity_id=flag.id,
-        data=flag_dict(session, flag, patient.language, now),
-        now=now,
-    )
+    out.change("flag", "upsert", flag.id, flag_dict(session, flag, patient.language, now))
     return flag
 
 
@@ -374,22 +348,14 @@ def flag_dicts(
     team's notes; every other reader (the patient, a proxy, operations, the change feed) gets
     no notes and no note text. ``unread`` adds the patient's unread message count to each row.
     """
-    team_flags = [f.id for f in flags if f.patient_id in team_patients]
-    notes: dict[str, list[FlagNote]] = {}
-    if team_flags:
-        for note in session.scalars(
-            select(FlagNote)
-            .where(FlagNote.flag_id.in_(team_flags))
-            .order_by(FlagNote.created_at, FlagNote.id)
-        ):
-            notes.setdefault(note.flag_id, []).append(note)
+    notes = repository.notes_of(session, [f.id for f in flags if f.patient_id in team_patients])
     users = people.users_by_id(
         session,
         [f.acknowledged_by for f in flags]
         + [f.resolved_by for f in flags]
         + [n.author_id for ns in notes.values() for n in ns],
     )
-    names = patient_names(session, {f.patient_id for f in flags})
+    names = repository.patient_names(session, {f.patient_id for f in flags})
     shown: list[dict[str, Any]] = []
     for flag in flags:
         data = _flag_fields(flag, lang, now, users)
@@ -444,16 +410,6 @@ def note_dict(note: FlagNote, users: Mapping[str, User]) -> dict[str, Any]:
     }
 
 
-def patient_names(session: Session, patient_ids: Collection[str]) -> dict[str, str]:
-    """Display names of patients by id, in one query."""
-    if not patient_ids:
-        return {}
-    rows = session.execute(
-        select(Patient.id, Patient.display_name).where(Patient.id.in_(list(patient_ids)))
-    ).all()
-    return {r.id: r.display_name for r in rows}
-
-
 def withdrawal_dict(advice: Advice) -> dict[str, Any]:
     """Whether advice was taken back, and why (apps remove withdrawn advice)."""
     return {
@@ -477,36 +433,6 @@ def correction_dict(flag: Flag, lang: str) -> dict[str, Any]:
         "corrected_at": flag.corrected_at.isoformat() if flag.corrected_at else None,
         "correction": text if ids else None,
     }
-
-
-def list_advice(session: Session, patient_id: str, *, limit: int) -> list[Advice]:
-    """A patient's advice, newest first."""
-    return list(
-        session.scalars(
-            select(Advice)
-            .where(Advice.patient_id == patient_id)
-            .order_by(Advice.created_at.desc(), Advice.id)
-            .limit(limit)
-        )
-    )
-
-
-def list_flags(
-    session: Session, patient_ids: Sequence[str], *, status: str | None, limit: int
-) -> list[Flag]:
-    """Flags of the given patients: most severe first, then oldest."""
-    if not patient_ids:
-        return []
-    query = select(Flag).where(Flag.patient_id.in_(patient_ids))
-    if status:
-        query = query.where(Flag.status == status)
-    query = query.order_by(Flag.severity_rank.desc(), Flag.created_at, Flag.id).limit(limit)
-    return list(session.scalars(query))
-
-
-def get_flag(session: Session, flag_id: str) -> Flag | None:
-    """A flag by id, or None."""
-    return session.get(Flag, flag_id) if len(flag_id) <= 36 else None
 
 
 def add_note(

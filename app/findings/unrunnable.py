@@ -13,23 +13,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.findings import repository
 from app.findings import service as findings_service
 from app.findings.models import (
-    SEVERITY_RANK,
     Evaluation,
     EvaluationStatus,
     Flag,
     FlagStatus,
-    Severity,
 )
+from app.findings.outgoing import Outgoing
 from app.patients.models import Patient
-from app.readings import feed
 from rules.engine import UnrunnableRule, unrunnable_rules
-from rules.language import RuleLibrary
+from rules.language import SEVERITY_RANK, RuleLibrary, Severity
 from rules.plan import PlanSpec
 
 ANCHOR_PREFIX = "config/"
@@ -78,20 +76,13 @@ def flag_unrunnable_rules(
     plan: PlanSpec,
     library: RuleLibrary,
     now: datetime,
+    out: Outgoing,
 ) -> list[Flag]:
     """Raise a flag for each rule of the plan that lacks a required parameter (once each)."""
     raised: list[Flag] = []
     for item in unrunnable_rules(plan, library):
         key = anchor(plan.version)
-        known = session.scalar(
-            select(Evaluation.id).where(
-                Evaluation.patient_id == patient.id,
-                Evaluation.rule_id == item.rule_id,
-                Evaluation.anchor_key == key,
-                Evaluation.plan_version == plan.version,
-            )
-        )
-        if known is not None:
+        if repository.evaluation_at(session, patient.id, item.rule_id, key, plan.version):
             continue
         explanation = _explanation(item, plan, library)
         evaluation = Evaluation(
@@ -115,8 +106,8 @@ def flag_unrunnable_rules(
             rule_id=item.rule_id,
             rule_version=item.rule_version,
             evaluation_id=evaluation.id,
-            severity=Severity.MODERATE,
-            severity_rank=SEVERITY_RANK[Severity.MODERATE],
+            severity=Severity.moderate,
+            severity_rank=SEVERITY_RANK[Severity.moderate],
             status=FlagStatus.OPEN,
             title=dict(_TITLE),
             explanation=explanation,
@@ -129,14 +120,7 @@ def flag_unrunnable_rules(
         )
         session.add(flag)
         session.flush()
-        feed.append(
-            session,
-            patient.id,
-            entity="flag",
-            op="upsert",
-            entity_id=flag.id,
-            data=findings_service.flag_dict(session, flag, patient.language, now),
-            now=now,
-        )
+        flag_data = findings_service.flag_dict(session, flag, patient.language, now)
+        out.change("flag", "upsert", flag.id, flag_data)
         raised.append(flag)
     return raised

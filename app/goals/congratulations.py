@@ -9,20 +9,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.findings import corrections as findings_corrections
+from app.findings import repository as findings_repository
 from app.findings import service as findings_service
 from app.findings.models import Advice, Evaluation, EvaluationStatus
+from app.findings.outgoing import Outgoing
 from app.goals.models import Goal, Milestone
 from app.patients.models import Patient
 from app.plans import service as plans_service
-from app.push import service as push_service
-from app.readings import feed
+from rules.language import Priority
 
 MILESTONE_RULE = "goal-milestone"
 ACHIEVED_RULE = "goal-achieved"
+TEXTS_VERSION = 1
+"""The congratulations' rule version: raise it when their texts below change."""
 _CONGRATULATIONS = {
     MILESTONE_RULE: {
         "title": {
@@ -52,7 +54,12 @@ _CONGRATULATIONS = {
 
 
 def congratulate(
-    session: Session, patient: Patient, goal: Goal, milestone: Milestone | None, now: datetime
+    session: Session,
+    patient: Patient,
+    goal: Goal,
+    milestone: Milestone | None,
+    now: datetime,
+    out: Outgoing,
 ) -> Advice | None:
     """Advice (and a push) for a milestone or a goal reached, with its evaluation record."""
     rule = MILESTONE_RULE if milestone is not None else ACHIEVED_RULE
@@ -61,14 +68,7 @@ def congratulate(
     plan = plans_service.current(session, patient.id)
     plan_version = plan.version if plan is not None else 0
     key = _congratulation_key(goal, milestone)
-    earlier = session.scalars(
-        select(Evaluation).where(
-            Evaluation.patient_id == patient.id,
-            Evaluation.rule_id == rule,
-            Evaluation.anchor_key == key,
-            Evaluation.plan_version == plan_version,
-        )
-    ).first()
+    earlier = findings_repository.evaluation_at(session, patient.id, rule, key, plan_version)
     if earlier is not None and earlier.status != EvaluationStatus.RETRACTED:
         return None  # congratulated once already (the key is unique per plan version)
     progress = goal.progress or {}
@@ -94,7 +94,7 @@ def congratulate(
         evaluation = Evaluation(
             patient_id=patient.id,
             rule_id=rule,
-            rule_version=1,
+            rule_version=TEXTS_VERSION,
             plan_version=plan_version,
             mode="active",
             anchor_reading_id=None,
@@ -106,31 +106,16 @@ def congratulate(
         )
         session.add(evaluation)
     session.flush()
-    advice = Advice(
-        patient_id=patient.id,
-        evaluation_id=evaluation.id,
-        rule_id=rule,
-        rule_version=1,
-        priority="routine",
-        title=dict(texts["title"]),
-        body={lang: text.format(**names) for lang, text in texts["body"].items()},
-        reading_ids=[],
-        notify=True,
-        created_at=now,
-    )
-    session.add(advice)
-    session.flush()
-    feed.append(
+    return findings_service.issue_advice(
         session,
-        patient.id,
-        entity="advice",
-        op="upsert",
-        entity_id=advice.id,
-        data=findings_service.advice_dict(advice, patient.language),
+        patient,
+        evaluation,
+        priority=Priority.routine,
+        title=texts["title"],
+        body={lang: text.format(**names) for lang, text in texts["body"].items()},
         now=now,
+        out=out,
     )
-    push_service.enqueue_advice(session, advice, patient, now)
-    return advice
 
 
 def _congratulation_key(goal: Goal, milestone: Milestone | None) -> str:
@@ -139,27 +124,27 @@ def _congratulation_key(goal: Goal, milestone: Milestone | None) -> str:
 
 
 def withdraw_congratulations(
-    session: Session, patient: Patient, goal: Goal, milestone: Milestone | None, now: datetime
+    session: Session,
+    patient: Patient,
+    goal: Goal,
+    milestone: Milestone | None,
+    now: datetime,
+    out: Outgoing,
 ) -> None:
     """Retract the congratulation's evaluations and withdraw its advice (a correction)."""
     rule = MILESTONE_RULE if milestone is not None else ACHIEVED_RULE
-    evaluations = list(
-        session.scalars(
-            select(Evaluation).where(
-                Evaluation.patient_id == patient.id,
-                Evaluation.rule_id == rule,
-                Evaluation.anchor_key == _congratulation_key(goal, milestone),
-                Evaluation.status == EvaluationStatus.FIRED,
-            )
-        )
-    )
+    key = _congratulation_key(goal, milestone)
+    evaluations = findings_repository.fired_evaluations(session, patient.id, rule, key)
     for evaluation in evaluations:
         evaluation.status, evaluation.retracted_at = EvaluationStatus.RETRACTED, now
     if not evaluations:
         return
-    advice = session.scalars(
-        select(Advice).where(Advice.evaluation_id.in_([e.id for e in evaluations]))
-    )
+    advice = findings_repository.advice_of_evaluations(session, [e.id for e in evaluations])
     findings_corrections.withdraw_advice(
-        session, patient, list(advice), reason=findings_corrections.ENTERED_IN_ERROR, now=now
+        session,
+        patient,
+        advice,
+        reason=findings_corrections.ENTERED_IN_ERROR,
+        now=now,
+        out=out,
     )

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
+from app.feed import service as feed
 from app.goals.models import Goal, Milestone
-from app.readings import feed
 from rules.catalogue import spec_for
 from rules.progress import GoalProgress, GoalSpec
 
@@ -96,17 +93,14 @@ def goal_dict(goal: Goal, milestones: Sequence[Milestone]) -> dict[str, Any]:
     }
 
 
-def announce(
-    session: Session,
-    patient_id: str,
+def announcement(
     goal: Goal,
     milestones: Sequence[Milestone],
     changed: Iterable[Milestone],
-    now: datetime,
     *,
     deleted: Iterable[Milestone] = (),
-) -> None:
-    """Put the goal and its changed milestones in the change feed, the goal first."""
+) -> list[feed.ChangeEntry]:
+    """The change-feed entries of the goal and its changed milestones, the goal first."""
     entries = [feed.ChangeEntry("goal", "upsert", goal.id, goal_dict(goal, milestones))]
     entries += [
         feed.ChangeEntry("milestone", "upsert", m.id, milestone_dict(m, goal.progress))
@@ -116,4 +110,4 @@ def announce(
         feed.ChangeEntry("milestone", "delete", m.id, {"id": m.id, "goal_id": m.goal_id})
         for m in deleted
     ]
-    feed.append_many(session, patient_id, entries, now=now)
+    return entries

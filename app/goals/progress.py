@@ -25,24 +25,24 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
+from app.feed import service as feed
 from app.findings.models import Advice
+from app.findings.outgoing import Outgoing, publish
 from app.goals.congratulations import congratulate, withdraw_congratulations
-from app.goals.forms import INTERNAL, announce, progress_json, shown_percent
-from app.goals.localtime import local_midnight, local_today, zone_of
+from app.goals.forms import INTERNAL, announcement, progress_json, shown_percent
 from app.goals.models import Goal, Milestone
-from app.goals.repository import milestones_of, open_goals
+from app.goals.repository import goals_in, milestones_of, open_goals, patients_with_open_goals
 from app.goals.schemas import Lifecycle
 from app.goals.spec import OPEN, goal_spec
+from app.localtime import local_midnight, local_today, zone_of
 from app.patients.models import Patient
-from app.readings import feed
-from app.readings.models import Change, Reading, ReadingStatus
+from app.readings import repository as readings_repository
+from app.readings.repository import counted_facts
 from rules.facts import ReadingFact
 from rules.progress import (
     DayAggregate,
@@ -58,7 +58,6 @@ from rules.progress import (
 )
 
 log = logging.getLogger("selfcare.goals")
-_ID_CHUNK = 500
 
 
 @dataclass
@@ -74,60 +73,11 @@ def _changed_days(
     session: Session, patient_id: str, type_: str, after_seq: int, tz: tzinfo
 ) -> set[date] | None:
     """Local days of this type's readings changed after a feed position (None: unknown)."""
-    oldest = session.scalar(select(func.min(Change.seq)).where(Change.patient_id == patient_id))
-    if oldest is not None and oldest > after_seq + 1:
+    ids = feed.changed_ids(session, patient_id, "reading", after_seq)
+    if ids is None:
         return None  # the feed was trimmed behind us: nothing tells what changed
-    ids = list(
-        session.scalars(
-            select(Change.entity_id).where(
-                Change.patient_id == patient_id, Change.seq > after_seq, Change.entity == "reading"
-            )
-        )
-    )
-    days: set[date] = set()
-    for offset in range(0, len(ids), _ID_CHUNK):
-        chunk = set(ids[offset : offset + _ID_CHUNK])
-        times = session.scalars(
-            select(Reading.time).where(Reading.id.in_(chunk), Reading.type == type_)
-        )
-        days.update(t.astimezone(tz).date() for t in times)
-    return days
-
-
-def counted_facts(
-    session: Session, patient_id: str, types: set[str], start: datetime, end: datetime
-) -> list[ReadingFact]:
-    """Readings that count (final, not another source's duplicate) with ``start ≤ time < end``."""
-    c = Reading.__table__.c
-    query = (
-        select(
-            c.id, c.type, c.time, c["values"], c.unit, c.original_values, c.original_unit,
-            c.end_time, c.context,
-        )
-        .where(
-            c.patient_id == patient_id,
-            c.type.in_(sorted(types)),
-            c.time >= start,
-            c.time < end,
-            c.status == ReadingStatus.FINAL,
-            c.duplicate_of.is_(None),
-        )
-        .order_by(c.time, c.id)
-    )  # fmt: skip
-    return [
-        ReadingFact(
-            id=row["id"],
-            type=row["type"],
-            time=row["time"],
-            values={k: Decimal(v) for k, v in row["values"].items()},
-            unit=row["unit"],
-            original_values={k: Decimal(v) for k, v in row["original_values"].items()},
-            original_unit=row["original_unit"],
-            end_time=row["end_time"],
-            context=row["context"] or {},
-        )
-        for row in session.execute(query).mappings()
-    ]
+    times = readings_repository.times_of(session, ids, type_)
+    return {t.astimezone(tz).date() for t in times}
 
 
 def local_day_facts(
@@ -173,6 +123,7 @@ def refresh(
     now: datetime,
     *,
     full: bool,
+    out: Outgoing,
 ) -> Outcome:
     """Recompute one goal's progress; mark milestones reached; congratulate on active goals."""
     today = local_today(patient, now)
@@ -207,7 +158,7 @@ def refresh(
         if milestone.achieved_at is None and milestone.id in result.state.reached:
             milestone.achieved_at = now
             outcome.milestones_changed.append(milestone)
-            if active and (advice := congratulate(session, patient, goal, milestone, now)):
+            if active and (advice := congratulate(session, patient, goal, milestone, now, out)):
                 outcome.advice.append(advice)
     if result.status is Status.ACHIEVED and not previous.get("achieved_at"):
         # A new dict, never the one assigned above: a flush in between (the milestone's
@@ -215,7 +166,7 @@ def refresh(
         # would hide the change from the flush.
         progress = {**progress, "achieved_at": now.isoformat()}
         goal.progress = progress
-        if active and (advice := congratulate(session, patient, goal, None, now)):
+        if active and (advice := congratulate(session, patient, goal, None, now, out)):
             outcome.advice.append(advice)
 
     def visible(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,7 +181,7 @@ def refresh(
 
 
 def correct_goals(
-    session: Session, patient: Patient, types: Iterable[str], now: datetime
+    session: Session, patient: Patient, types: Iterable[str], now: datetime, out: Outgoing
 ) -> list[Advice]:
     """Undo what readings entered in error caused on the goals of their types.
 
@@ -242,21 +193,13 @@ def correct_goals(
     """
     wanted = set(types)
     kept = (*OPEN, Lifecycle.ACHIEVED.value)
-    goals = [
-        g
-        for g in session.scalars(
-            select(Goal)
-            .where(Goal.patient_id == patient.id, Goal.lifecycle.in_(kept))
-            .order_by(Goal.created_at, Goal.id)
-        )
-        if g.measure.get("type") in wanted
-    ]
+    goals = [g for g in goals_in(session, patient.id, kept) if g.measure.get("type") in wanted]
     if not goals:
         return []
     milestones = milestones_of(session, [g.id for g in goals])
     advice: list[Advice] = []
     for goal in goals:
-        outcome = refresh(session, patient, goal, milestones[goal.id], now, full=True)
+        outcome = refresh(session, patient, goal, milestones[goal.id], now, full=True, out=out)
         advice += outcome.advice
         progress = dict(goal.progress or {})
         reached = {k for k, m in (progress.get("milestones") or {}).items() if m["reached_on"]}
@@ -265,7 +208,7 @@ def correct_goals(
             if milestone.achieved_at is not None and milestone.id not in reached:
                 milestone.achieved_at = None
                 changed.append(milestone)
-                withdraw_congratulations(session, patient, goal, milestone, now)
+                withdraw_congratulations(session, patient, goal, milestone, now, out)
         undone = (
             progress.get("achieved_at") is not None
             and _met_since_start(session, patient, goal, milestones[goal.id], now) is None
@@ -276,10 +219,10 @@ def correct_goals(
             if goal.lifecycle == Lifecycle.ACHIEVED:
                 goal.lifecycle = Lifecycle.ACTIVE.value
             goal.updated_at = now
-            withdraw_congratulations(session, patient, goal, None, now)
+            withdraw_congratulations(session, patient, goal, None, now, out)
         session.flush()
         if outcome.goal_changed or changed or undone:
-            announce(session, patient.id, goal, milestones[goal.id], changed, now)
+            out.extend(announcement(goal, milestones[goal.id], changed))
     return advice
 
 
@@ -297,7 +240,7 @@ def _met_since_start(
 
 
 def recompute_for_readings(
-    session: Session, patient: Patient, types: Iterable[str], now: datetime
+    session: Session, patient: Patient, types: Iterable[str], now: datetime, out: Outgoing
 ) -> list[Advice]:
     """Bring the open goals on these measurement types up to date after a sync batch."""
     wanted = set(types)
@@ -309,12 +252,10 @@ def recompute_for_readings(
     milestones = milestones_of(session, [g.id for g in goals])
     advice: list[Advice] = []
     for goal in goals:
-        outcome = refresh(session, patient, goal, milestones[goal.id], now, full=False)
+        outcome = refresh(session, patient, goal, milestones[goal.id], now, full=False, out=out)
         advice += outcome.advice
         if outcome.goal_changed:
-            announce(
-                session, patient.id, goal, milestones[goal.id], outcome.milestones_changed, now
-            )
+            out.extend(announcement(goal, milestones[goal.id], outcome.milestones_changed))
     return advice
 
 
@@ -325,14 +266,7 @@ def recompute_all(factory: sessionmaker[Session], now: datetime) -> dict[str, in
     whose goals were all recomputed in full today (by another worker) is skipped.
     """
     with transaction(factory) as session:
-        patient_ids = list(
-            session.scalars(
-                select(Goal.patient_id)
-                .where(Goal.lifecycle.in_(OPEN))
-                .distinct()
-                .order_by(Goal.patient_id)
-            )
-        )
+        patient_ids = patients_with_open_goals(session)
     counts = {"patients": 0, "goals": 0, "advice": 0, "skipped": 0, "failed": 0}
     for patient_id in patient_ids:
         try:
@@ -347,12 +281,15 @@ def recompute_all(factory: sessionmaker[Session], now: datetime) -> dict[str, in
                     counts["skipped"] += 1
                     continue
                 milestones = milestones_of(session, [g.id for g in goals])
+                out = Outgoing()
                 for goal in goals:
-                    outcome = refresh(session, patient, goal, milestones[goal.id], now, full=True)
+                    outcome = refresh(session, patient, goal, milestones[goal.id], now, full=True,
+                                      out=out)  # fmt: skip
                     counts["advice"] += len(outcome.advice)
                     if outcome.goal_changed:
-                        announce(session, patient_id, goal, milestones[goal.id],
-                                  outcome.milestones_changed, now)  # fmt: skip
+                        out.extend(announcement(goal, milestones[goal.id],
+                                                outcome.milestones_changed))  # fmt: skip
+                publish(session, patient, out, now)
                 counts["goals"] += len(goals)
                 counts["patients"] += 1
         except Exception:  # one patient's failure must not stop the night's run

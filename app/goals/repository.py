@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.goals.models import Goal, Milestone
@@ -36,10 +36,36 @@ def milestones_of(session: Session, goal_ids: Sequence[str]) -> dict[str, list[M
 
 
 def open_goals(session: Session, patient_id: str) -> list[Goal]:
+    """A patient's open goals, oldest first."""
+    return goals_in(session, patient_id, OPEN)
+
+
+def goals_in(session: Session, patient_id: str, lifecycles: Collection[str]) -> list[Goal]:
+    """A patient's goals in these lifecycle states, oldest first."""
     return list(
         session.scalars(
             select(Goal)
-            .where(Goal.patient_id == patient_id, Goal.lifecycle.in_(OPEN))
+            .where(Goal.patient_id == patient_id, Goal.lifecycle.in_(lifecycles))
             .order_by(Goal.created_at, Goal.id)
         )
     )
+
+
+def patients_with_open_goals(session: Session) -> list[str]:
+    """The ids of patients with an open goal, in order."""
+    return list(
+        session.scalars(
+            select(Goal.patient_id)
+            .where(Goal.lifecycle.in_(OPEN))
+            .distinct()
+            .order_by(Goal.patient_id)
+        )
+    )
+
+
+def has_goals(session: Session, patient_id: str) -> bool:
+    """Whether the patient has any goal."""
+    count = session.scalar(
+        select(func.count()).select_from(Goal).where(Goal.patient_id == patient_id)
+    )
+    return bool(count)

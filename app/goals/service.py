@@ -12,20 +12,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import new_id
 from app.errors import Conflict, NotFound, Unprocessable
-from app.goals.forms import announce, goal_dict
-from app.goals.localtime import local_today
+from app.feed import service as feed
+from app.findings.outgoing import Outgoing, publish
+from app.goals.forms import announcement, goal_dict
 from app.goals.models import Goal, Milestone
 from app.goals.progress import refresh
-from app.goals.repository import list_goals, milestones_of
+from app.goals.repository import has_goals, list_goals, milestones_of
 from app.goals.schemas import GoalIn, GoalPatch, Lifecycle, MeasureIn, MilestoneIn, TargetIn
 from app.goals.spec import OPEN, error, validate
+from app.localtime import local_today
 from app.patients.models import Patient
-from app.readings import feed
 
 _TRANSITIONS: dict[str, frozenset[str]] = {
     Lifecycle.PROPOSED: frozenset({Lifecycle.ACTIVE, Lifecycle.CANCELLED}),
@@ -122,8 +122,10 @@ def create_goal(
     ]
     session.add_all(milestones)
     session.flush()
-    refresh(session, patient, goal, milestones, now, full=True)
-    announce(session, patient.id, goal, milestones, milestones, now)
+    out = Outgoing()
+    refresh(session, patient, goal, milestones, now, full=True, out=out)
+    out.extend(announcement(goal, milestones, milestones))
+    publish(session, patient, out, now)
     return goal_dict(goal, milestones)
 
 
@@ -199,9 +201,11 @@ def update_goal(
         session.flush()
         milestones = milestones_of(session, [goal.id])[goal.id]
     goal.updated_at = now
-    outcome = refresh(session, patient, goal, milestones, now, full=True)
+    out = Outgoing()
+    outcome = refresh(session, patient, goal, milestones, now, full=True, out=out)
     changed += [m for m in outcome.milestones_changed if m not in changed]
-    announce(session, patient.id, goal, milestones, changed, now, deleted=deleted)
+    out.extend(announcement(goal, milestones, changed, deleted=deleted))
+    publish(session, patient, out, now)
     return goal_dict(goal, milestones)
 
 
@@ -213,7 +217,7 @@ def load_goals(
     now: datetime,
 ) -> int:
     """Add goals (API bodies) to a patient who has none; how many were added."""
-    if session.scalar(select(func.count()).select_from(Goal).where(Goal.patient_id == patient.id)):
+    if has_goals(session, patient.id):
         return 0
     for body in goals:
         create_goal(

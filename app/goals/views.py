@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from app.errors import Unprocessable
 from app.goals import charts
 from app.goals.forms import progress_json, shape
-from app.goals.localtime import local_today, zone_of
 from app.goals.models import Goal, Milestone
 from app.goals.progress import compute, local_day_facts
 from app.goals.repository import milestones_of
 from app.goals.service import get_goal
 from app.goals.spec import error, goal_spec
+from app.localtime import local_today, zone_of
 from app.patients.models import Patient
 from rules.catalogue import spec_for
 from rules.progress import (

@@ -27,9 +27,10 @@ from app.activities.service import kind_phrase
 from app.auth.models import Scope, User
 from app.config import Settings
 from app.db import new_id, transaction
+from app.localtime import zone_named
 from app.patients.models import Patient
 from app.push import service as push_service
-from app.push.quiet_hours import zone_of
+from rules.language import Priority
 
 MIN_TTL_SECONDS = 60
 TITLES = {
@@ -41,7 +42,7 @@ TITLES = {
 def reminder_title(activity: Activity, patient: Patient, user: User) -> str:
     """The push title for one recipient: kind, care unit and local time, nothing else."""
     lang = push_service.language_of(user)
-    at = activity.start.astimezone(zone_of(patient.timezone)).strftime("%H:%M")
+    at = activity.start.astimezone(zone_named(patient.timezone)).strftime("%H:%M")
     whose = "own" if patient.user_id == user.id else "proxy"
     # A relative acting for several people needs to know whose appointment it is.
     first_name = patient.display_name.split(" ")[0]
@@ -108,7 +109,7 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
                     "activity_id": activity.id,
                     "reminder_id": reminder_id,
                     "patient_id": patient.id,
-                    "priority": "routine",
+                    "priority": Priority.routine,
                     "url": f"/patients/{patient.id}/activities/{activity.id}",
                 },
                 urgency="normal",

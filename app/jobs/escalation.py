@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth.models import Role, User
 from app.config import Settings
 from app.db import transaction
-from app.findings.models import Flag, FlagStatus, Severity
+from app.findings.models import Flag, FlagStatus
 from app.patients.models import TeamMember, TeamPatient
 from app.push import service as push_service
+from rules.language import Priority, Severity
 
 BATCH = 100
 ESCALATION_TTL_SECONDS = 24 * 3600
@@ -62,7 +63,7 @@ def escalate_overdue(session: Session, settings: Settings, now: datetime) -> Cou
     for flag in flags:
         flag.escalated_at = now
         done["flags"] += 1
-        urgent = flag.severity == Severity.HIGH
+        urgent = flag.severity == Severity.high
         for clinician in team_clinicians(session, flag.patient_id):
             lang = push_service.language_of(clinician)
             title = TITLES[lang].format(flag.title.get(lang, flag.title.get("sv", "")))
@@ -76,7 +77,7 @@ def escalate_overdue(session: Session, settings: Settings, now: datetime) -> Cou
                         "title": title,
                         "flag_id": flag.id,
                         "patient_id": flag.patient_id,
-                        "priority": "urgent" if urgent else "routine",
+                        "priority": Priority.urgent if urgent else Priority.routine,
                         "url": f"/flags/{flag.id}",
                     },
                     urgency="high" if urgent else "normal",

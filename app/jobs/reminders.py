@@ -25,47 +25,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth.models import User
 from app.config import Settings
 from app.db import new_id, transaction
+from app.localtime import zone_named
 from app.patients.models import Patient
 from app.plans import service as plans_service
 from app.plans.models import PlanVersion
 from app.push import service as push_service
 from app.push.models import Reminder
-from app.push.quiet_hours import local_to_utc, parse_hh_mm, zone_of
+from app.push.quiet_hours import local_to_utc, parse_hh_mm
 from app.readings.models import Reading, ReadingStatus
+from rules.catalogue import display_name
+from rules.language import Priority
 from rules.plan import ScheduleEntry
 
 REMINDER_TTL_SECONDS = 2 * 3600
 
-NAMES = {
-    "sv": {
-        "blood_pressure": "blodtryck",
-        "pulse": "puls",
-        "glucose": "blodsocker",
-        "cgm_glucose": "sensorglukos",
-        "weight": "vikt",
-        "spo2": "syremättnad",
-        "temperature": "temperatur",
-        "respiratory_rate": "andningsfrekvens",
-        "steps": "steg",
-        "peak_flow": "PEF",
-        "symptom_score": "symtomskattning",
-        "ketones": "ketoner",
-    },
-    "en": {
-        "blood_pressure": "blood pressure",
-        "pulse": "pulse",
-        "glucose": "blood glucose",
-        "cgm_glucose": "sensor glucose",
-        "weight": "weight",
-        "spo2": "oxygen saturation",
-        "temperature": "temperature",
-        "respiratory_rate": "breathing rate",
-        "steps": "steps",
-        "peak_flow": "peak flow",
-        "symptom_score": "symptom score",
-        "ketones": "blood ketones",
-    },
-}
 WEIGH_YOURSELF = {"sv": "Dags att väga dig", "en": "Time to weigh yourself"}
 TIME_TO_MEASURE = {"sv": "Dags att mäta: {}", "en": "Time to measure: {}"}
 
@@ -117,7 +90,7 @@ def reminder_title(types: tuple[str, ...], lang: str) -> str:
     """The push title for types due at once, in sv or en."""
     if types == ("weight",):
         return WEIGH_YOURSELF[lang]
-    names = [NAMES[lang].get(t, t) for t in types]
+    names = [display_name(t, lang) for t in types]
     return TIME_TO_MEASURE[lang].format(", ".join(names))
 
 
@@ -154,7 +127,7 @@ def remind_patient(
         return done  # a plan the current code cannot read reminds of nothing
     if plan is None or not plan.schedule:
         return done
-    zone = zone_of(patient.timezone)
+    zone = zone_named(patient.timezone)
     window = timedelta(minutes=settings.reminder_window_minutes)
     user = session.get(User, patient.user_id) if patient.user_id else None
     subscriptions = (
@@ -206,7 +179,7 @@ def remind_patient(
                     "title": reminder_title(types, lang),
                     "reminder_id": claimed[0][0],
                     "patient_id": patient_id,
-                    "priority": "routine",
+                    "priority": Priority.routine,
                     "url": f"/patients/{patient_id}/readings/new?types={','.join(types)}",
                 },
                 urgency="normal",

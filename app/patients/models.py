@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
+from rules.engine import DEFAULT_TZ
 
 
 class Organisation(Base):
@@ -60,7 +61,7 @@ class Patient(Base):
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     personnummer: Mapped[str] = mapped_column(String(12), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Stockholm")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TZ)
     language: Mapped[str] = mapped_column(String(8), default="sv")
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), unique=True)
     created_at: Mapped[datetime]

@@ -30,9 +30,9 @@ from app.auth.models import ProxyGrant, Role, User
 from app.auth.policy import Access, Relation, grant_is_active
 from app.db import new_id
 from app.errors import Conflict, NotFound
+from app.feed import service as feed
 from app.patients.models import CareTeam, Patient, TeamMember, TeamPatient
 from app.plans.models import AgreementEvent, AgreementRecord, PlanVersion
-from app.readings import feed
 from rules.plan import Agreement, Responsible
 
 PROPOSED = "proposed"

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from app.auth import people
 from app.auth.models import Role, User
 from app.errors import ErrorItem, Unprocessable
+from app.feed import service as feed
 from app.patients.models import CareTeam, CareUnit, TeamMember, TeamPatient
 from app.plans.models import CareContactRecord
-from app.readings import feed
 from rules.advice import CareContact
 
 

@@ -6,14 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import ErrorItem, NotFound, Unprocessable
+from app.feed import service as feed
 from app.patients.models import Patient
-from app.plans import agreements
+from app.plans import agreements, repository
 from app.plans.models import PlanVersion
-from app.readings import feed
+
+# Other domains and the router read plan versions through the service.
+from app.plans.repository import current as current
+from app.plans.repository import versions as versions
+from app.readings.repository import counted_facts, through
 from rules.backtest import BacktestReport
 from rules.backtest import backtest as run_backtest
 from rules.engine import due_lookback, lookback
@@ -21,20 +25,18 @@ from rules.language import load_library, validate_plan
 from rules.plan import PlanBody, PlanSpec
 
 
-def current(session: Session, patient_id: str) -> PlanVersion | None:
-    """The patient's newest plan version, if any."""
-    return session.scalars(
-        select(PlanVersion)
-        .where(PlanVersion.patient_id == patient_id)
-        .order_by(PlanVersion.version.desc())
-        .limit(1)
-    ).first()
-
-
 def current_spec(session: Session, patient_id: str) -> PlanSpec | None:
     """The newest plan as the rule engine sees it."""
     row = current(session, patient_id)
     return to_spec(row) if row is not None else None
+
+
+def effective(session: Session, patient_id: str, plan: PlanSpec) -> PlanSpec:
+    """The plan with ``effective_from``: when the patient's first plan version was made."""
+    if plan.effective_from is not None:
+        return plan
+    first = repository.first_created_at(session, patient_id)
+    return plan.model_copy(update={"effective_from": first}) if first else plan
 
 
 def to_spec(row: PlanVersion) -> PlanSpec:
@@ -76,9 +78,7 @@ def save(
         raise Unprocessable("The plan is not valid.", errors=errors)
     # The feed lock serialises writers for this patient, so version numbers never collide.
     feed.lock_patient(session, patient.id)
-    latest = session.scalar(
-        select(func.max(PlanVersion.version)).where(PlanVersion.patient_id == patient.id)
-    )
+    latest = repository.latest_number(session, patient.id)
     plan_body = body.model_dump(mode="json", exclude_none=True, exclude={"agreements"})
     row = PlanVersion(
         patient_id=patient.id,
@@ -100,17 +100,6 @@ def save(
         now=now,
     )
     return row
-
-
-def versions(session: Session, patient_id: str) -> list[PlanVersion]:
-    """Every version of the patient's plan, newest first."""
-    return list(
-        session.scalars(
-            select(PlanVersion)
-            .where(PlanVersion.patient_id == patient_id)
-            .order_by(PlanVersion.version.desc())
-        )
-    )
 
 
 def to_dicts(session: Session, rows: Sequence[PlanVersion]) -> list[dict[str, Any]]:
@@ -142,8 +131,6 @@ def backtest(
     Runs the same rule engine, vectorised, over the patient's counted readings of the last
     ``days`` days: per rule, firings, advice and flag episodes in total and per week.
     """
-    from app.findings.evaluation import counted_facts
-
     library = load_library()
     if proposed is not None:
         errors = validate_plan(proposed, library)
@@ -162,7 +149,7 @@ def backtest(
     types: set[str] = {str(entry.type) for entry in plan.schedule}
     types |= {str(t) for r in plan.rules if (rule := library.get(r.rule)) for t in rule.types}
     reach = max(lookback(plan, library), due_lookback(plan, library))
-    facts = counted_facts(session, patient_id, types, start - reach, now)
+    facts = counted_facts(session, patient_id, types, start - reach, through(now))
     report = run_backtest(plan, facts, library=library, tz=timezone, start=start, end=now)
     return burden_dict(report, proposed=proposed is not None)
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.auth import people
 from app.auth.policy import Access
+from app.feed import service as feed
 from app.plans.models import StoryVersion
-from app.readings import feed
 
 
 def current(session: Session, patient_id: str) -> StoryVersion | None:

@@ -48,6 +48,7 @@ from app.auth.models import User
 from app.auth.policy import Action, Actor, Relation, may, receives_escalations, relation_to
 from app.config import Settings
 from app.db import new_id, transaction
+from app.localtime import zone_named
 from app.patients.models import Patient
 from app.push import endpoints
 from app.push.models import (
@@ -57,7 +58,7 @@ from app.push.models import (
     PushSubscription,
     SubscriptionStatus,
 )
-from app.push.quiet_hours import quiet_until, zone_of
+from app.push.quiet_hours import quiet_until
 from app.push.sender import MAX_PLAINTEXT_BYTES, PushMessage, PushSender, SendResult
 from app.push.sender import encode_payload as _encode
 from app.push.service import ENDPOINT_REFUSED, SENDER_ERROR
@@ -210,7 +211,7 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
             quiet = user.quiet_hours
             if quiet is None:
                 quiet = settings.default_quiet_hours
-            until = quiet_until(quiet, zone_of(patient.timezone), now)
+            until = quiet_until(quiet, zone_named(patient.timezone), now)
             if until is not None:
                 row.status = OutboxStatus.PENDING
                 row.next_attempt_at = until

@@ -6,18 +6,9 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-DEFAULT_ZONE = "Europe/Stockholm"
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-def zone_of(name: str | None) -> ZoneInfo:
-    """The IANA zone by name; the default zone when the name is unknown."""
-    try:
-        return ZoneInfo(name or DEFAULT_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_ZONE)
 
 
 def parse_hh_mm(text: Any) -> time | None:

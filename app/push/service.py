@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
@@ -21,7 +21,6 @@ from app.auth.models import ProxyGrant, Scope, User
 from app.auth.policy import grant_is_active
 from app.config import Settings
 from app.errors import NotFound, Unprocessable
-from app.findings.models import Advice
 from app.patients.models import Patient
 from app.push import endpoints
 from app.push.models import (
@@ -33,9 +32,10 @@ from app.push.models import (
 from app.push.schemas import SubscriptionIn
 from app.push.sender import MAX_PLAINTEXT_BYTES, encode_payload
 from app.push.vapid import b64url_decode
-from rules.advice import PATIENT, PROXY
+from rules.advice import PATIENT, PROXY, Audience
+from rules.language import Priority
 
-ADVICE_TTL_SECONDS = {"urgent": 6 * 3600, "routine": 24 * 3600}
+ADVICE_TTL_SECONDS: dict[str, int] = {Priority.urgent: 6 * 3600, Priority.routine: 24 * 3600}
 _TOPIC_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -125,7 +125,23 @@ def patient_side(session: Session, patient: Patient, now: datetime, scope: Scope
     return users
 
 
-def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: datetime) -> int:
+class PushedAdvice(Protocol):
+    """What a push says of advice (findings' ``Advice``; push does not import findings)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def fresh_until(self) -> datetime | None: ...
+    def texts(self, audience: Audience) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The (title, body) a reader sees."""
+        ...
+
+
+def enqueue_advice(session: Session, advice: PushedAdvice, patient: Patient, now: datetime) -> int:
     """Write one outbox row per subscription that should receive this advice.
 
     The push lives (TTL) only as long as the advice is fresh: an outbox retry or a phone
@@ -158,7 +174,7 @@ def enqueue_advice(session: Session, advice: Advice, patient: Patient, now: date
                     "priority": advice.priority,
                     "url": f"/patients/{patient.id}/advice/{advice.id}",
                 },
-                urgency="high" if advice.priority == "urgent" else "normal",
+                urgency="high" if advice.priority == Priority.urgent else "normal",
                 ttl_seconds=ttl,
                 topic_=topic("advice", advice.rule_id),
                 now=now,

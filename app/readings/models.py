@@ -1,4 +1,4 @@
-"""Sources, readings and the per-patient change feed."""
+"""Sources, readings and import runs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
@@ -71,37 +71,6 @@ class Reading(Base):
     entered_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     deleted_at: Mapped[datetime | None]
     deleted_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
-
-
-class FeedHead(Base):
-    """The last change sequence number of a patient's feed.
-
-    Appending a change locks this row, so a patient's changes get their numbers in commit
-    order and a reader polling with ``seq > cursor`` never skips one.
-    """
-
-    __tablename__ = "feed_heads"
-
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), primary_key=True)
-    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-class Change(Base):
-    """One entry of a patient's change feed."""
-
-    __tablename__ = "changes"
-    __table_args__ = (UniqueConstraint("patient_id", "seq"),)
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
-    seq: Mapped[int] = mapped_column(BigInteger)
-    entity: Mapped[str] = mapped_column(String(16))
-    op: Mapped[str] = mapped_column(String(8))
-    entity_id: Mapped[str] = mapped_column(String(36))
-    data: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime]
 
 
 class ImportRun(Base):

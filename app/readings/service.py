@@ -1,7 +1,8 @@
-"""Readings: the sync ingest (exactly once, per-item results), listing and deletion.
+"""Readings: storing a sync batch exactly once (per-item results), listing, entering in error.
 
-One batch is one transaction: readings, evaluations, advice, flags, outbox rows, change-feed
-rows and the audit row commit together before the answer is sent, or not at all.
+This is the *store* step of the ingest (:mod:`app.ingest.pipeline`): what the rules, the
+findings and the goals make of the stored readings is the pipeline's business, not this
+module's. Its queries are in :mod:`app.readings.repository`.
 """
 
 from __future__ import annotations
@@ -12,60 +13,44 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app import metrics
-from app.config import Settings
 from app.db import new_id
 from app.errors import NotFound
-from app.findings import corrections as findings_corrections
-from app.findings import evaluation
-from app.findings.evaluation import READINGS, ReadingRow, to_fact
-from app.findings.models import Advice
-from app.goals import progress as goals_progress
+from app.feed import service as feed
 from app.patients.models import Patient
-from app.readings import feed
-from app.readings.models import Reading, ReadingStatus, Source
+from app.readings import repository
+from app.readings.models import ReadingStatus, Source
+from app.readings.repository import ReadingRow
+
+# The sync router lists readings through the service.
+from app.readings.repository import list_readings as list_readings
 from rules.facts import ReadingFact
 from sync.dedup import DEDUP_WINDOW, find_same_measurement
-from sync.normalise import ItemError, NormalisedReading, normalise_reading
+from sync.normalise import ItemError, NormalisedReading
 from sync.wire import SourceIn
 
 
 @dataclass
-class IngestResult:
-    """What a batch did: one result per submitted item, in order, and the advice raised."""
+class StoredBatch:
+    """What storing a batch did: one result per submitted item, in order, and the new rows."""
 
     results: list[dict[str, Any]] = field(default_factory=list)
-    advice: list[Advice] = field(default_factory=list)
-    created_ids: list[str] = field(default_factory=list)
+    counted: list[ReadingRow] = field(default_factory=list)
+    """The readings stored that count (not another source's copy), for the rules and goals."""
 
 
 def upsert_source(session: Session, patient_id: str, source: SourceIn, now: datetime) -> Source:
     """The server's record of an app or device, created on first sight."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
-        insert(Source)
-        .values(
-            id=new_id(),
-            patient_id=patient_id,
-            client_source_id=source.id,
-            kind=source.kind,
-            name=source.name or "",
-            version=source.version or "",
-            device=source.device.model_dump() if source.device else None,
-            first_seen=now,
-            last_seen=now,
-        )
-        .on_conflict_do_nothing()
+    values = {
+        "kind": source.kind,
+        "name": source.name or "",
+        "version": source.version or "",
+        "device": source.device.model_dump() if source.device else None,
+    }
+    return repository.upsert_source(
+        session, patient_id, client_source_id=source.id, values=values, now=now
     )
-    row = session.scalars(
-        select(Source).where(Source.patient_id == patient_id, Source.client_source_id == source.id)
-    ).one()
-    row.last_seen = now
-    return row
 
 
 def _rejected(client_id: Any, errors: Sequence[ItemError]) -> dict[str, Any]:
@@ -78,10 +63,6 @@ def _rejected(client_id: Any, errors: Sequence[ItemError]) -> dict[str, Any]:
 
 def _str_values(values: dict[str, Decimal]) -> dict[str, str]:
     return {k: str(v) for k, v in values.items()}
-
-
-# Readings move through ingest as plain column mappings (Core rows), not ORM objects:
-# batches of thousands are built, inserted and fed to the rules without the unit of work.
 
 
 def reading_dict(row: ReadingRow) -> dict[str, Any]:
@@ -110,32 +91,25 @@ def reading_dict(row: ReadingRow) -> dict[str, Any]:
     }
 
 
-def ingest(
+def store(
     session: Session,
-    settings: Settings,
     *,
     patient: Patient,
     source: SourceIn,
     items: Sequence[Any],
+    normalised: Sequence[NormalisedReading | Sequence[ItemError]],
     entered_by: str | None,
     now: datetime,
-) -> IngestResult:
-    """Store a batch exactly once, answer per item, and evaluate the plan on what is new."""
-    # Serialise batches of one patient: makes the client-id and cross-source checks race-free.
-    feed.lock_patient(session, patient.id)
-    src = upsert_source(session, patient.id, source, now)
-    result = IngestResult()
+) -> StoredBatch:
+    """Store a normalised batch exactly once, with its change entries; answer per item.
 
-    normalised = [normalise_reading(item, now=now) for item in items]
+    A retry of a stored client id answers what the first upload got; a measurement another
+    source already sent is stored as its duplicate (it does not count). The caller holds the
+    patient's feed lock, which makes both checks race-free.
+    """
+    src = upsert_source(session, patient.id, source, now)
     client_ids = {n.client_id for n in normalised if isinstance(n, NormalisedReading)}
-    existing: dict[str, ReadingRow] = {}
-    if client_ids:
-        query = select(READINGS).where(
-            READINGS.c.patient_id == patient.id,
-            READINGS.c.source_id == src.id,
-            READINGS.c.client_id.in_(client_ids),
-        )
-        existing = {row["client_id"]: row for row in session.execute(query).mappings()}
+    existing = repository.by_client_id(session, patient.id, src.id, client_ids)
 
     slots: list[dict[str, Any] | None] = []
     fresh: list[tuple[int, NormalisedReading]] = []
@@ -174,20 +148,11 @@ def ingest(
             slots[index] = {"client_id": item.client_id, "status": "created", "id": row["id"]}
         else:  # another source's measurement, or a repeat within this batch
             slots[index] = _duplicate_result(item.client_id, row)
-    result.results = [slot for slot in slots if slot is not None]
-    if len(result.results) != len(items):
+    batch = StoredBatch(results=[slot for slot in slots if slot is not None])
+    if len(batch.results) != len(items):
         raise RuntimeError("an item of the batch got no result")  # a bug, never bad input
-    metrics.count_sync_results(result.results)
-    counted = [row for row in stored.values() if row["duplicate_of"] is None]
-    result.created_ids = [row["id"] for row in counted]
-    if counted:
-        result.advice = evaluation.on_readings(
-            session, settings, patient=patient, new=[to_fact(r) for r in counted], now=now
-        )
-    result.advice += goals_progress.recompute_for_readings(
-        session, patient, {r["type"] for r in counted}, now
-    )
-    return result
+    batch.counted = [row for row in stored.values() if row["duplicate_of"] is None]
+    return batch
 
 
 def _duplicate_result(client_id: str, prior: ReadingRow) -> dict[str, Any]:
@@ -249,7 +214,7 @@ def _store_new(
             "deleted_at": None,
             "deleted_by": None,
         }
-    session.execute(insert(READINGS), list(rows.values()))
+    repository.insert_rows(session, list(rows.values()))
     feed.append_many(
         session,
         patient.id,
@@ -263,96 +228,49 @@ def _other_source_candidates(
     session: Session, patient_id: str, source_id: str, items: Sequence[NormalisedReading]
 ) -> dict[str, list[ReadingFact]]:
     """Counted readings from other sources close in time to the batch, by type."""
-    start = min(i.time for i in items) - DEDUP_WINDOW
-    end = max(i.time for i in items) + DEDUP_WINDOW
-    query = select(READINGS).where(
-        READINGS.c.patient_id == patient_id,
-        READINGS.c.source_id != source_id,
-        READINGS.c.type.in_({i.type for i in items}),
-        READINGS.c.time >= start,
-        READINGS.c.time <= end,
-        READINGS.c.status == ReadingStatus.FINAL,
-        READINGS.c.duplicate_of.is_(None),
+    return repository.counted_near(
+        session,
+        patient_id,
+        other_than_source=source_id,
+        types={i.type for i in items},
+        start=min(i.time for i in items) - DEDUP_WINDOW,
+        end=max(i.time for i in items) + DEDUP_WINDOW,
     )
-    grouped: dict[str, list[ReadingFact]] = {}
-    for row in session.execute(query).mappings():
-        grouped.setdefault(row["type"], []).append(to_fact(row))
-    return grouped
 
 
-def list_readings(
+def mark_entered_in_error(
     session: Session,
-    patient_id: str,
-    *,
-    type_: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    after: tuple[datetime, str] | None,
-    limit: int,
-    include_deleted: bool = False,
-) -> list[ReadingRow]:
-    """A page of a patient's readings in time order (keyset on time, id)."""
-    c = READINGS.c
-    query = select(READINGS).where(c.patient_id == patient_id)
-    if type_:
-        query = query.where(c.type == type_)
-    if start:
-        query = query.where(c.time >= start)
-    if end:
-        query = query.where(c.time < end)
-    if not include_deleted:
-        query = query.where(c.status == ReadingStatus.FINAL)
-    if after is not None:
-        t, rid = after
-        query = query.where((c.time > t) | ((c.time == t) & (c.id > rid)))
-    return list(session.execute(query.order_by(c.time, c.id).limit(limit)).mappings())
-
-
-def delete_reading(
-    session: Session,
-    settings: Settings,
     *,
     patient: Patient,
     reading_id: str,
     by: str,
     now: datetime,
     check_entered_by: Callable[[str | None], None] | None = None,
-) -> None:
-    """Mark a reading entered-in-error (nothing is physically deleted); idempotent.
+) -> ReadingRow | None:
+    """Mark a reading entered-in-error, with its change entry; idempotent (nothing is deleted).
 
     ``check_entered_by`` (from the access policy) raises when the caller may not correct a
-    reading entered by that user.
-
-    In the same transaction, what the reading caused is undone: the rules re-evaluate its
-    windows, flags citing it say so to the team, and goals on its type are recomputed (a
-    milestone or goal reached only through it goes back, its congratulation withdrawn).
+    reading entered by that user. Answers the reading as it was when a reading that counted
+    is now gone (what it caused is for the caller to undo), else None.
     """
-    patient_id = patient.id
-    feed.lock_patient(session, patient_id)
-    row = session.get(Reading, reading_id) if len(reading_id) <= 36 else None
-    if row is None or row.patient_id != patient_id:
+    row = repository.get(session, reading_id)
+    if row is None or row.patient_id != patient.id:
         raise NotFound("No such reading.")
     if check_entered_by is not None:
         check_entered_by(row.entered_by)
-    if row.status != ReadingStatus.ENTERED_IN_ERROR:
-        removed = to_fact({c.key: getattr(row, c.key) for c in READINGS.columns})
-        row.status = ReadingStatus.ENTERED_IN_ERROR
-        row.deleted_at, row.deleted_by = now, by
-        session.flush()
-        feed.append(
-            session,
-            patient_id,
-            entity="reading",
-            op="delete",
-            entity_id=row.id,
-            data={"id": row.id, "status": row.status, "deleted_at": now.isoformat()},
-            now=now,
-        )
-        if row.duplicate_of is None:  # a counted reading is gone: undo what it caused
-            findings_corrections.mark_flags_entered_in_error(
-                session, patient, reading_id=row.id, received_at=row.received_at, now=now
-            )
-            evaluation.on_readings(
-                session, settings, patient=patient, new=[], removed=[removed], now=now
-            )
-            goals_progress.correct_goals(session, patient, {row.type}, now)
+    if row.status == ReadingStatus.ENTERED_IN_ERROR:
+        return None
+    before = repository.as_row(row)
+    row.status = ReadingStatus.ENTERED_IN_ERROR
+    row.deleted_at, row.deleted_by = now, by
+    session.flush()
+    feed.append(
+        session,
+        patient.id,
+        entity="reading",
+        op="delete",
+        entity_id=row.id,
+        data={"id": row.id, "status": row.status, "deleted_at": now.isoformat()},
+        now=now,
+    )
+    return before if row.duplicate_of is None else None

@@ -13,14 +13,14 @@ from app.bounds import EARLIEST_DAY, LATEST_DAY
 from app.errors import Unprocessable
 from app.goals import charts
 from app.goals.forms import progress_json
-from app.goals.localtime import local_midnight, local_today, zone_of
-from app.goals.progress import counted_facts
 from app.goals.repository import list_goals
 from app.goals.schemas import Lifecycle
 from app.goals.spec import error
 from app.goals.views import GoalView, chart_goal, goal_view, view_dict
+from app.localtime import local_midnight, local_today, zone_of
 from app.patients.models import Patient
 from app.readings.models import Reading, ReadingStatus
+from app.readings.repository import counted_facts
 from app.summaries.service import cgm_summary
 from rules.cgm import GlucoseSample, samples_from_readings
 

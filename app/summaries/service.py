@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.goals.localtime import local_today, zone_of
-from app.goals.progress import counted_facts, local_day_facts
+from app.goals.progress import local_day_facts
+from app.localtime import local_today, zone_of
 from app.patients.models import Patient
+from app.readings.repository import counted_facts
 from rules.catalogue import MeasurementType, spec_for
 from rules.cgm import MMOL_L, GlucoseSample, agp_profile, cgm_metrics, samples_from_readings
 from rules.progress import MICRO, DayAggregate, aggregate_days

@@ -9,11 +9,10 @@ from datetime import datetime, timedelta, tzinfo
 import numpy as np
 
 from rules.backtest.arrays import EPOCH, MICRO
-from rules.language import RuleMode, Severity
+from rules.language import RuleMode
 
 EPISODE_DAYS = 7
 """Days without a flagged firing after which the backtest takes a flag as resolved."""
-SEVERITY_RANK = {Severity.high: 3, Severity.moderate: 2, Severity.low: 1}
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,5 @@ __all__ = [
     "EPISODE_DAYS",
     "NIGHT",
     "RuleBurden",
-    "SEVERITY_RANK",
     "rule_burden",
 ]

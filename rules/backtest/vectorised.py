@@ -23,11 +23,11 @@ from rules.backtest.arrays import (
     uniform_class,
     values_of,
 )
-from rules.backtest.burden import SEVERITY_RANK
 from rules.engine.comparison import number_param
 from rules.engine.history import History, Window
 from rules.engine.kinds.baseline import BaselineCheck
 from rules.language import (
+    SEVERITY_RANK,
     BandsRule,
     BaselineFields,
     CompositeRule,

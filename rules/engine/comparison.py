@@ -9,10 +9,9 @@ from decimal import Decimal
 from rules.catalogue import activity_state, convert, decimal_text, instrument_name, is_accepted_unit
 from rules.engine.texts import COMPONENT_NAMES, number_text, shown_pair, with_unit
 from rules.facts import ReadingFact
-from rules.language import Condition, Match, ResolvedParam, Severity
+from rules.language import Condition, Match, ResolvedParam
 
 Params = Mapping[str, ResolvedParam]
-SEVERITY_RANK = {Severity.high: 3, Severity.moderate: 2, Severity.low: 1}
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,6 @@ def context_matches(reading: ReadingFact, context: Mapping[str, str]) -> bool:
 __all__ = [
     "Comparison",
     "Params",
-    "SEVERITY_RANK",
     "compare",
     "conditions_hold",
     "context_matches",

@@ -9,12 +9,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
+from rules.catalogue import DISPLAY_NAMES, display_name
 from rules.engine.comparison import number_param
 from rules.engine.days import DST_MARGIN, local_day_start
 from rules.engine.findings import Finding, anchor_key
 from rules.engine.history import History
 from rules.engine.runs import TimeRun
-from rules.engine.texts import LANGUAGES, TYPE_NAMES, spoken_list
+from rules.engine.texts import LANGUAGES, spoken_list
 from rules.language import MissingDataRule, Rule, RuleMode
 from rules.plan import PlanSpec
 
@@ -95,7 +96,7 @@ class MissingRun(TimeRun):
                 and (plan.effective_from is None or flag_since >= plan.effective_from)
                 and not history.between([type_name], flag_since, day, end_open=True)
             )
-            names = TYPE_NAMES.get(type_name, {"sv": type_name, "en": type_name})
+            names = DISPLAY_NAMES.get(type_name, {"sv": type_name, "en": type_name})
             thresholds: dict[str, Mapping[str, str]] = {
                 "days_without": {"value": str(advice_days), "unit": "d"},
                 "interval": {"value": str(interval), "unit": "d"},
@@ -131,8 +132,7 @@ class MissingRun(TimeRun):
         order = reminder_order(plan, self.rule, [f.scope or "" for f in findings])
         first = min(findings, key=lambda f: order.index(f.scope or ""))
         names = {
-            lang: spoken_list([TYPE_NAMES.get(t, {"sv": t, "en": t})[lang] for t in order], lang)
-            for lang in LANGUAGES
+            lang: spoken_list([display_name(t, lang) for t in order], lang) for lang in LANGUAGES
         }
         advice = self._advice(self.rule.advice, names)
         return [replace(f, advice=advice if f is first else None) for f in findings]

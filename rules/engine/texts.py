@@ -36,20 +36,6 @@ AGGREGATE_NAMES: Mapping[str, Mapping[str, str]] = {
     "max": {"sv": "högsta", "en": "max"},
     "count": {"sv": "antal", "en": "count"},
 }
-TYPE_NAMES: Mapping[str, Mapping[str, str]] = {
-    "blood_pressure": {"sv": "blodtryck", "en": "blood pressure"},
-    "pulse": {"sv": "puls", "en": "pulse"},
-    "glucose": {"sv": "blodsocker", "en": "blood glucose"},
-    "cgm_glucose": {"sv": "sensorglukos", "en": "sensor glucose"},
-    "weight": {"sv": "vikt", "en": "weight"},
-    "spo2": {"sv": "syremättnad", "en": "oxygen saturation"},
-    "temperature": {"sv": "temperatur", "en": "temperature"},
-    "respiratory_rate": {"sv": "andningsfrekvens", "en": "respiratory rate"},
-    "steps": {"sv": "steg", "en": "steps"},
-    "peak_flow": {"sv": "PEF", "en": "peak flow"},
-    "symptom_score": {"sv": "symtomskattning", "en": "symptom score"},
-    "ketones": {"sv": "ketoner i blodet", "en": "blood ketones"},
-}
 METRIC_NAMES: Mapping[str, Mapping[str, str]] = {
     "tir": {"sv": "tid i målområdet 3,9–10,0 mmol/L", "en": "time in range 3.9–10.0 mmol/L"},
     "tbr_3_9": {"sv": "tid under 3,9 mmol/L", "en": "time below 3.9 mmol/L"},
@@ -134,7 +120,6 @@ __all__ = [
     "COMPONENT_NAMES",
     "LANGUAGES",
     "METRIC_NAMES",
-    "TYPE_NAMES",
     "number_text",
     "reading_text",
     "round_to",

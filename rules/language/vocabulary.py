@@ -4,10 +4,11 @@ fixed names (template fields, window units, the push freshness parameter).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
-from typing import Literal
+from typing import Final, Literal
 
 TEMPLATE_FIELDS = frozenset({"value", "change", "contact"})
 """The placeholders an advice text may use.
@@ -54,6 +55,14 @@ class Severity(StrEnum):
     high = "high"
     moderate = "moderate"
     low = "low"
+
+
+SEVERITY_RANK: Final[Mapping[Severity, int]] = {
+    Severity.high: 3,
+    Severity.moderate: 2,
+    Severity.low: 1,
+}
+"""The order of severities: a flag's episode keeps the highest; worklists sort by it."""
 
 
 class Op(StrEnum):

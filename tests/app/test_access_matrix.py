@@ -49,12 +49,13 @@ from app.audit.models import AuditEvent, AuditSubject
 from app.auth.models import GrantStatus, ProxyGrant, Role, Scope, User
 from app.clock import utcnow
 from app.directory.models import TeamRequest
+from app.feed.models import Change
 from app.findings.models import Advice, Flag
 from app.goals.models import Goal, Milestone
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans.models import PlanVersion
 from app.push.models import PushSubscription
-from app.readings.models import Change, Reading
+from app.readings.models import Reading
 from tests.app.factories import batch, bp, patient_id, scalar
 
 Auth = Callable[[str], dict[str, str]]

@@ -22,12 +22,12 @@ from app.audit.models import AuditEvent, AuditSubject
 from app.auth.models import User
 from app.clock import clock
 from app.config import Settings
+from app.feed.models import Change
 from app.jobs.activity_reminders import run_activity_reminders
 from app.main import create_app
 from app.push.dispatcher import dispatch
 from app.push.models import OutboxMessage
 from app.push.sender import RecordingSender
-from app.readings.models import Change
 from tests.app.factories import patient_id
 from tests.push import factories as f
 from tests.push.push_service import LocalPushService

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.clock import utcnow
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, transaction
-from app.readings import feed
-from app.readings.models import Change
+from app.feed import service as feed
+from app.feed.models import Change
 from tests.app.factories import patient_id
 
 WRITERS = 10

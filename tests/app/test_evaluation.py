@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.config import Settings
 from app.db import make_sessionmaker, transaction
-from app.findings.evaluation import counted_facts, run_due
+from app.findings.evaluation import run_due
 from app.findings.models import Evaluation, EvaluationStatus
 from app.plans import service as plans_service
+from app.readings.repository import counted_facts
 from rules.engine import evaluate_run
 from tests.app.factories import STOCKHOLM, batch, patient_id
 

@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app.feed.models import Change
 from app.findings.models import Advice, Flag
-from app.readings.models import Change, Reading
+from app.readings.models import Reading
 from tests.app.factories import batch, bp, patient_id, scalar
 
 Auth = Callable[[str], dict[str, str]]

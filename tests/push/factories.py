@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.findings.models import SEVERITY_RANK, Evaluation, Flag, FlagStatus, Severity
+from app.findings.models import Evaluation, Flag, FlagStatus
 from app.patients.models import Patient
 from app.push import service as push_service
 from app.push.models import OutboxMessage, PushSubscription
+from rules.language import SEVERITY_RANK, Severity
 from tests.push.push_service import Subscriber
 
 T0 = datetime.fromisoformat("2026-11-20T12:00:00+00:00")
@@ -92,7 +93,7 @@ def message(
 
 
 def overdue_flag(
-    session: Session, target: Patient, *, severity: str = Severity.HIGH, due: datetime
+    session: Session, target: Patient, *, severity: str = Severity.high, due: datetime
 ) -> Flag:
     """An open flag whose acknowledgement deadline is ``due``."""
     created = due - timedelta(hours=4)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from rules.catalogue import decimal_text
 from rules.engine.comparison import (
-    SEVERITY_RANK,
     Params,
     compare,
     note,
@@ -21,7 +20,7 @@ from rules.engine.history import History
 from rules.engine.kinds.base import Check, Outcome
 from rules.engine.texts import LANGUAGES, number_text, round_to, with_unit
 from rules.facts import ReadingFact
-from rules.language import Band, BandsFields, Condition
+from rules.language import SEVERITY_RANK, Band, BandsFields, Condition
 
 
 class BandsCheck(Check):

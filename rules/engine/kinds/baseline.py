@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from rules.catalogue import decimal_text, instrument_name, shown
+from rules.catalogue import decimal_text, display_name, instrument_name, shown
 from rules.engine.comparison import Params, number_param, param_json
 from rules.engine.days import local_day_start
 from rules.engine.history import History, Listed, Window
 from rules.engine.kinds.base import Check, Outcome
-from rules.engine.texts import LANGUAGES, TYPE_NAMES, number_text, shown_pair, with_unit
+from rules.engine.texts import LANGUAGES, number_text, shown_pair, with_unit
 from rules.facts import ReadingFact
 from rules.language import BaselineFields, Direction
 
@@ -49,7 +49,7 @@ class BaselineCheck(Check):
         if instrument is not None:
             return instrument
         type_name = sorted(self.types)[0]
-        return TYPE_NAMES.get(type_name, {}).get(lang, type_name)
+        return display_name(type_name, lang)
 
     def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
         f = self.fields

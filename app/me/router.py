@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.auth.schemas import MeOut, MyTeamListOut, PreferencesIn
 from app.clock import utcnow
 from app.deps import ActorDep, SessionDep
+from app.enrolment import service as patients_service
 from app.errors import ErrorItem, Unprocessable
-from app.patients import service as patients_service
+from app.me.schemas import MeOut, MyTeamListOut, PreferencesIn
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from personnummer import personnummer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +18,7 @@ from app.directory import team_requests
 from app.directory.models import TeamRequest
 from app.errors import Conflict, ErrorItem, Unprocessable
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
+from app.patients.personnummer import canonical_personnummer
 
 
 class AlreadyEnrolled(Conflict):
@@ -39,25 +39,6 @@ class Enrolment:
 
     patient: Patient
     request: TeamRequest | None = None
-
-
-def canonical_personnummer(value: str) -> str:
-    """The 12-digit form of a valid personnummer or samordningsnummer; 422 otherwise."""
-    try:
-        parsed = personnummer.Personnummer(value)
-    except (personnummer.PersonnummerException, ValueError, TypeError) as exc:
-        raise Unprocessable(
-            "Invalid personnummer.",
-            errors=[
-                ErrorItem(
-                    loc="personnummer",
-                    code="invalid",
-                    message="Not a valid "
-                    "personnummer or samordningsnummer (checked with the Luhn digit).",
-                )
-            ],
-        ) from exc
-    return str(parsed.format(True))
 
 
 def patient_dict(patient: Patient) -> dict[str, Any]:

@@ -24,13 +24,14 @@ from app.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from app.feed import service as feed
 from app.findings import service as findings_service
-from app.readings import feed
-from app.readings import imports as imports_service
+from app.ingest import imports as imports_service
+from app.ingest import pipeline as ingest_pipeline
+from app.ingest.imports import ImportFormat
+from app.ingest.schemas import ChangesOut, ImportOut, ReadingListOut, SyncOut
 from app.readings import service as readings_service
-from app.readings.imports import ImportFormat
 from app.readings.ratelimit import OwnPatients, RateLimiter
-from app.readings.schemas import ChangesOut, ImportOut, ReadingListOut, SyncOut
 from sync.wire import MAX_READINGS, SyncRequest
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["sync"])
@@ -141,7 +142,7 @@ def sync(
             "The sync envelope is not valid.", errors=_validation_errors(exc)
         ) from exc
     now = utcnow()
-    outcome = readings_service.ingest(
+    outcome = ingest_pipeline.ingest(
         session,
         settings,
         patient=access.patient,
@@ -235,7 +236,7 @@ def delete_reading(
     reading_id: str, access: WriteReadingsAccess, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Tombstone a reading; it disappears from lists and rules and shows in the feed."""
-    readings_service.delete_reading(
+    ingest_pipeline.delete_reading(
         session,
         settings,
         patient=access.patient,

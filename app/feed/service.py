@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import BadRequest, Gone
-from app.readings.models import Change, FeedHead
+from app.feed.models import Change, FeedHead
 from sync.cursor import InvalidCursor, decode_cursor, encode_cursor
 
 _LOCKED = "feed_locked_patients"
@@ -104,6 +104,20 @@ def append(
 ) -> None:
     """Append one change to the patient's feed."""
     append_many(session, patient_id, [ChangeEntry(entity, op, entity_id, data)], now=now)
+
+
+def changed_ids(session: Session, patient_id: str, entity: str, after_seq: int) -> list[str] | None:
+    """Ids of one kind of entity changed after a feed position; None if trimmed behind it."""
+    oldest = session.scalar(select(func.min(Change.seq)).where(Change.patient_id == patient_id))
+    if oldest is not None and oldest > after_seq + 1:
+        return None
+    return list(
+        session.scalars(
+            select(Change.entity_id).where(
+                Change.patient_id == patient_id, Change.seq > after_seq, Change.entity == entity
+            )
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import BadRequest
 from app.findings.models import Advice
+from app.ingest import pipeline
 from app.patients.models import Patient
-from app.readings import service as readings_service
 from app.readings.models import ImportRun
 from sync.imports import ImportResult, dexcom_csv_to_readings, omh_to_readings
 from sync.wire import SourceIn
@@ -120,7 +120,7 @@ def import_file(
     session.commit()  # the run is known even if the first chunk fails
     for number, chunk in enumerate(chunks, start=1):
         try:
-            ingested = readings_service.ingest(
+            ingested = pipeline.ingest(
                 session,
                 settings,
                 patient=patient,

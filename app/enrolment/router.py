@@ -16,15 +16,15 @@ from app.deps import ActorDep, EnrolmentLimited, ReadAccess, SessionDep, audit_l
 from app.dialogue import service as dialogue_service
 from app.directory import team_requests
 from app.directory.schemas import EnrolmentRequestOut
-from app.errors import BadRequest
-from app.patients import service as patients_service
-from app.patients.models import Patient
-from app.patients.schemas import (
+from app.enrolment import service as patients_service
+from app.enrolment.schemas import (
     EnrolPatientIn,
     PatientDetailOut,
     PatientListOut,
     PatientOut,
 )
+from app.errors import BadRequest
+from app.patients.models import Patient
 from app.plans import contact as plans_contact
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])

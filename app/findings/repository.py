@@ -1,0 +1,183 @@
+"""Evaluations, advice, flags and flag notes from the database."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.findings.models import Advice, Evaluation, EvaluationStatus, Flag, FlagNote, FlagStatus
+from app.patients.models import Patient
+
+_IN_CHUNK = 500  # keep an IN list a sane size
+
+
+def evaluations_by_key(
+    session: Session, patient_id: str, plan_version: int, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Evaluation]:
+    """The evaluations recorded under a plan version for these (rule, anchor) keys."""
+    found: dict[tuple[str, str], Evaluation] = {}
+    anchors = sorted({anchor for _, anchor in keys})
+    for start in range(0, len(anchors), _IN_CHUNK):
+        rows = session.scalars(
+            select(Evaluation).where(
+                Evaluation.patient_id == patient_id,
+                Evaluation.plan_version == plan_version,
+                Evaluation.anchor_key.in_(anchors[start : start + _IN_CHUNK]),
+            )
+        )
+        for row in rows:
+            if (row.rule_id, row.anchor_key) in keys:
+                found[(row.rule_id, row.anchor_key)] = row
+    return found
+
+
+def evaluation_at(
+    session: Session, patient_id: str, rule_id: str, anchor_key: str, plan_version: int
+) -> Evaluation | None:
+    """The evaluation of a rule at an anchor under a plan version, if recorded."""
+    return session.scalars(
+        select(Evaluation).where(
+            Evaluation.patient_id == patient_id,
+            Evaluation.rule_id == rule_id,
+            Evaluation.anchor_key == anchor_key,
+            Evaluation.plan_version == plan_version,
+        )
+    ).first()
+
+
+def fired_evaluations(
+    session: Session, patient_id: str, rule_id: str, anchor_key: str
+) -> list[Evaluation]:
+    """The evaluations of a rule at an anchor that still hold, under any plan version."""
+    return list(
+        session.scalars(
+            select(Evaluation).where(
+                Evaluation.patient_id == patient_id,
+                Evaluation.rule_id == rule_id,
+                Evaluation.anchor_key == anchor_key,
+                Evaluation.status == EvaluationStatus.FIRED,
+            )
+        )
+    )
+
+
+def last_advice_times(session: Session, patient_id: str, rule_ids: set[str]) -> dict[str, datetime]:
+    """When each rule last gave the patient advice."""
+    times: dict[str, datetime] = {}
+    for rule_id in sorted(rule_ids):
+        latest = session.scalars(
+            select(Advice.created_at)
+            .where(Advice.patient_id == patient_id, Advice.rule_id == rule_id)
+            .order_by(Advice.created_at.desc())
+            .limit(1)
+        ).first()
+        if latest is not None:
+            times[rule_id] = latest
+    return times
+
+
+def pushed_in_episode(
+    session: Session, patient_id: str, rule_id: str, start: datetime, until: datetime
+) -> bool:
+    """Whether a rule's advice was pushed for an episode that started in [start, until]."""
+    pushed = session.scalars(
+        select(Advice.id)
+        .where(
+            Advice.patient_id == patient_id,
+            Advice.rule_id == rule_id,
+            Advice.notify.is_(True),
+            Advice.episode_start >= start,
+            Advice.episode_start <= until,
+        )
+        .limit(1)
+    ).first()
+    return pushed is not None
+
+
+def advice_of_evaluations(session: Session, evaluation_ids: Collection[str]) -> list[Advice]:
+    """The advice the given evaluations gave."""
+    return list(session.scalars(select(Advice).where(Advice.evaluation_id.in_(evaluation_ids))))
+
+
+def open_episode(session: Session, patient_id: str, rule_id: str) -> Flag | None:
+    """The rule's latest flag not yet resolved, of a clinical episode (not "cannot run")."""
+    return session.scalars(
+        select(Flag)
+        .join(Evaluation, Evaluation.id == Flag.evaluation_id)
+        .where(
+            Flag.patient_id == patient_id,
+            Flag.rule_id == rule_id,
+            Flag.status.in_([FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED]),
+            # A "rule cannot run" flag (app.findings.unrunnable) is no clinical episode.
+            Evaluation.anchor_key.not_like("config/%"),
+        )
+        .order_by(Flag.created_at.desc())
+        .limit(1)
+    ).first()
+
+
+def flags_updated_since(session: Session, patient_id: str, since: datetime) -> list[Flag]:
+    """The patient's flags written at or after ``since``, oldest first."""
+    return list(
+        session.scalars(
+            select(Flag)
+            .where(Flag.patient_id == patient_id, Flag.updated_at >= since)
+            .order_by(Flag.created_at, Flag.id)
+        )
+    )
+
+
+def notes_of(session: Session, flag_ids: Collection[str]) -> dict[str, list[FlagNote]]:
+    """The notes of flags, by flag id, oldest first."""
+    notes: dict[str, list[FlagNote]] = {}
+    if flag_ids:
+        for note in session.scalars(
+            select(FlagNote)
+            .where(FlagNote.flag_id.in_(list(flag_ids)))
+            .order_by(FlagNote.created_at, FlagNote.id)
+        ):
+            notes.setdefault(note.flag_id, []).append(note)
+    return notes
+
+
+def patient_names(session: Session, patient_ids: Collection[str]) -> dict[str, str]:
+    """Display names of patients by id, in one query."""
+    if not patient_ids:
+        return {}
+    rows = session.execute(
+        select(Patient.id, Patient.display_name).where(Patient.id.in_(list(patient_ids)))
+    ).all()
+    return {r.id: r.display_name for r in rows}
+
+
+def list_advice(session: Session, patient_id: str, *, limit: int) -> list[Advice]:
+    """A patient's advice, newest first."""
+    return list(
+        session.scalars(
+            select(Advice)
+            .where(Advice.patient_id == patient_id)
+            .order_by(Advice.created_at.desc(), Advice.id)
+            .limit(limit)
+        )
+    )
+
+
+def list_flags(
+    session: Session, patient_ids: Sequence[str], *, status: str | None, limit: int
+) -> list[Flag]:
+    """Flags of the given patients: most severe first, then oldest."""
+    if not patient_ids:
+        return []
+    query = select(Flag).where(Flag.patient_id.in_(patient_ids))
+    if status:
+        query = query.where(Flag.status == status)
+    query = query.order_by(Flag.severity_rank.desc(), Flag.created_at, Flag.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def get_flag(session: Session, flag_id: str) -> Flag | None:
+    """A flag by id, or None."""
+    return session.get(Flag, flag_id) if len(flag_id) <= 36 else None

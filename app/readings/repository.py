@@ -1,0 +1,199 @@
+"""The readings table: the queries every domain runs on it, and readings as the rules see them.
+
+Readings move through here as plain column mappings (Core rows), not ORM objects: batches of
+thousands are built, inserted and fed to the rules without the unit of work.
+
+A reading *counts* when it is final (not entered in error) and not another source's copy of
+a measurement already stored (``duplicate_of`` is null). Windows are half-open,
+``start ≤ time < end``, everywhere; a caller that wants readings *at* ``end`` too asks for
+:func:`through` ``(end)`` (times are stored to the microsecond).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.db import new_id
+from app.readings.models import Reading, ReadingStatus, Source
+from rules.facts import ReadingFact
+
+ReadingRow = Mapping[Any, Any]
+READINGS = cast(Table, Reading.__table__)
+_RESOLUTION = timedelta(microseconds=1)
+_IN_CHUNK = 500
+
+
+def through(end: datetime) -> datetime:
+    """The exclusive window end that still takes in readings at ``end``."""
+    return end + _RESOLUTION
+
+
+def to_fact(row: ReadingRow) -> ReadingFact:
+    """A stored reading as the rule engine sees it."""
+    return ReadingFact(
+        id=row["id"],
+        type=row["type"],
+        time=row["time"],
+        values={k: Decimal(v) for k, v in row["values"].items()},
+        unit=row["unit"],
+        original_values={k: Decimal(v) for k, v in row["original_values"].items()},
+        original_unit=row["original_unit"],
+        end_time=row["end_time"],
+        context=row["context"],
+    )
+
+
+def counted_facts(
+    session: Session, patient_id: str, types: Collection[str], start: datetime, end: datetime
+) -> list[ReadingFact]:
+    """Readings that count, of these types, with ``start ≤ time < end``, in time order."""
+    if not types:
+        return []
+    c = READINGS.c
+    query = (
+        select(READINGS)
+        .where(
+            c.patient_id == patient_id,
+            c.type.in_(sorted(types)),
+            c.time >= start,
+            c.time < end,
+            c.status == ReadingStatus.FINAL,
+            c.duplicate_of.is_(None),
+        )
+        .order_by(c.time, c.id)
+    )
+    return [to_fact(row) for row in session.execute(query).mappings()]
+
+
+def times_of(session: Session, reading_ids: Sequence[str], type_: str) -> list[datetime]:
+    """The times of those of these readings that are of a type."""
+    times: list[datetime] = []
+    for offset in range(0, len(reading_ids), _IN_CHUNK):  # keep the IN list a sane size
+        chunk = set(reading_ids[offset : offset + _IN_CHUNK])
+        times += session.scalars(
+            select(READINGS.c.time).where(READINGS.c.id.in_(chunk), READINGS.c.type == type_)
+        )
+    return times
+
+
+def upsert_source(
+    session: Session,
+    patient_id: str,
+    *,
+    client_source_id: str,
+    values: Mapping[str, Any],
+    now: datetime,
+) -> Source:
+    """The server's record of an app or device, created on first sight."""
+    dialect_insert = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    session.execute(
+        dialect_insert(Source)
+        .values(
+            id=new_id(),
+            patient_id=patient_id,
+            client_source_id=client_source_id,
+            first_seen=now,
+            last_seen=now,
+            **values,
+        )
+        .on_conflict_do_nothing()
+    )
+    row = session.scalars(
+        select(Source).where(
+            Source.patient_id == patient_id, Source.client_source_id == client_source_id
+        )
+    ).one()
+    row.last_seen = now
+    return row
+
+
+def by_client_id(
+    session: Session, patient_id: str, source_id: str, client_ids: Collection[str]
+) -> dict[str, ReadingRow]:
+    """A source's stored readings with these client ids, by client id."""
+    if not client_ids:
+        return {}
+    query = select(READINGS).where(
+        READINGS.c.patient_id == patient_id,
+        READINGS.c.source_id == source_id,
+        READINGS.c.client_id.in_(client_ids),
+    )
+    return {row["client_id"]: row for row in session.execute(query).mappings()}
+
+
+def counted_near(
+    session: Session,
+    patient_id: str,
+    *,
+    other_than_source: str,
+    types: Collection[str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, list[ReadingFact]]:
+    """Counted readings from other sources with ``start ≤ time ≤ end``, by type."""
+    query = select(READINGS).where(
+        READINGS.c.patient_id == patient_id,
+        READINGS.c.source_id != other_than_source,
+        READINGS.c.type.in_(types),
+        READINGS.c.time >= start,
+        READINGS.c.time < through(end),
+        READINGS.c.status == ReadingStatus.FINAL,
+        READINGS.c.duplicate_of.is_(None),
+    )
+    grouped: dict[str, list[ReadingFact]] = {}
+    for row in session.execute(query).mappings():
+        grouped.setdefault(row["type"], []).append(to_fact(row))
+    return grouped
+
+
+def insert_rows(session: Session, rows: Sequence[ReadingRow]) -> None:
+    """Insert readings, given as column mappings, in one statement."""
+    if rows:
+        session.execute(insert(READINGS), list(rows))
+
+
+def get(session: Session, reading_id: str) -> Reading | None:
+    """A reading by id, or None (an over-long id is no reading's)."""
+    return session.get(Reading, reading_id) if len(reading_id) <= 36 else None
+
+
+def as_row(reading: Reading) -> ReadingRow:
+    """An ORM reading as a column mapping."""
+    return {c.key: getattr(reading, c.key) for c in READINGS.columns}
+
+
+def list_readings(
+    session: Session,
+    patient_id: str,
+    *,
+    type_: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    include_deleted: bool = False,
+) -> list[ReadingRow]:
+    """A page of a patient's readings in time order (keyset on time, id)."""
+    c = READINGS.c
+    query = select(READINGS).where(c.patient_id == patient_id)
+    if type_:
+        query = query.where(c.type == type_)
+    if start:
+        query = query.where(c.time >= start)
+    if end:
+        query = query.where(c.time < end)
+    if not include_deleted:
+        query = query.where(c.status == ReadingStatus.FINAL)
+    if after is not None:
+        t, rid = after
+        query = query.where((c.time > t) | ((c.time == t) & (c.id > rid)))
+    return list(session.execute(query.order_by(c.time, c.id).limit(limit)).mappings())
