@@ -175,13 +175,18 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     app.state.web_session_key = session_key(settings)
     app.state.web_ended_sessions = EndedSessions()
-    app.include_router(login.router)
-    app.include_router(care.router)
+    # Added as the app's own routes (not an included router), so that every listing of the
+    # app's routes (the AT-01 access matrix) sees the pages, as it sees /docs.
+    for router in (login.router, care.router):
+        app.router.routes.extend(router.routes)
     app.add_middleware(WebSessionMiddleware, settings=settings, ended=app.state.web_ended_sessions)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         target = f"/login?next={quote(exc.next_path)}"
+        ws = web_session(request)
+        if ws.state == "expired":
+            ws.set_flash(texts.text(ws.lang, "login_expired"))
         if request.headers.get("hx-request"):
             # htmx follows no redirect of a fragment request: it reloads the page there.
             return Response(status_code=204, headers={"HX-Redirect": target})
