@@ -103,6 +103,8 @@ def render(
         "t": lambda key: texts.text(lang, key),
         "time": lambda value: texts.local_time(value, lang),
         "num": lambda value: texts.number(value, lang),
+        "shown": lambda value: texts.shown(value, lang),
+        "reading_type": lambda value: texts.reading_type(value, lang),
         "csrf_token": csrf_token(_key(request), ws.sid),
         "csrf_field": CSRF_FIELD,
         "path": request.url.path,

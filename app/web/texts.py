@@ -219,6 +219,58 @@ _MONTHS = {
 }
 
 
+READING_TYPES: dict[str, dict[str, str]] = {
+    "sv": {
+        "blood_pressure": "Blodtryck",
+        "glucose": "Glukos",
+        "cgm_glucose": "Glukos (CGM)",
+        "weight": "Vikt",
+        "spo2": "Syremättnad",
+        "pulse": "Puls",
+        "temperature": "Temperatur",
+        "steps": "Steg",
+        "peak_flow": "PEF",
+        "symptom_score": "Symtompoäng",
+    },
+    "en": {
+        "blood_pressure": "Blood pressure",
+        "glucose": "Glucose",
+        "cgm_glucose": "Glucose (CGM)",
+        "weight": "Weight",
+        "spo2": "SpO2",
+        "pulse": "Pulse",
+        "temperature": "Temperature",
+        "steps": "Steps",
+        "peak_flow": "Peak flow",
+        "symptom_score": "Symptom score",
+    },
+}
+
+
+def reading_type(value: str, lang: str) -> str:
+    """A reading type in words ("Vikt"); an unknown type as it is."""
+    return READING_TYPES.get(lang, READING_TYPES["sv"]).get(value, value)
+
+
+def shown(value: object, lang: str) -> str:
+    """A value of a rule's explanation as the team reads it: times local, decimal commas."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int | float):
+        return number(value, lang)
+    text_value = str(value)
+    if "T" in text_value and text_value[:4].isdigit():
+        try:
+            return local_time(datetime.fromisoformat(text_value), lang)
+        except ValueError:
+            return text_value
+    try:
+        float(text_value)
+    except ValueError:
+        return text_value
+    return number(text_value, lang)
+
+
 def text(lang: str, key: str) -> str:
     """One text in ``lang`` (Swedish when missing there)."""
     return TEXTS.get(lang, TEXTS["sv"]).get(key) or TEXTS["sv"][key]

@@ -231,3 +231,29 @@ def test_production_login_offers_no_development_choice(app: Any) -> None:
         token = page.text.split('"X-CSRF-Token": "')[1].split('"')[0]
         answer = prod.post("/login", data={"handle": "eva", "csrf_token": token})
         assert answer.status_code == 404
+
+
+def test_a_flag_whose_reading_was_entered_in_error_says_so(
+    client: TestClient, auth: Auth, browser: Callable[[], Browser]
+) -> None:
+    flag_id = _flags(client, auth)["allan"]
+    flag = client.get("/v1/patients/me/flags", headers=auth("allan")).json()["items"][0]
+    reading_id = flag["reading_ids"][0]
+    deleted = client.delete(f"/v1/patients/me/readings/{reading_id}", headers=auth("allan"))
+    assert deleted.status_code in (200, 204), deleted.text
+    eva = browser()
+    eva.login("eva")
+    page = eva.client.get(f"/vard/flags/{flag_id}")
+    assert "Felregistrerat värde" in page.text
+    assert "har markerats som felregistrerade" in page.text
+    assert "Felregistrerat värde" in eva.client.get("/vard").text
+
+
+def test_values_are_shown_the_swedish_way() -> None:
+    from app.web import texts
+
+    assert texts.shown("73.3", "sv") == "73,3" and texts.shown("73.3", "en") == "73.3"
+    assert texts.shown("2026-11-20T06:31:51+00:00", "sv") == "20 nov 2026 07:31"
+    assert texts.shown("weight-gain-hf", "sv") == "weight-gain-hf"
+    assert texts.duration(90 * 60, "sv") == "1 tim" and texts.duration(3 * 86400, "sv") == "3 d"
+    assert texts.reading_type("weight", "sv") == "Vikt"
