@@ -179,4 +179,3 @@ def test_eva_acknowledges_a_flag_by_keyboard_and_every_page_passes_axe(
     print(f"AT-24 pages={audit.pages} violations_serious={serious} violations_critical={critical}")
     print(f"axe violations by impact: {audit.by_impact}; screenshots in {shots}")
     assert not audit.serious, "\n".join(audit.serious)
-

@@ -85,6 +85,8 @@ def test_the_flag_story_eva_acknowledges_karin_notes_and_resolves(
 
     flag = session.get(Flag, flag_id)
     assert flag is not None and flag.status == "resolved"
+    again = karin.post(f"{url}/resolve", {"note": "En gång till."}, token_from="/vard")
+    assert again.status_code == 409 and "Flaggan är redan avslutad." in again.text
     notes = session.scalars(
         select(FlagNote).where(FlagNote.flag_id == flag_id).order_by(FlagNote.created_at)
     ).all()
