@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint install migrate seed clean
+.PHONY: run test test-fast lint install migrate seed clean screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -46,6 +46,10 @@ test: lint
 test-fast: $(STAMP)
 	$(BIN)/ruff check app rules sync tests bench sample_data
 	SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -n $(WORKERS) -x -q -m "not e2e and not slow"
+
+# The care team's pages in Chromium (Debian's /usr/bin/chromium), screenshots in var/screenshots.
+screenshots: $(STAMP)
+	SELFCARE_SCREENSHOTS=var/screenshots SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -q tests/web/test_browser.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     # an iat further in the future than the clock skew leeway is refused too.
     token_max_lifetime_minutes: int = Field(default=12 * 60, ge=1)
 
+    # The care team's web pages (app/web): the session cookie's signing key (generated into
+    # var/session-key when empty; the same for every process), how long a session may sit idle
+    # before it ends, and how long it may live at most.
+    session_secret: str = ""
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24)
+
     # Secret for signing change-feed cursors; generated into var/ when empty.
     cursor_secret: str = ""
 

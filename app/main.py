@@ -46,6 +46,7 @@ from app.scheduler import lifespan as scheduler_lifespan
 from app.scrape import metrics_endpoint
 from app.summaries.router import router as summaries_router
 from app.web import docs
+from app.web import pages as web_pages
 
 log = logging.getLogger("selfcare")
 
@@ -216,6 +217,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         directory_router,
     ):
         app.include_router(router)
+    # The care team's pages (/login, /vard): cookie session and CSRF, never /v1 (app/web).
+    web_pages.install(app, settings)
     if settings.metrics_enabled:
         app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     docs.mount(app, docs_enabled=settings.docs_on)

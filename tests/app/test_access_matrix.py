@@ -501,6 +501,8 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         body = None
     elif method == "PATCH" and path == "/v1/me":
         body = {"language": "sv"}
+    elif not path.startswith("/v1/"):
+        body = {"handle": "eva", "note": "AT-01"}  # a page's form (app/web), sent without CSRF
     elif method in MUTATING and method != "DELETE":
         raise AssertionError(f"no request body is defined for {method} {path}")
     return url, body

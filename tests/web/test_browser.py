@@ -1,0 +1,181 @@
+"""AT-24 (first pages): the care team's pages in Chromium against a real uvicorn.
+
+Eva logs in, opens her worklist and Asta's flag, and acknowledges it with a note using the
+keyboard only. On every page axe-core (vendored, tests/web/vendor) must find no serious or
+critical violation, and at 375 px wide and at 200 % zoom (640 CSS px) nothing scrolls
+sideways. Screenshots go to a temporary directory, or to ``SELFCARE_SCREENSHOTS`` when set.
+
+Needs the Debian package ``chromium`` (``/usr/bin/chromium``; `.ci/run` installs it) and
+the ``playwright`` Python package; Playwright's own browser downloads are never used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.app.factories import batch, scalar
+from tests.live import LiveServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).with_name("vendor") / "axe.min.js"
+WIDTHS = {"375px": 375, "zoom200": 640, "desktop": 1280}
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Chromium is not installed (/usr/bin/chromium; apt-get install chromium)",
+    ),
+]
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where the screenshots go."""
+    configured = os.environ.get("SELFCARE_SCREENSHOTS")
+    target = Path(configured) if configured else tmp_path / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (headless)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _asta_flag(live: LiveServer) -> tuple[str, int]:
+    """Asta's open flag the story is about (her weight gain, when seeded), and Eva's count."""
+    eva = httpx.get(f"{live.base}/v1/flags", headers=live.token("eva")).json()["items"]
+    asta = [f for f in eva if f["patient"]["display_name"] == "Asta Berglund"]
+    if not asta:  # no seeded flag of hers: a fast pulse gives one
+        reading = batch(scalar("pulse", 130, "/min"))
+        synced = httpx.post(
+            f"{live.base}/v1/patients/me/sync", json=reading, headers=live.token("asta")
+        )
+        assert synced.status_code == 200, synced.text
+        return _asta_flag(live)
+    weight = [f for f in asta if "weight" in f["rule"]["id"]]
+    return str((weight or asta)[0]["id"]), len(eva)
+
+
+class Audit:
+    """axe-core's serious and critical violations, page by page."""
+
+    def __init__(self) -> None:
+        self.pages = 0
+        self.by_impact: dict[str, int] = {}
+        self.serious: list[str] = []
+
+    def check(self, page: Any, name: str) -> None:
+        """Run axe on the page as it is now."""
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("async () => await axe.run(document)")
+        self.pages += 1
+        for violation in result["violations"]:
+            impact = violation.get("impact") or "none"
+            self.by_impact[impact] = self.by_impact.get(impact, 0) + 1
+            if impact in ("serious", "critical"):
+                targets = [n["target"] for n in violation["nodes"]][:3]
+                self.serious.append(f"{name}: {violation['id']} ({impact}) {targets}")
+
+
+def _no_sideways_scroll(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def _tab_to(page: Any, script: str, limit: int = 60) -> None:
+    """Press Tab until ``script`` (a JS expression on ``el``, the focused element) holds."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(() => {{ const el = document.activeElement; return {script}; }})()"):
+            return
+    raise AssertionError(f"Tab never reached: {script}")
+
+
+def test_eva_acknowledges_a_flag_by_keyboard_and_every_page_passes_axe(
+    seeded_server: LiveServer, chromium: Any, shots: Path
+) -> None:
+    live = seeded_server
+    flag_id, open_flags = _asta_flag(live)
+    audit = Audit()
+    # axe is injected as a script: the pages' CSP (scripts from this origin only) would stop it.
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+
+    page.goto(f"{live.base}/login")
+    audit.check(page, "login")
+    page.screenshot(path=str(shots / "login.png"), full_page=True)
+    # Keyboard only: to the first person (Eva Ek, checked), then to the button.
+    _tab_to(page, "el.name === 'handle'")
+    assert page.evaluate("document.activeElement.value") == "eva"
+    _tab_to(page, "el.type === 'submit' && el.form.action.endsWith('/login')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live.base}/vard")
+    assert "Arbetslista" in page.inner_text("h1")
+    rows = page.locator("table.worklist tbody tr")
+    assert rows.count() == open_flags
+    names = page.inner_text("table.worklist tbody")
+    assert "Allan Andersson" in names and "Asta Berglund" in names
+    audit.check(page, "worklist")
+    page.screenshot(path=str(shots / "worklist.png"), full_page=True)
+
+    _tab_to(page, f"el.href && el.href.endsWith('/vard/flags/{flag_id}')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live.base}/vard/flags/{flag_id}")
+    audit.check(page, "flag")
+    page.screenshot(path=str(shots / "flag.png"), full_page=True)
+
+    _tab_to(page, "el.id === 'acknowledge-note'")
+    page.keyboard.type("Ringt Asta, hon mår bra. Ny kontroll i morgon.")
+    _tab_to(page, "el.type === 'submit' && el.form.action.endsWith('/acknowledge')")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Flaggan är kvitterad.")
+    assert "Eva Ek, Vårdcentralen Norra" in page.inner_text("main")
+    assert "Ringt Asta, hon mår bra." in page.inner_text(".notes")
+    audit.check(page, "flag acknowledged")
+    page.screenshot(path=str(shots / "flag-acknowledged.png"), full_page=True)
+
+    # The filter (htmx swaps the rows in) and the English switch.
+    page.goto(f"{live.base}/vard")
+    page.select_option("#f-severity", "high")
+    page.click("button:has-text('Visa')")
+    page.wait_for_url("**severity=high**")
+    tags = page.locator("table.worklist tbody .tag-high, table.worklist tbody .tag-moderate")
+    assert tags.count() == page.locator("table.worklist tbody .tag-high").count()
+    page.goto(f"{live.base}/vard?lang=en")
+    assert page.get_attribute("html", "lang") == "en"
+    audit.check(page, "worklist (en)")
+
+    # Narrow and zoomed: nothing scrolls sideways.
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 800})
+        for name, path in (("worklist", "/vard?lang=sv"), ("flag", f"/vard/flags/{flag_id}")):
+            page.goto(f"{live.base}{path}")
+            if label != "desktop":
+                page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
+            assert _no_sideways_scroll(page), f"{name} scrolls sideways at {label}"
+        if label == "375px":
+            audit.check(page, "flag at 375 px")
+
+    context.close()
+    serious = audit.by_impact.get("serious", 0)
+    critical = audit.by_impact.get("critical", 0)
+    print(f"AT-24 pages={audit.pages} violations_serious={serious} violations_critical={critical}")
+    print(f"axe violations by impact: {audit.by_impact}; screenshots in {shots}")
+    assert not audit.serious, "\n".join(audit.serious)
