@@ -46,7 +46,7 @@ from app.scheduler import lifespan as scheduler_lifespan
 from app.scrape import metrics_endpoint
 from app.summaries.router import router as summaries_router
 from app.web import docs
-from app.web import pages as web_pages
+from app.web import mount as web_pages
 
 log = logging.getLogger("selfcare")
 

@@ -24,10 +24,10 @@ from app.auth.policy import (
 from app.clock import utcnow
 from app.deps import SessionDep, audit_access, audit_listing, authorize_audited
 from app.dialogue import service as dialogue_service
+from app.enrolment import service as patients_service
 from app.errors import Conflict, NotFound
 from app.findings import service as findings_service
-from app.findings.models import Flag, Severity
-from app.patients import service as patients_service
+from app.findings.models import Flag
 from app.web import queries, texts
 from app.web.pages import (
     CheckedForm,
@@ -39,6 +39,7 @@ from app.web.pages import (
     render,
     see_other,
 )
+from rules.language import Severity
 from rules.text import text_problem
 
 router = APIRouter(include_in_schema=False)

@@ -14,7 +14,7 @@ from app.auth.models import Role, User
 from app.auth.policy import Actor
 from app.clock import utcnow
 from app.deps import SessionDep, SettingsDep, audit_actor
-from app.patients import service as patients_service
+from app.enrolment import service as patients_service
 from app.web.pages import (
     CheckedForm,
     PageNotFound,
