@@ -10,10 +10,10 @@ from rich.console import Console
 
 from app.audit import anchors as audit_anchors
 from app.audit import service as audit
+from app.audit.jobs import anchor_audit_head, walk_chain
 from app.clock import utcnow
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
-from app.jobs.audit import anchor_audit_head, walk_chain
 
 audit_cli = typer.Typer(help="The audit log's keyed hash chain.", no_args_is_help=True)
 console = Console(soft_wrap=True)

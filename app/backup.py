@@ -29,9 +29,9 @@ from sqlalchemy.engine import make_url
 
 from app.audit import anchors as audit_anchors
 from app.audit import service as audit
+from app.audit.jobs import anchor_audit_head
 from app.config import Settings
 from app.db import is_sqlite, make_engine, make_sessionmaker, normalise_url, transaction
-from app.jobs.audit import anchor_audit_head
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,11 @@ PUSH_OUTCOMES = Counter(
 JOB_RUNS = Counter(
     "selfcare_job_runs_total", "Scheduled job runs, by job and outcome", ["job", "outcome"]
 )
+JOB_ITEM_FAILURES = Counter(
+    "selfcare_job_item_failures_total",
+    "Patients (or activities) a scheduled job failed on and went past, by job",
+    ["job"],
+)
 
 UNMATCHED = "unmatched"  # a path no route has: never the path itself (it may hold an id)
 

@@ -237,13 +237,15 @@ def explain_command(flag_id: Annotated[str, typer.Argument(help="a flag id")]) -
 @rules_cli.command("run-due")
 def run_due_command() -> None:
     """Evaluate the time-based rules (missing data, CGM windows) due now, for every patient."""
-    from app.findings.evaluation import run_due
+    from app.findings.jobs import rules_due
 
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
-    firings = run_due(make_sessionmaker(engine), settings, now=utcnow())
+    done = rules_due(make_sessionmaker(engine), settings, utcnow())
     engine.dispose()
-    console.print(f"time-based rules evaluated: {firings} firing(s) hold now")
+    console.print(f"time-based rules evaluated: {done.get('firings', 0)} firing(s) hold now")
+    if done.get("failed"):
+        console.print(f"[red]{done['failed']} patient(s) failed; see the log[/red]")
 
 
 @rules_cli.command("texts")

@@ -6,13 +6,13 @@ Running several processes (``selfcare serve`` with its scheduler plus any number
 ``selfcare worker``) is safe: every job claims its rows (see ``app.jobs``), so two processes
 never do the same work.
 
-Time-based rule evaluation (missing readings, CGM windows) is the rule engine's
-``app.findings.evaluation.run_due``: one short transaction per patient, idempotent (one
-evaluation per rule, anchor and plan version).
+Each job lives in its domain's ``jobs`` module (see ``app.jobs``); this module only lists
+them with their intervals and runs them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 import anyio
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -29,17 +30,17 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import metrics
+from app.activities.jobs import run_activity_reminders
 from app.audit import service as audit
+from app.audit.jobs import anchor_audit_head, verify_audit_chain
 from app.clock import utcnow
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
-from app.findings.evaluation import run_due
-from app.goals.progress import recompute_all
-from app.jobs.activity_reminders import run_activity_reminders
-from app.jobs.audit import anchor_audit_head, verify_audit_chain
-from app.jobs.escalation import run_escalation
-from app.jobs.reminders import run_reminders
+from app.findings.jobs import rules_due, run_escalation
+from app.goals.jobs import recompute_all
+from app.jobs import Job
 from app.jobs.retention import clean_up
+from app.plans.jobs import run_reminders
 from app.push.dispatcher import dispatch
 from app.push.sender import PushSender, WebPushSender
 from app.push.vapid import vapid_key
@@ -79,63 +80,35 @@ def job_specs(
 ) -> list[JobSpec]:
     """Every job of the service, bound to a database and a clock."""
     push_sender = sender or default_sender(settings)
-    specs = [
-        JobSpec(
-            "push-dispatch",
-            lambda: dispatch(factory, settings, clock(), sender=push_sender, clock=clock).as_dict(),
-            settings.push_dispatch_interval_seconds,
-        ),
-        JobSpec(
-            "measurement-reminders",
-            lambda: run_reminders(factory, settings, clock()),
-            settings.reminder_interval_seconds,
-        ),
-        JobSpec(
-            "activity-reminders",
-            lambda: run_activity_reminders(factory, settings, clock()),
-            settings.activity_reminder_interval_seconds,
-        ),
-        JobSpec(
-            "flag-escalation",
-            lambda: run_escalation(factory, settings, clock()),
-            settings.escalation_interval_seconds,
-        ),
-        JobSpec(
-            "retention",
-            lambda: clean_up(factory, settings, clock()),
-            settings.retention_interval_seconds,
-        ),
+
+    def dispatch_outbox(factory: sessionmaker[Session], settings: Settings, now: datetime) -> Any:
+        return dispatch(factory, settings, now, sender=push_sender, clock=clock).as_dict()
+
+    every: list[tuple[str, Job[Mapping[str, int]], float]] = [
+        ("push-dispatch", dispatch_outbox, settings.push_dispatch_interval_seconds),
+        ("measurement-reminders", run_reminders, settings.reminder_interval_seconds),
+        ("activity-reminders", run_activity_reminders, settings.activity_reminder_interval_seconds),
+        ("flag-escalation", run_escalation, settings.escalation_interval_seconds),
+        ("retention", clean_up, settings.retention_interval_seconds),
+        ("rules-due", rules_due, settings.rules_due_interval_seconds),
+        # Hourly, but a patient whose goals were recomputed in full today is skipped: nightly.
+        ("goals-recompute", recompute_all, settings.goals_recompute_interval_seconds),
+        ("audit-anchor", anchor_audit_head, settings.audit_anchor_interval_seconds),
+        ("audit-verify", verify_audit_chain, settings.audit_verify_interval_seconds),
     ]
-    specs.append(
-        JobSpec(
-            "rules-due",
-            lambda: {"firings": run_due(factory, settings, now=clock())},
-            settings.rules_due_interval_seconds,
-        )
-    )
-    # Hourly, but a patient whose goals were recomputed in full today is skipped: nightly.
-    specs.append(
-        JobSpec(
-            "goals-recompute",
-            lambda: recompute_all(factory, clock()),
-            settings.goals_recompute_interval_seconds,
-        )
-    )
-    specs.append(
-        JobSpec(
-            "audit-anchor",
-            lambda: anchor_audit_head(factory, settings, clock()),
-            settings.audit_anchor_interval_seconds,
-        )
-    )
-    specs.append(
-        JobSpec(
-            "audit-verify",
-            lambda: verify_audit_chain(factory, settings, clock()),
-            settings.audit_verify_interval_seconds,
-        )
-    )
-    return specs
+    return [
+        JobSpec(job_id, functools.partial(_at_clock, job, factory, settings, clock), seconds)
+        for job_id, job, seconds in every
+    ]
+
+
+def _at_clock(
+    job: Job[Mapping[str, int]],
+    factory: sessionmaker[Session],
+    settings: Settings,
+    clock: Callable[[], datetime],
+) -> Mapping[str, int]:
+    return job(factory, settings, clock())
 
 
 def _logged(spec: JobSpec) -> Callable[[], None]:

@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.models import User
+from app.auth.models import Role, User
+from app.patients.models import TeamMember, TeamPatient
 
 Person = dict[str, Any]
 
@@ -55,3 +56,21 @@ class PersonOut(BaseModel):
     display_name: str | None
     role: str | None
     care_unit: str | None
+
+
+def team_clinicians(session: Session, patient_id: str) -> list[User]:
+    """The active clinicians of every care team the patient is enrolled with."""
+    return list(
+        session.scalars(
+            select(User)
+            .join(TeamMember, TeamMember.user_id == User.id)
+            .join(TeamPatient, TeamPatient.team_id == TeamMember.team_id)
+            .where(
+                TeamPatient.patient_id == patient_id,
+                User.role == Role.CLINICIAN,
+                User.active.is_(True),
+            )
+            .distinct()
+            .order_by(User.id)
+        )
+    )

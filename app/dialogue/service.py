@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from app.auth import people, policy
 from app.auth.models import Scope, User
+from app.auth.people import team_clinicians
 from app.auth.policy import Access, Actor, Relation
 from app.dialogue.models import Message, Side
 from app.feed import service as feed
-from app.jobs import escalation
 from app.patients.models import Patient
 from app.push import service as push_service
 from app.push.models import PushSubscription
@@ -184,7 +184,7 @@ def _notify_patient_side(
 
 
 def _notify_care_team(session: Session, patient: Patient, message: Message, now: datetime) -> None:
-    for clinician in escalation.team_clinicians(session, patient.id):
+    for clinician in team_clinicians(session, patient.id):
         lang = push_service.language_of(clinician)
         title = _TITLES["patient"][lang].format(name=patient.display_name)
         url = f"/vard/patienter/{patient.id}/meddelanden"

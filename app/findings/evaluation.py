@@ -20,11 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import transaction
 from app.feed import service as feed
 from app.findings import service as findings_service
 from app.findings import unrunnable
@@ -143,21 +141,6 @@ def record(
         now=now,
         out=out,
     )
-
-
-def run_due(factory: sessionmaker[Session], settings: Settings, *, now: datetime) -> int:
-    """Evaluate the time-based rules due at ``now`` for every patient; firings that hold.
-
-    One short transaction per patient: its feed lock is held only while that patient is
-    evaluated, so syncs of other patients never wait for the whole run.
-    """
-    with transaction(factory) as session:
-        patient_ids = list(session.scalars(select(Patient.id).order_by(Patient.id)))
-    firings = 0
-    for patient_id in patient_ids:
-        with transaction(factory) as session:
-            firings += run_due_for_patient(session, settings, patient_id=patient_id, now=now)
-    return firings
 
 
 def run_due_for_patient(

@@ -21,22 +21,20 @@ Services never commit; every write of a patient's goals takes the patient's feed
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.db import transaction
 from app.feed import service as feed
 from app.findings.models import Advice
-from app.findings.outgoing import Outgoing, publish
+from app.findings.outgoing import Outgoing
 from app.goals.congratulations import congratulate, withdraw_congratulations
 from app.goals.forms import INTERNAL, announcement, progress_json, shown_percent
 from app.goals.models import Goal, Milestone
-from app.goals.repository import goals_in, milestones_of, open_goals, patients_with_open_goals
+from app.goals.repository import goals_in, milestones_of, open_goals
 from app.goals.schemas import Lifecycle
 from app.goals.spec import OPEN, goal_spec
 from app.localtime import local_midnight, local_today, zone_of
@@ -56,8 +54,6 @@ from rules.progress import (
     full_progress,
     needs_full,
 )
-
-log = logging.getLogger("selfcare.goals")
 
 
 @dataclass
@@ -259,40 +255,3 @@ def recompute_for_readings(
     return advice
 
 
-def recompute_all(factory: sessionmaker[Session], now: datetime) -> dict[str, int]:
-    """Nightly: recompute every open goal in full, one transaction per patient.
-
-    The patient's feed lock serialises this with syncs and with other workers; a patient
-    whose goals were all recomputed in full today (by another worker) is skipped.
-    """
-    with transaction(factory) as session:
-        patient_ids = patients_with_open_goals(session)
-    counts = {"patients": 0, "goals": 0, "advice": 0, "skipped": 0, "failed": 0}
-    for patient_id in patient_ids:
-        try:
-            with transaction(factory) as session:
-                patient = session.get(Patient, patient_id)
-                if patient is None:
-                    continue
-                feed.lock_patient(session, patient_id)
-                goals = open_goals(session, patient_id)
-                today = local_today(patient, now).isoformat()
-                if all((g.progress or {}).get("full_on") == today for g in goals):
-                    counts["skipped"] += 1
-                    continue
-                milestones = milestones_of(session, [g.id for g in goals])
-                out = Outgoing()
-                for goal in goals:
-                    outcome = refresh(session, patient, goal, milestones[goal.id], now, full=True,
-                                      out=out)  # fmt: skip
-                    counts["advice"] += len(outcome.advice)
-                    if outcome.goal_changed:
-                        out.extend(announcement(goal, milestones[goal.id],
-                                                outcome.milestones_changed))  # fmt: skip
-                publish(session, patient, out, now)
-                counts["goals"] += len(goals)
-                counts["patients"] += 1
-        except Exception:  # one patient's failure must not stop the night's run
-            log.exception("goal progress of patient %s failed", patient_id)
-            counts["failed"] += 1
-    return counts

@@ -16,6 +16,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.activities.jobs import run_activity_reminders
 from app.activities.models import ActivityChange, ActivityReminder, CalendarLink
 from app.audit import service as audit
 from app.audit.models import AuditEvent, AuditSubject
@@ -23,7 +24,6 @@ from app.auth.models import User
 from app.clock import clock
 from app.config import Settings
 from app.feed.models import Change
-from app.jobs.activity_reminders import run_activity_reminders
 from app.main import create_app
 from app.push.dispatcher import dispatch
 from app.push.models import OutboxMessage

@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 
 from app.audit import anchors as audit_anchors
 from app.audit import service as audit
+from app.audit.jobs import anchor_audit_head, verify_audit_chain
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
 from app.cli import cli
 from app.clock import utcnow
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
-from app.jobs.audit import anchor_audit_head, verify_audit_chain
 from app.readings.models import Reading
 from tests.app.factories import batch, bp, patient_id
 

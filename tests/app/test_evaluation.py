@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.clock import clock
 from app.config import Settings
 from app.db import make_sessionmaker, transaction
-from app.findings.evaluation import run_due
+from app.findings.jobs import rules_due
 from app.findings.models import Evaluation, EvaluationStatus
 from app.plans import service as plans_service
 from app.readings.repository import counted_facts
@@ -94,9 +94,9 @@ def test_due_rules_run_once_however_often(
     """Asta's plan schedules a daily weight; days without one make missing-readings fire."""
     later = datetime.now(UTC) + timedelta(days=6)
     factory = make_sessionmaker(app.state.engine)
-    first = run_due(factory, settings, now=later)
+    first = rules_due(factory, settings, later)["firings"]
     count = session.scalar(select(func.count()).select_from(Evaluation))
-    again = run_due(factory, settings, now=later + timedelta(minutes=30))
+    again = rules_due(factory, settings, later + timedelta(minutes=30))["firings"]
     assert first > 0 and again == first
     assert session.scalar(select(func.count()).select_from(Evaluation)) == count
     rules = set(session.scalars(select(Evaluation.rule_id)))

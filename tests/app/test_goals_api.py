@@ -4,7 +4,7 @@ milestone congratulations, the change feed, the nightly job, and Allan's sample 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import utcnow
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker, transaction
+from app.db import transaction
 from app.findings.models import Advice
-from app.goals import progress as goals_progress
+from app.goals.jobs import recompute_all
 from app.goals.models import Goal, Milestone
 from app.patients.models import Patient
 from app.push.models import OutboxMessage
@@ -26,14 +26,6 @@ from tests.app.factories import STOCKHOLM, batch, patient_id, scalar
 
 Auth = Callable[[str], dict[str, str]]
 DAY = 24 * 60  # minutes
-
-
-@pytest.fixture
-def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
-    """Sessions as jobs get them."""
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def today() -> date:
@@ -338,17 +330,21 @@ def test_late_data_is_recomputed_in_full_and_agrees(
 
 
 def test_the_nightly_job_recomputes_once_per_day(
-    client: TestClient, auth: Auth, session: Session, factory: sessionmaker[Session]
+    client: TestClient,
+    auth: Auth,
+    session: Session,
+    factory: sessionmaker[Session],
+    settings: Settings,
 ) -> None:
     allan = patient_id(session, "allan")
     client.post(f"/v1/patients/{allan}/goals", json=weight_goal(), headers=auth("eva"))
     client.post("/v1/patients/me/sync", json=weights((20, 96.0), (13, 95.5), (6, 95.0)),
                 headers=auth("allan"))  # fmt: skip
     later = utcnow() + timedelta(days=1)
-    first = goals_progress.recompute_all(factory, later)
-    assert first == {"patients": 1, "goals": 1, "advice": 0, "skipped": 0, "failed": 0}
-    second = goals_progress.recompute_all(factory, later)
-    assert second["skipped"] == 1 and second["goals"] == 0
+    first = recompute_all(factory, settings, later)
+    assert first == {"patients": 1, "goals": 1, "advice": 0}
+    second = recompute_all(factory, settings, later)
+    assert second == {"skipped": 1}
     shown = client.get("/v1/patients/me/goals", headers=auth("allan")).json()["items"][0]
     assert shown["progress"]["as_of"] == (later.astimezone(STOCKHOLM).date()).isoformat()
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker
 from tests.push.push_service import LocalPushService
 
 
@@ -34,9 +32,3 @@ def push_settings(settings: Settings) -> Settings:
     )
 
 
-@pytest.fixture
-def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
-    """Sessions as jobs get them (SQLite: BEGIN IMMEDIATE)."""
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()

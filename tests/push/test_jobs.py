@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.clock import clock
 from app.config import Settings
 from app.db import transaction
+from app.findings.jobs import run_escalation
 from app.findings.models import Flag
-from app.jobs.escalation import run_escalation
-from app.jobs.reminders import due_slots, run_reminders
 from app.jobs.retention import clean_up
+from app.plans.jobs import due_slots, run_reminders
 from app.plans.models import PlanVersion
 from app.push.dispatcher import dispatch
 from app.push.models import OutboxMessage, PushSubscription, Reminder

@@ -46,14 +46,14 @@ def test_jobs_have_ids_coalesce_one_instance_and_a_misfire_grace(
 def test_rules_due_job_runs_the_rule_engine_at_the_scheduler_clock(
     settings: Settings, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The rules-due job calls the rule engine's run_due with the job's clock."""
+    """The rules-due job calls the rule engine's job with the job's clock."""
     calls: list[datetime] = []
 
-    def run_due(_factory: Any, _settings: Settings, *, now: datetime) -> int:
+    def rules_due(_factory: Any, _settings: Settings, now: datetime) -> dict[str, int]:
         calls.append(now)
-        return 3
+        return {"firings": 3}
 
-    monkeypatch.setattr(scheduler, "run_due", run_due)
+    monkeypatch.setattr(scheduler, "rules_due", rules_due)
     fixed = datetime.fromisoformat("2026-11-20T12:00:00+00:00")
     specs = scheduler.job_specs(settings, factory, sender=RecordingSender(), clock=lambda: fixed)
     (due,) = [s for s in specs if s.id == "rules-due"]

@@ -20,11 +20,12 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.config import Settings
-from app.db import new_id, transaction
+from app.db import new_id
+from app.jobs import each
 from app.localtime import zone_named
 from app.patients.models import Patient
 from app.plans import service as plans_service
@@ -193,19 +194,14 @@ def remind_patient(
     return done
 
 
-def patients_with_plans(session: Session) -> list[str]:
+def patients_with_plans(session: Session, _settings: Settings, _now: datetime) -> list[str]:
     """Every patient that has a plan, by id."""
     return list(session.scalars(select(PlanVersion.patient_id).distinct().order_by("patient_id")))
 
 
+@each("measurement-reminders", patients_with_plans)
 def run_reminders(
-    factory: sessionmaker[Session], settings: Settings, now: datetime
+    session: Session, settings: Settings, now: datetime, patient_id: str
 ) -> dict[str, int]:
-    """The reminder job: each patient in a transaction of its own."""
-    with transaction(factory) as session:
-        patient_ids = patients_with_plans(session)
-    totals: Counter[str] = Counter()
-    for patient_id in patient_ids:
-        with transaction(factory) as session:
-            totals.update(remind_patient(session, settings, patient_id, now))
-    return dict(totals)
+    """The reminder job for one patient (each in a transaction of its own)."""
+    return dict(remind_patient(session, settings, patient_id, now))

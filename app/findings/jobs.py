@@ -1,6 +1,11 @@
-"""Escalation: an open flag nobody acknowledged by its deadline notifies the whole care team.
+"""The findings' jobs: time-based rules, and escalation of flags nobody acknowledged.
 
-A flag's ``due_at`` comes from its severity (``flag_deadline_hours_*``); past it the worklist
+**rules-due** evaluates the time-based rules (missing readings, CGM windows) due now for every
+patient (:func:`app.findings.evaluation.run_due_for_patient`, idempotent: one evaluation per
+rule, anchor and plan version), one patient per transaction.
+
+**flag-escalation**: an open flag nobody acknowledged by its deadline notifies the whole care
+team. A flag's ``due_at`` comes from its severity (``flag_deadline_hours_*``); past it the worklist
 shows the flag as ``overdue``. This job claims such flags (``FOR UPDATE SKIP LOCKED``), marks
 each ``escalated_at`` — once, in the same transaction — and writes an outbox row for every
 active subscription of every clinician in the patient's care teams. A flag acknowledged or
@@ -15,35 +20,19 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.models import Role, User
+from app.auth.people import team_clinicians
 from app.config import Settings
 from app.db import transaction
+from app.findings.evaluation import run_due_for_patient
 from app.findings.models import Flag, FlagStatus
-from app.patients.models import TeamMember, TeamPatient
+from app.jobs import each
+from app.patients.models import Patient
 from app.push import service as push_service
 from rules.language import Priority, Severity
 
 BATCH = 100
 ESCALATION_TTL_SECONDS = 24 * 3600
 TITLES = {"sv": "Ej kvitterad flagga: {}", "en": "Unacknowledged flag: {}"}
-
-
-def team_clinicians(session: Session, patient_id: str) -> list[User]:
-    """The active clinicians of every care team the patient is enrolled with."""
-    return list(
-        session.scalars(
-            select(User)
-            .join(TeamMember, TeamMember.user_id == User.id)
-            .join(TeamPatient, TeamPatient.team_id == TeamMember.team_id)
-            .where(
-                TeamPatient.patient_id == patient_id,
-                User.role == Role.CLINICIAN,
-                User.active.is_(True),
-            )
-            .distinct()
-            .order_by(User.id)
-        )
-    )
 
 
 def escalate_overdue(session: Session, settings: Settings, now: datetime) -> Counter[str]:
@@ -101,3 +90,16 @@ def run_escalation(
         totals.update(done)
         if done["flags"] < BATCH:
             return dict(totals)
+
+
+def all_patients(session: Session, _settings: Settings, _now: datetime) -> list[str]:
+    """Every patient's id, in order (the time-based rules decide who has something due)."""
+    return list(session.scalars(select(Patient.id).order_by(Patient.id)))
+
+
+@each("rules-due", all_patients)
+def rules_due(
+    session: Session, settings: Settings, now: datetime, patient_id: str
+) -> dict[str, int]:
+    """Evaluate one patient's time-based rules due at ``now``; the firings that hold."""
+    return {"firings": run_due_for_patient(session, settings, patient_id=patient_id, now=now)}

@@ -15,18 +15,18 @@ Its title says the kind, the care unit and the local time, in the recipient's la
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.activities.models import Activity, ActivityReminder, Status
 from app.activities.service import kind_phrase
 from app.auth.models import Scope, User
 from app.config import Settings
-from app.db import new_id, transaction
+from app.db import new_id
+from app.jobs import each
 from app.localtime import zone_named
 from app.patients.models import Patient
 from app.push import service as push_service
@@ -125,15 +125,14 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
     return "sent" if sent else "no_device"
 
 
+def _due(session: Session, settings: Settings, now: datetime) -> list[str]:
+    return due_activity_ids(session, now, timedelta(minutes=settings.activity_reminder_minutes))
+
+
+@each("activity-reminders", _due)
 def run_activity_reminders(
-    factory: sessionmaker[Session], settings: Settings, now: datetime
+    session: Session, settings: Settings, now: datetime, activity_id: str
 ) -> dict[str, int]:
-    """The activity reminder job: each activity in a transaction of its own."""
+    """The activity reminder job for one activity (each in a transaction of its own)."""
     lead = timedelta(minutes=settings.activity_reminder_minutes)
-    with transaction(factory) as session:
-        activity_ids = due_activity_ids(session, now, lead)
-    totals: Counter[str] = Counter()
-    for activity_id in activity_ids:
-        with transaction(factory) as session:
-            totals[remind_activity(session, activity_id, now, lead)] += 1
-    return dict(totals)
+    return {remind_activity(session, activity_id, now, lead): 1}
