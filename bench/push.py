@@ -2,7 +2,7 @@
 the bare encryption-and-signing cost per message measured in the same run.
 
 For each database (SQLite file, throwaway PostgreSQL cluster): a local push service (the one
-of the tests, ``tests/push/push_service.py``: it verifies the VAPID JWT and decrypts every
+of the tests, ``tests/app/push/push_service.py``: it verifies the VAPID JWT and decrypts every
 push) runs in this process on loopback; one, then two real ``selfcare worker`` processes are
 started and, once they are up, ``--messages`` outbox rows for ``--subscriptions`` browsers are
 committed at once; the clock stops when every row is final. Each message goes the whole way:
@@ -47,7 +47,7 @@ from app.push.sender import VAPID_EXP_SECONDS, encode_payload, endpoint_origin  
 from app.push.vapid import VapidKey  # noqa: E402
 from bench.ingest import fresh_database  # noqa: E402
 from tests import pg  # noqa: E402
-from tests.push.push_service import LocalPushService, Subscriber  # noqa: E402
+from tests.app.push.push_service import LocalPushService, Subscriber  # noqa: E402
 
 SUBJECT = "mailto:drift@egenvard.example"
 WORKER_ENV = {

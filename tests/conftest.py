@@ -158,7 +158,7 @@ def make_settings(root: Path, url: str) -> Settings:
         sync_rate_per_minute=0,  # flood protection has its own test (AT-23)
         auth_failures_per_minute=0,  # so do the probing limits (tests/app/test_probing.py)
         enrol_failures_per_minute=0,
-        calendar_failures_per_minute=0,  # the .ics feed limits: tests/app/test_activities.py
+        calendar_failures_per_minute=0,  # .ics feed limits: tests/app/activities/test_activities.py
         calendar_fetches_per_minute=0,
         # Push endpoint hosts resolve from this table, never from DNS (no network in tests).
         push_host_table=TEST_PUSH_HOSTS,
