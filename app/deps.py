@@ -204,8 +204,25 @@ def audit_refusal(
     outcome becomes ``refused:<status>`` in ``get_session``. An id that names no patient is
     logged without a subject, and the id itself is not logged (it is the caller's input).
     """
-    now = utcnow()
     patient = session.get(Patient, patient_id) if patient_id and len(patient_id) <= 36 else None
+    audit_as_related(session, actor, patient, action, resource, utcnow(), unrelated="none")
+
+
+def audit_as_related(
+    session: Session,
+    actor: Actor,
+    patient: Patient | None,
+    action: str,
+    resource: str,
+    now: datetime,
+    *,
+    unrelated: str,
+) -> None:
+    """Log an action on ``patient`` with the relation the caller has to them right now.
+
+    The care unit is the one of that relation, else the caller's home unit; a caller with no
+    relation to the patient is logged with the relation ``unrelated`` ("none", "enrol").
+    """
     access = relation_to(session, actor, patient, now) if patient is not None else None
     unit_id: str | None
     unit_name: str | None
@@ -220,7 +237,7 @@ def audit_refusal(
             actor_id=actor.id,
             actor_handle=actor.user.handle,
             actor_role=actor.role,
-            relation=access.relation if access is not None else "none",
+            relation=access.relation if access is not None else unrelated,
             action=action,
             resource=resource,
             patient_ids=(patient.id,) if patient is not None else (),

@@ -9,10 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from app.audit import service as audit
-from app.auth.policy import Actor, home_care_unit, relation_to
+from app.auth.policy import Actor
 from app.clock import utcnow
-from app.deps import ActorDep, EnrolmentLimited, ReadAccess, SessionDep, audit_listing
+from app.deps import (
+    ActorDep,
+    EnrolmentLimited,
+    ReadAccess,
+    SessionDep,
+    audit_as_related,
+    audit_listing,
+)
 from app.dialogue import service as dialogue_service
 from app.directory import team_requests
 from app.directory.schemas import EnrolmentRequestOut
@@ -77,25 +83,7 @@ def get_patient(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
 
 def _audit_enrolment(session: Session, actor: Actor, patient_id: str, now: datetime) -> None:
     patient = session.get(Patient, patient_id)
-    access = relation_to(session, actor, patient, now) if patient is not None else None
-    unit_id, unit_name = (
-        (access.care_unit_id, access.care_unit_name) if access else home_care_unit(session, actor)
-    )
-    audit.record(
-        session,
-        audit.AuditEntry(
-            occurred_at=now,
-            actor_id=actor.id,
-            actor_handle=actor.user.handle,
-            actor_role=actor.role,
-            relation=access.relation if access else "enrol",
-            action="enrol",
-            resource="POST /v1/patients",
-            patient_ids=(patient_id,),
-            care_unit_id=unit_id,
-            care_unit_name=unit_name,
-        ),
-    )
+    audit_as_related(session, actor, patient, "enrol", "POST /v1/patients", now, unrelated="enrol")
 
 
 @router.post(

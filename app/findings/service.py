@@ -447,14 +447,21 @@ def add_note(
     return note
 
 
-def acknowledge(
+def _keep_note_unless_resolved(
     session: Session, flag: Flag, *, by: str, care_unit: str | None, note: str, now: datetime
-) -> Flag:
-    """Mark a flag as seen by the team; acknowledging twice is harmless (a note is kept)."""
+) -> None:
+    """A resolved flag changes no more (409); otherwise the note of the change is kept."""
     if flag.status == FlagStatus.RESOLVED:
         raise Conflict("The flag is already resolved.")
     if note:
         add_note(session, flag, by=by, care_unit=care_unit, body=note, now=now)
+
+
+def acknowledge(
+    session: Session, flag: Flag, *, by: str, care_unit: str | None, note: str, now: datetime
+) -> Flag:
+    """Mark a flag as seen by the team; acknowledging twice is harmless (a note is kept)."""
+    _keep_note_unless_resolved(session, flag, by=by, care_unit=care_unit, note=note, now=now)
     if flag.status == FlagStatus.OPEN:
         flag.status = FlagStatus.ACKNOWLEDGED
         flag.acknowledged_at, flag.acknowledged_by = now, by
@@ -468,10 +475,7 @@ def resolve(
     session: Session, flag: Flag, *, by: str, care_unit: str | None, note: str, now: datetime
 ) -> Flag:
     """Close a flag's episode; a later firing opens a new flag."""
-    if flag.status == FlagStatus.RESOLVED:
-        raise Conflict("The flag is already resolved.")
-    if note:
-        add_note(session, flag, by=by, care_unit=care_unit, body=note, now=now)
+    _keep_note_unless_resolved(session, flag, by=by, care_unit=care_unit, note=note, now=now)
     if flag.acknowledged_at is None:
         flag.acknowledged_at, flag.acknowledged_by = now, by
         flag.acknowledged_unit = care_unit
