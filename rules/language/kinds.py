@@ -115,6 +115,17 @@ class RuleBase(FrozenModel):
             raise ValueError("only a threshold rule's flag has min_count or escalate")
 
 
+class WindowedRule(RuleBase):
+    """A rule over a window of readings: its kind's fields, a plain flag, common checks."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._check_common()
+        self._check_plain_flag()
+        self._check_fields(self.params, self.types)  # type: ignore[attr-defined]
+        return self
+
+
 class ThresholdRule(RuleBase, ThresholdFields):
     """A single-reading rule: fires when the conditions hold for one reading."""
 
@@ -132,20 +143,13 @@ class ThresholdRule(RuleBase, ThresholdFields):
         return self
 
 
-class WindowAggregateRule(RuleBase, WindowAggregateFields):
+class WindowAggregateRule(WindowedRule, WindowAggregateFields):
     """Fires when an aggregate of the window ending at a reading meets its conditions."""
 
     kind: Literal["window_aggregate"]
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self._check_common()
-        self._check_plain_flag()
-        self._check_fields(self.params, self.types)
-        return self
 
-
-class DeltaRule(RuleBase, DeltaFields):
+class DeltaRule(WindowedRule, DeltaFields):
     """Fires when a reading differs enough from the min (or max) of the window before it."""
 
     kind: Literal["delta"]
@@ -153,38 +157,17 @@ class DeltaRule(RuleBase, DeltaFields):
     def _template_fields(self) -> frozenset[str]:
         return TEMPLATE_FIELDS
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self._check_common()
-        self._check_plain_flag()
-        self._check_fields(self.params, self.types)
-        return self
 
-
-class CountRule(RuleBase, CountFields):
+class CountRule(WindowedRule, CountFields):
     """Fires at an event that completes ``min_count`` events within the window."""
 
     kind: Literal["count"]
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self._check_common()
-        self._check_plain_flag()
-        self._check_fields(self.params, self.types)
-        return self
 
-
-class BaselineRule(RuleBase, BaselineFields):
+class BaselineRule(WindowedRule, BaselineFields):
     """Fires when a reading has risen (or fallen) enough from the patient's own baseline."""
 
     kind: Literal["baseline"]
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self._check_common()
-        self._check_plain_flag()
-        self._check_fields(self.params, self.types)
-        return self
 
 
 class BandsRule(RuleBase, BandsFields):
