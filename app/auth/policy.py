@@ -293,9 +293,12 @@ def grant_change_check(access: Access, grant: ProxyGrant, change: GrantChange) -
     representative = grant.basis == GrantBasis.LEGAL_REPRESENTATIVE
     if access.relation == Relation.SELF and not representative:
         return
-    if access.relation == Relation.CARE_TEAM and representative:
-        if change in (GrantChange.NARROW, GrantChange.REVOKE):
-            return
+    if (
+        access.relation == Relation.CARE_TEAM
+        and representative
+        and change in (GrantChange.NARROW, GrantChange.REVOKE)
+    ):
+        return
     if access.relation == Relation.PROXY and change in (GrantChange.NARROW, GrantChange.REVOKE):
         return
     if access.relation == Relation.PROXY and change == GrantChange.WIDEN:

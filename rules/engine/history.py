@@ -342,9 +342,12 @@ class Component:
             return None
         published = param.published_in(first.type, first.original_unit)
         own = first.original_values.get(self.name)
-        if published is not None and own is not None:
-            if self._uniform(first.original_unit, low, high):
-                return self.original, published, first.original_unit, own
+        if (
+            published is not None
+            and own is not None
+            and self._uniform(first.original_unit, low, high)
+        ):
+            return self.original, published, first.original_unit, own
         column = self._in_unit_of(param)
         single = value_in(first, self.name, replace(param, equivalents={}))
         if single is None or not column.complete(low, high):
