@@ -40,8 +40,12 @@ class ApiCorsMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.cors is not None and scope["type"] == "http":
-            if str(scope.get("path", "")).startswith(API_PREFIX):
-                await self.cors(scope, receive, send)
-                return
+        """Answer ``/v1`` requests (and their preflights) with CORS; pass others on."""
+        if (
+            self.cors is not None
+            and scope["type"] == "http"
+            and str(scope.get("path", "")).startswith(API_PREFIX)
+        ):
+            await self.cors(scope, receive, send)
+            return
         await self.app(scope, receive, send)

@@ -37,6 +37,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The timestamp as stored: in UTC; a naive one is refused."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -44,6 +45,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The timestamp as read: aware and in UTC."""
         if value is None:
             return None
         if value.tzinfo is None:

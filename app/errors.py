@@ -75,10 +75,14 @@ class AppError(Exception):
 
 
 class BadRequest(AppError):
+    """400: a request that cannot be read (bad JSON, path, query or cursor)."""
+
     status, title = 400, "Bad Request"
 
 
 class Unauthorized(AppError):
+    """401: no valid bearer token; the answer asks for one."""
+
     status, title = 401, "Unauthorized"
 
     def __init__(self, detail: str = "A valid bearer token is required.") -> None:
@@ -86,6 +90,8 @@ class Unauthorized(AppError):
 
 
 class NotFound(AppError):
+    """404: no such resource, or one the caller may not see."""
+
     status, title = 404, "Not Found"
 
     def __init__(self, detail: str = "No such resource.") -> None:
@@ -93,30 +99,44 @@ class NotFound(AppError):
 
 
 class RequestTimeout(AppError):
+    """408: a body that arrived too slowly."""
+
     status, title = 408, "Request Timeout"
 
 
 class Conflict(AppError):
+    """409: the change clashes with the current state (a resolved flag, a cancelled goal)."""
+
     status, title = 409, "Conflict"
 
 
 class Gone(AppError):
+    """410: what the request points at is no longer kept (an expired feed cursor)."""
+
     status, title = 410, "Gone"
 
 
 class PayloadTooLarge(AppError):
+    """413: a body larger than its cap."""
+
     status, title = 413, "Payload Too Large"
 
 
 class UnsupportedMediaType(AppError):
+    """415: a body in a content type the endpoint does not take."""
+
     status, title = 415, "Unsupported Media Type"
 
 
 class Unprocessable(AppError):
+    """422: a well-formed request whose content is invalid; ``errors`` says where."""
+
     status, title = 422, "Unprocessable Content"
 
 
 class TooManyRequests(AppError):
+    """429: over a rate limit; ``Retry-After`` says when to try again."""
+
     status, title = 429, "Too Many Requests"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
@@ -124,6 +144,8 @@ class TooManyRequests(AppError):
 
 
 class ServiceUnavailable(AppError):
+    """503: a service we depend on is down; ``Retry-After`` says when to try again."""
+
     status, title = 503, "Service Unavailable"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:

@@ -71,6 +71,7 @@ class SecurityHeadersMiddleware:
         self.docs_path = docs_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on and add the security headers to its answer."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -70,6 +70,7 @@ class RequestIntakeMiddleware:
         return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a bad address or token, read the body within its cap and time, then pass it on."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -202,6 +203,7 @@ class InFlightLimitMiddleware:
         self.limiter = anyio.CapacityLimiter(limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Let the request through once a slot is free."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

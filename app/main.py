@@ -183,14 +183,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     def healthz() -> Any:
         """Whether the database answers a write-path query (rolled back; changes nothing)."""
-        with engine.connect() as conn:
-            # Every request writes an audit row under a lock on the chain's head: take that
-            # path (a no-op update, rolled back). A read-only or missing database fails here.
-            with conn.begin() as transaction:
-                touched = conn.execute(
-                    text("UPDATE audit_head SET last_seq = last_seq WHERE id = 1")
-                ).rowcount
-                transaction.rollback()
+        # Every request writes an audit row under a lock on the chain's head: take that
+        # path (a no-op update, rolled back). A read-only or missing database fails here.
+        with engine.connect() as conn, conn.begin() as transaction:
+            touched = conn.execute(
+                text("UPDATE audit_head SET last_seq = last_seq WHERE id = 1")
+            ).rowcount
+            transaction.rollback()
         if touched != 1:
             log.error("healthz: the audit chain's head row is missing")
             body = _problem(

@@ -61,6 +61,7 @@ class MetricsMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, counting and timing its answer."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

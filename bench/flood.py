@@ -87,10 +87,12 @@ def _flood(args: tuple[str, str, float]) -> dict[str, int]:
 
 
 def p95(values: list[float]) -> float:
+    """The 95th percentile of the victim's latencies."""
     return statistics.quantiles(values, n=20)[-1]
 
 
 def main() -> None:
+    """Run the flood bench on each backend: the victim's latency alone and under flood."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--backends", default="sqlite,postgresql")

@@ -234,6 +234,7 @@ def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[s
 
 
 def count_readings(url: str) -> int:
+    """How many readings the database holds."""
     from sqlalchemy import func, select
 
     engine = make_engine(url)
@@ -244,6 +245,7 @@ def count_readings(url: str) -> int:
 
 
 def main() -> None:
+    """Run the ingest bench per backend and batch size and print e2e versus raw rates."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=20_000)
     parser.add_argument(

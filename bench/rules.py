@@ -131,6 +131,7 @@ def incremental_cost(history: int, workdir: Path) -> float:
 
 
 def main() -> None:
+    """Run the rule-engine bench and print the costs and their ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100,000 instead of 1,000,000")
     args = parser.parse_args()

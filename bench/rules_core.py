@@ -187,12 +187,12 @@ def burden() -> list[str]:
         plan = PlanSpec.model_validate({**body, "version": 1})
         readings = _persona_readings(ROOT / "sample_data" / "readings" / f"{handle}.csv", anchor)
         report = backtest(plan, readings, library=LIBRARY, tz=STOCKHOLM)
-        for rule in report.rules:
-            lines.append(
-                f"{handle:8} {rule.rule_id:30} {rule.firings_per_week:10.2f} "
-                f"{rule.advice_per_week:10.2f} {rule.pushes_per_week:10.2f} "
-                f"{rule.night_pushes_per_week:9.2f} {rule.flags_per_week:9.2f}"
-            )
+        lines.extend(
+            f"{handle:8} {rule.rule_id:30} {rule.firings_per_week:10.2f} "
+            f"{rule.advice_per_week:10.2f} {rule.pushes_per_week:10.2f} "
+            f"{rule.night_pushes_per_week:9.2f} {rule.flags_per_week:9.2f}"
+            for rule in report.rules
+        )
         weeks = report.weeks
         lines.append(
             f"{handle:8} {'(all rules)':30} {sum(r.firings for r in report.rules) / weeks:10.2f} "

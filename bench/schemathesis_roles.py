@@ -64,6 +64,7 @@ def run(backend: str, cluster: pg.Cluster | None, workdir: Path, examples: int) 
 
 
 def main() -> None:
+    """Fuzz every operation per role on each backend; exit 1 on any failure."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--backends", default="sqlite")

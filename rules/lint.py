@@ -225,8 +225,9 @@ def lint_rule(rule: Rule) -> list[LintIssue]:
         issues.append(LintIssue(rule.id, "schema", str(exc).splitlines()[0]))
     if len(rule.source.strip()) < _MIN_SOURCE or not _WORD.search(rule.source):
         issues.append(LintIssue(rule.id, "missing_source", "the rule does not cite its source"))
-    for problem in _texts_problems(rule):
-        issues.append(LintIssue(rule.id, "missing_translation", problem))
+    issues.extend(
+        LintIssue(rule.id, "missing_translation", problem) for problem in _texts_problems(rule)
+    )
     if isinstance(rule, BandsRule):
         issues.extend(_bands_problems(rule))
     conditions = getattr(rule, "conditions", ())
@@ -234,10 +235,10 @@ def lint_rule(rule: Rule) -> list[LintIssue]:
     if conditions and all(isinstance(c, Condition) for c in conditions):
         issues.extend(_conditions_problems(rule.id, rule.params, conditions, match))
     used = _param_names(rule.model_dump(mode="json")) | {PUSH_WITHIN}  # read by the engine
-    for name in sorted(set(rule.params) - used):
-        issues.append(
-            LintIssue(rule.id, "unused_param", f"parameter {name!r} is never used", "warning")
-        )
+    issues.extend(
+        LintIssue(rule.id, "unused_param", f"parameter {name!r} is never used", "warning")
+        for name in sorted(set(rule.params) - used)
+    )
     return issues
 
 
@@ -269,9 +270,11 @@ def lint_files(path: Path) -> list[LintIssue]:
         issues.extend(lint_rule(rule))
     known = {rule.id for rule in rules}
     for rule in rules:
-        for other in rule.supersedes:
-            if other not in known:
-                issues.append(LintIssue(rule.id, "schema", f"supersedes unknown rule {other!r}"))
+        issues.extend(
+            LintIssue(rule.id, "schema", f"supersedes unknown rule {other!r}")
+            for other in rule.supersedes
+            if other not in known
+        )
     return issues
 
 

@@ -514,24 +514,29 @@ class Row:
 
     @property
     def local_time(self) -> str:
+        """Return the row's local time of day, ``HH:MM:SS``."""
         return hhmmss(self.seconds)
 
 
 def hhmmss(seconds: int) -> str:
+    """Return seconds after local midnight as ``HH:MM:SS``."""
     if not 0 <= seconds < 86400:
         raise ValueError(f"local time out of the day: {seconds}")
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def at(hour: int, minute: int, second: int = 0) -> int:
+    """Return the seconds after local midnight of a time of day."""
     return hour * 3600 + minute * 60 + second
 
 
 def fmt1(x: float) -> str:
+    """Return a number with one decimal, as the CSV has it."""
     return f"{round(x, 1):.1f}"
 
 
 def days() -> range:
+    """Return the sample's day numbers, relative to today (0)."""
     return range(FIRST_DAY, 1)
 
 
@@ -964,6 +969,7 @@ def write_readings(path: Path, handle: str, rows: Sequence[Row]) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write data as indented UTF-8 JSON."""
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 

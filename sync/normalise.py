@@ -370,14 +370,17 @@ def _canonical(
                 f"{decimal_text(low)}–{_quantity(high, spec)}",
             )
             ok = False
-    if spec.type is MeasurementType.blood_pressure and ok:
-        if values["diastolic"] >= values["systolic"]:
-            errors.add(
-                "value.diastolic",
-                ItemErrorCode.implausible,
-                "diastolic must be lower than systolic",
-            )
-            ok = False
+    if (
+        spec.type is MeasurementType.blood_pressure
+        and ok
+        and values["diastolic"] >= values["systolic"]
+    ):
+        errors.add(
+            "value.diastolic",
+            ItemErrorCode.implausible,
+            "diastolic must be lower than systolic",
+        )
+        ok = False
     return values if ok else None
 
 

@@ -48,6 +48,8 @@ class GrantBasis(StrEnum):
 
 
 class User(Base):
+    """A login: a patient, a proxy, a clinician or an administrator (see ``Role``)."""
+
     __tablename__ = "users"
     # A unique index (not a constraint): SQLite adds it without rebuilding the users table.
     __table_args__ = (Index("uq_users_hsa_id", "hsa_id", unique=True),)

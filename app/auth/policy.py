@@ -40,6 +40,8 @@ from rules.advice import PATIENT, PROXY, Audience
 
 
 class Forbidden(AppError):
+    """403: the actor may see the patient but not do this."""
+
     status, title = 403, "Forbidden"
 
 
@@ -64,6 +66,8 @@ class Action(StrEnum):
 
 
 class Relation(StrEnum):
+    """How an actor comes to a patient's data; it decides which actions are allowed."""
+
     SELF = "self"
     PROXY = "proxy"
     CARE_TEAM = "care_team"
@@ -141,10 +145,12 @@ class Actor:
 
     @property
     def id(self) -> str:
+        """The caller's user id, as audit rows and authors record it."""
         return self.user.id
 
     @property
     def role(self) -> str:
+        """The caller's role: patient, proxy, clinician or admin."""
         return self.user.role
 
 
@@ -287,9 +293,12 @@ def grant_change_check(access: Access, grant: ProxyGrant, change: GrantChange) -
     representative = grant.basis == GrantBasis.LEGAL_REPRESENTATIVE
     if access.relation == Relation.SELF and not representative:
         return
-    if access.relation == Relation.CARE_TEAM and representative:
-        if change in (GrantChange.NARROW, GrantChange.REVOKE):
-            return
+    if (
+        access.relation == Relation.CARE_TEAM
+        and representative
+        and change in (GrantChange.NARROW, GrantChange.REVOKE)
+    ):
+        return
     if access.relation == Relation.PROXY and change in (GrantChange.NARROW, GrantChange.REVOKE):
         return
     if access.relation == Relation.PROXY and change == GrantChange.WIDEN:

@@ -164,8 +164,7 @@ def unread_for(
             )
             .group_by(Message.patient_id)
         ).all()
-        for patient_id, count in rows:
-            counts[patient_id] = count
+        counts.update(rows)
     return counts
 
 

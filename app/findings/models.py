@@ -14,12 +14,16 @@ from rules.advice import PROXY, Audience
 
 
 class FlagStatus(StrEnum):
+    """Where a flag is in the care team's handling."""
+
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 
 
 class EvaluationStatus(StrEnum):
+    """Whether an evaluation's firing still holds."""
+
     FIRED = "fired"
     RETRACTED = "retracted"  # a late or deleted reading means it no longer holds
 

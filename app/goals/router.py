@@ -27,6 +27,7 @@ To = Annotated[date | None, Query(description="last local day (default: today)")
 
 
 def png_headers(lang: str) -> dict[str, str]:
+    """The headers of a PNG picture (a goal, a report): not stored, in the language drawn in."""
     return {
         "Cache-Control": "private, no-store",
         "Content-Language": lang,

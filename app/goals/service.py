@@ -138,9 +138,12 @@ def update_goal(
     milestones = milestones_of(session, [goal.id])[goal.id]
     if goal.lifecycle == Lifecycle.CANCELLED:
         raise Conflict("A cancelled goal cannot be changed; create a new one.")
-    if body.lifecycle is not None and body.lifecycle != goal.lifecycle:
-        if body.lifecycle not in _TRANSITIONS[Lifecycle(goal.lifecycle)]:
-            raise Conflict(f"A goal cannot go from {goal.lifecycle} to {body.lifecycle.value}.")
+    if (
+        body.lifecycle is not None
+        and body.lifecycle != goal.lifecycle
+        and body.lifecycle not in _TRANSITIONS[Lifecycle(goal.lifecycle)]
+    ):
+        raise Conflict(f"A goal cannot go from {goal.lifecycle} to {body.lifecycle.value}.")
 
     measure = body.measure or MeasureIn.model_validate(goal.measure)
     target = body.target or TargetIn.model_validate(goal.target)

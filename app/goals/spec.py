@@ -20,6 +20,7 @@ OPEN = (Lifecycle.PROPOSED.value, Lifecycle.ACTIVE.value)
 
 
 def error(loc: str, code: str, message: str) -> dict[str, str]:
+    """One ``{loc, code, message}`` problem of a goal body."""
     return {"loc": loc, "code": code, "message": message}
 
 
@@ -88,6 +89,7 @@ def validate(
     start: date,
     due: date | None,
 ) -> list[dict[str, str]]:
+    """The problems of a goal's measure, target, dates and milestones (empty: valid)."""
     errors: list[dict[str, str]] = []
     components = components_of(measure.type, measure.component)
     if not components:

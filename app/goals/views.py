@@ -94,6 +94,7 @@ def _range(goal: Goal, first: date | None, last: date | None, today: date) -> tu
 
 
 def view_dict(view: GoalView) -> dict[str, Any]:
+    """The goal's series answer: target, days, milestones, progress and projection."""
     spec, result = view.spec, view.result
     projection = None
     if result.projected_date is not None and result.current is not None:
@@ -157,6 +158,7 @@ def progress_series(
 
 
 def chart_goal(view: GoalView) -> charts.GoalChart:
+    """The goal view in the chart's terms: days, values, target, milestones, projection."""
     spec, result = view.spec, view.result
     unit = spec_for(spec.measure.type)
     return charts.GoalChart(

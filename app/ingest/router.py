@@ -132,9 +132,12 @@ def sync(
     patient's data: a proxy who may only enter readings gets its per-item results.
     """
     payload = parse_json_body(body)
-    if isinstance(payload, dict) and isinstance(payload.get("readings"), list):
-        if len(payload["readings"]) > MAX_READINGS:
-            raise PayloadTooLarge(f"At most {MAX_READINGS} readings per batch.")
+    if (
+        isinstance(payload, dict)
+        and isinstance(payload.get("readings"), list)
+        and len(payload["readings"]) > MAX_READINGS
+    ):
+        raise PayloadTooLarge(f"At most {MAX_READINGS} readings per batch.")
     try:
         envelope = SyncRequest.model_validate(payload)
     except ValidationError as exc:

@@ -89,6 +89,7 @@ class Values:
 def values_of(
     table: Table, rows: Ints, component: str, param: ResolvedParam, cache: dict[Any, Any]
 ) -> Values:
+    """Return one component of the readings at ``rows`` against a parameter (see ``Values``)."""
     n = len(rows)
     present = np.zeros(n, dtype=bool)
     unit_class = np.full(n, -1, dtype=np.int64)
@@ -126,6 +127,7 @@ def values_of(
 
 
 def compare_arrays(op: Op, left: Objects, right: Objects | Decimal) -> Bools:
+    """Return ``left op right`` elementwise."""
     match op:
         case Op.lt:
             result = left < right
@@ -150,6 +152,7 @@ def compare_single(values: Values, op: Op) -> Bools:
 
 
 def exact_cumsum(values: Objects | Ints) -> Objects:
+    """Return the running sums of the values, starting with 0 (exact for Decimals)."""
     out = np.empty(len(values) + 1, dtype=object)
     out[0] = Decimal(0)
     if len(values):
@@ -158,6 +161,7 @@ def exact_cumsum(values: Objects | Ints) -> Objects:
 
 
 def true_counts(mask: Bools) -> Ints:
+    """Return how many of the first i entries hold, for every i from 0."""
     return np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
 
 
@@ -186,12 +190,14 @@ def uniform_class(values: Values, starts: Ints, ends: Ints) -> Ints:
 
 
 def masked(mask: Bools, values: Objects, fill: Decimal) -> Objects:
+    """Return the values where the mask holds and ``fill`` elsewhere."""
     out = np.full(len(values), fill, dtype=object)
     out[mask] = values[mask]
     return out
 
 
 def decimals(numbers: Ints) -> Objects:
+    """Return integers as an array of Decimals."""
     return np.array([Decimal(int(x)) for x in numbers], dtype=object)
 
 

@@ -99,6 +99,7 @@ def rule_burden(
     zone: tzinfo,
     urgent: bool = True,
 ) -> RuleBurden:
+    """Return what one rule's firings would have become: advice, pushes and flags."""
     active = mode == RuleMode.active
     advice = pushes = night = 0
     last: datetime | None = None

@@ -56,10 +56,12 @@ class Held:
         self.cache: dict[Any, Any] = {}
 
     def threshold(self, types: frozenset[str], f: ThresholdFields) -> tuple[Ints, Bools]:
+        """Return the rows of a threshold rule and whether it held at each."""
         rows = self.table.select(types, f.context)
         return rows, self.conditions(rows, f.conditions, f.match)
 
     def conditions(self, rows: Ints, conditions: Sequence[Condition], match: Match) -> Bools:
+        """Return whether the conditions held (all or any, as ``match`` says) at each row."""
         results = [
             compare_single(
                 values_of(self.table, rows, c.component, self.params[c.param], self.cache), c.op
@@ -74,6 +76,7 @@ class Held:
         )
 
     def aggregate(self, types: frozenset[str], f: WindowAggregateFields) -> tuple[Ints, Bools]:
+        """Return the rows of a window aggregate and whether it held at each."""
         table = self.table
         rows = table.select(types, f.context)
         times = table.times[rows]
@@ -151,6 +154,7 @@ class Held:
         return rows, held_any & enough
 
     def delta(self, types: frozenset[str], f: DeltaFields) -> tuple[Ints, Bools]:
+        """Return the rows of a delta rule and whether it held at each."""
         table = self.table
         rows = table.select(types, f.context)
         times = table.times[rows]
@@ -179,6 +183,7 @@ class Held:
         return rows, held & (n > 0) & present
 
     def count(self, types: frozenset[str], f: CountFields) -> tuple[Ints, Bools]:
+        """Return the rows of a count rule and whether it held at each."""
         table = self.table
         rows = table.select(types, f.context)
         events = self.conditions(rows, f.conditions, f.match)
@@ -233,6 +238,7 @@ class Held:
         return rows, winner
 
     def part(self, part: Part, name: str) -> tuple[Ints, Bools]:
+        """Return the rows of one part of a composite rule and whether it held at each."""
         types = frozenset(part.types)
         match part.kind:
             case "baseline":
@@ -248,6 +254,7 @@ class Held:
         raise TypeError(part.kind)
 
     def composite(self, rule: CompositeRule) -> tuple[Ints, Bools]:
+        """Return the anchors of a composite rule and whether it held at each."""
         table = self.table
         anchors = np.unique(
             np.concatenate([table.select(frozenset(p.types), p.context) for p in rule.parts])

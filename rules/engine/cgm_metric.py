@@ -32,11 +32,13 @@ class CgmRun(TimeRun):
         return int(number_param(self.params, rule.window))
 
     def reach(self, plan: PlanSpec) -> timedelta:
+        """Return the window's days before a day start, plus a margin for a longer DST day."""
         return timedelta(days=self._window_days()) + DST_MARGIN
 
     def evaluate_at(
         self, day: datetime, plan: PlanSpec, history: History
     ) -> tuple[list[tuple[str, str]], list[Finding]]:
+        """Return the day start evaluated and the finding of its metrics (none: too little wear)."""
         rule = self.rule
         assert isinstance(rule, CgmMetricRule)
         key = (rule.id, anchor_key(None, day))

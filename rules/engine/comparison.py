@@ -16,6 +16,8 @@ Params = Mapping[str, ResolvedParam]
 
 @dataclass(frozen=True)
 class Comparison:
+    """One reading's component against one parameter: both numbers, the unit and the result."""
+
     held: bool
     type_name: str
     component: str
@@ -67,11 +69,13 @@ def value_in(
 
 
 def conditions_hold(comparisons: Sequence[Comparison | None], match: Match) -> bool:
+    """Tell whether all (or any, as ``match`` says) of the conditions held."""
     held = [c is not None and c.held for c in comparisons]
     return any(held) if match is Match.any else bool(held) and all(held)
 
 
 def reason_text(comparison: Comparison, lang: str) -> str:
+    """Return why a condition held as people read it: ``övertryck 185 > 180 mmHg``."""
     name = COMPONENT_NAMES.get(comparison.component, {}).get(lang)
     shown_value, shown_threshold = shown_pair(
         comparison.type_name,
@@ -105,6 +109,7 @@ def note(
 
 
 def param_json(param: ResolvedParam) -> dict[str, str]:
+    """Return a parameter's value (and unit) as findings record it."""
     if isinstance(param.value, bool):
         return {"value": "true" if param.value else "false"}
     data = {"value": decimal_text(param.value)}
@@ -114,6 +119,7 @@ def param_json(param: ResolvedParam) -> dict[str, str]:
 
 
 def number_param(params: Mapping[str, ResolvedParam], name: str) -> Decimal:
+    """Return a numeric parameter's value; a flag parameter is an error."""
     value = params[name].value
     if isinstance(value, bool):
         raise TypeError(f"parameter {name!r} is a flag, not a number")
@@ -121,6 +127,7 @@ def number_param(params: Mapping[str, ResolvedParam], name: str) -> Decimal:
 
 
 def context_matches(reading: ReadingFact, context: Mapping[str, str]) -> bool:
+    """Tell whether a reading has the context asked for (activity, instrument, any other key)."""
     for key, wanted in context.items():
         have = reading.context.get(key)
         if key == "activity":

@@ -12,6 +12,7 @@ DST_MARGIN = timedelta(hours=2)  # a local day may be up to this much longer tha
 
 
 def zone_of(tz: str | tzinfo) -> tzinfo:
+    """Return the zone of a zone name, or the zone itself."""
     return _zone_named(tz) if isinstance(tz, str) else tz
 
 

@@ -20,6 +20,8 @@ EPISODE_LOOKBACK = timedelta(hours=12)
 
 @dataclass(frozen=True)
 class Episode:
+    """An advice episode at an anchor: its record, its sentence, whether it repeats or is muted."""
+
     json: dict[str, str]
     text: dict[str, str]
     first_at_level: bool
@@ -27,6 +29,7 @@ class Episode:
 
 
 def canonical_value(reading: ReadingFact) -> Decimal:
+    """Return a reading's ``value`` component in the canonical unit (0 when it has none)."""
     return reading.values.get("value", Decimal(0))
 
 

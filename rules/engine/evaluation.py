@@ -18,6 +18,7 @@ from rules.plan import PlanSpec
 
 
 def unique_readings(readings: Iterable[ReadingFact]) -> list[ReadingFact]:
+    """Return the readings once each, in (time, id) order; two different ones with one id fail."""
     by_id: dict[str, ReadingFact] = {}
     for reading in readings:
         seen = by_id.setdefault(reading.id, reading)

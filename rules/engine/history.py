@@ -28,11 +28,13 @@ class Window:
 
     @classmethod
     def of(cls, params: Mapping[str, ResolvedParam], name: str) -> Window:
+        """Return the window that a rule's resolved parameter holds (unit ``h`` when none)."""
         param = params[name]
         return cls(number_param(params, name), param.unit or "h")
 
     @property
     def duration(self) -> timedelta:
+        """Return the window's length as a time (a ``d`` window: that many 24-hour days)."""
         micros = self.length * WINDOW_UNITS[self.unit] * 1_000_000
         return timedelta(microseconds=int(micros))
 
@@ -42,11 +44,13 @@ class Window:
         return self.duration + DST_MARGIN if self.unit == "d" else self.duration
 
     def start(self, anchor: datetime, tz: tzinfo) -> datetime:
+        """Return where the window ending at an anchor starts."""
         if self.unit == "d":
             return local_day_start(anchor, tz, int(self.length) - 1)
         return anchor - self.duration
 
     def json(self) -> dict[str, str]:
+        """Return the window as findings record it: its length and unit."""
         return {"value": decimal_text(self.length), "unit": self.unit}
 
 
@@ -130,6 +134,7 @@ class History:
         return found
 
     def local_date(self, reading: ReadingFact) -> date:
+        """Return the reading's local date in the patient's zone."""
         return reading.time.astimezone(self.tz).date()
 
 
@@ -337,9 +342,12 @@ class Component:
             return None
         published = param.published_in(first.type, first.original_unit)
         own = first.original_values.get(self.name)
-        if published is not None and own is not None:
-            if self._uniform(first.original_unit, low, high):
-                return self.original, published, first.original_unit, own
+        if (
+            published is not None
+            and own is not None
+            and self._uniform(first.original_unit, low, high)
+        ):
+            return self.original, published, first.original_unit, own
         column = self._in_unit_of(param)
         single = value_in(first, self.name, replace(param, equivalents={}))
         if single is None or not column.complete(low, high):

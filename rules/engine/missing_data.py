@@ -69,6 +69,7 @@ class MissingRun(TimeRun):
         return advice_days, flag_days
 
     def reach(self, plan: PlanSpec) -> timedelta:
+        """Return how far back a day start is checked: the longest silence looked for, plus DST."""
         longest = 0
         for type_name, interval in _schedule_days(plan).items():
             if type_name in self.rule.types:
@@ -78,6 +79,7 @@ class MissingRun(TimeRun):
     def evaluate_at(
         self, day: datetime, plan: PlanSpec, history: History
     ) -> tuple[list[tuple[str, str]], list[Finding]]:
+        """Return the anchors evaluated at a local day start and what missing readings found."""
         keys: list[tuple[str, str]] = []
         findings: list[Finding] = []
         for type_name, interval in sorted(_schedule_days(plan).items()):

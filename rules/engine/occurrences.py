@@ -25,6 +25,7 @@ class ThresholdRun(ReadingRun):
     _fires: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        """Return how far before and after an anchor its flag's occurrences and episode reach."""
         back = fwd = timedelta(0)
         flag = self.rule.flag
         if flag is not None and flag.min_count > 1 and flag.window_hours is not None:
@@ -34,10 +35,12 @@ class ThresholdRun(ReadingRun):
         return back, fwd
 
     def may_fire(self, reading: ReadingFact, history: History) -> bool:
+        """Tell whether re-evaluating an old anchor could find a firing: if the reading fires."""
         # Whether a threshold fires depends on its reading alone; only its flag can change.
         return self.fires(reading, history)
 
     def fires(self, reading: ReadingFact, history: History) -> bool:
+        """Tell whether the threshold holds at a reading (checked once per run)."""
         # A threshold depends on its reading alone, so each reading is checked once per run:
         # counting occurrences around every anchor of a CGM stream would otherwise check the
         # same thousands of readings again for each anchor.
@@ -48,6 +51,7 @@ class ThresholdRun(ReadingRun):
         return known
 
     def finding(self, anchor: ReadingFact, history: History) -> Finding | None:
+        """Return the finding at an anchor: the flag escalated by occurrences, advice, episode."""
         rule = self.rule
         assert isinstance(rule, ThresholdRule) and isinstance(self.check, ThresholdCheck)
         outcome = self.check.outcome(anchor, history)

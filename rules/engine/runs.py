@@ -83,9 +83,11 @@ class ReadingRun(Run):
         self.check = check_for(self.rule, self.params)
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        """Return how far before and after an anchor the rule reads."""
         return self.check.reach()
 
     def anchors(self, reading: ReadingFact) -> bool:
+        """Tell whether the rule is anchored at the reading."""
         return self.check.selects(reading)
 
     def may_fire(self, reading: ReadingFact, history: History) -> bool:
@@ -93,6 +95,7 @@ class ReadingRun(Run):
         return True
 
     def finding(self, anchor: ReadingFact, history: History) -> Finding | None:
+        """Return the finding at an anchor, or None when the rule does not hold there."""
         outcome = self.check.outcome(anchor, history)
         if outcome is None or not outcome.held:
             return None

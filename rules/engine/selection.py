@@ -55,6 +55,7 @@ def unrunnable_rules(plan: PlanSpec, library: RuleLibrary) -> tuple[UnrunnableRu
 def plan_runs(
     plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
 ) -> list[Run]:
+    """Return the runs of the plan's rules that are on and have what they need, by rule id."""
     if addressee is None:
         addressee = plan_addressee(plan)
     runs: dict[str, Run] = {}
@@ -91,6 +92,7 @@ def plan_addressee(plan: PlanSpec, patient_name: str = "") -> Addressee:
 def reading_runs(
     plan: PlanSpec, library: RuleLibrary, addressee: Addressee | None = None
 ) -> list[ReadingRun]:
+    """Return the plan's runs anchored at readings."""
     return [run for run in plan_runs(plan, library, addressee) if isinstance(run, ReadingRun)]
 
 

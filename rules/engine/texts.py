@@ -54,11 +54,13 @@ def number_text(value: Decimal, lang: str) -> str:
 
 
 def with_unit(number: str, unit: str, type_name: str, lang: str) -> str:
+    """Return a number with its unit as people read it (no unit for unitless types)."""
     shown = unit_text(type_name, unit, lang)
     return f"{number} {shown}" if shown else number
 
 
 def round_to(value: Decimal | Fraction, places: int) -> Decimal:
+    """Return a value rounded half up to some decimal places."""
     if isinstance(value, Fraction):
         value = Decimal(value.numerator) / Decimal(value.denominator)
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
@@ -82,6 +84,7 @@ def reading_text(reading: ReadingFact, lang: str) -> str:
 
 
 def values_text(type_name: str, values: Mapping[str, Decimal], unit: str, lang: str) -> str:
+    """Return a type's values in a unit as people read them: ``185/100 mmHg``."""
     values = {name: shown(type_name, unit, value) for name, value in values.items()}
     if "systolic" in values and "diastolic" in values:
         number = f"{number_text(values['systolic'], lang)}/{number_text(values['diastolic'], lang)}"

@@ -32,6 +32,8 @@ from rules.language.vocabulary import (
 
 
 class FrozenModel(BaseModel):
+    """A spec model: unknown fields are errors, and a loaded spec never changes."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -251,6 +253,7 @@ def numeric_param(
 
 
 def check_window(params: Mapping[str, ParamSpec], name: str) -> None:
+    """Check a window parameter: a window unit, a min above 0, a max, whole days for ``d``."""
     spec = numeric_param(params, name, "window", units=WINDOW_UNITS)
     if spec.unit == "d" and not spec.integer:
         raise ValueError(f"window param {name!r} counts local days: it must be an integer")
@@ -259,6 +262,7 @@ def check_window(params: Mapping[str, ParamSpec], name: str) -> None:
 
 
 def check_components(types: Iterable[str], component: str) -> None:
+    """Check that the component is a component of every type."""
     for type_ in types:
         if component not in CATALOGUE[MeasurementType(type_)].components:
             raise ValueError(f"component {component!r} is not a component of {type_}")
@@ -285,6 +289,7 @@ def check_measure_units(spec: ParamSpec, name: str, types: Sequence[str]) -> Non
 
 
 def check_context(types: Sequence[str], context: Mapping[str, str]) -> None:
+    """Check that a condition's context fits the types: an activity or an instrument."""
     if "activity" in context and activity_state(context["activity"]) != context["activity"]:
         raise ValueError(f"activity is one of {sorted(set(ACTIVITY_STATES.values()))}")
     if "instrument" in context:
@@ -295,6 +300,7 @@ def check_context(types: Sequence[str], context: Mapping[str, str]) -> None:
 
 
 def check_advice(advice: AdviceSpec, fields: frozenset[str]) -> None:
+    """Check an advice's templates, and that a proxy title and body come together."""
     if (advice.proxy_title is None) != (advice.proxy_body is None):
         raise ValueError("proxy_title and proxy_body come together")
     for text in (advice.title, advice.body):

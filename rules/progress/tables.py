@@ -31,6 +31,7 @@ class _Table:
 
 
 def build_table(days: Days, component: str, first: date, n: int) -> _Table:
+    """Return a component's day aggregates as dense arrays over [first, first + n)."""
     count = np.zeros(n, np.int64)
     total = np.zeros(n, np.int64)
     low = np.zeros(n, np.int64)
@@ -75,6 +76,7 @@ def update_table(table: _Table, days: Days, component: str, first: date) -> None
 
 
 def columns_from(table: _Table, start: int) -> DayColumns:
+    """Return the table's columns from a day index on."""
     count, total, low, high, last = (
         tuple(getattr(table, name)[start:].tolist()) for name in COLUMNS
     )
@@ -137,6 +139,7 @@ def daily_values(table: _Table, aggregate: Aggregate) -> npt.NDArray[np.float64]
 
 
 def all_meet(values: Mapping[str, float], target: Mapping[str, float], spec: GoalSpec) -> bool:
+    """Tell whether every component of the target is met."""
     t = spec.target
     return all(meets(values[c], target[c], t.direction, t.inclusive) for c in target)
 
@@ -167,6 +170,7 @@ def first_true(mask: npt.NDArray[np.bool_], low: int, high: int) -> int | None:
 
 
 def values_at(arrays: Mapping[str, npt.NDArray[np.float64]], index: int) -> dict[str, float] | None:
+    """Return every component's value at a day index (None: any is missing)."""
     if index < 0:
         return None
     values = {c: float(a[index]) for c, a in arrays.items() if index < len(a)}

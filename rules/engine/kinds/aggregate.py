@@ -27,6 +27,8 @@ from rules.language import Match, WindowAggregateFields
 
 
 class AggregateCheck(Check):
+    """Whether the mean, min, max or count of a component over the window meets the conditions."""
+
     def __init__(
         self, key: str, types: Sequence[str], fields: WindowAggregateFields, params: Params
     ):
@@ -35,6 +37,7 @@ class AggregateCheck(Check):
         self.window = Window.of(params, fields.window)
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        """Return how far before (and after) an anchor the check reads."""
         return self.window.reach, timedelta(0)
 
     def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:

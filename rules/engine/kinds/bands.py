@@ -24,6 +24,8 @@ from rules.language import SEVERITY_RANK, Band, BandsFields, Condition
 
 
 class BandsCheck(Check):
+    """Which band the reading (or its percentage of a reference) is in; the most severe wins."""
+
     def __init__(self, key: str, types: Sequence[str], fields: BandsFields, params: Params):
         super().__init__(key, types, {}, params)
         self.fields = fields

@@ -47,9 +47,11 @@ class Check(ABC):
         self.params = params
 
     def selects(self, reading: ReadingFact) -> bool:
+        """Tell whether a reading is one this check anchors at (its types and context)."""
         return reading.type in self.types and context_matches(reading, self.context)
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        """Return how far before and after an anchor the check reads (none: the anchor alone)."""
         return timedelta(0), timedelta(0)
 
     def outcome(self, anchor: ReadingFact, history: History) -> Outcome | None:

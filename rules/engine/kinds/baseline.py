@@ -22,6 +22,8 @@ _CHANGE_NAMES: Mapping[str, Mapping[str, str]] = {
 
 
 class BaselineCheck(Check):
+    """Whether the anchor is off the patient's own baseline, the median of a past window."""
+
     def __init__(self, key: str, types: Sequence[str], fields: BaselineFields, params: Params):
         super().__init__(key, types, fields.context, params)
         self.fields = fields
@@ -29,6 +31,7 @@ class BaselineCheck(Check):
         self.gap = Window.of(params, fields.gap)
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        """Return how far before (and after) an anchor the baseline and its gap reach."""
         if self.window.unit == "d":
             # From the baseline's first local midnight to an anchor at the end of its day.
             days = self.window.length + self.gap.length + 1

@@ -19,6 +19,8 @@ from rules.ranges import LatestTrue
 
 
 class CompositeCheck(Check):
+    """The composite check: its parts with the time each may hold before the anchor."""
+
     def __init__(self, key: str, rule: CompositeRule, params: Mapping[str, ResolvedParam]):
         super().__init__(key, rule.types, {}, params)
         self.rule = rule
@@ -31,9 +33,11 @@ class CompositeCheck(Check):
             self.parts.append((name, _part_check(f"{key}:{name}", part, params), within))
 
     def selects(self, reading: ReadingFact) -> bool:
+        """Tell whether any part anchors at the reading."""
         return any(check.selects(reading) for _, check, _ in self.parts)
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        """Return how far before (and after) an anchor the furthest-reaching part reads."""
         back = max(check.reach()[0] + within for _, check, within in self.parts)
         return back, timedelta(0)
 

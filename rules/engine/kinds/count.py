@@ -16,6 +16,8 @@ from rules.language import CountFields, ThresholdFields
 
 
 class CountCheck(Check):
+    """Whether enough readings in the window are events (the conditions hold at them)."""
+
     def __init__(self, key: str, types: Sequence[str], fields: CountFields, params: Params):
         super().__init__(key, types, fields.context, params)
         self.fields = fields
@@ -30,6 +32,7 @@ class CountCheck(Check):
         )
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        """Return how far before (and after) an anchor the check reads."""
         return self.window.reach, timedelta(0)
 
     def _is_event(self, reading: ReadingFact, history: History) -> bool:

@@ -22,12 +22,15 @@ from rules.language import DeltaFields, Reference
 
 
 class DeltaCheck(Check):
+    """Whether the anchor minus the min (or max) of the readings before it meets a limit."""
+
     def __init__(self, key: str, types: Sequence[str], fields: DeltaFields, params: Params):
         super().__init__(key, types, fields.context, params)
         self.fields = fields
         self.window = Window.of(params, fields.window)
 
     def reach(self) -> tuple[timedelta, timedelta]:
+        """Return how far before (and after) an anchor the check reads."""
         return self.window.reach, timedelta(0)
 
     def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:

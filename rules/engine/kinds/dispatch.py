@@ -26,6 +26,7 @@ from rules.language import (
 
 
 def check_for(rule: Rule, params: Mapping[str, ResolvedParam]) -> Check:
+    """Return the check of a reading-anchored rule with its parameters resolved."""
     match rule:
         case ThresholdRule():
             return ThresholdCheck(rule.id, rule.types, rule, params)

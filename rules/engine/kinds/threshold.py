@@ -13,6 +13,8 @@ from rules.language import Condition, ThresholdFields
 
 
 class ThresholdCheck(Check):
+    """Whether one reading meets the conditions against the parameters."""
+
     def __init__(self, key: str, types: Sequence[str], fields: ThresholdFields, params: Params):
         super().__init__(key, types, fields.context, params)
         self.fields = fields
@@ -20,6 +22,7 @@ class ThresholdCheck(Check):
     def comparisons(
         self, reading: ReadingFact, conditions: Iterable[Condition]
     ) -> list[Comparison | None]:
+        """Return each condition compared with the reading (None: nothing to compare)."""
         return [compare(reading, c, self.params[c.param]) for c in conditions]
 
     def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:

@@ -13,9 +13,11 @@ class Errors(list[ItemError]):
         self.prefix = prefix
 
     def add(self, loc: str, code: str, message: str) -> None:
+        """Record a problem at a location in the data point."""
         self.append(ItemError(loc=self.prefix + loc, code=code, message=message))
 
     def invalid(self, loc: str, message: str) -> None:
+        """Record an invalid value at a location in the data point."""
         self.add(loc, ItemErrorCode.invalid, message)
 
 
