@@ -180,8 +180,8 @@ def test_the_backtest_counts_advice_per_episode_and_night_pushes() -> None:
     from rules.backtest import backtest
 
     # T0 is 12:00 UTC; this night starts at 02:00 Stockholm the next day.
-    night = [r for r in stream(["6.0", "3.8", "3.6", "3.4", "2.9", "2.7", "3.3", "3.6"],
-                               minutes=[5 * i + 14 * 60 for i in range(8)])]
+    night = list(stream(["6.0", "3.8", "3.6", "3.4", "2.9", "2.7", "3.3", "3.6"],
+                               minutes=[5 * i + 14 * 60 for i in range(8)]))
     report = backtest(LOWS, night)
     low, very_low = report.rule("glucose-low"), report.rule("glucose-very-low")
     assert low is not None and very_low is not None

@@ -236,7 +236,7 @@ def low(
 
 
 def glucose_low_flag(*readings: ReadingFact, anchor: ReadingFact) -> str | None:
-    findings = [f for f in run(plan("glucose-low"), *readings, new={anchor.id})]
+    findings = list(run(plan("glucose-low"), *readings, new={anchor.id}))
     (finding,) = findings
     assert finding.advice is not None and finding.advice.priority == "urgent"
     return finding.flag_severity

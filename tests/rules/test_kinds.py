@@ -286,7 +286,7 @@ def test_glucose_high_count_is_a_plan_parameter() -> None:
     readings = [g("16", 0), g("16", 5), g("16", 10)]
     assert fired_at("glucose-high", readings, three) == {readings[2].id}
     assert fired_at("glucose-high", readings) == {readings[1].id, readings[2].id}
-    (finding,) = [f for f in run(three, readings)]
+    (finding,) = list(run(three, readings))
     assert finding.computed["count_in_window"] == "3"
     assert finding.thresholds["min_count"] == {"value": "3"}
 
@@ -386,7 +386,7 @@ def test_composite(name: str, readings: list[ReadingFact], expected: set[str]) -
 
 def test_composite_explains_both_parts() -> None:
     readings = [*GAIN, score("4", 2)]
-    (finding,) = [f for f in run(plan("hf-weight-and-breathlessness"), readings)]
+    (finding,) = list(run(plan("hf-weight-and-breathlessness"), readings))
     assert finding.computed["weight.held"] == finding.computed["breathlessness.held"] == "true"
     assert finding.computed["weight.delta"] == "2.1"
     assert finding.computed["weight.reading"] == readings[1].id

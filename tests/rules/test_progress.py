@@ -301,7 +301,7 @@ def test_blood_pressure_goal_needs_both_components() -> None:
                     start=TODAY - timedelta(days=30))  # fmt: skip
     readings = [
         fact("blood_pressure", at(TODAY - timedelta(days=d)), systolic=130, diastolic=80 + d / 10)
-        for d in range(0, 31)
+        for d in range(31)
     ]
     result = full_progress(goal, readings, STOCKHOLM, TODAY)
     assert result.status is Status.ACHIEVED

@@ -7,6 +7,7 @@ client's queue empties, and its mirror equals the server's readings.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import tempfile
@@ -71,10 +72,8 @@ class Harness:
 
     def close(self) -> None:
         for client in self.clients:
-            try:
+            with contextlib.suppress(sqlite3.ProgrammingError):
                 client.close()
-            except sqlite3.ProgrammingError:
-                pass
 
     def assert_converged(self, client: SyncClient, sent: list[dict[str, Any]]) -> None:
         """Every reading stored exactly once, acknowledged, and mirrored as the server has it."""

@@ -448,7 +448,7 @@ def request_for(world: World, method: str, path: str, target: str) -> tuple[str,
         body = omh_heart_rate(FRESH_PULSE, minutes_ago=90 + world.uploads / 10)
     elif (method == "PUT" and path.endswith("/plan")) or path.endswith("/plan/backtest"):
         body = world.plans[target]  # a backtest takes the proposed plan
-    elif path.endswith("/messages") or path.endswith("/notes"):
+    elif path.endswith(("/messages", "/notes")):
         body = {"body": "AT-01"}
     elif path.startswith("/v1/flags/"):
         body = {"note": "AT-01"}
@@ -687,12 +687,9 @@ def listing_problem(session: Session, key: str, answer: Any, visible: str | list
         allowed = {patient_id(session, handle) for handle in visible}
     extra, lacking = named - allowed, allowed - named
     if extra or (key == "GET /v1/patients" and lacking):
-        handles = {
-            pid: name
-            for pid, name in session.execute(
+        handles = dict(session.execute(
                 select(Patient.id, Patient.display_name).where(Patient.id.in_(extra | lacking))
-            )
-        }
+            ))
         return (
             f"names {sorted(handles.get(i, i) for i in extra)}, "
             f"lacks {sorted(handles.get(i, i) for i in lacking)}"
