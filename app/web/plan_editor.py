@@ -278,6 +278,7 @@ def _burden(session: Session, access: Access, body: PlanBody) -> tuple[list[dict
         row["changed"] = any(row[f"old_{k}"] != row[f"new_{k}"]
                              for k in ("flags_per_week", "advice_per_week"))  # fmt: skip
         rows.append(row)
+    rows.sort(key=lambda r: not r["changed"])  # what the change changes, first
     return rows, int(reports[0]["readings"])
 
 

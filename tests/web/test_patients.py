@@ -126,7 +126,7 @@ def test_astas_overview_draws_her_charts_limits_and_flags(
     assert "Snabb viktökning vid hjärtsvikt" in text
     # Text alternatives: a summary and the readings table.
     assert "Senaste: <strong>72,6 kg</strong>" in text
-    assert "lägst 70,0, högst 72,6 kg" in text
+    assert "Under perioden: lägst 70,0, högst 72,6 kg" in text
     assert "Visa som tabell" in text
     assert "Överenskommelser" in text and "Väg dig varje morgon" in text
 
