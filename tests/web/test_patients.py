@@ -121,7 +121,7 @@ def test_astas_overview_draws_her_charts_limits_and_flags(
     assert 'data-component="systolic" data-points="7"' in text
     assert 'data-component="diastolic" data-points="7"' in text
     # The flags are events on the axis and open flags linking to their pages.
-    assert re.search(r'class="plot event-row" data-kind="flag" data-count="[1-9]', text)
+    assert re.search(r'class="event-row" data-kind="flag" data-count="[1-9]', text)
     assert 'data-event="flag"' in text and 'href="/vard/flags/' in text
     assert "Snabb viktökning vid hjärtsvikt" in text
     # Text alternatives: a summary and the readings table.
