@@ -250,7 +250,9 @@ def plan_page(pid: str, request: Request, actor: PageActor, session: SessionDep)
     return _page(request, session, access, row, values)
 
 
-def _burden(session: Session, access: Access, body: PlanBody) -> tuple[list[dict[str, Any]], int]:
+def _burden(
+    session: Session, access: Access, body: PlanBody, lang: str
+) -> tuple[list[dict[str, Any]], int]:
     """Flags and advice per week and rule, the current plan beside the changed one."""
     now = utcnow()
     reports = [
@@ -271,7 +273,7 @@ def _burden(session: Session, access: Access, body: PlanBody) -> tuple[list[dict
     for rule_id in [*old, *(r for r in new if r not in old)]:
         before, after = old.get(rule_id, {}), new.get(rule_id, {})
         rule = library.get(rule_id)
-        row = {"rule": rule_id, "title": rule.title.get("sv") if rule else rule_id}
+        row = {"rule": rule_id, "title": rule.title.get(lang) if rule else rule_id}
         for key in ("flags_per_week", "advice_per_week"):
             row[f"old_{key}"] = before.get(key, 0)
             row[f"new_{key}"] = after.get(key, 0)
@@ -300,7 +302,7 @@ def preview(
     if edited.body is None:
         return _page(request, session, access, row, edited.values, errors=edited.errors,
                      status_code=422)  # fmt: skip
-    burden, readings = _burden(session, access, edited.body)
+    burden, readings = _burden(session, access, edited.body, lang_of(request))
     return _page(request, session, access, row, edited.values, burden=burden, readings=readings)
 
 
