@@ -12,6 +12,7 @@ the ``playwright`` Python package; Playwright's own browser downloads are never 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,4 +179,102 @@ def test_eva_acknowledges_a_flag_by_keyboard_and_every_page_passes_axe(
     critical = audit.by_impact.get("critical", 0)
     print(f"AT-24 pages={audit.pages} violations_serious={serious} violations_critical={critical}")
     print(f"axe violations by impact: {audit.by_impact}; screenshots in {shots}")
+    assert not audit.serious, "\n".join(audit.serious)
+
+
+def _login(page: Any, base: str, handle: str) -> None:
+    page.goto(f"{base}/login")
+    page.check(f"input[name='handle'][value='{handle}']")
+    page.click("form[action='/login'] button[type='submit']")
+    page.wait_for_url(f"{base}/vard")
+
+
+def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
+    seeded_server: LiveServer, chromium: Any, shots: Path
+) -> None:
+    live = seeded_server
+    _asta_flag(live)  # Asta has an open flag (an event on her timeline)
+    audit = Audit()
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    _login(page, live.base, "eva")
+
+    page.click("header a[href='/vard/patients']")
+    page.wait_for_url(f"{live.base}/vard/patients")
+    names = page.inner_text("table.patient-list tbody")
+    assert "Allan Andersson" in names and "Asta Berglund" in names and "Gunilla" not in names
+    assert page.locator("td.adherence[title]").count() == 2
+    audit.check(page, "patients")
+    page.screenshot(path=str(shots / "patients.png"), full_page=True)
+
+    page.click("a.patient-name:has-text('Asta Berglund')")
+    page.wait_for_selector("figure.chart[data-type='weight']")
+    asta_url = page.url
+    for type_ in ("weight", "spo2", "pulse", "blood_pressure"):
+        assert page.locator(f"figure.chart[data-type='{type_}'] polyline").count() >= 1, type_
+    assert page.locator("figure.chart[data-type='spo2'] line.limit[data-value='88']").count() == 1
+    assert page.locator(".event-row[data-kind='flag']").count() == 1
+    audit.check(page, "overview")
+    page.screenshot(path=str(shots / "timeline.png"), full_page=True)
+
+    # Zoom with htmx: the section is swapped, the address follows, the page stays.
+    page.click("a.zoom-link[data-zoom='30d']")
+    page.wait_for_selector("a.zoom-link[data-zoom='30d'][aria-current='page']")
+    assert page.url.endswith("range=30d")
+    page.click("a.zoom-link[data-zoom='24h']")
+    page.wait_for_selector("a.zoom-link[data-zoom='24h'][aria-current='page']")
+    audit.check(page, "overview 24 h")
+
+    page.goto(f"{asta_url.split('?')[0]}/plan")
+    audit.check(page, "plan editor")
+    page.fill("#r0-gain", "1,5")
+    page.click("button:has-text('Förhandsgranska')")
+    page.wait_for_selector("table.burden-table")
+    assert page.locator("table.burden-table tr[data-rule='weight-gain-hf']").count() == 1
+    audit.check(page, "plan preview")
+    page.screenshot(path=str(shots / "plan-preview.png"), full_page=True)
+    page.fill("#r0-gain", "-1")
+    page.click("button:has-text('Spara')")
+    page.wait_for_selector(".error-summary")
+    assert "Värdet måste vara mellan 0,5 och 5 kg." in page.inner_text(".error-summary")
+    audit.check(page, "plan error")
+    page.screenshot(path=str(shots / "plan-error.png"), full_page=True)
+
+    pages = (
+        ("patients", "/vard/patients"),
+        ("timeline", asta_url.replace(live.base, "").split("?")[0] + "?range=90d"),
+        ("plan", asta_url.replace(live.base, "").split("?")[0] + "/plan"),
+    )
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 800})
+        for name, path in pages:
+            page.goto(f"{live.base}{path}")
+            if label != "desktop":
+                page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
+            assert _no_sideways_scroll(page), f"{name} scrolls sideways at {label}"
+            if label == "375px":
+                audit.check(page, f"{name} at 375 px")
+    context.close()
+
+    # Gunilla's CGM (Dr Olof's patient): a day of 288 points and 90 days, timed end to end.
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _login(page, live.base, "olof")
+    page.goto(f"{live.base}/vard/patients")
+    page.click("a.patient-name:has-text('Gunilla')")
+    page.wait_for_selector("figure.chart")
+    gunilla = page.url.split("?")[0]
+    timings = {}
+    for zoom in ("24h", "90d"):
+        started = time.perf_counter()
+        page.goto(f"{gunilla}?range={zoom}")
+        page.wait_for_selector("figure.chart")
+        timings[zoom] = round((time.perf_counter() - started) * 1000)
+    page.screenshot(path=str(shots / "timeline-cgm-90d.png"), full_page=True)
+    context.close()
+
+    serious = audit.by_impact.get("serious", 0)
+    critical = audit.by_impact.get("critical", 0)
+    print(f"patient pages: pages={audit.pages} serious={serious} critical={critical}")
+    print(f"axe violations by impact: {audit.by_impact}; Gunilla's timeline ms: {timings}")
     assert not audit.serious, "\n".join(audit.serious)
