@@ -185,6 +185,8 @@ def _events(
         for note, flag in patient_data.notes_of(session, patient.id, start, end):
             found.append(timeline.Event("note", note.created_at, note.body[:120],
                                         f"/vard/flags/{flag.id}"))  # fmt: skip
-        for message in patient_data.messages_of(session, patient.id, start, end):
-            found.append(timeline.Event("message", message.created_at, message.body[:120]))
+        found.extend(
+            timeline.Event("message", message.created_at, message.body[:120])
+            for message in patient_data.messages_of(session, patient.id, start, end)
+        )
     return found

@@ -226,6 +226,7 @@ class WebSessionMiddleware:
         return ws
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Load the page session for a page request, and set or clear its cookie on the answer."""
         if scope["type"] != "http" or not is_web_path(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
