@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.app.factories import batch, bp, patient_id, scalar
-from tests.web.conftest import Browser
+from tests.app.web.conftest import Browser
 
 Auth = Callable[[str], dict[str, str]]
 DAY = 24 * 60

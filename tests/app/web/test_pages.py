@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.findings.models import Flag, FlagNote
 from tests.app.factories import batch, bp, scalar
-from tests.web.conftest import Browser
+from tests.app.web.conftest import Browser
 
 Auth = Callable[[str], dict[str, str]]
 

@@ -16,8 +16,8 @@ from app.audit.models import AuditEvent
 from app.clock import clock, utcnow
 from app.findings.models import Flag, FlagNote
 from app.web.sessions import COOKIE
-from tests.web.conftest import Browser
-from tests.web.test_pages import Auth, _flags
+from tests.app.web.conftest import Browser
+from tests.app.web.test_pages import Auth, _flags
 
 
 def _state(session: Session) -> tuple[object, ...]:

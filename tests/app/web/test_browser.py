@@ -1,7 +1,7 @@
 """AT-24 (first pages): the care team's pages in Chromium against a real uvicorn.
 
 Eva logs in, opens her worklist and Asta's flag, and acknowledges it with a note using the
-keyboard only. On every page axe-core (vendored, tests/web/vendor) must find no serious or
+keyboard only. On every page axe-core (vendored, tests/app/web/vendor) must find no serious or
 critical violation, and at 375 px wide and at 200 % zoom (640 CSS px) nothing scrolls
 sideways. Screenshots go to a temporary directory, or to ``SELFCARE_SCREENSHOTS`` when set.
 

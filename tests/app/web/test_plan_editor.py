@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.plans.models import PlanVersion
 from tests.app.factories import patient_id
-from tests.web.conftest import Browser
-from tests.web.test_patients import _asta_week
+from tests.app.web.conftest import Browser
+from tests.app.web.test_patients import _asta_week
 
 Auth = Callable[[str], dict[str, str]]
 GAIN = "r0-gain"  # weight-gain-hf is the first rule of Asta's plan
