@@ -45,16 +45,27 @@ class LiveServer:
 
     def cli(self, *args: str, timeout: float = 600) -> str:
         """Run a ``selfcare`` command against the same configuration; its stdout."""
-        done = subprocess.run([*SELFCARE, *args], env=self.env, cwd=PROJECT_ROOT, check=True,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [*SELFCARE, *args],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return done.stdout
 
     def start(self, *serve_args: str, timeout: float = 60) -> None:
         """Start ``selfcare serve`` (with ``serve_args``); wait until /healthz answers."""
         log = self.log_path.open("ab")  # kept for a failing test to show
-        self.process = subprocess.Popen([*SELFCARE, "serve", *serve_args], env=self.env,
-                                        cwd=PROJECT_ROOT,
-                                        stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [*SELFCARE, "serve", *serve_args],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

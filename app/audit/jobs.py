@@ -72,9 +72,7 @@ def anchor_audit_head(
                 if anchored_hash is None
                 else "the last anchor's row has another hash"
             )
-            log.error(
-                "AUDIT CHAIN BROKEN: %s (anchor seq=%s); not anchored", reason, previous.seq
-            )
+            log.error("AUDIT CHAIN BROKEN: %s (anchor seq=%s); not anchored", reason, previous.seq)
             return {"anchored": 0, "broken": 1}
         walk = audit.ChainWalk(
             key, next_seq=previous.seq + 1, prev_hash=previous.hash, index=previous.seq

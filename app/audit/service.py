@@ -87,33 +87,43 @@ class ChainRow(Protocol):
     @property
     def seq(self) -> int:
         """The row's place in the chain, from 1."""
+
     @property
     def occurred_at(self) -> datetime:
         """When the access happened."""
+
     @property
     def actor_id(self) -> str | None:
         """The acting user's id (None: the system, e.g. a command-line import or a backup)."""
+
     @property
     def actor_handle(self) -> str:
         """The actor's handle as it was then."""
+
     @property
     def actor_role(self) -> str:
         """The actor's role: patient, proxy, clinician or admin."""
+
     @property
     def care_unit_id(self) -> str | None:
         """The care unit the actor worked for, when the token says so."""
+
     @property
     def care_unit_name(self) -> str | None:
         """That care unit's name as it was then."""
+
     @property
     def relation(self) -> str:
         """How the actor came to the data: self, proxy, care_team or admin."""
+
     @property
     def action(self) -> str:
         """What was done: a policy action, or what a command or a login did."""
+
     @property
     def resource(self) -> str:
         """What was touched: the request's path, or what a command worked on."""
+
     @property
     def outcome(self) -> str:
         """How it went: ``ok``, or ``refused:<status>``."""

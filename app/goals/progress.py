@@ -253,5 +253,3 @@ def recompute_for_readings(
         if outcome.goal_changed:
             out.extend(announcement(goal, milestones[goal.id], outcome.milestones_changed))
     return advice
-
-

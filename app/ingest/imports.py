@@ -115,8 +115,9 @@ def import_file(
     )
     size = settings.import_chunk_readings
     chunks = [parsed.readings[i : i + size] for i in range(0, len(parsed.readings), size)]
-    run = _start_run(session, patient, fmt, source, body, len(parsed.readings), len(chunks),
-                     entered_by, now)
+    run = _start_run(
+        session, patient, fmt, source, body, len(parsed.readings), len(chunks), entered_by, now
+    )
     session.commit()  # the run is known even if the first chunk fails
     for number, chunk in enumerate(chunks, start=1):
         try:
@@ -136,8 +137,9 @@ def import_file(
             # Stop here: what committed stays, the answer says where it stopped, and the
             # same file posted again completes the import.
             session.rollback()
-            log.warning("import %s stopped at chunk %d of %d: %s", run.id, number,
-                        len(chunks), exc.orig)
+            log.warning(
+                "import %s stopped at chunk %d of %d: %s", run.id, number, len(chunks), exc.orig
+            )
             first = (number - 1) * size
             run.status = "stopped"
             run.stopped_at = {

@@ -131,15 +131,19 @@ class PushedAdvice(Protocol):
     @property
     def id(self) -> str:
         """The advice's id."""
+
     @property
     def rule_id(self) -> str:
         """The rule that gave the advice."""
+
     @property
     def priority(self) -> str:
         """The advice's priority: how long a push waits to be delivered and how urgent it is."""
+
     @property
     def fresh_until(self) -> datetime | None:
         """When the advice stops being worth delivering (None: its priority decides)."""
+
     def texts(self, audience: Audience) -> tuple[dict[str, Any], dict[str, Any]]:
         """The (title, body) a reader sees."""
         ...

@@ -94,7 +94,6 @@ class RateLimiter:
             bucket = self._refilled(key, now)
             bucket.tokens = max(0.0, bucket.tokens - 1)
 
-
     def merge(self, source: Key, target: Key, now: float) -> None:
         """Fold ``source``'s spent tokens into ``target`` and forget ``source``."""
         with self._lock:

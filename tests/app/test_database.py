@@ -69,18 +69,28 @@ def test_upgrading_a_database_with_data_keeps_it(
     command.upgrade(migrate.alembic_config(url), "0001")
     engine = create_engine(normalise_url(url))
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
-            " created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv',"
-            " '2026-11-01 00:00:00+00')"))
-        conn.execute(text(
-            "INSERT INTO evaluations (id, patient_id, rule_id, rule_version, plan_version, mode,"
-            " reading_ids, explanation, created_at) VALUES ('e1', 'p1', 'bp-low', 1, 1,"
-            " 'active', '[]', '{}', '2026-11-01 00:00:00+00')"))
-        conn.execute(text(
-            "INSERT INTO advice (id, patient_id, evaluation_id, rule_id, rule_version, priority,"
-            " title, body, reading_ids, notify, created_at) VALUES ('a1', 'p1', 'e1', 'bp-low',"
-            " 1, 'routine', '{}', '{}', '[]', true, '2026-11-01 00:00:00+00')"))
+        conn.execute(
+            text(
+                "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
+                " created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv',"
+                " '2026-11-01 00:00:00+00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO evaluations (id, patient_id, rule_id, rule_version, plan_version,"
+                " mode, reading_ids, explanation, created_at) VALUES ('e1', 'p1', 'bp-low', 1, 1,"
+                " 'active', '[]', '{}', '2026-11-01 00:00:00+00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO advice (id, patient_id, evaluation_id, rule_id, rule_version,"
+                " priority, title, body, reading_ids, notify, created_at)"
+                " VALUES ('a1', 'p1', 'e1', 'bp-low', 1, 'routine', '{}', '{}', '[]', true,"
+                " '2026-11-01 00:00:00+00')"
+            )
+        )
     migrate.upgrade(url)
     migrate.check(url)
     with engine.connect() as conn:

@@ -32,9 +32,7 @@ SLOW_STATEMENT = {
 }
 
 
-def test_a_statement_past_the_timeout_is_stopped_and_called_busy(
-    backend: str, db_url: str
-) -> None:
+def test_a_statement_past_the_timeout_is_stopped_and_called_busy(backend: str, db_url: str) -> None:
     engine = make_engine(db_url, statement_timeout_ms=200)
     try:
         with engine.connect() as conn, pytest.raises(DBAPIError) as stopped:

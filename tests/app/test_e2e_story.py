@@ -45,8 +45,9 @@ def test_allan_eva_karin_maria(seeded_server: LiveServer) -> None:
     worklist = http.get("/v1/flags", params={"status": "open"}, headers=eva).json()["items"]
     # Most severe first: Allan's new high flag is among the high ones at the top (Asta's
     # sample data holds a high COPD-deterioration flag too, older, so it may come first).
-    top = next(f for f in worklist
-               if f["patient_id"] == allan_id and f["rule"]["id"] == "bp-very-high")
+    top = next(
+        f for f in worklist if f["patient_id"] == allan_id and f["rule"]["id"] == "bp-very-high"
+    )
     assert top["severity"] == "high"
     ranks = [{"high": 3, "moderate": 2, "low": 1}[f["severity"]] for f in worklist]
     assert ranks == sorted(ranks, reverse=True) and worklist.index(top) < ranks.count(3)

@@ -90,8 +90,7 @@ def test_failed_tokens_are_limited_per_subject_across_clients(
 ) -> None:
     headers = _bearer(_forged("allan"))
     statuses = [
-        limited.get("/v1/me", headers={**headers, "X-Try": str(i)}).status_code
-        for i in range(2)
+        limited.get("/v1/me", headers={**headers, "X-Try": str(i)}).status_code for i in range(2)
     ]
     # A second client (another peer address) probing the same subject shares its bucket.
     with TestClient(limited.app, client=("203.0.113.9", 5000)) as other:

@@ -27,9 +27,7 @@ def _run(tmp_path: Path, plan: object, rows: list[str], header: str = HEADER) ->
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     (tmp_path / "readings.csv").write_text("\n".join([header, *rows]) + "\n")
     args = ["backtest", "--plan", str(tmp_path / "plan.json")]
-    result = CliRunner().invoke(
-        rules_cli, [*args, "--csv", str(tmp_path / "readings.csv")]
-    )
+    result = CliRunner().invoke(rules_cli, [*args, "--csv", str(tmp_path / "readings.csv")])
     return result.exit_code, result.output
 
 
@@ -43,21 +41,57 @@ def _firings(output: str, rule: str) -> int:
     ("rows", "readings", "firings"),
     [
         # The meter's app and the phone send one measurement 30 s apart: counted once.
-        (["a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
-          "b,blood_pressure,2026-11-20T07:31:30+01:00,,mmHg,185,100,,meter"], 1, 1),
+        (
+            [
+                "a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
+                "b,blood_pressure,2026-11-20T07:31:30+01:00,,mmHg,185,100,,meter",
+            ],
+            1,
+            1,
+        ),
         # 60 s apart is still one; 61 s apart are two.
-        (["a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
-          "b,blood_pressure,2026-11-20T07:32:00+01:00,,mm[Hg],185,100,,meter"], 1, 1),
-        (["a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
-          "b,blood_pressure,2026-11-20T07:32:01+01:00,,mm[Hg],185,100,,meter"], 2, 2),
+        (
+            [
+                "a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
+                "b,blood_pressure,2026-11-20T07:32:00+01:00,,mm[Hg],185,100,,meter",
+            ],
+            1,
+            1,
+        ),
+        (
+            [
+                "a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
+                "b,blood_pressure,2026-11-20T07:32:01+01:00,,mm[Hg],185,100,,meter",
+            ],
+            2,
+            2,
+        ),
         # Different values, or the same source twice: two measurements.
-        (["a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
-          "b,blood_pressure,2026-11-20T07:31:10+01:00,,mm[Hg],186,100,,meter"], 2, 2),
-        (["a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
-          "b,blood_pressure,2026-11-20T07:31:10+01:00,,mm[Hg],185,100,,phone"], 2, 2),
+        (
+            [
+                "a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
+                "b,blood_pressure,2026-11-20T07:31:10+01:00,,mm[Hg],186,100,,meter",
+            ],
+            2,
+            2,
+        ),
+        (
+            [
+                "a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
+                "b,blood_pressure,2026-11-20T07:31:10+01:00,,mm[Hg],185,100,,phone",
+            ],
+            2,
+            2,
+        ),
         # A retry (same source and client_id) is skipped.
-        (["a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
-          "a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone"], 1, 1),
+        (
+            [
+                "a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
+                "a,blood_pressure,2026-11-20T07:31:00+01:00,,mm[Hg],185,100,,phone",
+            ],
+            1,
+            1,
+        ),
     ],
 )
 def test_cross_source_duplicates_count_once(
@@ -78,8 +112,13 @@ def test_glucose_in_two_units_is_one_measurement(tmp_path: Path) -> None:
 
 
 def test_an_invalid_plan_is_refused_with_every_reason(tmp_path: Path) -> None:
-    plan = {"rules": [{"rule": "peak-flow-zone"}, {"rule": "nope"},
-                      {"rule": "spo2-low", "params": {"target_low": {"value": 88, "unit": "kg"}}}]}
+    plan = {
+        "rules": [
+            {"rule": "peak-flow-zone"},
+            {"rule": "nope"},
+            {"rule": "spo2-low", "params": {"target_low": {"value": 88, "unit": "kg"}}},
+        ]
+    }
     code, output = _run(tmp_path, plan, [])
     assert code == 1
     assert "rules.0.params.personal_best: missing_param" in output

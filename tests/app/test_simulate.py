@@ -23,24 +23,40 @@ def test_simulated_devices_arrive_with_their_duplicates(
     try:
         # A frozen end: which tick holds a morning weight (and so which device is offline
         # when it is uploaded) must not depend on the time of day the suite runs at.
-        out = live.cli("simulate", "--days", "1", "--tick-hours", "6", "--pause", "0",
-                       "--until", "2026-11-20T12:00:00+00:00", "--base-url", live.base)
+        out = live.cli(
+            "simulate",
+            "--days",
+            "1",
+            "--tick-hours",
+            "6",
+            "--pause",
+            "0",
+            "--until",
+            "2026-11-20T12:00:00+00:00",
+            "--base-url",
+            live.base,
+        )
     finally:
         live.stop()
     assert "done" in out
-    per_source = dict(session.execute(
-        select(Source.client_source_id, func.count(Reading.id))
-        .join(Reading, Reading.source_id == Source.id)
-        .group_by(Source.client_source_id)
-    ).all())
+    per_source = dict(
+        session.execute(
+            select(Source.client_source_id, func.count(Reading.id))
+            .join(Reading, Reading.source_id == Source.id)
+            .group_by(Source.client_source_id)
+        ).all()
+    )
     assert per_source["gunilla-cgm-sim"] >= 250  # a day of five-minute CGM values
     assert per_source["allan-phone-sim"] >= 2
     # Every weighing reaches the service from the tablet and from the scale's own app: one
     # copy counts, the other is its duplicate (whichever device was online first), never two.
     weights = session.scalars(
-        select(Reading).join(Source, Source.id == Reading.source_id)
-        .where(Source.client_source_id.in_(["asta-tablet-sim", "asta-scale-sim"]),
-               Reading.type == "weight")
+        select(Reading)
+        .join(Source, Source.id == Reading.source_id)
+        .where(
+            Source.client_source_id.in_(["asta-tablet-sim", "asta-scale-sim"]),
+            Reading.type == "weight",
+        )
     ).all()
     originals = [r for r in weights if r.duplicate_of is None]
     copies = [r for r in weights if r.duplicate_of is not None]

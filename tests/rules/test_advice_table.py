@@ -38,8 +38,13 @@ def test_no_forbidden_pattern(text: FilledText) -> None:
     ("title", "body", "lang", "audience", "problem"),
     [
         ("x", "Ring 1177 eller 112.", "sv", PATIENT, "1177 or 112 without saying when"),
-        ("x", "Din sjuksköterska kommer att kontakta dig.", "sv", PATIENT,
-         "a promise the service cannot keep"),
+        (
+            "x",
+            "Din sjuksköterska kommer att kontakta dig.",
+            "sv",
+            PATIENT,
+            "a promise the service cannot keep",
+        ),
         ("x", "Your nurse will contact you.", "en", PATIENT, "a promise the service cannot keep"),
         ("x", "Vikten ökade 2,075828 kg.", "sv", PATIENT, "more than one decimal on kg"),
         ("x", "Vikt 180 lb (81,6 kg).", "sv", PATIENT, "pounds beside kilograms"),

@@ -28,8 +28,7 @@ def _incremental(
     )
     # Advice is given unless it repeats one of its episode (CGM lows): the backtest's meaning.
     return {
-        f.key: (f.flag_severity, f.advice is not None and not f.advice_repeat)
-        for f in run.findings
+        f.key: (f.flag_severity, f.advice is not None and not f.advice_repeat) for f in run.findings
     }
 
 

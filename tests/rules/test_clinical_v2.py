@@ -329,8 +329,10 @@ def test_copd_names_all_three_with_baseline_and_current_values() -> None:
     assert c["spo2.baseline_readings"] == c["pulse.baseline_readings"] == "14"
     sv, en = finding.summary["sv"], finding.summary["en"]
     assert "syremättnad 88 % (baslinje 92 %, median av 14 mätningar): sänkning 4 % ≥ 3 %" in sv
-    assert ("puls 87 slag per minut (baslinje 72 slag per minut, median av 14 mätningar): "
-            "ökning 15 slag per minut ≥ 10 slag per minut") in sv
+    assert (
+        "puls 87 slag per minut (baslinje 72 slag per minut, median av 14 mätningar): "
+        "ökning 15 slag per minut ≥ 10 slag per minut"
+    ) in sv
     assert "CAT 22 (baslinje 17, median av 14 mätningar): ökning 5 ≥ 2" in sv
     assert "oxygen saturation 88 % (baseline 92 %, median of 14 readings): fall 4 % ≥ 3 %" in en
     assert finding.advice is not None and "112" in finding.advice.body["sv"]

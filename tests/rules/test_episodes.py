@@ -26,8 +26,13 @@ LOWS = plan("glucose-low", "glucose-very-low")
 MG_PER_MMOL = Decimal("18.0156")
 
 
-def stream(values: list[str], *, unit: str = "mmol/L", minutes: list[int] | None = None,
-           type_name: str = "cgm_glucose") -> list[ReadingFact]:
+def stream(
+    values: list[str],
+    *,
+    unit: str = "mmol/L",
+    minutes: list[int] | None = None,
+    type_name: str = "cgm_glucose",
+) -> list[ReadingFact]:
     """CGM readings every five minutes from T0 (or at the given minutes)."""
     at = minutes if minutes is not None else [5 * i for i in range(len(values))]
     out = []
@@ -35,17 +40,28 @@ def stream(values: list[str], *, unit: str = "mmol/L", minutes: list[int] | None
         shown = value
         if unit == "mg/dL":
             shown = str((Decimal(value) * MG_PER_MMOL).quantize(Decimal(1)))
-        out.append(reading(type_name, shown, unit, at=T0 + timedelta(minutes=minute),
-                           reading_id=f"r{minute:04d}"))
+        out.append(
+            reading(
+                type_name,
+                shown,
+                unit,
+                at=T0 + timedelta(minutes=minute),
+                reading_id=f"r{minute:04d}",
+            )
+        )
     return out
 
 
 def advised(readings: list[ReadingFact], plan_spec: PlanSpec = LOWS) -> list[tuple[str, str]]:
     """(rule, reading id) of every finding that gives advice (not a repeat in its episode)."""
-    findings = evaluate(plan_spec, readings, new_reading_ids={r.id for r in readings}, now=T0,
-                        library=LIBRARY)
-    return [(f.rule_id, f.anchor_reading_id or "") for f in findings
-            if f.advice is not None and not f.advice_repeat]
+    findings = evaluate(
+        plan_spec, readings, new_reading_ids={r.id for r in readings}, now=T0, library=LIBRARY
+    )
+    return [
+        (f.rule_id, f.anchor_reading_id or "")
+        for f in findings
+        if f.advice is not None and not f.advice_repeat
+    ]
 
 
 @pytest.mark.parametrize("unit", ["mmol/L", "mg/dL"])
@@ -82,28 +98,37 @@ def test_fingersticks_are_not_episodes() -> None:
 
 def test_the_explanation_carries_the_episodes_duration_and_nadir() -> None:
     night = stream(["4.4", "3.7", "3.2", "2.6", "2.8", "3.1"])
-    findings = evaluate(LOWS, night, new_reading_ids={r.id for r in night}, now=T0,
-                        library=LIBRARY)
+    findings = evaluate(LOWS, night, new_reading_ids={r.id for r in night}, now=T0, library=LIBRARY)
     last = [f for f in findings if f.anchor_reading_id == "r0025"]
     assert [f.rule_id for f in last] == ["glucose-low"]
     episode = last[0].explanation()["episode"]
-    assert episode == {"start": (T0 + timedelta(minutes=5)).isoformat(), "minutes": "20",
-                       "nadir": "2.6", "unit": "mmol/L", "nadir_reading_id": "r0015",
-                       "first_at_level": "false"}
+    assert episode == {
+        "start": (T0 + timedelta(minutes=5)).isoformat(),
+        "minutes": "20",
+        "nadir": "2.6",
+        "unit": "mmol/L",
+        "nadir_reading_id": "r0015",
+        "first_at_level": "false",
+    }
     assert "(20 min), lägsta 2,6 mmol/L." in last[0].summary["sv"]
 
 
 def test_sensor_alarms_mute_only_sensor_advice() -> None:
     muted = plan("glucose-low", params={"glucose-low": {"sensor_alarms": True}})
     readings = stream(["3.5"]) + stream(["3.5"], minutes=[60], type_name="glucose")
-    findings = evaluate(muted, readings, new_reading_ids={r.id for r in readings}, now=T0,
-                        library=LIBRARY)
+    findings = evaluate(
+        muted, readings, new_reading_ids={r.id for r in readings}, now=T0, library=LIBRARY
+    )
     assert [(f.anchor_reading_id, f.push_muted) for f in findings] == [
-        ("r0000", True), ("r0060", False)]
+        ("r0000", True),
+        ("r0060", False),
+    ]
 
 
-@given(st.lists(st.sampled_from(["2.8", "3.5", "3.9", "4.5", "6.0"]), min_size=1, max_size=40),
-       st.integers(min_value=1, max_value=6))
+@given(
+    st.lists(st.sampled_from(["2.8", "3.5", "3.9", "4.5", "6.0"]), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=6),
+)
 def test_episodes_do_not_depend_on_chunking(values: list[str], chunks: int) -> None:
     """Evaluating chunk by chunk (with history) gives the same advice as all at once."""
     readings = stream(values)
@@ -111,15 +136,20 @@ def test_episodes_do_not_depend_on_chunking(values: list[str], chunks: int) -> N
     size = -(-len(readings) // chunks)
     pieces: list[tuple[str, str]] = []
     for start in range(0, len(readings), size):
-        new = {r.id for r in readings[start:start + size]}
-        findings = evaluate(LOWS, readings[:start + size], new_reading_ids=new, now=T0,
-                            library=LIBRARY)
-        pieces += [(f.rule_id, f.anchor_reading_id or "") for f in findings
-                   if f.advice is not None and not f.advice_repeat]
+        new = {r.id for r in readings[start : start + size]}
+        findings = evaluate(
+            LOWS, readings[: start + size], new_reading_ids=new, now=T0, library=LIBRARY
+        )
+        pieces += [
+            (f.rule_id, f.anchor_reading_id or "")
+            for f in findings
+            if f.advice is not None and not f.advice_repeat
+        ]
     assert sorted(pieces) == sorted(whole)
 
 
 # --- how old a reading may be for its advice to be pushed ------------------------------------
+
 
 @pytest.mark.parametrize(
     ("rule_id", "r", "within"),
@@ -155,15 +185,25 @@ def test_a_rule_with_advice_must_say_how_fresh_it_is() -> None:
 
 # --- pulse at rest and during activity ------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("value", "activity", "flags"),
     [
-        ("120", None, False), ("121", None, True), ("40", None, False), ("39", None, True),
-        ("121", "rest", True), ("121", "at rest", True), ("121", "sleeping", True),
-        ("121", "active", False), ("130", "active", False), ("131", "active", True),
+        ("120", None, False),
+        ("121", None, True),
+        ("40", None, False),
+        ("39", None, True),
+        ("121", "rest", True),
+        ("121", "at rest", True),
+        ("121", "sleeping", True),
+        ("121", "active", False),
+        ("130", "active", False),
+        ("131", "active", True),
         ("39", "active", False),
-        ("130", "during exercise", False), ("131", "during exercise", True),
-        ("125", "after exercise", False), ("140", "after exercise", True),
+        ("130", "during exercise", False),
+        ("131", "during exercise", True),
+        ("125", "after exercise", False),
+        ("140", "after exercise", True),
     ],
 )
 def test_pulse_limits_depend_on_activity(value: str, activity: str | None, flags: bool) -> None:
@@ -171,8 +211,9 @@ def test_pulse_limits_depend_on_activity(value: str, activity: str | None, flags
     r = reading("pulse", value, "/min", context=context)
     r_bpm = reading("pulse", value, "bpm", context=context, reading_id="bpm")
     for each in (r, r_bpm):
-        findings = evaluate(plan("pulse-abnormal"), [each], new_reading_ids={each.id}, now=T0,
-                            library=LIBRARY)
+        findings = evaluate(
+            plan("pulse-abnormal"), [each], new_reading_ids={each.id}, now=T0, library=LIBRARY
+        )
         assert bool(findings) is flags, (value, activity, each.original_unit)
 
 
@@ -180,14 +221,24 @@ def test_the_backtest_counts_advice_per_episode_and_night_pushes() -> None:
     from rules.backtest import backtest
 
     # T0 is 12:00 UTC; this night starts at 02:00 Stockholm the next day.
-    night = list(stream(["6.0", "3.8", "3.6", "3.4", "2.9", "2.7", "3.3", "3.6"],
-                               minutes=[5 * i + 14 * 60 for i in range(8)]))
+    night = list(
+        stream(
+            ["6.0", "3.8", "3.6", "3.4", "2.9", "2.7", "3.3", "3.6"],
+            minutes=[5 * i + 14 * 60 for i in range(8)],
+        )
+    )
     report = backtest(LOWS, night)
     low, very_low = report.rule("glucose-low"), report.rule("glucose-very-low")
     assert low is not None and very_low is not None
     assert (low.firings, low.advice, low.pushes, low.night_pushes) == (7, 1, 1, 1)
     assert (very_low.advice, very_low.night_pushes) == (1, 1)
-    muted = plan("glucose-low", "glucose-very-low", params={
-        "glucose-low": {"sensor_alarms": True}, "glucose-very-low": {"sensor_alarms": True}})
+    muted = plan(
+        "glucose-low",
+        "glucose-very-low",
+        params={
+            "glucose-low": {"sensor_alarms": True},
+            "glucose-very-low": {"sensor_alarms": True},
+        },
+    )
     quiet = backtest(muted, night)
     assert [(r.advice, r.pushes) for r in quiet.rules] == [(1, 0), (1, 0)]

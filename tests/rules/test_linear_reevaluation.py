@@ -120,9 +120,7 @@ def _delete_middle(plan_spec: PlanSpec, week: Week, n: int) -> EvaluationRun:
 def _late_middle(plan_spec: PlanSpec, week: Week, n: int) -> EvaluationRun:
     readings = week(n)
     middle = readings[n // 2]
-    return evaluate_run(
-        plan_spec, readings, new_reading_ids={middle.id}, now=T0, library=LIBRARY
-    )
+    return evaluate_run(plan_spec, readings, new_reading_ids={middle.id}, now=T0, library=LIBRARY)
 
 
 def _listed(run: EvaluationRun) -> int:

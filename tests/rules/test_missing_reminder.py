@@ -50,8 +50,11 @@ HF_COMPOSITE = {"rule": "hf-weight-and-breathlessness"}
         ((HF,), "vikt, blodtryck och puls", "weight, blood pressure and pulse"),
         ((HF_COMPOSITE,), "vikt, blodtryck och puls", "weight, blood pressure and pulse"),
         (({**HF, "mode": "off"},), "blodtryck, vikt och puls", "blood pressure, weight and pulse"),
-        (({**HF, "mode": "monitor"},), "vikt, blodtryck och puls",
-         "weight, blood pressure and pulse"),
+        (
+            ({**HF, "mode": "monitor"},),
+            "vikt, blodtryck och puls",
+            "weight, blood pressure and pulse",
+        ),
     ],
 )
 def test_one_reminder_names_every_missing_type(
@@ -76,9 +79,7 @@ def test_the_reminder_lists_only_what_is_missing(
     measured: dict[str, int], named: str | None
 ) -> None:
     values = {"blood_pressure": ("130", "80"), "weight": "80", "pulse": "70"}
-    readings = [
-        reading(t, values[t], at=local(day, "07:30")) for t, day in measured.items()
-    ]
+    readings = [reading(t, values[t], at=local(day, "07:30")) for t, day in measured.items()]
     findings = _due(_plan(HF), readings)
     if named is None:
         assert findings == []

@@ -299,7 +299,5 @@ def test_late_readings_find_what_plain_scans_find(
     ids = {r.id for r in late}
     run = evaluate_run(plan_spec, readings, new_reading_ids=ids, now=START, library=LIBRARY)
     with plain_scans():
-        plain = evaluate_run(
-            plan_spec, readings, new_reading_ids=ids, now=START, library=LIBRARY
-        )
+        plain = evaluate_run(plan_spec, readings, new_reading_ids=ids, now=START, library=LIBRARY)
     _same(run, plain)

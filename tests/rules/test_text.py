@@ -16,9 +16,11 @@ FORBIDDEN_ANYWHERE = ["\x00", "\x1b", "\x7f", "\x85", "\r", "\u202e", "\u2066", 
 def _allowed(char: str, *, multi: bool) -> bool:
     if multi and char in "\n\t":
         return True
-    return unicodedata.category(char) not in ("Cc", "Cs") and char not in (
-        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-    ) and (multi or char not in "\u2028\u2029")
+    return (
+        unicodedata.category(char) not in ("Cc", "Cs")
+        and char not in ("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+        and (multi or char not in "\u2028\u2029")
+    )
 
 
 @given(st.text())

@@ -109,11 +109,14 @@ def test_low_and_high_are_kept_as_censored_readings() -> None:
         (45, "mg/dL", None),
         (400, "mg/dL", {"censored": "above"}),
     ]
-    mmol = export(egv(1, "2026-11-20T03:00:00", "Low"), egv(2, "2026-11-20T03:05:00", "High"),
-                  header=HEADER.replace("mg/dL", "mmol/L"))
-    assert [(r["value"], r["context"]) for r in dexcom_csv_to_readings(mmol, zone=STOCKHOLM)
-            .readings] == [(Decimal("2.2"), {"censored": "below"}),
-                           (Decimal("22.2"), {"censored": "above"})]
+    mmol = export(
+        egv(1, "2026-11-20T03:00:00", "Low"),
+        egv(2, "2026-11-20T03:05:00", "High"),
+        header=HEADER.replace("mg/dL", "mmol/L"),
+    )
+    assert [
+        (r["value"], r["context"]) for r in dexcom_csv_to_readings(mmol, zone=STOCKHOLM).readings
+    ] == [(Decimal("2.2"), {"censored": "below"}), (Decimal("22.2"), {"censored": "above"})]
     for reading in result.readings:
         assert isinstance(normalise_reading(reading, now=NOW), NormalisedReading)
 

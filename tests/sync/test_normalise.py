@@ -325,8 +325,9 @@ def test_symptom_instrument_takes_the_catalogue_spelling() -> None:
     assert reading.values == {"value": 40}
 
 
-@pytest.mark.parametrize(("side", "accepted"), [("below", True), ("above", True),
-                                                ("under", False), (True, False)])
+@pytest.mark.parametrize(
+    ("side", "accepted"), [("below", True), ("above", True), ("under", False), (True, False)]
+)
 def test_a_censored_value_says_which_side_of_its_limit(side: Any, accepted: bool) -> None:
     item = raw("cgm_glucose", value=40, unit="mg/dL", context={"censored": side})
     result = normalise_reading(item, now=NOW)
@@ -375,9 +376,13 @@ def test_now_must_be_aware() -> None:
 
 def test_loinc_follows_the_unit_measured() -> None:
     """CLINICAL §1: glucose 14743-9 in mmol/L, 41653-7 in mg/dL; CGM 105272-9 / 99504-3."""
-    cases = [("glucose", "mmol/L", 6.0, "14743-9"), ("glucose", "mg/dL", 108, "41653-7"),
-             ("cgm_glucose", "mmol/L", 6.0, "105272-9"), ("cgm_glucose", "mg/dL", 108, "99504-3"),
-             ("weight", "[lb_av]", 170, "29463-7")]
+    cases = [
+        ("glucose", "mmol/L", 6.0, "14743-9"),
+        ("glucose", "mg/dL", 108, "41653-7"),
+        ("cgm_glucose", "mmol/L", 6.0, "105272-9"),
+        ("cgm_glucose", "mg/dL", 108, "99504-3"),
+        ("weight", "[lb_av]", 170, "29463-7"),
+    ]
     for type_, unit, value, loinc in cases:
         reading = normalise_reading(raw(type=type_, unit=unit, value=value), now=NOW)
         assert isinstance(reading, NormalisedReading), reading

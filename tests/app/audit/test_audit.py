@@ -226,9 +226,7 @@ def test_when_the_audit_write_fails_no_data_is_returned_and_nothing_is_saved(
         client.post(f"/v1/patients/{allan}/sync", json=batch(bp(121, 81)), headers=auth("eva")),
     ]
     data_keys = {"items", "results", "advice", "changes"}
-    with_data = [
-        r for r in reads + writes if r.status_code < 500 or data_keys & set(r.json())
-    ]
+    with_data = [r for r in reads + writes if r.status_code < 500 or data_keys & set(r.json())]
     print(f"AT-06 responses={len(reads) + len(writes)} responses_with_data={len(with_data)}")
     assert with_data == []
     assert all(r.json()["status"] == 500 for r in reads + writes)

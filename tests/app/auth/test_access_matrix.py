@@ -687,9 +687,11 @@ def listing_problem(session: Session, key: str, answer: Any, visible: str | list
         allowed = {patient_id(session, handle) for handle in visible}
     extra, lacking = named - allowed, allowed - named
     if extra or (key == "GET /v1/patients" and lacking):
-        handles = dict(session.execute(
+        handles = dict(
+            session.execute(
                 select(Patient.id, Patient.display_name).where(Patient.id.in_(extra | lacking))
-            ))
+            )
+        )
         return (
             f"names {sorted(handles.get(i, i) for i in extra)}, "
             f"lacks {sorted(handles.get(i, i) for i in lacking)}"

@@ -145,7 +145,8 @@ def test_a_question_and_its_answer(
     assert all(m["read_at"] for m in mine["items"])
     changes = client.get("/v1/patients/me/changes", headers=auth("allan")).json()["changes"]
     assert {c["id"] for c in changes if c["entity"] == "message"} == {
-        question["id"], answered.json()["id"]
+        question["id"],
+        answered.json()["id"],
     }
 
 
@@ -267,9 +268,7 @@ def test_flag_notes_are_a_history_for_the_team_only(
             client.get(f"/v1/patients/{asta}/changes", headers=auth(who)),
             client.get("/v1/flags", params={"status": "resolved"}, headers=auth(who)),
         ]
-        answers.append(
-            client.post(f"/v1/patients/{asta}/sync", json=batch(), headers=auth(who))
-        )
+        answers.append(client.post(f"/v1/patients/{asta}/sync", json=batch(), headers=auth(who)))
         for answer in answers:
             assert answer.status_code == 200, answer.text
             text = answer.text + json.dumps(answer.json(), ensure_ascii=False)
@@ -323,36 +322,53 @@ def test_migration_moves_flag_notes_and_takes_them_out_of_the_feed(
     engine = create_engine(normalise_url(url))
     at = "'2026-11-01 00:00:00+00'"
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO users (id, handle, display_name, role, title, language, active,"
-            f" created_at) VALUES ('u1', 'eva', 'Eva Ek', 'clinician', '', 'sv', true, {at}),"
-            f" ('u2', 'karin', 'Karin Holm', 'clinician', '', 'sv', true, {at})"))
-        conn.execute(text(
-            "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
-            f" created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv', {at})"))
-        conn.execute(text(
-            "INSERT INTO evaluations (id, patient_id, rule_id, rule_version, plan_version, mode,"
-            " anchor_key, anchor_time, status, reading_ids, explanation, created_at) VALUES"
-            f" ('e1', 'p1', 'bp-low', 1, 1, 'active', 'e1', {at}, 'fired', '[]', '{{}}', {at})"))
+        conn.execute(
+            text(
+                "INSERT INTO users (id, handle, display_name, role, title, language, active,"
+                f" created_at) VALUES ('u1', 'eva', 'Eva Ek', 'clinician', '', 'sv', true, {at}),"
+                f" ('u2', 'karin', 'Karin Holm', 'clinician', '', 'sv', true, {at})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
+                f" created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv', {at})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO evaluations (id, patient_id, rule_id, rule_version, plan_version,"
+                " mode, anchor_key, anchor_time, status, reading_ids, explanation, created_at)"
+                f" VALUES ('e1', 'p1', 'bp-low', 1, 1, 'active', 'e1', {at}, 'fired', '[]',"
+                f" '{{}}', {at})"
+            )
+        )
         for flag, status, resolver in (("f1", "resolved", "'u2'"), ("f2", "acknowledged", "NULL"),
                                        ("f3", "open", "NULL")):  # fmt: skip
             note = "" if flag == "f3" else f"Anteckning {flag}"
-            conn.execute(text(
-                "INSERT INTO flags (id, patient_id, rule_id, rule_version, evaluation_id,"
-                " severity, severity_rank, status, title, explanation, reading_ids,"
-                " firing_count, created_at, updated_at, acknowledged_at, acknowledged_by,"
-                " resolved_at, resolved_by, note) VALUES"
-                f" ('{flag}', 'p1', 'bp-low', 1, 'e1', 'low', 1, '{status}', '{{}}', '{{}}',"
-                f" '[]', 1, {at}, {at}, {at}, 'u1', {at}, {resolver}, '{note}')"))
-        conn.execute(text(
-            "INSERT INTO changes (patient_id, seq, entity, op, entity_id, data, created_at)"
-            f" VALUES ('p1', 1, 'flag', 'upsert', 'f1',"
-            f" '{{\"id\": \"f1\", \"note\": \"Anteckning f1\"}}', {at})"))
+            conn.execute(
+                text(
+                    "INSERT INTO flags (id, patient_id, rule_id, rule_version, evaluation_id,"
+                    " severity, severity_rank, status, title, explanation, reading_ids,"
+                    " firing_count, created_at, updated_at, acknowledged_at, acknowledged_by,"
+                    " resolved_at, resolved_by, note) VALUES"
+                    f" ('{flag}', 'p1', 'bp-low', 1, 'e1', 'low', 1, '{status}', '{{}}', '{{}}',"
+                    f" '[]', 1, {at}, {at}, {at}, 'u1', {at}, {resolver}, '{note}')"
+                )
+            )
+        conn.execute(
+            text(
+                "INSERT INTO changes (patient_id, seq, entity, op, entity_id, data, created_at)"
+                f" VALUES ('p1', 1, 'flag', 'upsert', 'f1',"
+                f' \'{{"id": "f1", "note": "Anteckning f1"}}\', {at})'
+            )
+        )
     migrate.upgrade(url)
     migrate.check(url)
     with engine.connect() as conn:
-        notes = conn.execute(text(
-            "SELECT flag_id, author_id, body FROM flag_notes ORDER BY flag_id")).all()
+        notes = conn.execute(
+            text("SELECT flag_id, author_id, body FROM flag_notes ORDER BY flag_id")
+        ).all()
         data = conn.execute(text("SELECT data FROM changes")).scalar_one()
     engine.dispose()
     assert [tuple(n) for n in notes] == [

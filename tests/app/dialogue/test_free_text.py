@@ -41,36 +41,86 @@ def _json(body: dict[str, Any], field_value: str) -> bytes:
     return json.dumps(body, ensure_ascii=False).replace("@@", field_value).encode()
 
 
-def _cases(client: TestClient, auth: Auth, session: Session) -> list[tuple[str, str, str, str,
-                                                                          dict[str, Any], str]]:
+def _cases(
+    client: TestClient, auth: Auth, session: Session
+) -> list[tuple[str, str, str, str, dict[str, Any], str]]:
     """(who, method, url, field, body with @@, error loc) for each free-text field."""
     allan, asta = patient_id(session, "allan"), patient_id(session, "asta")
     team = client.get("/v1/teams", headers=auth("eva")).json()["items"][0]["id"]
     plan = client.get(f"/v1/patients/{asta}/plan", headers=auth("karin")).json()
     plan_body = {k: plan[k] for k in ("rules", "schedule", "agreements", "contact") if k in plan}
     for minutes in (30, 20):
-        client.post("/v1/patients/me/sync", json=batch(bp(190, 95, minutes_ago=minutes)),
-                    headers=auth("allan"))
+        client.post(
+            "/v1/patients/me/sync",
+            json=batch(bp(190, 95, minutes_ago=minutes)),
+            headers=auth("allan"),
+        )
     flag = client.get("/v1/patients/me/flags", headers=auth("allan")).json()["items"][0]["id"]
     return [
-        ("eva", "POST", "/v1/patients", "display_name",
-         {"personnummer": "191212121212", "display_name": "Tolvan @@", "team_id": team},
-         "body.display_name"),
-        ("eva", "POST", f"/v1/patients/{allan}/goals", "title",
-         weight_goal(title="Gå ner @@"), "body.title"),
-        ("eva", "POST", f"/v1/patients/{allan}/goals", "agreements",
-         weight_goal(agreements=["Väg dig @@"]), "body.agreements.0"),
-        ("karin", "PUT", f"/v1/patients/{asta}/plan", "agreement",
-         {**plan_body, "agreements": [{"text": "Ring @@"}]}, "body.agreements.0.text"),
-        ("karin", "PUT", f"/v1/patients/{asta}/plan", "contact",
-         {**plan_body, "contact": {"name": "Karin @@"}}, "body.contact.name"),
-        ("eva", "POST", f"/v1/flags/{flag}/acknowledge", "note", {"note": "Ringer @@"},
-         "body.note"),
-        ("allan", "POST", "/v1/patients/me/sync", "source name",
-         {**batch(bp(120, 80)), "source": {"id": "p", "kind": "app", "name": "App @@"}},
-         "source.name"),
-        ("allan", "POST", "/v1/push/subscriptions", "endpoint",
-         push_subscription("x@@"), "body.endpoint"),
+        (
+            "eva",
+            "POST",
+            "/v1/patients",
+            "display_name",
+            {"personnummer": "191212121212", "display_name": "Tolvan @@", "team_id": team},
+            "body.display_name",
+        ),
+        (
+            "eva",
+            "POST",
+            f"/v1/patients/{allan}/goals",
+            "title",
+            weight_goal(title="Gå ner @@"),
+            "body.title",
+        ),
+        (
+            "eva",
+            "POST",
+            f"/v1/patients/{allan}/goals",
+            "agreements",
+            weight_goal(agreements=["Väg dig @@"]),
+            "body.agreements.0",
+        ),
+        (
+            "karin",
+            "PUT",
+            f"/v1/patients/{asta}/plan",
+            "agreement",
+            {**plan_body, "agreements": [{"text": "Ring @@"}]},
+            "body.agreements.0.text",
+        ),
+        (
+            "karin",
+            "PUT",
+            f"/v1/patients/{asta}/plan",
+            "contact",
+            {**plan_body, "contact": {"name": "Karin @@"}},
+            "body.contact.name",
+        ),
+        (
+            "eva",
+            "POST",
+            f"/v1/flags/{flag}/acknowledge",
+            "note",
+            {"note": "Ringer @@"},
+            "body.note",
+        ),
+        (
+            "allan",
+            "POST",
+            "/v1/patients/me/sync",
+            "source name",
+            {**batch(bp(120, 80)), "source": {"id": "p", "kind": "app", "name": "App @@"}},
+            "source.name",
+        ),
+        (
+            "allan",
+            "POST",
+            "/v1/push/subscriptions",
+            "endpoint",
+            push_subscription("x@@"),
+            "body.endpoint",
+        ),
     ]
 
 
@@ -85,7 +135,9 @@ def test_control_characters_in_free_text_are_refused_per_field(
             if name == "line break in one line" and field in ("agreements", "agreement", "note"):
                 continue  # multi-line fields keep line breaks (below)
             response = client.request(
-                method, url, content=_json(body, bad),
+                method,
+                url,
+                content=_json(body, bad),
                 headers={**auth(who), "Content-Type": "application/json"},
             )
             assert response.status_code == 422, (field, name, response.status_code, response.text)
@@ -105,7 +157,8 @@ def test_a_reading_context_with_a_control_character_is_rejected_alone(
     bad["context"] = {"note": "@@"}
     body = batch(bad, scalar("weight", 80.5, "kg"))
     answer = client.post(
-        "/v1/patients/me/sync", content=_json(body, "\\u0000"),
+        "/v1/patients/me/sync",
+        content=_json(body, "\\u0000"),
         headers={**auth("allan"), "Content-Type": "application/json"},
     )
     assert answer.status_code == 200
@@ -119,14 +172,18 @@ def test_multi_line_text_keeps_its_line_breaks_and_tabs(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
     for minutes in (30, 20):
-        client.post("/v1/patients/me/sync", json=batch(bp(190, 95, minutes_ago=minutes)),
-                    headers=auth("allan"))
+        client.post(
+            "/v1/patients/me/sync",
+            json=batch(bp(190, 95, minutes_ago=minutes)),
+            headers=auth("allan"),
+        )
     flag = client.get("/v1/patients/me/flags", headers=auth("allan")).json()["items"][0]["id"]
     note = "Ringde Allan.\r\nMäter igen i kväll.\tEva"
     acked = client.post(f"/v1/flags/{flag}/acknowledge", json={"note": note}, headers=auth("eva"))
     assert acked.status_code == 200, acked.text
-    worklist = client.get("/v1/flags", params={"status": "acknowledged"},
-                          headers=auth("eva")).json()["items"]
+    worklist = client.get(
+        "/v1/flags", params={"status": "acknowledged"}, headers=auth("eva")
+    ).json()["items"]
     shown = next(f for f in worklist if f["id"] == flag)
     assert [n["body"] for n in shown["notes"]] == ["Ringde Allan.\nMäter igen i kväll.\tEva"]
 

@@ -34,29 +34,42 @@ Append = Callable[[Session, str, str], None]
 
 
 def _locked_append(session: Session, pid: str, entity_id: str) -> None:
-    feed.append(session, pid, entity="reading", op="upsert", entity_id=entity_id, data={},
-                now=utcnow())
+    feed.append(
+        session, pid, entity="reading", op="upsert", entity_id=entity_id, data={}, now=utcnow()
+    )
 
 
 def _naive_append(session: Session, pid: str, entity_id: str) -> None:
     # What a simpler design would do: no lock; the global id orders the feed.
-    session.execute(insert(Change).values(
-        patient_id=pid, seq=-random.randint(1, 2**62), entity="reading", op="upsert",
-        entity_id=entity_id, data={}, created_at=utcnow(),
-    ))
+    session.execute(
+        insert(Change).values(
+            patient_id=pid,
+            seq=-random.randint(1, 2**62),
+            entity="reading",
+            op="upsert",
+            entity_id=entity_id,
+            data={},
+            created_at=utcnow(),
+        )
+    )
 
 
 def _lock_waiters(factory: sessionmaker[Session]) -> int:
     """How many sessions of this database wait on a lock (PostgreSQL's own view, no timing)."""
     with transaction(factory) as s:
-        return int(s.execute(text(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )).scalar_one())
+        return int(
+            s.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
 
 
-def _run(factory: sessionmaker[Session], pid: str, append: Append,
-         poll: Callable[[], list[str]]) -> tuple[list[str], list[str]]:
+def _run(
+    factory: sessionmaker[Session], pid: str, append: Append, poll: Callable[[], list[str]]
+) -> tuple[list[str], list[str]]:
     """Writers, one long transaction and a polling reader; (committed, delivered).
 
     No step depends on a sleep: the long transaction holds its change (the lowest id) until
@@ -149,8 +162,10 @@ def test_feed_delivers_every_change_once_and_the_naive_control_skips(
     skipped = len(set(committed) - set(delivered))
     duplicated = len(delivered) - len(set(delivered))
     naive_skips = len(set(naive_committed) - set(naive_delivered))
-    print(f"AT-13 committed={len(committed)} delivered={len(set(delivered))} "
-          f"skipped={skipped} duplicated={duplicated} naive_control_skips={naive_skips}")
+    print(
+        f"AT-13 committed={len(committed)} delivered={len(set(delivered))} "
+        f"skipped={skipped} duplicated={duplicated} naive_control_skips={naive_skips}"
+    )
     assert set(delivered) == set(committed)
     assert (skipped, duplicated) == (0, 0)
     assert naive_skips > 0, "the control did not show the skip: the test cannot see the bug"

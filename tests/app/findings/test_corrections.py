@@ -102,9 +102,10 @@ def test_a_milestone_reached_through_an_error_goes_back(
 def test_an_achieved_goal_goes_back_to_active_and_its_pushes_are_cancelled(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
-    assert client.post(
-        "/v1/push/subscriptions", json=SUBSCRIPTION, headers=auth("allan")
-    ).status_code == 201
+    assert (
+        client.post("/v1/push/subscriptions", json=SUBSCRIPTION, headers=auth("allan")).status_code
+        == 201
+    )
     allan, goal_id = _goal(client, auth, session)
     body = _sync(client, auth, weights((20, 96.0), (1, 90.5)))
     rules = sorted(a["rule"]["id"] for a in body["advice"])

@@ -30,9 +30,13 @@ Auth = Callable[[str], dict[str, str]]
 
 
 def _bp(at: datetime, systolic: int, diastolic: int) -> dict[str, Any]:
-    return {"client_id": str(uuid.uuid4()), "type": "blood_pressure",
-            "time": at.astimezone(STOCKHOLM).isoformat(),
-            "value": {"systolic": systolic, "diastolic": diastolic}, "unit": "mm[Hg]"}
+    return {
+        "client_id": str(uuid.uuid4()),
+        "type": "blood_pressure",
+        "time": at.astimezone(STOCKHOLM).isoformat(),
+        "value": {"systolic": systolic, "diastolic": diastolic},
+        "unit": "mm[Hg]",
+    }
 
 
 def _home_week(start: datetime, systolic: int) -> list[dict[str, Any]]:
@@ -47,17 +51,21 @@ def _home_week(start: datetime, systolic: int) -> list[dict[str, Any]]:
 
 
 def _fired(session: Session, rule: str) -> set[str]:
-    return set(session.scalars(
-        select(Evaluation.anchor_key).where(Evaluation.rule_id == rule,
-                                            Evaluation.status == EvaluationStatus.FIRED)
-    ))
+    return set(
+        session.scalars(
+            select(Evaluation.anchor_key).where(
+                Evaluation.rule_id == rule, Evaluation.status == EvaluationStatus.FIRED
+            )
+        )
+    )
 
 
 def test_a_late_reading_retracts_what_no_longer_holds(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
     start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        days=20)
+        days=20
+    )
     week = _home_week(start, 140)
     first = client.post("/v1/patients/me/sync", json=batch(*week), headers=auth("allan"))
     assert first.status_code == 200
@@ -65,12 +73,18 @@ def test_a_late_reading_retracts_what_no_longer_holds(
     assert fired, "a home mean of 140/80 is above 135"
     # The same week from the meter's other app, lower: the means drop under the threshold.
     late = [_bp(datetime.fromisoformat(r["time"]) + timedelta(minutes=1), 120, 75) for r in week]
-    client.post("/v1/patients/me/sync", json=batch(*late, source="allan-meter"),
-                headers=auth("allan"))
+    client.post(
+        "/v1/patients/me/sync", json=batch(*late, source="allan-meter"), headers=auth("allan")
+    )
     still = _fired(session, "bp-home-mean-high")
-    retracted = set(session.scalars(select(Evaluation.anchor_key).where(
-        Evaluation.rule_id == "bp-home-mean-high",
-        Evaluation.status == EvaluationStatus.RETRACTED)))
+    retracted = set(
+        session.scalars(
+            select(Evaluation.anchor_key).where(
+                Evaluation.rule_id == "bp-home-mean-high",
+                Evaluation.status == EvaluationStatus.RETRACTED,
+            )
+        )
+    )
     assert retracted, "anchors whose 7-day mean fell under 135/85 are retracted"
     assert still.isdisjoint(retracted)
 
@@ -78,13 +92,17 @@ def test_a_late_reading_retracts_what_no_longer_holds(
 def test_deleting_a_reading_re_evaluates_its_windows(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
-    body = client.post("/v1/patients/me/sync", json=batch(_bp(
-        datetime.now(UTC) - timedelta(hours=1), 185, 100)), headers=auth("allan")).json()
+    body = client.post(
+        "/v1/patients/me/sync",
+        json=batch(_bp(datetime.now(UTC) - timedelta(hours=1), 185, 100)),
+        headers=auth("allan"),
+    ).json()
     rid = body["results"][0]["id"]
     assert _fired(session, "bp-very-high") == {rid}
     pid = patient_id(session, "allan")
-    assert client.delete(f"/v1/patients/{pid}/readings/{rid}",
-                         headers=auth("eva")).status_code == 204
+    assert (
+        client.delete(f"/v1/patients/{pid}/readings/{rid}", headers=auth("eva")).status_code == 204
+    )
     assert _fired(session, "bp-very-high") == set()
 
 
@@ -103,8 +121,11 @@ def test_due_rules_run_once_however_often(
     assert "missing-readings" in rules
 
 
-@hsettings(max_examples=12, deadline=None,
-           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(seed=st.integers(0, 10**6), cuts=st.lists(st.integers(1, 27), max_size=4))
 def test_any_batching_and_order_fires_as_one_shot(
     client: TestClient, auth: Auth, session: Session, app: Any, seed: int, cuts: list[int]
@@ -114,33 +135,46 @@ def test_any_batching_and_order_fires_as_one_shot(
     rng = random.Random(seed)
     # Each example in its own stretch of Allan's past, far from the others.
     start = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=40 * (seed % 200))
-    history = [_bp(start + timedelta(hours=12 * i, minutes=rng.randint(0, 30)),
-                   rng.choice([85, 120, 133, 137, 150, 182]), rng.choice([70, 84, 86, 95, 111]))
-               for i in range(28)]
+    history = [
+        _bp(
+            start + timedelta(hours=12 * i, minutes=rng.randint(0, 30)),
+            rng.choice([85, 120, 133, 137, 150, 182]),
+            rng.choice([70, 84, 86, 95, 111]),
+        )
+        for i in range(28)
+    ]
     rng.shuffle(history)
     edges = [0, *sorted(set(cuts)), len(history)]
     source = f"prop-{uuid.uuid4().hex[:8]}"
     for a, b in zip(edges, edges[1:], strict=False):
         if a < b:
-            answer = client.post("/v1/patients/me/sync",
-                                 json=batch(*history[a:b], source=source),
-                                 headers=auth("allan"))
+            answer = client.post(
+                "/v1/patients/me/sync",
+                json=batch(*history[a:b], source=source),
+                headers=auth("allan"),
+            )
             assert answer.status_code == 200
     pid = patient_id(session, "allan")
     factory = make_sessionmaker(app.state.engine)
     with transaction(factory) as s:
         plan = plans_service.current_spec(s, pid)
         assert plan is not None
-        facts = counted_facts(s, pid, {"blood_pressure"}, start - timedelta(days=1),
-                              start + timedelta(days=16))
+        facts = counted_facts(
+            s, pid, {"blood_pressure"}, start - timedelta(days=1), start + timedelta(days=16)
+        )
         ids = {f.id for f in facts}
-        one_shot = evaluate_run(plan, facts, new_reading_ids=ids, now=clock.now(),
-                                tz="Europe/Stockholm")
+        one_shot = evaluate_run(
+            plan, facts, new_reading_ids=ids, now=clock.now(), tz="Europe/Stockholm"
+        )
         stored = {
             (e.rule_id, e.anchor_key)
-            for e in s.scalars(select(Evaluation).where(
-                Evaluation.patient_id == pid, Evaluation.status == EvaluationStatus.FIRED,
-                Evaluation.anchor_reading_id.in_(ids)))
+            for e in s.scalars(
+                select(Evaluation).where(
+                    Evaluation.patient_id == pid,
+                    Evaluation.status == EvaluationStatus.FIRED,
+                    Evaluation.anchor_reading_id.in_(ids),
+                )
+            )
         }
     assert stored == {f.key for f in one_shot.findings}
 
@@ -157,8 +191,9 @@ def test_backtest_a_proposed_threshold_before_saving(
     for rule in body["rules"]:
         if rule["rule"] == "weight-gain-hf":
             rule["params"] = {"gain": {"value": 2.5, "unit": "kg"}}
-    proposed = client.post(f"/v1/patients/{pid}/plan/backtest?days=90", json=body,
-                           headers=auth("karin"))
+    proposed = client.post(
+        f"/v1/patients/{pid}/plan/backtest?days=90", json=body, headers=auth("karin")
+    )
     assert proposed.status_code == 200, proposed.text
     assert proposed.json()["plan"] == "proposed"
     body["rules"].append({"rule": "no-such-rule"})
@@ -166,5 +201,9 @@ def test_backtest_a_proposed_threshold_before_saving(
     assert bad.status_code == 422
     versions = client.get(f"/v1/patients/{pid}/plan/versions", headers=auth("karin")).json()
     assert len(versions["items"]) == 1  # a backtest never saves
-    assert client.post(f"/v1/patients/{pid}/plan/backtest", json=body,
-                       headers=auth("asta")).status_code == 403
+    assert (
+        client.post(
+            f"/v1/patients/{pid}/plan/backtest", json=body, headers=auth("asta")
+        ).status_code
+        == 403
+    )

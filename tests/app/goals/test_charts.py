@@ -61,9 +61,7 @@ def _cgm() -> charts.CgmPicture:
         ("en", ["target", "projection", "on track", "due", "11 Nov", "93.2"], ["mål", "93,2"]),
     ],
 )
-def test_a_goal_chart_speaks_the_language(
-    lang: str, present: list[str], absent: list[str]
-) -> None:
+def test_a_goal_chart_speaks_the_language(lang: str, present: list[str], absent: list[str]) -> None:
     texts = _texts(charts.goal_figure(_chart(), lang=lang))
     joined = "\n".join(texts)
     for word in present:
@@ -131,9 +129,13 @@ def test_the_pictures_follow_accept_language_else_the_patients(
 def test_a_title_with_dollars_is_drawn_as_written(title: str) -> None:
     """A goal titled like TeX broke the chart and the weekly report (issue 10 §4)."""
     chart = _chart()
-    chart = charts.GoalChart(**{**chart.__dict__, "title": title,
-                                "milestones": [charts.ChartMilestone(title, {"value": 93.5},
-                                                                     DAY0, False)]})
+    chart = charts.GoalChart(
+        **{
+            **chart.__dict__,
+            "title": title,
+            "milestones": [charts.ChartMilestone(title, {"value": 93.5}, DAY0, False)],
+        }
+    )
     png = charts.goal_png(chart, lang="sv")
     assert png.startswith(b"\x89PNG")
     assert title in "\n".join(_texts(charts.goal_figure(chart, lang="sv")))

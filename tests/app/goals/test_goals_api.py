@@ -117,9 +117,10 @@ def test_a_patient_adds_personal_goals_only(
         f"/v1/patients/me/goals/{nurse.json()['id']}", json={"title": "x"}, headers=auth("allan")
     )
     assert denied.status_code == 403
-    assert client.get("/v1/patients/me/goals", headers=auth("allan")).json()["items"][1][
-        "title"
-    ] == "Gå ner 5 kilo"
+    assert (
+        client.get("/v1/patients/me/goals", headers=auth("allan")).json()["items"][1]["title"]
+        == "Gå ner 5 kilo"
+    )
 
 
 @pytest.mark.parametrize(
@@ -282,9 +283,12 @@ def test_sync_moves_progress_and_a_milestone_is_congratulated(
         "/v1/patients/me/sync", json=weights((1, 93.7), source="scale-3"), headers=auth("allan")
     )
     assert again.json()["advice"] == []
-    assert session.scalar(
-        select(func.count()).select_from(Advice).where(Advice.rule_id == "goal-milestone")
-    ) == 1
+    assert (
+        session.scalar(
+            select(func.count()).select_from(Advice).where(Advice.rule_id == "goal-milestone")
+        )
+        == 1
+    )
 
 
 def test_a_congratulation_is_pushed(client: TestClient, auth: Auth, session: Session) -> None:
@@ -389,8 +393,10 @@ def test_allans_goals_end_in_the_states_his_data_implies(
     assert bp["baseline"]["systolic"] > 145 and bp["baseline"]["diastolic"] > 88
     assert 135 < bp["current"]["systolic"] < 142 and 85 < bp["current"]["diastolic"] < 89
     assert bp["trend_per_week"]["systolic"] < 0 and bp["trend_per_week"]["diastolic"] < 0
-    assert horizon < date.fromisoformat(bp["projected_date"]) <= date.fromisoformat(
-        goals["blood_pressure"]["due"]
+    assert (
+        horizon
+        < date.fromisoformat(bp["projected_date"])
+        <= date.fromisoformat(goals["blood_pressure"]["due"])
     )
     assert 0 < bp["percent"] < 100
 
@@ -504,10 +510,12 @@ def test_migration_moves_the_goal_start_to_its_column_and_back(
     at = "'2026-11-01 00:00:00+00'"
     target = {"value": 130, "unit": "mm[Hg]", "direction": "at_most", "start": "2026-10-05"}
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
-            f" created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv', {at})"
-        ))
+        conn.execute(
+            text(
+                "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
+                f" created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv', {at})"
+            )
+        )
         conn.execute(
             text("INSERT INTO goals (id, patient_id, title, measure, target, lifecycle, personal,"
                  f" agreements, created_at, updated_at) VALUES ('g1', 'p1', 'Lägre tryck', '{{}}',"

@@ -41,10 +41,21 @@ ITEM_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("negative weight", _item(value=-3), "implausible"),
     ("implausible weight", _item(value=900), "implausible"),
     ("implausible pulse", scalar("pulse", 400, "/min"), "implausible"),
-    ("diastolic over systolic", {**_item(), "type": "blood_pressure", "unit": "mm[Hg]",
-                                 "value": {"systolic": 80, "diastolic": 120}}, "implausible"),
-    ("bp without component", {**_item(), "type": "blood_pressure", "unit": "mm[Hg]",
-                              "value": {"systolic": 120}}, "invalid"),
+    (
+        "diastolic over systolic",
+        {
+            **_item(),
+            "type": "blood_pressure",
+            "unit": "mm[Hg]",
+            "value": {"systolic": 80, "diastolic": 120},
+        },
+        "implausible",
+    ),
+    (
+        "bp without component",
+        {**_item(), "type": "blood_pressure", "unit": "mm[Hg]", "value": {"systolic": 120}},
+        "invalid",
+    ),
     ("naive time", _item(time="2026-11-20T07:31:00"), "missing_offset"),
     ("future time", _item(time=(NOW + timedelta(hours=1)).isoformat()), "future_time"),
     ("year 1900", _item(time="1900-01-01T00:00:00+00:00"), "invalid"),
@@ -70,8 +81,11 @@ BODY_CASES: list[tuple[str, bytes, int]] = [
     ("deep nesting", b"[" * 50_000 + b"]" * 50_000, 400),
     ("empty", b"", 400),
     ("array envelope", b"[]", 422),
-    ("readings not a list", json.dumps({"source": {"id": "a", "kind": "app"},
-                                         "readings": {}}).encode(), 422),
+    (
+        "readings not a list",
+        json.dumps({"source": {"id": "a", "kind": "app"}, "readings": {}}).encode(),
+        422,
+    ),
 ]
 
 
@@ -138,11 +152,17 @@ def test_size_limits_refuse_before_buffering(live: LiveServer) -> None:
         except httpx.HTTPError:
             chunked_status = 413  # the server answered 413 and closed while we still sent
         assert chunked_status == 413
-        many = {"source": {"id": "x", "kind": "app"},
-                "readings": [_item(client_id=f"c{i}", time=when(i)) for i in range(5001)]}
+        many = {
+            "source": {"id": "x", "kind": "app"},
+            "readings": [_item(client_id=f"c{i}", time=when(i)) for i in range(5001)],
+        }
         assert http.post(url, json=many, headers=headers).status_code == 413
-        assert http.get(f"{live.base}/v1/patients/me/readings", params={"limit": 10**9},
-                        headers=headers).status_code == 422
+        assert (
+            http.get(
+                f"{live.base}/v1/patients/me/readings", params={"limit": 10**9}, headers=headers
+            ).status_code
+            == 422
+        )
         growth_mib = (live.rss_kib() - baseline) / 1024
         assert http.get(f"{live.base}/healthz").status_code == 200
     print(f"AT-21 max_rss_growth_mib={growth_mib:.1f}")

@@ -40,14 +40,18 @@ def server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 def _round_batch(round_no: int, cursor: str | None) -> dict[str, Any]:
     start = datetime.now(UTC) - timedelta(days=2, minutes=round_no * 10)
     readings = [
-        {"client_id": f"r{round_no}-{i}-{uuid.uuid4()}", "type": "weight",
-         "time": (start + timedelta(minutes=i)).isoformat(), "value": 80 + i / 10, "unit": "kg"}
+        {
+            "client_id": f"r{round_no}-{i}-{uuid.uuid4()}",
+            "type": "weight",
+            "time": (start + timedelta(minutes=i)).isoformat(),
+            "value": 80 + i / 10,
+            "unit": "kg",
+        }
         for i in range(3)
     ]
     # The phone sends its change-feed cursor, as a real one does: each answer carries the
     # changes since the last round, not the first 500 of the patient's whole record.
-    return {"source": {"id": "at10-phone", "kind": "app"}, "readings": readings,
-            "cursor": cursor}
+    return {"source": {"id": "at10-phone", "kind": "app"}, "readings": readings, "cursor": cursor}
 
 
 def test_identical_concurrent_batches_store_each_reading_once(
@@ -57,8 +61,10 @@ def test_identical_concurrent_batches_store_each_reading_once(
     # Idle connections are dropped by the client before the server's keep-alive timeout
     # (5 s) can close one under a request being sent on it.
     limits = httpx.Limits(keepalive_expiry=1)
-    clients = [httpx.Client(base_url=server.base, headers=headers, timeout=60, limits=limits)
-               for _ in range(CLIENTS)]
+    clients = [
+        httpx.Client(base_url=server.base, headers=headers, timeout=60, limits=limits)
+        for _ in range(CLIENTS)
+    ]
     barrier = threading.Barrier(CLIENTS)
     server_errors = 0
     expected = 0

@@ -124,12 +124,26 @@ def _readings(uploader: int, start: datetime) -> list[dict[str, Any]]:
         at = (start + timedelta(minutes=30 * slot)).astimezone(STOCKHOLM_WINTER).isoformat()
         client_id = f"at12-{uploader:02d}-{j:03d}"
         if slot % 5 == 0:
-            items.append({"client_id": client_id, "type": "blood_pressure", "time": at,
-                          "value": {"systolic": 118 + slot % 37, "diastolic": 72 + slot % 19},
-                          "unit": "mm[Hg]", "context": {"position": "sitting", "arm": "left"}})
+            items.append(
+                {
+                    "client_id": client_id,
+                    "type": "blood_pressure",
+                    "time": at,
+                    "value": {"systolic": 118 + slot % 37, "diastolic": 72 + slot % 19},
+                    "unit": "mm[Hg]",
+                    "context": {"position": "sitting", "arm": "left"},
+                }
+            )
         else:
-            items.append({"client_id": client_id, "type": "weight", "time": at,
-                          "value": round(78 + (slot % 53) / 10, 1), "unit": "kg"})
+            items.append(
+                {
+                    "client_id": client_id,
+                    "type": "weight",
+                    "time": at,
+                    "value": round(78 + (slot % 53) / 10, 1),
+                    "unit": "kg",
+                }
+            )
     return items
 
 
@@ -166,10 +180,17 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
         source = f"at12-phone-{i:02d}"
         transport = LedgerTransport(ledger, source)
         client = SyncClient(
-            server.base, token, source={"id": source, "kind": "app", "name": "Min hälsa"},
-            queue_path=tmp_path / f"queue-{i:02d}.sqlite", transport=transport,
-            batch_size=BATCH, max_attempts=4, backoff_base=0.05, backoff_cap=0.5,
-            rng=random.Random(SEED + i), timeout=60,
+            server.base,
+            token,
+            source={"id": source, "kind": "app", "name": "Min hälsa"},
+            queue_path=tmp_path / f"queue-{i:02d}.sqlite",
+            transport=transport,
+            batch_size=BATCH,
+            max_attempts=4,
+            backoff_base=0.05,
+            backoff_cap=0.5,
+            rng=random.Random(SEED + i),
+            timeout=60,
         )
         unavailable = 0
         try:
@@ -236,8 +257,9 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
                 for entry in pending:
                     if entry.status is None:
                         in_flight += 1
-                        in_flight_committed += all((entry.source, c) in present
-                                                   for c in entry.client_ids)
+                        in_flight_committed += all(
+                            (entry.source, c) in present for c in entry.client_ids
+                        )
                 server.start()
             results = [f.result(timeout=max(1.0, deadline - time.monotonic())) for f in futures]
         finally:
@@ -250,8 +272,9 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
     acked: dict[tuple[str, str], str] = {}
     for i, (acknowledged, _, _) in enumerate(results):
         acked.update({(f"at12-phone-{i:02d}", c): rid for c, rid in acknowledged.items()})
-    enqueued = {(f"at12-phone-{i:02d}", r["client_id"])
-                for i, items in sent_readings.items() for r in items}
+    enqueued = {
+        (f"at12-phone-{i:02d}", r["client_id"]) for i, items in sent_readings.items() for r in items
+    }
 
     server.stop()
     rows = _stored(session)
@@ -266,12 +289,16 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
     if backend == "sqlite":
         integrity = str(session.execute(text("PRAGMA integrity_check")).scalar())
 
-    print(f"AT-12 rounds={checks} acked={len(acked)} lost={lost} duplicated={duplicated} "
-          f"partial_batches={partial_batches}")
-    print(f"AT-12 detail backend={backend} requests={len(entries)} in_flight={in_flight} "
-          f"in_flight_committed={in_flight_committed} checks={checks} "
-          f"acked_missing_while_down={acked_lost_while_down} extra={extra} "
-          f"sync_unavailable={unavailable} 5xx={server_errors} integrity={integrity}")
+    print(
+        f"AT-12 rounds={checks} acked={len(acked)} lost={lost} duplicated={duplicated} "
+        f"partial_batches={partial_batches}"
+    )
+    print(
+        f"AT-12 detail backend={backend} requests={len(entries)} in_flight={in_flight} "
+        f"in_flight_committed={in_flight_committed} checks={checks} "
+        f"acked_missing_while_down={acked_lost_while_down} extra={extra} "
+        f"sync_unavailable={unavailable} 5xx={server_errors} integrity={integrity}"
+    )
     if server_errors or partial_batches or lost or duplicated:
         print(_log_excerpt(server.log_path))
     assert checks == KILLS
@@ -287,6 +314,11 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
 def _log_excerpt(path: Path, limit: int = 40) -> str:
     """The server log's error lines and the requests answered 5xx."""
     lines = path.read_text(errors="replace").splitlines()
-    picked = [line for line in lines if " 50" in line and "HTTP/1.1" in line
-              or line.startswith(("ERROR", "sqlite3.", "sqlalchemy.exc.", "psycopg."))]
+    picked = [
+        line
+        for line in lines
+        if " 50" in line
+        and "HTTP/1.1" in line
+        or line.startswith(("ERROR", "sqlite3.", "sqlalchemy.exc.", "psycopg."))
+    ]
     return "\n".join(["AT-12 server log (errors):", *picked[:limit]])

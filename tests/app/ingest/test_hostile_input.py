@@ -59,16 +59,19 @@ def test_edge_times_and_forged_cursors(client: TestClient, auth: Auth) -> None:
     edges = "from=1901-01-01T00:00:00Z&to=2100-12-31T23:59:59Z"
     assert client.get(f"/v1/patients/me/readings?{edges}", headers=auth("allan")).status_code == 200
     forged = "9999-12-31T23:59:59-14:00|x"
-    answer = client.get("/v1/patients/me/readings", params={"cursor": forged},
-                        headers=auth("allan"))
+    answer = client.get(
+        "/v1/patients/me/readings", params={"cursor": forged}, headers=auth("allan")
+    )
     assert answer.status_code == 400, answer.text
-    huge = client.get("/v1/patients/me/access-log?before=99999999999999999999",
-                      headers=auth("allan"))
+    huge = client.get(
+        "/v1/patients/me/access-log?before=99999999999999999999", headers=auth("allan")
+    )
     assert huge.status_code == 422, huge.text
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "text/csv", None])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "text/csv", None]
+)
 def test_sync_refuses_a_body_that_is_not_json(
     client: TestClient, auth: Auth, session: Session, content_type: str | None
 ) -> None:
@@ -80,8 +83,11 @@ def test_sync_refuses_a_body_that_is_not_json(
     assert answer.status_code == 415, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert _readings(session) == 0
-    ok = client.post("/v1/patients/me/sync", content=body,
-                     headers={**headers, "Content-Type": "application/json; charset=utf-8"})
+    ok = client.post(
+        "/v1/patients/me/sync",
+        content=body,
+        headers={**headers, "Content-Type": "application/json; charset=utf-8"},
+    )
     assert ok.status_code == 200
 
 
@@ -90,20 +96,25 @@ def test_a_proxy_who_may_only_enter_readings_learns_nothing_from_the_answer(
 ) -> None:
     asta = patient_id(session, "asta")
     # Asta's own readings and advice are in her record before Maria's upload.
-    client.post("/v1/patients/me/sync", json=batch(scalar("spo2", 85, "%")),
-                headers=auth("asta"))
-    session.execute(update(ProxyGrant).where(ProxyGrant.patient_id == asta)
-                    .values(scopes=["enter_readings"]))
+    client.post("/v1/patients/me/sync", json=batch(scalar("spo2", 85, "%")), headers=auth("asta"))
+    session.execute(
+        update(ProxyGrant).where(ProxyGrant.patient_id == asta).values(scopes=["enter_readings"])
+    )
     for body in (batch(), batch(scalar("spo2", 84, "%"))):  # empty, and one that gives advice
         answer = client.post(f"/v1/patients/{asta}/sync", json=body, headers=auth("maria"))
         assert answer.status_code == 200, answer.text
         data = answer.json()
         assert (data["changes"], data["advice"], data["cursor"]) == ([], [], None)
-        assert all(set(r) <= {"client_id", "status", "id", "duplicate_of", "errors"}
-                   for r in data["results"])
+        assert all(
+            set(r) <= {"client_id", "status", "id", "duplicate_of", "errors"}
+            for r in data["results"]
+        )
     # With read back in her grant, the same answer carries the record.
-    session.execute(update(ProxyGrant).where(ProxyGrant.patient_id == asta)
-                    .values(scopes=["read", "enter_readings"]))
+    session.execute(
+        update(ProxyGrant)
+        .where(ProxyGrant.patient_id == asta)
+        .values(scopes=["read", "enter_readings"])
+    )
     answer = client.post(f"/v1/patients/{asta}/sync", json=batch(), headers=auth("maria"))
     assert answer.json()["changes"]
 
@@ -113,21 +124,28 @@ def test_a_proxy_corrects_only_the_readings_they_entered(
 ) -> None:
     """Maria may mark her own typo in error, not Asta's scale reading (decision in policy)."""
     asta = patient_id(session, "asta")
-    own = client.post("/v1/patients/me/sync", json=batch(scalar("weight", 71.2, "kg")),
-                      headers=auth("asta")).json()["results"][0]["id"]
-    typo = client.post(f"/v1/patients/{asta}/sync", json=batch(scalar("weight", 17.2, "kg")),
-                       headers=auth("maria")).json()["results"][0]["id"]
+    own = client.post(
+        "/v1/patients/me/sync", json=batch(scalar("weight", 71.2, "kg")), headers=auth("asta")
+    ).json()["results"][0]["id"]
+    typo = client.post(
+        f"/v1/patients/{asta}/sync", json=batch(scalar("weight", 17.2, "kg")), headers=auth("maria")
+    ).json()["results"][0]["id"]
     refused = client.delete(f"/v1/patients/{asta}/readings/{own}", headers=auth("maria"))
     assert refused.status_code == 403, refused.text  # she may read the record: told why
     assert session.get(Reading, own).status != "entered_in_error"  # type: ignore[union-attr]
-    session.execute(update(ProxyGrant).where(ProxyGrant.patient_id == asta)
-                    .values(scopes=["enter_readings"]))
+    session.execute(
+        update(ProxyGrant).where(ProxyGrant.patient_id == asta).values(scopes=["enter_readings"])
+    )
     hidden = client.delete(f"/v1/patients/{asta}/readings/{own}", headers=auth("maria"))
     assert hidden.status_code == 404  # without read, the same as a missing reading
-    assert client.delete(f"/v1/patients/{asta}/readings/{typo}",
-                         headers=auth("maria")).status_code == 204
-    assert client.delete(f"/v1/patients/{asta}/readings/{own}",
-                         headers=auth("karin")).status_code == 204  # the team may
+    assert (
+        client.delete(f"/v1/patients/{asta}/readings/{typo}", headers=auth("maria")).status_code
+        == 204
+    )
+    assert (
+        client.delete(f"/v1/patients/{asta}/readings/{own}", headers=auth("karin")).status_code
+        == 204
+    )  # the team may
 
 
 def test_an_oversize_chunked_body_gets_413_on_every_operation(
@@ -148,8 +166,12 @@ def test_an_oversize_chunked_body_gets_413_on_every_operation(
     statuses = {}
     with TestClient(app, raise_server_exceptions=False) as client:
         for method, path in operations:
-            answer = client.request(method, path, content=chunks(),
-                                    headers={**auth("allan"), "Content-Type": "application/json"})
+            answer = client.request(
+                method,
+                path,
+                content=chunks(),
+                headers={**auth("allan"), "Content-Type": "application/json"},
+            )
             statuses[(method, path)] = answer.status_code
     app.state.engine.dispose()
     assert len(operations) > 20

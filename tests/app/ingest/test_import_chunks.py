@@ -105,5 +105,7 @@ def test_a_refused_chunk_stops_the_import_and_the_same_file_completes_it(
     third = chunked.post(URL, content=export, headers=headers).json()
     assert (third["summary"]["created"], third["summary"]["duplicate"]) == (0, 120)
     assert session.scalar(select(func.count()).select_from(ImportRun)) == 1
-    print(f"import_chunks readings=120 chunks=3 stopped_at_chunk=2 resumed_created=70 "
-          f"stored={_stored(session)[0]} duplicates=0")
+    print(
+        f"import_chunks readings=120 chunks=3 stopped_at_chunk=2 resumed_created=70 "
+        f"stored={_stored(session)[0]} duplicates=0"
+    )

@@ -95,8 +95,9 @@ class Trickle:
 
 def _stored(live: LiveServer) -> int:
     with httpx.Client(base_url=live.base, timeout=30) as http:
-        page = http.get("/v1/patients/me/readings", params={"limit": 1000},
-                        headers=live.token("allan"))
+        page = http.get(
+            "/v1/patients/me/readings", params={"limit": 1000}, headers=live.token("allan")
+        )
     return len(page.json()["items"])
 
 
@@ -113,8 +114,10 @@ def test_trickling_clients_hold_no_slot_and_are_cut_with_408(live: LiveServer) -
         sock = _connect(live)
         sock.sendall(sync_head)  # the headers at once, then the body a byte at a time
         slow_bodies.append((sock, body + b" " * 1000))
-    slow_headers = [(_connect(live), b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 500)
-                    for _ in range(SLOW_HEADERS)]
+    slow_headers = [
+        (_connect(live), b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 500)
+        for _ in range(SLOW_HEADERS)
+    ]
     trickle = Trickle(slow_bodies + slow_headers)
     trickle.thread.start()
     try:

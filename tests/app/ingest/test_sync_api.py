@@ -201,8 +201,9 @@ def test_a_cursor_older_than_the_feed_keeps_answers_410(
     newest = session.scalar(select(func.max(Change.seq)).where(Change.patient_id == pid))
     # Retention dropped the oldest changes: the old cursor points before what is kept.
     session.execute(delete(Change).where(Change.patient_id == pid, Change.seq < newest - 1))
-    gone = client.get("/v1/patients/me/changes", params={"cursor": old_cursor},
-                      headers=auth("allan"))
+    gone = client.get(
+        "/v1/patients/me/changes", params={"cursor": old_cursor}, headers=auth("allan")
+    )
     assert gone.status_code == 410
     assert gone.headers["content-type"].startswith("application/problem+json")
     fresh = client.get("/v1/patients/me/changes", headers=auth("allan"))

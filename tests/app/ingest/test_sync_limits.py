@@ -29,17 +29,20 @@ def test_a_flooding_device_gets_429_and_others_are_unaffected(
     limited_client: TestClient, auth: Auth
 ) -> None:
     statuses = [
-        limited_client.post("/v1/patients/me/sync", json=batch(bp(120, 80)),
-                            headers=auth("allan")).status_code
+        limited_client.post(
+            "/v1/patients/me/sync", json=batch(bp(120, 80)), headers=auth("allan")
+        ).status_code
         for _ in range(8)
     ]
     assert statuses[:5] == [200] * 5 and statuses[5:] == [429] * 3
-    refused = limited_client.post("/v1/patients/me/sync", json=batch(bp(120, 80)),
-                                  headers=auth("allan"))
+    refused = limited_client.post(
+        "/v1/patients/me/sync", json=batch(bp(120, 80)), headers=auth("allan")
+    )
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert 1 <= int(refused.headers["retry-after"]) <= 60
-    other = limited_client.post("/v1/patients/me/sync", json=batch(bp(120, 80)),
-                                headers=auth("gunilla"))
+    other = limited_client.post(
+        "/v1/patients/me/sync", json=batch(bp(120, 80)), headers=auth("gunilla")
+    )
     assert other.status_code == 200
 
 

@@ -55,8 +55,18 @@ MAX_ATTEMPTS = 3
 LATE = timedelta(days=12)  # an offline spell: far behind every example's recent readings
 SLOT = timedelta(minutes=2)  # > 2 x 50 s: a copy is never near another slot's reading
 RULES: Counter[str] = Counter()
-STATS = {"examples": 0, "failures": 0, "steps": 0, "late": 0, "copies": 0, "reorders": 0,
-         "unheard_commits": 0, "never_sent": 0, "restarts": 0, "deletes": 0}
+STATS = {
+    "examples": 0,
+    "failures": 0,
+    "steps": 0,
+    "late": 0,
+    "copies": 0,
+    "reorders": 0,
+    "unheard_commits": 0,
+    "never_sent": 0,
+    "restarts": 0,
+    "deletes": 0,
+}
 
 
 # -- the wire -------------------------------------------------------------------------------
@@ -194,17 +204,22 @@ class SyncModel(RuleBasedStateMachine):
 
     def _open(self, which: str) -> SyncClient:
         return SyncClient(
-            self.ctx.server.base, self.ctx.token,
+            self.ctx.server.base,
+            self.ctx.token,
             source={"id": self.names[which], "kind": "app", "name": "Min hälsa"},
-            queue_path=self.folder / f"{which}.sqlite", transport=self.wires[which],
-            max_attempts=MAX_ATTEMPTS, sleep=lambda _: None, rng=self.rng,
+            queue_path=self.folder / f"{which}.sqlite",
+            transport=self.wires[which],
+            max_attempts=MAX_ATTEMPTS,
+            sleep=lambda _: None,
+            rng=self.rng,
         )
 
     def _which(self, source: str) -> str:
         return "a" if source == self.names["a"] else "b"
 
-    def _new_item(self, which: str, kind: str, group: int, slot: int, at: datetime,
-                  grams: bool, zone: int = 0) -> Item:
+    def _new_item(
+        self, which: str, kind: str, group: int, slot: int, at: datetime, grams: bool, zone: int = 0
+    ) -> Item:
         values = _values(kind, slot)
         value, unit = _wire_value(kind, values, grams)
         client_id = f"{self.names[which]}-{next(self.seq)}"
@@ -233,8 +248,14 @@ class SyncModel(RuleBasedStateMachine):
                 if item.stored:  # a retry: the first answer again
                     want = {"status": "duplicate", "id": item.id}
                 else:
-                    counted = [o for o in self.groups[item.group] if o.source != item.source
-                               and o.stored and not o.deleted and o.duplicate_of is None]
+                    counted = [
+                        o
+                        for o in self.groups[item.group]
+                        if o.source != item.source
+                        and o.stored
+                        and not o.deleted
+                        and o.duplicate_of is None
+                    ]
                     assert len(counted) <= 1
                     item.stored, item.id = True, result.get("id")
                     if counted:
@@ -258,11 +279,15 @@ class SyncModel(RuleBasedStateMachine):
 
     # -- rules ------------------------------------------------------------------------------
 
-    @rule(which=st.sampled_from("ab"), kind=st.sampled_from(["weight", "blood_pressure"]),
-          n=st.integers(1, 5), late=st.booleans())
+    @rule(
+        which=st.sampled_from("ab"),
+        kind=st.sampled_from(["weight", "blood_pressure"]),
+        n=st.integers(1, 5),
+        late=st.booleans(),
+    )
     def enqueue(self, which: str, kind: str, n: int, late: bool) -> None:
         """New readings; late ones were measured days ago, during an offline spell."""
-        RULES['enqueue'] += 1
+        RULES["enqueue"] += 1
         fresh = []
         for _ in range(n):
             slot = next(self.ctx.slots)
@@ -279,7 +304,7 @@ class SyncModel(RuleBasedStateMachine):
     @rule(data=st.data(), shift=st.integers(-50, 50), other_unit=st.booleans())
     def enqueue_copy(self, data: st.DataObject, shift: int, other_unit: bool) -> None:
         """The same measurement through the other device (the scale's own app)."""
-        RULES['copy'] += 1
+        RULES["copy"] += 1
         group = data.draw(st.sampled_from(self._uncopied()), label="group")
         [original] = self.groups[group]
         which = "b" if self._which(original.source) == "a" else "a"
@@ -293,7 +318,7 @@ class SyncModel(RuleBasedStateMachine):
     @rule(which=st.sampled_from("ab"), batch_size=st.integers(1, 7))
     def upload(self, which: str, batch_size: int) -> None:
         """Send the queue in batches of a random size (a re-chunk of earlier attempts)."""
-        RULES['upload'] += 1
+        RULES["upload"] += 1
         self._sync(which, batch_size)
         assert self.clients[which].pending() == 0
         self.dropped = False
@@ -302,7 +327,7 @@ class SyncModel(RuleBasedStateMachine):
     @rule(which=st.sampled_from("ab"), data=st.data())
     def reorder(self, which: str, data: st.DataObject) -> None:
         """Shuffle the queue, so the next batches hold other readings in another order."""
-        RULES['reorder'] += 1
+        RULES["reorder"] += 1
         path = self.folder / f"{which}.sqlite"
         db = sqlite3.connect(path, isolation_level=None)
         try:
@@ -319,13 +344,18 @@ class SyncModel(RuleBasedStateMachine):
             db.close()
 
     @precondition(lambda self: any(c.pending() for c in self.clients.values()))
-    @rule(which=st.sampled_from("ab"), batch_size=st.integers(1, 7), skip=st.integers(0, 2),
-          mode=st.sampled_from(["read-after", "connect-after", "connect-before"]),
-          retry_at_once=st.booleans())
-    def upload_dropped(self, which: str, batch_size: int, skip: int, mode: str,
-                       retry_at_once: bool) -> None:
+    @rule(
+        which=st.sampled_from("ab"),
+        batch_size=st.integers(1, 7),
+        skip=st.integers(0, 2),
+        mode=st.sampled_from(["read-after", "connect-after", "connect-before"]),
+        retry_at_once=st.booleans(),
+    )
+    def upload_dropped(
+        self, which: str, batch_size: int, skip: int, mode: str, retry_at_once: bool
+    ) -> None:
         """An upload whose (skip+1)-th request loses its answer (or never gets there)."""
-        RULES['drop'] += 1
+        RULES["drop"] += 1
         if self.clients[which].pending() == 0:
             which = "b" if which == "a" else "a"
         client = self.clients[which]
@@ -345,7 +375,7 @@ class SyncModel(RuleBasedStateMachine):
     @rule(which=st.sampled_from("ab"))
     def retry(self, which: str) -> None:
         """Try again after a lost answer, with the batch size of the failed attempt."""
-        RULES['retry'] += 1
+        RULES["retry"] += 1
         for name in (which, "b" if which == "a" else "a"):
             self._sync(name, self.clients[name].batch_size)
         self.dropped = False
@@ -354,7 +384,7 @@ class SyncModel(RuleBasedStateMachine):
     @rule(which=st.sampled_from("ab"))
     def restart_client(self, which: str) -> None:
         """The app is killed with readings queued and started again on the same queue file."""
-        RULES['restart'] += 1
+        RULES["restart"] += 1
         self.clients[which].close()
         self.clients[which] = self._open(which)
         STATS["restarts"] += 1
@@ -363,12 +393,13 @@ class SyncModel(RuleBasedStateMachine):
     @rule(data=st.data())
     def delete(self, data: st.DataObject) -> None:
         """Allan deletes a reading (maybe one already deleted, maybe a duplicate)."""
-        RULES['delete'] += 1
+        RULES["delete"] += 1
         stored = sorted((i for i in self.items.values() if i.stored), key=lambda i: i.key)
         item = data.draw(st.sampled_from(stored), label="reading")
         response = httpx.delete(
             f"{self.ctx.server.base}/v1/patients/me/readings/{item.id}",
-            headers={"Authorization": f"Bearer {self.ctx.token}"}, timeout=30,
+            headers={"Authorization": f"Bearer {self.ctx.token}"},
+            timeout=30,
         )
         assert response.status_code == 204, response.text
         item.deleted = True
@@ -380,8 +411,15 @@ class SyncModel(RuleBasedStateMachine):
     def server_equals_model(self) -> None:
         STATS["steps"] += 1
         query = (
-            select(Source.client_source_id, Reading.client_id, Reading.id, Reading.status,
-                   Reading.duplicate_of, Reading.values, Source.id)
+            select(
+                Source.client_source_id,
+                Reading.client_id,
+                Reading.id,
+                Reading.status,
+                Reading.duplicate_of,
+                Reading.values,
+                Source.id,
+            )
             .join(Source, Source.id == Reading.source_id)
             .where(Source.client_source_id.in_(list(self.names.values())))
         )
@@ -399,8 +437,7 @@ class SyncModel(RuleBasedStateMachine):
             assert dup == (self.items[item.duplicate_of].id if item.duplicate_of else None), key
             assert {k: Decimal(v) for k, v in values.items()} == item.values, key
         counted = {k for k, r in by_key.items() if r[3] == "final" and r[4] is None}
-        assert counted == {k for k, i in stored.items()
-                           if not i.deleted and i.duplicate_of is None}
+        assert counted == {k for k, i in stored.items() if not i.deleted and i.duplicate_of is None}
         for which, client in self.clients.items():
             name = self.names[which]
             mine = {i.key: i for i in self.items.values() if i.source == name}
@@ -413,8 +450,11 @@ class SyncModel(RuleBasedStateMachine):
         """After a pull, each client mirrors this example's readings as the server lists them."""
         listed: dict[str, dict[str, Any]] = {}
         cursor: str | None = None
-        with httpx.Client(base_url=self.ctx.server.base, timeout=30,
-                          headers={"Authorization": f"Bearer {self.ctx.token}"}) as http:
+        with httpx.Client(
+            base_url=self.ctx.server.base,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.ctx.token}"},
+        ) as http:
             while True:
                 params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
                 page = http.get("/v1/patients/me/readings", params=params)
@@ -463,8 +503,11 @@ def test_server_equals_the_model_after_every_step(
         run_state_machine_as_test(
             SyncModel,
             settings=settings(
-                max_examples=MAX_EXAMPLES, stateful_step_count=STEPS, deadline=None,
-                derandomize=True, database=None,
+                max_examples=MAX_EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                derandomize=True,
+                database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
             ),
         )

@@ -30,5 +30,3 @@ def push_settings(settings: Settings) -> Settings:
             "push_batch_size": 20,
         }
     )
-
-

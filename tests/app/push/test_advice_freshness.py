@@ -33,15 +33,22 @@ STEP = timedelta(minutes=5)
 
 
 def _cgm(at: datetime, value: float, unit: str = "mmol/L") -> dict[str, Any]:
-    return {"client_id": str(uuid.uuid4()), "type": "cgm_glucose",
-            "time": at.astimezone(STOCKHOLM).isoformat(), "value": value, "unit": unit}
+    return {
+        "client_id": str(uuid.uuid4()),
+        "type": "cgm_glucose",
+        "time": at.astimezone(STOCKHOLM).isoformat(),
+        "value": value,
+        "unit": unit,
+    }
 
 
 def _sync(client: TestClient, auth: Auth, *readings: dict[str, Any], now: datetime) -> None:
     clock.fixed = now
-    answer = client.post("/v1/patients/me/sync", json=batch(*readings, source="gunilla-cgm",
-                                                              kind="device"),
-                         headers=auth("gunilla"))
+    answer = client.post(
+        "/v1/patients/me/sync",
+        json=batch(*readings, source="gunilla-cgm", kind="device"),
+        headers=auth("gunilla"),
+    )
     assert answer.status_code == 200, answer.text
     assert all(r["status"] == "created" for r in answer.json()["results"]), answer.text
 
@@ -51,29 +58,55 @@ def subscribed(client: TestClient, auth: Auth, push_service: LocalPushService) -
     """Gunilla's phone has push turned on; the endpoint it pushes to."""
     clock.fixed = T0 - timedelta(days=1)
     browser = push_service.subscriber()
-    created = client.post("/v1/push/subscriptions", json=browser.subscription_json(),
-                          headers=auth("gunilla"))
+    created = client.post(
+        "/v1/push/subscriptions", json=browser.subscription_json(), headers=auth("gunilla")
+    )
     assert created.status_code == 201, created.text
     return browser.endpoint
 
 
 def _advice(session: Session, pid: str) -> list[Advice]:
-    return list(session.scalars(select(Advice).where(Advice.patient_id == pid)
-                                .order_by(Advice.created_at, Advice.fresh_until)))
+    return list(
+        session.scalars(
+            select(Advice)
+            .where(Advice.patient_id == pid)
+            .order_by(Advice.created_at, Advice.fresh_until)
+        )
+    )
 
 
 def _pushes(session: Session, pid: str) -> list[OutboxMessage]:
-    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.patient_id == pid)
-                                .order_by(OutboxMessage.created_at)))
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.patient_id == pid)
+            .order_by(OutboxMessage.created_at)
+        )
+    )
 
 
 @pytest.mark.parametrize("unit", ["mmol/L", "mg/dL"])
 def test_a_night_hypo_pushes_once_per_level_and_again_after_recovery(
     client: TestClient, auth: Auth, session: Session, subscribed: str, unit: str
 ) -> None:
-    night = [6.0, 4.5, 3.8, 3.6, 3.4, 3.2, 2.9, 2.7, 2.8, 3.3, 3.6,  # one episode, deepening
-             4.1, 4.4, 4.6, 4.8,  # 15 minutes at or above 3.9: it is over
-             3.7]  # a new episode
+    night = [
+        6.0,
+        4.5,
+        3.8,
+        3.6,
+        3.4,
+        3.2,
+        2.9,
+        2.7,
+        2.8,
+        3.3,
+        3.6,  # one episode, deepening
+        4.1,
+        4.4,
+        4.6,
+        4.8,  # 15 minutes at or above 3.9: it is over
+        3.7,
+    ]  # a new episode
     to_unit = (lambda v: v) if unit == "mmol/L" else (lambda v: round(v * 18.0156))
     for i, value in enumerate(night):
         at = T0 + i * STEP
@@ -87,8 +120,9 @@ def test_a_night_hypo_pushes_once_per_level_and_again_after_recovery(
     ]
     assert all(a.notify and a.not_pushed is None for a in advice)
     assert len(_pushes(session, pid)) == 3  # before: one every 15 minutes, 5 in this night
-    flag = session.scalars(select(Flag).where(Flag.patient_id == pid,
-                                              Flag.rule_id == "glucose-very-low")).one()
+    flag = session.scalars(
+        select(Flag).where(Flag.patient_id == pid, Flag.rule_id == "glucose-very-low")
+    ).one()
     episode = flag.explanation["episode"]
     assert episode["start"] == (T0 + 2 * STEP).isoformat()
     assert episode["minutes"] == "30" and episode["first_at_level"] == "false"
@@ -107,8 +141,11 @@ def test_a_low_uploaded_hours_late_flags_but_is_not_pushed(
     advice = _advice(session, pid)
     assert {a.rule_id for a in advice} == {"glucose-low", "glucose-very-low"}
     assert all(not a.notify and a.not_pushed == "stale" for a in advice)
-    assert all(a.fresh_until == T0 + STEP + timedelta(minutes=30) for a in advice
-               if a.rule_id == "glucose-low")
+    assert all(
+        a.fresh_until == T0 + STEP + timedelta(minutes=30)
+        for a in advice
+        if a.rule_id == "glucose-low"
+    )
     assert _pushes(session, pid) == []
     flags = session.scalars(select(Flag).where(Flag.patient_id == pid)).all()
     assert {f.rule_id for f in flags} >= {"glucose-very-low"}, "the team sees it"
@@ -134,8 +171,12 @@ def test_a_low_still_going_on_at_upload_is_pushed_once(
 
 
 def test_the_outbox_never_delivers_stale_urgent_advice(
-    client: TestClient, auth: Auth, session: Session, subscribed: str,
-    factory: sessionmaker[Session], push_settings: Settings,
+    client: TestClient,
+    auth: Auth,
+    session: Session,
+    subscribed: str,
+    factory: sessionmaker[Session],
+    push_settings: Settings,
 ) -> None:
     _sync(client, auth, _cgm(T0, 3.5), now=T0 + timedelta(minutes=4))
     pid = patient_id(session, "gunilla")
@@ -166,8 +207,13 @@ def test_sensor_alarms_mute_cgm_pushes_but_not_fingersticks(
     saved = client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("olof"))
     assert saved.status_code in (200, 201), saved.text
     _sync(client, auth, _cgm(T0, 2.9), now=T0 + timedelta(minutes=1))
-    finger = {"client_id": str(uuid.uuid4()), "type": "glucose", "value": 3.4, "unit": "mmol/L",
-              "time": (T0 + timedelta(minutes=20)).astimezone(STOCKHOLM).isoformat()}
+    finger = {
+        "client_id": str(uuid.uuid4()),
+        "type": "glucose",
+        "value": 3.4,
+        "unit": "mmol/L",
+        "time": (T0 + timedelta(minutes=20)).astimezone(STOCKHOLM).isoformat(),
+    }
     _sync(client, auth, finger, now=T0 + timedelta(minutes=21))
     advice = _advice(session, pid)
     assert [(a.rule_id, a.not_pushed) for a in advice] == [

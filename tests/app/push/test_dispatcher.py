@@ -175,8 +175,11 @@ def test_quiet_hours_delay_routine_but_not_urgent(
 
 @pytest.mark.parametrize(("default", "deferred"), [("22:00-07:00", True), ("", False)])
 def test_a_user_without_quiet_hours_gets_the_default(
-    factory: sessionmaker[Session], push_settings: Settings, push_service: LocalPushService,
-    default: str, deferred: bool,
+    factory: sessionmaker[Session],
+    push_settings: Settings,
+    push_service: LocalPushService,
+    default: str,
+    deferred: bool,
 ) -> None:
     """A reminder at 02:00 does not wake Asta, who never set quiet hours (unless turned off)."""
     settings = push_settings.model_copy(update={"push_default_quiet_hours": default})
@@ -185,8 +188,9 @@ def test_a_user_without_quiet_hours_gets_the_default(
         asta = f.user(session, "asta")
         assert asta.quiet_hours is None
         sub = f.subscription(session, asta, push_service.subscriber())
-        routine = f.message(session, sub, f.patient(session, "asta"), 1, ttl=24 * 3600,
-                            now=night).id
+        routine = f.message(
+            session, sub, f.patient(session, "asta"), 1, ttl=24 * 3600, now=night
+        ).id
     stats = dispatch(factory, settings, night, sender=RecordingSender())
     assert (stats.deferred, stats.sent) == ((1, 0) if deferred else (0, 1))
     if deferred:

@@ -26,20 +26,22 @@ from tests.app.push.push_service import LocalPushService
 
 Auth = Callable[[str], dict[str, str]]
 
-HOSTS = TableResolver({
-    "push.example.test": ["93.184.216.34"],
-    "fcm.googleapis.com": ["142.250.74.74"],
-    "wns2-par02p.notify.windows.com": ["20.44.232.10"],
-    "metadata.evil.test": ["169.254.169.254"],
-    "intranet.evil.test": ["10.0.0.5"],
-    "home.evil.test": ["192.168.1.1"],
-    "loop.evil.test": ["127.0.0.1"],
-    "mapped.evil.test": ["::ffff:10.0.0.1"],
-    "linklocal6.evil.test": ["fe80::1"],
-    "ula.evil.test": ["fd00::1"],
-    "mixed.evil.test": ["93.184.216.34", "10.0.0.5"],
-    "docs.evil.test": ["203.0.113.7"],
-})
+HOSTS = TableResolver(
+    {
+        "push.example.test": ["93.184.216.34"],
+        "fcm.googleapis.com": ["142.250.74.74"],
+        "wns2-par02p.notify.windows.com": ["20.44.232.10"],
+        "metadata.evil.test": ["169.254.169.254"],
+        "intranet.evil.test": ["10.0.0.5"],
+        "home.evil.test": ["192.168.1.1"],
+        "loop.evil.test": ["127.0.0.1"],
+        "mapped.evil.test": ["::ffff:10.0.0.1"],
+        "linklocal6.evil.test": ["fe80::1"],
+        "ula.evil.test": ["fd00::1"],
+        "mixed.evil.test": ["93.184.216.34", "10.0.0.5"],
+        "docs.evil.test": ["203.0.113.7"],
+    }
+)
 
 
 def _code(endpoint: str, settings: Settings) -> str | None:
@@ -87,15 +89,22 @@ def test_which_endpoints_are_allowed(
 def test_a_metadata_endpoint_is_refused_and_nothing_is_stored(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
-    keys = {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7"
-                      "I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}
+    keys = {
+        "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7"
+        "I99e8QcYP7DkM",
+        "auth": "tBHItJI5svbpez7KI4CCXg",
+    }
     for endpoint in ("https://169.254.169.254/latest/meta-data", "https://[::1]/x"):
-        answer = client.post("/v1/push/subscriptions", json={"endpoint": endpoint, "keys": keys},
-                             headers=auth("allan"))
+        answer = client.post(
+            "/v1/push/subscriptions",
+            json={"endpoint": endpoint, "keys": keys},
+            headers=auth("allan"),
+        )
         assert answer.status_code == 422, answer.text
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert [(e["loc"], e["code"]) for e in answer.json()["errors"]] == [
-            ("endpoint", "address_not_allowed")]
+            ("endpoint", "address_not_allowed")
+        ]
     assert session.scalar(select(func.count()).select_from(PushSubscription)) == 0
 
 
@@ -115,27 +124,43 @@ def test_a_host_that_turns_private_is_dead_lettered_and_others_still_go(
     sender = _Exploding()
     with transaction(factory) as session:
         asta, target = f.user(session, "asta"), f.patient(session, "asta")
-        rebound = PushSubscription(user_id=asta.id, endpoint="https://rebind.evil.test/x",
-                                   p256dh=push_service.subscriber().p256dh,
-                                   auth=push_service.subscriber().auth, patient_ids=[],
-                                   status="active", created_at=f.T0)
+        rebound = PushSubscription(
+            user_id=asta.id,
+            endpoint="https://rebind.evil.test/x",
+            p256dh=push_service.subscriber().p256dh,
+            auth=push_service.subscriber().auth,
+            patient_ids=[],
+            status="active",
+            created_at=f.T0,
+        )
         broken_browser = push_service.subscriber()
         broken_browser.endpoint = broken_browser.endpoint + "/boom"
         broken = f.subscription(session, asta, broken_browser)
         fine = f.subscription(session, asta, push_service.subscriber())
         session.add(rebound)
         session.flush()
-        rows = {name: f.message(session, sub, target, n).id
-                for n, (name, sub) in enumerate(
-                    [("rebound", rebound), ("broken", broken), ("fine", fine)])}
+        rows = {
+            name: f.message(session, sub, target, n).id
+            for n, (name, sub) in enumerate(
+                [("rebound", rebound), ("broken", broken), ("fine", fine)]
+            )
+        }
     # At subscribe time the host was public; now it resolves to the metadata service.
-    stats = dispatch(factory, push_settings, f.T0, sender=sender, rng=random.Random(1),
-                     resolver=TableResolver({"rebind.evil.test": ["169.254.169.254"]}))
+    stats = dispatch(
+        factory,
+        push_settings,
+        f.T0,
+        sender=sender,
+        rng=random.Random(1),
+        resolver=TableResolver({"rebind.evil.test": ["169.254.169.254"]}),
+    )
     assert (stats.sent, stats.dead) == (1, 2)
     assert [m.endpoint for m in sender.sent] == [fine.endpoint]
     with transaction(factory) as session:
-        shown = {name: notification_dict(session.get(OutboxMessage, rid))  # type: ignore[arg-type]
-                 for name, rid in rows.items()}
+        shown = {
+            name: notification_dict(session.get(OutboxMessage, rid))  # type: ignore[arg-type]
+            for name, rid in rows.items()
+        }
     assert shown["rebound"]["reason"] == "endpoint_address_not_allowed"
     assert shown["broken"]["status"] == "dead" and shown["broken"]["reason"] == "sender_error"
     assert all("10.0.0.5" not in str(n) and "169.254" not in str(n) for n in shown.values())
