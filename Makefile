@@ -30,8 +30,11 @@ seed: migrate
 run: seed
 	$(DEV) $(BIN)/selfcare serve
 
+PY_TREES := app rules sync tests bench sample_data
+
 lint: $(STAMP)
-	$(BIN)/ruff check app rules sync tests bench sample_data
+	$(BIN)/ruff format --check $(PY_TREES)
+	$(BIN)/ruff check $(PY_TREES)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -44,7 +47,8 @@ test: lint
 # The inner loop: SQLite only, in process (no real uvicorn, not the every-route sweeps), in
 # parallel, stop at the first failure. `make test` (CI) runs everything on both databases.
 test-fast: $(STAMP)
-	$(BIN)/ruff check app rules sync tests bench sample_data
+	$(BIN)/ruff format --check $(PY_TREES)
+	$(BIN)/ruff check $(PY_TREES)
 	SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -n $(WORKERS) -x -q -m "not e2e and not slow"
 
 # The care team's pages in Chromium (Debian's /usr/bin/chromium), screenshots in var/screenshots.
