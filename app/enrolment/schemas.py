@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.people import PersonOut
 from app.plans.schemas import CareContactTeamOut
+from rules.engine import DEFAULT_TZ
 from rules.text import SingleLine
 
 
@@ -19,7 +20,7 @@ class EnrolPatientIn(BaseModel):
 
     personnummer: SingleLine = Field(min_length=10, max_length=13)
     display_name: SingleLine = Field(min_length=1, max_length=200)
-    timezone: SingleLine = Field(default="Europe/Stockholm", max_length=64)
+    timezone: SingleLine = Field(default=DEFAULT_TZ, max_length=64)
     language: str = Field(default="sv", pattern="^(sv|en)$")
     team_id: SingleLine = Field(min_length=1, max_length=36)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-# The care team works in Swedish time; a patient's own time zone is shown where it differs.
-TIME_ZONE = ZoneInfo("Europe/Stockholm")
+from rules.engine import DEFAULT_TZ
+
+# The care team works in Swedish time (the service's default zone).
+TIME_ZONE = ZoneInfo(DEFAULT_TZ)
 
 TEXTS: dict[str, dict[str, str]] = {
     "sv": {
