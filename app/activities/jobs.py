@@ -29,6 +29,7 @@ from app.db import new_id
 from app.jobs import each
 from app.localtime import zone_named
 from app.patients.models import Patient
+from app.push import repository as push_repository
 from app.push import service as push_service
 from rules.language import Priority
 
@@ -96,7 +97,7 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
     for user in push_service.patient_side(session, patient, now, Scope.RECEIVE_ADVICE):
         is_own = patient.user_id == user.id
         title = reminder_title(activity, patient, user)
-        for sub in push_service.active_subscriptions(session, user.id):
+        for sub in push_repository.active_subscriptions(session, user.id):
             if not is_own and patient.id not in sub.patient_ids:
                 continue
             push_service.enqueue(

@@ -26,6 +26,7 @@ from app.auth.policy import Access, Actor, Relation
 from app.dialogue.models import Message, Side
 from app.feed import service as feed
 from app.patients.models import Patient
+from app.push import repository as push_repository
 from app.push import service as push_service
 from app.push.models import PushSubscription
 
@@ -174,7 +175,7 @@ def _notify_patient_side(
     for user in push_service.patient_side(session, patient, now, Scope.MESSAGE):
         lang = push_service.language_of(user)
         is_own = patient.user_id == user.id
-        for sub in push_service.active_subscriptions(session, user.id):
+        for sub in push_repository.active_subscriptions(session, user.id):
             if not is_own and patient.id not in sub.patient_ids:
                 continue
             _enqueue(
@@ -187,7 +188,7 @@ def _notify_care_team(session: Session, patient: Patient, message: Message, now:
         lang = push_service.language_of(clinician)
         title = _TITLES["patient"][lang].format(name=patient.display_name)
         url = f"/vard/patienter/{patient.id}/meddelanden"
-        for sub in push_service.active_subscriptions(session, clinician.id):
+        for sub in push_repository.active_subscriptions(session, clinician.id):
             _enqueue(session, sub, patient, message, title, url, now)
 
 

@@ -23,6 +23,7 @@ from app.directory.models import TeamRequest, TeamRequestStatus
 from app.errors import Conflict, NotFound
 from app.feed import service as feed
 from app.patients.models import CareTeam, CareUnit, Patient, TeamPatient
+from app.push import repository as push_repository
 from app.push import service as push
 
 NOTICE_TTL_SECONDS = 7 * 24 * 3600
@@ -239,7 +240,7 @@ def tell_patient(session: Session, row: TeamRequest, now: datetime) -> int:
     count = 0
     for user in push.patient_side(session, patient, now, Scope.AGREE):
         title = notice_text(row.status, unit.name, push.language_of(user))
-        for subscription in push.active_subscriptions(session, user.id):
+        for subscription in push_repository.active_subscriptions(session, user.id):
             push.enqueue(
                 session,
                 subscription=subscription,
