@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.activities import repository
 from app.activities.models import Activity, ActivityReminder, Status
 from app.activities.service import kind_phrase
 from app.auth.models import Scope, User
 from app.config import Settings
-from app.db import new_id
 from app.jobs import each
 from app.localtime import zone_named
 from app.patients.models import Patient
@@ -51,21 +49,6 @@ def reminder_title(activity: Activity, patient: Patient, user: User) -> str:
     return TITLES[lang][whose].format(what=what, at=at, name=first_name)
 
 
-def due_activity_ids(session: Session, now: datetime, lead: timedelta) -> list[str]:
-    """Planned activities that start after now and within the lead time, soonest first."""
-    return list(
-        session.scalars(
-            select(Activity.id)
-            .where(
-                Activity.status == Status.PLANNED,
-                Activity.start > now,
-                Activity.start <= now + lead,
-            )
-            .order_by(Activity.start, Activity.id)
-        )
-    )
-
-
 def remind_activity(session: Session, activity_id: str, now: datetime, lead: timedelta) -> str:
     """Claim and send one activity's reminder (call inside a transaction); what happened."""
     activity = session.get(Activity, activity_id)
@@ -77,19 +60,7 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
     patient = session.get(Patient, activity.patient_id)
     if patient is None:
         return "not_planned"
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    reminder_id = session.scalar(
-        insert(ActivityReminder)
-        .values(
-            id=new_id(),
-            activity_id=activity.id,
-            start=activity.start,
-            notifications=0,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["activity_id", "start"])
-        .returning(ActivityReminder.id)
-    )
+    reminder_id = repository.claim_reminder(session, activity, now)
     if reminder_id is None:
         return "already"  # another run (or worker) claimed this start time
     ttl = max(MIN_TTL_SECONDS, int((activity.start - now).total_seconds()))
@@ -127,7 +98,9 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
 
 
 def _due(session: Session, settings: Settings, now: datetime) -> list[str]:
-    return due_activity_ids(session, now, timedelta(minutes=settings.activity_reminder_minutes))
+    return repository.due_activity_ids(
+        session, now, timedelta(minutes=settings.activity_reminder_minutes)
+    )
 
 
 @each("activity-reminders", _due)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.activities import repository as activities_repository
 from app.activities import service as activities_service
 from app.auth.policy import Access, advice_audience
 from app.findings import service as findings_service
@@ -44,7 +45,7 @@ def overview(
         "goals": goals_service.goals_with_milestones(session, patient.id),
         "agreements": plan_dict["agreements"] if plan_dict is not None else [],
         "activities": activities_service.activity_dicts(
-            session, activities_service.upcoming(session, patient.id, now, ACTIVITIES_SHOWN)
+            session, activities_repository.upcoming(session, patient.id, now, ACTIVITIES_SHOWN)
         ),
         "care_contact": contact.contact_dict(session, contact.current(session, patient.id)),
         "story": story.story_dicts(session, [written])[0] if written else story.empty(),
