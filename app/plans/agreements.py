@@ -28,7 +28,7 @@ from app.auth import people
 from app.auth.models import User
 from app.auth.policy import Access, Relation, grant_is_active
 from app.db import new_id
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, ErrorItem, NotFound
 from app.feed import service as feed
 from app.patients.models import Patient
 from app.plans import repository
@@ -45,10 +45,6 @@ _FROM: dict[str, frozenset[str]] = {
     "done": frozenset({"agreed", "paused"}),
 }
 _CONTENT_KEYS = ("text", "what", "when", "responsible")
-
-
-def _error(loc: str, code: str, message: str) -> dict[str, str]:
-    return {"loc": loc, "code": code, "message": message}
 
 
 def content_of(agreement: Agreement) -> dict[str, Any]:
@@ -94,14 +90,14 @@ def _responsible_name(
 
 def prepare(
     session: Session, patient: Patient, agreements: Sequence[Agreement], now: datetime
-) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+) -> tuple[list[dict[str, Any]], list[ErrorItem]]:
     """The agreements of a new plan version as stored (with ids), and any errors.
 
     A new agreement gets an id; a known one must be the patient's and unchanged. The person
     or team responsible must exist and relate to the patient (default: the patient).
     """
     stored: list[dict[str, Any]] = []
-    errors: list[dict[str, str]] = []
+    errors: list[ErrorItem] = []
     known = {r.id: r for r in repository.agreement_records(session, patient.id)}
     for i, agreement in enumerate(agreements):
         loc = f"agreements[{i}]"
@@ -111,15 +107,19 @@ def prepare(
                 update={"id": repository.first_team_id(session, patient.id)}
             )
         if responsible.kind in ("relative", "clinician", "team") and not responsible.id:
-            errors.append(_error(f"{loc}.responsible.id", "required", "Say who is responsible."))
+            errors.append(
+                ErrorItem(
+                    loc=f"{loc}.responsible.id", code="required", message="Say who is responsible."
+                )
+            )
             continue
         name = _responsible_name(session, patient, responsible, now)
         if name is None:
             errors.append(
-                _error(
-                    f"{loc}.responsible",
-                    "unknown_responsible",
-                    f"No {responsible.kind} with this id takes part in the patient's care.",
+                ErrorItem(
+                    loc=f"{loc}.responsible",
+                    code="unknown_responsible",
+                    message=f"No {responsible.kind} with this id takes part in the patient's care.",
                 )
             )
             continue
@@ -132,14 +132,16 @@ def prepare(
             continue
         record = known.get(agreement.id)
         if record is None:
-            errors.append(_error(f"{loc}.id", "unknown_agreement", "No such agreement."))
+            errors.append(
+                ErrorItem(loc=f"{loc}.id", code="unknown_agreement", message="No such agreement.")
+            )
         elif not _same(record.content, content):
             errors.append(
-                _error(
-                    f"{loc}",
-                    "agreement_changed",
-                    "An agreement cannot be changed once proposed: leave out its id to propose "
-                    "a new one.",
+                ErrorItem(
+                    loc=f"{loc}",
+                    code="agreement_changed",
+                    message="An agreement cannot be changed once proposed: leave out its id "
+                    "to propose a new one.",
                 )
             )
         else:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import Scope, User
 from app.auth.policy import grant_is_active
 from app.config import Settings
-from app.errors import NotFound, Unprocessable
+from app.errors import ErrorItem, NotFound, Unprocessable
 from app.patients.models import Patient
 from app.push import endpoints, repository
 from app.push.models import (
@@ -180,12 +180,12 @@ def enqueue_advice(session: Session, advice: PushedAdvice, patient: Patient, now
 # --- subscriptions ------------------------------------------------------------------------------
 
 
-def subscription_errors(settings: Settings, body: SubscriptionIn) -> list[dict[str, str]]:
+def subscription_errors(settings: Settings, body: SubscriptionIn) -> list[ErrorItem]:
     """Why a subscription cannot be used (empty when it can): endpoint and key checks."""
-    errors: list[dict[str, str]] = []
+    errors: list[ErrorItem] = []
 
     def error(loc: str, code: str, message: str) -> None:
-        errors.append({"loc": loc, "code": code, "message": message})
+        errors.append(ErrorItem(loc=loc, code=code, message=message))
 
     problem = endpoints.endpoint_problem(body.endpoint, settings, endpoints.resolver_for(settings))
     if problem is not None:
