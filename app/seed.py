@@ -32,8 +32,8 @@ from app.goals import service as goals_service
 from app.ingest import pipeline as ingest_pipeline
 from app.patients.models import CareTeam, CareUnit, Organisation, Patient, TeamMember, TeamPatient
 from app.plans import contact as plans_contact
+from app.plans import repository as plans_repository
 from app.plans import service as plans_service
-from app.plans import story as plans_story
 from app.plans.models import AgreementEvent, StoryVersion
 from app.readings.models import Reading, Source
 from rules.engine import DEFAULT_TZ
@@ -357,7 +357,7 @@ def _team_clinician(session: Session, patient: Patient) -> str | None:
 
 def load_story(session: Session, patient: Patient, path: Path, now: datetime) -> bool:
     """Add what matters to the patient, in their own words, when they have written nothing."""
-    if not path.exists() or plans_story.current(session, patient.id) is not None:
+    if not path.exists() or plans_repository.current_story(session, patient.id) is not None:
         return False
     body = json.loads(path.read_text())
     session.add(

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.activities import repository
 from app.activities.models import Activity, ActivityReminder, Status
 from app.activities.service import kind_phrase
 from app.auth.models import Scope, User
 from app.config import Settings
-from app.db import new_id
 from app.jobs import each
 from app.localtime import zone_named
 from app.patients.models import Patient
+from app.push import repository as push_repository
 from app.push import service as push_service
 from rules.language import Priority
 
@@ -50,21 +49,6 @@ def reminder_title(activity: Activity, patient: Patient, user: User) -> str:
     return TITLES[lang][whose].format(what=what, at=at, name=first_name)
 
 
-def due_activity_ids(session: Session, now: datetime, lead: timedelta) -> list[str]:
-    """Planned activities that start after now and within the lead time, soonest first."""
-    return list(
-        session.scalars(
-            select(Activity.id)
-            .where(
-                Activity.status == Status.PLANNED,
-                Activity.start > now,
-                Activity.start <= now + lead,
-            )
-            .order_by(Activity.start, Activity.id)
-        )
-    )
-
-
 def remind_activity(session: Session, activity_id: str, now: datetime, lead: timedelta) -> str:
     """Claim and send one activity's reminder (call inside a transaction); what happened."""
     activity = session.get(Activity, activity_id)
@@ -76,19 +60,7 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
     patient = session.get(Patient, activity.patient_id)
     if patient is None:
         return "not_planned"
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    reminder_id = session.scalar(
-        insert(ActivityReminder)
-        .values(
-            id=new_id(),
-            activity_id=activity.id,
-            start=activity.start,
-            notifications=0,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["activity_id", "start"])
-        .returning(ActivityReminder.id)
-    )
+    reminder_id = repository.claim_reminder(session, activity, now)
     if reminder_id is None:
         return "already"  # another run (or worker) claimed this start time
     ttl = max(MIN_TTL_SECONDS, int((activity.start - now).total_seconds()))
@@ -96,7 +68,7 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
     for user in push_service.patient_side(session, patient, now, Scope.RECEIVE_ADVICE):
         is_own = patient.user_id == user.id
         title = reminder_title(activity, patient, user)
-        for sub in push_service.active_subscriptions(session, user.id):
+        for sub in push_repository.active_subscriptions(session, user.id):
             if not is_own and patient.id not in sub.patient_ids:
                 continue
             push_service.enqueue(
@@ -126,7 +98,9 @@ def remind_activity(session: Session, activity_id: str, now: datetime, lead: tim
 
 
 def _due(session: Session, settings: Settings, now: datetime) -> list[str]:
-    return due_activity_ids(session, now, timedelta(minutes=settings.activity_reminder_minutes))
+    return repository.due_activity_ids(
+        session, now, timedelta(minutes=settings.activity_reminder_minutes)
+    )
 
 
 @each("activity-reminders", _due)

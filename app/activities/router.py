@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
+from app.activities import repository as activities_repository
 from app.activities import service as activities
 from app.activities.models import Status
 from app.activities.schemas import (
@@ -44,7 +45,7 @@ def list_activities(
     status: Annotated[Status | None, Query()] = None,
 ) -> dict[str, Any]:
     """Activities starting in ``[from, to)`` when given, of one ``status`` when given."""
-    found = activities.list_activities(
+    found = activities_repository.list_activities(
         session, access.patient.id, start_from=start_from, to=to, status=status
     )
     return {"items": activities.activity_dicts(session, found)}

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from icalendar import Calendar, Event
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.activities import repository
 from app.activities.models import Activity, ActivityChange, CalendarLink, Kind, Status
 from app.activities.schemas import ActivityIn, ActivityPatchIn
 from app.auth import people
@@ -94,41 +94,6 @@ def activity_dicts(session: Session, activities: Sequence[Activity]) -> list[dic
     """Activities in their API form, the people named looked up in one query."""
     users = people.users_by_id(session, [a.who_id for a in activities])
     return [activity_dict(a, users) for a in activities]
-
-
-def list_activities(
-    session: Session,
-    patient_id: str,
-    *,
-    start_from: datetime | None = None,
-    to: datetime | None = None,
-    status: Status | None = None,
-) -> list[Activity]:
-    """The patient's activities by start, within ``[start_from, to)`` when given."""
-    query = select(Activity).where(Activity.patient_id == patient_id)
-    if start_from is not None:
-        query = query.where(Activity.start >= start_from)
-    if to is not None:
-        query = query.where(Activity.start < to)
-    if status is not None:
-        query = query.where(Activity.status == status)
-    return list(session.scalars(query.order_by(Activity.start, Activity.id)))
-
-
-def upcoming(session: Session, patient_id: str, now: datetime, limit: int) -> list[Activity]:
-    """The patient's next planned activities (from now on), soonest first."""
-    return list(
-        session.scalars(
-            select(Activity)
-            .where(
-                Activity.patient_id == patient_id,
-                Activity.status == Status.PLANNED,
-                Activity.start >= now,
-            )
-            .order_by(Activity.start, Activity.id)
-            .limit(limit)
-        )
-    )
 
 
 def _invalid(loc: str, code: str, message: str) -> Unprocessable:
@@ -275,21 +240,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _active_links(session: Session, patient_id: str) -> list[CalendarLink]:
-    return list(
-        session.scalars(
-            select(CalendarLink).where(
-                CalendarLink.patient_id == patient_id, CalendarLink.ended_at.is_(None)
-            )
-        )
-    )
-
-
 def new_calendar_link(session: Session, settings: Settings, access: Access, now: datetime) -> str:
     """Make the patient's calendar link, ending the one before; its URL (shown once)."""
     # The feed lock serialises two renewals at once, so one link stays active.
     feed.lock_patient(session, access.patient.id)
-    for link in _active_links(session, access.patient.id):
+    for link in repository.active_links(session, access.patient.id):
         link.ended_at = now
     token = secrets.token_urlsafe(32)
     session.add(
@@ -307,7 +262,7 @@ def new_calendar_link(session: Session, settings: Settings, access: Access, now:
 
 def end_calendar_link(session: Session, access: Access, now: datetime) -> None:
     """Turn the patient's calendar link off (nothing to do when there is none)."""
-    for link in _active_links(session, access.patient.id):
+    for link in repository.active_links(session, access.patient.id):
         link.ended_at = now
     session.flush()
 
@@ -316,11 +271,7 @@ def link_by_token(session: Session, token: str) -> CalendarLink | None:
     """The active link with this token, or None (malformed, unknown or ended alike)."""
     if not TOKEN_PATTERN.match(token):
         return None
-    return session.scalars(
-        select(CalendarLink).where(
-            CalendarLink.token_hash == token_hash(token), CalendarLink.ended_at.is_(None)
-        )
-    ).first()
+    return repository.active_link_with_hash(session, token_hash(token))
 
 
 def calendar_ics(session: Session, patient: Patient, now: datetime) -> bytes:
@@ -331,7 +282,7 @@ def calendar_ics(session: Session, patient: Patient, now: datetime) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", "Egenvård" if lang == "sv" else "Self-care")
-    activities = list_activities(
+    activities = repository.list_activities(
         session, patient.id, start_from=now - FEED_PAST, to=now + FEED_AHEAD
     )
     for activity in activities:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.audit import service as audit
+from app.audit import repository as audit_repository
 from app.audit.schemas import AccessLogOut
 from app.auth import people
 from app.bounds import MAX_DB_INT
@@ -27,7 +27,9 @@ def access_log(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """The patient's access log, newest first; ``before`` pages back by sequence number."""
-    rows = audit.access_log(session, access.patient.id, limit=limit + 1, before_seq=before)
+    rows = audit_repository.access_log(
+        session, access.patient.id, limit=limit + 1, before_seq=before
+    )
     page = rows[:limit]
     names = people.users_by_id(session, [e.actor_id for e in page])
     return {

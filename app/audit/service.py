@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit import repository
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
 from app.config import Settings, get_settings
 from app.keys import write_once
@@ -169,9 +170,7 @@ def write_pending(session: Session) -> None:
     if not entries:
         return
     key = _session_key(session)
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
+    head = repository.locked_head(session)
     for entry in entries:
         row = AuditEvent(
             seq=head.last_seq + 1,
@@ -206,22 +205,6 @@ def _before_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
-
-
-def access_log(
-    session: Session, patient_id: str, *, limit: int, before_seq: int | None
-) -> list[AuditEvent]:
-    """The audit events that touched a patient's data, newest first."""
-    query = (
-        select(AuditEvent)
-        .join(AuditSubject, AuditSubject.event_seq == AuditEvent.seq)
-        .where(AuditSubject.patient_id == patient_id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(limit)
-    )
-    if before_seq is not None:
-        query = query.where(AuditEvent.seq < before_seq)
-    return list(session.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -364,18 +347,11 @@ def chain_chunk(
     session: Session, *, after_seq: int, limit: int = CHUNK_ROWS
 ) -> list[tuple[ChainRow, str, str, list[str]]]:
     """The next ``limit`` audit rows after ``after_seq``, each with its subject patients."""
-    table = AuditEvent.__table__
-    rows = session.execute(
-        select(table).where(table.c.seq > after_seq).order_by(table.c.seq).limit(limit)
-    ).all()
+    rows: Sequence[Any] = repository.rows_after(session, after_seq, limit)
     if not rows:
         return []
     subjects: dict[int, list[str]] = {}
-    for seq, pid in session.execute(
-        select(AuditSubject.event_seq, AuditSubject.patient_id).where(
-            AuditSubject.event_seq > after_seq, AuditSubject.event_seq <= rows[-1].seq
-        )
-    ):
+    for seq, pid in repository.subjects_between(session, after_seq, rows[-1].seq):
         subjects.setdefault(seq, []).append(pid)
     return [(r, r.prev_hash, r.hash, subjects.get(r.seq, [])) for r in rows]
 
@@ -396,8 +372,3 @@ def verify_chain(session: Session, key: bytes, anchors: Iterable[Anchor] = ()) -
             break
         last = chunk[-1][0].seq
     return walk.finish(chain_head(session))
-
-
-def count_events(session: Session) -> int:
-    """How many audit events exist."""
-    return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, Scope, User
 from app.patients.models import Patient
+from app.push import repository as push_repository
 from app.push import service as push
 
 ACCEPTED, CONFIRMED, CHANGED, REVOKED, REPRESENTATIVE = (
@@ -61,7 +62,7 @@ def tell_patient(
         return 0
     title = notice_text(event, grant, grantee.display_name, push.language_of(owner))
     count = 0
-    for subscription in push.active_subscriptions(session, owner.id):
+    for subscription in push_repository.active_subscriptions(session, owner.id):
         push.enqueue(
             session,
             subscription=subscription,

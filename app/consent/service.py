@@ -16,13 +16,12 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.auth import people
 from app.auth.models import GrantBasis, GrantStatus, ProxyGrant, Role, User
 from app.auth.policy import Access, GrantChange, grant_change_check, grant_is_active, visible_grant
-from app.consent import notices
+from app.consent import notices, repository
 from app.consent.models import ProxyInvitation
 from app.consent.schemas import GrantChangeIn, InvitationIn, RepresentativeIn
 from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
@@ -81,25 +80,13 @@ def grant_dict(session: Session, grant: ProxyGrant, now: datetime) -> dict[str, 
 
 def list_grants(session: Session, access: Access, now: datetime) -> list[dict[str, Any]]:
     """The patient's grants the caller may see, newest first (a proxy: their own)."""
-    grants = session.scalars(
-        select(ProxyGrant)
-        .where(ProxyGrant.patient_id == access.patient.id)
-        .order_by(ProxyGrant.created_at.desc(), ProxyGrant.id)
-    )
+    grants = repository.patient_grants(session, access.patient.id)
     return [grant_dict(session, g, now) for g in grants if visible_grant(access, g)]
 
 
 def grants_of_user(session: Session, user: User, now: datetime) -> list[dict[str, Any]]:
     """Grants a user gave (as a patient) or holds (as a proxy), not revoked, for ``GET /me``."""
-    own = select(Patient.id).where(Patient.user_id == user.id)
-    grants = session.scalars(
-        select(ProxyGrant)
-        .where(
-            (ProxyGrant.grantee_id == user.id) | ProxyGrant.patient_id.in_(own),
-            ProxyGrant.status != GrantStatus.REVOKED,
-        )
-        .order_by(ProxyGrant.created_at.desc(), ProxyGrant.id)
-    )
+    grants = repository.grants_given_or_held(session, user.id)
     return [grant_dict(session, g, now) for g in grants]
 
 
@@ -135,9 +122,7 @@ def invite(session: Session, access: Access, body: InvitationIn, now: datetime) 
 
 def find_invitation(session: Session, code: str, now: datetime) -> ProxyInvitation:
     """The unused, unexpired invitation with this code; 404 otherwise (one answer for all)."""
-    invitation = session.scalars(
-        select(ProxyInvitation).where(ProxyInvitation.code_hash == code_hash(code))
-    ).first()
+    invitation = repository.invitation_by_code_hash(session, code_hash(code))
     if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
         raise NotFound("No such invitation.")
     return invitation
@@ -164,14 +149,9 @@ def accept(
     assert patient is not None
     check_invitee(invitation, patient, grantee)
     feed.lock_patient(session, patient.id)  # one grant change per patient at a time
-    spent = session.execute(
-        update(ProxyInvitation)
-        .where(ProxyInvitation.id == invitation.id, ProxyInvitation.used_at.is_(None))
-        .values(used_at=now, used_by=grantee.id)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    if not repository.spend_invitation(session, invitation.id, grantee.id, now):
         raise NotFound("No such invitation.")
-    for earlier in _grants(session, patient.id, grantee.id, GrantStatus.PENDING):
+    for earlier in repository.grants_between(session, patient.id, grantee.id, GrantStatus.PENDING):
         _revoke(earlier, by=grantee.id, now=now)  # the newest acceptance is the one to confirm
     session.flush()
     grant = ProxyGrant(
@@ -212,7 +192,9 @@ def confirm(session: Session, access: Access, grant: ProxyGrant, now: datetime) 
     if grant.status != GrantStatus.PENDING:
         raise Conflict("Only a pending grant can be confirmed.")
     feed.lock_patient(session, grant.patient_id)
-    for earlier in _grants(session, grant.patient_id, grant.grantee_id, GrantStatus.ACTIVE):
+    for earlier in repository.grants_between(
+        session, grant.patient_id, grant.grantee_id, GrantStatus.ACTIVE
+    ):
         _revoke(earlier, by=access.actor.id, now=now)
         earlier.replaced_by = grant.id
     session.flush()  # the old grant leaves the one-active index before the new one enters
@@ -286,8 +268,10 @@ def register_representative(
         confirmed_at=now,
         updated_at=now,
     )
-    replaced = _grants(session, access.patient.id, grantee.id, GrantStatus.ACTIVE)
-    for pending in _grants(session, access.patient.id, grantee.id, GrantStatus.PENDING):
+    replaced = repository.grants_between(session, access.patient.id, grantee.id, GrantStatus.ACTIVE)
+    for pending in repository.grants_between(
+        session, access.patient.id, grantee.id, GrantStatus.PENDING
+    ):
         _revoke(pending, by=access.actor.id, now=now)
     for earlier in replaced:
         _revoke(earlier, by=access.actor.id, now=now)
@@ -298,18 +282,6 @@ def register_representative(
         earlier.replaced_by = grant.id
     _changed(session, access.patient, grant, notices.REPRESENTATIVE, now)
     return grant
-
-
-def _grants(session: Session, patient_id: str, grantee_id: str, status: str) -> list[ProxyGrant]:
-    return list(
-        session.scalars(
-            select(ProxyGrant).where(
-                ProxyGrant.patient_id == patient_id,
-                ProxyGrant.grantee_id == grantee_id,
-                ProxyGrant.status == status,
-            )
-        )
-    )
 
 
 def _revoke(grant: ProxyGrant, *, by: str, now: datetime) -> None:

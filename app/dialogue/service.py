@@ -16,16 +16,17 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth import people, policy
 from app.auth.models import Scope, User
 from app.auth.people import team_clinicians
 from app.auth.policy import Access, Actor, Relation
+from app.dialogue import repository
 from app.dialogue.models import Message, Side
 from app.feed import service as feed
 from app.patients.models import Patient
+from app.push import repository as push_repository
 from app.push import service as push_service
 from app.push.models import PushSubscription
 
@@ -99,17 +100,7 @@ def open_thread(
     Returns the messages and how many of the other side's messages this opening marked read.
     """
     other = Side.PATIENT if side_of(access) == Side.CARE_TEAM else Side.CARE_TEAM
-    unread = list(
-        session.scalars(
-            select(Message)
-            .where(
-                Message.patient_id == access.patient.id,
-                Message.side == other,
-                Message.read_at.is_(None),
-            )
-            .order_by(Message.created_at, Message.id)
-        )
-    )
+    unread = repository.unread_from(session, access.patient.id, other)
     for message in unread:
         message.read_at = now
     if unread:
@@ -123,14 +114,7 @@ def open_thread(
             ],
             now=now,
         )
-    latest = list(
-        session.scalars(
-            select(Message)
-            .where(Message.patient_id == access.patient.id)
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(limit)
-        )
-    )
+    latest = repository.latest_messages(session, access.patient.id, limit)
     latest.reverse()
     return latest, len(unread)
 
@@ -155,16 +139,7 @@ def unread_for(
             continue
         for patient_id in group:
             counts[patient_id] = 0
-        rows = session.execute(
-            select(Message.patient_id, func.count())
-            .where(
-                Message.patient_id.in_(sorted(group)),
-                Message.side == side,
-                Message.read_at.is_(None),
-            )
-            .group_by(Message.patient_id)
-        ).all()
-        counts.update(rows)
+        counts.update(repository.unread_counts(session, group, side))
     return counts
 
 
@@ -174,7 +149,7 @@ def _notify_patient_side(
     for user in push_service.patient_side(session, patient, now, Scope.MESSAGE):
         lang = push_service.language_of(user)
         is_own = patient.user_id == user.id
-        for sub in push_service.active_subscriptions(session, user.id):
+        for sub in push_repository.active_subscriptions(session, user.id):
             if not is_own and patient.id not in sub.patient_ids:
                 continue
             _enqueue(
@@ -187,7 +162,7 @@ def _notify_care_team(session: Session, patient: Patient, message: Message, now:
         lang = push_service.language_of(clinician)
         title = _TITLES["patient"][lang].format(name=patient.display_name)
         url = f"/vard/patienter/{patient.id}/meddelanden"
-        for sub in push_service.active_subscriptions(session, clinician.id):
+        for sub in push_repository.active_subscriptions(session, clinician.id):
             _enqueue(session, sub, patient, message, title, url, now)
 
 

@@ -19,6 +19,7 @@ from app.audit import service as audit
 from app.clock import utcnow
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, transaction
+from app.directory import repository as directory_repository
 from app.directory import service, team_requests
 from app.errors import AppError
 from app.patients.models import CareTeam, CareUnit, Organisation
@@ -266,7 +267,9 @@ def admin_list() -> None:
         units = service.list_care_units(session)
         teams = service.list_teams(session)
         clinicians = service.list_clinicians(session)
-        pending = team_requests.request_dicts(session, team_requests.pending(session), admin=True)
+        pending = team_requests.request_dicts(
+            session, directory_repository.pending_requests(session), admin=True
+        )
     _table("organisations", ["id", "name", "kind"], [[o["id"], o["name"], o["kind"]] for o in orgs])
     _table(
         "care units",

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from app.clock import utcnow
 from app.deps import AdminDep, SessionDep, TeamRequestAccess
+from app.directory import repository as directory_repository
 from app.directory import service, team_requests
 from app.directory.schemas import (
     CareUnitIn,
@@ -164,7 +165,7 @@ def unlink_login(admin: AdminDep, session: SessionDep, user_id: str) -> Any:
 )
 def list_team_requests(admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     """Every pending team request, oldest first."""
-    rows = team_requests.pending(session)
+    rows = directory_repository.pending_requests(session)
     admin.audit(session, READ, tuple(sorted({r.patient_id for r in rows})))
     return {"items": team_requests.request_dicts(session, rows, admin=True)}
 
@@ -195,7 +196,7 @@ def confirm_team_request(
 )
 def patient_team_requests(access: TeamRequestAccess, session: SessionDep) -> dict[str, Any]:
     """The patient's team requests, newest first (pending and decided)."""
-    rows = team_requests.for_patient(session, access.patient.id)
+    rows = directory_repository.patient_requests(session, access.patient.id)
     return {"items": team_requests.request_dicts(session, rows)}
 
 

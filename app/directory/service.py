@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
+from app.directory import repository
 from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
 from app.patients.models import CareTeam, CareUnit, Organisation, TeamMember
 
@@ -28,10 +28,6 @@ def _get(session: Session, model: type[T], entity_id: str, what: str) -> T:
     return found
 
 
-def _same_name(column: Any, name: str) -> Any:
-    return func.lower(column) == name.lower()
-
-
 def organisation_dict(org: Organisation) -> dict[str, Any]:
     """The API form of an organisation."""
     return {"id": org.id, "name": org.name, "kind": org.kind}
@@ -39,13 +35,12 @@ def organisation_dict(org: Organisation) -> dict[str, Any]:
 
 def list_organisations(session: Session) -> list[dict[str, Any]]:
     """Every organisation, by name."""
-    rows = session.scalars(select(Organisation).order_by(Organisation.name, Organisation.id))
-    return [organisation_dict(o) for o in rows]
+    return [organisation_dict(o) for o in repository.organisations(session)]
 
 
 def create_organisation(session: Session, *, name: str, kind: str) -> dict[str, Any]:
     """Add an organisation; 409 when one has this name already."""
-    if session.scalars(select(Organisation.id).where(_same_name(Organisation.name, name))).first():
+    if repository.organisation_named(session, name):
         raise Conflict("An organisation with this name exists.")
     org = Organisation(name=name, kind=kind)
     session.add(org)
@@ -62,17 +57,13 @@ def care_unit_dict(session: Session, unit: CareUnit) -> dict[str, Any]:
 
 def list_care_units(session: Session) -> list[dict[str, Any]]:
     """Every care unit, by name."""
-    rows = session.scalars(select(CareUnit).order_by(CareUnit.name, CareUnit.id))
-    return [care_unit_dict(session, u) for u in rows]
+    return [care_unit_dict(session, u) for u in repository.care_units(session)]
 
 
 def create_care_unit(session: Session, *, organisation_id: str, name: str) -> dict[str, Any]:
     """Add a care unit to an organisation; 409 when the organisation has one of this name."""
     org = _get(session, Organisation, organisation_id, "organisation")
-    clash = select(CareUnit.id).where(
-        CareUnit.organisation_id == org.id, _same_name(CareUnit.name, name)
-    )
-    if session.scalars(clash).first():
+    if repository.care_unit_named(session, org.id, name):
         raise Conflict("The organisation has a care unit with this name.")
     unit = CareUnit(organisation_id=org.id, name=name)
     session.add(unit)
@@ -84,31 +75,24 @@ def team_dict(session: Session, team: CareTeam) -> dict[str, Any]:
     """The API form of a care team, with its members' ids."""
     unit = session.get(CareUnit, team.care_unit_id)
     assert unit is not None  # a foreign key
-    members = session.scalars(
-        select(TeamMember.user_id).where(TeamMember.team_id == team.id).order_by(TeamMember.since)
-    )
     return {
         "id": team.id,
         "name": team.name,
         "phone": team.phone,
         "care_unit": {"id": unit.id, "name": unit.name},
-        "member_ids": list(members),
+        "member_ids": repository.member_ids(session, team.id),
     }
 
 
 def list_teams(session: Session) -> list[dict[str, Any]]:
     """Every care team, by name."""
-    rows = session.scalars(select(CareTeam).order_by(CareTeam.name, CareTeam.id))
-    return [team_dict(session, t) for t in rows]
+    return [team_dict(session, t) for t in repository.teams(session)]
 
 
 def create_team(session: Session, *, care_unit_id: str, name: str, phone: str) -> dict[str, Any]:
     """Add a care team to a care unit; 409 when the unit has one of this name."""
     unit = _get(session, CareUnit, care_unit_id, "care unit")
-    clash = select(CareTeam.id).where(
-        CareTeam.care_unit_id == unit.id, _same_name(CareTeam.name, name)
-    )
-    if session.scalars(clash).first():
+    if repository.team_named(session, unit.id, name):
         raise Conflict("The care unit has a team with this name.")
     team = CareTeam(care_unit_id=unit.id, name=name, phone=phone)
     session.add(team)
@@ -118,9 +102,6 @@ def create_team(session: Session, *, care_unit_id: str, name: str, phone: str) -
 
 def user_dict(session: Session, user: User) -> dict[str, Any]:
     """The directory's form of a user, with the teams they belong to."""
-    teams = session.scalars(
-        select(TeamMember.team_id).where(TeamMember.user_id == user.id).order_by(TeamMember.since)
-    )
     return {
         "id": user.id,
         "handle": user.handle,
@@ -130,21 +111,18 @@ def user_dict(session: Session, user: User) -> dict[str, Any]:
         "language": user.language,
         "subject": user.subject,
         "active": user.active,
-        "team_ids": list(teams),
+        "team_ids": repository.team_ids_of(session, user.id),
     }
 
 
 def list_clinicians(session: Session) -> list[dict[str, Any]]:
     """Every clinician, by name."""
-    rows = session.scalars(
-        select(User).where(User.role == Role.CLINICIAN).order_by(User.display_name, User.id)
-    )
-    return [user_dict(session, u) for u in rows]
+    return [user_dict(session, u) for u in repository.clinicians(session)]
 
 
 def _subject_free(session: Session, subject: str, user_id: str | None) -> None:
     """409 when another user holds this login already."""
-    holder = session.scalars(select(User.id).where(User.subject == subject)).first()
+    holder = repository.user_id_with_subject(session, subject)
     if holder is not None and holder != user_id:
         raise Conflict("This login is linked to another user.")
 
@@ -160,7 +138,7 @@ def create_clinician(
     now: datetime,
 ) -> dict[str, Any]:
     """Add a clinician (no team yet); 409 when the handle or the login is taken."""
-    if session.scalars(select(User.id).where(User.handle == handle)).first():
+    if repository.user_by_handle(session, handle) is not None:
         raise Conflict("A user with this handle exists.")
     if subject is not None:
         _subject_free(session, subject, None)
@@ -238,7 +216,7 @@ def unlink_login(session: Session, *, user_id: str) -> dict[str, Any]:
 def find_user(session: Session, ref: str) -> User:
     """A user by id or handle (the command line's way to name people)."""
     found = session.get(User, ref) if len(ref) <= 36 else None
-    found = found or session.scalars(select(User).where(User.handle == ref)).first()
+    found = found or repository.user_by_handle(session, ref)
     if found is None:
         raise NotFound(f"No user {ref!r}.")
     return found
@@ -249,7 +227,7 @@ def find_by_name(session: Session, model: type[T], ref: str, what: str) -> T:
     found = session.get(model, ref) if len(ref) <= 36 else None
     if found is not None:
         return found
-    matches = list(session.scalars(select(model).where(model.name == ref)))  # type: ignore[attr-defined]
+    matches = repository.with_name(session, model, ref)
     if not matches:
         raise NotFound(f"No {what} {ref!r}.")
     if len(matches) > 1:

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +22,7 @@ from app.directory.models import TeamRequest, TeamRequestStatus
 from app.errors import Conflict, NotFound
 from app.feed import service as feed
 from app.patients.models import CareTeam, CareUnit, Patient, TeamPatient
+from app.push import repository as push_repository
 from app.push import service as push
 
 NOTICE_TTL_SECONDS = 7 * 24 * 3600
@@ -99,17 +99,6 @@ def request_dict(session: Session, row: TeamRequest, *, admin: bool = False) -> 
     return request_dicts(session, [row], admin=admin)[0]
 
 
-def pending_for(session: Session, patient_id: str, team_id: str) -> TeamRequest | None:
-    """The team's pending request for the patient, if there is one."""
-    return session.scalars(
-        select(TeamRequest).where(
-            TeamRequest.patient_id == patient_id,
-            TeamRequest.team_id == team_id,
-            TeamRequest.status == TeamRequestStatus.PENDING,
-        )
-    ).first()
-
-
 def create(
     session: Session, *, patient: Patient, team_id: str, requested_by: str | None, now: datetime
 ) -> TeamRequest:
@@ -129,28 +118,6 @@ def create(
         raise RequestPending("This team's request is waiting for the patient.") from exc
     _record_change(session, row, "create", now)
     return row
-
-
-def for_patient(session: Session, patient_id: str) -> list[TeamRequest]:
-    """Every request about the patient, newest first."""
-    return list(
-        session.scalars(
-            select(TeamRequest)
-            .where(TeamRequest.patient_id == patient_id)
-            .order_by(TeamRequest.requested_at.desc(), TeamRequest.id)
-        )
-    )
-
-
-def pending(session: Session) -> list[TeamRequest]:
-    """Every pending request, oldest first (what operations may have to confirm)."""
-    return list(
-        session.scalars(
-            select(TeamRequest)
-            .where(TeamRequest.status == TeamRequestStatus.PENDING)
-            .order_by(TeamRequest.requested_at, TeamRequest.id)
-        )
-    )
 
 
 def find(session: Session, request_id: str, patient_id: str | None = None) -> TeamRequest:
@@ -239,7 +206,7 @@ def tell_patient(session: Session, row: TeamRequest, now: datetime) -> int:
     count = 0
     for user in push.patient_side(session, patient, now, Scope.AGREE):
         title = notice_text(row.status, unit.name, push.language_of(user))
-        for subscription in push.active_subscriptions(session, user.id):
+        for subscription in push_repository.active_subscriptions(session, user.id):
             push.enqueue(
                 session,
                 subscription=subscription,

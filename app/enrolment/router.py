@@ -32,6 +32,7 @@ from app.enrolment.schemas import (
 from app.errors import BadRequest
 from app.patients.models import Patient
 from app.plans import contact as plans_contact
+from app.plans import repository as plans_repository
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 
@@ -77,7 +78,9 @@ def list_patients(
 @router.get("/{pid}", response_model=PatientDetailOut, summary="One patient")
 def get_patient(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The patient's registration data and named care contact (fast vårdkontakt)."""
-    named = plans_contact.contact_dict(session, plans_contact.current(session, access.patient.id))
+    named = plans_contact.contact_dict(
+        session, plans_repository.current_contact(session, access.patient.id)
+    )
     return {**patients_service.patient_dict(access.patient), "care_contact": named}
 
 

@@ -14,6 +14,7 @@ from app.auth import policy
 from app.auth.models import Role, User
 from app.auth.policy import Actor, Forbidden, relation_to, visible_patient_ids
 from app.consent import service as consent_service
+from app.directory import repository as directory_repository
 from app.directory import team_requests
 from app.directory.models import TeamRequest
 from app.errors import Conflict, ErrorItem, Unprocessable
@@ -180,7 +181,7 @@ def enrol(
         assert existing is not None
         if session.get(TeamPatient, {"team_id": team_id, "patient_id": enrolled}) is not None:
             raise AlreadyEnrolled(enrolled)
-        if team_requests.pending_for(session, enrolled, team_id) is not None:
+        if directory_repository.pending_request_for(session, enrolled, team_id) is not None:
             raise AlreadyEnrolled(enrolled, "This team's request is waiting for the patient.")
         try:
             request = team_requests.create(

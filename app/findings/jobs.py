@@ -27,6 +27,7 @@ from app.findings.evaluation import run_due_for_patient
 from app.findings.models import Flag, FlagStatus
 from app.jobs import each
 from app.patients.models import Patient
+from app.push import repository as push_repository
 from app.push import service as push_service
 from rules.language import Priority, Severity
 
@@ -56,7 +57,7 @@ def escalate_overdue(session: Session, settings: Settings, now: datetime) -> Cou
         for clinician in team_clinicians(session, flag.patient_id):
             lang = push_service.language_of(clinician)
             title = TITLES[lang].format(flag.title.get(lang, flag.title.get("sv", "")))
-            for sub in push_service.active_subscriptions(session, clinician.id):
+            for sub in push_repository.active_subscriptions(session, clinician.id):
                 push_service.enqueue(
                     session,
                     subscription=sub,

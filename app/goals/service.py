@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db import new_id
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, ErrorItem, NotFound, Unprocessable
 from app.feed import service as feed
 from app.findings.outgoing import Outgoing, publish
 from app.goals.forms import announcement, goal_dict
@@ -23,7 +23,7 @@ from app.goals.models import Goal, Milestone
 from app.goals.progress import refresh
 from app.goals.repository import has_goals, list_goals, milestones_of
 from app.goals.schemas import GoalIn, GoalPatch, Lifecycle, MeasureIn, MilestoneIn, TargetIn
-from app.goals.spec import OPEN, error, validate
+from app.goals.spec import OPEN, validate
 from app.localtime import local_today
 from app.patients.models import Patient
 
@@ -85,9 +85,15 @@ def create_goal(
     start = body.start or local_today(patient, now)
     errors = validate(body.measure, body.target, body.milestones, start, body.due)
     if any(m.id is not None for m in body.milestones):
-        errors.append(error("milestones", "invalid", "a new goal's milestones have no id"))
+        errors.append(
+            ErrorItem(
+                loc="milestones", code="invalid", message="a new goal's milestones have no id"
+            )
+        )
     if body.lifecycle not in OPEN:
-        errors.append(error("lifecycle", "invalid", "a new goal is proposed or active"))
+        errors.append(
+            ErrorItem(loc="lifecycle", code="invalid", message="a new goal is proposed or active")
+        )
     if errors:
         raise Unprocessable("The goal is not valid.", errors=errors)
     feed.lock_patient(session, patient.id)
@@ -162,7 +168,9 @@ def update_goal(
     errors = validate(measure, target, wanted, start, due)
     for index, item in enumerate(wanted):
         if item.id is not None and item.id not in existing:
-            errors.append(error(f"milestones.{index}.id", "unknown", "no such milestone"))
+            errors.append(
+                ErrorItem(loc=f"milestones.{index}.id", code="unknown", message="no such milestone")
+            )
     if errors:
         raise Unprocessable("The goal is not valid.", errors=errors)
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
+from app.errors import ErrorItem
 from app.goals.models import Goal, Milestone
 from app.goals.schemas import Lifecycle, MeasureIn, MilestoneIn, TargetIn
 from rules.catalogue import UnknownUnit, is_accepted_unit, plausible_range, spec_for, to_canonical
@@ -17,11 +18,6 @@ from rules.progress import Aggregate, Direction, GoalSpec, Measure, MilestoneSpe
 
 OPEN = (Lifecycle.PROPOSED.value, Lifecycle.ACTIVE.value)
 """Goals whose progress is kept up to date."""
-
-
-def error(loc: str, code: str, message: str) -> dict[str, str]:
-    """One ``{loc, code, message}`` problem of a goal body."""
-    return {"loc": loc, "code": code, "message": message}
 
 
 def components_of(type_: str, component: str | None) -> tuple[str, ...]:
@@ -40,11 +36,15 @@ def _canonical(
     unit: str,
     components: tuple[str, ...],
     loc: str,
-    errors: list[dict[str, str]],
+    errors: list[ErrorItem],
 ) -> dict[str, float]:
     """Target values per component in the canonical unit; problems go to ``errors``."""
     if not is_accepted_unit(type_, unit):
-        errors.append(error(f"{loc}.unit", "unknown_unit", f"{unit!r} is not a unit of {type_}"))
+        errors.append(
+            ErrorItem(
+                loc=f"{loc}.unit", code="unknown_unit", message=f"{unit!r} is not a unit of {type_}"
+            )
+        )
         return {}
     if isinstance(value, Mapping):
         values = dict(value)
@@ -54,10 +54,10 @@ def _canonical(
         values = {}
     if set(values) != set(components):
         errors.append(
-            error(
-                f"{loc}.value",
-                "invalid",
-                f"give one number, or an object with exactly {', '.join(components)}",
+            ErrorItem(
+                loc=f"{loc}.value",
+                code="invalid",
+                message=f"give one number, or an object with exactly {', '.join(components)}",
             )
         )
         return {}
@@ -66,15 +66,15 @@ def _canonical(
         try:
             canonical = to_canonical(type_, Decimal(str(number)), unit)
         except (UnknownUnit, ValueError) as exc:
-            errors.append(error(f"{loc}.value", "invalid", str(exc)))
+            errors.append(ErrorItem(loc=f"{loc}.value", code="invalid", message=str(exc)))
             continue
         bounds = plausible_range(type_, component)
         if bounds is not None and not bounds[0] <= canonical <= bounds[1]:
             errors.append(
-                error(
-                    f"{loc}.value",
-                    "implausible",
-                    f"{component} {number} {unit} is outside {bounds[0]}–{bounds[1]}",
+                ErrorItem(
+                    loc=f"{loc}.value",
+                    code="implausible",
+                    message=f"{component} {number} {unit} is outside {bounds[0]}–{bounds[1]}",
                 )
             )
             continue
@@ -88,22 +88,25 @@ def validate(
     milestones: Sequence[MilestoneIn],
     start: date,
     due: date | None,
-) -> list[dict[str, str]]:
+) -> list[ErrorItem]:
     """The problems of a goal's measure, target, dates and milestones (empty: valid)."""
-    errors: list[dict[str, str]] = []
+    errors: list[ErrorItem] = []
     components = components_of(measure.type, measure.component)
     if not components:
         errors.append(
-            error(
-                "measure.component",
-                "unknown_component",
-                f"{measure.type} has the components {', '.join(components_of(measure.type, None))}",
+            ErrorItem(
+                loc="measure.component",
+                code="unknown_component",
+                message=f"{measure.type} has the components "
+                f"{', '.join(components_of(measure.type, None))}",
             )
         )
         return errors
     _canonical(measure.type, target.value, target.unit, components, "target", errors)
     if due is not None and due < start:
-        errors.append(error("due", "before_start", "the due date is before the start"))
+        errors.append(
+            ErrorItem(loc="due", code="before_start", message="the due date is before the start")
+        )
     for index, milestone in enumerate(milestones):
         loc = f"milestones.{index}"
         _canonical(
@@ -115,7 +118,13 @@ def validate(
             errors,
         )
         if milestone.due is not None and milestone.due < start:
-            errors.append(error(f"{loc}.due", "before_start", "the due date is before the start"))
+            errors.append(
+                ErrorItem(
+                    loc=f"{loc}.due",
+                    code="before_start",
+                    message="the due date is before the start",
+                )
+            )
     return errors
 
 
@@ -123,7 +132,7 @@ def goal_spec(goal: Goal, milestones: Sequence[Milestone]) -> GoalSpec:
     """A stored goal as the progress math sees it (target values in the canonical unit)."""
     m, t = goal.measure, goal.target
     components = components_of(m["type"], m.get("component"))
-    errors: list[dict[str, str]] = []
+    errors: list[ErrorItem] = []
     values = _canonical(m["type"], t["value"], t["unit"], components, "target", errors)
     specs = []
     for milestone in milestones:
@@ -138,7 +147,7 @@ def goal_spec(goal: Goal, milestones: Sequence[Milestone]) -> GoalSpec:
             )
         )
     if errors:
-        raise ValueError(f"goal {goal.id} is stored invalid: {errors}")
+        raise ValueError(f"goal {goal.id} is stored invalid: {[e.model_dump() for e in errors]}")
     return GoalSpec(
         measure=Measure(m["type"], Aggregate(m["aggregate"]), int(m["window_days"]), components),
         target=Target(values, Direction(t["direction"]), bool(t.get("inclusive", True))),

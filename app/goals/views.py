@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.errors import Unprocessable
+from app.errors import ErrorItem, Unprocessable
 from app.goals import charts
 from app.goals.forms import progress_json, shape
 from app.goals.models import Goal, Milestone
 from app.goals.progress import compute, local_day_facts
 from app.goals.repository import milestones_of
 from app.goals.service import get_goal
-from app.goals.spec import error, goal_spec
+from app.goals.spec import goal_spec
 from app.localtime import local_today, zone_of
 from app.patients.models import Patient
 from rules.catalogue import spec_for
@@ -83,12 +83,14 @@ def _range(goal: Goal, first: date | None, last: date | None, today: date) -> tu
     if first > last:
         raise Unprocessable(
             "The range is empty.",
-            errors=[error("from", "after_to", "from is after to")],
+            errors=[ErrorItem(loc="from", code="after_to", message="from is after to")],
         )
     if (last - first).days + 1 > MAX_SERIES_DAYS:
         raise Unprocessable(
             "The range is too long.",
-            errors=[error("from", "too_long", f"at most {MAX_SERIES_DAYS} days")],
+            errors=[
+                ErrorItem(loc="from", code="too_long", message=f"at most {MAX_SERIES_DAYS} days")
+            ],
         )
     return first, last
 

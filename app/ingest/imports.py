@@ -30,7 +30,7 @@ from app.ingest import pipeline
 from app.patients.models import Patient
 from app.readings.models import ImportRun
 from sync.imports import ImportResult, dexcom_csv_to_readings, omh_to_readings
-from sync.wire import SourceIn
+from sync.wire import ItemResult, SourceIn
 
 log = logging.getLogger("selfcare.imports")
 
@@ -105,9 +105,9 @@ def import_file(
         rejected=[
             {
                 "where": r.where,
-                "client_id": r.client_id,
-                "status": "rejected",
-                "errors": [{"loc": e.loc, "code": e.code, "message": e.message} for e in r.errors],
+                **ItemResult.rejected(r.client_id, r.errors).model_dump(
+                    mode="json", exclude_unset=True
+                ),
             }
             for r in parsed.rejected
         ],

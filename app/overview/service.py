@@ -12,11 +12,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.activities import repository as activities_repository
 from app.activities import service as activities_service
 from app.auth.policy import Access, advice_audience
 from app.findings import service as findings_service
 from app.goals import service as goals_service
 from app.plans import contact, story
+from app.plans import repository as plans_repository
 from app.plans import service as plans_service
 
 ADVICE_SHOWN = 5  # the latest advice; the rest is one tap away on the advice list
@@ -30,7 +32,7 @@ def overview(
     patient = access.patient
     plan = plans_service.current(session, patient.id)
     plan_dict = plans_service.to_dicts(session, [plan])[0] if plan is not None else None
-    written = story.current(session, patient.id)
+    written = plans_repository.current_story(session, patient.id)
     language = findings_service.pick_language(lang, patient.language)
     audience = advice_audience(access)
     advice = findings_service.list_advice(session, patient.id, limit=ADVICE_SHOWN)
@@ -44,9 +46,11 @@ def overview(
         "goals": goals_service.goals_with_milestones(session, patient.id),
         "agreements": plan_dict["agreements"] if plan_dict is not None else [],
         "activities": activities_service.activity_dicts(
-            session, activities_service.upcoming(session, patient.id, now, ACTIVITIES_SHOWN)
+            session, activities_repository.upcoming(session, patient.id, now, ACTIVITIES_SHOWN)
         ),
-        "care_contact": contact.contact_dict(session, contact.current(session, patient.id)),
+        "care_contact": contact.contact_dict(
+            session, plans_repository.current_contact(session, patient.id)
+        ),
         "story": story.story_dicts(session, [written])[0] if written else story.empty(),
         "advice": [findings_service.advice_dict(a, language, audience) for a in advice],
         "as_of": now.isoformat(),

@@ -22,16 +22,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import people
-from app.auth.models import ProxyGrant, Role, User
+from app.auth.models import User
 from app.auth.policy import Access, Relation, grant_is_active
 from app.db import new_id
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, ErrorItem, NotFound
 from app.feed import service as feed
-from app.patients.models import CareTeam, Patient, TeamMember, TeamPatient
+from app.patients.models import Patient
+from app.plans import repository
 from app.plans.models import AgreementEvent, AgreementRecord, PlanVersion
 from rules.plan import Agreement, Responsible
 
@@ -45,10 +45,6 @@ _FROM: dict[str, frozenset[str]] = {
     "done": frozenset({"agreed", "paused"}),
 }
 _CONTENT_KEYS = ("text", "what", "when", "responsible")
-
-
-def _error(loc: str, code: str, message: str) -> dict[str, str]:
-    return {"loc": loc, "code": code, "message": message}
 
 
 def content_of(agreement: Agreement) -> dict[str, Any]:
@@ -81,77 +77,49 @@ def _responsible_name(
             ok = responsible.id in (None, patient.id)
             return patient.display_name if ok else None
         case "relative":
-            grant = session.scalars(
-                select(ProxyGrant).where(
-                    ProxyGrant.patient_id == patient.id, ProxyGrant.grantee_id == responsible.id
-                )
-            ).all()
-            if not any(grant_is_active(g, now) for g in grant):
+            grants = repository.grants_to(session, patient.id, responsible.id)
+            if not any(grant_is_active(g, now) for g in grants):
                 return None
             user = session.get(User, responsible.id)
             return user.display_name if user is not None else None
         case "clinician":
-            row = session.execute(
-                select(User.display_name)
-                .join(TeamMember, TeamMember.user_id == User.id)
-                .join(TeamPatient, TeamPatient.team_id == TeamMember.team_id)
-                .where(
-                    User.id == responsible.id,
-                    User.role == Role.CLINICIAN,
-                    TeamPatient.patient_id == patient.id,
-                )
-                .limit(1)
-            ).first()
-            return row.display_name if row is not None else None
+            return repository.clinician_name_in_care(session, patient.id, responsible.id)
         case _:
-            team = session.execute(
-                select(CareTeam.name)
-                .join(TeamPatient, TeamPatient.team_id == CareTeam.id)
-                .where(CareTeam.id == responsible.id, TeamPatient.patient_id == patient.id)
-            ).first()
-            return team.name if team is not None else None
-
-
-def _first_team(session: Session, patient_id: str) -> str | None:
-    return session.scalars(
-        select(TeamPatient.team_id)
-        .where(TeamPatient.patient_id == patient_id)
-        .order_by(TeamPatient.enrolled_at, TeamPatient.team_id)
-        .limit(1)
-    ).first()
+            return repository.team_name_in_care(session, patient.id, responsible.id)
 
 
 def prepare(
     session: Session, patient: Patient, agreements: Sequence[Agreement], now: datetime
-) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+) -> tuple[list[dict[str, Any]], list[ErrorItem]]:
     """The agreements of a new plan version as stored (with ids), and any errors.
 
     A new agreement gets an id; a known one must be the patient's and unchanged. The person
     or team responsible must exist and relate to the patient (default: the patient).
     """
     stored: list[dict[str, Any]] = []
-    errors: list[dict[str, str]] = []
-    known = {
-        r.id: r
-        for r in session.scalars(
-            select(AgreementRecord).where(AgreementRecord.patient_id == patient.id)
-        )
-    }
+    errors: list[ErrorItem] = []
+    known = {r.id: r for r in repository.agreement_records(session, patient.id)}
     for i, agreement in enumerate(agreements):
         loc = f"agreements[{i}]"
         responsible = agreement.responsible or Responsible(kind="patient", id=patient.id)
         if responsible.kind == "team" and not responsible.id:
-            responsible = responsible.model_copy(update={"id": _first_team(session, patient.id)})
+            responsible = responsible.model_copy(
+                update={"id": repository.first_team_id(session, patient.id)}
+            )
         if responsible.kind in ("relative", "clinician", "team") and not responsible.id:
-            errors.append(_error(f"{loc}.responsible.id", "required", "Say who is responsible."))
+            errors.append(
+                ErrorItem(
+                    loc=f"{loc}.responsible.id", code="required", message="Say who is responsible."
+                )
+            )
             continue
         name = _responsible_name(session, patient, responsible, now)
         if name is None:
             errors.append(
-                _error(
-                    f"{loc}.responsible",
-                    "unknown_responsible",
-                    f"No {responsible.kind} with this id takes part in the patient's care.",
+                ErrorItem(
+                    loc=f"{loc}.responsible",
+                    code="unknown_responsible",
+                    message=f"No {responsible.kind} with this id takes part in the patient's care.",
                 )
             )
             continue
@@ -164,14 +132,16 @@ def prepare(
             continue
         record = known.get(agreement.id)
         if record is None:
-            errors.append(_error(f"{loc}.id", "unknown_agreement", "No such agreement."))
+            errors.append(
+                ErrorItem(loc=f"{loc}.id", code="unknown_agreement", message="No such agreement.")
+            )
         elif not _same(record.content, content):
             errors.append(
-                _error(
-                    f"{loc}",
-                    "agreement_changed",
-                    "An agreement cannot be changed once proposed: leave out its id to propose "
-                    "a new one.",
+                ErrorItem(
+                    loc=f"{loc}",
+                    code="agreement_changed",
+                    message="An agreement cannot be changed once proposed: leave out its id "
+                    "to propose a new one.",
                 )
             )
         else:
@@ -183,11 +153,7 @@ def record_new(
     session: Session, version: PlanVersion, stored: Sequence[dict[str, Any]], author_id: str | None
 ) -> None:
     """Add the records of agreements this version proposes for the first time."""
-    known = set(
-        session.scalars(
-            select(AgreementRecord.id).where(AgreementRecord.id.in_([a["id"] for a in stored]))
-        )
-    )
+    known = repository.recorded_agreement_ids(session, [a["id"] for a in stored])
     for item in stored:
         if item["id"] not in known:
             session.add(
@@ -210,11 +176,7 @@ def events_by_agreement(
     out: dict[str, list[AgreementEvent]] = {i: [] for i in agreement_ids}
     if not agreement_ids:
         return out
-    for event in session.scalars(
-        select(AgreementEvent)
-        .where(AgreementEvent.agreement_id.in_(list(agreement_ids)))
-        .order_by(AgreementEvent.seq)
-    ):
+    for event in repository.agreement_events(session, agreement_ids):
         out[event.agreement_id].append(event)
     return out
 
@@ -269,12 +231,7 @@ def enrich(session: Session, bodies: Sequence[dict[str, Any]]) -> list[list[dict
 
 
 def _current_item(session: Session, patient_id: str, agreement_id: str) -> dict[str, Any]:
-    version = session.scalars(
-        select(PlanVersion)
-        .where(PlanVersion.patient_id == patient_id)
-        .order_by(PlanVersion.version.desc())
-        .limit(1)
-    ).first()
+    version = repository.current(session, patient_id)
     items = version.body.get("agreements", []) if version is not None else []
     item = next((a for a in items if a.get("id") == agreement_id), None)
     if item is None:

@@ -10,35 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import people
-from app.auth.models import Role, User
+from app.auth.models import User
 from app.errors import ErrorItem, Unprocessable
 from app.feed import service as feed
-from app.patients.models import CareTeam, CareUnit, TeamMember, TeamPatient
+from app.plans import repository
 from app.plans.models import CareContactRecord
 from rules.advice import CareContact
-
-
-def current(session: Session, patient_id: str) -> CareContactRecord | None:
-    """The patient's care contact now, if the team has named one."""
-    return session.scalars(
-        select(CareContactRecord)
-        .where(CareContactRecord.patient_id == patient_id)
-        .order_by(CareContactRecord.seq.desc())
-        .limit(1)
-    ).first()
-
-
-def _team(session: Session, team_id: str) -> tuple[CareTeam, CareUnit] | None:
-    row = session.execute(
-        select(CareTeam, CareUnit)
-        .join(CareUnit, CareUnit.id == CareTeam.care_unit_id)
-        .where(CareTeam.id == team_id)
-    ).first()
-    return (row[0], row[1]) if row is not None else None
 
 
 def contact_dict(session: Session, record: CareContactRecord | None) -> dict[str, Any] | None:
@@ -46,7 +26,7 @@ def contact_dict(session: Session, record: CareContactRecord | None) -> dict[str
     if record is None:
         return None
     users = people.users_by_id(session, [record.clinician_id, record.set_by])
-    found = _team(session, record.team_id)
+    found = repository.team_and_unit(session, record.team_id)
     unit = found[1].name if found is not None else None
     clinician = users.get(record.clinician_id)
     return {
@@ -62,23 +42,17 @@ def contact_dict(session: Session, record: CareContactRecord | None) -> dict[str
 
 def care_contact(session: Session, patient_id: str) -> CareContact | None:
     """Whom advice tells the patient to call: the named contact, else the team's phone."""
-    record = current(session, patient_id)
+    record = repository.current_contact(session, patient_id)
     if record is not None:
         clinician = session.get(User, record.clinician_id)
-        found = _team(session, record.team_id)
+        found = repository.team_and_unit(session, record.team_id)
         if clinician is not None and found is not None:
             team, unit = found
             role = f"{clinician.title}, {unit.name}" if clinician.title else unit.name
             return CareContact(
                 name=clinician.display_name, role=role, phone=record.phone or team.phone
             )
-    row = session.execute(
-        select(CareTeam.name, CareTeam.phone)
-        .join(TeamPatient, TeamPatient.team_id == CareTeam.id)
-        .where(TeamPatient.patient_id == patient_id, CareTeam.phone != "")
-        .order_by(TeamPatient.enrolled_at, CareTeam.name)
-        .limit(1)
-    ).first()
+    row = repository.first_team_with_phone(session, patient_id)
     return CareContact(name=row.name, phone=row.phone, team=True) if row is not None else None
 
 
@@ -94,20 +68,7 @@ def set_contact(
     now: datetime,
 ) -> CareContactRecord:
     """Name the patient's care contact; the clinician must be in one of the patient's teams."""
-    teams = list(
-        session.scalars(
-            select(TeamMember.team_id)
-            .join(TeamPatient, TeamPatient.team_id == TeamMember.team_id)
-            .join(User, User.id == TeamMember.user_id)
-            .where(
-                TeamMember.user_id == clinician_id,
-                TeamPatient.patient_id == patient_id,
-                User.role == Role.CLINICIAN,
-                User.active.is_(True),
-            )
-            .order_by(TeamPatient.enrolled_at)
-        )
-    )
+    teams = repository.shared_team_ids(session, clinician_id, patient_id)
     if not teams:
         raise Unprocessable(
             "The care contact must be a clinician of one of the patient's care teams.",

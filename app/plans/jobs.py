@@ -30,6 +30,7 @@ from app.localtime import zone_named
 from app.patients.models import Patient
 from app.plans import service as plans_service
 from app.plans.models import PlanVersion
+from app.push import repository as push_repository
 from app.push import service as push_service
 from app.push.models import Reminder
 from app.push.quiet_hours import local_to_utc, parse_hh_mm
@@ -132,7 +133,7 @@ def remind_patient(
     window = timedelta(minutes=settings.reminder_window_minutes)
     user = session.get(User, patient.user_id) if patient.user_id else None
     subscriptions = (
-        push_service.active_subscriptions(session, user.id)
+        push_repository.active_subscriptions(session, user.id)
         if user is not None and user.active
         else []
     )

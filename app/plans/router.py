@@ -17,6 +17,7 @@ from app.deps import (
 )
 from app.errors import NotFound
 from app.plans import agreements, contact, story
+from app.plans import repository as plans_repository
 from app.plans import service as plans_service
 from app.plans.schemas import (
     AgreementOut,
@@ -174,7 +175,9 @@ def agreement_status(
 )
 def get_care_contact(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """Who the patient calls, with team, phone and hours; 404 until the team names one."""
-    found = contact.contact_dict(session, contact.current(session, access.patient.id))
+    found = contact.contact_dict(
+        session, plans_repository.current_contact(session, access.patient.id)
+    )
     if found is None:
         raise NotFound("The patient has no named care contact yet.")
     return found
@@ -209,7 +212,7 @@ def put_care_contact(
 )
 def get_story(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The newest version of the patient's story (version 0 when nothing is written)."""
-    row = story.current(session, access.patient.id)
+    row = plans_repository.current_story(session, access.patient.id)
     return story.story_dicts(session, [row])[0] if row is not None else story.empty()
 
 
@@ -233,4 +236,8 @@ def put_story(body: StoryIn, access: StoryWriteAccess, session: SessionDep) -> d
 )
 def story_versions(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The story's history."""
-    return {"items": story.story_dicts(session, story.versions(session, access.patient.id))}
+    return {
+        "items": story.story_dicts(
+            session, plans_repository.story_versions(session, access.patient.id)
+        )
+    }

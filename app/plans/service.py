@@ -60,17 +60,14 @@ def save(
     Agreements without an id are proposed by this version (:mod:`app.plans.agreements`).
     A free-text ``contact`` is refused: the care contact is set on its own route.
     """
-    errors = [
-        {"loc": e.loc, "code": e.code, "message": e.message}
-        for e in validate_plan(body, load_library())
-    ]
+    errors = [ErrorItem.of(e) for e in validate_plan(body, load_library())]
     if body.contact is not None:
         errors.append(
-            {
-                "loc": "contact",
-                "code": "moved",
-                "message": "The care contact is set with PUT /v1/patients/{pid}/care-contact.",
-            }
+            ErrorItem(
+                loc="contact",
+                code="moved",
+                message="The care contact is set with PUT /v1/patients/{pid}/care-contact.",
+            )
         )
     stored, agreement_errors = agreements.prepare(session, patient, body.agreements, now)
     errors += agreement_errors

@@ -9,34 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth import people
 from app.auth.policy import Access
 from app.feed import service as feed
+from app.plans import repository
 from app.plans.models import StoryVersion
-
-
-def current(session: Session, patient_id: str) -> StoryVersion | None:
-    """The newest version of the patient's story, if any."""
-    return session.scalars(
-        select(StoryVersion)
-        .where(StoryVersion.patient_id == patient_id)
-        .order_by(StoryVersion.version.desc())
-        .limit(1)
-    ).first()
-
-
-def versions(session: Session, patient_id: str) -> list[StoryVersion]:
-    """Every version of the patient's story, newest first."""
-    return list(
-        session.scalars(
-            select(StoryVersion)
-            .where(StoryVersion.patient_id == patient_id)
-            .order_by(StoryVersion.version.desc())
-        )
-    )
 
 
 def story_dicts(session: Session, rows: list[StoryVersion]) -> list[dict[str, Any]]:
@@ -70,9 +49,7 @@ def write(
 ) -> StoryVersion:
     """Save a new version of the story."""
     feed.lock_patient(session, access.patient.id)  # serialises version numbers per patient
-    latest = session.scalar(
-        select(func.max(StoryVersion.version)).where(StoryVersion.patient_id == access.patient.id)
-    )
+    latest = repository.latest_story_number(session, access.patient.id)
     row = StoryVersion(
         patient_id=access.patient.id,
         version=(latest or 0) + 1,

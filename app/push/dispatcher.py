@@ -33,14 +33,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import metrics
@@ -50,7 +48,7 @@ from app.config import Settings
 from app.db import new_id, transaction
 from app.localtime import zone_named
 from app.patients.models import Patient
-from app.push import endpoints
+from app.push import endpoints, repository
 from app.push.models import (
     FINAL_STATUSES,
     OutboxMessage,
@@ -162,18 +160,11 @@ def _send(
 
 def claim(session: Session, settings: Settings, now: datetime, stats: DispatchStats) -> _Batch:
     """Claim up to a batch of due rows for this worker (call inside a transaction)."""
-    rows = session.scalars(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-            OutboxMessage.next_attempt_at <= now,
-        )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(settings.push_batch_size)
-        .with_for_update(skip_locked=True)
-    ).all()
+    rows = repository.due_messages(session, now, settings.push_batch_size)
     batch = _Batch(selected=len(rows))
-    loaded = _preload(session, rows)
+    # Held until the end: the identity map holds objects weakly, and ``session.get`` then
+    # finds them without a query.
+    loaded = repository.preload(session, rows)
     # Sends are sequential: the lease must outlast every one of them timing out.
     lease = timedelta(seconds=settings.push_timeout_seconds * len(rows) + LEASE_MARGIN_SECONDS)
     for row in rows:
@@ -241,26 +232,9 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
                 ),
             )
         )
-    del loaded  # held until here, see _preload
+    del loaded  # held until here
     session.flush()
     return batch
-
-
-def _preload(session: Session, rows: Sequence[OutboxMessage]) -> list[Any]:
-    """Load the batch's subscriptions, users and patients in three queries, not 3 per row.
-
-    The caller keeps the returned list: the session's identity map holds objects weakly, and
-    ``session.get`` then finds them without a query.
-    """
-    loaded: list[Any] = []
-    for model, ids in (
-        (PushSubscription, {r.subscription_id for r in rows if r.subscription_id}),
-        (User, {r.user_id for r in rows}),
-        (Patient, {r.patient_id for r in rows}),
-    ):
-        if ids:
-            loaded += session.scalars(select(model).where(model.id.in_(sorted(ids)))).all()
-    return loaded
 
 
 def may_receive(
@@ -304,20 +278,13 @@ def record(
 
     ``result`` None: not sent, because the subscription turned out gone earlier in the run.
     """
+
     # One UPDATE per answer, guarded by our claim token: a claim that lost its lease changes
     # nothing (rowcount 0), and no row is read first.
-    held = update(OutboxMessage).where(
-        OutboxMessage.id == item.id,
-        OutboxMessage.claim_token == item.token,
-        OutboxMessage.status == OutboxStatus.SENDING,
-    )
-
     def apply(status: OutboxStatus, **values: Any) -> bool:
         if status in FINAL_STATUSES:
             values["finished_at"] = at
-        statement = held.values(status=status, claim_token=None, **values)
-        done = session.execute(statement, execution_options={"synchronize_session": False})
-        return isinstance(done, CursorResult) and done.rowcount == 1
+        return repository.finish_claimed(session, item.id, item.token, status=status, **values)
 
     if result is None:
         ok = apply(OutboxStatus.CANCELLED, last_error="the subscription ended")
@@ -329,26 +296,13 @@ def record(
     if status is not None and 200 <= status < 300:
         if not apply(OutboxStatus.SENT, sent_at=at, **answer):
             return "stale"
-        session.execute(
-            update(PushSubscription)
-            .where(PushSubscription.id == item.subscription_id)
-            .values(last_success_at=at),
-            execution_options={"synchronize_session": False},
-        )
+        repository.mark_delivered(session, item.subscription_id, at)
         return "sent"
     if status in (404, 410):
         answer["last_error"] = result.error[:500] or "subscription gone"
         if not apply(OutboxStatus.GONE, **answer):
             return "stale"
-        session.execute(
-            update(PushSubscription)
-            .where(
-                PushSubscription.id == item.subscription_id,
-                PushSubscription.status == SubscriptionStatus.ACTIVE,
-            )
-            .values(status=SubscriptionStatus.DEAD, ended_at=at),
-            execution_options={"synchronize_session": False},
-        )
+        repository.mark_gone(session, item.subscription_id, at)
         return "gone"
     retryable = status is None or status == 429 or status >= 500
     if not retryable or item.attempts >= settings.push_max_attempts:

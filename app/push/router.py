@@ -96,5 +96,4 @@ def list_notifications(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Notifications about the patient, newest first."""
-    rows = push_service.notifications(session, access.patient.id, limit=limit)
-    return {"items": [push_service.notification_dict(row) for row in rows]}
+    return {"items": push_service.delivery_log(session, access.patient.id, limit=limit)}

@@ -13,16 +13,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.auth.models import ProxyGrant, Scope, User
+from app.auth.models import Scope, User
 from app.auth.policy import grant_is_active
 from app.config import Settings
-from app.errors import NotFound, Unprocessable
+from app.errors import ErrorItem, NotFound, Unprocessable
 from app.patients.models import Patient
-from app.push import endpoints
+from app.push import endpoints, repository
 from app.push.models import (
     OutboxMessage,
     OutboxStatus,
@@ -95,20 +94,6 @@ def enqueue(
     return row
 
 
-def active_subscriptions(session: Session, user_id: str) -> list[PushSubscription]:
-    """A user's subscriptions that still receive pushes, oldest first."""
-    return list(
-        session.scalars(
-            select(PushSubscription)
-            .where(
-                PushSubscription.user_id == user_id,
-                PushSubscription.status == SubscriptionStatus.ACTIVE,
-            )
-            .order_by(PushSubscription.created_at, PushSubscription.id)
-        )
-    )
-
-
 def patient_side(session: Session, patient: Patient, now: datetime, scope: Scope) -> list[User]:
     """The patient and every proxy whose grant in force has ``scope``, now."""
     users: list[User] = []
@@ -116,7 +101,7 @@ def patient_side(session: Session, patient: Patient, now: datetime, scope: Scope
         own = session.get(User, patient.user_id)
         if own is not None and own.active:
             users.append(own)
-    grants = session.scalars(select(ProxyGrant).where(ProxyGrant.patient_id == patient.id))
+    grants = repository.proxy_grants(session, patient.id)
     for grant in grants:
         if grant_is_active(grant, now) and scope in grant.scopes:
             proxy = session.get(User, grant.grantee_id)
@@ -166,7 +151,7 @@ def enqueue_advice(session: Session, advice: PushedAdvice, patient: Patient, now
         lang = language_of(user)
         is_own = patient.user_id == user.id
         title, _ = advice.texts(PATIENT if is_own else PROXY)
-        for sub in active_subscriptions(session, user.id):
+        for sub in repository.active_subscriptions(session, user.id):
             if not is_own and patient.id not in sub.patient_ids:
                 continue
             enqueue(
@@ -195,12 +180,12 @@ def enqueue_advice(session: Session, advice: PushedAdvice, patient: Patient, now
 # --- subscriptions ------------------------------------------------------------------------------
 
 
-def subscription_errors(settings: Settings, body: SubscriptionIn) -> list[dict[str, str]]:
+def subscription_errors(settings: Settings, body: SubscriptionIn) -> list[ErrorItem]:
     """Why a subscription cannot be used (empty when it can): endpoint and key checks."""
-    errors: list[dict[str, str]] = []
+    errors: list[ErrorItem] = []
 
     def error(loc: str, code: str, message: str) -> None:
-        errors.append({"loc": loc, "code": code, "message": message})
+        errors.append(ErrorItem(loc=loc, code=code, message=message))
 
     problem = endpoints.endpoint_problem(body.endpoint, settings, endpoints.resolver_for(settings))
     if problem is not None:
@@ -252,14 +237,14 @@ def subscribe(
         "status": SubscriptionStatus.ACTIVE,
         "ended_at": None,
     }
-    existing = _by_endpoint(session, body.endpoint)
+    existing = repository.subscription_by_endpoint(session, body.endpoint)
     if existing is None:
         row = PushSubscription(endpoint=body.endpoint, created_at=now, **values)
         try:
             with session.begin_nested():
                 session.add(row)
         except IntegrityError:  # another request stored the same endpoint just now
-            existing = _by_endpoint(session, body.endpoint)
+            existing = repository.subscription_by_endpoint(session, body.endpoint)
             if existing is None:
                 raise
         else:
@@ -268,12 +253,6 @@ def subscribe(
         setattr(existing, name, value)
     session.flush()
     return existing, False
-
-
-def _by_endpoint(session: Session, endpoint: str) -> PushSubscription | None:
-    return session.scalars(
-        select(PushSubscription).where(PushSubscription.endpoint == endpoint)
-    ).first()
 
 
 def unsubscribe(session: Session, *, owner: User, subscription_id: str, now: datetime) -> None:
@@ -299,16 +278,11 @@ OUTCOMES = {
 }
 
 
-def notifications(session: Session, patient_id: str, *, limit: int) -> list[OutboxMessage]:
-    """A patient's notifications, newest first."""
-    return list(
-        session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.patient_id == patient_id)
-            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id)
-            .limit(limit)
-        )
-    )
+def delivery_log(session: Session, patient_id: str, *, limit: int) -> list[dict[str, Any]]:
+    """A patient's notifications in their API form, newest first."""
+    return [
+        notification_dict(row) for row in repository.notifications(session, patient_id, limit=limit)
+    ]
 
 
 def notification_dict(row: OutboxMessage) -> dict[str, Any]:

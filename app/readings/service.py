@@ -28,7 +28,7 @@ from app.readings.repository import list_readings as list_readings
 from rules.facts import ReadingFact
 from sync.dedup import DEDUP_WINDOW, find_same_measurement
 from sync.normalise import ItemError, NormalisedReading
-from sync.wire import SourceIn
+from sync.wire import ItemResult, ItemStatus, SourceIn
 
 
 @dataclass
@@ -53,12 +53,13 @@ def upsert_source(session: Session, patient_id: str, source: SourceIn, now: date
     )
 
 
+def _wire(result: ItemResult) -> dict[str, Any]:
+    """The JSON form of one item's result: only the fields it sets (no nulls)."""
+    return result.model_dump(mode="json", exclude_unset=True)
+
+
 def _rejected(client_id: Any, errors: Sequence[ItemError]) -> dict[str, Any]:
-    return {
-        "client_id": client_id if isinstance(client_id, str) else None,
-        "status": "rejected",
-        "errors": [{"loc": e.loc, "code": e.code, "message": e.message} for e in errors],
-    }
+    return _wire(ItemResult.rejected(client_id if isinstance(client_id, str) else None, errors))
 
 
 def _str_values(values: dict[str, Decimal]) -> dict[str, str]:
@@ -145,7 +146,9 @@ def store(
             continue
         row = stored[item.client_id]
         if index in first_indices and row["duplicate_of"] is None:
-            slots[index] = {"client_id": item.client_id, "status": "created", "id": row["id"]}
+            slots[index] = _wire(
+                ItemResult(client_id=item.client_id, status=ItemStatus.created, id=row["id"])
+            )
         else:  # another source's measurement, or a repeat within this batch
             slots[index] = _duplicate_result(item.client_id, row)
     batch = StoredBatch(results=[slot for slot in slots if slot is not None])
@@ -156,10 +159,16 @@ def store(
 
 
 def _duplicate_result(client_id: str, prior: ReadingRow) -> dict[str, Any]:
-    answer: dict[str, Any] = {"client_id": client_id, "status": "duplicate", "id": prior["id"]}
-    if prior["duplicate_of"] is not None:
-        answer["duplicate_of"] = prior["duplicate_of"]
-    return answer
+    if prior["duplicate_of"] is None:  # not another source's copy: the answer has no such key
+        return _wire(ItemResult(client_id=client_id, status=ItemStatus.duplicate, id=prior["id"]))
+    return _wire(
+        ItemResult(
+            client_id=client_id,
+            status=ItemStatus.duplicate,
+            id=prior["id"],
+            duplicate_of=prior["duplicate_of"],
+        )
+    )
 
 
 def _conflict(client_id: str) -> dict[str, Any]:

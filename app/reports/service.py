@@ -10,12 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.bounds import EARLIEST_DAY, LATEST_DAY
-from app.errors import Unprocessable
+from app.errors import ErrorItem, Unprocessable
 from app.goals import charts
 from app.goals.forms import progress_json
 from app.goals.repository import list_goals
 from app.goals.schemas import Lifecycle
-from app.goals.spec import error
 from app.goals.views import GoalView, chart_goal, goal_view, view_dict
 from app.localtime import local_midnight, local_today, zone_of
 from app.patients.models import Patient
@@ -35,7 +34,11 @@ def parse_week(week: str) -> tuple[date, date]:
     except ValueError as exc:
         raise Unprocessable(
             "The week is not valid.",
-            errors=[error("week", "invalid", "an ISO week like 2026-W47, in 1901–2100")],
+            errors=[
+                ErrorItem(
+                    loc="week", code="invalid", message="an ISO week like 2026-W47, in 1901–2100"
+                )
+            ],
         ) from exc
     return monday, monday + timedelta(days=6)
 
@@ -61,7 +64,8 @@ def _report(session: Session, patient: Patient, week: str | None, now: datetime)
     today = local_today(patient, now)
     if monday > today:
         raise Unprocessable(
-            "The week has not begun.", errors=[error("week", "future", "a week not in the future")]
+            "The week has not begun.",
+            errors=[ErrorItem(loc="week", code="future", message="a week not in the future")],
         )
     as_of = min(sunday, today)
     tz = zone_of(patient)

@@ -24,6 +24,7 @@ from app.errors import NotFound
 from app.findings import service as findings_service
 from app.goals import service as goals_service
 from app.plans import contact
+from app.plans import repository as plans_repository
 from app.plans import service as plans_service
 from app.web import patient_data, queries, texts, timeline, words
 from app.web.adherence import adherence
@@ -116,7 +117,9 @@ def patient_overview(pid: str, request: Request, actor: PageActor, session: Sess
     context |= {
         "age": patient_data.age_of(patient.personnummer, now.astimezone(texts.TIME_ZONE).date()),
         "care_units": queries.care_units(session, actor, [patient.id]).get(patient.id, ""),
-        "contact": contact.contact_dict(session, contact.current(session, patient.id)),
+        "contact": contact.contact_dict(
+            session, plans_repository.current_contact(session, patient.id)
+        ),
         "open_flags": findings_service.flag_dicts(session, open_flags, lang, now),
         "goals": goals_service.goals_with_milestones(session, patient.id),
         "agreements": plan_dict["agreements"] if plan_dict else [],

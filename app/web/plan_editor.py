@@ -23,6 +23,7 @@ from app.clock import utcnow
 from app.deps import SessionDep
 from app.errors import Unprocessable
 from app.plans import contact
+from app.plans import repository as plans_repository
 from app.plans import service as plans_service
 from app.plans.models import PlanVersion
 from app.web import words
@@ -231,7 +232,9 @@ def _page(
         ],
         "days_choices": DAYS,
         "agreements": row.body.get("agreements", []),
-        "contact": contact.contact_dict(session, contact.current(session, access.patient.id)),
+        "contact": contact.contact_dict(
+            session, plans_repository.current_contact(session, access.patient.id)
+        ),
         "values": values,
         "errors": errors or {},
         "burden": burden,

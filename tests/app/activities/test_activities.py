@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.activities.jobs import run_activity_reminders
 from app.activities.models import ActivityChange, ActivityReminder, CalendarLink
+from app.audit import repository as audit_repository
 from app.audit import service as audit
 from app.audit.models import AuditEvent, AuditSubject
 from app.auth.models import User
@@ -292,11 +293,11 @@ def test_the_calendar_feed(
     assert off.status_code == 404 and off.json() == gone.json()
     assert client.delete("/v1/patients/me/calendar-link", headers=auth("allan")).status_code == 204
     # Malformed tokens answer exactly like unknown ones, and write no audit row.
-    before = audit.count_events(session)
+    before = audit_repository.count_events(session)
     for bad in ("short", "x" * 101, "a" * 30 + "%21", "a" * 43):
         malformed = client.get(f"/calendar/{bad}.ics")
         assert (malformed.status_code, malformed.json()) == (404, gone.json()), bad
-    assert audit.count_events(session) == before
+    assert audit_repository.count_events(session) == before
 
 
 def test_the_calendar_feed_is_rate_limited(

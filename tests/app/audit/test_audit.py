@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.audit import anchors as audit_anchors
+from app.audit import repository as audit_repository
 from app.audit import service as audit
 from app.audit.jobs import anchor_audit_head, verify_audit_chain
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
@@ -59,7 +60,7 @@ def test_every_request_extends_an_intact_keyed_chain(
     client.post("/v1/patients/me/sync", json=batch(bp(185, 100)), headers=auth("allan"))
     client.get("/v1/flags", headers=auth("eva"))
     client.get(f"/v1/patients/{patient_id(session, 'allan')}/readings", headers=auth("eva"))
-    assert audit.count_events(session) == 3
+    assert audit_repository.count_events(session) == 3
     report = audit.verify_chain(session, _key(settings))
     assert report.intact and report.rows == 3, report.summary()
     rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
@@ -231,7 +232,7 @@ def test_when_the_audit_write_fails_no_data_is_returned_and_nothing_is_saved(
     assert with_data == []
     assert all(r.json()["status"] == 500 for r in reads + writes)
     assert session.scalar(select(func.count()).select_from(Reading)) == readings_before
-    assert audit.count_events(session) == 0
+    assert audit_repository.count_events(session) == 0
 
 
 def test_anchor_lines_round_trip_from_a_shipped_log(tmp_path: Path) -> None:

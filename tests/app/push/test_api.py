@@ -156,7 +156,7 @@ def test_loopback_http_endpoints_only_in_development(settings: Settings) -> None
     body = SubscriptionIn.model_validate({**GOOD, "endpoint": "http://127.0.0.1:9/push/x"})
     assert subscription_errors(settings, body) == []
     production = settings.model_copy(update={"environment": "production"})
-    assert [e["code"] for e in subscription_errors(production, body)] == ["insecure_endpoint"]
+    assert [e.code for e in subscription_errors(production, body)] == ["insecure_endpoint"]
     assert subscription_errors(production, SubscriptionIn.model_validate(GOOD)) == []
 
 
