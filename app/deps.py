@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.auth import repository as auth_repository
 from app.auth.login import user_for_token
 from app.auth.models import Role
 from app.auth.policy import (
@@ -133,7 +133,7 @@ def resolve_patient_id(session: Session, actor: Actor, pid: str) -> str:
     """Turn ``me`` into the caller's own patient id."""
     if pid != "me":
         return pid
-    own = session.scalars(select(Patient.id).where(Patient.user_id == actor.id)).first()
+    own = auth_repository.own_patient_id(session, actor.id)
     if own is None:
         raise NotFound("You are not a patient of this service.")
     return own

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.auth import repository
 from app.auth.models import User
 from app.auth.tokens import TokenClaims
 from app.errors import Unauthorized, Unprocessable
-from app.patients.models import Patient
 from app.patients.personnummer import canonical_personnummer
 
 LINK_ACTION = "link_login"
@@ -39,7 +39,7 @@ def user_for_token(session: Session, claims: TokenClaims, now: datetime) -> User
 
 
 def _by_subject(session: Session, subject: str) -> User | None:
-    return session.scalars(select(User).where(User.subject == subject)).first()
+    return repository.user_by_subject(session, subject)
 
 
 def _known_person(session: Session, claims: TokenClaims) -> tuple[User, str, str | None] | None:
@@ -50,15 +50,11 @@ def _known_person(session: Session, claims: TokenClaims) -> tuple[User, str, str
         except Unprocessable:
             number = None
         if number is not None:
-            row = session.execute(
-                select(User, Patient.id)
-                .join(Patient, Patient.user_id == User.id)
-                .where(Patient.personnummer == number)
-            ).first()
-            if row is not None:
-                return row[0], "personnummer", row[1]
+            found = repository.patient_user_by_personnummer(session, number)
+            if found is not None:
+                return found[0], "personnummer", found[1]
     if claims.hsa_id is not None:
-        user = session.scalars(select(User).where(User.hsa_id == claims.hsa_id)).first()
+        user = repository.user_by_hsa_id(session, claims.hsa_id)
         if user is not None:
             return user, "hsa_id", None
     return None

@@ -12,11 +12,10 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.models import Role, User
-from app.patients.models import TeamMember, TeamPatient
+from app.auth import repository
+from app.auth.models import User
 
 Person = dict[str, Any]
 
@@ -26,7 +25,7 @@ def users_by_id(session: Session, user_ids: Collection[str | None]) -> dict[str,
     wanted = {i for i in user_ids if i}
     if not wanted:
         return {}
-    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))}
+    return repository.users_by_id(session, wanted)
 
 
 def person_of(
@@ -56,21 +55,3 @@ class PersonOut(BaseModel):
     display_name: str | None
     role: str | None
     care_unit: str | None
-
-
-def team_clinicians(session: Session, patient_id: str) -> list[User]:
-    """The active clinicians of every care team the patient is enrolled with."""
-    return list(
-        session.scalars(
-            select(User)
-            .join(TeamMember, TeamMember.user_id == User.id)
-            .join(TeamPatient, TeamPatient.team_id == TeamMember.team_id)
-            .where(
-                TeamPatient.patient_id == patient_id,
-                User.role == Role.CLINICIAN,
-                User.active.is_(True),
-            )
-            .distinct()
-            .order_by(User.id)
-        )
-    )

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import repository
 from app.auth.models import GrantBasis, GrantStatus, ProxyGrant, Role, Scope, User
 from app.errors import AppError, NotFound
-from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
+from app.patients.models import Patient
 from rules.advice import PATIENT, PROXY, Audience
 
 
@@ -181,14 +181,7 @@ def relation_to(session: Session, actor: Actor, patient: Patient, now: datetime)
     if patient.user_id == user.id:
         return Access(actor, patient, Relation.SELF, frozenset())
     if user.role == Role.CLINICIAN:
-        units = session.execute(
-            select(CareUnit.id, CareUnit.name)
-            .join(CareTeam, CareTeam.care_unit_id == CareUnit.id)
-            .join(TeamMember, TeamMember.team_id == CareTeam.id)
-            .join(TeamPatient, TeamPatient.team_id == CareTeam.id)
-            .where(TeamMember.user_id == user.id, TeamPatient.patient_id == patient.id)
-            .order_by(CareUnit.name)
-        ).all()
+        units = repository.units_treating(session, user.id, patient.id)
         if not units:
             return None
         # Prefer the care unit the token names, when the clinician works in several.
@@ -196,11 +189,7 @@ def relation_to(session: Session, actor: Actor, patient: Patient, now: datetime)
         return Access(actor, patient, Relation.CARE_TEAM, frozenset(), unit.id, unit.name)
     if user.role == Role.ADMIN:
         return Access(actor, patient, Relation.ADMIN, frozenset())
-    grants = session.scalars(
-        select(ProxyGrant).where(
-            ProxyGrant.grantee_id == user.id, ProxyGrant.patient_id == patient.id
-        )
-    ).all()
+    grants = repository.grants_to(session, user.id, patient.id)
     scopes = frozenset(s for g in grants if grant_is_active(g, now) for s in g.scopes)
     if scopes:
         return Access(actor, patient, Relation.PROXY, scopes)
@@ -336,21 +325,11 @@ def visible_patient_ids(session: Session, actor: Actor, now: datetime) -> list[s
     if not user.active:
         return []
     if user.role == Role.ADMIN:
-        return list(session.scalars(select(Patient.id)))
-    ids = set(session.scalars(select(Patient.id).where(Patient.user_id == user.id)))
+        return repository.all_patient_ids(session)
+    ids = repository.own_patient_ids(session, user.id)
     if user.role == Role.CLINICIAN:
-        ids |= set(
-            session.scalars(
-                select(TeamPatient.patient_id)
-                .join(TeamMember, TeamMember.team_id == TeamPatient.team_id)
-                .where(TeamMember.user_id == user.id)
-            )
-        )
-    grants = session.scalars(
-        select(ProxyGrant).where(
-            ProxyGrant.grantee_id == user.id, ProxyGrant.status == GrantStatus.ACTIVE
-        )
-    )
+        ids |= repository.team_patient_ids(session, user.id)
+    grants = repository.active_grants_held(session, user.id)
     ids |= {g.patient_id for g in grants if grant_is_active(g, now) and Scope.READ in g.scopes}
     return sorted(ids)
 
@@ -363,13 +342,7 @@ def care_team_patient_ids(session: Session, actor: Actor) -> set[str]:
     user = actor.user
     if not user.active or user.role != Role.CLINICIAN:
         return set()
-    return set(
-        session.scalars(
-            select(TeamPatient.patient_id)
-            .join(TeamMember, TeamMember.team_id == TeamPatient.team_id)
-            .where(TeamMember.user_id == user.id)
-        )
-    )
+    return repository.team_patient_ids(session, user.id)
 
 
 def message_patient_ids(session: Session, actor: Actor, now: datetime) -> set[str]:
@@ -377,12 +350,8 @@ def message_patient_ids(session: Session, actor: Actor, now: datetime) -> set[st
     user = actor.user
     if not user.active:
         return set()
-    ids = set(session.scalars(select(Patient.id).where(Patient.user_id == user.id)))
-    grants = session.scalars(
-        select(ProxyGrant).where(
-            ProxyGrant.grantee_id == user.id, ProxyGrant.status == GrantStatus.ACTIVE
-        )
-    )
+    ids = repository.own_patient_ids(session, user.id)
+    grants = repository.active_grants_held(session, user.id)
     ids |= {g.patient_id for g in grants if grant_is_active(g, now) and Scope.MESSAGE in g.scopes}
     return ids
 
@@ -394,13 +363,7 @@ def home_care_unit(session: Session, actor: Actor) -> tuple[str | None, str | No
     """
     if actor.role != Role.CLINICIAN:
         return None, None
-    units = session.execute(
-        select(CareUnit.id, CareUnit.name)
-        .join(CareTeam, CareTeam.care_unit_id == CareUnit.id)
-        .join(TeamMember, TeamMember.team_id == CareTeam.id)
-        .where(TeamMember.user_id == actor.id)
-        .order_by(CareUnit.name)
-    ).all()
+    units = repository.units_of(session, actor.id)
     if not units:
         return None, None
     unit = next((u for u in units if u.id == actor.care_unit_id), units[0])

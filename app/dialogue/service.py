@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.auth import people, policy
 from app.auth.models import Scope, User
-from app.auth.people import team_clinicians
 from app.auth.policy import Access, Actor, Relation
+from app.auth.repository import team_clinicians
 from app.dialogue import repository
 from app.dialogue.models import Message, Side
 from app.feed import service as feed

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import policy
@@ -17,8 +16,9 @@ from app.consent import service as consent_service
 from app.directory import repository as directory_repository
 from app.directory import team_requests
 from app.directory.models import TeamRequest
+from app.enrolment import repository
 from app.errors import Conflict, ErrorItem, Unprocessable
-from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
+from app.patients.models import CareTeam, Patient, TeamMember, TeamPatient
 from app.patients.personnummer import canonical_personnummer
 
 
@@ -102,22 +102,14 @@ def update_preferences(user: User, changes: dict[str, Any]) -> None:
 
 def teams(session: Session, actor: Actor) -> list[dict[str, Any]]:
     """The caller's care teams (an admin sees every team)."""
-    query = (
-        select(CareTeam, CareUnit)
-        .join(CareUnit, CareUnit.id == CareTeam.care_unit_id)
-        .order_by(CareTeam.name)
-    )
-    if actor.role != Role.ADMIN:
-        query = query.join(TeamMember, TeamMember.team_id == CareTeam.id).where(
-            TeamMember.user_id == actor.id
-        )
+    member = None if actor.role == Role.ADMIN else actor.id
     return [
         {
             "id": team.id,
             "name": team.name,
             "care_unit": {"id": unit.id, "name": unit.name},
         }
-        for team, unit in session.execute(query).all()
+        for team, unit in repository.teams_with_units(session, member)
     ]
 
 
@@ -128,15 +120,7 @@ def list_patients(
     ids = visible_patient_ids(session, actor, now)
     if not ids:
         return [], False
-    rows = list(
-        session.scalars(
-            select(Patient)
-            .where(Patient.id.in_(ids))
-            .order_by(Patient.display_name, Patient.id)
-            .offset(offset)
-            .limit(limit + 1)
-        )
-    )
+    rows = repository.patients_page(session, ids, offset=offset, limit=limit + 1)
     return rows[:limit], len(rows) > limit
 
 
@@ -175,7 +159,7 @@ def enrol(
             "Unknown care team.",
             errors=[ErrorItem(loc="team_id", code="invalid", message="Not one of your teams.")],
         )
-    enrolled = session.scalars(select(Patient.id).where(Patient.personnummer == pnr)).first()
+    enrolled = repository.patient_id_by_personnummer(session, pnr)
     if enrolled is not None:
         existing = session.get(Patient, enrolled)
         assert existing is not None
@@ -208,4 +192,4 @@ def enrol(
 
 def user_by_handle(session: Session, handle: str) -> User | None:
     """A user by handle."""
-    return session.scalars(select(User).where(User.handle == handle)).first()
+    return repository.user_by_handle(session, handle)

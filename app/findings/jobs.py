@@ -17,16 +17,15 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.people import team_clinicians
+from app.auth import repository as auth_repository
+from app.auth.repository import team_clinicians
 from app.config import Settings
 from app.db import transaction
+from app.findings import repository as findings_repository
 from app.findings.evaluation import run_due_for_patient
-from app.findings.models import Flag, FlagStatus
 from app.jobs import each
-from app.patients.models import Patient
 from app.push import repository as push_repository
 from app.push import service as push_service
 from rules.language import Priority, Severity
@@ -39,17 +38,7 @@ TITLES = {"sv": "Ej kvitterad flagga: {}", "en": "Unacknowledged flag: {}"}
 def escalate_overdue(session: Session, settings: Settings, now: datetime) -> Counter[str]:
     """Claim up to a batch of overdue open flags, mark them escalated, notify their teams."""
     done: Counter[str] = Counter()
-    flags = session.scalars(
-        select(Flag)
-        .where(
-            Flag.status == FlagStatus.OPEN,
-            Flag.due_at <= now,
-            Flag.escalated_at.is_(None),
-        )
-        .order_by(Flag.due_at, Flag.id)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    ).all()
+    flags = findings_repository.claim_overdue_flags(session, now, BATCH)
     for flag in flags:
         flag.escalated_at = now
         done["flags"] += 1
@@ -95,7 +84,7 @@ def run_escalation(
 
 def all_patients(session: Session, _settings: Settings, _now: datetime) -> list[str]:
     """Every patient's id, in order (the time-based rules decide who has something due)."""
-    return list(session.scalars(select(Patient.id).order_by(Patient.id)))
+    return sorted(auth_repository.all_patient_ids(session))
 
 
 @each("rules-due", all_patients)

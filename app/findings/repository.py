@@ -181,3 +181,23 @@ def list_flags(
 def get_flag(session: Session, flag_id: str) -> Flag | None:
     """A flag by id, or None."""
     return session.get(Flag, flag_id) if len(flag_id) <= 36 else None
+
+
+def claim_overdue_flags(session: Session, now: datetime, limit: int) -> list[Flag]:
+    """Lock up to ``limit`` open flags past their deadline and not yet escalated, oldest first.
+
+    ``SKIP LOCKED``: another worker claiming at the same time takes other flags.
+    """
+    return list(
+        session.scalars(
+            select(Flag)
+            .where(
+                Flag.status == FlagStatus.OPEN,
+                Flag.due_at <= now,
+                Flag.escalated_at.is_(None),
+            )
+            .order_by(Flag.due_at, Flag.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )

@@ -19,7 +19,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from app.errors import BadRequest
 from app.findings.models import Advice
 from app.ingest import pipeline
 from app.patients.models import Patient
+from app.readings import repository as readings_repository
 from app.readings.models import ImportRun
 from sync.imports import ImportResult, dexcom_csv_to_readings, omh_to_readings
 from sync.wire import ItemResult, SourceIn
@@ -175,9 +175,7 @@ def _start_run(
 ) -> ImportRun:
     """The patient's run for this file (the same file again: the same run, one more try)."""
     digest = hashlib.sha256(f"{fmt.value}\n{source.id}\n".encode() + body).hexdigest()
-    run = session.scalars(
-        select(ImportRun).where(ImportRun.patient_id == patient.id, ImportRun.digest == digest)
-    ).first()
+    run = readings_repository.import_run(session, patient.id, digest)
     if run is None:
         run = ImportRun(
             patient_id=patient.id,

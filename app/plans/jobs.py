@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,13 +27,13 @@ from app.db import new_id
 from app.jobs import each
 from app.localtime import zone_named
 from app.patients.models import Patient
+from app.plans import repository as plans_repository
 from app.plans import service as plans_service
-from app.plans.models import PlanVersion
 from app.push import repository as push_repository
 from app.push import service as push_service
 from app.push.models import Reminder
 from app.push.quiet_hours import local_to_utc, parse_hh_mm
-from app.readings.models import Reading, ReadingStatus
+from app.readings.repository import counts_by_type
 from rules.catalogue import display_name
 from rules.language import Priority
 from rules.plan import ScheduleEntry
@@ -100,19 +99,7 @@ def measured_on(session: Session, patient_id: str, type_: str, day: date, zone: 
     """Whether a counted reading of the type exists on the patient's local day."""
     start = local_to_utc(day, datetime.min.time(), zone)
     end = local_to_utc(day + timedelta(days=1), datetime.min.time(), zone)
-    found = session.scalar(
-        select(func.count())
-        .select_from(Reading)
-        .where(
-            Reading.patient_id == patient_id,
-            Reading.type == type_,
-            Reading.status == ReadingStatus.FINAL,
-            Reading.duplicate_of.is_(None),
-            Reading.time >= start,
-            Reading.time < end,
-        )
-    )
-    return bool(found)
+    return bool(counts_by_type(session, patient_id, start, end, type_))
 
 
 def remind_patient(
@@ -197,7 +184,7 @@ def remind_patient(
 
 def patients_with_plans(session: Session, _settings: Settings, _now: datetime) -> list[str]:
     """Every patient that has a plan, by id."""
-    return list(session.scalars(select(PlanVersion.patient_id).distinct().order_by("patient_id")))
+    return plans_repository.patients_with_plans(session)
 
 
 @each("measurement-reminders", patients_with_plans)

@@ -207,3 +207,8 @@ def latest_story_number(session: Session, patient_id: str) -> int | None:
     return session.scalar(
         select(func.max(StoryVersion.version)).where(StoryVersion.patient_id == patient_id)
     )
+
+
+def patients_with_plans(session: Session) -> list[str]:
+    """Every patient that has a plan, by id."""
+    return list(session.scalars(select(PlanVersion.patient_id).distinct().order_by("patient_id")))

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db import new_id
-from app.readings.models import Reading, ReadingStatus, Source
+from app.readings.models import ImportRun, Reading, ReadingStatus, Source
 from rules.facts import ReadingFact
 
 ReadingRow = Mapping[Any, Any]
@@ -197,3 +197,30 @@ def list_readings(
         t, rid = after
         query = query.where((c.time > t) | ((c.time == t) & (c.id > rid)))
     return list(session.execute(query.order_by(c.time, c.id).limit(limit)).mappings())
+
+
+def counts_by_type(
+    session: Session, patient_id: str, start: datetime, end: datetime, type_: str | None = None
+) -> dict[str, int]:
+    """How many counted readings (final, not a duplicate) of each type in [start, end)."""
+    query = (
+        select(Reading.type, func.count())
+        .where(
+            Reading.patient_id == patient_id,
+            Reading.time >= start,
+            Reading.time < end,
+            Reading.status == ReadingStatus.FINAL,
+            Reading.duplicate_of.is_(None),
+        )
+        .group_by(Reading.type)
+    )
+    if type_ is not None:
+        query = query.where(Reading.type == type_)
+    return {str(t): int(n) for t, n in session.execute(query)}
+
+
+def import_run(session: Session, patient_id: str, digest: str) -> ImportRun | None:
+    """The patient's import run of the file with this digest."""
+    return session.scalars(
+        select(ImportRun).where(ImportRun.patient_id == patient_id, ImportRun.digest == digest)
+    ).first()

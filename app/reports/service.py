@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.bounds import EARLIEST_DAY, LATEST_DAY
@@ -18,8 +17,7 @@ from app.goals.schemas import Lifecycle
 from app.goals.views import GoalView, chart_goal, goal_view, view_dict
 from app.localtime import local_midnight, local_today, zone_of
 from app.patients.models import Patient
-from app.readings.models import Reading, ReadingStatus
-from app.readings.repository import counted_facts
+from app.readings.repository import counted_facts, counts_by_type
 from app.summaries.service import cgm_summary
 from rules.cgm import GlucoseSample, samples_from_readings
 
@@ -78,20 +76,7 @@ def _report(session: Session, patient: Patient, week: str | None, now: datetime)
     end = min(local_midnight(sunday + timedelta(days=1), tz), now)
     cgm_facts = counted_facts(session, patient.id, {"cgm_glucose"}, start, end)
     samples = samples_from_readings([f for f in cgm_facts if f.time < end])
-    counts: dict[str, int] = {}
-    rows = session.execute(
-        select(Reading.type, func.count())
-        .where(
-            Reading.patient_id == patient.id,
-            Reading.time >= start,
-            Reading.time < end,
-            Reading.status == ReadingStatus.FINAL,
-            Reading.duplicate_of.is_(None),
-        )
-        .group_by(Reading.type)
-    )
-    for type_, count in rows:
-        counts[str(type_)] = int(count)
+    counts = counts_by_type(session, patient.id, start, end)
     body = {
         "patient": {"id": patient.id, "display_name": patient.display_name},
         "week": f"{monday.isocalendar()[0]}-W{monday.isocalendar()[1]:02d}",

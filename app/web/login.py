@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import case, select
+from sqlalchemy import case
 
+from app.auth import repository as auth_repository
 from app.auth.models import Role, User
 from app.auth.policy import Actor
 from app.clock import utcnow
@@ -54,11 +55,7 @@ def login_page(
     user = signed_in_user(request, session)
     people: list[User] = []
     if user is None and settings.dev_issuer_enabled:
-        people = list(
-            session.scalars(
-                select(User).where(User.active.is_(True)).order_by(_ROLE_ORDER, User.display_name)
-            )
-        )
+        people = auth_repository.active_users(session, _ROLE_ORDER, User.display_name)
     context = {
         "user": user,
         "people": people,
