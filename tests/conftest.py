@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import migrate
@@ -204,6 +204,26 @@ def migrated_url(backend: str, db_factories: dict[str, DatabaseFactory]) -> str:
     """A fresh database with the schema and nothing else."""
     factory = db_factories[backend]
     return factory.clone(factory.template("migrated", migrate.upgrade))
+
+
+@pytest.fixture
+def database_at(
+    backend: str, db_factories: dict[str, DatabaseFactory]
+) -> Iterator[Callable[[str], tuple[str, Engine]]]:
+    """A new database migrated up to an old revision: to test a migration on rows written then."""
+    from alembic import command
+
+    engines: list[Engine] = []
+
+    def make(revision: str) -> tuple[str, Engine]:
+        url = db_factories[backend].empty()
+        command.upgrade(migrate.alembic_config(url), revision)
+        engines.append(create_engine(normalise_url(url)))
+        return url, engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.dispose()
 
 
 @pytest.fixture

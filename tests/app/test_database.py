@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from collections.abc import Callable
+
+from sqlalchemy import Engine, text
 
 from app import migrate
 from app.db import make_engine, make_sessionmaker, transaction
@@ -57,17 +59,10 @@ def test_sqlite_pragmas_on_a_fresh_pooled_connection(tmp_path: object) -> None:
 
 
 def test_upgrading_a_database_with_data_keeps_it(
-    backend: str, db_factories: dict[str, object]
+    database_at: Callable[[str], tuple[str, Engine]],
 ) -> None:
     """Every migration runs on a database in use: rows written at 0001 survive to head."""
-    from alembic import command
-    from sqlalchemy import create_engine
-
-    from app.db import normalise_url
-
-    url = db_factories[backend].empty()  # type: ignore[attr-defined]
-    command.upgrade(migrate.alembic_config(url), "0001")
-    engine = create_engine(normalise_url(url))
+    url, engine = database_at("0001")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -96,5 +91,4 @@ def test_upgrading_a_database_with_data_keeps_it(
     with engine.connect() as conn:
         row = conn.execute(text("SELECT anchor_key, status FROM evaluations")).one()
         advice = conn.execute(text("SELECT count(*) FROM advice")).scalar_one()
-    engine.dispose()
     assert (row.anchor_key, row.status, advice) == ("e1", "fired", 1)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, User
@@ -308,18 +308,14 @@ def test_the_access_log_names_people(client: TestClient, auth: Auth, session: Se
 
 
 def test_migration_moves_flag_notes_and_takes_them_out_of_the_feed(
-    backend: str, db_factories: dict[str, object]
+    database_at: Callable[[str], tuple[str, Engine]],
 ) -> None:
     """0009: a flag's one note becomes its first note (by its last writer); feeds lose it."""
-    from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from app import migrate
-    from app.db import normalise_url
 
-    url = db_factories[backend].empty()  # type: ignore[attr-defined]
-    command.upgrade(migrate.alembic_config(url), "0007_imports")
-    engine = create_engine(normalise_url(url))
+    url, engine = database_at("0007_imports")
     at = "'2026-11-01 00:00:00+00'"
     with engine.begin() as conn:
         conn.execute(
@@ -370,7 +366,6 @@ def test_migration_moves_flag_notes_and_takes_them_out_of_the_feed(
             text("SELECT flag_id, author_id, body FROM flag_notes ORDER BY flag_id")
         ).all()
         data = conn.execute(text("SELECT data FROM changes")).scalar_one()
-    engine.dispose()
     assert [tuple(n) for n in notes] == [
         ("f1", "u2", "Anteckning f1"), ("f2", "u1", "Anteckning f2")
     ]  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import utcnow
@@ -494,19 +494,16 @@ def test_progress_series_chart_summary_and_report(
 
 
 def test_migration_moves_the_goal_start_to_its_column_and_back(
-    backend: str, db_factories: dict[str, Any]
+    database_at: Callable[[str], tuple[str, Engine]],
 ) -> None:
     """0014: ``target.start`` becomes ``goals.start``; the downgrade puts it back."""
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from app import migrate
-    from app.db import normalise_url
 
-    url = db_factories[backend].empty()
+    url, engine = database_at("0013_team_requests")
     config = migrate.alembic_config(url)
-    command.upgrade(config, "0013_team_requests")
-    engine = create_engine(normalise_url(url))
     at = "'2026-11-01 00:00:00+00'"
     target = {"value": 130, "unit": "mm[Hg]", "direction": "at_most", "start": "2026-10-05"}
     with engine.begin() as conn:
@@ -533,4 +530,3 @@ def test_migration_moves_the_goal_start_to_its_column_and_back(
     with engine.connect() as conn:
         back = conn.execute(text("SELECT target FROM goals")).scalar_one()
     assert (json.loads(back) if isinstance(back, str) else back) == target
-    engine.dispose()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, User
@@ -429,18 +429,14 @@ def test_the_overview_is_one_answer_in_a_fixed_number_of_queries(
 
 
 def test_migration_moves_plan_contacts_and_gives_agreements_ids(
-    backend: str, db_factories: dict[str, object]
+    database_at: Callable[[str], tuple[str, Engine]],
 ) -> None:
     """0011: a named plan contact becomes the care contact; agreements get stable ids."""
-    from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from app import migrate
-    from app.db import normalise_url
 
-    url = db_factories[backend].empty()  # type: ignore[attr-defined]
-    command.upgrade(migrate.alembic_config(url), "0010_activities")
-    engine = create_engine(normalise_url(url))
+    url, engine = database_at("0010_activities")
     at = "'2026-11-01 00:00:00+00'"
     body = ('{"rules": [], "agreements": [{"text": "Väg dig."}, {"text": "Mät trycket."}],'
             ' "contact": {"name": "Karin Holm", "role": "Sjuksköterska",'
@@ -494,7 +490,6 @@ def test_migration_moves_plan_contacts_and_gives_agreements_ids(
             r[0] for r in conn.execute(text("SELECT body FROM plan_versions ORDER BY version"))
         ]
         agreements = conn.execute(text("SELECT id, proposed_in FROM agreements")).all()
-    engine.dispose()
     assert [tuple(c) for c in contact] == [("u1", "t1", "08-1")]
     parsed = [b if isinstance(b, dict) else __import__("json").loads(b) for b in bodies]
     assert all("contact" not in b for b in parsed)
