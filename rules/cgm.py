@@ -193,6 +193,15 @@ class CgmMetrics:
         return self._percent("gri")
 
 
+def glucose_target_range(unit: str) -> tuple[Decimal, Decimal] | None:
+    """The consensus time-in-range target, 3.9–10.0 mmol/L (70–180 mg/dL), in a unit."""
+    known = _unit_of(unit)
+    if known is None:
+        return None
+    edges = _EDGES[known]
+    return edges[1], edges[2]
+
+
 def round_half_up(value: Decimal, places: int) -> Decimal:
     """Round a Decimal half up to a number of places (6.25 → 6.3, never 6.2)."""
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)

@@ -104,6 +104,7 @@ def patient_overview(pid: str, request: Request, actor: PageActor, session: Sess
         "user": actor.user,
         "t": words.for_lang(lang),
         "val": lambda value, type_: timeline.format_value(value, type_, lang),
+        "tick": lambda value: timeline.format_tick(value, lang),
         "patient": access.patient,
         **_timeline(session, access, zoom, start, end, lang),
     }
@@ -136,11 +137,7 @@ def _timeline(
     t = words.for_lang(lang)
     plan = plans_service.current_spec(session, patient.id)
     rows = patient_data.window_readings(session, patient.id, start, end)
-    chart_words = {
-        "mean": t("limit_mean"),
-        "active": t("limit_active"),
-        "delta": t("limit_delta"),
-    }
+    chart_words = {key: t("limit_" + key) for key in timeline.LIMIT_WORDS}
     scheduled = [e.type for e in plan.schedule] if plan else []
     charts = timeline.build_charts(
         rows, scheduled, plan, load_library(), start, end, lang, chart_words

@@ -55,6 +55,49 @@ class Edited:
     body: PlanBody | None
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)  # field id -> message
+    working: list[WorkingRule] | None = None  # the rules the page shows
+
+
+@dataclass
+class WorkingRule:
+    """A rule as the form shows it: stored or added on the page, perhaps marked for removal."""
+
+    index: int  # its fields are ``r{index}-…``
+    rule: str
+    params: dict[str, Any]
+    mode: str | None = None
+    added: bool = False
+    removed: bool = False
+
+
+def working_rules(row: PlanVersion, form: dict[str, str] | None = None) -> list[WorkingRule]:
+    """The stored rules (those ticked for removal marked), then the rules added on the page.
+
+    A rule added earlier on the page travels in hidden fields ``added-{j}``; the select
+    ``add-rule`` adds one more. A rule already in the plan is not added twice.
+    """
+    form = form or {}
+    stored = row.body.get("rules", [])
+    rules = [
+        WorkingRule(
+            i,
+            r["rule"],
+            dict(r.get("params", {})),
+            r.get("mode"),
+            removed=form.get(f"r{i}-remove") == "1",
+        )  # fmt: skip
+        for i, r in enumerate(stored)
+    ]
+    library = load_library()
+    hidden = [k for k in form if k.startswith("added-") and k[6:].isdigit()]
+    wanted = [form[k] for k in sorted(hidden, key=lambda k: int(k[6:]))]
+    wanted.append(form.get("add-rule", ""))
+    for rule_id in wanted:
+        if library.get(rule_id) is None or any(w.rule == rule_id for w in rules):
+            continue
+        rules.append(WorkingRule(len(rules), rule_id, {}, added=True,
+                                 removed=form.get(f"r{len(rules)}-remove") == "1"))  # fmt: skip
+    return rules
 
 
 def _plan_or_404(session: Session, patient_id: str) -> PlanVersion:
@@ -75,16 +118,21 @@ def _shown(value: Any, lang: str) -> str:
     return text.replace(".", ",") if lang == "sv" else text
 
 
-def form_values(row: PlanVersion, library: RuleLibrary, lang: str) -> dict[str, str]:
-    """The form's values for a stored plan: each parameter as the plan sets it, else its default."""
+def form_values(
+    row: PlanVersion, library: RuleLibrary, lang: str, rules: list[WorkingRule] | None = None
+) -> dict[str, str]:
+    """The form's values for a plan: each parameter as the plan sets it, else its default."""
     values: dict[str, str] = {}
-    for i, plan_rule in enumerate(row.body.get("rules", [])):
-        rule = library.get(plan_rule["rule"])
+    for working in rules if rules is not None else working_rules(row):
+        rule = library.get(working.rule)
         if rule is None:
             continue
         for name, spec in rule.params.items():
-            given = plan_rule.get("params", {}).get(name, spec.default)
-            values[f"r{i}-{name}"] = _shown(given, lang)
+            if spec.required and name not in working.params:
+                values[f"r{working.index}-{name}"] = ""  # a personal best is never guessed
+                continue
+            given = working.params.get(name, spec.default)
+            values[f"r{working.index}-{name}"] = _shown(given, lang)
     for i, entry in enumerate(row.body.get("schedule", [])):
         values[f"s{i}-times"] = ", ".join(entry.get("times", []))
         values[f"s{i}-days"] = entry.get("days", "daily")
@@ -103,18 +151,23 @@ def read_form(row: PlanVersion, form: dict[str, str], library: RuleLibrary, lang
     """The changed plan from the posted form (each field read on its own, errors kept)."""
     t = words.for_lang(lang)
     stored = row.body
-    values = form_values(row, library, lang)
+    working = working_rules(row, form)
+    values = form_values(row, library, lang, working)
     errors: dict[str, str] = {}
     rules: list[PlanRule] = []
-    for i, plan_rule in enumerate(stored.get("rules", [])):
-        params = dict(plan_rule.get("params", {}))
-        rule = library.get(plan_rule["rule"])
+    fields: list[int] = []  # the form index of each rule of the body (for its errors)
+    for plan_rule in working:
+        i = plan_rule.index
+        params = dict(plan_rule.params)
+        rule = library.get(plan_rule.rule)
         for name, spec in rule.params.items() if rule is not None else ():
             key = f"r{i}-{name}"
             raw = form.get(key)
             if raw is None:
                 continue
             values[key] = raw
+            if plan_rule.removed:
+                continue  # kept on the page as typed, read no further
             if spec.is_flag:
                 if raw in ("true", "false"):
                     chosen = raw == "true"
@@ -132,15 +185,18 @@ def read_form(row: PlanVersion, form: dict[str, str], library: RuleLibrary, lang
             old_number = old.get("value") if isinstance(old, dict) else old
             if old is not None and _number(str(old_number)) == number:
                 continue  # unchanged: kept as stored (in its own unit)
-            if old is None and number == Decimal(str(spec.default)):
+            if old is None and number == Decimal(str(spec.default)) and not spec.required:
                 continue  # the default, as before
             params[name] = {"value": str(number), "unit": spec.unit} if spec.unit else str(number)
+        if plan_rule.removed:
+            continue
+        fields.append(i)
         rules.append(
             PlanRule.model_validate(
                 {
-                    "rule": plan_rule["rule"],
+                    "rule": plan_rule.rule,
                     "params": params,
-                    **({"mode": plan_rule["mode"]} if plan_rule.get("mode") else {}),
+                    **({"mode": plan_rule.mode} if plan_rule.mode else {}),
                 }
             )  # fmt: skip
         )
@@ -159,7 +215,12 @@ def read_form(row: PlanVersion, form: dict[str, str], library: RuleLibrary, lang
         return Edited(None, values, errors)
     body = PlanBody(rules=rules, schedule=schedule, agreements=stored.get("agreements", []))
     for problem in validate_plan(body, library):
-        errors[_field_of(problem.loc)] = _message(problem.loc, problem.code, body, library, t)
+        loc = problem.loc.split(".")
+        if loc[0] == "rules" and len(loc) >= 2 and loc[1].isdigit() and int(loc[1]) < len(fields):
+            field_id = _field_of(".".join(["rules", str(fields[int(loc[1])]), *loc[2:]]))
+        else:
+            field_id = _field_of(problem.loc)
+        errors[field_id] = _message(problem.loc, problem.code, body, library, t)
     return Edited(None if errors else body, values, errors)
 
 
@@ -184,6 +245,8 @@ def _message(loc: str, code: str, body: PlanBody, library: RuleLibrary, t: Any) 
             high = "" if spec.max is None else _shown(spec.max, "sv")
             unit = display_unit(spec.unit) if spec.unit else ""
             return str(t("error_range").format(low=low, high=high, unit=unit)).rstrip()
+    if code == "missing_param":
+        return str(t("error_missing"))
     if code == "unknown_unit":
         return str(t("error_unit"))
     return str(t("error_plan").format(message=code))
@@ -196,6 +259,7 @@ def _page(
     row: PlanVersion,
     values: dict[str, str],
     *,
+    working: list[WorkingRule] | None = None,
     errors: dict[str, str] | None = None,
     burden: list[dict[str, Any]] | None = None,
     readings: int | None = None,
@@ -205,8 +269,10 @@ def _page(
     lang = lang_of(request)
     library = load_library()
     rules = []
-    for i, plan_rule in enumerate(row.body.get("rules", [])):
-        rule = library.get(plan_rule["rule"])
+    working = working if working is not None else working_rules(row)
+    for plan_rule in working:
+        i = plan_rule.index
+        rule = library.get(plan_rule.rule)
         if rule is None:
             continue
         params = [
@@ -220,13 +286,26 @@ def _page(
             }
             for name, spec in rule.params.items()
         ]
-        rules.append({"id": rule.id, "title": rule.title.get(lang), "params": params})
+        rules.append(
+            {"id": rule.id, "title": rule.title.get(lang), "params": params, "index": i,
+             "added": plan_rule.added, "removed": plan_rule.removed}
+        )  # fmt: skip
+    in_plan = {w.rule for w in working}
+    addable = sorted(
+        (
+            {"id": r.id, "title": r.title.get(lang) or r.id}
+            for r in library.rules
+            if r.id not in in_plan
+        ),
+        key=lambda r: r["title"],
+    )
     context = {
         "user": access.actor.user,
         "t": words.for_lang(lang),
         "patient": access.patient,
         "version": row.version,
         "rules": rules,
+        "addable": addable,
         "schedule": [
             {"index": i, "type": e["type"]} for i, e in enumerate(row.body.get("schedule", []))
         ],
@@ -293,7 +372,9 @@ def _edit(
     resource = f"POST /vard/patients/{{pid}}/plan{verb}"
     access = authorised_patient(session, actor, pid, Action.WRITE_PLAN, resource)
     row = _plan_or_404(session, access.patient.id)
-    return access, row, read_form(row, form, load_library(), lang_of(request))
+    edited = read_form(row, form, load_library(), lang_of(request))
+    edited.working = working_rules(row, form)
+    return access, row, edited
 
 
 @router.post("/vard/patients/{pid}/plan/preview")
@@ -303,10 +384,20 @@ def preview(
     """The alert burden of the current and the changed plan, last 30 days (nothing saved)."""
     access, row, edited = _edit(pid, form, request, actor, session, "/preview")
     if edited.body is None:
-        return _page(request, session, access, row, edited.values, errors=edited.errors,
+        return _page(request, session, access, row, edited.values, working=edited.working,
+                     errors=edited.errors,
                      status_code=422)  # fmt: skip
     burden, readings = _burden(session, access, edited.body, lang_of(request))
-    return _page(request, session, access, row, edited.values, burden=burden, readings=readings)
+    return _page(
+        request,
+        session,
+        access,
+        row,
+        edited.values,
+        working=edited.working,
+        burden=burden,
+        readings=readings,
+    )
 
 
 @router.post("/vard/patients/{pid}/plan")
@@ -323,12 +414,21 @@ def save(
     lang = lang_of(request)
     t = words.for_lang(lang)
     if edited.body is None:
-        return _page(request, session, access, row, edited.values, errors=edited.errors,
+        return _page(request, session, access, row, edited.values, working=edited.working,
+                     errors=edited.errors,
                      status_code=422)  # fmt: skip
     stored = edited.body.model_dump(mode="json", exclude_none=True, exclude={"agreements"})
     current = PlanBody.model_validate({**row.body, "agreements": [], "contact": None})
     if stored == current.model_dump(mode="json", exclude_none=True, exclude={"agreements"}):
-        return _page(request, session, access, row, edited.values, notice=t("unchanged"))
+        return _page(
+            request,
+            session,
+            access,
+            row,
+            edited.values,
+            working=edited.working,
+            notice=t("unchanged"),
+        )
     try:
         saved = plans_service.save(session, patient=access.patient, body=edited.body,
                                    author_id=actor.id, now=utcnow())  # fmt: skip
@@ -338,7 +438,8 @@ def save(
                                     "GET /vard/patients/{pid}/plan")  # fmt: skip
         message = "; ".join(e.message for e in exc.errors or [])
         errors = {"plan": t("error_plan").format(message=message or exc.detail)}
-        return _page(request, session, access, row, edited.values, errors=errors,
+        return _page(request, session, access, row, edited.values, working=edited.working,
+                     errors=errors,
                      status_code=422)  # fmt: skip
     ws.set_flash(t("flash_plan_saved").format(version=saved.version))
     return see_other(f"/vard/patients/{access.patient.id}/plan")

@@ -13,6 +13,7 @@ stay; a series of up to ``MAX_POINTS`` points is drawn as it is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from rules.catalogue import display_unit, spec_for
-from rules.language import RuleLibrary
+from rules.cgm import glucose_target_range
+from rules.language import CompositeRule, RuleLibrary
 from rules.language.plans import PlanParamError, resolve_params
 from rules.language.specs import Condition
 from rules.plan import PlanSpec
@@ -52,6 +54,9 @@ ORDER = (
     "respiratory_rate",
     "steps",
 )
+# The words a chart's limits are described with (``limit_<key>`` in the page texts).
+LIMIT_WORDS = ("mean", "active", "delta", "count", "part", "of_reference", "baseline",
+               "unit_h", "unit_d", "unit_min")  # fmt: skip
 EVENT_KINDS = ("flag", "advice", "plan", "milestone", "note", "message")
 
 
@@ -93,6 +98,8 @@ class Chart:
     latest: Mapping[str, Any] | None
     low: dict[str, float] = field(default_factory=dict)
     high: dict[str, float] = field(default_factory=dict)
+    ticks: list[tuple[float, float]] = field(default_factory=list)  # (value, y), top first
+    band: tuple[float, float, Decimal, Decimal] | None = None  # target range: y top, y bottom
 
     @property
     def count(self) -> int:
@@ -175,8 +182,10 @@ def limits_for(
 ) -> list[Limit]:
     """The plan's thresholds for one type in the chart's unit (a parameter in another: none).
 
-    Threshold and window-mean rules give a line per condition; a weight-gain rule (a rise over
-    the lowest value of a window) gives the line the latest reading would have to pass.
+    Threshold, window-mean and counting rules give a line per condition; bands a line per
+    band; a rise over the lowest value of a window, or off the patient's own baseline, gives
+    the line the latest reading would have to pass; a composite rule the lines of its parts
+    that read this type.
     """
     if plan is None:
         return []
@@ -189,71 +198,195 @@ def limits_for(
             params = resolve_params(plan_rule, rule)
         except PlanParamError:
             continue
-        title = rule.title.get(lang) or rule.title.get("sv") or rule.id
-        kind = rule.kind
-        if kind in ("threshold", "window_aggregate"):
-            note = words["mean"] if kind == "window_aggregate" else ""
-            for condition in rule.conditions:  # type: ignore[union-attr]
-                if not isinstance(condition, Condition):
-                    continue
-                param = params.get(condition.param)
-                if param is None or isinstance(param.value, bool):
-                    continue
-                try:
-                    value = param.number_in(type_, unit)
-                except (ValueError, KeyError, TypeError):
-                    continue
-                active = (condition.context or {}).get("activity") == "active"
-                found.append(
-                    Limit(
-                        rule.id,
-                        title,
-                        condition.component,
-                        condition.op.value,
-                        value,
-                        words["active"] if active else note,
-                    )
-                )
-        elif kind == "delta" and rows:
-            limit = _delta_limit(rule, params, type_, unit, rows, title, lang, words)
-            if limit is not None:
-                found.append(limit)
+        place = _Place(rule.id, rule.title.get(lang) or rule.title.get("sv") or rule.id,
+                       type_, unit, params, rows, lang, words)  # fmt: skip
+        if isinstance(rule, CompositeRule):
+            for part in rule.parts:
+                if type_ in part.types:
+                    found += _fields_limits(part.kind, part, place, words["part"])
+        else:
+            found += _fields_limits(rule.kind, rule, place, "")
     return found
 
 
-def _delta_limit(
-    rule: Any,
-    params: Mapping[str, Any],
-    type_: str,
-    unit: str,
-    rows: Sequence[Mapping[str, Any]],
-    title: str,
-    lang: str,
-    words: Mapping[str, str],
-) -> Limit | None:
-    """The value above which the latest reading would fire a rise-over-the-lowest rule."""
-    if str(rule.reference) != "min" or rule.op.value not in ("gt", "ge"):
-        return None
-    change, span = params.get(rule.param), params.get(rule.window)
-    if change is None or span is None or isinstance(change.value, bool):
-        return None
-    try:
-        gain = change.number_in(type_, unit)
-    except (ValueError, KeyError, TypeError):
-        return None
-    hours = Decimal(span.value) * (24 if span.unit == "d" else 1)
-    latest = rows[-1]["time"]
-    since = latest - timedelta(hours=float(hours))
-    before = [
-        Decimal(r["values"][rule.component])
-        for r in rows
-        if since <= r["time"] < latest and rule.component in r["values"]
+@dataclass(frozen=True)
+class _Place:
+    """What a rule's lines are drawn for: the rule, the chart's type and unit, the readings."""
+
+    rule_id: str
+    title: str
+    type: str
+    unit: str
+    params: Mapping[str, Any]
+    rows: Sequence[Mapping[str, Any]]
+    lang: str
+    words: Mapping[str, str]
+
+    def number(self, name: str | None) -> Decimal | None:
+        """A parameter's value in the chart's unit; None for a flag or a unit that won't do."""
+        param = self.params.get(name) if name else None
+        if param is None or isinstance(param.value, bool):
+            return None
+        try:
+            value: Decimal = param.number_in(self.type, self.unit)
+        except (ValueError, KeyError, TypeError):
+            return None
+        return value
+
+    def shown(self, value: Decimal, places: int = 1) -> str:
+        """A number as the page writes it (a decimal comma in Swedish)."""
+        text = _number(value, places)
+        return text.replace(".", ",") if self.lang == "sv" else text
+
+    def span(self, name: str) -> tuple[Decimal, str] | None:
+        """A window parameter: its length and unit (h when it has none)."""
+        param = self.params.get(name)
+        if param is None or isinstance(param.value, bool):
+            return None
+        return Decimal(param.value), param.unit or "h"
+
+    def span_text(self, name: str) -> str:
+        """A window parameter as words: "7 dygn", "48 tim"."""
+        span = self.span(name)
+        if span is None:
+            return ""
+        length, unit = span
+        return f"{_number(length, 0)} {self.words.get('unit_' + unit, unit)}"
+
+
+def _fields_limits(kind: str, fields: Any, place: _Place, part_note: str) -> list[Limit]:
+    """The lines of one rule (or one part of a composite) of the given kind."""
+    found: list[Limit] = []
+    if kind in ("threshold", "window_aggregate", "count"):
+        note = {"window_aggregate": place.words["mean"], "count": ""}.get(kind, "")
+        if kind == "count":
+            times = place.number(fields.min_count)
+            if times is not None:
+                note = place.words["count"].format(
+                    n=_number(times, 0), window=place.span_text(fields.window)
+                )
+        for condition in fields.conditions:
+            if not isinstance(condition, Condition):
+                continue
+            value = place.number(condition.param)
+            if value is None:
+                continue
+            active = (condition.context or {}).get("activity") == "active"
+            text = place.words["active"] if active else note
+            found.append(_limit(place, condition.component, condition.op.value, value,
+                                text, part_note))  # fmt: skip
+    elif kind == "bands":
+        found += _band_limits(fields, place, part_note)
+    elif kind == "delta" and place.rows:
+        limit = _delta_limit(fields, place)
+        if limit is not None:
+            found.append(_with_note(limit, part_note))
+    elif kind == "baseline" and place.rows:
+        limit = _baseline_limit(fields, place)
+        if limit is not None:
+            found.append(_with_note(limit, part_note))
+    return found
+
+
+def _limit(
+    place: _Place, component: str, op: str, value: Decimal, note: str, part_note: str = ""
+) -> Limit:
+    return _with_note(Limit(place.rule_id, place.title, component, op, value, note), part_note)
+
+
+def _with_note(limit: Limit, extra: str) -> Limit:
+    if not extra:
+        return limit
+    note = f"{limit.note}; {extra}" if limit.note else extra
+    return Limit(limit.rule_id, limit.title, limit.component, limit.op, limit.value, note)
+
+
+def _band_limits(fields: Any, place: _Place, part_note: str) -> list[Limit]:
+    """A line per band: its limit, or its percentage of the reference (a personal best)."""
+    found = []
+    reference = place.number(fields.reference) if fields.reference else None
+    for band in fields.bands:
+        title = band.title.get(place.lang) or band.title.get("sv") or band.name
+        if fields.reference is None:
+            value = place.number(band.param)
+            note = title
+        else:
+            param = place.params.get(band.param)
+            if reference is None or param is None or isinstance(param.value, bool):
+                continue
+            percent = Decimal(param.value)
+            value = reference * percent / 100
+            note = place.words["of_reference"].format(
+                band=title, percent=place.shown(percent, 0), reference=place.shown(reference, 0)
+            )
+        if value is not None:
+            found.append(_limit(place, fields.component, band.op.value, value, note, part_note))
+    return found
+
+
+def _before(place: _Place, component: str, since: datetime, until: datetime) -> list[Decimal]:
+    """The values of a component read in ``[since, until)``."""
+    return [
+        Decimal(r["values"][component])
+        for r in place.rows
+        if since <= r["time"] < until and component in r["values"]
     ]
+
+
+def _hours(span: tuple[Decimal, str]) -> Decimal:
+    length, unit = span
+    per_unit = {"d": Decimal(24), "h": Decimal(1), "min": Decimal(1) / 60}
+    return length * per_unit.get(unit, Decimal(1))
+
+
+def _delta_limit(fields: Any, place: _Place) -> Limit | None:
+    """The value above which the latest reading would fire a rise-over-the-lowest rule."""
+    if str(fields.reference) != "min" or fields.op.value not in ("gt", "ge"):
+        return None
+    gain, span = place.number(fields.param), place.span(fields.window)
+    if gain is None or span is None:
+        return None
+    hours = _hours(span)
+    latest = place.rows[-1]["time"]
+    before = _before(place, fields.component, latest - timedelta(hours=float(hours)), latest)
     if not before:
         return None
-    shown = _number(gain, 1).replace(".", ",") if lang == "sv" else _number(gain, 1)
-    note = words["delta"].format(hours=_number(hours, 0), gain=f"{shown} {display_unit(unit)}")
-    return Limit(rule.id, title, rule.component, rule.op.value, min(before) + gain, note)
+    note = place.words["delta"].format(
+        hours=_number(hours, 0), gain=f"{place.shown(gain)} {display_unit(place.unit)}"
+    )
+    return _limit(place, fields.component, fields.op.value, min(before) + gain, note)
+
+
+def _baseline_limit(fields: Any, place: _Place) -> Limit | None:
+    """The value the latest reading would have to pass to be off the patient's own baseline.
+
+    The baseline is the median of the window before the gap (whole days taken as 24 hours,
+    close enough for a line on a chart; the rule itself counts local days).
+    """
+    change, span, gap = (
+        place.number(fields.param),
+        place.span(fields.window),
+        place.span(fields.gap),
+    )
+    needed = place.number(fields.min_readings)
+    if change is None or span is None or gap is None:
+        return None
+    latest = place.rows[-1]["time"]
+    until = latest - timedelta(hours=float(_hours(gap)))
+    values = sorted(
+        _before(place, fields.component, until - timedelta(hours=float(_hours(span))), until)
+    )
+    if not values or (needed is not None and len(values) < needed):
+        return None
+    middle = len(values) // 2
+    median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    rise = fields.direction == "rise"
+    value = median + change if rise else median - change
+    note = place.words["baseline"].format(
+        median=place.shown(median), sign="+" if rise else "−",
+        change=f"{place.shown(change)} {display_unit(place.unit)}",
+    )  # fmt: skip
+    return _limit(place, fields.component, fields.op.value, value, note)
 
 
 def build_charts(
@@ -283,6 +416,16 @@ def build_charts(
     return charts
 
 
+def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """Round values (steps of 1, 2, 2.5 or 5 × 10ⁿ) from at most ``low`` to at least ``high``."""
+    span = high - low or abs(high) or 1.0
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first, last = math.floor(low / step), math.ceil(high / step)
+    return [round(i * step, 10) for i in range(first, last + 1)]
+
+
 def _draw(
     type_: str,
     unit: str,
@@ -292,10 +435,13 @@ def _draw(
     start: datetime,
     end: datetime,
 ) -> Chart:
+    band = target_range(type_, unit)
     values = [v for s in series for _, v in s.points] + [float(li.value) for li in limits]
+    values += [float(edge) for edge in band or ()]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    pad = (high - low) * 0.08 or max(abs(high) * 0.05, 1.0)
-    y_min, y_max = low - pad, high + pad
+    pad = (high - low) * 0.05 or max(abs(high) * 0.05, 1.0)
+    ticks = nice_ticks(low - pad, high + pad)
+    y_min, y_max = ticks[0], ticks[-1]
 
     def y_of(value: float) -> float:
         return round(HEIGHT - HEIGHT * (value - y_min) / (y_max - y_min), 1)
@@ -320,11 +466,20 @@ def _draw(
         y_max=y_max,
         readings=list(rows),
         latest=rows[-1] if rows else None,
+        ticks=[(value, y_of(value)) for value in reversed(ticks)],
+        band=(y_of(float(band[1])), y_of(float(band[0])), band[0], band[1]) if band else None,
     )
     for s in chart.series:
         chart.low[s.component] = min(v for _, v in s.points)
         chart.high[s.component] = max(v for _, v in s.points)
     return chart
+
+
+def target_range(type_: str, unit: str) -> tuple[Decimal, Decimal] | None:
+    """The consensus target range drawn as a band on a CGM chart (3.9–10.0 mmol/L)."""
+    if type_ != "cgm_glucose":
+        return None
+    return glucose_target_range(unit)
 
 
 def place_events(
@@ -346,3 +501,10 @@ def format_value(value: object, type_: str, lang: str) -> str:
         return str(value)
     shown = _number(number, places)
     return shown.replace(".", ",") if lang == "sv" else shown
+
+
+def format_tick(value: float, lang: str) -> str:
+    """An axis label: a round number as short as it is (``5``, ``2,5``, ``0,25``)."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    text = "0" if text == "-0" else text
+    return text.replace(".", ",") if lang == "sv" else text

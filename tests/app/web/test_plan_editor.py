@@ -126,3 +126,66 @@ def test_karin_cannot_open_allans_plan_and_every_page_read_is_audited(
         ("eva", "care_team", "read", "GET /vard/patients/{pid}", "ok"),
         ("eva", "care_team", "read", "GET /vard/patients/{pid}/plan", "ok"),
     ]
+
+
+def test_removing_a_rule_shows_its_burden_gone_and_saves_a_plan_without_it(
+    client: TestClient, auth: Auth, browser: Callable[[], Browser], session: Session
+) -> None:
+    _asta_week(client, auth)
+    asta = patient_id(session, "asta")
+    url = f"/vard/patients/{asta}/plan"
+    eva = browser()
+    eva.login("eva")
+    preview = eva.post(f"{url}/preview", {"r0-remove": "1"}, token_from=url)
+    assert preview.status_code == 200, preview.text[-2000:]
+    weight = _burden(preview.text, "weight-gain-hf")
+    assert weight["old-advice"] > 0 and weight["new-advice"] == weight["new-flags"] == 0
+    assert 'name="r0-remove" value="1" checked' in preview.text  # still ticked on the page
+
+    saved = eva.post(url, {"r0-remove": "1"}, token_from=url)
+    assert "Egenvårdsplanen är sparad som version 2." in saved.text
+    rules = [
+        r["rule"]
+        for r in client.get(f"/v1/patients/{asta}/plan", headers=auth("eva")).json()["rules"]
+    ]
+    assert "weight-gain-hf" not in rules and "spo2-low" in rules
+
+
+def test_adding_a_rule_asks_for_its_personal_limit_before_it_can_be_saved(
+    client: TestClient, auth: Auth, browser: Callable[[], Browser], session: Session
+) -> None:
+    asta = patient_id(session, "asta")
+    url = f"/vard/patients/{asta}/plan"
+    eva = browser()
+    eva.login("eva")
+    page = eva.client.get(url).text
+    assert '<option value="peak-flow-zone">' in page and '<option value="spo2-low">' not in page
+    before = _versions(session, asta)
+    rules_before = len(client.get(f"/v1/patients/{asta}/plan", headers=auth("eva")).json()["rules"])
+
+    added = eva.post(f"{url}/preview", {"add-rule": "peak-flow-zone"}, token_from=url)
+    # A personal best is never guessed: the field is empty and the preview says what is missing.
+    assert added.status_code == 422
+    block = re.search(
+        r'<fieldset[^>]*data-rule="peak-flow-zone" data-added="1".*?</fieldset>', added.text, re.S
+    )
+    assert block, "the added rule is not on the page"
+    hidden = re.search(r'name="(added-\d+)" value="peak-flow-zone"', block.group(0))
+    best = re.search(
+        r'id="(r\d+-personal_best)" name="r\d+-personal_best" value=""', block.group(0)
+    )
+    assert hidden and best
+    assert "Skriv patientens eget värde." in added.text
+    # Sent empty, it is asked for as a number.
+    empty = eva.post(f"{url}/preview", {hidden.group(1): "peak-flow-zone", best.group(1): ""},
+                     token_from=url)  # fmt: skip
+    assert empty.status_code == 422 and "Skriv ett tal, till exempel 400." in empty.text
+    assert _versions(session, asta) == before
+
+    form = {hidden.group(1): "peak-flow-zone", best.group(1): "450"}
+    saved = eva.post(url, form, token_from=url)
+    assert "Egenvårdsplanen är sparad som version 2." in saved.text, saved.text[-1500:]
+    plan = client.get(f"/v1/patients/{asta}/plan", headers=auth("eva")).json()
+    [peak] = [r for r in plan["rules"] if r["rule"] == "peak-flow-zone"]
+    assert Decimal(str(peak["params"]["personal_best"]["value"])) == 450
+    assert len(plan["rules"]) == rules_before + 1
