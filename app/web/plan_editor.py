@@ -377,6 +377,14 @@ def _edit(
     return access, row, edited
 
 
+def _again(
+    request: Request, session: Session, access: Access, row: PlanVersion, edited: Edited,
+    **shown: Any,
+) -> Response:  # fmt: skip
+    """The editor again with what the team wrote (and the errors, the preview or a notice)."""
+    return _page(request, session, access, row, edited.values, working=edited.working, **shown)
+
+
 @router.post("/vard/patients/{pid}/plan/preview")
 def preview(
     pid: str, form: CheckedForm, request: Request, actor: PageActor, session: SessionDep
@@ -384,20 +392,10 @@ def preview(
     """The alert burden of the current and the changed plan, last 30 days (nothing saved)."""
     access, row, edited = _edit(pid, form, request, actor, session, "/preview")
     if edited.body is None:
-        return _page(request, session, access, row, edited.values, working=edited.working,
-                     errors=edited.errors,
-                     status_code=422)  # fmt: skip
+        return _again(request, session, access, row, edited, errors=edited.errors,
+                      status_code=422)  # fmt: skip
     burden, readings = _burden(session, access, edited.body, lang_of(request))
-    return _page(
-        request,
-        session,
-        access,
-        row,
-        edited.values,
-        working=edited.working,
-        burden=burden,
-        readings=readings,
-    )
+    return _again(request, session, access, row, edited, burden=burden, readings=readings)
 
 
 @router.post("/vard/patients/{pid}/plan")
@@ -414,21 +412,12 @@ def save(
     lang = lang_of(request)
     t = words.for_lang(lang)
     if edited.body is None:
-        return _page(request, session, access, row, edited.values, working=edited.working,
-                     errors=edited.errors,
-                     status_code=422)  # fmt: skip
+        return _again(request, session, access, row, edited, errors=edited.errors,
+                      status_code=422)  # fmt: skip
     stored = edited.body.model_dump(mode="json", exclude_none=True, exclude={"agreements"})
     current = PlanBody.model_validate({**row.body, "agreements": [], "contact": None})
     if stored == current.model_dump(mode="json", exclude_none=True, exclude={"agreements"}):
-        return _page(
-            request,
-            session,
-            access,
-            row,
-            edited.values,
-            working=edited.working,
-            notice=t("unchanged"),
-        )
+        return _again(request, session, access, row, edited, notice=t("unchanged"))
     try:
         saved = plans_service.save(session, patient=access.patient, body=edited.body,
                                    author_id=actor.id, now=utcnow())  # fmt: skip
@@ -438,8 +427,6 @@ def save(
                                     "GET /vard/patients/{pid}/plan")  # fmt: skip
         message = "; ".join(e.message for e in exc.errors or [])
         errors = {"plan": t("error_plan").format(message=message or exc.detail)}
-        return _page(request, session, access, row, edited.values, working=edited.working,
-                     errors=errors,
-                     status_code=422)  # fmt: skip
+        return _again(request, session, access, row, edited, errors=errors, status_code=422)
     ws.set_flash(t("flash_plan_saved").format(version=saved.version))
     return see_other(f"/vard/patients/{access.patient.id}/plan")

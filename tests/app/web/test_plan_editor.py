@@ -31,6 +31,17 @@ def _burden(page: str, rule: str) -> dict[str, float]:
     return {k: float(v) for k, v in re.findall(r'data-(\w+-\w+)="([\d.]+)"', found.group(1))}
 
 
+def _eva_at_astas_plan(
+    client: TestClient, auth: Auth, browser: Callable[[], Browser], session: Session
+) -> tuple[str, str, Browser]:
+    """Asta with a week of readings; Eva signed in; the editor's address."""
+    _asta_week(client, auth)
+    asta = patient_id(session, "asta")
+    eva = browser()
+    eva.login("eva")
+    return asta, f"/vard/patients/{asta}/plan", eva
+
+
 def test_the_editor_shows_rules_parameters_schedule_and_contact(
     browser: Callable[[], Browser], session: Session
 ) -> None:
@@ -51,11 +62,7 @@ def test_the_editor_shows_rules_parameters_schedule_and_contact(
 def test_preview_shows_old_and_new_burden_and_saving_makes_a_version(
     client: TestClient, auth: Auth, browser: Callable[[], Browser], session: Session
 ) -> None:
-    _asta_week(client, auth)
-    asta = patient_id(session, "asta")
-    url = f"/vard/patients/{asta}/plan"
-    eva = browser()
-    eva.login("eva")
+    asta, url, eva = _eva_at_astas_plan(client, auth, browser, session)
     before = _versions(session, asta)
     preview = eva.post(f"{url}/preview", {GAIN: "1,0"}, token_from=url)
     assert preview.status_code == 200, preview.text[-2000:]
@@ -131,11 +138,7 @@ def test_karin_cannot_open_allans_plan_and_every_page_read_is_audited(
 def test_removing_a_rule_shows_its_burden_gone_and_saves_a_plan_without_it(
     client: TestClient, auth: Auth, browser: Callable[[], Browser], session: Session
 ) -> None:
-    _asta_week(client, auth)
-    asta = patient_id(session, "asta")
-    url = f"/vard/patients/{asta}/plan"
-    eva = browser()
-    eva.login("eva")
+    asta, url, eva = _eva_at_astas_plan(client, auth, browser, session)
     preview = eva.post(f"{url}/preview", {"r0-remove": "1"}, token_from=url)
     assert preview.status_code == 200, preview.text[-2000:]
     weight = _burden(preview.text, "weight-gain-hf")
