@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
@@ -18,9 +19,15 @@ def locked_head(session: Session) -> AuditHead:
 
 
 def access_log(
-    session: Session, patient_id: str, *, limit: int, before_seq: int | None
+    session: Session,
+    patient_id: str,
+    *,
+    limit: int,
+    before_seq: int | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditEvent]:
-    """The audit events that touched a patient's data, newest first."""
+    """The audit events that touched a patient's data, newest first; ``[since, until)``."""
     query = (
         select(AuditEvent)
         .join(AuditSubject, AuditSubject.event_seq == AuditEvent.seq)
@@ -30,6 +37,10 @@ def access_log(
     )
     if before_seq is not None:
         query = query.where(AuditEvent.seq < before_seq)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.occurred_at < until)
     return list(session.scalars(query))
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import ValidationError
 
 from app.auth.policy import Action, advice_audience, may, reading_correction_check
 from app.auth.tokens import verify_token
@@ -18,41 +15,23 @@ from app.consent.service import hide_other_grants
 from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
 from app.errors import (
     BadRequest,
-    ErrorItem,
-    PayloadTooLarge,
     Unauthorized,
-    Unprocessable,
     UnsupportedMediaType,
 )
 from app.feed import service as feed
 from app.findings import service as findings_service
 from app.ingest import imports as imports_service
 from app.ingest import pipeline as ingest_pipeline
+from app.ingest import service as sync_service
 from app.ingest.imports import ImportFormat
 from app.ingest.schemas import ChangesOut, ImportOut, ReadingListOut, SyncOut
 from app.readings import service as readings_service
 from app.readings.ratelimit import OwnPatients, RateLimiter
-from sync.wire import MAX_READINGS, SyncRequest
+from sync.wire import SyncRequest
 
 router = APIRouter(prefix="/v1/patients/{pid}", tags=["sync"])
 
 MAX_PAGE = 1000
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
-def parse_json_body(body: bytes) -> Any:
-    """Strict JSON in UTF-8 without a BOM; NaN and Infinity refused; decimals kept exact."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        raise BadRequest("The body starts with a byte-order mark; send plain UTF-8 JSON.")
-    try:
-        return json.loads(
-            body.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant
-        )
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}"[:300]) from exc
 
 
 def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
@@ -98,13 +77,6 @@ JsonOnly = Annotated[None, Depends(require_json)]
 RawBody = Annotated[bytes, Depends(read_body)]
 
 
-def _validation_errors(exc: ValidationError) -> list[ErrorItem]:
-    return [
-        ErrorItem(loc=".".join(str(p) for p in e["loc"]), code=e["type"], message=e["msg"])
-        for e in exc.errors(include_url=False, include_input=False)
-    ]
-
-
 @router.post(
     "/sync",
     openapi_extra={
@@ -131,46 +103,9 @@ def sync(
     The answer carries advice and the change feed only for a caller who may read the
     patient's data: a proxy who may only enter readings gets its per-item results.
     """
-    payload = parse_json_body(body)
-    if (
-        isinstance(payload, dict)
-        and isinstance(payload.get("readings"), list)
-        and len(payload["readings"]) > MAX_READINGS
-    ):
-        raise PayloadTooLarge(f"At most {MAX_READINGS} readings per batch.")
-    try:
-        envelope = SyncRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise Unprocessable(
-            "The sync envelope is not valid.", errors=_validation_errors(exc)
-        ) from exc
-    now = utcnow()
-    outcome = ingest_pipeline.ingest(
-        session,
-        settings,
-        patient=access.patient,
-        source=envelope.source,
-        items=envelope.readings,
-        entered_by=access.actor.id,
-        now=now,
-    )
-    if not may(access, Action.READ):
-        return {"results": outcome.results, "advice": [], "changes": [], "cursor": None,
-                "has_more": False}  # fmt: skip
-    page = feed.read(session, settings, access.patient.id, envelope.cursor)
-    lang = findings_service.pick_language(
-        request.headers.get("accept-language"), access.actor.user.language
-    )
-    audience = advice_audience(access)
-    return {
-        "results": outcome.results,
-        "advice": [findings_service.advice_dict(a, lang, audience) for a in outcome.advice],
-        "changes": findings_service.addressed_changes(
-            hide_other_grants(page.changes, access), audience, messages=may(access, Action.MESSAGE)
-        ),
-        "cursor": page.cursor,
-        "has_more": page.has_more,
-    }
+    envelope = sync_service.envelope_of(sync_service.parse_json_body(body))
+    language = request.headers.get("accept-language")
+    return sync_service.sync(session, settings, access, envelope, language)
 
 
 @router.get(

@@ -44,7 +44,7 @@ def _safe_next(value: str | None) -> str | None:
 
 
 def _start_page(user: User) -> str:
-    return "/vard" if user.role == Role.CLINICIAN else "/login"
+    return "/vard" if user.role == Role.CLINICIAN else "/mina"
 
 
 @router.get("/login")

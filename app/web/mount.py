@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from app.config import Settings
 from app.errors import AppError
-from app.web import care, login, patients, plan_editor, texts
+from app.web import care, login, mina, mina_words, patients, plan_editor, texts
 from app.web.pages import (
     LoginRequired,
     PageConflict,
@@ -37,7 +37,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.web_ended_sessions = EndedSessions()
     # Added as the app's own routes (not an included router), so that every listing of the
     # app's routes (the AT-01 access matrix) sees the pages, as it sees /docs.
-    for router in (login.router, care.router, patients.router, plan_editor.router):
+    for router in (login.router, care.router, patients.router, plan_editor.router, mina.router):
         app.router.routes.extend(router.routes)
     app.add_middleware(WebSessionMiddleware, settings=settings, ended=app.state.web_ended_sessions)
 
@@ -61,8 +61,12 @@ def install(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> Response:
         lang = web_session(request).lang
-        clinicians = exc.detail == texts.text(lang, "clinicians_only")
-        return _error_page(request, exc, "forbidden_title", None if clinicians else "forbidden")
+        # Whose pages these are is said as it is; any other refusal in general words.
+        wrong_pages = exc.detail in (
+            texts.text(lang, "clinicians_only"),
+            mina_words.mina_word(lang, "patients_only"),
+        )
+        return _error_page(request, exc, "forbidden_title", None if wrong_pages else "forbidden")
 
     @app.exception_handler(PageConflict)
     async def _conflict(request: Request, exc: PageConflict) -> Response:

@@ -104,6 +104,7 @@ def render(
         "csrf_token": csrf_token(_key(request), ws.sid),
         "csrf_field": CSRF_FIELD,
         "path": request.url.path,
+        "for_query": "",  # a relative's pages: whose data (``?for=``), kept by every link
         "flash": ws.pop_flash(),
         "user": user,
         "role_text": texts.text(lang, f"role_{user.role}") if user is not None else "",
@@ -153,6 +154,13 @@ async def checked_form(request: Request) -> dict[str, str]:
 
 
 CheckedForm = Annotated[dict[str, str], Depends(checked_form)]
+
+
+async def csrf_checked(request: Request) -> bytes:
+    """The raw body of a script's request, once its ``X-CSRF-Token`` is this session's."""
+    if not csrf_valid(_key(request), web_session(request), request.headers.get(CSRF_HEADER)):
+        raise PageForbidden("The request's CSRF token is missing, old or not this session's.")
+    return await request.body()
 
 
 def see_other(url: str) -> RedirectResponse:

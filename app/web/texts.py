@@ -29,10 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "login_expired": "Du loggades ut eftersom du inte hade gjort något på en stund.",
         "login_ended": "Du är utloggad.",
-        "login_no_pages": (
-            "Sidorna för patienter och närstående finns inte än. "
-            "Använd appen, eller logga ut och välj en person i vården."
-        ),
+        "to_mina": "Till Min egenvård",
         "role_clinician": "vårdpersonal",
         "role_patient": "patient",
         "role_proxy": "närstående",
@@ -130,10 +127,7 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "login_expired": "You were signed out because you had not done anything for a while.",
         "login_ended": "You are signed out.",
-        "login_no_pages": (
-            "The pages for patients and relatives do not exist yet. "
-            "Use the app, or sign out and choose a member of the care team."
-        ),
+        "to_mina": "To My self-care",
         "role_clinician": "care team",
         "role_patient": "patient",
         "role_proxy": "relative",

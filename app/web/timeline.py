@@ -35,6 +35,7 @@ DOTS_UP_TO = 400  # fewer points than this get a dot each, besides the line
 ZOOMS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
+    "14d": timedelta(days=14),  # the consensus window of CGM metrics
     "30d": timedelta(days=30),
     "90d": timedelta(days=90),
 }
@@ -162,7 +163,8 @@ def _by_type(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, A
     return grouped
 
 
-def _order(types: Iterable[str]) -> list[str]:
+def order_types(types: Iterable[str]) -> list[str]:
+    """Types in the order a nurse reads them (weight, blood pressure, …), the rest by name."""
     rank = {t: i for i, t in enumerate(ORDER)}
     return sorted(set(types), key=lambda t: (rank.get(t, len(ORDER)), t))
 
@@ -402,7 +404,7 @@ def build_charts(
     """One chart per type (those with readings in the window, and the scheduled ones)."""
     grouped = _by_type(rows)
     charts = []
-    for type_ in _order([*grouped, *types]):
+    for type_ in order_types([*grouped, *types]):
         mine = grouped.get(type_, [])
         spec = spec_for(type_)
         unit = str(mine[-1]["unit"]) if mine else (spec.canonical_unit if spec else "")

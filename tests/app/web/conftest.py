@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
+CHROMIUM = Path("/usr/bin/chromium")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -56,3 +59,27 @@ def browser(app: Any) -> Iterator[Callable[[], Browser]]:
     yield open_one
     for one in opened:
         one.client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where the screenshots go."""
+    configured = os.environ.get("SELFCARE_SCREENSHOTS")
+    target = Path(configured) if configured else tmp_path / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (headless)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

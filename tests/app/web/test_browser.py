@@ -11,9 +11,7 @@ the ``playwright`` Python package; Playwright's own browser downloads are never 
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,9 @@ import httpx
 import pytest
 
 from tests.app.factories import batch, scalar
+from tests.app.web.conftest import CHROMIUM
 from tests.live import LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 WIDTHS = {"375px": 375, "zoom200": 640, "desktop": 1280}
 
@@ -34,30 +32,6 @@ pytestmark = [
         reason="Chromium is not installed (/usr/bin/chromium; apt-get install chromium)",
     ),
 ]
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    """Where the screenshots go."""
-    configured = os.environ.get("SELFCARE_SCREENSHOTS")
-    target = Path(configured) if configured else tmp_path / "screenshots"
-    target.mkdir(parents=True, exist_ok=True)
-    return target
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (headless)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _asta_flag(live: LiveServer) -> tuple[str, int]:
@@ -265,7 +239,7 @@ def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
     page.wait_for_selector("figure.chart")
     gunilla = page.url.split("?")[0]
     timings = {}
-    for zoom in ("24h", "90d"):
+    for zoom in ("24h", "14d", "90d"):
         started = time.perf_counter()
         page.goto(f"{gunilla}?range={zoom}")
         page.wait_for_selector("figure.chart")
