@@ -83,7 +83,7 @@ def cgm_view(summary: Mapping[str, Any], days: int, lang: str) -> dict[str, Any]
             "shown": share(p.percent, lang),
             "start": p.start,
             "minutes": p.minutes,
-            "duration": _duration(p.minutes, lang),
+            "duration": _duration(p.minutes, p.percent, lang),
         }
         for p in reversed(parts)  # highest first, as the AGP report lists them
     ]
@@ -117,9 +117,11 @@ def cgm_view(summary: Mapping[str, Any], days: int, lang: str) -> dict[str, Any]
     }
 
 
-def _duration(minutes: int, lang: str) -> str:
-    """Minutes a day as "1 tim 5 min" or "25 min"."""
+def _duration(minutes: int, percent: float, lang: str) -> str:
+    """Minutes a day as "1 tim 5 min" or "25 min"; a share too small for a minute "< 1 min"."""
     t = words.for_lang(lang)
+    if minutes == 0 and percent > 0:
+        return f"< 1 {t('minutes')}"
     hours, rest = divmod(minutes, 60)
     if hours:
         return f"{hours} {t('hours')} {rest} {t('minutes')}"

@@ -24,6 +24,7 @@ from app.config import Settings
 from app.db import transaction
 from app.patients.models import Patient
 from app.seed import load_goals, load_readings
+from app.web import cgm_page, charts_svg
 from tests.app.factories import patient_id
 from tests.app.web.conftest import Browser
 
@@ -198,6 +199,7 @@ def test_eva_sees_allans_goals_with_the_apis_progress(
     # The targets in words: strictly below 135/85; at most 91 kg; at least 7000 steps.
     assert "under 135/85 mmHg" in text
     assert "högst 91,0 kg" in text and "minst 7000 steg" in text
+    assert "Bedömning: i fas" in text
     # The weight goal's milestone, pending or reached, with its target and date.
     assert "2 kilo till jul" in text and "94,0 kg" in text
     assert re.search(r'data-milestone="[^"]+" data-reached="(true|false)"', text)
@@ -223,3 +225,43 @@ def test_a_clinician_of_another_team_gets_the_404_page(
         "GET /vard/patients/{pid}/cgm", "GET /vard/patients/{pid}/cgm",
         "GET /vard/patients/{pid}/goals", "GET /vard/patients/{pid}/goals",
     ]  # fmt: skip
+
+
+# --- The drawing, pure ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("highest", "top"), [(None, 16), (9.0, 16), (16.0, 16), (16.1, 18), (21.3, 22)]
+)
+def test_the_agp_axis_ends_on_an_even_number_at_least_16(highest: float | None, top: int) -> None:
+    rows = [(h, 4.0, 5.0, 6.0, 7.0, highest) for h in range(24)]
+    assert charts_svg.agp_top(rows) == top
+    drawn = charts_svg.agp(rows)
+    assert [t.value for t in drawn.y_ticks] == list(range(2, top + 1, 2))
+    assert drawn.y_ticks[-1].y == 0.0 and drawn.y_ticks[-1].percent == 0.0
+
+
+def test_the_agp_closes_at_midnight_and_skips_empty_hours() -> None:
+    rows = [(h, 3.0, 5.0, 6.0 + (h == 23) * 2, 8.0, 12.0) for h in range(24)]
+    drawn = charts_svg.agp(rows)
+    median = [tuple(map(float, p.split(","))) for p in drawn.median.split()]
+    assert median[0][0] == 0.0 and median[-1][0] == 1000.0
+    assert median[0][1] == median[-1][1]  # 00 and 24 are the same moment: (6 + 8) / 2 = 7
+    assert median[0][1] == round(400 - 400 * 7 / 16, 1)
+    assert drawn.target_top == 150.0 and drawn.target_height == round(400 * 6.1 / 16, 1)
+    gap = [r if r[0] != 5 else (5, None, None, None, None, None) for r in rows]
+    assert len(charts_svg.agp(gap).median.split()) == len(median) - 1
+    assert charts_svg.agp([]).median == "" and charts_svg.agp([]).hours == 0
+
+
+def test_the_ranges_bar_shows_each_range_once_lowest_first() -> None:
+    parts = charts_svg.range_parts(1.0, 4.0, 70.0, 26.0, 5.0)
+    assert [(p.key, p.percent, p.start) for p in parts] == [
+        ("very_low", 1.0, 0.0), ("low", 3.0, 1.0), ("in_range", 70.0, 4.0),
+        ("high", 21.0, 74.0), ("very_high", 5.0, 95.0),
+    ]  # fmt: skip
+    assert [p.minutes for p in parts] == [14, 43, 1008, 302, 72]
+    assert charts_svg.bar_width(130.0) == 100.0 and charts_svg.bar_width(None) == 0.0
+    assert cgm_page.share(0.3, "sv") == "< 1" and cgm_page.share(70.5, "sv") == "71"
+    assert cgm_page.shown(8.25, 1, "sv") == "8,3" and cgm_page.shown(None, 1, "en") == "–"
+    assert cgm_page.days_of("90") == 90 and cgm_page.days_of("15") == 14
