@@ -98,6 +98,14 @@ def cgm_view(summary: Mapping[str, Any], days: int, lang: str) -> dict[str, Any]
         for r in picture.agp
     ]
     in_range = next(r for r in ranges if r["key"] == "in_range")
+    medians = [(r[0], r[3]) for r in picture.agp if r[3] is not None]
+    extremes = ""
+    if medians:
+        low, high = min(medians, key=lambda m: m[1]), max(medians, key=lambda m: m[1])
+        extremes = t("agp_extremes").format(
+            low_hours=f"{low[0]:02d}–{low[0] + 1:02d}", low=shown(low[1], 1, lang),
+            high_hours=f"{high[0]:02d}–{high[0] + 1:02d}", high=shown(high[1], 1, lang),
+        )  # fmt: skip
     return {
         "has_data": True,
         "n": summary["n"],
@@ -113,6 +121,7 @@ def cgm_view(summary: Mapping[str, Any], days: int, lang: str) -> dict[str, Any]
         "enough": days >= ENOUGH_DAYS and wear is not None and wear > ENOUGH_WEAR,
         "agp": charts_svg.agp(picture.agp),
         "agp_rows": agp_rows,
+        "agp_extremes": extremes,
         "axis": lambda value: shown(value, 0, lang),
     }
 

@@ -158,6 +158,10 @@ WORDS: dict[str, dict[str, str]] = {
             "Medianen (heldragen linje) med 25–75 % (mörkare band) och 5–95 % (ljusare band) "
             "av sensorvärdena per timme över dygnet. Målområdet 3,9–10,0 mmol/L är grönt."
         ),
+        "agp_extremes": (
+            "Medianen är lägst kl. {low_hours} ({low} mmol/L) och högst kl. {high_hours} "
+            "({high} mmol/L)."
+        ),
         "agp_median": "Median",
         "agp_inner": "25–75 %",
         "agp_outer": "5–95 %",
@@ -356,6 +360,10 @@ WORDS: dict[str, dict[str, str]] = {
         "agp_summary": (
             "The median (solid line) with 25–75 % (darker band) and 5–95 % (lighter band) of "
             "the sensor values by hour of the day. The target range 3.9–10.0 mmol/L is green."
+        ),
+        "agp_extremes": (
+            "The median is lowest at {low_hours} ({low} mmol/L) and highest at {high_hours} "
+            "({high} mmol/L)."
         ),
         "agp_median": "Median",
         "agp_inner": "25–75 %",

@@ -117,6 +117,7 @@ def test_olof_sees_gunillas_cgm_as_the_api_computes_it(
         for p in ("p5", "p25", "p50", "p75", "p95")
     ]  # fmt: skip
     assert shown == expected
+    assert re.search(r"Medianen är lägst kl\. \d\d–\d\d \(\d+,\d mmol/L\) och högst", text)
 
     # Time in ranges: the API's shares, each range once.
     ranges = dict(re.findall(r'<tr data-range="(\w+)" data-percent="([\d.]+)"', text))
