@@ -17,7 +17,7 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from rules.catalogue import display_unit
 
@@ -109,6 +109,20 @@ class CgmPicture:
 
     agp: Sequence[tuple[int, float | None, float | None, float | None, float | None, float | None]]
     ranges: tuple[float | None, float | None, float | None, float | None, float | None]
+
+
+def cgm_picture(cgm: Mapping[str, Any] | None) -> CgmPicture | None:
+    """The picture of a CGM summary (``summaries.service.cgm_summary``); None without samples.
+
+    The ranges are the summary's cumulative shares: below 3.0, below 3.9, in range, above
+    10.0, above 13.9 (percent of samples).
+    """
+    if not cgm or not cgm["n"]:
+        return None
+    return CgmPicture(
+        agp=[(h["hour"], h["p5"], h["p25"], h["p50"], h["p75"], h["p95"]) for h in cgm["agp"]],
+        ranges=(cgm["tbr_3_0"], cgm["tbr_3_9"], cgm["tir"], cgm["tar_10_0"], cgm["tar_13_9"]),
+    )
 
 
 def _words(lang: str) -> dict[str, str]:

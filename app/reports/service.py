@@ -117,26 +117,10 @@ def weekly_report_png(
 ) -> bytes:
     """The week's report drawn in a language: a panel per goal; AGP and time in ranges."""
     report = _report(session, patient, week, now)
-    cgm = report.body["cgm"]
     year, number = (int(part) for part in report.body["week"].split("-W"))
     return charts.report_png(
         title=charts.week_title(patient.display_name, year, number, lang),
         goals=[chart_goal(v) for v in report.goals],
-        cgm=(
-            charts.CgmPicture(
-                agp=[
-                    (h["hour"], h["p5"], h["p25"], h["p50"], h["p75"], h["p95"]) for h in cgm["agp"]
-                ],
-                ranges=(
-                    cgm["tbr_3_0"],
-                    cgm["tbr_3_9"],
-                    cgm["tir"],
-                    cgm["tar_10_0"],
-                    cgm["tar_13_9"],
-                ),
-            )
-            if cgm and cgm["n"]
-            else None
-        ),  # fmt: skip
+        cgm=charts.cgm_picture(report.body["cgm"]),
         lang=lang,
     )

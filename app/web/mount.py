@@ -11,7 +11,17 @@ from fastapi import FastAPI, Request, Response
 
 from app.config import Settings
 from app.errors import AppError
-from app.web import care, login, mina, mina_words, patients, plan_editor, texts
+from app.web import (
+    care,
+    cgm_page,
+    goals_page,
+    login,
+    mina,
+    mina_words,
+    patients,
+    plan_editor,
+    texts,
+)
 from app.web.pages import (
     LoginRequired,
     PageConflict,
@@ -37,7 +47,10 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.web_ended_sessions = EndedSessions()
     # Added as the app's own routes (not an included router), so that every listing of the
     # app's routes (the AT-01 access matrix) sees the pages, as it sees /docs.
-    for router in (login.router, care.router, patients.router, plan_editor.router, mina.router):
+    for router in (
+        login.router, care.router, patients.router, plan_editor.router, goals_page.router,
+        cgm_page.router, mina.router,
+    ):  # fmt: skip
         app.router.routes.extend(router.routes)
     app.add_middleware(WebSessionMiddleware, settings=settings, ended=app.state.web_ended_sessions)
 

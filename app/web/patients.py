@@ -38,6 +38,7 @@ FLAGS_LIMIT = 5000
 TABLE_ROWS = 500  # the table alternative of a chart shows the latest readings
 EVENTS_LIMIT = 1000
 SEVERITY_ORDER = {"high": 3, "moderate": 2, "low": 1}
+CGM_LINK_WINDOW = timedelta(days=90)  # the CGM page's longest window: a link when it has data
 
 
 def authorised_patient(
@@ -123,6 +124,11 @@ def patient_overview(pid: str, request: Request, actor: PageActor, session: Sess
         ),
         "open_flags": findings_service.flag_dicts(session, open_flags, lang, now),
         "goals": goals_service.goals_with_milestones(session, patient.id),
+        "has_cgm": bool(
+            patient_data.received_by_type(session, [patient.id], now - CGM_LINK_WINDOW, now)
+            .get(patient.id, {})
+            .get("cgm_glucose")
+        ),
         "agreements": plan_dict["agreements"] if plan_dict else [],
         "plan_version": plan.version if plan is not None else None,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from rules.engine import DEFAULT_TZ
@@ -280,6 +280,15 @@ def local_time(value: str | datetime | None, lang: str) -> str:
     local = when.astimezone(TIME_ZONE)
     month = _MONTHS.get(lang, _MONTHS["sv"])[local.month - 1]
     return f"{local.day} {month} {local.year} {local:%H:%M}"
+
+
+def local_date(value: str | date | None, lang: str) -> str:
+    """A day as the team reads it: "31 mars 2027"."""
+    if value is None:
+        return ""
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    month = _MONTHS.get(lang, _MONTHS["sv"])[day.month - 1]
+    return f"{day.day} {month} {day.year}"
 
 
 def duration(seconds: float, lang: str) -> str:

@@ -214,10 +214,22 @@ def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
     audit.check(page, "plan error")
     page.screenshot(path=str(shots / "plan-error.png"), full_page=True)
 
+    # Allan's goals (seeded, agreed with Eva): from his overview's "Alla mål".
+    page.goto(f"{live.base}/vard/patients")
+    page.click("a.patient-name:has-text('Allan Andersson')")
+    page.click("a:has-text('Alla mål')")
+    page.wait_for_selector("li.goal-card")
+    allan_goals = page.url.replace(live.base, "")
+    assert page.locator("li.goal-card").count() == 3
+    assert page.locator("svg.progress-svg[role='img']").count() >= 1
+    audit.check(page, "goals")
+    page.screenshot(path=str(shots / "goals.png"), full_page=True)
+
     pages = (
         ("patients", "/vard/patients"),
         ("timeline", asta_url.replace(live.base, "").split("?")[0] + "?range=90d"),
         ("plan", asta_url.replace(live.base, "").split("?")[0] + "/plan"),
+        ("goals", allan_goals),
     )
     for label, width in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": 800})
@@ -231,7 +243,7 @@ def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
     context.close()
 
     # Gunilla's CGM (Dr Olof's patient): a day of 288 points and 90 days, timed end to end.
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
     _login(page, live.base, "olof")
     page.goto(f"{live.base}/vard/patients")
@@ -245,6 +257,23 @@ def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
         page.wait_for_selector("figure.chart")
         timings[zoom] = round((time.perf_counter() - started) * 1000)
     page.screenshot(path=str(shots / "timeline-cgm-90d.png"), full_page=True)
+
+    # Her CGM summary with the AGP, from the overview's link.
+    page.click("p.cgm-link a")
+    page.wait_for_selector("svg.agp-svg[role='img']")
+    assert page.locator("table.agp-table tbody tr").count() == 24
+    assert page.locator("table.range-table tbody tr").count() == 5
+    audit.check(page, "cgm")
+    page.screenshot(path=str(shots / "cgm.png"), full_page=True)
+    cgm = page.url.replace(live.base, "").split("?")[0]
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(f"{live.base}{cgm}?days=14")
+        if label != "desktop":
+            page.screenshot(path=str(shots / f"cgm-{label}.png"), full_page=True)
+        assert _no_sideways_scroll(page), f"cgm scrolls sideways at {label}"
+        if label == "375px":
+            audit.check(page, "cgm at 375 px")
     context.close()
 
     serious = audit.by_impact.get("serious", 0)
