@@ -96,7 +96,7 @@ def agp(rows: Sequence[AgpRow]) -> Agp:
 
     y_ticks = [
         Tick(float(v), round(100 * (1 - v / top), 2), y(v))
-        for v in range(AGP_STEP, int(top) + 1, AGP_STEP)
+        for v in range(0, int(top) + 1, AGP_STEP)
     ]
     return Agp(
         outer=band(0, 4) if points else "",

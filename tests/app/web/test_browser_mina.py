@@ -27,7 +27,7 @@ def test_asta_enters_a_weight_by_keyboard_and_every_patient_page_passes_axe(
 ) -> None:
     live = seeded_server
     audit = Audit()
-    context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    context = audit.context(chromium, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     _login(page, live.base, "asta")
     assert page.inner_text("h1") == "Hej Asta"
@@ -73,7 +73,7 @@ def test_asta_enters_a_weight_by_keyboard_and_every_patient_page_passes_axe(
                 page.screenshot(path=str(shots / f"mina-{name}-375px.png"), full_page=True)
     context.close()
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    context = audit.context(chromium, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     _login(page, live.base, "maria")
     assert "Du ser uppgifter för Asta Berglund." in page.inner_text(".acting-for")
