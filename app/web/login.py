@@ -92,5 +92,5 @@ def logout(
     user = signed_in_user(request, session)
     if user is not None:
         audit_actor(session, Actor(user=user), "session", "logout", "POST /logout")
-    end_session(ws, request.app.state.web_ended_sessions, settings, utcnow().timestamp())
+    end_session(ws, session, settings, utcnow().timestamp())
     return see_other("/login?ended=1")
