@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from app.config import Settings
 from app.errors import AppError
-from app.web import care, login, patients, plan_editor, texts
+from app.web import care, login, oidc, patients, plan_editor, texts
 from app.web.pages import (
     LoginRequired,
     PageConflict,
@@ -36,7 +36,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.web_session_key = session_key(settings)
     # Added as the app's own routes (not an included router), so that every listing of the
     # app's routes (the AT-01 access matrix) sees the pages, as it sees /docs.
-    for router in (login.router, care.router, patients.router, plan_editor.router):
+    for router in (login.router, oidc.router, care.router, patients.router, plan_editor.router):
         app.router.routes.extend(router.routes)
     # Logout is recorded in the database, so every process refuses an ended session's cookie.
     ended = ended_in(app.state.sessionmaker)
