@@ -5,7 +5,7 @@ and sends the browser to the issuer. ``GET /login/callback`` takes them back out
 second use of the same callback finds nothing), checks the state, exchanges the code and signs
 in the user the ID token's ``sub`` is linked to (a known person's first login links it, as for
 bearer tokens). A failed login shows the login page with why (400, 403, or 503 while the
-issuer cannot be reached) and signs no one in.
+issuer cannot be reached) and signs no one in. Without a client id both go to the login page.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from app.deps import SessionDep, SettingsDep, audit_actor
 from app.errors import Unauthorized
 from app.web import texts
 from app.web.login import safe_next, show_login, start_page
-from app.web.pages import PageNotFound, WebSessionDep, see_other
+from app.web.pages import WebSessionDep, see_other
 from app.web.sessions import PendingLogin
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def start_login(
 ) -> Response:
     """Begin a login at the issuer: the browser goes there with state, nonce and PKCE."""
     if not settings.oidc_login_enabled:
-        raise PageNotFound("OpenID Connect login is not configured.")
+        return see_other("/login")  # the login page says how to log in here, if at all
     login = LoginRequest(
         state=secrets.token_urlsafe(32),
         nonce=secrets.token_urlsafe(32),
@@ -79,7 +79,7 @@ def finish_login(
 ) -> Response:
     """Come back from the issuer: check the state, exchange the code, sign the user in."""
     if not settings.oidc_login_enabled:
-        raise PageNotFound("OpenID Connect login is not configured.")
+        return see_other("/login")  # the login page says how to log in here, if at all
     pending = ws.take_login()
     query = request.query_params
     now = utcnow()
