@@ -1,9 +1,10 @@
 """The pages' session: a signed HttpOnly cookie, its idle timeout, logout, and the CSRF token.
 
 The cookie holds a random session id, the signed-in user's id (none before login), when the
-session began and when it was last used, the page language and a one-shot message. It is
+session began and when it was last used, the page language, a one-shot message and, while an
+OpenID Connect login is under way, its state, nonce and code verifier (``PendingLogin``). It is
 signed (HMAC-SHA256) with a key derived from the service's secret material in ``var/``, so it
-works across processes without a session table; what a signature cannot undo is kept here:
+works across processes without a table of sessions; what a signature cannot undo is kept here:
 
 - **idle timeout**: a session unused for ``session_idle_minutes`` is over (the next request is
   sent to the login page), and none lives longer than ``session_max_hours``;
