@@ -199,6 +199,10 @@ def test_an_unknown_or_closed_account_is_refused(
     answer = stranger.client.get(_approve(_start(stranger)))
     assert answer.status_code == 403 and NO_ACCOUNT in answer.text
     assert not _signed_in(stranger)
+    # In English when the browser chose English (the session keeps the language).
+    assert 'href="/login/oidc">Sign in</a>' in stranger.client.get("/login?lang=en").text
+    answer = stranger.client.get(_approve(_start(stranger)))
+    assert answer.status_code == 403 and "You have no account in this service" in answer.text
 
     session.execute(update(User).where(User.handle == "eva").values(active=False))
     issuer.next_subject = "eva"
