@@ -286,3 +286,25 @@ def test_the_development_login_is_off_in_production(
     answer = eva.client.post("/login", data={"handle": "eva", "csrf_token": token})
     assert answer.status_code == 404
     assert not _signed_in(eva) and _logins(session) == []
+
+
+@pytest.mark.parametrize("secret", ["s3cret", "not-the-secret"])
+def test_a_confidential_client_authenticates_with_its_secret(
+    settings: Settings, issuer: OidcIssuer, session: Session, secret: str
+) -> None:
+    issuer.clients.client_secret = "s3cret"
+    configured = oidc_settings(settings, issuer).model_copy(update={"oidc_client_secret": secret})
+    application = create_app(configured)
+    eva = Browser(application)
+    try:
+        with eva.client:
+            answer = eva.client.get(_approve(_start(eva)), follow_redirects=False)
+            if secret == "s3cret":
+                assert answer.status_code == 303 and _signed_in(eva)
+                assert issuer.clients.token_refusals == [] and _logins(session) == ["eva"]
+            else:
+                assert answer.status_code == 400 and NOT_VERIFIED in answer.text
+                assert issuer.clients.token_refusals == ["invalid_client"]
+                assert not _signed_in(eva) and _logins(session) == []
+    finally:
+        application.state.engine.dispose()
