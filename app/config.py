@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     # The claims that find a known person at their first login (their `sub` is linked then).
     auth_personnummer_claim: str = Field(default="personnummer", min_length=1)
     auth_hsa_id_claim: str = Field(default="hsa_id", min_length=1)
+    # Login to the pages with OpenID Connect at auth_issuer (authorization code with PKCE S256):
+    # the service's client id there (empty: no such login), its secret (empty: a public client,
+    # PKCE alone), the callback URL registered at the issuer (default: public_url +
+    # /login/callback, never the request's Host), the scopes, and how long a login may take.
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_url: str = ""
+    oidc_scopes: str = "openid profile"
+    oidc_login_minutes: int = Field(default=10, ge=1, le=60)
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
     # Tokens living longer than this (from iat to exp) are refused, whoever issued them;
     # an iat further in the future than the clock skew leeway is refused too.
@@ -212,6 +221,16 @@ class Settings(BaseSettings):
     def issuer_configured(self) -> bool:
         """Whether a real token issuer is configured: a JWKS file or a discoverable issuer."""
         return self.auth_jwks_file is not None or self.auth_discovery_enabled
+
+    @property
+    def oidc_login_enabled(self) -> bool:
+        """Whether the pages log in with OpenID Connect: a discoverable issuer and a client id."""
+        return self.auth_discovery_enabled and bool(self.oidc_client_id)
+
+    @property
+    def oidc_callback_url(self) -> str:
+        """Where the issuer sends the browser back after login (registered at the issuer)."""
+        return self.oidc_redirect_url or self.public_url.rstrip("/") + "/login/callback"
 
     @property
     def dev_issuer_enabled(self) -> bool:

@@ -2,7 +2,7 @@
 
 from app.activities.models import Activity, ActivityChange, ActivityReminder, CalendarLink
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
-from app.auth.models import ProxyGrant, User
+from app.auth.models import EndedSession, ProxyGrant, User
 from app.consent.models import ProxyInvitation
 from app.db import Base
 from app.dialogue.models import Message
@@ -37,6 +37,7 @@ __all__ = [
     "CareTeam",
     "CareUnit",
     "Change",
+    "EndedSession",
     "Evaluation",
     "FeedHead",
     "Flag",

@@ -98,6 +98,8 @@ class SigningKeys:
         self._attempted_at: datetime | None = None
         self._failing = False
         self._jwks_uri: str | None = None
+        self._discovery: dict[str, Any] | None = None
+        self._discovery_lock = threading.Lock()
         self.fetches = 0  # JWKS documents fetched (figures for tests and logs)
 
     def key_for(self, kid: str | None, now: datetime, *, fetch: bool = True) -> Any:
@@ -173,6 +175,31 @@ class SigningKeys:
                 raise Unauthorized("Unknown signing key.")
             return key
 
+    def discovery(self) -> dict[str, Any]:
+        """The issuer's OpenID Connect discovery document, fetched once; IssuerError if down."""
+        if self._discovery is not None:
+            return self._discovery
+        try:
+            with httpx.Client(
+                timeout=self.settings.auth_http_timeout_seconds, follow_redirects=False
+            ) as http:
+                return self._discover(http)
+        except httpx.HTTPError as exc:
+            raise IssuerError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _discover(self, http: httpx.Client) -> dict[str, Any]:
+        # A lock of its own: the key fetch holds ``_lock`` while it discovers.
+        with self._discovery_lock:
+            if self._discovery is None:
+                issuer = self.settings.auth_issuer
+                document = _get_json(http, issuer.rstrip("/") + DISCOVERY_PATH)
+                if document.get("issuer") != issuer:
+                    raise IssuerError(
+                        f"discovery names issuer {document.get('issuer')!r}, not {issuer!r}"
+                    )
+                self._discovery = document
+            return self._discovery
+
     def _fetch(self) -> dict[str, jwt.PyJWK]:
         issuer = self.settings.auth_issuer
         try:
@@ -180,11 +207,7 @@ class SigningKeys:
                 timeout=self.settings.auth_http_timeout_seconds, follow_redirects=False
             ) as http:
                 if self._jwks_uri is None:
-                    discovery = _get_json(http, issuer.rstrip("/") + DISCOVERY_PATH)
-                    if discovery.get("issuer") != issuer:
-                        raise IssuerError(
-                            f"discovery names issuer {discovery.get('issuer')!r}, not {issuer!r}"
-                        )
+                    discovery = self._discover(http)
                     jwks_uri = discovery.get("jwks_uri")
                     if not isinstance(jwks_uri, str) or not jwks_uri.startswith(
                         ("https://", "http://")

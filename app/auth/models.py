@@ -114,3 +114,13 @@ class ProxyGrant(Base):
     confirmed_at: Mapped[datetime | None]  # the patient saw who accepted and said yes
     replaced_by: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[datetime | None]
+
+
+class EndedSession(Base):
+    """A page session ended by logout: its cookie is refused by every process until it expires."""
+
+    __tablename__ = "web_sessions_ended"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # When the session would have expired anyway (its maximum age): the row may go then.
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -6,12 +6,14 @@ The policy (``app.auth.policy``) decides; these only look up the facts it decide
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.auth.models import GrantStatus, ProxyGrant, Role, User
+from app.auth.models import EndedSession, GrantStatus, ProxyGrant, Role, User
 from app.patients.models import CareTeam, CareUnit, Patient, TeamMember, TeamPatient
 
 
@@ -129,3 +131,19 @@ def team_clinicians(session: Session, patient_id: str) -> list[User]:
             .order_by(User.id)
         )
     )
+
+
+def end_web_session(session: Session, sid: str, expires_at: datetime, now: datetime) -> None:
+    """Record that a page session ended (again is a no-op); forget ended ones that expired."""
+    session.execute(delete(EndedSession).where(EndedSession.expires_at < now))
+    dialect_insert = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    session.execute(
+        dialect_insert(EndedSession).values(sid=sid, expires_at=expires_at).on_conflict_do_nothing()
+    )
+
+
+def web_session_ended(session: Session, sid: str) -> bool:
+    """Whether a page session was ended by logout (one primary-key lookup)."""
+    return session.get(EndedSession, sid) is not None

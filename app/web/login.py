@@ -1,7 +1,8 @@
 """The login page: in development, pick one of the seeded people; logout.
 
 Production login is OpenID Connect (authorization code with PKCE) against the configured
-issuer; it is not built yet, so in production the page says so and offers no link.
+issuer (``app.web.oidc``): the page offers its button when a client id is configured, and says
+that login is not in operation otherwise.
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ _ROLE_ORDER = case(
 )
 
 
-def _safe_next(value: str | None) -> str | None:
+def safe_next(value: str | None) -> str | None:
     """A path on this site to go on to after login (never another site)."""
     if value and value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
     return None
 
 
-def _start_page(user: User) -> str:
+def start_page(user: User) -> str:
+    """Where a user goes after login when no page was asked for."""
     return "/vard" if user.role == Role.CLINICIAN else "/mina"
 
 
@@ -52,6 +54,19 @@ def login_page(
     request: Request, session: SessionDep, settings: SettingsDep, ws: WebSessionDep
 ) -> Response:
     """Who is signed in, or whom to sign in as (development), or how (production)."""
+    return show_login(request, session, settings, ws)
+
+
+def show_login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    ws: WebSessionDep,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The login page, with a message when a login failed (and the status code that says so)."""
     user = signed_in_user(request, session)
     people: list[User] = []
     if user is None and settings.dev_issuer_enabled:
@@ -60,11 +75,13 @@ def login_page(
         "user": user,
         "people": people,
         "dev": settings.dev_issuer_enabled,
-        "next": _safe_next(request.query_params.get("next")) or "",
+        "oidc": settings.oidc_login_enabled,
+        "next": safe_next(request.query_params.get("next")) or "",
         "expired": ws.state == "expired",
         "ended": request.query_params.get("ended") == "1" and user is None,
+        "error": error,
     }
-    return render(request, "login.html", context)
+    return render(request, "login.html", context, status_code=status_code)
 
 
 @router.post("/login")
@@ -80,7 +97,7 @@ def login(
         raise PageNotFound("No such person.")
     ws.sign_in(user.id, utcnow().timestamp())
     audit_actor(session, Actor(user=user), "session", "login", "POST /login")
-    return see_other(_safe_next(form.get("next")) or _start_page(user))
+    return see_other(safe_next(form.get("next")) or start_page(user))
 
 
 @router.post("/logout")
@@ -92,5 +109,5 @@ def logout(
     user = signed_in_user(request, session)
     if user is not None:
         audit_actor(session, Actor(user=user), "session", "logout", "POST /logout")
-    end_session(ws, request.app.state.web_ended_sessions, settings, utcnow().timestamp())
+    end_session(ws, session, settings, utcnow().timestamp())
     return see_other("/login?ended=1")

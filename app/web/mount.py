@@ -18,6 +18,7 @@ from app.web import (
     login,
     mina,
     mina_words,
+    oidc,
     patients,
     plan_editor,
     texts,
@@ -31,7 +32,7 @@ from app.web.pages import (
     see_other,
     web_session,
 )
-from app.web.sessions import EndedSessions, WebSessionMiddleware, session_key
+from app.web.sessions import WebSessionMiddleware, ended_in, session_key
 
 
 def _error_page(request: Request, exc: AppError, title_key: str, body_key: str | None) -> Response:
@@ -44,15 +45,16 @@ def _error_page(request: Request, exc: AppError, title_key: str, body_key: str |
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the pages to the app: their routes, the session cookie and the HTML error answers."""
     app.state.web_session_key = session_key(settings)
-    app.state.web_ended_sessions = EndedSessions()
     # Added as the app's own routes (not an included router), so that every listing of the
     # app's routes (the AT-01 access matrix) sees the pages, as it sees /docs.
     for router in (
-        login.router, care.router, patients.router, plan_editor.router, goals_page.router,
-        cgm_page.router, mina.router,
+        login.router, oidc.router, care.router, patients.router, plan_editor.router,
+        goals_page.router, cgm_page.router, mina.router,
     ):  # fmt: skip
         app.router.routes.extend(router.routes)
-    app.add_middleware(WebSessionMiddleware, settings=settings, ended=app.state.web_ended_sessions)
+    # Logout is recorded in the database, so every process refuses an ended session's cookie.
+    ended = ended_in(app.state.sessionmaker)
+    app.add_middleware(WebSessionMiddleware, settings=settings, ended=ended)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

@@ -1,14 +1,16 @@
 """The pages' session: a signed HttpOnly cookie, its idle timeout, logout, and the CSRF token.
 
 The cookie holds a random session id, the signed-in user's id (none before login), when the
-session began and when it was last used, the page language and a one-shot message. It is
+session began and when it was last used, the page language, a one-shot message and, while an
+OpenID Connect login is under way, its state, nonce and code verifier (``PendingLogin``). It is
 signed (HMAC-SHA256) with a key derived from the service's secret material in ``var/``, so it
-works across processes without a session table; what a signature cannot undo is kept here:
+works across processes without a table of sessions; what a signature cannot undo is kept here:
 
 - **idle timeout**: a session unused for ``session_idle_minutes`` is over (the next request is
   sent to the login page), and none lives longer than ``session_max_hours``;
-- **logout** ends the session id: a copy of the old cookie replayed later is refused. Ended ids
-  are remembered in this process until they would have expired anyway (see ``EndedSessions``).
+- **logout** ends the session id: a copy of the old cookie replayed later is refused, by every
+  process. Ended ids are kept in the database (``web_sessions_ended``) until they would have
+  expired anyway; each page request with a cookie looks its id up there (one primary-key read).
 
 The CSRF token is an HMAC of the session id: a form or htmx request must carry the token of
 its own session (a hidden field ``csrf_token`` or the header ``X-CSRF-Token``), so another
@@ -25,14 +27,18 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+import anyio
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth import repository as auth_repository
 from app.clock import utcnow
 from app.config import Settings
 from app.headers import is_loopback, request_host
@@ -63,6 +69,30 @@ def is_web_path(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in WEB_PREFIXES)
 
 
+@dataclass(frozen=True)
+class PendingLogin:
+    """An OpenID Connect login under way: what its callback must find again in the cookie."""
+
+    state: str
+    nonce: str
+    verifier: str  # the PKCE code verifier; the cookie is HttpOnly and only ever sent to us
+    next: str
+    started: float
+
+
+def _pending_login(value: object) -> PendingLogin | None:
+    if not isinstance(value, dict):
+        return None
+    fields = ("state", "nonce", "verifier", "next")
+    if not all(isinstance(value.get(f), str) for f in fields):
+        return None
+    started = value.get("started")
+    if not isinstance(started, int | float):
+        return None
+    state, nonce, verifier, next_path = (str(value[f]) for f in fields)
+    return PendingLogin(state, nonce, verifier, next_path, float(started))
+
+
 @dataclass
 class WebSession:
     """One browser's session as a request sees it; changes are written back to the cookie."""
@@ -73,6 +103,7 @@ class WebSession:
     seen: float = 0.0
     lang: str = "sv"
     flash: str | None = None
+    login: PendingLogin | None = None
     state: State = "new"
     # What the response must do with the cookie: write it again, or delete it.
     changed: bool = False
@@ -89,7 +120,20 @@ class WebSession:
         self.user_id = user_id
         self.issued = self.seen = now
         self.state = "active"
+        self.login = None
         self.changed = True
+
+    def start_login(self, pending: PendingLogin) -> None:
+        """Remember an OpenID Connect login under way (one at a time: a new one replaces it)."""
+        self.login = pending
+        self.changed = True
+
+    def take_login(self) -> PendingLogin | None:
+        """The login under way, once: its state and code verifier cannot be used twice."""
+        pending, self.login = self.login, None
+        if pending is not None:
+            self.changed = True
+        return pending
 
     def set_flash(self, text: str) -> None:
         """A one-line message for the next page shown."""
@@ -121,7 +165,7 @@ def encode(key: bytes, ws: WebSession) -> str:
     """The cookie value: the session's fields, signed."""
     payload = json.dumps(
         {"sid": ws.sid, "uid": ws.user_id, "iat": ws.issued, "seen": ws.seen, "lang": ws.lang,
-         "flash": ws.flash},
+         "flash": ws.flash, "oidc": asdict(ws.login) if ws.login is not None else None},
         separators=(",", ":"),
     ).encode()  # fmt: skip
     body = _b64(payload)
@@ -154,36 +198,23 @@ def csrf_valid(key: bytes, ws: WebSession, token: str | None) -> bool:
     return hmac.compare_digest(token, csrf_token(key, ws.sid))
 
 
-class EndedSessions:
-    """Session ids ended by logout, kept until they would have expired anyway.
-
-    In this process only: with ``selfcare serve --workers N`` a logged-out cookie replayed to
-    another worker stays usable there until its idle timeout (the cookie is HttpOnly, Secure off
-    loopback, and the browser deletes it at logout). A shared store would close that.
-    """
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def end(self, sid: str, until: float, now: float) -> None:
-        """Remember that ``sid`` ended; forget ids whose time has passed."""
-        with self._lock:
-            self._until = {s: t for s, t in self._until.items() if t > now}
-            self._until[sid] = until
-
-    def ended(self, sid: str) -> bool:
-        """Whether ``sid`` was ended by a logout."""
-        with self._lock:
-            return sid in self._until
-
-
-def logout(ws: WebSession, ended: EndedSessions, settings: Settings, now: float) -> None:
+def logout(ws: WebSession, session: Session, settings: Settings, now: float) -> None:
     """End the session: its id is refused from now on and the browser deletes the cookie."""
-    ended.end(ws.sid, now + settings.session_max_hours * 3600, now)
+    expires = datetime.fromtimestamp(now + settings.session_max_hours * 3600, tz=UTC)
+    auth_repository.end_web_session(session, ws.sid, expires, datetime.fromtimestamp(now, tz=UTC))
     ws.user_id = None
     ws.state = "ended"
     ws.clear = True
+
+
+def ended_in(factory: sessionmaker[Session]) -> Callable[[str], bool]:
+    """Whether a session id was ended by logout, as recorded in the database of ``factory``."""
+
+    def ended(sid: str) -> bool:
+        with factory() as session:
+            return auth_repository.web_session_ended(session, sid)
+
+    return ended
 
 
 class WebSessionMiddleware:
@@ -193,16 +224,15 @@ class WebSessionMiddleware:
     from it). Requests to anything but the pages pass through untouched.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings, ended: EndedSessions) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, ended: Callable[[str], bool]) -> None:
         self.app = app
         self.key = session_key(settings)
         self.idle = settings.session_idle_minutes * 60
         self.max_age = settings.session_max_hours * 3600
         self.ended = ended
 
-    def load(self, conn: HTTPConnection, now: float) -> WebSession:
+    def load(self, data: dict[str, Any] | None, ended: bool, now: float) -> WebSession:
         """The request's session: from a valid cookie, else a new one (not yet signed in)."""
-        data = decode(self.key, conn.cookies.get(COOKIE, ""))
         if data is None:
             return WebSession(sid=new_sid(), issued=now, seen=now, changed=True)
         lang = data.get("lang") if data.get("lang") in LANGUAGES else "sv"
@@ -211,7 +241,8 @@ class WebSessionMiddleware:
         ws = WebSession(sid=data["sid"], user_id=uid, issued=issued, seen=seen, lang=str(lang))
         flash = data.get("flash")
         ws.flash = flash if isinstance(flash, str) else None
-        if self.ended.ended(ws.sid):
+        ws.login = _pending_login(data.get("oidc"))
+        if ended:
             ws.state = "ended"
         elif uid is None:
             ws.state = "new"
@@ -223,6 +254,7 @@ class WebSessionMiddleware:
             # Keep the language; everything else starts over under a new id. The state stays,
             # so that this request is refused and the login page can say why.
             ws.sid, ws.user_id, ws.issued, ws.seen, ws.changed = new_sid(), None, now, now, True
+            ws.login = None
         return ws
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -232,7 +264,10 @@ class WebSessionMiddleware:
             return
         conn = HTTPConnection(scope)
         now = utcnow().timestamp()
-        ws = self.load(conn, now)
+        data = decode(self.key, conn.cookies.get(COOKIE, ""))
+        # A database read: in a worker thread, never on the event loop.
+        ended = data is not None and await anyio.to_thread.run_sync(self.ended, data["sid"])
+        ws = self.load(data, ended, now)
         scope.setdefault("state", {})["web_session"] = ws
         secure = not is_loopback(request_host(scope))
 

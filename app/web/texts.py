@@ -28,6 +28,22 @@ TEXTS: dict[str, dict[str, str]] = {
             "Kontakta den som driver tjänsten."
         ),
         "login_expired": "Du loggades ut eftersom du inte hade gjort något på en stund.",
+        "login_oidc_intro": (
+            "Du loggar in hos vårdens inloggningstjänst och kommer sedan tillbaka hit."
+        ),
+        "login_failed_state": (
+            "Inloggningen kunde inte slutföras: den började inte här, eller tog för lång tid. "
+            "Försök igen."
+        ),
+        "login_failed_denied": "Inloggningen avbröts. Försök igen.",
+        "login_failed_token": "Inloggningen kunde inte kontrolleras. Försök igen.",
+        "login_failed_unknown_user": (
+            "Du har inget konto i den här tjänsten, eller så är kontot avstängt. "
+            "Kontakta din vårdenhet."
+        ),
+        "login_failed_issuer_down": (
+            "Inloggningstjänsten svarar inte just nu. Försök igen om en stund."
+        ),
         "login_ended": "Du är utloggad.",
         "to_mina": "Till Min egenvård",
         "role_clinician": "vårdpersonal",
@@ -126,6 +142,20 @@ TEXTS: dict[str, dict[str, str]] = {
             "Contact whoever runs the service."
         ),
         "login_expired": "You were signed out because you had not done anything for a while.",
+        "login_oidc_intro": "You sign in at the care sign-in service and then come back here.",
+        "login_failed_state": (
+            "The sign-in could not be completed: it did not start here, or took too long. "
+            "Please try again."
+        ),
+        "login_failed_denied": "The sign-in was cancelled. Please try again.",
+        "login_failed_token": "The sign-in could not be verified. Please try again.",
+        "login_failed_unknown_user": (
+            "You have no account in this service, or your account is closed. "
+            "Contact your care unit."
+        ),
+        "login_failed_issuer_down": (
+            "The sign-in service is not answering right now. Please try again in a while."
+        ),
         "login_ended": "You are signed out.",
         "to_mina": "To My self-care",
         "role_clinician": "care team",
