@@ -18,7 +18,7 @@ from app.goals.models import Goal, Milestone
 from app.patients.models import Patient
 from app.plans.models import PlanVersion
 from app.readings.models import ReadingStatus
-from rules.catalogue import spec_for
+from rules.catalogue import TypeSpec, spec_for
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -163,6 +163,18 @@ def _type_code(type_name: str, loinc_code: str, context: Mapping[str, Any]) -> J
     return code
 
 
+def _loinc_of(row: Mapping[str, Any], spec: TypeSpec | None) -> str:
+    """The reading's LOINC code for its canonical value.
+
+    A reading keeps the code of the unit it was sent in (41653-7 for glucose in mg/dL); the
+    value exported is the canonical one (mmol/L), so the code is the canonical unit's.
+    """
+    stored = str(row["loinc"] or "")
+    if spec is not None and stored in spec.unit_loinc.values():
+        return spec.loinc
+    return stored
+
+
 def category(type_name: str) -> str:
     """The observation category of a measurement type (DESIGN §4.9)."""
     return _CATEGORY.get(type_name, ("survey", None))[0]
@@ -190,6 +202,7 @@ def observation(row: Mapping[str, Any], patient_id: str, source: Mapping[str, An
     values: Mapping[str, Any] = row["values"]
     context: Mapping[str, Any] = row["context"] or {}
     status = "entered-in-error" if row["status"] == ReadingStatus.ENTERED_IN_ERROR else "final"
+    spec = spec_for(type_name)
     resource: Json = {"resourceType": "Observation", "id": row["id"]}
     if profile is not None:
         resource["meta"] = {"profile": [VITAL_SIGNS_PROFILE, profile]}
@@ -208,7 +221,7 @@ def observation(row: Mapping[str, Any], patient_id: str, source: Mapping[str, An
                 "text": _CATEGORY_DISPLAY[kind],
             }
         ],
-        "code": _type_code(type_name, str(row["loinc"] or ""), context),
+        "code": _type_code(type_name, _loinc_of(row, spec), context),
         "subject": reference("Patient", patient_id),
     }
     if row["end_time"] is not None:
@@ -221,7 +234,6 @@ def observation(row: Mapping[str, Any], patient_id: str, source: Mapping[str, An
         resource["effectiveDateTime"] = local_time(row["time"], int(row["utc_offset_minutes"]))
     resource["issued"] = instant(row["received_at"])
     unit = str(row["unit"])
-    spec = spec_for(type_name)
     if list(values) == ["value"]:
         resource["valueQuantity"] = quantity(values["value"], unit)
     else:
