@@ -23,6 +23,7 @@ from app.auth.models import ProxyGrant, User
 from app.clock import utcnow
 from app.config import Settings
 from app.db import transaction
+from app.findings.models import Advice
 from app.patients.models import Patient
 from app.readings.models import Reading
 from app.seed import load_goals, load_readings
@@ -438,3 +439,23 @@ def test_goals_plans_flags_and_advice(
     page = fhir_get(client, f"/v1/patients/{pid}/fhir", auth("allan"))
     (flag,) = resources([page], "Flag")
     assert flag["status"] == "inactive" and "end" in flag["period"]
+
+    # The reading entered in error; advice taken back (as a goal's congratulation is).
+    reading_id = answer.json()["results"][0]["id"]
+    deleted = client.delete(f"/v1/patients/me/readings/{reading_id}", headers=auth("allan"))
+    assert deleted.status_code == 204
+    advice_id = answer.json()["advice"][0]["id"]
+    with transaction(factory) as db:
+        db.execute(
+            update(Advice)
+            .where(Advice.id == advice_id)
+            .values(withdrawn_at=utcnow(), withdrawn_reason="entered_in_error")
+        )
+    page = fhir_get(client, f"/v1/patients/{pid}/fhir", auth("allan"))
+    (taken_back,) = [c for c in resources([page], "Communication") if c["id"] == advice_id]
+    assert taken_back["status"] == "entered-in-error"
+    assert taken_back["statusReason"] == {"text": "entered_in_error"}
+    assert {"reference": f"Observation/{reading_id}"} in taken_back["about"]
+    observation = next(o for o in resources([page], "Observation") if o["id"] == reading_id)
+    assert observation["status"] == "entered-in-error"
+    assert invalid_resources([page]) == []
