@@ -515,11 +515,14 @@ def communication(row: Advice, patient_id: str, lang: str) -> Json:
     return resource
 
 
-def bundle(resources: Sequence[Json], links: Sequence[tuple[str, str]], base: str) -> Json:
-    """A collection Bundle of the resources, each entry with its full URL."""
+def bundle(
+    resources: Sequence[Json], links: Sequence[tuple[str, str]], base: str, now: datetime
+) -> Json:
+    """A collection Bundle of the resources, made at ``now``, each entry with its full URL."""
     return {
         "resourceType": "Bundle",
         "type": "collection",
+        "timestamp": instant(now),
         "link": [{"relation": relation, "url": url} for relation, url in links],
         "entry": [
             {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.bounds import BoundedTime
+from app.clock import utcnow
 from app.deps import AcceptLanguage, ReadAccess, SessionDep
 from app.findings import service as findings_service
 from app.interop import service as interop_service
@@ -85,5 +86,6 @@ def fhir_export(
         base=f"{request.base_url}v1/fhir",
         self_url=str(request.url),
         next_url=lambda c: str(request.url.include_query_params(_cursor=c)),
+        now=utcnow(),
     )
     return FhirResponse(bundle)

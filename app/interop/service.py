@@ -97,6 +97,7 @@ def export(
     base: str,
     self_url: str,
     next_url: Callable[[str], str],
+    now: datetime,
 ) -> dict[str, Any]:
     """One page of the patient's FHIR Bundle; ``next_url(cursor)`` links the next page."""
     patient = access.patient
@@ -122,4 +123,4 @@ def export(
     links = [("self", self_url)]
     if len(rows) > count:
         links.append(("next", next_url(encode_cursor(page[-1]["time"], page[-1]["id"]))))
-    return fhir.bundle(resources, links, base)
+    return fhir.bundle(resources, links, base, now)

@@ -147,6 +147,7 @@ def test_each_persona_exports_a_valid_bundle(
     pages = walk(client, f"/v1/patients/{pid}/fhir?_count=5000", auth(handle))
     assert invalid_resources(pages) == []
     assert all(p["resourceType"] == "Bundle" and p["type"] == "collection" for p in pages)
+    assert all(datetime.fromisoformat(p["timestamp"]) <= utcnow() for p in pages)
     observations = resources(pages, "Observation")
     assert len(observations) == counted_rows(session, pid) > 0
     assert len({o["id"] for o in observations}) == len(observations)
