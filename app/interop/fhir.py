@@ -175,11 +175,6 @@ def _loinc_of(row: Mapping[str, Any], spec: TypeSpec | None) -> str:
     return stored
 
 
-def category(type_name: str) -> str:
-    """The observation category of a measurement type (DESIGN §4.9)."""
-    return _CATEGORY.get(type_name, ("survey", None))[0]
-
-
 def device_display(source: Mapping[str, Any] | None) -> str | None:
     """The source as people name it: app name and version, and the device."""
     if source is None:
