@@ -33,6 +33,7 @@ from app.findings.router import router as findings_router
 from app.goals.router import router as goals_router
 from app.headers import SecurityHeadersMiddleware
 from app.ingest.router import router as readings_router
+from app.interop.router import router as fhir_router
 from app.limits import InFlightLimitMiddleware, RequestIntakeMiddleware
 from app.me.router import router as identity_router
 from app.metrics import MetricsMiddleware
@@ -214,6 +215,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         overview_router,
         activities_router,
         directory_router,
+        fhir_router,
     ):
         app.include_router(router)
     # The care team's pages (/login, /vard): cookie session and CSRF, never /v1 (app/web).

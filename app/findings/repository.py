@@ -165,6 +165,14 @@ def list_advice(session: Session, patient_id: str, *, limit: int) -> list[Advice
     )
 
 
+def advice_changed_since(session: Session, patient_id: str, since: datetime | None) -> list[Advice]:
+    """The patient's advice given or withdrawn after ``since`` (all of it without), oldest first."""
+    query = select(Advice).where(Advice.patient_id == patient_id)
+    if since is not None:
+        query = query.where((Advice.created_at > since) | (Advice.withdrawn_at > since))
+    return list(session.scalars(query.order_by(Advice.created_at, Advice.id)))
+
+
 def list_flags(
     session: Session, patient_ids: Sequence[str], *, status: str | None, limit: int
 ) -> list[Flag]:

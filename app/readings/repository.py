@@ -224,3 +224,35 @@ def import_run(session: Session, patient_id: str, digest: str) -> ImportRun | No
     return session.scalars(
         select(ImportRun).where(ImportRun.patient_id == patient_id, ImportRun.digest == digest)
     ).first()
+
+
+def changed_page(
+    session: Session,
+    patient_id: str,
+    *,
+    since: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[ReadingRow]:
+    """A page of a patient's readings for an export, in time order (keyset on time, id).
+
+    Entered-in-error readings are included (their status says so); another source's copy of
+    a stored measurement is not (it is the same measurement). With ``since``, only readings
+    received or entered in error after it.
+    """
+    c = READINGS.c
+    query = select(READINGS).where(c.patient_id == patient_id, c.duplicate_of.is_(None))
+    if since is not None:
+        query = query.where((c.received_at > since) | (c.deleted_at > since))
+    if after is not None:
+        t, rid = after
+        query = query.where((c.time > t) | ((c.time == t) & (c.id > rid)))
+    return list(session.execute(query.order_by(c.time, c.id).limit(limit)).mappings())
+
+
+def sources_by_id(session: Session, source_ids: Collection[str]) -> dict[str, Source]:
+    """Sources by their server id."""
+    if not source_ids:
+        return {}
+    rows = session.scalars(select(Source).where(Source.id.in_(sorted(source_ids))))
+    return {row.id: row for row in rows}
