@@ -53,7 +53,7 @@ test-fast: $(STAMP)
 
 # The care team's pages in Chromium (Debian's /usr/bin/chromium), screenshots in var/screenshots.
 screenshots: $(STAMP)
-	SELFCARE_SCREENSHOTS=var/screenshots SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -q tests/app/web/test_browser.py
+	SELFCARE_SCREENSHOTS=var/screenshots SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -q tests/app/web/test_browser.py tests/app/web/test_browser_mina.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -208,9 +208,8 @@ def entry_types(session: Session, patient_id: str) -> list[str]:
     if plan is None:
         return list(COMMON_TYPES)
     library = load_library()
-    watched = [
-        str(t) for r in plan.rules if (rule := library.get(r.rule)) is not None for t in rule.types
-    ]
+    rules = [rule for r in plan.rules if (rule := library.get(r.rule)) is not None]
+    watched = [str(t) for rule in rules if not rule.time_based for t in rule.types]
     found = [e.type for e in plan.schedule] + timeline.order_types(watched)
     return [t for t in dict.fromkeys(found) if t != "cgm_glucose"] or list(COMMON_TYPES)
 
@@ -229,16 +228,15 @@ def _entry_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    specs = {t: spec for t in entry_types(session, access.patient.id) if (spec := spec_for(t))}
-    types = list(specs)
-    fields = {
-        t: [{"name": c, "id": f"{t}-{c}"} for c in spec.components] for t, spec in specs.items()
-    }
-    units = {t: display_unit(spec.canonical_unit) for t, spec in specs.items()}
+    """The form for one type (``values["type"]``), or the choice of type when none is given."""
+    types = entry_types(session, access.patient.id)
+    chosen = values.get("type", "")
+    spec = spec_for(chosen) if chosen in types else None
     context = _base(request, access, actor) | {
         "types": types,
-        "fields": fields,
-        "units": units,
+        "type": chosen if spec is not None else "",
+        "fields": [{"name": c, "id": f"{chosen}-{c}"} for c in spec.components] if spec else [],
+        "unit": display_unit(spec.canonical_unit) if spec else "",
         "values": values,
         "errors": errors or {},
     }
@@ -247,7 +245,7 @@ def _entry_page(
 
 @router.get("/mina/varden/ny")
 def entry_form(request: Request, actor: PersonActor, session: SessionDep) -> Response:
-    """The form to write down a value one has measured."""
+    """What one has measured (a button per type of the plan), then its form."""
     access = acting(request, session, actor, Action.WRITE_READINGS, "GET /mina/varden/ny")
     if access is None:
         return see_other("/mina")

@@ -13,6 +13,7 @@ from app.web import words
 MINA_WORDS: dict[str, dict[str, str]] = {
     "sv": {
         "mina_service": "Min egenvård",
+        "service": "Min egenvård",
         "patients_only": (
             "Sidorna under Mina är för patienter och närstående. "
             "Vården har sina sidor under Arbetslista."
@@ -56,6 +57,7 @@ MINA_WORDS: dict[str, dict[str, str]] = {
         "enter_time": "När mätte du?",
         "enter_time_hint": "Lämna som det är om du mätte nyss.",
         "enter_save": "Spara värdet",
+        "enter_other_type": "Skriv in något annat",
         "enter_saved": "Värdet är sparat.",
         "enter_duplicate": "Värdet var redan sparat.",
         "enter_new_advice": "Nytt råd: {title}",
@@ -84,6 +86,7 @@ MINA_WORDS: dict[str, dict[str, str]] = {
     },
     "en": {
         "mina_service": "My self-care",
+        "service": "My self-care",
         "patients_only": (
             "The My pages are for patients and relatives. "
             "The care team has its own pages under Worklist."
@@ -127,6 +130,7 @@ MINA_WORDS: dict[str, dict[str, str]] = {
         "enter_time": "When did you measure?",
         "enter_time_hint": "Leave it as it is if you measured just now.",
         "enter_save": "Save the value",
+        "enter_other_type": "Enter something else",
         "enter_saved": "The value is saved.",
         "enter_duplicate": "The value was already saved.",
         "enter_new_advice": "New advice: {title}",

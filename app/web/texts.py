@@ -257,6 +257,8 @@ READING_TYPES: dict[str, dict[str, str]] = {
         "steps": "Steg",
         "peak_flow": "PEF",
         "symptom_score": "Symtompoäng",
+        "respiratory_rate": "Andningsfrekvens",
+        "ketones": "Ketoner",
     },
     "en": {
         "blood_pressure": "Blood pressure",
@@ -269,6 +271,8 @@ READING_TYPES: dict[str, dict[str, str]] = {
         "steps": "Steps",
         "peak_flow": "Peak flow",
         "symptom_score": "Symptom score",
+        "respiratory_rate": "Breathing rate",
+        "ketones": "Ketones",
     },
 }
 

@@ -37,11 +37,14 @@ def test_asta_enters_a_weight_by_keyboard_and_every_patient_page_passes_axe(
 
     page.click("a.button:has-text('Skriv in ett värde')")
     page.wait_for_url(f"{live.base}/mina/varden/ny")
+    audit.check(page, "mina entry choice")
+    page.screenshot(path=str(shots / "mina-entry-choice.png"), full_page=True)
+    # By keyboard: to "Vikt", Enter, to the weight field, type, then Enter submits the form.
+    _tab_to(page, "el.dataset.type === 'weight'")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live.base}/mina/varden/ny?type=weight")
     audit.check(page, "mina entry")
     page.screenshot(path=str(shots / "mina-entry.png"), full_page=True)
-    # By keyboard: to the weight field, type, then Enter submits the form.
-    page.focus("#type-weight")
-    page.keyboard.press("Space")
     _tab_to(page, "el.id === 'weight-value'")
     page.keyboard.type("sjuttio")
     page.keyboard.press("Enter")
@@ -64,7 +67,7 @@ def test_asta_enters_a_weight_by_keyboard_and_every_patient_page_passes_axe(
 
     for label, width in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": 800})
-        for name, path in (("mina", "/mina"), ("entry", "/mina/varden/ny"),
+        for name, path in (("mina", "/mina"), ("entry", "/mina/varden/ny?type=blood_pressure"),
                            ("access", "/mina/atkomst")):  # fmt: skip
             page.goto(f"{live.base}{path}")
             assert _no_sideways_scroll(page), f"{name} scrolls sideways at {label}"

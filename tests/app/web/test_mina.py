@@ -65,7 +65,9 @@ def test_a_value_written_by_hand_is_stored_once_and_gives_advice_at_once(
     asta = patient_id(session, "asta")
     me = browser()
     me.login("asta")
-    form = _entry_form(me.client.get("/mina/varden/ny").text)
+    choices = me.client.get("/mina/varden/ny").text
+    assert 'href="/mina/varden/ny?type=spo2"' in choices and "type=cgm_glucose" not in choices
+    form = _entry_form(me.client.get("/mina/varden/ny?type=spo2").text)
     before = _readings(session, asta)
     entry = {**form, "type": "spo2", "spo2-value": "85"}
     saved = me.post("/mina/varden/ny", entry)
@@ -88,7 +90,7 @@ def test_a_value_that_cannot_be_used_is_named_in_plain_swedish_and_nothing_is_st
     asta = patient_id(session, "asta")
     me = browser()
     me.login("asta")
-    form = _entry_form(me.client.get("/mina/varden/ny").text)
+    form = _entry_form(me.client.get("/mina/varden/ny?type=weight").text)
     before = _readings(session, asta)
     words = me.post("/mina/varden/ny", {**form, "type": "weight", "weight-value": "sjuttio"})
     assert words.status_code == 422 and "Skriv ett tal, till exempel 72,4." in words.text
@@ -160,7 +162,9 @@ def test_maria_acts_for_asta_within_her_grant_and_never_sees_allan(
     assert landed.url.path == "/mina"
     assert "Du ser uppgifter för Asta Berglund." in landed.text  # her only grant: no choice
     assert f"/mina/varden/ny?for={asta}" in landed.text  # every link keeps whom she acts for
-    form = _entry_form(maria.client.get(f"/mina/varden/ny?for={asta}").text)
+    choices = maria.client.get(f"/mina/varden/ny?for={asta}").text
+    assert f'href="/mina/varden/ny?for={asta}&amp;type=weight"' in choices
+    form = _entry_form(maria.client.get(f"/mina/varden/ny?for={asta}&type=weight").text)
     entry = {**form, "type": "weight", "weight-value": "73,0"}
     saved = maria.post(f"/mina/varden/ny?for={asta}", entry, token_from="/mina")
     assert saved.url.path == "/mina" and "Värdet är sparat." in saved.text
