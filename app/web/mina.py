@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from app.deps import SessionDep, SettingsDep
 from app.enrolment import service as patients_service
 from app.findings import service as findings_service
 from app.goals import service as goals_service
+from app.headers import PAGE_CSP
 from app.ingest import service as sync_service
 from app.plans import contact
 from app.plans import repository as plans_repository
@@ -111,6 +113,7 @@ def _base(request: Request, access: Access, actor: Actor) -> dict[str, Any]:
         "patient": access.patient,
         "own": access.relation == Relation.SELF,
         "for_query": _for(access),
+        "mina": True,  # the app's manifest, script and the offline queue's status
     }
 
 
@@ -219,6 +222,12 @@ def _local_now(access: Access, now: datetime) -> str:
     return now.astimezone(zone).replace(second=0, microsecond=0, tzinfo=None).isoformat()[:16]
 
 
+def _offset(access: Access, now: datetime) -> str:
+    """The patient's UTC offset now (``+01:00``): an offline entry's local time is in it."""
+    text = now.astimezone(ZoneInfo(access.patient.timezone)).strftime("%z")
+    return f"{text[:3]}:{text[3:]}"
+
+
 def _entry_page(
     request: Request,
     session: Session,
@@ -237,6 +246,9 @@ def _entry_page(
         "type": chosen if spec is not None else "",
         "fields": [{"name": c, "id": f"{chosen}-{c}"} for c in spec.components] if spec else [],
         "unit": display_unit(spec.canonical_unit) if spec else "",
+        "canonical_unit": spec.canonical_unit if spec else "",
+        "components": ",".join(spec.components) if spec else "",
+        "offset": _offset(access, utcnow()),
         "values": values,
         "errors": errors or {},
     }
@@ -370,6 +382,21 @@ async def page_sync(
         session, settings, access, envelope, request.headers.get("accept-language")
     )
     return JSONResponse(jsonable_encoder(answer))
+
+
+SERVICE_WORKER = Path(__file__).with_name("static") / "mina" / "sw.js"
+
+
+@router.get("/mina/sw.js")
+def service_worker() -> Response:
+    """The app's service worker, served from /mina so that it may control the /mina pages."""
+    return Response(
+        SERVICE_WORKER.read_bytes(),
+        media_type="text/javascript",
+        # A worker obeys its own script's CSP: the pages' policy, so that it may fetch and
+        # keep this origin's pages and assets (the API's 'none' would forbid every fetch).
+        headers={"Service-Worker-Allowed": "/mina", "Content-Security-Policy": PAGE_CSP},
+    )
 
 
 # --- who has read -----------------------------------------------------------------------

@@ -105,6 +105,7 @@ def render(
         "csrf_field": CSRF_FIELD,
         "path": request.url.path,
         "for_query": "",  # a relative's pages: whose data (``?for=``), kept by every link
+        "mina": False,  # the patient's pages: the app's manifest, script and offline queue
         "flash": ws.pop_flash(),
         "user": user,
         "role_text": texts.text(lang, f"role_{user.role}") if user is not None else "",

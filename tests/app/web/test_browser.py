@@ -188,6 +188,9 @@ def _login(page: Any, base: str, handle: str) -> None:
     page.wait_for_url(f"{base}/vard")
 
 
+# The pages' data access is the API's (tested on both databases); the main story above runs
+# on both, this walk through every page on SQLite (each run costs a seeded server and Chromium).
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
     seeded_server: LiveServer, chromium: Any, shots: Path
 ) -> None:
