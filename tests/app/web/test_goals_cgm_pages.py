@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -66,6 +67,21 @@ def _last_seq(session: Session) -> int:
 def gunilla(settings: Settings, factory: sessionmaker[Session]) -> str:
     """Gunilla's sample CGM, five-minute values over the last five weeks."""
     return _seed(settings, factory, "gunilla")
+
+
+@pytest.fixture
+def gunilla_hour(client: TestClient, auth: Auth, session: Session) -> str:
+    """Gunilla with an hour of CGM values only (enough for the overview's link to the page)."""
+    now = utcnow()
+    readings = [
+        {"client_id": f"cgm-{i}", "type": "cgm_glucose", "unit": "mmol/L", "value": 6.5,
+         "time": (now - timedelta(minutes=5 * i)).isoformat()}
+        for i in range(12)
+    ]  # fmt: skip
+    body = {"source": {"id": "g7", "kind": "device", "name": "Dexcom G7"}, "readings": readings}
+    synced = client.post("/v1/patients/me/sync", json=body, headers=auth("gunilla"))
+    assert synced.status_code == 200, synced.text
+    return patient_id(session, "gunilla")
 
 
 @pytest.fixture
@@ -157,8 +173,9 @@ def test_olof_sees_gunillas_cgm_as_the_api_computes_it(
 
 
 def test_the_overview_links_the_cgm_page_only_with_cgm(
-    browser: Callable[[], Browser], session: Session, gunilla: str, allan: str
+    browser: Callable[[], Browser], session: Session, gunilla_hour: str, allan: str
 ) -> None:
+    gunilla = gunilla_hour
     olof, eva = browser(), browser()
     olof.login("olof")
     eva.login("eva")
@@ -213,8 +230,9 @@ def test_eva_sees_allans_goals_with_the_apis_progress(
 
 
 def test_a_clinician_of_another_team_gets_the_404_page(
-    browser: Callable[[], Browser], session: Session, gunilla: str, allan: str
+    browser: Callable[[], Browser], session: Session
 ) -> None:
+    gunilla, allan = patient_id(session, "gunilla"), patient_id(session, "allan")
     eva, karin = browser(), browser()
     eva.login("eva")
     karin.login("karin")
