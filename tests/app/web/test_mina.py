@@ -186,3 +186,49 @@ def test_the_care_team_is_sent_to_its_own_pages_and_a_stranger_to_login(
     stranger = browser()
     answer = stranger.client.get("/mina", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+
+
+def test_at25_the_patient_pages_refuse_a_missing_foreign_or_stale_csrf_token(
+    browser: Callable[[], Browser], session: Session
+) -> None:
+    """AT-25 for /mina: the entry form and /mina/sync without the session's own token."""
+    asta_pid = patient_id(session, "asta")
+    asta, allan = browser(), browser()
+    asta.login("asta")
+    allan.login("allan")
+    form = _entry_form(asta.client.get("/mina/varden/ny?type=weight").text)
+    entry = {**form, "type": "weight", "weight-value": "72,0"}
+    envelope = {
+        "source": {"id": "pwa-1", "kind": "manual"},
+        "readings": [{"client_id": "at25", "type": "weight", "time": utcnow().isoformat(),
+                      "unit": "kg", "value": 72.0}],
+    }  # fmt: skip
+    asta_token, allan_token = asta.csrf("/mina"), allan.csrf("/mina")
+    requests = accepted = 0
+
+    def replay(one: Browser, token: str | None) -> None:
+        nonlocal requests, accepted
+        before = _readings(session, asta_pid)
+        posted = one.client.post(
+            "/mina/varden/ny", data={**entry, **({"csrf_token": token} if token else {})},
+            follow_redirects=False,
+        )  # fmt: skip
+        synced = one.client.post("/mina/sync", json=envelope,
+                                 headers={"X-CSRF-Token": token} if token else {})  # fmt: skip
+        for answer in (posted, synced):
+            requests += 1
+            refused = answer.status_code == 403 or (
+                answer.status_code in (302, 303) and answer.headers["location"].startswith("/login")
+            )
+            accepted += 0 if refused else 1
+        assert _readings(session, asta_pid) == before
+
+    replay(asta, None)
+    replay(asta, allan_token)
+    old = asta.client.cookies["egenvard_session"]
+    asta.post("/logout", {}, token_from="/mina")
+    replayer = browser()
+    replayer.client.cookies.set("egenvard_session", old)
+    replay(replayer, asta_token)
+    print(f"AT-25 (mina) requests={requests} accepted={accepted}")
+    assert requests == 6 and accepted == 0
