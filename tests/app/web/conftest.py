@@ -13,6 +13,14 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 CHROMIUM = Path("/usr/bin/chromium")
+# The marks of every test in Chromium: e2e (not in the fast lane), and skipped without it.
+IN_CHROMIUM = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Chromium is not installed (/usr/bin/chromium; apt-get install chromium)",
+    ),
+]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

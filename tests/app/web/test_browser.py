@@ -19,19 +19,13 @@ import httpx
 import pytest
 
 from tests.app.factories import batch, scalar
-from tests.app.web.conftest import CHROMIUM
+from tests.app.web.conftest import IN_CHROMIUM
 from tests.live import LiveServer
 
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 WIDTHS = {"375px": 375, "zoom200": 640, "desktop": 1280}
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed (/usr/bin/chromium; apt-get install chromium)",
-    ),
-]
+pytestmark = IN_CHROMIUM
 
 
 def _asta_flag(live: LiveServer) -> tuple[str, int]:

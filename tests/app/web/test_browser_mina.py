@@ -11,8 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.app.web.conftest import IN_CHROMIUM
 from tests.app.web.test_browser import WIDTHS, Audit, _no_sideways_scroll, _tab_to
 from tests.live import LiveServer
+
+pytestmark = IN_CHROMIUM
 
 
 def _login(page: Any, base: str, handle: str) -> None:

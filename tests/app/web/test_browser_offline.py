@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.app.web.test_browser import Audit, pytestmark  # noqa: F401 (the module's marks)
+from tests.app.web.conftest import IN_CHROMIUM
+from tests.app.web.test_browser import Audit
 from tests.app.web.test_browser_mina import _login
 from tests.live import LiveServer
+
+pytestmark = IN_CHROMIUM
 
 WEIGHTS = ("72,1", "72,3", "72,5")
 
