@@ -260,7 +260,7 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
                         in_flight_committed += all(
                             (entry.source, c) in present for c in entry.client_ids
                         )
-                server.start(answering=True)  # the uploaders are already back at it
+                server.start(answering=True, timeout=180)  # uploaders already back at it
             results = [f.result(timeout=max(1.0, deadline - time.monotonic())) for f in futures]
         finally:
             stop.set()
