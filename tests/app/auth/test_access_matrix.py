@@ -962,9 +962,21 @@ class MatrixRun:
                 )  # fmt: skip
 
 
+# The matrix runs in shards, each in its own world, so that the suite's workers share it.
+SHARDS = 3
+
+
 @pytest.mark.slow
-def test_access_matrix_and_access_log(client: TestClient, auth: Auth, session: Session) -> None:
-    """AT-01 and AT-05: every route x principal x target against the checked-in matrix."""
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_access_matrix_and_access_log(
+    client: TestClient, auth: Auth, session: Session, shard: int
+) -> None:
+    """AT-01 and AT-05: every route x principal x target against the checked-in matrix.
+
+    Shard ``shard`` takes its contiguous part of the routes in their order (by path, then
+    method: lists are read before enrolment, flags acknowledged before resolved); the shards
+    together cover every route, and each checks that the matrix and the app name the same ones.
+    """
     principals, matrix, visible = load_matrix()
     world = build_world(client, auth, session)
     routes = app_routes(client)
@@ -975,22 +987,25 @@ def test_access_matrix_and_access_log(client: TestClient, auth: Auth, session: S
         tally.miss("unmapped", key, "-", "-", "in the matrix", "route has no matrix entry")
     for key in sorted(set(matrix) - set(routes)):
         tally.miss("unmapped", key, "-", "-", "a route", "matrix entry has no route")
-    # By path, then method: lists are read before enrolment, flags acknowledged before resolved.
-    for key in sorted(set(routes) & set(matrix), key=lambda k: (k.split()[1], k.split()[0])):
+    ordered = sorted(set(routes) & set(matrix), key=lambda k: (k.split()[1], k.split()[0]))
+    size = -(-len(ordered) // SHARDS)
+    for key in ordered[shard * size : (shard + 1) * size]:
         for principal in principals:
             run.route(key, matrix[key], principal)
     run.check_no_values_logged()
 
     c = tally.counts
     print(
-        f"AT-01 routes={len(set(routes) | set(matrix))} principals={len(principals)} "
+        f"AT-01 shard={shard + 1}/{SHARDS} routes={len(set(routes) | set(matrix))} "
+        f"principals={len(principals)} "
         f"requests={tally.requests} unexpected_allow={c.get('unexpected_allow', 0)} "
         f"unexpected_deny={c.get('unexpected_deny', 0)} unmapped={c.get('unmapped', 0)} "
         f"wrong_denial={c.get('wrong_denial', 0)} unlike_missing={c.get('unlike_missing', 0)} "
         f"denied_write_changed={c.get('denied_write_changed', 0)} listing={c.get('listing', 0)}"
     )
     print(
-        f"AT-05 requests={tally.audited_requests} audit_rows={tally.audit_rows} "
+        f"AT-05 shard={shard + 1}/{SHARDS} requests={tally.audited_requests} "
+        f"audit_rows={tally.audit_rows} "
         f"missing={c.get('audit_missing', 0)} extra={c.get('audit_extra', 0)} "
         f"malformed={c.get('audit_malformed', 0)} values={c.get('audit_value', 0)} "
         f"refusals={tally.audited_refusals} "
