@@ -191,7 +191,8 @@ def overview(request: Request, actor: PersonActor, session: SessionDep) -> Respo
         "contact": contact.contact_dict(
             session, plans_repository.current_contact(session, patient.id)
         ),
-        "several": len(_choices(session, actor)) > 1,
+        "choices": (choices := _choices(session, actor)),
+        "several": len(choices) > 1,
     }
     return render(request, "mina.html", context)
 
