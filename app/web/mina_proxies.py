@@ -236,8 +236,10 @@ def confirm(
     access, grant = _grant(request, session, actor, gid, Action.MANAGE_CONSENT, "godkann")
     try:
         consent_service.confirm(session, access, grant, utcnow())
-    except (Conflict, Forbidden):
+    except Conflict:
         ws.set_flash(mina_words.mina_word(lang, "error_ended"))
+    except Forbidden:
+        ws.set_flash(mina_words.mina_word(lang, "error_team_only"))
     else:
         name = _grantee_name(session, grant)
         ws.set_flash(notices.notice_text(notices.CONFIRMED, grant, name, lang))
@@ -300,8 +302,9 @@ def revoke(
     access, grant = _grant(request, session, actor, gid, Action.READ_GRANTS, "aterkalla")
     try:
         consent_service.revoke(session, access, grant, utcnow())
-    except (Conflict, Forbidden):
-        ws.set_flash(mina_words.mina_word(lang, "error_ended"))
+    except (Conflict, Forbidden) as exc:
+        key = "error_ended" if isinstance(exc, Conflict) else "error_team_only"
+        ws.set_flash(mina_words.mina_word(lang, key))
         return see_other(_after(access))
     if access.relation == Relation.SELF:
         name = _grantee_name(session, grant)

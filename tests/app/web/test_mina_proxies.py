@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from app.consent.models import ProxyInvitation
 from tests.app.factories import patient_id
 from tests.app.web.conftest import Browser
 
+Auth = Callable[[str], dict[str, str]]
 PAGE = "/mina/ombud"
 CODE_TEXT = (
     "Ge koden till den du vill ska bli ombud. Den gäller i 72 timmar och kan användas en gång."
@@ -264,3 +266,38 @@ def test_a_relative_with_two_people_switches_between_them_on_the_overview(
     ombud = maria.client.get(PAGE).text
     assert re.search(r'href="/mina/ombud" aria-current="page">Mina egna<', ombud)
     assert f'href="/mina/ombud?for={allan_id}"' in ombud
+
+
+def test_a_legal_representative_is_shown_with_its_basis_and_without_buttons(
+    client: TestClient, auth: Auth, browser: Callable[[], Browser], session: Session
+) -> None:
+    asta_id = patient_id(session, "asta")
+    allan_user = session.scalars(select(User).where(User.handle == "allan")).one()
+    registered = client.post(
+        f"/v1/patients/{asta_id}/proxies",
+        json={"grantee_id": allan_user.id, "scopes": ["read"], "basis": "legal_representative",
+              "basis_note": "Tingsrättens beslut 2026-11-02"},
+        headers=auth("karin"),
+    )  # fmt: skip
+    assert registered.status_code == 201, registered.text
+    asta = browser()
+    asta.login("asta")
+    page = asta.client.get(PAGE).text
+    assert "God man eller förvaltare" in page and "Beslut: Tingsrättens beslut 2026-11-02" in page
+    block = page.split('data-basis="legal_representative"', 1)[1].split("</li>", 1)[0]
+    assert "Allan Andersson" in block and "<form" not in block
+    refused = _post(asta, f"{PAGE}/{registered.json()['id']}/aterkalla", {})
+    assert refused.status_code == 200 and "Det kan bara vården ändra." in refused.text
+    session.expire_all()
+    still = session.get(ProxyGrant, registered.json()["id"])
+    assert still is not None and still.status == "active"
+
+
+def test_the_pages_speak_english_when_asked(browser: Callable[[], Browser]) -> None:
+    asta = browser()
+    asta.login("asta")
+    page = asta.client.get(f"{PAGE}?lang=en").text
+    assert "Your proxies" in page and "see your values, get advice, enter values" in page
+    assert "What may the proxy do?" in page and "Make a code" in page
+    messages = asta.client.get("/mina/meddelanden").text
+    assert "Write a message" in messages and "No messages yet." in messages
