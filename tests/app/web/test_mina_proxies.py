@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, User
 from app.consent.models import ProxyInvitation
+from app.web.mina_words import MINA_WORDS
 from tests.app.factories import patient_id
 from tests.app.web.conftest import Browser
 
@@ -301,3 +302,16 @@ def test_the_pages_speak_english_when_asked(browser: Callable[[], Browser]) -> N
     assert "What may the proxy do?" in page and "Make a code" in page
     messages = asta.client.get("/mina/meddelanden").text
     assert "Write a message" in messages and "No messages yet." in messages
+
+
+def test_every_new_word_is_in_both_languages_and_the_pages_have_no_inline_style_or_script(
+    browser: Callable[[], Browser],
+) -> None:
+    assert set(MINA_WORDS["sv"]) == set(MINA_WORDS["en"])
+    maria = browser()
+    maria.login("maria")
+    asta = browser()
+    asta.login("asta")
+    for who, path in ((asta, PAGE), (asta, "/mina/meddelanden"), (maria, PAGE), (asta, "/mina")):
+        html = who.client.get(path).text
+        assert " style=" not in html and not re.search(r"<script(?![^>]*\bsrc=)", html), path
