@@ -105,6 +105,7 @@ def test_a_relative_needs_the_message_scope_and_no_token_means_nothing_is_sent(
     maria.login("maria")  # her seeded grant: read, advice, enter values; not message
     assert maria.client.get(f"{PAGE}?for={asta_id}").status_code == 404
     assert maria.client.get(PAGE).status_code == 404  # her only person is Asta
+    assert 'href="/mina/meddelanden' not in maria.client.get(f"/mina?for={asta_id}").text
     refused = maria.post(f"{PAGE}?for={asta_id}", {"body": "Hej"}, token_from="/mina")
     assert refused.status_code == 404
     allan = browser()
@@ -113,6 +114,7 @@ def test_a_relative_needs_the_message_scope_and_no_token_means_nothing_is_sent(
 
     asta = browser()
     asta.login("asta")
+    assert 'href="/mina/meddelanden"' in asta.client.get("/mina").text
     before = _messages(session, asta_id)
     for token in ({}, {"csrf_token": "not-this-sessions"}):
         assert asta.client.post(PAGE, data={"body": "Hej", **token}).status_code == 403
