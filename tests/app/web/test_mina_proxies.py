@@ -122,6 +122,7 @@ def test_asta_invites_maria_accepts_asta_confirms_narrows_and_revokes(
     revoked = _post(asta, f"{PAGE}/{pending}/aterkalla", {})
     assert revoked.status_code == 200
     assert "Maria Berglund är inte längre ditt ombud." in revoked.text
+    assert re.search(r"Gällde från \d+ \w+ \d{4} till \d+ \w+ \d{4}", revoked.text)
     assert maria.client.get(f"/mina?for={asta_id}").status_code == 404
     assert maria.client.get(f"{PAGE}?for={asta_id}").status_code == 404
     assert all(g.status == "revoked" for g in _maria_grants(session, asta_id))
