@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import repository as audit_repository
 from app.auth import people
-from app.auth.models import Role
+from app.auth.models import Role, Scope
 from app.auth.policy import Access, Action, Actor, Relation, advice_audience
 from app.clock import utcnow
 from app.deps import SessionDep, SettingsDep
@@ -114,6 +114,7 @@ def _base(request: Request, access: Access, actor: Actor) -> dict[str, Any]:
         "own": access.relation == Relation.SELF,
         "for_query": _for(access),
         "mina": True,  # the app's manifest, script and the offline queue's status
+        "may_message": access.relation == Relation.SELF or Scope.MESSAGE in access.scopes,
     }
 
 
@@ -191,7 +192,8 @@ def overview(request: Request, actor: PersonActor, session: SessionDep) -> Respo
         "contact": contact.contact_dict(
             session, plans_repository.current_contact(session, patient.id)
         ),
-        "several": len(_choices(session, actor)) > 1,
+        "choices": (choices := _choices(session, actor)),
+        "several": len(choices) > 1,
     }
     return render(request, "mina.html", context)
 

@@ -17,6 +17,8 @@ from app.web import (
     goals_page,
     login,
     mina,
+    mina_messages,
+    mina_proxies,
     mina_words,
     oidc,
     patients,
@@ -49,7 +51,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     # app's routes (the AT-01 access matrix) sees the pages, as it sees /docs.
     for router in (
         login.router, oidc.router, care.router, patients.router, plan_editor.router,
-        goals_page.router, cgm_page.router, mina.router,
+        goals_page.router, cgm_page.router, mina.router, mina_proxies.router,
+        mina_messages.router,
     ):  # fmt: skip
         app.router.routes.extend(router.routes)
     # Logout is recorded in the database, so every process refuses an ended session's cookie.
