@@ -20,7 +20,7 @@ class QuietHours(BaseModel):
 
 
 class PreferencesIn(BaseModel):
-    """What a user may change about themselves; ``quiet_hours``/``lock_screen: null``: the default."""
+    """What a user may change about themselves; ``null`` quiet hours or lock screen: the default."""
 
     model_config = ConfigDict(extra="forbid")
 

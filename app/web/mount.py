@@ -17,6 +17,10 @@ from app.web import (
     goals_page,
     login,
     mina,
+    mina_goals,
+    mina_push,
+    mina_settings,
+    mina_values,
     mina_words,
     oidc,
     patients,
@@ -50,6 +54,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     for router in (
         login.router, oidc.router, care.router, patients.router, plan_editor.router,
         goals_page.router, cgm_page.router, mina.router,
+        mina_settings.router, mina_push.router, mina_values.router, mina_goals.router,
     ):  # fmt: skip
         app.router.routes.extend(router.routes)
     # Logout is recorded in the database, so every process refuses an ended session's cookie.
