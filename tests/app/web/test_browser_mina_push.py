@@ -78,7 +78,7 @@ def test_asta_turns_push_on_gets_a_neutral_notification_and_the_new_pages_pass_a
     live = seeded_server
     asta = live.token("asta")
     audit = Audit()
-    context = audit.context(chromium, viewport={"width": 1280, "height": 900})
+    context = audit.context(chromium, viewport={"width": 1280, "height": 900}, locale="sv-SE")
     context.grant_permissions(["notifications"], origin=live.base)
     page = context.new_page()
     _login(page, live.base, "asta")
