@@ -65,6 +65,10 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(8), default="sv")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     quiet_hours: Mapped[dict[str, Any] | None]  # {"start": "22:00", "end": "07:00"}
+    # What a push may show on a locked screen: "neutral" (a fixed text) or "title" (advice's).
+    lock_screen: Mapped[str] = mapped_column(
+        String(16), default="neutral", server_default="neutral"
+    )
     created_at: Mapped[datetime]
 
 

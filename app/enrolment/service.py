@@ -85,6 +85,7 @@ def me(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
             "role": user.role,
             "language": user.language,
             "quiet_hours": user.quiet_hours,
+            "lock_screen": user.lock_screen or "neutral",
         },
         "patients": patients,
         # The grants the caller gave as a patient and holds as a proxy, pending ones included.
@@ -93,9 +94,11 @@ def me(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
 
 
 def update_preferences(user: User, changes: dict[str, Any]) -> None:
-    """Set the caller's language and quiet hours (validated by the request model)."""
+    """Set the caller's language, quiet hours and lock screen (validated by the request model)."""
     if "language" in changes:
         user.language = changes["language"]
+    if "lock_screen" in changes:
+        user.lock_screen = changes["lock_screen"] or "neutral"  # null: the default
     if "quiet_hours" in changes:
         user.quiet_hours = changes["quiet_hours"]
 

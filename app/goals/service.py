@@ -220,6 +220,25 @@ def update_goal(
     return goal_dict(goal, milestones)
 
 
+def decide_goal(
+    session: Session, *, patient: Patient, goal_id: str, decision: str, now: datetime
+) -> dict[str, Any]:
+    """The patient's (or a proxy's with ``agree``) answer to a proposed goal.
+
+    ``agreed`` makes the goal active, ``declined`` cancels it, along the same arrows as a
+    PATCH of its lifecycle; the same answer again changes nothing (a safe retry). Only a
+    proposed goal is decided: any other answers 409.
+    """
+    goal = get_goal(session, patient.id, goal_id)
+    wanted = {"agreed": Lifecycle.ACTIVE, "declined": Lifecycle.CANCELLED}[decision]
+    if goal.lifecycle == wanted:
+        return goal_dict(goal, milestones_of(session, [goal.id])[goal.id])
+    if goal.lifecycle != Lifecycle.PROPOSED:
+        raise Conflict(f"The goal is {goal.lifecycle}; only a proposed goal is agreed to.")
+    body = GoalPatch.model_validate({"lifecycle": wanted.value})
+    return update_goal(session, patient=patient, goal=goal, body=body, now=now)
+
+
 def load_goals(
     session: Session,
     patient: Patient,

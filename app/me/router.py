@@ -30,10 +30,10 @@ def me(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
     "/me",
     response_model=MeOut,
     response_model_exclude_unset=True,
-    summary="Change the caller's language and quiet hours",
+    summary="Change the caller's language, quiet hours and lock screen",
 )
 def update_me(body: PreferencesIn, actor: ActorDep, session: SessionDep) -> dict[str, Any]:
-    """Language (sv, en) and quiet hours for routine pushes; other fields are refused (422)."""
+    """Language, quiet hours for routine pushes, lock screen; other fields are refused (422)."""
     changes = body.model_dump(include=body.model_fields_set)
     if "language" in changes and changes["language"] is None:
         raise Unprocessable(

@@ -20,12 +20,14 @@ class QuietHours(BaseModel):
 
 
 class PreferencesIn(BaseModel):
-    """What a user may change about themselves; ``quiet_hours: null`` means the default."""
+    """What a user may change about themselves; ``null`` quiet hours or lock screen: the default."""
 
     model_config = ConfigDict(extra="forbid")
 
     language: Literal["sv", "en"] | None = None
     quiet_hours: QuietHours | None = None
+    # What a push may show on a locked screen: a neutral text (default) or the advice's title.
+    lock_screen: Literal["neutral", "title"] | None = None
 
 
 class CallerOut(BaseModel):
@@ -37,6 +39,7 @@ class CallerOut(BaseModel):
     role: str
     language: str
     quiet_hours: QuietHours | None
+    lock_screen: Literal["neutral", "title"] = "neutral"
 
 
 class MyPatientOut(BaseModel):

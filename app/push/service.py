@@ -34,6 +34,8 @@ from app.push.vapid import b64url_decode
 from rules.advice import PATIENT, PROXY, Audience
 from rules.language import Priority
 
+# What a locked screen shows of advice unless its reader chose its title (``User.lock_screen``).
+NEUTRAL_ADVICE_TITLE = {"sv": "Nytt råd från din vård", "en": "New advice from your care team"}
 ADVICE_TTL_SECONDS: dict[str, int] = {Priority.urgent: 6 * 3600, Priority.routine: 24 * 3600}
 _TOPIC_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -41,6 +43,21 @@ _TOPIC_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 def language_of(user: User) -> str:
     """The user's language for pushes: sv or en, default sv."""
     return user.language if user.language in ("sv", "en") else "sv"
+
+
+def advice_push_title(user: User, title: Mapping[str, str]) -> str:
+    """The ``title`` of an advice push: neutral unless the reader chose the advice's title.
+
+    The lock screen is decided on the server, where the preference lives: the payload's
+    ``title`` is exactly what the service worker shows, in the reader's language, so a phone
+    that has not loaded the pages since the setting changed, or a worker of an older version,
+    still shows nothing the reader did not choose. The default is the neutral text: a locked
+    phone on a table says only that there is advice, not what it is about. Never a value.
+    """
+    lang = language_of(user)
+    if user.lock_screen == "title":
+        return str(title.get(lang, title["sv"]))
+    return NEUTRAL_ADVICE_TITLE[lang]
 
 
 def topic(*parts: str) -> str:
@@ -148,7 +165,6 @@ def enqueue_advice(session: Session, advice: PushedAdvice, patient: Patient, now
         return 0
     count = 0
     for user in patient_side(session, patient, now, Scope.RECEIVE_ADVICE):
-        lang = language_of(user)
         is_own = patient.user_id == user.id
         title, _ = advice.texts(PATIENT if is_own else PROXY)
         for sub in repository.active_subscriptions(session, user.id):
@@ -161,7 +177,7 @@ def enqueue_advice(session: Session, advice: PushedAdvice, patient: Patient, now
                 kind="advice",
                 # No measurement values in a push: a title and where to read more.
                 payload={
-                    "title": title.get(lang, title["sv"]),
+                    "title": advice_push_title(user, title),
                     "advice_id": advice.id,
                     "patient_id": patient.id,
                     "priority": advice.priority,

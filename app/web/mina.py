@@ -115,6 +115,7 @@ def _base(request: Request, access: Access, actor: Actor) -> dict[str, Any]:
         "for_query": _for(access),
         "mina": True,  # the app's manifest, script and the offline queue's status
         "may_message": access.relation == Relation.SELF or Scope.MESSAGE in access.scopes,
+        "may_enter": access.relation == Relation.SELF or Scope.ENTER_READINGS in access.scopes,
     }
 
 

@@ -17,8 +17,12 @@ from app.web import (
     goals_page,
     login,
     mina,
+    mina_goals,
     mina_messages,
     mina_proxies,
+    mina_push,
+    mina_settings,
+    mina_values,
     mina_words,
     oidc,
     patients,
@@ -52,7 +56,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     for router in (
         login.router, oidc.router, care.router, patients.router, plan_editor.router,
         goals_page.router, cgm_page.router, mina.router, mina_proxies.router,
-        mina_messages.router,
+        mina_messages.router, mina_settings.router, mina_push.router, mina_values.router,
+        mina_goals.router,
     ):  # fmt: skip
         app.router.routes.extend(router.routes)
     # Logout is recorded in the database, so every process refuses an ended session's cookie.

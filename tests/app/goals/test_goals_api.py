@@ -302,6 +302,8 @@ def test_a_congratulation_is_pushed(client: TestClient, auth: Auth, session: Ses
     }
     assert client.post("/v1/push/subscriptions", json=subscription,
                        headers=auth("allan")).status_code == 201  # fmt: skip
+    # He chose to see the title on his lock screen (the default is the neutral text).
+    assert client.patch("/v1/me", json={"lock_screen": "title"}, headers=auth("allan")).is_success
     allan = patient_id(session, "allan")
     client.post(f"/v1/patients/{allan}/goals", json=weight_goal(), headers=auth("eva"))
     client.post("/v1/patients/me/sync", json=weights((20, 96.0), (1, 93.0)), headers=auth("allan"))

@@ -96,3 +96,17 @@ def test_access_log_shows_who_from_which_care_unit(
     assert eva[0]["relation"] == "care_team" and "Vårdcentral" in eva[0]["care_unit"]["name"]
     assert eva[0]["action"] == "read" and eva[0]["resource"].endswith("/readings")
     assert client.get(f"/v1/patients/{pid}/access-log", headers=auth("karin")).status_code == 404
+
+
+def test_the_lock_screen_is_neutral_until_the_title_is_chosen(
+    client: TestClient, auth: Auth
+) -> None:
+    """``lock_screen``: neutral by default, title when chosen, null back to the default."""
+    assert client.get("/v1/me", headers=auth("asta")).json()["user"]["lock_screen"] == "neutral"
+    chosen = client.patch("/v1/me", json={"lock_screen": "title"}, headers=auth("asta"))
+    assert chosen.status_code == 200 and chosen.json()["user"]["lock_screen"] == "title"
+    wrong = client.patch("/v1/me", json={"lock_screen": "everything"}, headers=auth("asta"))
+    assert wrong.status_code == 422
+    assert client.get("/v1/me", headers=auth("asta")).json()["user"]["lock_screen"] == "title"
+    reset = client.patch("/v1/me", json={"lock_screen": None}, headers=auth("asta"))
+    assert reset.json()["user"]["lock_screen"] == "neutral"

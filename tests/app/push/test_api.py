@@ -163,8 +163,13 @@ def test_loopback_http_endpoints_only_in_development(settings: Settings) -> None
 def test_delivery_log_shows_what_was_sent_and_is_audited(
     client: TestClient, auth: Auth, session: Session, push_service: LocalPushService
 ) -> None:
-    """Asta's urgent advice queued for her tablet and Maria's phone, visible in her log."""
+    """Asta's urgent advice queued for her tablet and Maria's phone, visible in her log.
+
+    Asta keeps the default lock screen (the neutral text); Maria chose to see the title.
+    """
     asta = patient_id(session, "asta")
+    chosen = client.patch("/v1/me", json={"lock_screen": "title"}, headers=auth("maria"))
+    assert chosen.status_code == 200 and chosen.json()["user"]["lock_screen"] == "title"
     tablet = client.post(
         "/v1/push/subscriptions",
         json=push_service.subscriber().subscription_json(),
@@ -192,7 +197,7 @@ def test_delivery_log_shows_what_was_sent_and_is_audited(
         assert item["priority"] == "urgent" and item["urgency"] == "high"
         # Asta's tablet is told about her own value; Maria's phone about her mother's.
         own = item["subscription_id"] == tablet
-        assert item["title"] == ("Din syremättnad är låg" if own else "Astas syremättnad är låg")
+        assert item["title"] == ("Nytt råd från din vård" if own else "Astas syremättnad är låg")
     assert _count(session, AuditEvent) == audit_before + 1
     assert (
         client.get(f"/v1/patients/{asta}/notifications", headers=auth("allan")).status_code == 404
@@ -226,6 +231,10 @@ def test_a_proxy_is_pushed_the_proxys_title(
     client: TestClient, auth: Auth, session: Session, push_service: LocalPushService
 ) -> None:
     asta = patient_id(session, "asta")
+    for handle in ("asta", "maria"):  # both chose to see the advice's title
+        assert client.patch(
+            "/v1/me", json={"lock_screen": "title"}, headers=auth(handle)
+        ).is_success
     own = push_service.subscriber().subscription_json()
     assert client.post("/v1/push/subscriptions", json=own, headers=auth("asta")).status_code == 201
     body = {**push_service.subscriber().subscription_json(), "patient_ids": [asta]}
@@ -243,3 +252,44 @@ def test_a_proxy_is_pushed_the_proxys_title(
         "asta": "Du har hög feber – ring vården i dag",
         "maria": "Asta har hög feber – ring vården i dag",
     }
+
+
+@pytest.mark.parametrize(
+    ("lock_screen", "language", "title"),
+    [
+        (None, "sv", "Nytt råd från din vård"),  # the default: neutral
+        ("neutral", "en", "New advice from your care team"),
+        ("title", "sv", "Du har hög feber – ring vården i dag"),
+        ("title", "en", "You have a high fever – contact your care today"),
+    ],
+)
+def test_the_lock_screen_shows_the_neutral_text_unless_the_title_was_chosen(
+    client: TestClient,
+    auth: Auth,
+    session: Session,
+    push_service: LocalPushService,
+    lock_screen: str | None,
+    language: str,
+    title: str,
+) -> None:
+    """The payload's title is what the phone shows: neutral by default, never a value."""
+    changes: dict[str, Any] = {"language": language}
+    if lock_screen is not None:
+        changes["lock_screen"] = lock_screen
+    me = client.patch("/v1/me", json=changes, headers=auth("asta"))
+    assert me.status_code == 200 and me.json()["user"]["lock_screen"] == (lock_screen or "neutral")
+    own = push_service.subscriber().subscription_json()
+    assert client.post("/v1/push/subscriptions", json=own, headers=auth("asta")).status_code == 201
+    fever = scalar("temperature", 39.6, "Cel", minutes_ago=2)
+    assert client.post("/v1/patients/me/sync", json=batch(fever), headers=auth("asta")).is_success
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "advice")).all()
+    assert rows
+    for row in rows:
+        assert set(row.payload) == {"title", "advice_id", "patient_id", "priority", "url"}
+        assert "39" not in row.payload["title"] and not any(
+            c.isdigit() for c in row.payload["title"]
+        )
+    if lock_screen == "title":
+        assert title in {row.payload["title"] for row in rows}
+    else:
+        assert {row.payload["title"] for row in rows} == {title}

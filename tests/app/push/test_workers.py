@@ -250,6 +250,9 @@ def test_story_urgent_advice_reaches_tablet_and_phone_old_phone_removed(
     try:
         asta, maria = server.token("asta"), server.token("maria")
         asta_id = httpx.get(f"{server.base}/v1/me", headers=asta).json()["patients"][0]["id"]
+        # Maria chose to see the advice's title on her lock screen; Asta keeps the neutral text.
+        chosen = httpx.patch(f"{server.base}/v1/me", json={"lock_screen": "title"}, headers=maria)
+        assert chosen.status_code == 200
         key = httpx.get(f"{server.base}/v1/push/vapid-public-key", headers=maria)
         assert key.status_code == 200
         tablet, phone = push_service.subscriber(), push_service.subscriber()
@@ -286,7 +289,7 @@ def test_story_urgent_advice_reaches_tablet_and_phone_old_phone_removed(
     finally:
         server.stop()
     assert sorted(i["status"] for i in items) == ["gone", "sent", "sent"]
-    for browser, title in ((tablet, "Din syremättnad är låg"), (phone, "Astas syremättnad är låg")):
+    for browser, title in ((tablet, "Nytt råd från din vård"), (phone, "Astas syremättnad är låg")):
         (push,) = push_service.requests_for(browser)
         assert push.accepted and push.conformant and push.headers["urgency"] == "high"
         assert push.payload is not None and push.payload["priority"] == "urgent"

@@ -83,9 +83,14 @@ def test_values_written_offline_are_stored_once_when_the_network_returns(
     PAGE[:] = [page]
     _login(page, live.base, "asta")
     page.goto(f"{live.base}/mina/varden/ny?type=weight")
-    _until_page(page, "!!(navigator.serviceWorker && navigator.serviceWorker.controller)")
-    page.reload()  # now through the service worker, which keeps a copy of the form
+    # The worker is active; a page whose navigation began before it activated may stay
+    # uncontrolled (clients.claim() ran before the page existed), so the reload is what
+    # brings the form under the worker, which keeps a copy of it.
+    _until_page(page, "navigator.serviceWorker.getRegistration('/mina')"
+                      ".then((r) => !!(r && r.active))")  # fmt: skip
+    page.reload()
     page.wait_for_selector("#weight-value")
+    _until_page(page, "!!(navigator.serviceWorker && navigator.serviceWorker.controller)")
 
     context.set_offline(True)
     for n, weight in enumerate(WEIGHTS[:2], start=1):

@@ -140,3 +140,108 @@
     showQueue().then(send);
   });
 })();
+
+// Push: "Slå på aviseringar" on the settings page asks the browser for permission, subscribes
+// through the service worker with the service's VAPID key (the page's data-vapid-key) and
+// posts the subscription to /mina/push/subscriptions (session cookie + X-CSRF-Token). What a
+// notification shows is the server's decision (the person's lock-screen setting).
+(() => {
+  "use strict";
+  const PUSH_ID = "mina-push-id";
+  const controls = () => document.getElementById("push-controls");
+  const csrf = () => {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRF-Token"] || "";
+    } catch (error) {
+      return "";
+    }
+  };
+  const say = (key) => {
+    const box = controls();
+    const status = document.getElementById("push-status");
+    if (!box || !status) return;
+    status.textContent = box.dataset[key] || "";
+    status.hidden = !status.textContent;
+    status.dataset.state = key;
+  };
+  const keyBytes = (text) => {
+    const base64 = (text + "=".repeat((4 - (text.length % 4)) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  };
+
+  // The subscription's JSON to the server; its id is kept to turn push off again.
+  const postSubscription = async (json) => {
+    const box = controls();
+    const patients = box && box.dataset.patients ? box.dataset.patients.split(",").filter(Boolean) : [];
+    const response = await fetch("/mina/push/subscriptions", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify({
+        endpoint: json.endpoint,
+        keys: json.keys,
+        expirationTime: json.expirationTime === undefined ? null : json.expirationTime,
+        patient_ids: patients,
+      }),
+    });
+    if (!response.ok) throw new Error(`the server refused the subscription (${response.status})`);
+    const answer = await response.json();
+    localStorage.setItem(PUSH_ID, answer.id);
+    return answer.id;
+  };
+
+  const turnOn = async () => {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+      say("unsupportedText");
+      return;
+    }
+    const permission = await Notification.requestPermission();
+    if (permission !== "granted") {
+      say("deniedText");
+      return;
+    }
+    try {
+      await navigator.serviceWorker.register("/mina/sw.js", { scope: "/mina" });
+      const registration = await navigator.serviceWorker.ready;
+      const subscription = (await registration.pushManager.getSubscription())
+        || (await registration.pushManager.subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: keyBytes(controls().dataset.vapidKey),
+        }));
+      await postSubscription(subscription.toJSON());
+      say("doneText");
+    } catch (error) {
+      say("failedText");
+    }
+  };
+
+  const turnOff = async () => {
+    const id = localStorage.getItem(PUSH_ID);
+    try {
+      if (id) {
+        await fetch(`/mina/push/subscriptions/${encodeURIComponent(id)}`, {
+          method: "DELETE",
+          credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf() },
+        });
+        localStorage.removeItem(PUSH_ID);
+      }
+      if ("serviceWorker" in navigator) {
+        const registration = await navigator.serviceWorker.getRegistration("/mina");
+        const subscription = registration && (await registration.pushManager.getSubscription());
+        if (subscription) await subscription.unsubscribe();
+      }
+      say("stoppedText");
+    } catch (error) {
+      say("failedText");
+    }
+  };
+
+  window.minaPush = { postSubscription, turnOn, turnOff };
+  document.addEventListener("click", (event) => {
+    const target = event.target instanceof Element ? event.target.closest("button") : null;
+    if (!target) return;
+    if (target.id === "push-on") turnOn();
+    if (target.id === "push-off") turnOff();
+  });
+})();

@@ -49,3 +49,43 @@ self.addEventListener("fetch", (event) => {
 self.addEventListener("message", (event) => {
   if (event.data === "logout") event.waitUntil(caches.delete(CACHE));
 });
+
+// Push: the server decides what a notification says (DESIGN §4.5): the payload's title is the
+// neutral "Nytt råd från din vård" unless the person chose to see the advice's title on the
+// lock screen, and never a value; so the worker shows the title as it is. The advice's id is
+// the tag, so a push sent again replaces the notification instead of adding one.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch (error) {
+    data = {};
+  }
+  const title = typeof data.title === "string" && data.title ? data.title : "Min egenvård";
+  const tag = data.advice_id || data.message_id || data.reminder_id || data.flag_id || "";
+  event.waitUntil(
+    self.registration.showNotification(title, {
+      tag: tag || undefined,
+      icon: "/static/mina/icon-192.png",
+      data: { url: pageOf(data) },
+    }),
+  );
+});
+
+// Where a click leads: the payload's url when it is one of these pages; the other urls name
+// the app's screens (/patients/…), so the pages open the overview of whom the push is about.
+const pageOf = (data) => {
+  if (typeof data.url === "string" && /^\/mina(\/|\?|$)/.test(data.url)) return data.url;
+  return data.patient_id ? `/mina?for=${encodeURIComponent(data.patient_id)}` : "/mina";
+};
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = new URL((event.notification.data && event.notification.data.url) || "/mina", self.location.origin);
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const open = windows.find((w) => w.url === url.href);
+      return open ? open.focus() : self.clients.openWindow(url.href);
+    }),
+  );
+});
