@@ -53,6 +53,7 @@ def test_asta_reads_her_values_against_her_limits_with_a_table_at_every_zoom(
     assert re.search(r"<td>\d{1,2} (jan|feb|mars|apr|maj|juni|juli|aug|sep|okt|nov|dec) \d{4} kl\. "
                      r"\d\d:\d\d</td>", spo2)  # fmt: skip
     assert "<td>94</td>" not in spo2  # 40 days ago: outside a week
+    assert re.search(r"Senast: 86 %, \d", spo2)
     quarter = me.client.get("/mina/varden?range=90d").text
     assert 'data-zoom="90d" aria-current="page"' in quarter and "<td>94</td>" in quarter
     day = me.client.get("/mina/varden?range=24h").text
@@ -161,3 +162,21 @@ def test_allan_never_sees_astas_values_or_goals(
     assert allan.post(f"/mina/mal/{goal}/beslut", {"decision": "declined"},
                       token_from="/mina").status_code == 404  # fmt: skip
     assert _lifecycle(client, auth, asta, goal) == "proposed"
+
+
+def test_a_value_without_a_unit_reads_without_a_stray_space(
+    client: TestClient, auth: Auth, browser: Callable[[], Browser]
+) -> None:
+    reading = {"client_id": "q1", "type": "symptom_score", "unit": "{score}", "value": 18,
+               "time": (utcnow() - timedelta(hours=3)).isoformat(),
+               "context": {"instrument": "CAT"}}  # fmt: skip
+    body = {"source": {"id": "values-test", "kind": "app", "name": "Appen"}, "readings": [reading]}
+    answer = client.post("/v1/patients/me/sync", json=body, headers=auth("asta"))
+    assert answer.json()["results"][0]["status"] == "created", answer.text
+    me = browser()
+    me.login("asta")
+    page = me.client.get("/mina/varden").text
+    chart = re.search(r'id="chart-symptom_score".*?</figure>', page, re.S)
+    assert chart, page[-2000:]
+    assert re.search(r"Senast: 18(,0)?, \d", chart.group(0)), chart.group(0)[:600]
+    assert re.search(r"Lägst 18(,0)? och högst 18(,0)?\.", chart.group(0))
