@@ -51,6 +51,7 @@ class Sent:
     client_ids: tuple[str, ...]
     status: int | None = None
     error: str | None = None
+    busy: bool = False  # 503 "database busy" with Retry-After: nothing saved, come back soon
 
 
 class Ledger:
@@ -67,9 +68,9 @@ class Ledger:
             self.entries.append(entry)
         return entry
 
-    def answered(self, entry: Sent, status: int) -> None:
+    def answered(self, entry: Sent, status: int, *, busy: bool = False) -> None:
         with self.lock:
-            entry.status = status
+            entry.status, entry.busy = status, busy
             if status == 200:
                 self.acked.update((entry.source, c) for c in entry.client_ids)
 
@@ -105,7 +106,16 @@ class LedgerTransport(httpx.BaseTransport):
         except BaseException as exc:
             self.ledger.failed(entry, exc)
             raise
-        self.ledger.answered(entry, response.status_code)
+        # Backpressure is an answer of the protocol, not a fault: with fifty uploaders on two
+        # loaded cores a request may wait past the lock timeout behind the others, and is told
+        # (503, Retry-After, "busy") that nothing was saved. The client retries it; whether
+        # it is then stored exactly once is what the checks below count.
+        busy = (
+            response.status_code == 503
+            and "retry-after" in response.headers
+            and b"busy" in response.content
+        )
+        self.ledger.answered(entry, response.status_code, busy=busy)
         return response
 
     def close(self) -> None:
@@ -266,7 +276,10 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
             stop.set()
 
     entries = ledger.snapshot()
-    server_errors = sum(1 for e in entries if e.status is not None and e.status >= 500)
+    server_errors = sum(
+        1 for e in entries if e.status is not None and e.status >= 500 and not e.busy
+    )
+    busy = sum(1 for e in entries if e.busy)
     unavailable = sum(u for _, _, u in results)
     rejected = sum(r for _, r, _ in results)
     acked: dict[tuple[str, str], str] = {}
@@ -297,7 +310,8 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
         f"AT-12 detail backend={backend} requests={len(entries)} in_flight={in_flight} "
         f"in_flight_committed={in_flight_committed} checks={checks} "
         f"acked_missing_while_down={acked_lost_while_down} extra={extra} "
-        f"sync_unavailable={unavailable} 5xx={server_errors} integrity={integrity}"
+        f"sync_unavailable={unavailable} busy_503={busy} 5xx={server_errors} "
+        f"integrity={integrity}"
     )
     if server_errors or partial_batches or lost or duplicated:
         print(_log_excerpt(server.log_path))
@@ -309,6 +323,7 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
         assert integrity == "ok"
     assert in_flight > 0, "no kill hit a batch on the wire: the test proved nothing"
     assert server_errors == 0, f"{server_errors} answers were 5xx (the log above says why)"
+    assert busy < len(entries) // 10, f"{busy} of {len(entries)} answers were 'busy'"
 
 
 def _log_excerpt(path: Path, limit: int = 40) -> str:

@@ -34,7 +34,9 @@ def test_asta_invites_maria_accepts_and_switches_between_herself_and_asta(
 ) -> None:
     live = seeded_server
     audit = Audit()
-    asta = audit.context(chromium, viewport={"width": 1280, "height": 900}).new_page()
+    asta = audit.context(
+        chromium, viewport={"width": 1280, "height": 900}, locale="sv-SE"
+    ).new_page()
     _login(asta, live.base, "asta")
     asta.click("header a[href='/mina/ombud']")
     asta.wait_for_url(f"{live.base}/mina/ombud")
@@ -47,7 +49,9 @@ def test_asta_invites_maria_accepts_and_switches_between_herself_and_asta(
     assert "Den gäller i 72 timmar och kan användas en gång." in asta.inner_text("main")
     audit.check(asta, "ombud with the code")
 
-    maria = audit.context(chromium, viewport={"width": 1280, "height": 900}).new_page()
+    maria = audit.context(
+        chromium, viewport={"width": 1280, "height": 900}, locale="sv-SE"
+    ).new_page()
     _login(maria, live.base, "maria")
     assert "Du ser uppgifter för Asta Berglund." in maria.inner_text(".acting-for")
     maria.click("header a[href^='/mina/ombud']")
