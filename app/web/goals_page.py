@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from app.auth import people
 from app.auth.policy import Action
@@ -98,13 +99,11 @@ def goal_view(goal: Mapping[str, Any], proposer: str, lang: str) -> dict[str, An
     }
 
 
-@router.get("/vard/patients/{pid}/goals")
-def goals_page(pid: str, request: Request, actor: PageActor, session: SessionDep) -> Response:
-    """The patient's goals: target, lifecycle, progress, milestones and who proposed each."""
-    access = authorised_patient(session, actor, pid, Action.READ, "GET /vard/patients/{pid}/goals")
-    lang = lang_of(request)
-    t = words.for_lang(lang)
-    goals = goals_service.goals_with_milestones(session, access.patient.id)
+def goal_views(
+    session: Session, patient_id: str, lang: str, t: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """The patient's goals as the pages show them, each with who proposed it in words."""
+    goals = goals_service.goals_with_milestones(session, patient_id)
     users = people.users_by_id(session, [g["created_by"] for g in goals])
 
     def proposer(goal: Mapping[str, Any]) -> str:
@@ -113,10 +112,19 @@ def goals_page(pid: str, request: Request, actor: PageActor, session: SessionDep
             return str(found["display_name"])
         return t("proposer_patient") if goal["personal"] else t("proposer_unknown")
 
+    return [goal_view(g, proposer(g), lang) for g in goals]
+
+
+@router.get("/vard/patients/{pid}/goals")
+def goals_page(pid: str, request: Request, actor: PageActor, session: SessionDep) -> Response:
+    """The patient's goals: target, lifecycle, progress, milestones and who proposed each."""
+    access = authorised_patient(session, actor, pid, Action.READ, "GET /vard/patients/{pid}/goals")
+    lang = lang_of(request)
+    t = words.for_lang(lang)
     context = {
         "user": actor.user,
         "t": t,
         "patient": access.patient,
-        "goals": [goal_view(g, proposer(g), lang) for g in goals],
+        "goals": goal_views(session, access.patient.id, lang, t),
     }
     return render(request, "goals.html", context)

@@ -10,13 +10,9 @@ agreements); without it the form is not shown and a post answers 404.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.auth import people
 from app.auth.policy import Action, may
 from app.clock import utcnow
 from app.deps import SessionDep
@@ -46,16 +42,7 @@ def goals(request: Request, actor: mina.PersonActor, session: SessionDep) -> Res
         return see_other("/mina")
     lang = lang_of(request)
     t = mina_words.for_lang(lang)
-    found = goals_service.goals_with_milestones(session, access.patient.id)
-    users = people.users_by_id(session, [g["created_by"] for g in found])
-
-    def proposer(goal: Mapping[str, Any]) -> str:
-        person = people.person_of(goal["created_by"], None, users)
-        if person is not None and person["display_name"]:
-            return str(person["display_name"])
-        return t("proposer_patient") if goal["personal"] else t("proposer_unknown")
-
-    views = [goals_page.goal_view(g, proposer(g), lang) for g in found]
+    views = goals_page.goal_views(session, access.patient.id, lang, t)
     context = mina._base(request, access, actor) | {
         "goals": [v for v in views if v["lifecycle"] != "cancelled"],
         "declined": [v for v in views if v["lifecycle"] == "cancelled"],
