@@ -58,7 +58,7 @@ def seed_command() -> None:
 def import_command(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the file to import")],
     patient: Annotated[str, typer.Option(help="patient handle (e.g. gunilla) or patient id")],
-    format: Annotated[ImportFormat, typer.Option(help="omh or dexcom-csv")],
+    format: Annotated[ImportFormat, typer.Option(help="omh, dexcom-csv or fhir")],
     source_id: Annotated[str | None, typer.Option(help="source id (default per format)")] = None,
 ) -> None:
     """Import an Open mHealth document or a Dexcom Clarity CSV through the sync ingest."""

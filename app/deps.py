@@ -294,6 +294,7 @@ MessageAccess = Annotated[Access, Depends(patient_access(Action.MESSAGE))]
 AgreementDecisionAccess = Annotated[Access, Depends(patient_access(Action.DECIDE_AGREEMENT))]
 StoryWriteAccess = Annotated[Access, Depends(patient_access(Action.WRITE_STORY))]
 CalendarAccess = Annotated[Access, Depends(patient_access(Action.MANAGE_CALENDAR))]
+ExportCopyAccess = Annotated[Access, Depends(patient_access(Action.EXPORT_COPY))]
 TeamRequestAccess = Annotated[Access, Depends(patient_access(Action.DECIDE_TEAM_REQUEST))]
 
 

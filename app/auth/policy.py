@@ -63,6 +63,7 @@ class Action(StrEnum):
     MANAGE_CALENDAR = "manage_calendar"  # make or end the patient's .ics calendar link
     DECIDE_TEAM_REQUEST = "decide_team_request"  # let another care team take part, or not
     WRITE_PERSONAL_GOAL = "write_personal_goal"  # a goal the patient set for themselves
+    EXPORT_COPY = "export_copy"  # the patient's own copy of their data (the ZIP export)
 
 
 class Relation(StrEnum):
@@ -89,6 +90,7 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.MANAGE_CALENDAR,
             Action.DECIDE_TEAM_REQUEST,
             Action.WRITE_PERSONAL_GOAL,
+            Action.EXPORT_COPY,
         }
     ),
     Relation.CARE_TEAM: frozenset(
@@ -117,12 +119,15 @@ _ALLOWED: dict[Relation, frozenset[Action]] = {
             Action.DECIDE_AGREEMENT,
             Action.WRITE_STORY,
             Action.DECIDE_TEAM_REQUEST,
+            Action.EXPORT_COPY,
         }
     ),
 }
 
 _PROXY_SCOPE: dict[Action, Scope] = {
     Action.READ: Scope.READ,
+    # The patient's copy is the patient's right; a proxy who may read may fetch it for them.
+    Action.EXPORT_COPY: Scope.READ,
     Action.WRITE_READINGS: Scope.ENTER_READINGS,
     Action.SUBSCRIBE_ADVICE: Scope.RECEIVE_ADVICE,
     Action.MESSAGE: Scope.MESSAGE,

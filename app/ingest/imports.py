@@ -1,4 +1,4 @@
-"""Imports as sources: Open mHealth documents and Dexcom Clarity CSV exports.
+"""Imports as sources: Open mHealth documents, Dexcom Clarity CSV exports and FHIR R4.
 
 The file is turned into sync readings by the pure importers in ``sync.imports`` and then goes
 through the very same ingest as a sync batch: the same normalisation, dedup and rules. A
@@ -29,7 +29,7 @@ from app.ingest import pipeline
 from app.patients.models import Patient
 from app.readings import repository as readings_repository
 from app.readings.models import ImportRun
-from sync.imports import ImportResult, dexcom_csv_to_readings, omh_to_readings
+from sync.imports import ImportResult, dexcom_csv_to_readings, fhir_to_readings, omh_to_readings
 from sync.wire import ItemResult, SourceIn
 
 log = logging.getLogger("selfcare.imports")
@@ -40,11 +40,13 @@ class ImportFormat(StrEnum):
 
     OMH = "omh"
     DEXCOM_CSV = "dexcom-csv"
+    FHIR = "fhir"
 
 
 DEFAULT_SOURCES = {
     ImportFormat.OMH: ("import-omh", "Open mHealth import"),
     ImportFormat.DEXCOM_CSV: ("import-dexcom", "Dexcom Clarity export"),
+    ImportFormat.FHIR: ("import-fhir", "FHIR R4 import"),
 }
 
 
@@ -55,6 +57,7 @@ class ImportOutcome:
     results: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
+    ignored: list[str] = field(default_factory=list)
     advice: list[Advice] = field(default_factory=list)
     run: dict[str, Any] = field(default_factory=dict)
     unprocessed: int = 0
@@ -79,10 +82,13 @@ def parse(fmt: ImportFormat, body: bytes, *, timezone: str) -> ImportResult:
         raise BadRequest("The file is not UTF-8 text.") from exc
     if fmt is ImportFormat.DEXCOM_CSV:
         return dexcom_csv_to_readings(text, zone=timezone)
+    what = "FHIR resource" if fmt is ImportFormat.FHIR else "Open mHealth document"
     try:
         document = json.loads(text, parse_float=Decimal)
     except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"The Open mHealth document is not valid JSON: {exc}"[:300]) from exc
+        raise BadRequest(f"The {what} is not valid JSON: {exc}"[:300]) from exc
+    if fmt is ImportFormat.FHIR:
+        return fhir_to_readings(document)
     return omh_to_readings(document)
 
 
@@ -112,6 +118,7 @@ def import_file(
             for r in parsed.rejected
         ],
         skipped=parsed.skipped,
+        ignored=parsed.ignored,
     )
     size = settings.import_chunk_readings
     chunks = [parsed.readings[i : i + size] for i in range(0, len(parsed.readings), size)]

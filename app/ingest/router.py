@@ -194,12 +194,15 @@ def delete_reading(
             "content": {
                 "application/json": {"schema": {"description": "Open mHealth data point(s)"}},
                 "text/csv": {"schema": {"type": "string", "description": "Dexcom Clarity CSV"}},
+                "application/fhir+json": {
+                    "schema": {"description": "a FHIR R4 Observation or a Bundle of them"}
+                },
             },
         }
     },
     response_model=ImportOut,
     response_model_exclude_unset=True,
-    summary="Import an Open mHealth document or a Dexcom Clarity CSV export",
+    summary="Import an Open mHealth document, a Dexcom Clarity CSV export or FHIR R4 Observations",
 )
 def import_readings(
     request: Request,
@@ -233,6 +236,7 @@ def import_readings(
         "summary": outcome.summary(),
         "results": outcome.results,
         "rejected": outcome.rejected,
+        "ignored": outcome.ignored,
         "advice": [
             findings_service.advice_dict(a, lang, advice_audience(access)) for a in outcome.advice
         ]

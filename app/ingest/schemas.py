@@ -130,4 +130,7 @@ class ImportOut(BaseModel):
     summary: ImportSummaryOut
     results: list[ItemResult]
     rejected: list[ImportRejectedOut]
+    ignored: list[str] = Field(
+        default_factory=list, description="what was skipped (not a measurement), where and why"
+    )
     advice: list[AdviceOut]

@@ -19,19 +19,17 @@ from app.patients.models import Patient
 from app.plans.models import PlanVersion
 from app.readings.models import ReadingStatus
 from rules.catalogue import TypeSpec, spec_for
+from sync.imports.fhir import CLIENT_ID_SYSTEM, INSTRUMENT_SYSTEM, LOINC, TYPE_SYSTEM, UCUM
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
 PERSONNUMMER = "urn:oid:1.2.752.129.2.1.3.1"
 SAMORDNINGSNUMMER = "urn:oid:1.2.752.129.2.1.3.3"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 GOAL_ACHIEVEMENT = "http://terminology.hl7.org/CodeSystem/goal-achievement"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 VITAL_SIGNS_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
-# The service's own code systems, for what no standard code names (rules, instruments).
+# The service's own code systems, for what no standard code names (rules, instruments); the
+# ones an import reads back are defined with the importer.
 RULE_SYSTEM = "urn:egenvard-sync:rule"
-TYPE_SYSTEM = "urn:egenvard-sync:measurement-type"
-INSTRUMENT_SYSTEM = "urn:egenvard-sync:instrument"
 
 Json = dict[str, Any]
 
@@ -202,7 +200,7 @@ def observation(row: Mapping[str, Any], patient_id: str, source: Mapping[str, An
     if profile is not None:
         resource["meta"] = {"profile": [VITAL_SIGNS_PROFILE, profile]}
     resource |= {
-        "identifier": [{"system": "urn:egenvard-sync:client-id", "value": row["client_id"]}],
+        "identifier": [{"system": CLIENT_ID_SYSTEM, "value": row["client_id"]}],
         "status": status,
         "category": [
             {

@@ -1,16 +1,17 @@
-"""HTTP for the FHIR R4 export: ``GET /v1/patients/{pid}/fhir``."""
+"""HTTP for the FHIR R4 export (``/fhir``) and the patient's own copy (``/export``)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.bounds import BoundedTime
 from app.clock import utcnow
-from app.deps import AcceptLanguage, ReadAccess, SessionDep
+from app.deps import AcceptLanguage, ExportCopyAccess, ReadAccess, SessionDep
 from app.findings import service as findings_service
+from app.interop import copy as copy_service
 from app.interop import service as interop_service
 
 FHIR_JSON = "application/fhir+json"
@@ -89,3 +90,37 @@ def fhir_export(
         now=utcnow(),
     )
     return FhirResponse(bundle)
+
+
+@router.get(
+    "/v1/patients/{pid}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "A ZIP: fhir-bundle.json, one CSV per measurement type, LASMIG.txt.",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    summary="The patient's own copy of their data: the FHIR Bundle and a CSV per type, zipped",
+)
+def patient_export(
+    request: Request,
+    access: ExportCopyAccess,
+    session: SessionDep,
+    accept_language: AcceptLanguage = None,
+) -> StreamingResponse:
+    """The patient (or a proxy who may read) downloads everything stored about the patient."""
+    now = utcnow()
+    lang = findings_service.pick_language(accept_language, access.patient.language)
+    archive = copy_service.patient_copy(
+        session, access, lang=lang, base=f"{request.base_url}v1/fhir", now=now
+    )
+    name = f"egenvard-{now.date().isoformat()}.zip"
+    return StreamingResponse(
+        copy_service.chunks(archive),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,6 @@ from app.goals import repository as goals_repository
 from app.interop import fhir
 from app.plans import repository as plans_repository
 from app.readings import repository as readings_repository
-from app.readings.repository import ReadingRow
 
 DEFAULT_COUNT = 500
 MAX_COUNT = 5000
@@ -52,8 +51,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return parsed, reading_id
 
 
-def _source_dicts(session: Session, rows: list[ReadingRow]) -> dict[str, dict[str, Any]]:
-    sources = readings_repository.sources_by_id(session, {r["source_id"] for r in rows})
+def source_dicts(session: Session, source_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The readings' sources by id, as the FHIR resources name them."""
+    sources = readings_repository.sources_by_id(session, source_ids)
     return {
         sid: {
             "client_source_id": s.client_source_id,
@@ -118,7 +118,7 @@ def export(
         resources += [fhir.flag(f, patient.id, lang) for f in flags]
         advice = findings_repository.advice_changed_since(session, patient.id, since)
         resources += [fhir.communication(a, patient.id, lang) for a in advice]
-    sources = _source_dicts(session, page)
+    sources = source_dicts(session, {r["source_id"] for r in page})
     resources += [fhir.observation(r, patient.id, sources.get(r["source_id"])) for r in page]
     links = [("self", self_url)]
     if len(rows) > count:

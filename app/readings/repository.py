@@ -233,6 +233,7 @@ def changed_page(
     since: datetime | None,
     after: tuple[datetime, str] | None,
     limit: int,
+    type_: str | None = None,
 ) -> list[ReadingRow]:
     """A page of a patient's readings for an export, in time order (keyset on time, id).
 
@@ -242,6 +243,8 @@ def changed_page(
     """
     c = READINGS.c
     query = select(READINGS).where(c.patient_id == patient_id, c.duplicate_of.is_(None))
+    if type_ is not None:
+        query = query.where(c.type == type_)
     if since is not None:
         query = query.where((c.received_at > since) | (c.deleted_at > since))
     if after is not None:

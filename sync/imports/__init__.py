@@ -7,7 +7,14 @@ read. The readings then go through the same ingest as a sync batch.
 """
 
 from sync.imports.dexcom import dexcom_csv_to_readings
+from sync.imports.fhir import fhir_to_readings
 from sync.imports.omh import omh_to_readings
 from sync.imports.result import ImportResult, Rejection
 
-__all__ = ["ImportResult", "Rejection", "dexcom_csv_to_readings", "omh_to_readings"]
+__all__ = [
+    "ImportResult",
+    "Rejection",
+    "dexcom_csv_to_readings",
+    "fhir_to_readings",
+    "omh_to_readings",
+]

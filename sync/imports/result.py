@@ -31,6 +31,7 @@ class ImportResult:
     readings: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     skipped: int = 0
+    ignored: list[str] = field(default_factory=list)  # what was skipped, where, and why
 
 
 def _canonical(value: Any) -> Any:
