@@ -14,14 +14,23 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import utcnow
+from app.config import Settings
 from app.readings.models import Reading
 from tests.app.factories import STOCKHOLM, batch, bp, patient_id, scalar
-from tests.app.interop.test_fhir_export import resources, walk
+from tests.app.interop.test_fhir_export import (
+    check_persona_bundle,
+    invalid_resources,
+    resources,
+    seed_persona,
+    walk,
+)
+from tests.app.me.test_identity_api import UNUSED_TEST_PNR
 from tests.shared_data import SHARED_DATA, needs
 
 Auth = Callable[[str], dict[str, str]]
@@ -319,3 +328,72 @@ def test_bad_fhir_is_refused_or_rejected_per_item_and_stores_nothing(
     not_json_object = post_fhir(client, pid, [1, 2], auth("allan"))
     assert not_json_object["rejected"][0]["errors"][0]["code"] == "invalid"
     assert count_readings(session, pid) == 0
+
+
+def all_readings(client: TestClient, pid: str, headers: dict[str, str]) -> list[tuple[Any, ...]]:
+    """Every measurement of a patient (type, UTC times, value, unit), across the list's pages."""
+    rows: list[tuple[Any, ...]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"/v1/patients/{pid}/readings", params=params, headers=headers).json()
+        rows += [
+            (
+                r["type"],
+                datetime.fromisoformat(r["time"]).astimezone(UTC),
+                datetime.fromisoformat(r["end_time"]).astimezone(UTC) if r["end_time"] else None,
+                json.dumps(r["value"], sort_keys=True),
+                r["unit"],
+            )
+            for r in page["items"]
+            if r["duplicate_of"] is None  # another source's copy: one measurement, exported once
+        ]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return sorted(rows, key=repr)
+
+
+# AT-27. Gunilla's 9,300 CGM values go through the ingest twice (seed, then import): the full
+# suite's, not the fast lane's.
+@pytest.mark.parametrize(
+    "handle", ["allan", "asta", pytest.param("gunilla", marks=pytest.mark.slow)]
+)
+def test_at27_each_persona_round_trips_through_fhir_into_a_new_patient(
+    client: TestClient,
+    auth: Auth,
+    session: Session,
+    factory: sessionmaker[Session],
+    settings: Settings,
+    handle: str,
+) -> None:
+    seed_persona(factory, settings, handle)
+    pid = patient_id(session, handle)
+    pages = walk(client, f"/v1/patients/{pid}/fhir?_count=5000", auth(handle))
+    invalid = invalid_resources(pages)
+    everything = resources(pages)
+    check_persona_bundle(pages, session, pid)
+    team = client.get("/v1/teams", headers=auth("olof")).json()["items"][0]["id"]
+    enrolled = client.post(
+        "/v1/patients",
+        json={"personnummer": UNUSED_TEST_PNR, "display_name": "Ny Patient", "team_id": team},
+        headers=auth("olof"),
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    new = enrolled.json()["id"]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in everything],
+    }
+    answer = post_fhir(client, new, bundle, auth("olof"))
+    original = all_readings(client, pid, auth("eva" if handle != "gunilla" else "olof"))
+    copied = all_readings(client, new, auth("olof"))
+    equal = original == copied
+    print(
+        f"AT-27 {handle}: resources={len(everything)} invalid={len(invalid)} "
+        f"readings={len(original)} readings_equal={equal}"
+    )
+    assert invalid == []
+    assert answer["rejected"] == [] and answer["summary"]["rejected"] == 0
+    assert answer["summary"]["created"] == len(original) > 0
+    assert equal
