@@ -18,6 +18,7 @@ from prometheus_client import multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.app.factories import batch, scalar
+from tests.conftest import DatabaseFactory, seeded_copy
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -28,9 +29,11 @@ BURST = 20  # for the whole service: each of the two processes keeps 10
 
 
 @pytest.fixture
-def two_workers(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(migrated_url, tmp_path, sync_rate_per_minute="1", sync_burst=str(BURST))
-    live.cli("seed")
+def two_workers(
+    backend: str, db_factories: dict[str, DatabaseFactory], tmp_path: Path
+) -> Iterator[LiveServer]:
+    url = seeded_copy(backend, db_factories[backend], tmp_path)
+    live = LiveServer(url, tmp_path, sync_rate_per_minute="1", sync_burst=str(BURST))
     live.start("--workers", "2")
     try:
         yield live
