@@ -20,7 +20,7 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from sqlalchemy.orm import Session
@@ -60,14 +60,21 @@ def patient_copy(
     # Not a with-block: the file outlives this call; chunks() closes it once it is sent.
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("LASMIG.txt", README)
-        with archive.open("fhir-bundle.json", "w") as target:
+        archive.writestr(_entry("LASMIG.txt", now), README)
+        with archive.open(_entry("fhir-bundle.json", now), "w") as target:
             _write_bundle(session, access, io.TextIOWrapper(target, "utf-8"), lang, base, now)
         for type_name, rows in _by_type(session, access.patient.id):
-            with archive.open(f"{type_name}.csv", "w") as target:
+            with archive.open(_entry(f"{type_name}.csv", now), "w") as target:
                 _write_csv(session, type_name, rows, io.TextIOWrapper(target, "utf-8-sig"))
     out.seek(0)
     return out
+
+
+def _entry(name: str, now: datetime) -> zipfile.ZipInfo:
+    """A compressed member of the ZIP, dated when the copy was made (UTC)."""
+    info = zipfile.ZipInfo(name, date_time=now.astimezone(UTC).timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 def chunks(file: IO[bytes]) -> Iterator[bytes]:
