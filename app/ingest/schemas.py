@@ -1,8 +1,9 @@
 """Readings answers: sync, the change feed, the reading list and file imports.
 
 Measured values are JSON numbers with the decimals as stored (``7.1``, ``96.0``, ``142``);
-times are the ISO strings the service writes (``isoformat()``, offset ``+00:00``). Per-item results are ``sync.wire``'s
-``ItemResult``; keys a result does not carry are left out (``response_model_exclude_unset``).
+times are the ISO strings the service writes (``isoformat()``, offset ``+00:00``). Per-item
+results are ``sync.wire``'s ``ItemResult``; keys a result does not carry are left out
+(``response_model_exclude_unset``).
 """
 
 from __future__ import annotations
