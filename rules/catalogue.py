@@ -14,6 +14,7 @@ exact values; only texts round.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -463,6 +464,46 @@ def decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
+def json_number(value: Decimal | str | int | float) -> int | float:
+    """Return a stored decimal (text, Decimal or number) as a JSON number with its decimals.
+
+    A value written without decimals is an int; any other is the float whose shortest repr
+    is the stored text ("7.1" stays 7.1, "96.0" stays 96.0): stored values have at most
+    :data:`CONVERSION_PLACES` decimals and at most 12 significant digits, well inside what
+    a double round-trips, so the answer never shows float noise (7.493506000000001).
+    """
+    if isinstance(value, bool):  # a bool is an int to Python, never a measured value
+        raise ValueError(f"not a number: {value!r}")
+    exact = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not exact.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    exponent = exact.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= 0:
+        return int(exact)
+    return float(format(exact, "f"))
+
+
+def json_value(value: Any) -> Any:
+    """Return a measured value (one number, or an object of components) with JSON numbers.
+
+    Decimal text becomes a number; anything else (a number already, a missing value) is left
+    as it is, so data stored before values were numbers and after answer alike.
+    """
+    if isinstance(value, Mapping):
+        return {name: json_value(component) for name, component in value.items()}
+    if isinstance(value, Decimal) or is_decimal_text(value):
+        return json_number(value)
+    return value
+
+
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def is_decimal_text(value: Any) -> bool:
+    """Return whether a value is plain decimal text ("7.1", "-2", "120"), as values are stored."""
+    return isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value) is not None
+
+
 __all__ = [
     "ACTIVITY_STATES",
     "CATALOGUE",
@@ -485,6 +526,9 @@ __all__ = [
     "display_unit",
     "instrument_name",
     "is_accepted_unit",
+    "is_decimal_text",
+    "json_number",
+    "json_value",
     "plausible_range",
     "rounded",
     "same_unit",

@@ -55,6 +55,7 @@ from urllib.parse import quote
 
 import httpx
 
+from rules.catalogue import json_number
 from sync.wire import SourceIn
 
 Clock = Callable[[], datetime]
@@ -149,9 +150,10 @@ class RejectedReading:
 
 
 def _json_default(value: Any) -> Any:
-    # Importers hand over Decimal values; a JSON number is what the wire wants.
+    # Importers hand over Decimal values; a JSON number with the same decimals is what the
+    # wire wants (the one conversion the service's answers use too).
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return json_number(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 

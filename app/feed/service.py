@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import BadRequest, Gone
 from app.feed.models import Change, FeedHead
+from rules.catalogue import json_value
+from rules.engine import explanation_json
 from sync.cursor import InvalidCursor, decode_cursor, encode_cursor
 
 _LOCKED = "feed_locked_patients"
@@ -129,6 +131,23 @@ class FeedPage:
     has_more: bool
 
 
+def answer_data(entity: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A change's data as answers show it: measured values as JSON numbers (DESIGN §4.9).
+
+    Rows written before values were numbers keep their decimal text in the feed; they are
+    converted here, on the way out, so old and new rows answer alike.
+    """
+    if entity == "reading" and "value" in data:
+        shown = {**data, "value": json_value(data["value"])}
+        original = data.get("original")
+        if isinstance(original, dict) and "value" in original:
+            shown["original"] = {**original, "value": json_value(original["value"])}
+        return shown
+    if entity == "flag" and isinstance(data.get("explanation"), dict):
+        return {**data, "explanation": explanation_json(data["explanation"])}
+    return data
+
+
 def cursor_key(settings: Settings) -> bytes:
     """The key that signs cursors: configured, or generated into ``var/`` once."""
     if settings.cursor_secret:
@@ -171,7 +190,15 @@ def read(
     page = rows[:limit]
     last = page[-1].seq if page else after
     return FeedPage(
-        changes=[{"entity": c.entity, "op": c.op, "id": c.entity_id, "data": c.data} for c in page],
+        changes=[
+            {
+                "entity": c.entity,
+                "op": c.op,
+                "id": c.entity_id,
+                "data": answer_data(c.entity, c.data),
+            }
+            for c in page
+        ],
         cursor=encode_cursor(patient_id, last, key=key),
         has_more=len(rows) > limit,
     )

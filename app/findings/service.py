@@ -31,7 +31,7 @@ from app.findings.repository import list_advice as list_advice
 from app.findings.repository import list_flags as list_flags
 from app.patients.models import Patient
 from rules.advice import PATIENT, PROXY, Audience
-from rules.engine import Finding
+from rules.engine import Finding, explanation_json
 from rules.language import SEVERITY_RANK, Severity, load_library
 
 MAX_FLAG_READINGS = 50
@@ -381,7 +381,7 @@ def _flag_fields(flag: Flag, lang: str, now: datetime, users: Mapping[str, User]
         "severity": flag.severity,
         "status": flag.status,
         "title": flag.title.get(lang, flag.title.get("sv", "")),
-        "explanation": flag.explanation,
+        "explanation": explanation_json(flag.explanation),
         "reading_ids": list(flag.reading_ids),
         "firing_count": flag.firing_count,
         "created_at": flag.created_at.isoformat(),

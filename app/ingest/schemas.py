@@ -1,20 +1,24 @@
 """Readings answers: sync, the change feed, the reading list and file imports.
 
-Measured values are decimal strings (``"7.1"``), as stored; times are the ISO strings the
-service writes (``isoformat()``, offset ``+00:00``). Per-item results are ``sync.wire``'s
-``ItemResult``; keys a result does not carry are left out (``response_model_exclude_unset``).
+Measured values are JSON numbers with the decimals as stored (``7.1``, ``96.0``, ``142``);
+times are the ISO strings the service writes (``isoformat()``, offset ``+00:00``). Per-item
+results are ``sync.wire``'s ``ItemResult``; keys a result does not carry are left out
+(``response_model_exclude_unset``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from app.findings.schemas import AdviceOut
 from sync.wire import ItemErrorOut, ItemResult
 
-Value = str | dict[str, str]  # one value, or named components (systolic, diastolic)
+# Strict: decimal text is refused, never coerced, so a string slipping back into an answer
+# fails loudly instead of being patched over here.
+Number = Annotated[int, Strict()] | Annotated[float, Strict()]
+Value = Number | dict[str, Number]  # one value, or named components (systolic, diastolic)
 
 
 class ChangeOut(BaseModel):

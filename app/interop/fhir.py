@@ -3,14 +3,14 @@
 Nothing here reads the database or the clock: the service loads the rows and passes them in.
 Observations follow the R4 vital-signs profiles where R4 has one (blood pressure as the
 85354-9 panel with its two components, heart rate, respiratory rate, SpO2, body temperature,
-body weight); measured values are JSON numbers with the decimals as stored (:func:`number`).
+body weight); measured values are JSON numbers with the decimals as stored
+(``rules.catalogue.json_number``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 from app.findings.models import Advice, Flag, FlagStatus
@@ -18,7 +18,7 @@ from app.goals.models import Goal, Milestone
 from app.patients.models import Patient
 from app.plans.models import PlanVersion
 from app.readings.models import ReadingStatus
-from rules.catalogue import TypeSpec, spec_for
+from rules.catalogue import TypeSpec, json_number, spec_for
 from sync.imports.fhir import CLIENT_ID_SYSTEM, INSTRUMENT_SYSTEM, LOINC, TYPE_SYSTEM, UCUM
 
 PERSONNUMMER = "urn:oid:1.2.752.129.2.1.3.1"
@@ -91,22 +91,6 @@ _GOAL_ACHIEVEMENT = {
 }
 
 
-def number(value: Any) -> int | float:
-    """A stored decimal (text, Decimal or number) as a JSON number with the same decimals.
-
-    An integral value is an int; any other is the float whose shortest repr is the stored
-    text ("7.1" stays 7.1): stored values have at most 6 decimals and 12 significant digits,
-    well inside what a double round-trips.
-    """
-    exact = value if isinstance(value, Decimal) else Decimal(str(value))
-    if not exact.is_finite():
-        raise ValueError(f"not a finite number: {value!r}")
-    exponent = exact.as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= 0:
-        return int(exact)
-    return float(format(exact, "f"))
-
-
 def instant(moment: datetime) -> str:
     """A UTC time as a FHIR instant."""
     return moment.astimezone(UTC).isoformat()
@@ -125,7 +109,7 @@ def reference(kind: str, resource_id: str) -> Json:
 def quantity(value: Any, unit: str, comparator: str | None = None) -> Json:
     """A UCUM quantity with the value as an exact JSON number."""
     out: Json = {
-        "value": number(value),
+        "value": json_number(value),
         "unit": _UNIT_DISPLAY.get(unit, unit),
         "system": UCUM,
         "code": unit,

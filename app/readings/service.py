@@ -25,6 +25,7 @@ from app.readings.repository import ReadingRow
 
 # The sync router lists readings through the service.
 from app.readings.repository import list_readings as list_readings
+from rules.catalogue import json_value
 from rules.facts import ReadingFact
 from sync.dedup import DEDUP_WINDOW, find_same_measurement
 from sync.normalise import ItemError, NormalisedReading
@@ -67,7 +68,7 @@ def _str_values(values: dict[str, Decimal]) -> dict[str, str]:
 
 
 def reading_dict(row: ReadingRow) -> dict[str, Any]:
-    """The API form of a reading."""
+    """The API form of a reading: its values as JSON numbers with the decimals as stored."""
     values, original = row["values"], row["original_values"]
     scalar = list(values) == ["value"]
     return {
@@ -78,10 +79,10 @@ def reading_dict(row: ReadingRow) -> dict[str, Any]:
         "time": row["time"].isoformat(),
         "utc_offset_minutes": row["utc_offset_minutes"],
         "end_time": row["end_time"].isoformat() if row["end_time"] else None,
-        "value": values["value"] if scalar else values,
+        "value": json_value(values["value"] if scalar else values),
         "unit": row["unit"],
         "original": {
-            "value": original["value"] if scalar else original,
+            "value": json_value(original["value"] if scalar else original),
             "unit": row["original_unit"],
         },
         "loinc": row["loinc"],

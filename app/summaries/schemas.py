@@ -1,16 +1,16 @@
 """Summary answers: CGM consensus metrics with the AGP profile, or a per-day summary.
 
-Numbers are kept as computed (an int stays an int); a value of a type with components
-(blood pressure) is an object of them.
+Values are JSON numbers: measured ones (min, max, last, a sum) exactly as stored, computed
+ones (means, CGM metrics) at four decimals; a value of a type with components (blood
+pressure) is an object of them.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 Number = int | float
+Value = Number | dict[str, Number]  # one number, or one per component (blood pressure)
 
 
 class DaySummaryOut(BaseModel):
@@ -18,10 +18,10 @@ class DaySummaryOut(BaseModel):
 
     date: str | None = None  # left out of the period's total
     count: int
-    mean: Any
-    min: Any
-    max: Any
-    last: Any
+    mean: Value | None
+    min: Value | None
+    max: Value | None
+    last: Value | None
     sum: Number | None = None  # for types that add up (steps)
 
 

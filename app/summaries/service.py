@@ -14,7 +14,7 @@ from app.goals.progress import local_day_facts
 from app.localtime import local_today, zone_of
 from app.patients.models import Patient
 from app.readings.repository import counted_facts
-from rules.catalogue import MeasurementType, spec_for
+from rules.catalogue import MeasurementType, json_number, spec_for
 from rules.cgm import MMOL_L, GlucoseSample, agp_profile, cgm_metrics, samples_from_readings
 from rules.progress import MICRO, DayAggregate, aggregate_days
 
@@ -72,14 +72,18 @@ def _day_summary(
     comps: Mapping[str, DayAggregate], components: tuple[str, ...], interval: bool
 ) -> dict[str, Any]:
     def per(pick: str) -> Any:
-        values: dict[str, float] = {}
+        values: dict[str, int | float] = {}
         for c in components:
             agg = comps.get(c)
             if agg is None:
                 return None
-            micros = {"mean": agg.total / agg.count, "min": agg.low, "max": agg.high,
-                      "last": agg.last, "sum": agg.total}[pick]  # fmt: skip
-            values[c] = round(micros / MICRO, 4)
+            if pick == "mean":  # computed: four decimals, as the CGM metrics
+                values[c] = round(agg.total / agg.count / MICRO, 4)
+                continue
+            # Measured values (and a sum of them) exactly, as stored: the aggregates keep
+            # integer millionths, and stored values have at most six decimals.
+            micros = {"min": agg.low, "max": agg.high, "last": agg.last, "sum": agg.total}[pick]
+            values[c] = json_number(Decimal(micros) / MICRO)
         return values[components[0]] if len(components) == 1 else values
 
     out: dict[str, Any] = {

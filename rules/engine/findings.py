@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rules.catalogue import CENSORED, decimal_text
+from rules.catalogue import CENSORED, decimal_text, is_decimal_text, json_number, json_value
 from rules.facts import ReadingFact
 
 
@@ -92,6 +92,41 @@ class Finding:
         return explanation
 
 
+def explanation_json(explanation: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an explanation as answers show it: its numbers as JSON numbers, as recorded.
+
+    Findings record numbers as decimal text (:meth:`Finding.explanation`), and flags keep
+    that form; an answer turns the readings' values and every decimal text of ``computed``,
+    ``thresholds`` and ``episode`` into numbers. Times, names and ids are not decimal text,
+    and "true"/"false" stay as they are. Numbers already (a later format) pass unchanged.
+    """
+    shown = dict(explanation)
+    for section in ("computed", "thresholds", "episode"):
+        if isinstance(shown.get(section), Mapping):
+            shown[section] = _numbers(shown[section])
+    if isinstance(shown.get("readings"), list):
+        shown["readings"] = [_reading_numbers(r) for r in shown["readings"]]
+    return shown
+
+
+def _numbers(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {name: _numbers(value) for name, value in data.items()}
+    return json_number(data) if is_decimal_text(data) else data
+
+
+def _reading_numbers(reading: Any) -> Any:
+    if not isinstance(reading, Mapping):
+        return reading
+    shown = dict(reading)
+    if "values" in shown:
+        shown["values"] = json_value(shown["values"])
+    original = shown.get("original")
+    if isinstance(original, Mapping) and "values" in original:
+        shown["original"] = {**original, "values": json_value(original["values"])}
+    return shown
+
+
 def anchor_key(reading_id: str | None, anchor_time: datetime, scope: str | None = None) -> str:
     """Return the anchor part of a finding's key: the reading id, else time (and scope)."""
     if reading_id is not None:
@@ -140,4 +175,4 @@ def _reading_json(reading: ReadingFact) -> dict[str, Any]:
     return data
 
 
-__all__ = ["AdviceText", "EvaluationRun", "Finding", "anchor_key"]
+__all__ = ["AdviceText", "EvaluationRun", "Finding", "anchor_key", "explanation_json"]

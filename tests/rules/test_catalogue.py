@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rules.catalogue import (
     CATALOGUE,
@@ -16,6 +20,8 @@ from rules.catalogue import (
     convert,
     decimal_text,
     display_unit,
+    json_number,
+    json_value,
     plausible_range,
     same_unit,
     spec_for,
@@ -225,3 +231,45 @@ def test_symptom_score_ranges_follow_the_instrument(
 )
 def test_display_unit(unit: str, shown: str) -> None:
     assert display_unit(unit) == shown
+
+
+@given(
+    st.decimals(
+        min_value=Decimal("-100000"), max_value=Decimal("100000"), places=6, allow_nan=False
+    ).map(lambda d: d.normalize() if d == d.to_integral_value() else d)
+)
+def test_a_stored_decimal_is_a_json_number_with_the_same_value(value: Decimal) -> None:
+    text = json.dumps(json_number(str(value)))
+    assert json.loads(text, parse_float=Decimal) == value
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [("7.1", "7.1"), ("96.0", "96.0"), ("8042", "8042"), ("0.000001", "1e-06"),
+     ("37.25", "37.25"), ("1E+2", "100"), ("5.550000", "5.55")],
+)  # fmt: skip
+def test_numbers_print_without_float_noise(stored: str, expected: str) -> None:
+    assert json.dumps(json_number(stored)) == expected
+
+
+def test_nan_is_refused() -> None:
+    with pytest.raises(ValueError):
+        json_number("NaN")
+
+
+def test_a_bool_is_not_a_number() -> None:
+    with pytest.raises(ValueError):
+        json_number(True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("7.493506", 7.493506),
+     ({"systolic": "142", "diastolic": "91.0"}, {"systolic": 142, "diastolic": 91.0}),
+     (81.25, 81.25), (None, None), ("2026-11-20T07:31:00+00:00", "2026-11-20T07:31:00+00:00"),
+     (Decimal("37.05"), 37.05), ("", "")],
+)  # fmt: skip
+def test_a_measured_value_answers_as_numbers_whatever_was_stored(value: Any, expected: Any) -> None:
+    shown = json_value(value)
+    assert shown == expected
+    assert json.dumps(shown) == json.dumps(expected)

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from rules.catalogue import json_number
 from sync.cursor import InvalidCursor, decode_cursor, encode_cursor
 from sync.dedup import find_same_measurement
 from sync.normalise import NormalisedReading, normalise_reading
@@ -200,7 +201,7 @@ class FakeServer:
             "source_id": source,
             "type": reading.type,
             "time": reading.time.isoformat(),
-            "values": {k: str(v) for k, v in reading.values.items()},
+            "values": {k: json_number(v) for k, v in reading.values.items()},
             "unit": reading.unit,
             "status": "final",
             "duplicate_of": original.id if original is not None else None,

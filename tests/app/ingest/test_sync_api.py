@@ -161,7 +161,7 @@ def test_change_feed_continues_from_the_cursor(client: TestClient, auth: Auth) -
         "/v1/patients/me/changes", params={"cursor": cursor}, headers=auth("allan")
     ).json()
     assert [c["entity"] for c in page["changes"]] == ["reading"]
-    assert page["changes"][0]["data"]["value"] == {"systolic": "121", "diastolic": "80"}
+    assert page["changes"][0]["data"]["value"] == {"systolic": 121, "diastolic": 80}
     other = client.get(
         "/v1/patients/me/changes", params={"cursor": cursor}, headers=auth("gunilla")
     )

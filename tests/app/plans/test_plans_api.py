@@ -42,7 +42,7 @@ def test_plan_parameters_set_the_threshold(
     flag = client.get("/v1/flags", headers=auth("karin")).json()["items"][0]
     assert flag["severity"] == "high"
     thresholds = flag["explanation"]["thresholds"]
-    assert any(t["value"] in ("88", "88.0") and t["unit"] == "%" for t in thresholds.values())
+    assert any(t["value"] == 88 and t["unit"] == "%" for t in thresholds.values())
 
 
 def test_invalid_plan_answers_every_error_and_saves_nothing(
