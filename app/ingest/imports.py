@@ -1,5 +1,7 @@
 """Imports as sources: Open mHealth documents and Dexcom Clarity CSV exports.
 
+(Apple Health exports are streamed from a file instead: :mod:`app.ingest.streamed`.)
+
 The file is turned into sync readings by the pure importers in ``sync.imports`` and then goes
 through the very same ingest as a sync batch: the same normalisation, dedup and rules. A
 large file goes in chunks of at most ``Settings.import_chunk_readings`` (5,000), each
@@ -40,11 +42,13 @@ class ImportFormat(StrEnum):
 
     OMH = "omh"
     DEXCOM_CSV = "dexcom-csv"
+    APPLE_HEALTH = "apple-health"  # streamed: app.ingest.streamed
 
 
 DEFAULT_SOURCES = {
     ImportFormat.OMH: ("import-omh", "Open mHealth import"),
     ImportFormat.DEXCOM_CSV: ("import-dexcom", "Dexcom Clarity export"),
+    ImportFormat.APPLE_HEALTH: ("import-apple-health", "Apple Health export"),
 }
 
 
