@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from app.db import make_engine, make_sessionmaker, transaction
 from app.directory.cli import admin_cli
 from app.ingest.imports import ImportFormat
 from app.rules_cli import rules_cli
+
+if TYPE_CHECKING:
+    from app.ingest.streamed import Progress as StreamProgress
 
 cli = typer.Typer(
     help="Egenvård sync: the service and its tools.",
@@ -157,8 +160,8 @@ class _ImportProgress:
     def __exit__(self, *_: object) -> None:
         self.bar.stop()
 
-    def update(self, done: Any) -> None:
-        """Show a streamed import's progress (an ``app.ingest.streamed.Progress``)."""
+    def update(self, done: StreamProgress) -> None:
+        """Show how far a streamed import got."""
         rate = done.records_read / max(time.monotonic() - self.started, 1e-6)
         counts = (
             f"records {done.records_read:,} created {done.created:,} "

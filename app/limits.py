@@ -23,13 +23,12 @@ import json
 import math
 import re
 import tempfile
+from collections.abc import Callable
 from typing import IO
 from urllib.parse import parse_qsl
 
 import anyio
 from starlette.requests import HTTPConnection
-from collections.abc import Callable
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.issuer import KeysNotCached

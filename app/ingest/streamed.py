@@ -22,7 +22,7 @@ import hashlib
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -108,7 +108,8 @@ class StreamedOutcome(ImportOutcome):
 
 async def spool_request(request: Request, cap: int) -> Upload:
     """Stream the request body to a temporary file, hashing it; 413 past ``cap`` bytes."""
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+    # Handed to the caller open (it closes it after the import), so no with-block here.
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
     digest = hashlib.sha256()
     size = 0
     try:
@@ -197,6 +198,7 @@ def import_upload(
             session.rollback()
             log.warning("import %s stopped at chunk %d: %s", run.id, number, exc.orig)
             _stop(session, run, number, stored, chunk, now, "the database refused the chunk")
+            outcome.unprocessed = len(chunk)  # read but not stored; the rest was never read
             return False
         stored += len(chunk)
         outcome.add_results(ingested.results)
@@ -242,10 +244,11 @@ def run_chunks(readings: int, size: int) -> int:
     return -(-readings // size)
 
 
-def _stopped(outcome: StreamedOutcome, run: ImportRun | None, reader: ExportReader) -> StreamedOutcome:
-    assert run is not None
+def _stopped(
+    outcome: StreamedOutcome, run: ImportRun | None, reader: ExportReader
+) -> StreamedOutcome:
+    assert run is not None  # a run exists once a chunk was tried
     outcome.skipped = reader.skipped
-    outcome.unprocessed = outcome.unprocessed or 0
     outcome.run = run_dict(run)
     return outcome
 

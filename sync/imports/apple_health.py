@@ -116,7 +116,7 @@ class ExportReader:
     skipped: int = 0
 
     def items(self) -> Iterator[dict[str, Any] | Rejection]:
-        """Yield wire readings and rejections in file order; raise ExportUnreadable on a bad file."""
+        """Yield wire readings and rejections in file order; ExportUnreadable on a bad file."""
         xml = self._xml()
         try:
             yield from self._parse(xml)
@@ -294,9 +294,7 @@ def _time(element: Element, name: str, errors: list[ItemError]) -> datetime | No
     parsed = apple_time(text)
     if parsed is None:
         loc = "time" if name == "startDate" else "end_time"
-        errors.append(
-            ItemError(loc, ItemErrorCode.invalid, f"{name} is not a date: {text[:40]!r}")
-        )
+        errors.append(ItemError(loc, ItemErrorCode.invalid, f"{name} is not a date: {text[:40]!r}"))
     return parsed
 
 

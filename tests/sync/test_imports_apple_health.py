@@ -163,8 +163,7 @@ def test_a_broken_file_yields_what_came_before_the_break() -> None:
     reader = ExportReader(io.BytesIO(data[: data.index(b"</HealthData>") - 20]))
     seen: list[Any] = []
     with pytest.raises(ExportUnreadable):
-        for item in reader.items():
-            seen.append(item)
+        seen.extend(reader.items())
     assert [r["value"] for r in seen] == [64]
 
 

@@ -98,7 +98,11 @@ def test_the_dogsheep_exports_import_as_xml_and_zip(
     first = client.post(URL, content=xml, headers=auth("allan"))
     assert first.status_code == 200, first.text
     assert first.json()["summary"] == {
-        "created": 1, "duplicate": 0, "rejected": 0, "skipped": 4, "unprocessed": 0
+        "created": 1,
+        "duplicate": 0,
+        "rejected": 0,
+        "skipped": 4,
+        "unprocessed": 0,
     }
     assert first.json()["import"]["status"] == "complete"
     zipped = export_zip((SHARED_DATA / DOGSHEEP_ZIP).read_bytes())
@@ -116,7 +120,11 @@ def test_a_generated_export_gives_exactly_these_readings_once(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["summary"] == {
-        "created": 7, "duplicate": 0, "rejected": 0, "skipped": 3, "unprocessed": 0
+        "created": 7,
+        "duplicate": 0,
+        "rejected": 0,
+        "skipped": 3,
+        "unprocessed": 0,
     }
     assert body["import"]["chunks"] == 4 and body["import"]["chunks_committed"] == 4
     new = [r for r in _readings(session, pid) if r.id not in before]
