@@ -258,3 +258,27 @@ def test_cli_imports_an_apple_health_zip_once(
     pid = patient_id(session, "allan")
     types = {r.type for r in _readings(session, pid) if r.client_id.startswith("apple-health:")}
     assert types == set(EXPECTED)
+
+
+def test_a_measurement_the_app_already_synced_is_a_duplicate_of_it(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    envelope = {
+        "source": {"id": "allan-phone", "kind": "app", "name": "Min hälsa"},
+        "readings": [
+            {
+                "client_id": "app-pulse-1",
+                "type": "pulse",
+                "time": "2026-11-22T07:30:20+01:00",
+                "value": 61,
+                "unit": "/min",
+            }
+        ],
+    }
+    synced = client.post("/v1/patients/me/sync", json=envelope, headers=auth("allan")).json()
+    [first] = synced["results"]
+    export = export_xml(record("HeartRate", "61", "count/min", "2026-11-22 07:30:00 +0100"))
+    answer = client.post(URL, content=export, headers=auth("allan")).json()
+    assert answer["summary"]["created"] == 0 and answer["summary"]["duplicate"] == 1
+    [result] = answer["results"]
+    assert result["duplicate_of"] == first["id"]
