@@ -21,6 +21,7 @@ from app.clock import utcnow
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, transaction
 from app.directory.cli import admin_cli
+from app.errors import AppError
 from app.ingest.imports import ImportFormat
 from app.rules_cli import rules_cli
 
@@ -88,18 +89,22 @@ def import_command(
         if format in streamed.STREAMED:
             # Read from disk as it is parsed: an export of hundreds of MB never sits in memory.
             upload = streamed.open_path(path)
-            with upload.file, _ImportProgress(upload.size) as progress:
-                outcome = streamed.import_upload(
-                    session,
-                    settings,
-                    patient=target,
-                    fmt=format,
-                    upload=upload,
-                    source_id=source_id,
-                    entered_by=None,
-                    now=now,
-                    progress=progress.update,
-                )
+            try:
+                with upload.file, _ImportProgress(upload.size) as progress:
+                    outcome = streamed.import_upload(
+                        session,
+                        settings,
+                        patient=target,
+                        fmt=format,
+                        upload=upload,
+                        source_id=source_id,
+                        entered_by=None,
+                        now=now,
+                        progress=progress.update,
+                    )
+            except AppError as refused:  # a file that cannot be read: nothing was stored
+                console.print(f"[red]not imported[/red] {path.name}: {refused.detail}")
+                raise typer.Exit(1) from None
         else:
             outcome = import_file(
                 session,

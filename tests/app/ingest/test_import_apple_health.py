@@ -7,6 +7,7 @@ a small export has several); a file that breaks after whole chunks committed sto
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -282,3 +283,17 @@ def test_a_measurement_the_app_already_synced_is_a_duplicate_of_it(
     assert answer["summary"]["created"] == 0 and answer["summary"]["duplicate"] == 1
     [result] = answer["results"]
     assert result["duplicate_of"] == first["id"]
+
+
+def test_cli_refuses_an_xml_bomb_and_stores_nothing(
+    db_url: str, tmp_path: Path, session: Session
+) -> None:
+    path = tmp_path / "export.xml"
+    path.write_bytes(BILLION_LAUGHS)
+    cli = LiveServer(db_url, tmp_path)
+    pid = patient_id(session, "allan")
+    before = _count(session, pid)
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        cli.cli("import", str(path), "--patient", "allan", "--format", "apple-health")
+    assert "declares XML entities" in refused.value.stdout
+    assert _count(session, pid) == before
