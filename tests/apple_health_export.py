@@ -88,8 +88,14 @@ def export_zip(xml: bytes, name: str = "apple_health_export/export.xml") -> byte
     """``export.zip`` as the phone shares it: the xml under ``apple_health_export/``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("apple_health_export/export_cda.xml", "<ClinicalDocument/>")
-        archive.writestr(name, xml)
+        for member, data in (
+            ("apple_health_export/export_cda.xml", b"<ClinicalDocument/>"),
+            (name, xml),
+        ):
+            # A fixed date: the same export gives the same bytes (and the same test ids).
+            info = zipfile.ZipInfo(member, date_time=(2026, 11, 30, 20, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
     return buffer.getvalue()
 
 

@@ -151,6 +151,7 @@ def test_an_xml_bomb_is_refused_unexpanded() -> None:
         (export_zip(b"<HealthData/>")[:60], "zip file"),
         (export_zip(b"<HealthData/>", name="other.xml"), "holds no export.xml"),
     ],
+    ids=["empty", "not-xml", "truncated-xml", "truncated-zip", "zip-without-export"],
 )
 def test_broken_files_say_why(data: bytes, message: str) -> None:
     with pytest.raises(ExportUnreadable, match=message):

@@ -191,6 +191,7 @@ def test_an_xml_bomb_is_refused_and_nothing_is_stored(
         (b"not xml at all", "not well-formed"),
         (export_zip(GENERATED)[:200], "zip file"),
     ],
+    ids=["truncated-xml", "not-xml", "truncated-zip"],
 )
 def test_broken_files_before_any_chunk_answer_400(
     chunked: TestClient, auth: Auth, session: Session, payload: bytes, detail: str
