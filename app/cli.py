@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,8 +21,12 @@ from app.clock import utcnow
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, transaction
 from app.directory.cli import admin_cli
+from app.errors import AppError
 from app.ingest.imports import ImportFormat
 from app.rules_cli import rules_cli
+
+if TYPE_CHECKING:
+    from app.ingest.streamed import Progress as StreamProgress
 
 cli = typer.Typer(
     help="Egenvård sync: the service and its tools.",
@@ -58,12 +63,13 @@ def seed_command() -> None:
 def import_command(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the file to import")],
     patient: Annotated[str, typer.Option(help="patient handle (e.g. gunilla) or patient id")],
-    format: Annotated[ImportFormat, typer.Option(help="omh, dexcom-csv or fhir")],
+    format: Annotated[ImportFormat, typer.Option(help="omh, dexcom-csv, fhir or apple-health")],
     source_id: Annotated[str | None, typer.Option(help="source id (default per format)")] = None,
 ) -> None:
-    """Import an Open mHealth document or a Dexcom Clarity CSV through the sync ingest."""
+    """Import Open mHealth, a Dexcom CSV, FHIR R4 or an Apple Health export via the ingest."""
     from app.audit import service as audit
-    from app.ingest.imports import import_file
+    from app.ingest import streamed
+    from app.ingest.imports import ImportOutcome, import_file
     from app.patients.models import Patient
 
     settings = get_settings()
@@ -79,16 +85,37 @@ def import_command(
         if target is None:
             console.print(f"[red]no patient {patient!r}[/red]")
             raise typer.Exit(1)
-        outcome = import_file(
-            session,
-            settings,
-            patient=target,
-            fmt=format,
-            body=path.read_bytes(),
-            source_id=source_id,
-            entered_by=None,
-            now=now,
-        )
+        outcome: ImportOutcome
+        if format in streamed.STREAMED:
+            # Read from disk as it is parsed: an export of hundreds of MB never sits in memory.
+            upload = streamed.open_path(path)
+            try:
+                with upload.file, _ImportProgress(upload.size) as progress:
+                    outcome = streamed.import_upload(
+                        session,
+                        settings,
+                        patient=target,
+                        fmt=format,
+                        upload=upload,
+                        source_id=source_id,
+                        entered_by=None,
+                        now=now,
+                        progress=progress.update,
+                    )
+            except AppError as refused:  # a file that cannot be read: nothing was stored
+                console.print(f"[red]not imported[/red] {path.name}: {refused.detail}")
+                raise typer.Exit(1) from None
+        else:
+            outcome = import_file(
+                session,
+                settings,
+                patient=target,
+                fmt=format,
+                body=path.read_bytes(),
+                source_id=source_id,
+                entered_by=None,
+                now=now,
+            )
         audit.record(
             session,
             audit.AuditEntry(
@@ -105,9 +132,47 @@ def import_command(
     engine.dispose()
     counts = ", ".join(f"{k} {v}" for k, v in outcome.summary().items())
     console.print(f"[green]imported[/green] {path.name} for {target.display_name}: {counts}")
+    if outcome.run.get("status") == "stopped":
+        stop = outcome.run["stopped_at"] or {}
+        console.print(f"[red]stopped[/red] at chunk {stop.get('chunk')}: {stop.get('reason')}")
     for rejection in outcome.rejected[:20]:
         reasons = "; ".join(e["message"] for e in rejection["errors"])
         console.print(f"  rejected {rejection['where'] or rejection['client_id']}: {reasons}")
+
+
+class _ImportProgress:
+    """A Rich progress bar over the file's bytes, with records, outcomes and records/s."""
+
+    def __init__(self, total_bytes: int) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.started = time.monotonic()
+        self.bar = Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[counts]}"),
+            console=console,
+            transient=False,
+        )
+        self.task = self.bar.add_task("import", total=total_bytes, counts="")
+
+    def __enter__(self) -> _ImportProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.bar.stop()
+
+    def update(self, done: StreamProgress) -> None:
+        """Show how far a streamed import got."""
+        rate = done.records_read / max(time.monotonic() - self.started, 1e-6)
+        counts = (
+            f"records {done.records_read:,} created {done.created:,} "
+            f"duplicates {done.duplicate:,} rejected {done.rejected:,} ({rate:,.0f} records/s)"
+        )
+        self.bar.update(self.task, completed=done.bytes_read, counts=counts)
 
 
 @cli.command("simulate")

@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Every body is capped at 5 MiB except an import's (a Dexcom or Open mHealth export).
     import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024 * 1024)
+    # An Apple Health export (export.xml, or its export.zip) is streamed to a temporary file,
+    # never held in memory: years of a watch's heart rate are hundreds of MB, so it has a cap
+    # of its own, bounded by disk rather than memory.
+    apple_health_max_bytes: int = Field(default=2 * 1024**3, ge=1024)
     # An import is stored in chunks of this many readings, each its own transaction.
     import_chunk_readings: int = Field(default=5000, ge=1, le=5000)
     sample_data_dir: Path = PROJECT_ROOT / "sample_data"

@@ -12,7 +12,9 @@ The order matters (outermost first):
 
 So a slow or hostile upload holds a socket and at most its capped bytes of memory, never a
 slot, a database connection or SQLite's write lock: ``/healthz`` and other users' requests
-keep answering while it trickles.
+keep answering while it trickles. A streamed import (``format=apple-health``, hundreds of MB)
+is read the same way before it gets a slot, but into a temporary file instead of memory, and
+replayed from it in pieces.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import tempfile
+from collections.abc import Callable
+from typing import IO
 from urllib.parse import parse_qsl
 
 import anyio
@@ -45,6 +50,11 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Imports carry whole export files: they have a cap of their own (Settings.import_max_bytes).
 _IMPORT_PATH = re.compile(r"^/v1/patients/[^/]+/import$")
+# Import formats whose files go to disk, not memory (see app.ingest.streamed).
+STREAMED_FORMATS = frozenset({"apple-health"})
+SPOOL_MEMORY_BYTES = 1024 * 1024
+"""A streamed body stays in memory up to this size, then moves to a temporary file."""
+REPLAY_PIECE_BYTES = 256 * 1024
 
 
 class RequestIntakeMiddleware:
@@ -64,8 +74,10 @@ class RequestIntakeMiddleware:
         self.probing = probing
         self.max_bytes = max_bytes
 
-    def _cap(self, path: str) -> int:
-        if _IMPORT_PATH.match(path):
+    def _cap(self, scope: Scope) -> int:
+        if _IMPORT_PATH.match(scope["path"]):
+            if _streamed(scope):  # a file streamed to disk, not held in memory
+                return self.settings.apple_health_max_bytes
             return self.settings.import_max_bytes
         return self.max_bytes
 
@@ -82,18 +94,25 @@ class RequestIntakeMiddleware:
         if not _may_have_body(scope):
             await self.app(scope, receive, send)
             return
-        try:
-            if scope["path"].startswith("/v1/"):
-                self._authenticate(scope)
-            cap = self._cap(scope["path"])
-            declared = dict(scope.get("headers", [])).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > cap:
-                raise PayloadTooLarge(f"The body is larger than {cap} bytes.")
-            body, more = await self._read(receive, cap)
-        except AppError as refused:
-            await send_problem(send, refused, close=True)
-            return
-        await self.app(scope, _replay(body, more, receive), send)
+        # A streamed import's body goes to a temporary file (on disk past a megabyte).
+        streamed = _IMPORT_PATH.match(scope["path"]) is not None and _streamed(scope)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
+            chunks: list[bytes] = []
+            try:
+                if scope["path"].startswith("/v1/"):
+                    self._authenticate(scope)
+                cap = self._cap(scope)
+                declared = dict(scope.get("headers", [])).get(b"content-length")
+                if declared is not None and declared.isdigit() and int(declared) > cap:
+                    raise PayloadTooLarge(f"The body is larger than {cap} bytes.")
+                more = await self._read(receive, cap, spool.write if streamed else chunks.append)
+            except AppError as refused:
+                await send_problem(send, refused, close=True)
+                return
+            if streamed:
+                await self.app(scope, _replay_file(spool, more, receive), send)
+            else:
+                await self.app(scope, _replay(b"".join(chunks), more, receive), send)
 
     def _authenticate(self, scope: Scope) -> None:
         """Refuse (401, or 429 for a prober) a body from a caller without a valid token.
@@ -114,23 +133,23 @@ class RequestIntakeMiddleware:
         except Unauthorized as exc:
             raise self.probing.auth_failed(HTTPConnection(scope), token, exc) from None
 
-    async def _read(self, receive: Receive, cap: int) -> tuple[bytes, bool]:
-        """Read the body: (bytes, whether the client's stream goes on after it)."""
-        chunks: list[bytes] = []
+    async def _read(self, receive: Receive, cap: int, keep: Callable[[bytes], object]) -> bool:
+        """Read the body into ``keep``; answer whether the client's stream goes on after it."""
         size = 0
         timeout = self.settings.request_body_timeout_seconds
         with anyio.move_on_after(timeout) as deadline:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    return b"".join(chunks), False
+                    return False
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > cap:
                     raise PayloadTooLarge(f"The body is larger than {cap} bytes.")
-                chunks.append(chunk)
+                # A spooled file's write blocks the loop only for a page-cache copy of one piece.
+                keep(chunk)
                 if not message.get("more_body", False):
-                    return b"".join(chunks), True
+                    return True
         assert deadline.cancelled_caught
         raise RequestTimeout(
             f"The body did not arrive within {math.ceil(timeout)} seconds; send it again."
@@ -149,6 +168,13 @@ def _check_address(scope: Scope) -> None:
             raise BadRequest(f"The query parameter {name[:64]!r} {problem}.")
 
 
+def _streamed(scope: Scope) -> bool:
+    """Whether the request is an import in a format that is streamed to disk."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    formats = [v for k, v in parse_qsl(query, errors="replace") if k == "format"]
+    return bool(formats) and formats[-1] in STREAMED_FORMATS
+
+
 def _may_have_body(scope: Scope) -> bool:
     if scope["method"] in _BODY_METHODS:
         return True
@@ -165,6 +191,25 @@ def _replay(body: bytes, connected: bool, receive: Receive) -> Receive:
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
+        if not connected:
+            return {"type": "http.disconnect"}
+        return await receive()
+
+    return replay
+
+
+def _replay_file(spool: IO[bytes], connected: bool, receive: Receive) -> Receive:
+    """A receive that hands a spooled body over piece by piece, then waits on the real one."""
+    total = spool.seek(0, 2)
+    spool.seek(0)
+    done = False
+
+    async def replay() -> Message:
+        nonlocal done
+        if not done:
+            piece = spool.read(REPLAY_PIECE_BYTES)
+            done = spool.tell() >= total
+            return {"type": "http.request", "body": piece, "more_body": not done}
         if not connected:
             return {"type": "http.disconnect"}
         return await receive()

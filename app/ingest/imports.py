@@ -1,5 +1,7 @@
 """Imports as sources: Open mHealth documents, Dexcom Clarity CSV exports and FHIR R4.
 
+(Apple Health exports are streamed from a file instead: :mod:`app.ingest.streamed`.)
+
 The file is turned into sync readings by the pure importers in ``sync.imports`` and then goes
 through the very same ingest as a sync batch: the same normalisation, dedup and rules. A
 large file goes in chunks of at most ``Settings.import_chunk_readings`` (5,000), each
@@ -41,12 +43,14 @@ class ImportFormat(StrEnum):
     OMH = "omh"
     DEXCOM_CSV = "dexcom-csv"
     FHIR = "fhir"
+    APPLE_HEALTH = "apple-health"  # streamed: app.ingest.streamed
 
 
 DEFAULT_SOURCES = {
     ImportFormat.OMH: ("import-omh", "Open mHealth import"),
     ImportFormat.DEXCOM_CSV: ("import-dexcom", "Dexcom Clarity export"),
     ImportFormat.FHIR: ("import-fhir", "FHIR R4 import"),
+    ImportFormat.APPLE_HEALTH: ("import-apple-health", "Apple Health export"),
 }
 
 

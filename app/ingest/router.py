@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from app.findings import service as findings_service
 from app.ingest import imports as imports_service
 from app.ingest import pipeline as ingest_pipeline
 from app.ingest import service as sync_service
+from app.ingest import streamed as streamed_imports
 from app.ingest.imports import ImportFormat
 from app.ingest.schemas import ChangesOut, ImportOut, ReadingListOut, SyncOut
 from app.readings import service as readings_service
@@ -75,6 +77,23 @@ async def read_body(request: Request) -> bytes:
 RateLimited = Annotated[None, Depends(limit_rate)]
 JsonOnly = Annotated[None, Depends(require_json)]
 RawBody = Annotated[bytes, Depends(read_body)]
+
+
+async def import_body(
+    request: Request, settings: SettingsDep, format: ImportFormat
+) -> AsyncIterator[bytes | streamed_imports.Upload]:
+    """The import file: in memory for the small formats, a temporary file for a streamed one."""
+    if format not in streamed_imports.STREAMED:
+        yield await request.body()
+        return
+    upload = await streamed_imports.spool_request(request, settings.apple_health_max_bytes)
+    try:
+        yield upload
+    finally:
+        upload.file.close()
+
+
+ImportBody = Annotated[bytes | streamed_imports.Upload, Depends(import_body)]
 
 
 @router.post(
@@ -197,18 +216,28 @@ def delete_reading(
                 "application/fhir+json": {
                     "schema": {"description": "a FHIR R4 Observation or a Bundle of them"}
                 },
+                "application/xml": {
+                    "schema": {"type": "string", "description": "Apple Health export.xml"}
+                },
+                "application/zip": {
+                    "schema": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "Apple Health export.zip",
+                    }
+                },
             },
         }
     },
     response_model=ImportOut,
     response_model_exclude_unset=True,
-    summary="Import an Open mHealth document, a Dexcom Clarity CSV export or FHIR R4 Observations",
+    summary="Import Open mHealth, a Dexcom Clarity CSV, FHIR R4 Observations or Apple Health",
 )
 def import_readings(
     request: Request,
     _rate: RateLimited,
     access: WriteReadingsAccess,
-    body: RawBody,
+    body: ImportBody,
     session: SessionDep,
     settings: SettingsDep,
     format: ImportFormat,
@@ -217,16 +246,28 @@ def import_readings(
     ] = None,
 ) -> dict[str, Any]:
     """Import a file through the same ingest as sync; per-item results and a summary."""
-    outcome = imports_service.import_file(
-        session,
-        settings,
-        patient=access.patient,
-        fmt=format,
-        body=body,
-        source_id=source_id,
-        entered_by=access.actor.id,
-        now=utcnow(),
-    )
+    if isinstance(body, streamed_imports.Upload):
+        outcome: imports_service.ImportOutcome = streamed_imports.import_upload(
+            session,
+            settings,
+            patient=access.patient,
+            fmt=format,
+            upload=body,
+            source_id=source_id,
+            entered_by=access.actor.id,
+            now=utcnow(),
+        )
+    else:
+        outcome = imports_service.import_file(
+            session,
+            settings,
+            patient=access.patient,
+            fmt=format,
+            body=body,
+            source_id=source_id,
+            entered_by=access.actor.id,
+            now=utcnow(),
+        )
     lang = findings_service.pick_language(
         request.headers.get("accept-language"), access.actor.user.language
     )
