@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -110,7 +110,10 @@ def test_due_rules_run_once_however_often(
     client: TestClient, settings: Settings, app: Any, session: Session
 ) -> None:
     """Asta's plan schedules a daily weight; days without one make missing-readings fire."""
-    later = datetime.now(UTC) + timedelta(days=6)
+    # Noon in Stockholm six days on: the run half an hour later is on the same local day at
+    # any time of day (from 23:30 local it used to cross midnight and find a new day due).
+    day = (datetime.now(UTC).astimezone(STOCKHOLM) + timedelta(days=6)).date()
+    later = datetime.combine(day, time(12, 0), STOCKHOLM).astimezone(UTC)
     factory = make_sessionmaker(app.state.engine)
     first = rules_due(factory, settings, later)["firings"]
     count = session.scalar(select(func.count()).select_from(Evaluation))
