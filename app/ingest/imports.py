@@ -126,8 +126,17 @@ def import_file(
     )
     size = settings.import_chunk_readings
     chunks = [parsed.readings[i : i + size] for i in range(0, len(parsed.readings), size)]
-    run = _start_run(
-        session, patient, fmt, source, body, len(parsed.readings), len(chunks), entered_by, now
+    digest = hashlib.sha256(f"{fmt.value}\n{source.id}\n".encode() + body).hexdigest()
+    run = start_run(
+        session,
+        patient,
+        fmt,
+        source,
+        digest,
+        len(parsed.readings),
+        len(chunks),
+        entered_by,
+        now,
     )
     session.commit()  # the run is known even if the first chunk fails
     for number, chunk in enumerate(chunks, start=1):
@@ -162,30 +171,29 @@ def import_file(
             run.updated_at = now
             session.commit()
             outcome.unprocessed = len(parsed.readings) - first
-            outcome.run = _run_dict(run)
+            outcome.run = run_dict(run)
             return outcome
         outcome.results.extend(ingested.results)
         outcome.advice.extend(ingested.advice)
     run.status = "complete"
     run.stopped_at = None
     session.commit()
-    outcome.run = _run_dict(run)
+    outcome.run = run_dict(run)
     return outcome
 
 
-def _start_run(
+def start_run(
     session: Session,
     patient: Patient,
     fmt: ImportFormat,
     source: SourceIn,
-    body: bytes,
+    digest: str,
     readings: int,
     chunks: int,
     entered_by: str | None,
     now: datetime,
 ) -> ImportRun:
-    """The patient's run for this file (the same file again: the same run, one more try)."""
-    digest = hashlib.sha256(f"{fmt.value}\n{source.id}\n".encode() + body).hexdigest()
+    """The patient's run for this file by its digest (the same file again: one more try)."""
     run = readings_repository.import_run(session, patient.id, digest)
     if run is None:
         run = ImportRun(
@@ -208,7 +216,8 @@ def _start_run(
     return run
 
 
-def _run_dict(run: ImportRun) -> dict[str, Any]:
+def run_dict(run: ImportRun) -> dict[str, Any]:
+    """The run as the answer shows it."""
     return {
         "id": run.id,
         "status": run.status,

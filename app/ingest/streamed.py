@@ -35,9 +35,14 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import BadRequest, PayloadTooLarge
 from app.ingest import pipeline
-from app.ingest.imports import DEFAULT_SOURCES, ImportFormat, ImportOutcome
+from app.ingest.imports import (
+    DEFAULT_SOURCES,
+    ImportFormat,
+    ImportOutcome,
+    run_dict,
+    start_run,
+)
 from app.patients.models import Patient
-from app.readings import repository as readings_repository
 from app.readings.models import ImportRun
 from sync.imports.apple_health import EntitiesDeclared, ExportReader, ExportUnreadable
 from sync.imports.result import Rejection
@@ -283,41 +288,9 @@ def _start_run(
     entered_by: str | None,
     now: datetime,
 ) -> ImportRun:
-    """The patient's run for this file (the same file again: the same run, one more try)."""
+    """The run of this upload; readings and chunks are counted as the chunks commit."""
     digest = hashlib.sha256(f"{fmt.value}\n{source.id}\n{upload.sha256}".encode()).hexdigest()
-    run = readings_repository.import_run(session, patient.id, digest)
-    if run is None:
-        run = ImportRun(
-            patient_id=patient.id,
-            digest=digest,
-            format=fmt.value,
-            client_source_id=source.id,
-            readings=0,  # counted as the chunks commit: a stream's length is known at its end
-            chunks=0,
-            chunks_committed=0,
-            attempts=0,
-            entered_by=entered_by,
-            created_at=now,
-        )
-        session.add(run)
-    run.attempts += 1
-    run.status = "running"
-    run.updated_at = now
-    session.flush()
-    return run
-
-
-def run_dict(run: ImportRun) -> dict[str, Any]:
-    """The run as the answer shows it."""
-    return {
-        "id": run.id,
-        "status": run.status,
-        "readings": run.readings,
-        "chunks": run.chunks,
-        "chunks_committed": run.chunks_committed,
-        "attempts": run.attempts,
-        "stopped_at": run.stopped_at,
-    }
+    return start_run(session, patient, fmt, source, digest, 0, 0, entered_by, now)
 
 
 __all__ = [
