@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,6 @@ from app.seed import load_goals, load_readings
 from tests.app.factories import STOCKHOLM, batch, patient_id, scalar
 
 Auth = Callable[[str], dict[str, str]]
-DAY = 24 * 60  # minutes
 
 
 def today() -> date:
@@ -47,11 +46,18 @@ def weight_goal(**extra: Any) -> dict[str, Any]:
 
 
 def weights(*pairs: tuple[int, float], source: str = "scale") -> dict[str, Any]:
-    """A sync batch of weights ``days`` days ago."""
-    return batch(
-        *(scalar("weight", kg, "kg", minutes_ago=days * DAY + 60) for days, kg in pairs),
-        source=source,
-    )
+    """A sync batch of weights at noon, Stockholm, ``days`` days ago (or just now, if later).
+
+    Noon, not "so many minutes ago": from midnight to one o'clock local time a weight sent
+    "two days and an hour ago" fell on the day before, and the milestone's day with it.
+    """
+    items = []
+    for days, kg in pairs:
+        item = scalar("weight", kg, "kg")
+        noon = datetime.combine(today() - timedelta(days=days), time(12, 0), STOCKHOLM)
+        item["time"] = min(noon, utcnow() - timedelta(minutes=5)).astimezone(STOCKHOLM).isoformat()
+        items.append(item)
+    return batch(*items, source=source)
 
 
 def goal_count(session: Session) -> tuple[int, int]:
