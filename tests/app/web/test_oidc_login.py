@@ -151,7 +151,10 @@ def test_a_wrong_or_missing_state_is_refused_before_the_code_is_used(
     callback = _approve(_start(eva))
     path, query = callback.split("?")
     params = {k: v[0] for k, v in parse_qs(query).items()}
-    wrong = eva.client.get(path, params={**params, "state": "x" + params["state"][1:]})
+    state = params["state"]
+    # Another first character ("x" + state[1:] was the same state whenever it began with x).
+    wrong_state = ("y" if state[0] == "x" else "x") + state[1:]
+    wrong = eva.client.get(path, params={**params, "state": wrong_state})
     assert wrong.status_code == 400 and NOT_FINISHED in wrong.text
     # The login under way is used up by the attempt: the right state no longer works either.
     again = eva.client.get(callback, follow_redirects=False)
