@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.findings.models import Advice, Evaluation, EvaluationStatus, Flag, FlagNote, FlagStatus
 from app.patients.models import Patient
@@ -22,11 +22,15 @@ def evaluations_by_key(
     anchors = sorted({anchor for _, anchor in keys})
     for start in range(0, len(anchors), _IN_CHUNK):
         rows = session.scalars(
-            select(Evaluation).where(
+            select(Evaluation)
+            .where(
                 Evaluation.patient_id == patient_id,
                 Evaluation.plan_version == plan_version,
                 Evaluation.anchor_key.in_(anchors[start : start + _IN_CHUNK]),
             )
+            # Only the keys and statuses are wanted: an explanation can list a whole window,
+            # and a late batch looks up hundreds of anchors.
+            .options(defer(Evaluation.explanation), defer(Evaluation.reading_ids))
         )
         for row in rows:
             if (row.rule_id, row.anchor_key) in keys:

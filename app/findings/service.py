@@ -82,6 +82,10 @@ def record(
         if row is not None and row.status == EvaluationStatus.FIRED:
             row.status, row.retracted_at = EvaluationStatus.RETRACTED, now
     last_advice = repository.last_advice_times(session, patient.id, {f.rule_id for f in findings})
+    # Flags this batch opened or extended, with their latest evaluation: their explanation and
+    # their change-feed entry are written once per batch, not once per firing (a late week of
+    # readings fires hundreds of anchors of one flag, each explaining a whole window).
+    touched: dict[str, tuple[Flag, Evaluation]] = {}
     for finding in findings:
         evaluation = known.get(finding.key)
         if evaluation is not None and evaluation.status == EvaluationStatus.FIRED:
@@ -115,7 +119,14 @@ def record(
             last_advice[finding.rule_id] = now
             created.append(advice)
         if finding.flag_severity is not None:
-            _open_or_extend_flag(session, settings, patient, finding, evaluation, now, out)
+            flag = _open_or_extend_flag(session, settings, patient, finding, evaluation, now)
+            touched[flag.id] = (flag, evaluation)
+    for flag, evaluation in touched.values():
+        flag.explanation = evaluation.explanation
+    if touched:
+        session.flush()
+    for flag, _ in touched.values():
+        out.change("flag", "upsert", flag.id, flag_dict(session, flag, patient.language, now))
     return created
 
 
@@ -234,8 +245,11 @@ def _open_or_extend_flag(
     finding: Finding,
     evaluation: Evaluation,
     now: datetime,
-    out: Outgoing,
 ) -> Flag:
+    """Open a flag for a firing, or attach the firing to the rule's open episode.
+
+    The caller sets the flag's explanation from its latest evaluation and feeds the change.
+    """
     severity = finding.flag_severity or Severity.low
     flag = repository.open_episode(session, patient.id, finding.rule_id)
     if flag is None:
@@ -260,7 +274,6 @@ def _open_or_extend_flag(
         # An open episode: attach the firing, keep the highest severity seen.
         flag.firing_count += 1
         flag.evaluation_id = evaluation.id
-        flag.explanation = evaluation.explanation
         ids = [i for i in flag.reading_ids if i not in finding.reading_ids]
         flag.reading_ids = (ids + list(finding.reading_ids))[-MAX_FLAG_READINGS:]
         if SEVERITY_RANK[Severity(severity)] > flag.severity_rank:
@@ -269,7 +282,6 @@ def _open_or_extend_flag(
             flag.due_at = min(flag.due_at or now, now + _deadline(settings, severity))
         flag.updated_at = now
     session.flush()
-    out.change("flag", "upsert", flag.id, flag_dict(session, flag, patient.language, now))
     return flag
 
 
