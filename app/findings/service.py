@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.auth import people
 from app.auth.models import User
 from app.config import Settings
+from app.db import new_id
 from app.errors import Conflict
 from app.feed import service as feed
 from app.findings import repository
@@ -86,12 +87,15 @@ def record(
     # their change-feed entry are written once per batch, not once per firing (a late week of
     # readings fires hundreds of anchors of one flag, each explaining a whole window).
     touched: dict[str, tuple[Flag, Evaluation]] = {}
+    episodes: dict[str, Flag | None] = {}  # each rule's open episode, looked up once
+    firings: list[tuple[Finding, Evaluation]] = []
     for finding in findings:
         evaluation = known.get(finding.key)
         if evaluation is not None and evaluation.status == EvaluationStatus.FIRED:
             continue  # already recorded: nothing new to say
         if evaluation is None:
             evaluation = Evaluation(
+                id=new_id(),  # known now: advice and flags refer to it before the flush
                 patient_id=patient.id,
                 rule_id=finding.rule_id,
                 rule_version=finding.rule_version,
@@ -106,11 +110,14 @@ def record(
                 created_at=now,
             )
             session.add(evaluation)
+            known[finding.key] = evaluation
         else:  # retracted earlier, holds again
             evaluation.status, evaluation.retracted_at = EvaluationStatus.FIRED, None
             evaluation.explanation = finding.explanation()
             evaluation.reading_ids = list(finding.reading_ids)
-        session.flush()
+        firings.append((finding, evaluation))
+    session.flush()  # the evaluations in one go, before the advice and flags that cite them
+    for finding, evaluation in firings:
         if finding.mode != "active":
             continue  # monitor mode records, never notifies or flags
         due = finding.advice is not None
@@ -119,7 +126,16 @@ def record(
             last_advice[finding.rule_id] = now
             created.append(advice)
         if finding.flag_severity is not None:
-            flag = _open_or_extend_flag(session, settings, patient, finding, evaluation, now)
+            if finding.rule_id not in episodes:
+                episodes[finding.rule_id] = repository.open_episode(
+                    session, patient.id, finding.rule_id
+                )
+            flag = _open_or_extend_flag(
+                settings, patient, finding, evaluation, now, episodes[finding.rule_id]
+            )
+            if episodes[finding.rule_id] is None:
+                session.add(flag)
+                episodes[finding.rule_id] = flag
             touched[flag.id] = (flag, evaluation)
     for flag, evaluation in touched.values():
         flag.explanation = evaluation.explanation
@@ -239,21 +255,22 @@ def issue_advice(
 
 
 def _open_or_extend_flag(
-    session: Session,
     settings: Settings,
     patient: Patient,
     finding: Finding,
     evaluation: Evaluation,
     now: datetime,
+    flag: Flag | None,
 ) -> Flag:
-    """Open a flag for a firing, or attach the firing to the rule's open episode.
+    """Open a flag for a firing (``flag`` None), or attach the firing to the open episode.
 
-    The caller sets the flag's explanation from its latest evaluation and feeds the change.
+    The caller adds a new flag to the session, sets the flag's explanation from its latest
+    evaluation and feeds the change.
     """
     severity = finding.flag_severity or Severity.low
-    flag = repository.open_episode(session, patient.id, finding.rule_id)
     if flag is None:
         flag = Flag(
+            id=new_id(),
             patient_id=patient.id,
             rule_id=finding.rule_id,
             rule_version=finding.rule_version,
@@ -269,19 +286,18 @@ def _open_or_extend_flag(
             updated_at=now,
             due_at=now + _deadline(settings, severity),
         )
-        session.add(flag)
     else:
         # An open episode: attach the firing, keep the highest severity seen.
         flag.firing_count += 1
         flag.evaluation_id = evaluation.id
-        ids = [i for i in flag.reading_ids if i not in finding.reading_ids]
+        new = set(finding.reading_ids)
+        ids = [i for i in flag.reading_ids if i not in new]
         flag.reading_ids = (ids + list(finding.reading_ids))[-MAX_FLAG_READINGS:]
         if SEVERITY_RANK[Severity(severity)] > flag.severity_rank:
             flag.severity = severity
             flag.severity_rank = SEVERITY_RANK[Severity(severity)]
             flag.due_at = min(flag.due_at or now, now + _deadline(settings, severity))
         flag.updated_at = now
-    session.flush()
     return flag
 
 

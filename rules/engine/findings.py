@@ -10,6 +10,10 @@ from typing import Any
 from rules.catalogue import CENSORED, decimal_text, is_decimal_text, json_number, json_value
 from rules.facts import ReadingFact
 
+# A finding lists at most this many of the readings it used, the latest (a mean over a
+# dense week uses thousands); ``readings_total`` says how many it used in all.
+MAX_EXPLAINED_READINGS = 100
+
 
 @dataclass(frozen=True)
 class AdviceText:
@@ -44,6 +48,7 @@ class Finding:
     cooldown_minutes: int
     anchor_time: datetime
     readings: tuple[ReadingFact, ...] = field(default=(), compare=False, repr=False)
+    readings_total: int = 0  # how many readings it used (``readings`` lists the latest)
     summary: Mapping[str, str] = field(default_factory=dict)
     superseded_by: str | None = None
     scope: str | None = None
@@ -83,6 +88,8 @@ class Finding:
             "flag_severity": self.flag_severity,
             "summary": dict(self.summary),
         }
+        if self.readings_total > len(self.readings):
+            explanation["readings_total"] = self.readings_total
         if self.scope is not None:
             explanation["scope"] = self.scope
         if self.episode is not None:

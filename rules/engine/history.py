@@ -270,6 +270,27 @@ class Listed:
         if self.anchor is not None:
             yield self.anchor
 
+    def __len__(self) -> int:
+        return self.high - self.low + (self.anchor is not None)
+
+    def latest(self, limit: int) -> tuple[ReadingFact, ...]:
+        """The last ``limit`` readings as iterated (the latest: the rows are sorted by time)."""
+        anchor = () if self.anchor is None else (self.anchor,)
+        start = max(self.low, self.high - (limit - len(anchor)))
+        return (*self.rows[start : self.high], *anchor)[-limit:]
+
+
+def latest_used(used: Iterable[ReadingFact], limit: int) -> tuple[tuple[ReadingFact, ...], int]:
+    """The latest ``limit`` readings an outcome used, and how many it used in all.
+
+    A window rule uses every reading of its window: a finding lists a bounded number of them
+    (and the count), so that recording it costs the same in a dense week as in a sparse one.
+    """
+    if isinstance(used, Listed):
+        return used.latest(limit), len(used)
+    listed = tuple(used)
+    return listed[-limit:], len(listed)
+
 
 InUnit = tuple[Column, Decimal, str, Decimal]  # values, threshold, unit, the first's value
 

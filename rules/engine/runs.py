@@ -12,8 +12,8 @@ from types import MappingProxyType
 
 from rules.advice import PATIENT, PROXY, Addressee, Audience, contact_text, fill, patient_fields
 from rules.engine.episodes import Episode
-from rules.engine.findings import AdviceText, Finding
-from rules.engine.history import History, Window
+from rules.engine.findings import MAX_EXPLAINED_READINGS, AdviceText, Finding
+from rules.engine.history import History, Window, latest_used
 from rules.engine.kinds.base import Check, Outcome
 from rules.engine.kinds.dispatch import check_for
 from rules.engine.texts import LANGUAGES, reading_text
@@ -119,7 +119,7 @@ class ReadingRun(Run):
         extra: Mapping[str, str] | None = None,
         episode: Episode | None = None,
     ) -> Finding:
-        used = tuple(outcome.used)
+        used, total = latest_used(outcome.used, MAX_EXPLAINED_READINGS)
         summary = {}
         for lang in LANGUAGES:
             text = (
@@ -151,6 +151,7 @@ class ReadingRun(Run):
             flag_severity=severity,
             cooldown_minutes=self.rule.cooldown_minutes,
             readings=used,
+            readings_total=total,
             summary=MappingProxyType(summary),
         )
 
@@ -184,6 +185,7 @@ class TimeRun(Run, ABC):
         values: Mapping[str, str],
         reasons: Mapping[str, str],
     ) -> Finding:
+        listed, total = latest_used(used, MAX_EXPLAINED_READINGS)
         return Finding(
             rule_id=self.rule.id,
             rule_version=self.rule.version,
@@ -192,13 +194,14 @@ class TimeRun(Run, ABC):
             anchor_reading_id=None,
             anchor_time=day,
             scope=scope,
-            reading_ids=tuple(r.id for r in used),
+            reading_ids=tuple(r.id for r in listed),
             computed=MappingProxyType(dict(computed)),
             thresholds=MappingProxyType(dict(thresholds)),
             advice=self._advice(self.rule.advice, values),
             flag_severity=severity,
             cooldown_minutes=self.rule.cooldown_minutes,
-            readings=tuple(used),
+            readings=listed,
+            readings_total=total,
             summary=MappingProxyType(
                 {
                     lang: f"{self.rule.title.get(lang)}: {values[lang]} ({reasons[lang]})."

@@ -10,9 +10,10 @@ the readings of the week must roughly double the work, never quadruple it. Nothi
 timed.
 
 What findings list is measured apart, by their ``reading_ids``. A CGM low lists one
-reading per occurrence; a window rule lists its window (a COPD deterioration both 7-day
-baselines), so a dense window where every anchor fires lists a lot: that is kept as it
-is, and the wearable case keeps its firings few.
+reading per occurrence; a window rule uses its whole window (a home blood-pressure mean its
+week, a COPD deterioration both 7-day baselines) but lists only the latest
+``MAX_EXPLAINED_READINGS`` of it with the count of all, so a dense week where every anchor
+fires lists a bounded number per firing (recording the firings stays linear too).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from functools import cache
 import pytest
 
 from rules.engine import EvaluationRun, evaluate_run
+from rules.engine.findings import MAX_EXPLAINED_READINGS
 from rules.facts import ReadingFact
 from rules.language import load_library
 from rules.plan import PlanSpec
@@ -105,6 +107,22 @@ def _wearable_fortnight(n: int) -> list[ReadingFact]:
     return readings
 
 
+def _pressure_week(n: int) -> list[ReadingFact]:
+    """A week of ``n`` home blood pressures, high (mean about 150/92), evenly spread."""
+    step = WEEK / n
+    return [
+        reading(
+            "blood_pressure",
+            (str(140 + i % 21), str(85 + i % 15)),
+            at=T0 + i * step,
+            reading_id=f"b{i:05d}",
+        )
+        for i in range(n)
+    ]
+
+
+PRESSURE = plan("bp-home-mean-high")
+
 Week = Callable[[int], list[ReadingFact]]
 
 
@@ -132,6 +150,7 @@ CASES: dict[str, tuple[PlanSpec, Week, Change]] = {
     "cgm-delete": (GLUCOSE, _glucose_week, _delete_middle),
     "cgm-late": (GLUCOSE, _glucose_week, _late_middle),
     "wearable-delete": (WEARABLE, _wearable_fortnight, _delete_middle),
+    "pressure-late": (PRESSURE, _pressure_week, _late_middle),
 }
 
 
@@ -168,3 +187,28 @@ def test_the_week_fires_what_a_clinician_expects() -> None:
     assert any(f.flag_severity == "low" for f in glucose.findings)  # lows counted in a week
     wearable = _run("wearable-delete", 4500)
     assert {f.rule_id for f in wearable.findings} == {r.rule for r in WEARABLE.rules}
+
+
+def test_a_window_rule_lists_the_latest_of_a_dense_window_and_counts_them_all() -> None:
+    """Every anchor after the late reading fires the home mean over up to a week of
+    readings: each finding lists the latest ``MAX_EXPLAINED_READINGS`` of its window, the
+    anchor last, and says how many the mean used; what is listed grows with the anchors."""
+    half, full = _run("pressure-late", 4500), _run("pressure-late", 9000)
+    assert len(full.findings) > 1000
+    for finding in full.findings:
+        assert len(finding.reading_ids) <= MAX_EXPLAINED_READINGS
+        assert finding.reading_ids[-1] == finding.anchor_reading_id
+        times = [r.time for r in finding.readings]
+        assert times == sorted(times)
+        used = int(finding.computed["readings_used"])
+        assert finding.readings_total >= used
+        explanation = finding.explanation()
+        if finding.readings_total > MAX_EXPLAINED_READINGS:
+            assert explanation["readings_total"] == finding.readings_total
+            assert len(explanation["readings"]) == MAX_EXPLAINED_READINGS
+        else:
+            assert "readings_total" not in explanation
+    dense = max(full.findings, key=lambda f: f.readings_total)
+    assert dense.readings_total > 7000  # a week of readings (less its first day) behind one mean
+    assert _listed(full) / _listed(half) < 2.5
+    assert _listed(full) <= MAX_EXPLAINED_READINGS * len(full.findings)
