@@ -14,27 +14,43 @@ from app.patients.models import Patient
 _IN_CHUNK = 500  # keep an IN list a sane size
 
 
-def evaluations_by_key(
+def evaluation_states(
     session: Session, patient_id: str, plan_version: int, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], Evaluation]:
-    """The evaluations recorded under a plan version for these (rule, anchor) keys."""
-    found: dict[tuple[str, str], Evaluation] = {}
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(id, status) of the evaluations recorded under a plan version for these keys.
+
+    Plain rows, no objects: a late reading in a dense week re-evaluates thousands of anchors
+    that fired before and still do, and nothing of them is wanted but that.
+    """
+    found: dict[tuple[str, str], tuple[str, str]] = {}
     anchors = sorted({anchor for _, anchor in keys})
     for start in range(0, len(anchors), _IN_CHUNK):
-        rows = session.scalars(
-            select(Evaluation)
-            .where(
+        rows = session.execute(
+            select(
+                Evaluation.id, Evaluation.rule_id, Evaluation.anchor_key, Evaluation.status
+            ).where(
                 Evaluation.patient_id == patient_id,
                 Evaluation.plan_version == plan_version,
                 Evaluation.anchor_key.in_(anchors[start : start + _IN_CHUNK]),
             )
-            # Only the keys and statuses are wanted: an explanation can list a whole window,
-            # and a late batch looks up hundreds of anchors.
+        )
+        for id_, rule_id, anchor, status in rows:
+            if (rule_id, anchor) in keys:
+                found[(rule_id, anchor)] = (id_, status)
+    return found
+
+
+def evaluations_by_id(session: Session, ids: Collection[str]) -> dict[str, Evaluation]:
+    """The evaluations with these ids (to change their status), without their explanations."""
+    found: dict[str, Evaluation] = {}
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows = session.scalars(
+            select(Evaluation)
+            .where(Evaluation.id.in_(wanted[start : start + _IN_CHUNK]))
             .options(defer(Evaluation.explanation), defer(Evaluation.reading_ids))
         )
-        for row in rows:
-            if (row.rule_id, row.anchor_key) in keys:
-                found[(row.rule_id, row.anchor_key)] = row
+        found.update((row.id, row) for row in rows)
     return found
 
 

@@ -76,12 +76,22 @@ def record(
     """
     created: list[Advice] = []
     keys = {f.key for f in findings} | set(evaluated)
-    known = repository.evaluations_by_key(session, patient.id, plan_version, keys)
+    states = repository.evaluation_states(session, patient.id, plan_version, keys)
     fired_now = {f.key for f in findings}
-    for key in keys - fired_now:
-        row = known.get(key)
-        if row is not None and row.status == EvaluationStatus.FIRED:
-            row.status, row.retracted_at = EvaluationStatus.RETRACTED, now
+    retracted = [
+        states[key][0]
+        for key in keys - fired_now
+        if key in states and states[key][1] == EvaluationStatus.FIRED
+    ]
+    refired = [
+        states[f.key][0]
+        for f in findings
+        if f.key in states and states[f.key][1] != EvaluationStatus.FIRED
+    ]
+    rows = repository.evaluations_by_id(session, retracted + refired)
+    for evaluation_id in retracted:
+        rows[evaluation_id].status = EvaluationStatus.RETRACTED
+        rows[evaluation_id].retracted_at = now
     last_advice = repository.last_advice_times(session, patient.id, {f.rule_id for f in findings})
     # Flags this batch opened or extended, with their latest evaluation: their explanation and
     # their change-feed entry are written once per batch, not once per firing (a late week of
@@ -90,10 +100,10 @@ def record(
     episodes: dict[str, Flag | None] = {}  # each rule's open episode, looked up once
     firings: list[tuple[Finding, Evaluation]] = []
     for finding in findings:
-        evaluation = known.get(finding.key)
-        if evaluation is not None and evaluation.status == EvaluationStatus.FIRED:
+        state = states.get(finding.key)
+        if state is not None and state[1] == EvaluationStatus.FIRED:
             continue  # already recorded: nothing new to say
-        if evaluation is None:
+        if state is None:
             evaluation = Evaluation(
                 id=new_id(),  # known now: advice and flags refer to it before the flush
                 patient_id=patient.id,
@@ -110,11 +120,12 @@ def record(
                 created_at=now,
             )
             session.add(evaluation)
-            known[finding.key] = evaluation
         else:  # retracted earlier, holds again
+            evaluation = rows[state[0]]
             evaluation.status, evaluation.retracted_at = EvaluationStatus.FIRED, None
             evaluation.explanation = finding.explanation()
             evaluation.reading_ids = list(finding.reading_ids)
+        states[finding.key] = (evaluation.id, EvaluationStatus.FIRED)
         firings.append((finding, evaluation))
     session.flush()  # the evaluations in one go, before the advice and flags that cite them
     for finding, evaluation in firings:

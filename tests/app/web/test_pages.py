@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -260,3 +261,26 @@ def test_values_are_shown_the_swedish_way() -> None:
     assert texts.shown("weight-gain-hf", "sv") == "weight-gain-hf"
     assert texts.duration(90 * 60, "sv") == "1 tim" and texts.duration(3 * 86400, "sv") == "3 d"
     assert texts.reading_type("weight", "sv") == "Vikt"
+
+
+def test_a_mean_over_a_dense_week_lists_its_latest_readings_and_says_how_many(
+    client: TestClient, auth: Auth, browser: Callable[[], Browser]
+) -> None:
+    """A home mean over 140 readings lists the latest 100 of them and says so (sv)."""
+    week = [bp(150, 95, minutes_ago=60 + i * 60) for i in range(140)]  # hourly, ~6 days
+    synced = client.post("/v1/patients/me/sync", json=batch(*week), headers=auth("allan"))
+    assert synced.status_code == 200
+    flags = client.get("/v1/patients/me/flags", headers=auth("allan")).json()["items"]
+    (mean,) = [f for f in flags if f["rule"]["id"] == "bp-home-mean-high"]
+    explanation = mean["explanation"]
+    used = explanation["computed"]["readings_used"]
+    assert len(explanation["readings"]) == 100 and explanation["readings_total"] >= used > 100
+    times = [r["time"] for r in explanation["readings"]]
+    latest = max(datetime.fromisoformat(r["time"]) for r in week)
+    assert times == sorted(times) and datetime.fromisoformat(times[-1]) == latest
+    eva = browser()
+    eva.login("eva")
+    page = eva.client.get(f"/vard/flags/{mean['id']}")
+    total = explanation["readings_total"]
+    assert f"De senaste 100 av {total} mätvärden som regeln räknade med." in page.text
+    assert page.text.count("<td>150/95") == 100  # the table lists the latest 100
