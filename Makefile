@@ -42,7 +42,7 @@ lint: $(STAMP)
 WORKERS ?= auto
 
 test: lint
-	$(BIN)/pytest -n $(WORKERS)
+	$(BIN)/pytest -n $(WORKERS) --durations=30
 
 # The inner loop: SQLite only, in process (no real uvicorn, not the every-route sweeps), in
 # parallel, stop at the first failure. `make test` (CI) runs everything on both databases.
