@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     push_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     push_batch_size: int = Field(default=50, ge=1, le=1000)
     push_drain_batches: int = Field(default=20, ge=1)  # batches per dispatcher run at most
+    # Subscriptions sent to at once within a batch (each one's messages stay in order).
+    push_concurrency: int = Field(default=8, ge=1, le=64)
     push_max_attempts: int = Field(default=8, ge=1)
     push_backoff_base_seconds: float = Field(default=30.0, gt=0)
     push_backoff_max_seconds: float = Field(default=3600.0, gt=0)

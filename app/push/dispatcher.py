@@ -11,18 +11,22 @@ One run:
    receive this patient's pushes (cancelled), the TTL ran out (expired), out of attempts
    (dead). A routine push inside the recipient's quiet hours waits for their end; urgent
    ones never wait. Commit.
-2. **Send** each claimed row outside any transaction.
-3. **Record** each answer at once, in its own transaction, only while the row still holds our
+2. **Send** the claimed rows outside any transaction, several subscriptions at once
+   (``push_concurrency`` threads, each with its own kept-alive connections); one
+   subscription's messages go in order, and once its endpoint answers 404/410 the rest of
+   them are not sent.
+3. **Record** the batch's answers in one transaction, each row only while it still holds our
    claim token: 2xx sent; 404/410 gone (the subscription is marked dead and never used
    again); 429 retried after ``Retry-After``; 5xx, timeouts and connection errors retried
    with exponential backoff and jitter; 413 and other 4xx dead-lettered; a retry past
    ``push_max_attempts`` dead-lettered.
 
 **Delivery guarantee.** The service sends a message at most once, except in one case: a crash
-(or a lost database) after the push service accepted the message and before its result was
-recorded. The row is then still ``sending``; when its lease runs out the next claim sends it
-again. So the boundary is at-least-once, and the window is that one in-flight message per
-worker (each answer is recorded before the next message is sent). A resend carries the same
+(or a lost database) after the push service accepted a message and before the batch's answers
+were recorded. Those rows are then still ``sending``; when their lease runs out the next claim
+sends them again. So the boundary is at-least-once, and the window is one batch per worker
+(``push_batch_size``): one commit per batch instead of one per message is what lets a worker
+deliver hundreds a second. A resend carries the same
 ``Topic``: a push service keeps only the newest message per topic while the device is
 offline, so the resend replaces the first one instead of stacking; and the payload carries the
 same ``advice_id`` (or reminder/flag id) so the service worker can show it with that id as the
@@ -33,7 +37,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -120,23 +125,45 @@ def dispatch(
     jitter = rng or random.Random()
     hosts = resolver or endpoints.resolver_for(settings)
     stats = DispatchStats()
-    for _ in range(settings.push_drain_batches):
-        with transaction(factory) as session:
-            batch = claim(session, settings, now, stats)
-        if batch.selected == 0:
-            break
-        gone: set[str] = set()
-        for item in batch.items:
-            result = None
-            if item.subscription_id not in gone:
-                result = _send(item, settings, sender, hosts)
+    with ThreadPoolExecutor(settings.push_concurrency, thread_name_prefix="push") as pool:
+        for _ in range(settings.push_drain_batches):
             with transaction(factory) as session:
-                outcome = record(session, settings, item, result, at(), jitter)
-            setattr(stats, outcome, getattr(stats, outcome) + 1)
-            metrics.PUSH_OUTCOMES.labels(outcome=outcome).inc()
-            if outcome == "gone":
-                gone.add(item.subscription_id)
+                batch = claim(session, settings, now, stats)
+            if batch.selected == 0:
+                break
+            groups = _by_subscription(batch.items)
+            answered = list(
+                pool.map(lambda group: _send_in_order(group, settings, sender, hosts), groups)
+            )
+            # Recorded by subscription id, so two workers recording at once lock the
+            # subscriptions they touch (last success, gone) in the same order: no deadlock.
+            with transaction(factory) as session:
+                for item, result in (pair for sent in answered for pair in sent):
+                    outcome = record(session, settings, item, result, at(), jitter)
+                    setattr(stats, outcome, getattr(stats, outcome) + 1)
+                    metrics.PUSH_OUTCOMES.labels(outcome=outcome).inc()
     return stats
+
+
+def _by_subscription(items: Sequence[Claimed]) -> list[list[Claimed]]:
+    """The claimed rows grouped by subscription (by its id), each group in claim order."""
+    groups: dict[str, list[Claimed]] = {}
+    for item in items:
+        groups.setdefault(item.subscription_id, []).append(item)
+    return [groups[key] for key in sorted(groups)]
+
+
+def _send_in_order(
+    group: Sequence[Claimed], settings: Settings, sender: PushSender, hosts: endpoints.Resolver
+) -> list[tuple[Claimed, SendResult | None]]:
+    """Send one subscription's messages in order; none after its endpoint says it is gone."""
+    results: list[tuple[Claimed, SendResult | None]] = []
+    gone = False
+    for item in group:
+        result = None if gone else _send(item, settings, sender, hosts)
+        gone = gone or (result is not None and result.status in (404, 410))
+        results.append((item, result))
+    return results
 
 
 def _send(

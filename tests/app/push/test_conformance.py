@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import http_ece
+import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +20,13 @@ from app.config import Settings
 from app.db import transaction
 from app.push.dispatcher import dispatch
 from app.push.models import OutboxMessage, PushSubscription
-from app.push.sender import PushMessage, WebPushSender, encode_payload
+from app.push.sender import (
+    VAPID_EXP_SECONDS,
+    VAPID_RESIGN_SECONDS,
+    PushMessage,
+    WebPushSender,
+    encode_payload,
+)
 from app.push.vapid import VapidKey, vapid_key
 from tests.app.push import factories as f
 from tests.app.push.push_service import (
@@ -195,6 +202,33 @@ def test_each_push_signs_fresh_claims_for_its_own_origin(tmp_path: Path) -> None
                 assert got.conformant, got.problems
                 assert got.claims is not None and got.claims["aud"] == service.origin
                 assert got.payload == {"title": "Hej", "advice_id": "x"}
+
+
+def test_one_vapid_signature_serves_an_origin_for_half_its_lifetime() -> None:
+    """A VAPID JWT is signed once per push-service origin and signed again when half of its
+    12 hours are used, so the push service never sees one with less than 6 hours left."""
+    now = [1_800_000_000.0]
+    key = VapidKey(ec.generate_private_key(ec.SECP256R1()))
+    sender = WebPushSender(
+        key, subject="mailto:drift@egenvard.example", timeout=2, clock=lambda: now[0]
+    )
+
+    def claims(origin: str) -> dict[str, Any]:
+        token = sender.vapid_headers(origin)["Authorization"].split("t=")[1].split(",")[0]
+        decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+        return decoded
+
+    first = sender.vapid_headers("https://fcm.googleapis.com")
+    assert claims("https://fcm.googleapis.com")["exp"] == now[0] + VAPID_EXP_SECONDS
+    other = claims("https://updates.push.services.mozilla.com")
+    assert other["aud"] == "https://updates.push.services.mozilla.com"
+    now[0] += VAPID_RESIGN_SECONDS - 1  # still more than half left: the same token
+    assert sender.vapid_headers("https://fcm.googleapis.com") == first
+    now[0] += 2  # less than half left: a new token, 12 hours from now
+    again = claims("https://fcm.googleapis.com")
+    assert sender.vapid_headers("https://fcm.googleapis.com") != first
+    assert again["exp"] == now[0] + VAPID_EXP_SECONDS
+    assert again["aud"] == "https://fcm.googleapis.com"
 
 
 @needs("webpush/rfc8291-appendix-a.json")
