@@ -15,7 +15,9 @@ One run:
    (``push_concurrency`` threads, each with its own kept-alive connections); one
    subscription's messages go in order, and once its endpoint answers 404/410 the rest of
    them are not sent.
-3. **Record** the batch's answers in one transaction, each row only while it still holds our
+3. **Record** the batch's answers in one transaction (rows in id order, then each
+   subscription once, in id order, so two workers never deadlock; if that transaction fails,
+   each answer alone), each row only while it still holds our
    claim token: 2xx sent; 404/410 gone (the subscription is marked dead and never used
    again); 429 retried after ``Retry-After``; 5xx, timeouts and connection errors retried
    with exponential backoff and jitter; 413 and other 4xx dead-lettered; a retry past
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -83,6 +86,7 @@ class DispatchStats:
     cancelled: int = 0
     deferred: int = 0  # quiet hours
     stale: int = 0  # our lease ran out and another claim took the row over
+    unrecorded: int = 0  # the answer could not be written: the row waits for its lease
 
     def as_dict(self) -> dict[str, int]:
         """The figures as a dict, for logs."""
@@ -118,52 +122,101 @@ def dispatch(
 ) -> DispatchStats:
     """Deliver the outbox rows due at ``now``: claim, send, record (see the module notes).
 
-    ``clock`` gives the time at which each answer is recorded (default: ``now``), so a
+    ``clock`` gives the time at which each answer came (default: ``now``), so a
     ``Retry-After`` counts from the answer, not from the start of the run.
     """
     at = clock or (lambda: now)
     jitter = rng or random.Random()
     hosts = resolver or endpoints.resolver_for(settings)
     stats = DispatchStats()
-    with ThreadPoolExecutor(settings.push_concurrency, thread_name_prefix="push") as pool:
-        for _ in range(settings.push_drain_batches):
-            with transaction(factory) as session:
-                batch = claim(session, settings, now, stats)
-            if batch.selected == 0:
-                break
-            groups = _by_subscription(batch.items)
-            answered = list(
-                pool.map(lambda group: _send_in_order(group, settings, sender, hosts), groups)
-            )
-            # Recorded by subscription id, so two workers recording at once lock the
-            # subscriptions they touch (last success, gone) in the same order: no deadlock.
-            with transaction(factory) as session:
-                for item, result in (pair for sent in answered for pair in sent):
-                    outcome = record(session, settings, item, result, at(), jitter)
-                    setattr(stats, outcome, getattr(stats, outcome) + 1)
-                    metrics.PUSH_OUTCOMES.labels(outcome=outcome).inc()
+    pool = _pool(settings.push_concurrency)
+    for _ in range(settings.push_drain_batches):
+        with transaction(factory) as session:
+            batch = claim(session, settings, now, stats)
+        if batch.selected == 0:
+            break
+        groups = _by_subscription(batch.items)
+        sent = pool.map(lambda group: _send_in_order(group, settings, sender, hosts, at), groups)
+        answers = [answer for group in sent for answer in group]
+        for outcome in _record_batch(factory, settings, answers, jitter):
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
+            metrics.PUSH_OUTCOMES.labels(outcome=outcome).inc()
     return stats
 
 
+# The senders' threads live as long as the process, so their kept-alive connections to the
+# push services (one requests session per thread and origin) serve run after run.
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        pool = _POOLS.get(size)
+        if pool is None:
+            pool = _POOLS[size] = ThreadPoolExecutor(size, thread_name_prefix="push")
+        return pool
+
+
+Answer = tuple[Claimed, SendResult | None, datetime]  # the row, its answer, when it came
+Mark = tuple[str, str, datetime]  # ("delivered" | "gone", subscription id, when)
+
+
 def _by_subscription(items: Sequence[Claimed]) -> list[list[Claimed]]:
-    """The claimed rows grouped by subscription (by its id), each group in claim order."""
+    """The claimed rows grouped by subscription, each group in claim order."""
     groups: dict[str, list[Claimed]] = {}
     for item in items:
         groups.setdefault(item.subscription_id, []).append(item)
-    return [groups[key] for key in sorted(groups)]
+    return list(groups.values())
 
 
 def _send_in_order(
-    group: Sequence[Claimed], settings: Settings, sender: PushSender, hosts: endpoints.Resolver
-) -> list[tuple[Claimed, SendResult | None]]:
+    group: Sequence[Claimed],
+    settings: Settings,
+    sender: PushSender,
+    hosts: endpoints.Resolver,
+    at: Callable[[], datetime],
+) -> list[Answer]:
     """Send one subscription's messages in order; none after its endpoint says it is gone."""
-    results: list[tuple[Claimed, SendResult | None]] = []
+    answers: list[Answer] = []
     gone = False
     for item in group:
         result = None if gone else _send(item, settings, sender, hosts)
         gone = gone or (result is not None and result.status in (404, 410))
-        results.append((item, result))
-    return results
+        answers.append((item, result, at()))
+    return answers
+
+
+def _record_batch(
+    factory: sessionmaker[Session], settings: Settings, answers: list[Answer], rng: random.Random
+) -> list[str]:
+    """Record a batch's answers in one transaction; if that fails, each in its own.
+
+    Rows are updated in id order and their subscriptions afterwards in id order, so two
+    workers recording at once take their locks in the same order and never deadlock. A row
+    that cannot be recorded even alone stays ``sending`` and is sent again after its lease.
+    """
+    answers = sorted(answers, key=lambda answer: answer[0].id)
+    try:
+        with transaction(factory) as session:
+            marks: list[Mark] = []
+            outcomes = [
+                record(session, settings, item, result, when, rng, marks=marks)
+                for item, result, when in answers
+            ]
+            apply_marks(session, marks)
+        return outcomes
+    except Exception:  # noqa: BLE001 - one bad row must not cost the batch its answers
+        log.exception("recording %d push answers together failed: one by one", len(answers))
+    outcomes = []
+    for item, result, when in answers:
+        try:
+            with transaction(factory) as session:
+                outcomes.append(record(session, settings, item, result, when, rng))
+        except Exception:  # noqa: BLE001 - left to its lease, the others are recorded
+            log.exception("push %s: its answer could not be recorded", item.id)
+            outcomes.append("unrecorded")
+    return outcomes
 
 
 def _send(
@@ -192,7 +245,8 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
     # Held until the end: the identity map holds objects weakly, and ``session.get`` then
     # finds them without a query.
     loaded = repository.preload(session, rows)
-    # Sends are sequential: the lease must outlast every one of them timing out.
+    # The lease outlasts every send timing out one after another (one subscription's
+    # messages go in order; concurrency across subscriptions only shortens the batch).
     lease = timedelta(seconds=settings.push_timeout_seconds * len(rows) + LEASE_MARGIN_SECONDS)
     for row in rows:
         sub = session.get(PushSubscription, row.subscription_id) if row.subscription_id else None
@@ -300,11 +354,23 @@ def record(
     result: SendResult | None,
     at: datetime,
     rng: random.Random,
+    *,
+    marks: list[Mark] | None = None,
 ) -> str:
     """Record one answer on the row this claim still holds; the name of the outcome.
 
     ``result`` None: not sent, because the subscription turned out gone earlier in the run.
+    With ``marks``, what the answer says of the subscription (delivered, gone) is collected
+    there for :func:`apply_marks` instead of written at once.
     """
+
+    def mark(kind: str) -> None:
+        if marks is None:
+            (repository.mark_delivered if kind == "delivered" else repository.mark_gone)(
+                session, item.subscription_id, at
+            )
+        else:
+            marks.append((kind, item.subscription_id, at))
 
     # One UPDATE per answer, guarded by our claim token: a claim that lost its lease changes
     # nothing (rowcount 0), and no row is read first.
@@ -323,13 +389,13 @@ def record(
     if status is not None and 200 <= status < 300:
         if not apply(OutboxStatus.SENT, sent_at=at, **answer):
             return "stale"
-        repository.mark_delivered(session, item.subscription_id, at)
+        mark("delivered")
         return "sent"
     if status in (404, 410):
         answer["last_error"] = result.error[:500] or "subscription gone"
         if not apply(OutboxStatus.GONE, **answer):
             return "stale"
-        repository.mark_gone(session, item.subscription_id, at)
+        mark("gone")
         return "gone"
     retryable = status is None or status == 429 or status >= 500
     if not retryable or item.attempts >= settings.push_max_attempts:
@@ -349,6 +415,20 @@ def record(
     return "retried" if ok else "stale"
 
 
+def apply_marks(session: Session, marks: Sequence[Mark]) -> None:
+    """Write what a batch's answers say of their subscriptions: one update each, in id order."""
+    delivered: dict[str, datetime] = {}
+    gone: dict[str, datetime] = {}
+    for kind, subscription_id, at in marks:
+        into = delivered if kind == "delivered" else gone
+        into[subscription_id] = max(at, into.get(subscription_id, at))
+    for subscription_id in sorted(delivered.keys() | gone.keys()):
+        if subscription_id in delivered:
+            repository.mark_delivered(session, subscription_id, delivered[subscription_id])
+        if subscription_id in gone:
+            repository.mark_gone(session, subscription_id, gone[subscription_id])
+
+
 def backoff_seconds(settings: Settings, attempts: int, rng: random.Random) -> float:
     """Exponential backoff after ``attempts`` failures, capped, with jitter in [d/2, d]."""
     exponent = min(max(attempts - 1, 0), 30)
@@ -363,8 +443,8 @@ def retry_after_seconds(value: str | None, at: datetime) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(int(text))
+    if text.isascii() and text.isdigit():  # "²".isdigit() holds too, and int() refuses it
+        return float(int(text[:12]))  # capped by the caller anyway
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

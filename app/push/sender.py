@@ -10,7 +10,6 @@ import json
 import os
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,22 +91,22 @@ class WebPushSender:
         # One signed VAPID header per push-service origin: (its exp, the headers).
         self._vapid: dict[str, tuple[int, dict[str, str]]] = {}
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
+    def _session(self, origin: str) -> requests.Session:
+        """This thread's session for a push-service origin: its connections are kept alive."""
+        sessions: dict[str, requests.Session] | None = getattr(self._local, "sessions", None)
+        if sessions is None:
+            sessions = self._local.sessions = {}
+        session = sessions.get(origin)
         if session is None:
-            session = self._local.session = requests.Session()
-            # The environment's proxies, read once: with trust_env requests reads the whole
-            # environment twice per request (a fifth of a push's time). NO_PROXY is not
-            # consulted; push services are public hosts.
+            session = sessions[origin] = requests.Session()
+            # The environment (proxies, NO_PROXY, CA bundle) read once per origin: with
+            # trust_env requests reads the whole environment twice per request, a fifth of
+            # a push's time.
             session.trust_env = False
+            session.proxies = requests.utils.get_environ_proxies(origin)
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             if bundle:
                 session.verify = bundle
-            session.proxies = {
-                scheme: url
-                for scheme, url in urllib.request.getproxies().items()
-                if scheme in ("http", "https")
-            }
         return session
 
     def vapid_headers(self, origin: str) -> dict[str, str]:
@@ -123,8 +122,9 @@ class WebPushSender:
 
     def send(self, message: PushMessage) -> SendResult:
         """Encrypt and POST one message with its origin's VAPID header."""
+        origin = endpoint_origin(message.endpoint)
         headers: dict[str, str | int | float] = {
-            **self.vapid_headers(endpoint_origin(message.endpoint)),
+            **self.vapid_headers(origin),
             "Urgency": message.urgency,
         }
         if message.topic:
@@ -140,7 +140,7 @@ class WebPushSender:
                 ttl=message.ttl,
                 headers=headers,
                 timeout=self._timeout,
-                requests_session=self._session(),
+                requests_session=self._session(origin),
             )
         except WebPushException as exc:
             status = exc.status_code
@@ -169,11 +169,13 @@ class RecordingSender:
 
     script: dict[str, list[SendResult]] = field(default_factory=dict)
     sent: list[PushMessage] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def send(self, message: PushMessage) -> SendResult:
-        """Record the message and give the next scripted answer."""
-        self.sent.append(message)
-        answers = self.script.get(message.endpoint)
-        if not answers:
-            return SendResult(201)
-        return answers.pop(0) if len(answers) > 1 else answers[0]
+        """Record the message and give the next scripted answer (from any thread)."""
+        with self._lock:
+            self.sent.append(message)
+            answers = self.script.get(message.endpoint)
+            if not answers:
+                return SendResult(201)
+            return answers.pop(0) if len(answers) > 1 else answers[0]

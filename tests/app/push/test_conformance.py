@@ -12,6 +12,7 @@ from typing import Any
 
 import http_ece
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -202,6 +203,26 @@ def test_each_push_signs_fresh_claims_for_its_own_origin(tmp_path: Path) -> None
                 assert got.conformant, got.problems
                 assert got.claims is not None and got.claims["aud"] == service.origin
                 assert got.payload == {"title": "Hej", "advice_id": "x"}
+
+
+def test_the_environment_s_proxy_and_no_proxy_are_obeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A push goes through HTTP_PROXY unless NO_PROXY names its host (read once per origin)."""
+    key = VapidKey(ec.generate_private_key(ec.SECP256R1()))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    with LocalPushService() as service:
+        browser = service.subscriber()
+        payload = encode_payload({"title": "Hej"})
+        message = PushMessage(
+            browser.endpoint, browser.p256dh, browser.auth, payload, 60, "low", "t"
+        )
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        direct = WebPushSender(key, subject="mailto:drift@egenvard.example", timeout=2)
+        assert direct.send(message).status == 201
+        monkeypatch.delenv("NO_PROXY")
+        proxied = WebPushSender(key, subject="mailto:drift@egenvard.example", timeout=2)
+        refused = proxied.send(message)
+        assert refused.status is None and "Proxy" in refused.error
+        assert len(service.snapshot()) == 1
 
 
 def test_one_vapid_signature_serves_an_origin_for_half_its_lifetime() -> None:

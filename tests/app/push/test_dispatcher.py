@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth.models import ProxyGrant
 from app.config import Settings
 from app.db import transaction
+from app.push import dispatcher as dispatcher_module
 from app.push.dispatcher import (
     DispatchStats,
     backoff_seconds,
@@ -128,6 +129,8 @@ def test_backoff_and_retry_after_arithmetic(push_settings: Settings) -> None:
     assert retry_after_seconds("Fri, 20 Nov 2026 12:01:30 GMT", at) == 90
     assert retry_after_seconds("Fri, 20 Nov 2026 11:00:00 GMT", at) == 0
     assert retry_after_seconds("soon", at) is None and retry_after_seconds(None, at) is None
+    # Digits that are not ASCII digits ("²" is a digit to str.isdigit, not to int()).
+    assert retry_after_seconds("²", at) is None and retry_after_seconds("١٢", at) is None
 
 
 def test_messages_to_a_gone_subscription_are_not_sent_again(
@@ -313,3 +316,40 @@ def test_payloads_fit_one_push_record(title: str) -> None:
     }
     if title == "kort":
         assert fitted == payload
+
+
+def test_an_answer_that_cannot_be_recorded_costs_only_its_own_row(
+    factory: sessionmaker[Session],
+    push_settings: Settings,
+    push_service: LocalPushService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's answers go in one transaction; when that fails (here: one row's update
+    raises), each is recorded alone: the others are sent and final, the one row stays
+    ``sending`` and goes again after its lease."""
+    sender = RecordingSender()
+    with transaction(factory) as session:
+        user, patient = f.user(session, "asta"), f.patient(session, "asta")
+        subs = [f.subscription(session, user, push_service.subscriber()) for _ in range(3)]
+        for n in range(6):
+            f.message(session, subs[n % 3], patient, n)
+    ids = sorted(_rows(factory))
+    broken = ids[2]
+    real = dispatcher_module.repository.finish_claimed
+
+    def finish_claimed(session: Session, message_id: str, token: str, **values: object) -> bool:
+        if message_id == broken:
+            raise RuntimeError("this row cannot be written")
+        return real(session, message_id, token, **values)
+
+    monkeypatch.setattr(dispatcher_module.repository, "finish_claimed", finish_claimed)
+    stats = dispatch(factory, push_settings, f.T0, sender=sender)
+    assert (stats.sent, stats.unrecorded, len(sender.sent)) == (5, 1, 6)
+    rows = _rows(factory)
+    assert rows[broken].status == "sending"
+    assert {rows[i].status for i in ids if i != broken} == {"sent"}
+    assert all(_sub(factory, sub.id).last_success_at is not None for sub in subs)
+
+    monkeypatch.setattr(dispatcher_module.repository, "finish_claimed", real)
+    again = dispatch(factory, push_settings, f.T0 + timedelta(minutes=10), sender=sender)
+    assert again.sent == 1 and _rows(factory)[broken].status == "sent"
