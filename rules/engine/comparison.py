@@ -47,6 +47,14 @@ def compare(reading: ReadingFact, condition: Condition, param: ResolvedParam) ->
     )
 
 
+def holds(reading: ReadingFact, condition: Condition, param: ResolvedParam) -> bool:
+    """Tell whether a condition holds at a reading, as :func:`compare` would, explaining nothing."""
+    if condition.context and not context_matches(reading, condition.context):
+        return False
+    in_unit = value_in(reading, condition.component, param)
+    return in_unit is not None and condition.op.holds(in_unit[0], in_unit[1])
+
+
 def value_in(
     reading: ReadingFact, component: str, param: ResolvedParam
 ) -> tuple[Decimal, Decimal, str] | None:
@@ -147,6 +155,7 @@ __all__ = [
     "compare",
     "conditions_hold",
     "context_matches",
+    "holds",
     "note",
     "number_param",
     "param_json",

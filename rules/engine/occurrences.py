@@ -46,17 +46,17 @@ class ThresholdRun(ReadingRun):
         # same thousands of readings again for each anchor.
         known = self._fires.get(reading.id)
         if known is None:
-            outcome = self.check.outcome(reading, history)
-            known = self._fires[reading.id] = outcome is not None and outcome.held
+            known = self._fires[reading.id] = self.check.holds(reading, history)
         return known
 
     def finding(self, anchor: ReadingFact, history: History) -> Finding | None:
         """Return the finding at an anchor: the flag escalated by occurrences, advice, episode."""
         rule = self.rule
         assert isinstance(rule, ThresholdRule) and isinstance(self.check, ThresholdCheck)
-        outcome = self.check.outcome(anchor, history)
-        if outcome is None or not outcome.held:
+        if not self.fires(anchor, history):
             return None
+        outcome = self.check.outcome(anchor, history)
+        assert outcome is not None and outcome.held
         outcome = replace(
             outcome, computed=dict(outcome.computed), thresholds=dict(outcome.thresholds)
         )

@@ -96,9 +96,10 @@ class ReadingRun(Run):
 
     def finding(self, anchor: ReadingFact, history: History) -> Finding | None:
         """Return the finding at an anchor, or None when the rule does not hold there."""
-        outcome = self.check.outcome(anchor, history)
-        if outcome is None or not outcome.held:
+        if not self.check.holds(anchor, history):
             return None
+        outcome = self.check.outcome(anchor, history)
+        assert outcome is not None and outcome.held
         rule = self.rule
         severity: Severity | None = rule.flag.severity if rule.flag is not None else None
         advice_spec = rule.advice

@@ -23,7 +23,10 @@ from rules.engine.texts import (
     with_unit,
 )
 from rules.facts import ReadingFact
-from rules.language import Match, WindowAggregateFields
+from rules.language import Condition, Match, WindowAggregateFields
+
+# One condition as compared: held, the aggregate, the threshold, their unit and reading type.
+Shown = tuple[Condition, bool, Decimal, Decimal, str, str]
 
 
 class AggregateCheck(Check):
@@ -73,7 +76,7 @@ class AggregateCheck(Check):
             outcome.thresholds[f.min_readings] = param_json(self.params[f.min_readings])
             enough = high - kept >= number_param(self.params, f.min_readings)
         results: list[bool] = []
-        shown_values: dict[str, Decimal] = {}
+        shown: list[Shown] = []
         shown_unit = ""
         type_name = next(iter(self.types)) if len(self.types) == 1 else ""
         for condition in f.conditions:
@@ -87,7 +90,7 @@ class AggregateCheck(Check):
                 held = condition.op.holds(count, threshold)
                 outcome.computed[name] = str(count)
                 outcome.thresholds[condition.param] = param_json(param)
-                reason_value, reason_threshold, unit = count, threshold, ""
+                aggregate, unit = count, ""
             else:
                 in_unit = None
                 if last > first:
@@ -113,32 +116,47 @@ class AggregateCheck(Check):
                     "unit": unit,
                 }
                 type_name = component.rows[first].type
-                reason_value, reason_threshold = shown_pair(
-                    type_name, unit, aggregate, threshold, condition.op
-                )
-                shown_values[condition.component] = reason_value
                 shown_unit = unit
             results.append(held)
-            if held:
-                for lang in LANGUAGES:
-                    label = COMPONENT_NAMES.get(condition.component, {}).get(lang)
-                    what = AGGREGATE_NAMES[f.aggregate][lang]
-                    left = f"{what} {label}" if label else what
-                    outcome.reasons[lang].append(
-                        f"{left} {number_text(reason_value, lang)} {condition.op.symbol} "
-                        f"{with_unit(number_text(reason_threshold, lang), unit, type_name, lang)}"
-                    )
+            shown.append((condition, held, aggregate, threshold, unit, type_name))
         held = any(results) if f.match is Match.any else bool(results) and all(results)
         outcome.held = enough and held
         outcome.used = Listed(series.readings, kept, high)
+        if outcome.held:  # only a firing is explained in words
+            self._explain(outcome, shown, type_name, shown_unit)
+        return outcome
+
+    def _explain(
+        self,
+        outcome: Outcome,
+        shown: list[Shown],
+        type_name: str,
+        shown_unit: str,
+    ) -> None:
+        """Write the reasons and the shown values of a firing outcome, as people read them."""
+        shown_values: dict[str, Decimal] = {}
+        for condition, held, aggregate, threshold, unit, condition_type in shown:
+            if self.fields.aggregate == "count":
+                reason_value, reason_threshold = aggregate, threshold
+            else:
+                reason_value, reason_threshold = shown_pair(
+                    condition_type, unit, aggregate, threshold, condition.op
+                )
+                shown_values[condition.component] = reason_value
+            if not held:
+                continue
+            for lang in LANGUAGES:
+                label = COMPONENT_NAMES.get(condition.component, {}).get(lang)
+                what = AGGREGATE_NAMES[self.fields.aggregate][lang]
+                left = f"{what} {label}" if label else what
+                outcome.reasons[lang].append(
+                    f"{left} {number_text(reason_value, lang)} {condition.op.symbol} "
+                    f"{with_unit(number_text(reason_threshold, lang), unit, condition_type, lang)}"
+                )
         if shown_values:
             outcome.value = {
                 lang: values_text(type_name, shown_values, shown_unit, lang) for lang in LANGUAGES
             }
-        if not enough:
-            for lang in LANGUAGES:
-                outcome.reasons[lang] = []
-        return outcome
 
 
 __all__ = ["AggregateCheck"]

@@ -54,6 +54,13 @@ class Check(ABC):
         """Return how far before and after an anchor the check reads (none: the anchor alone)."""
         return timedelta(0), timedelta(0)
 
+    def holds(self, anchor: ReadingFact, history: History) -> bool:
+        """Tell whether the check holds at an anchor (False when the anchor is not ours)."""
+        # Kinds whose holding is cheaper than its explanation override this: most readings
+        # of a stream do not fire, and only a firing is ever explained.
+        outcome = self.outcome(anchor, history)
+        return outcome is not None and outcome.held
+
     def outcome(self, anchor: ReadingFact, history: History) -> Outcome | None:
         """Return the outcome at an anchor, or None when the anchor is not one of ours."""
         if not self.selects(anchor):

@@ -79,8 +79,7 @@ class CompositeCheck(Check):
         if key not in history.cache:
 
             def holds(index: int) -> bool:
-                result = check.outcome(series.readings[index], history)
-                return result is not None and result.held
+                return check.holds(series.readings[index], history)
 
             history.cache[key] = history.counted(LatestTrue(holds))
         found: LatestTrue = history.cache[key]

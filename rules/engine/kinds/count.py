@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rules.catalogue import decimal_text
 from rules.engine.comparison import Params, number_param, param_json
@@ -35,9 +35,19 @@ class CountCheck(Check):
         """Return how far before (and after) an anchor the check reads."""
         return self.window.reach, timedelta(0)
 
-    def _is_event(self, reading: ReadingFact, history: History) -> bool:
-        event = self.events.outcome(reading, history)
-        return event is not None and event.held
+    def holds(self, anchor: ReadingFact, history: History) -> bool:
+        """Tell whether the anchor is an event and enough events fall in its window."""
+        if not self.events.holds(anchor, history):
+            return False
+        return self._count(anchor, history)[0] >= number_param(self.params, self.fields.min_count)
+
+    def _count(self, anchor: ReadingFact, history: History) -> tuple[int, Listed, datetime]:
+        """Return how many events the anchor's window holds, them, and where it starts."""
+        start = self.window.start(anchor.time, history.tz)
+        series = history.series(self.types, self.context)
+        events, upto = self._events(series, history)
+        low, high = series.span(start, anchor.time)
+        return upto[high] - upto[low], Listed(events, upto[low], upto[high]), start
 
     def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
         f = self.fields
@@ -52,15 +62,11 @@ class CountCheck(Check):
         outcome.used = [anchor]
         if not own.held:
             return outcome
-        start = self.window.start(anchor.time, history.tz)
-        series = history.series(self.types, self.context)
-        events, upto = self._events(series, history)
-        low, high = series.span(start, anchor.time)
-        count = upto[high] - upto[low]
+        count, used, start = self._count(anchor, history)
         outcome.computed["count_in_window"] = str(count)
         outcome.computed["window_start"] = start.isoformat()
         outcome.held = count >= number_param(self.params, f.min_count)
-        outcome.used = Listed(events, upto[low], upto[high])
+        outcome.used = used
         for lang in LANGUAGES:
             times = "gånger" if lang == "sv" else "times"
             outcome.reasons[lang] = [
@@ -76,7 +82,7 @@ class CountCheck(Check):
             events: list[ReadingFact] = []
             upto = [0]
             for reading in series.readings:
-                if self._is_event(reading, history):
+                if self.events.holds(reading, history):
                     events.append(reading)
                 upto.append(len(events))
             history.visit(len(series.readings))
