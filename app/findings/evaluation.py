@@ -94,6 +94,7 @@ def inputs_for(
             set(history_types(plan, library, {f.type for f in touched})),
             min(f.time for f in touched) - reach,
             through(max(f.time for f in touched) + reach),
+            known=new,  # just stored: no need to read them back
         )
     return Inputs(plan, library, new, removed, facts, addressee(session, patient))
 

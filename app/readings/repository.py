@@ -50,15 +50,44 @@ def to_fact(row: ReadingRow) -> ReadingFact:
     )
 
 
+# The columns a fact is made of: a history of thousands reads no more than these.
+_FACT_COLUMNS = [
+    READINGS.c[name]
+    for name in (
+        "id",
+        "type",
+        "time",
+        "values",
+        "unit",
+        "original_values",
+        "original_unit",
+        "end_time",
+        "context",
+    )
+]
+_KNOWN_IN_SQL = 5_000  # beyond this many facts in hand, leave them out in Python instead
+
+
 def counted_facts(
-    session: Session, patient_id: str, types: Collection[str], start: datetime, end: datetime
+    session: Session,
+    patient_id: str,
+    types: Collection[str],
+    start: datetime,
+    end: datetime,
+    *,
+    known: Sequence[ReadingFact] = (),
 ) -> list[ReadingFact]:
-    """Readings that count, of these types, with ``start ≤ time < end``, in time order."""
+    """Readings that count, of these types, with ``start ≤ time < end``, in time order.
+
+    ``known`` are counted readings already in hand (a batch just stored): they are taken as
+    they are instead of being read back and decoded again.
+    """
     if not types:
         return []
     c = READINGS.c
+    wanted = [f for f in known if f.type in types and start <= f.time < end]
     query = (
-        select(READINGS)
+        select(*_FACT_COLUMNS)
         .where(
             c.patient_id == patient_id,
             c.type.in_(sorted(types)),
@@ -69,7 +98,13 @@ def counted_facts(
         )
         .order_by(c.time, c.id)
     )
-    return [to_fact(row) for row in session.execute(query).mappings()]
+    in_hand = {f.id for f in wanted}
+    if in_hand and len(in_hand) <= _KNOWN_IN_SQL:
+        query = query.where(c.id.not_in(in_hand))
+    facts = [to_fact(row) for row in session.execute(query).mappings() if row["id"] not in in_hand]
+    if not wanted:
+        return facts
+    return sorted([*facts, *wanted], key=lambda f: (f.time, f.id))
 
 
 def times_of(session: Session, reading_ids: Sequence[str], type_: str) -> list[datetime]:

@@ -30,6 +30,7 @@ from app.web.sessions import (
     csrf_token,
     csrf_valid,
 )
+from rules.catalogue import display_unit
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 MAX_FORM_BYTES = 64 * 1024  # a note is at most 2,000 characters: no page sends more
@@ -101,6 +102,7 @@ def render(
         "num": lambda value: texts.number(value, lang),
         "shown": lambda value: texts.shown(value, lang),
         "reading_type": lambda value: texts.reading_type(value, lang),
+        "unit": lambda value: display_unit(value) if value else "",  # mm[Hg] as mmHg
         "csrf_token": csrf_token(_key(request), ws.sid),
         "csrf_field": CSRF_FIELD,
         "path": request.url.path,

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.app.factories import batch, scalar
+from tests.app.factories import batch, bp, scalar
 from tests.app.web.conftest import IN_CHROMIUM
 from tests.live import LiveServer
 
@@ -262,6 +262,27 @@ def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
             assert _no_sideways_scroll(page), f"{name} scrolls sideways at {label}"
             if label == "375px":
                 audit.check(page, f"{name} at 375 px")
+
+    # A home mean over a dense week: the flag page lists the latest 100 and says of how many.
+    week = [bp(150, 95, minutes_ago=60 + i * 60) for i in range(140)]  # hourly, ~6 days
+    synced = httpx.post(
+        f"{live.base}/v1/patients/me/sync", json=batch(*week), headers=live.token("allan")
+    )
+    assert synced.status_code == 200, synced.text
+    flags = httpx.get(f"{live.base}/v1/flags", headers=live.token("eva")).json()["items"]
+    (mean,) = [f for f in flags if f["rule"]["id"] == "bp-home-mean-high"]
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(f"{live.base}/vard/flags/{mean['id']}")
+        caption = page.locator("table caption")
+        assert caption.is_visible()
+        assert caption.inner_text().endswith(" mätvärden som regeln räknade med."), label
+        assert "De senaste 100 av " in caption.inner_text()
+        assert page.locator("table tbody tr").count() == 100
+        assert "mm[Hg]" not in page.inner_text("main")  # units as people write them: mmHg
+        assert _no_sideways_scroll(page), f"the dense flag scrolls sideways at {label}"
+        audit.check(page, f"dense flag at {label}")
+        page.screenshot(path=str(shots / f"flag-dense-{label}.png"), full_page=label != "desktop")
     context.close()
 
     # Gunilla's CGM (Dr Olof's patient): a day of 288 points and 90 days, timed end to end.
