@@ -1,14 +1,16 @@
-"""Rule-engine benchmark through the service (issue 4 §8), on a real SQLite database.
+"""Rule-engine benchmark through the service (issue 4 §8, issue 17 §3), on SQLite and on a
+throwaway PostgreSQL cluster.
 
 1. Incremental evaluation cost per new reading — ingest, the window query, evaluation,
    recording — with 1,000 versus 1,000,000 readings of the patient's history in the
    database. The ratio must stay ≤ 1.5: the windows are read through the
-   (patient, type, time) index, so the cost follows the batch and the windows.
+   (patient, type, time) index, and only as far as the rules of the new readings' types
+   reach, so the cost follows the batch and the windows.
 2. The pure core's figures from bench/rules_core.py: the same ratio without a database,
    backtest throughput versus the incremental path, and the alert burden of the default
    library on the sample personas.
 
-    .venv/bin/python bench/rules.py [--quick]
+    .venv/bin/python bench/rules.py [--quick] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from app.readings.models import Reading, Source  # noqa: E402
 from bench import rules_core  # noqa: E402
 from bench.ingest import fresh_database, seed_people  # noqa: E402
 from sync.wire import SourceIn  # noqa: E402
+from tests import pg  # noqa: E402
 
 NEW_READINGS = 300
 
@@ -77,9 +80,11 @@ def _history_rows(
     return rows
 
 
-def incremental_cost(history: int, workdir: Path) -> float:
+def incremental_cost(
+    history: int, workdir: Path, backend: str = "sqlite", cluster: pg.Cluster | None = None
+) -> float:
     """Seconds per new reading, ingested in batches of 10, over ``history`` old readings."""
-    url = fresh_database("sqlite", None, workdir)
+    url = fresh_database(backend, cluster, workdir)
     seed_people(url, workdir)
     settings = Settings(var_dir=workdir, database_url=url, environment="development")
     factory = make_sessionmaker(make_engine(url))
@@ -134,16 +139,32 @@ def main() -> None:
     """Run the rule-engine bench and print the costs and their ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100,000 instead of 1,000,000")
+    parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     big = 100_000 if args.quick else 1_000_000
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-rules-"))
-    small_cost = incremental_cost(1_000, workdir)
-    big_cost = incremental_cost(big, workdir)
-    print(
-        f"service path (SQLite): {small_cost * 1000:.2f} ms/reading with 1,000 readings of "
-        f"history, {big_cost * 1000:.2f} ms with {big:,}: ratio {big_cost / small_cost:.2f} "
-        f"(must be ≤ 1.5)"
-    )
+    backends = args.backends.split(",")
+    cluster = None
+    if "postgresql" in backends:
+        bin_dir = pg.find_bin_dir()
+        if bin_dir is None:
+            print("no PostgreSQL binaries: PostgreSQL skipped")
+            backends.remove("postgresql")
+        else:
+            cluster = pg.start(bin_dir)
+    try:
+        for backend in backends:
+            small_cost = incremental_cost(1_000, workdir, backend, cluster)
+            big_cost = incremental_cost(big, workdir, backend, cluster)
+            print(
+                f"service path ({backend}): {small_cost * 1000:.2f} ms/reading with 1,000 "
+                f"readings of history, {big_cost * 1000:.2f} ms with {big:,}: "
+                f"ratio {big_cost / small_cost:.2f} (must be ≤ 1.5)",
+                flush=True,
+            )
+    finally:
+        if cluster is not None:
+            cluster.stop()
     rules_core.main(["--quick"] if args.quick else [])
 
 

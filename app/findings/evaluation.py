@@ -87,7 +87,7 @@ def inputs_for(
     facts: list[ReadingFact] = []
     if touched:
         # Every anchor whose window a touched reading is in: both edges included.
-        reach = lookback(plan, library)
+        reach = lookback(plan, library, {f.type for f in touched})
         facts = counted_facts(
             session,
             patient.id,

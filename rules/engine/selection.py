@@ -96,16 +96,21 @@ def reading_runs(
     return [run for run in plan_runs(plan, library, addressee) if isinstance(run, ReadingRun)]
 
 
-def lookback(plan: PlanSpec, library: RuleLibrary) -> timedelta:
+def lookback(plan: PlanSpec, library: RuleLibrary, types: Iterable[str] | None = None) -> timedelta:
     """Return how far on BOTH sides of the new readings the evaluation must see.
 
     Load the readings in ``[earliest new − lookback, latest new + lookback]``: that covers
     the window of every new reading and of every later (or, for occurrence counts,
     earlier) anchor whose window a new reading falls into, which :func:`evaluate_run`
-    re-evaluates.
+    re-evaluates. With ``types`` (those of the new readings), only the rules that read
+    them count: :func:`evaluate_run` evaluates no other, so a blood pressure does not load
+    the fortnight a glucose rule of the same plan needs.
     """
+    wanted = None if types is None else set(types)
     longest = timedelta(0)
     for run in reading_runs(plan, library):
+        if wanted is not None and not wanted.intersection(run.rule.types):
+            continue
         back, fwd = run.reach()
         longest = max(longest, back + fwd)
     return longest

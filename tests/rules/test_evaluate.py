@@ -413,6 +413,18 @@ def test_lookback_covers_the_longest_window_both_ways() -> None:
     assert lookback(plan("missing-readings", "cgm-tir-low"), LIBRARY) == days(0)
 
 
+def test_lookback_for_some_types_counts_only_the_rules_that_read_them() -> None:
+    both = plan("bp-home-mean-high", "glucose-low")
+    assert lookback(both, LIBRARY, {"blood_pressure"}) == days(7) + timedelta(hours=2)
+    assert lookback(both, LIBRARY, {"cgm_glucose"}) == days(14)
+    assert lookback(both, LIBRARY, {"blood_pressure", "glucose"}) == days(14)
+    assert lookback(both, LIBRARY, {"weight"}) == days(0)
+    # A composite reads its parts' types: a weight reaches as far as the whole rule.
+    assert lookback(plan("hf-weight-and-breathlessness"), LIBRARY, {"weight"}) == timedelta(
+        hours=96
+    )
+
+
 def test_history_types_follow_the_rules() -> None:
     reading_rules = [r.id for r in LIBRARY.rules if not r.time_based]
     assert history_types(plan(*reading_rules), LIBRARY, ["cgm_glucose"]) == {

@@ -16,7 +16,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.engine import EvaluationRun, Finding, evaluate, evaluate_run, lookback
+from rules.engine import EvaluationRun, Finding, evaluate, evaluate_run, history_types, lookback
 from rules.facts import ReadingFact
 from rules.language import READING_KINDS, load_library
 from rules.plan import PlanSpec
@@ -118,12 +118,16 @@ def _apply(state: dict[tuple[str, str], Finding], run: EvaluationRun) -> None:
 
 
 def _loaded(
-    seen: Sequence[ReadingFact], around: Sequence[ReadingFact], reach: timedelta
+    plan_spec: PlanSpec, seen: Sequence[ReadingFact], around: Sequence[ReadingFact]
 ) -> list[ReadingFact]:
-    """What the app loads: readings within ``lookback`` of the batch."""
+    """What the app loads: readings of the types the batch's rules read, within the
+    lookback of those rules around the batch."""
+    touched = {r.type for r in around}
+    types = history_types(plan_spec, LIBRARY, touched)
+    reach = lookback(plan_spec, LIBRARY, touched)
     start = min(r.time for r in around) - reach
     end = max(r.time for r in around) + reach
-    return [r for r in seen if start <= r.time <= end]
+    return [r for r in seen if r.type in types and start <= r.time <= end]
 
 
 def _one_shot(
@@ -142,7 +146,6 @@ def test_batches_in_any_order_equal_one_shot(
 ) -> None:
     readings, assignment, order, removed = history
     plan_spec = PLANS[plan_index]
-    reach = lookback(plan_spec, LIBRARY)
     state: dict[tuple[str, str], Finding] = {}
     seen: list[ReadingFact] = []
     for batch_index in order:
@@ -150,7 +153,7 @@ def test_batches_in_any_order_equal_one_shot(
         if not batch:
             continue
         seen += batch
-        loaded = _loaded(seen, batch, reach)
+        loaded = _loaded(plan_spec, seen, batch)
         run = evaluate_run(
             plan_spec, loaded, new_reading_ids={r.id for r in batch}, now=START, library=LIBRARY
         )
@@ -168,7 +171,7 @@ def test_batches_in_any_order_equal_one_shot(
         kept = [r for r in readings if r.id not in removed]
         run = evaluate_run(
             plan_spec,
-            _loaded(kept, gone, reach),
+            _loaded(plan_spec, kept, gone),
             new_reading_ids=(),
             now=START,
             library=LIBRARY,
