@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.auth.tokens import mint_token  # noqa: E402
 from app.config import Settings  # noqa: E402
+from bench import cluster_for  # noqa: E402
 from bench.ingest import count_readings, fresh_database, seed_people, serve  # noqa: E402
-from tests import pg  # noqa: E402
 from tests.apple_health_export import HEAD, TAIL, WATCH_DEVICE, blood_pressure, record  # noqa: E402
 
 RSS_BOUND_MIB = 300
@@ -234,14 +234,7 @@ def main() -> None:
     )
 
     backends = args.backends.split(",")
-    cluster = None
-    if "postgresql" in backends:
-        bin_dir = pg.find_bin_dir()
-        if bin_dir is None:
-            print("no PostgreSQL binaries: PostgreSQL skipped")
-            backends.remove("postgresql")
-        else:
-            cluster = pg.start(bin_dir)
+    cluster = cluster_for(backends)
     failed = False
     try:
         for backend in backends:

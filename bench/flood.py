@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.auth.tokens import mint_token  # noqa: E402
 from app.config import Settings  # noqa: E402
+from bench import cluster_for  # noqa: E402
 from bench.ingest import fresh_database, seed_people, serve  # noqa: E402
-from tests import pg  # noqa: E402
 
 
 def _victim(base: str, token: str, count: int) -> list[float]:
@@ -99,9 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-flood-"))
     backends = args.backends.split(",")
-    cluster = (
-        pg.start(pg.find_bin_dir()) if "postgresql" in backends and pg.find_bin_dir() else None
-    )
+    cluster = cluster_for(backends)
     try:
         for backend in backends:
             if backend == "postgresql" and cluster is None:

@@ -38,6 +38,7 @@ from app.config import Settings  # noqa: E402
 from app.db import make_engine, make_sessionmaker, new_id, transaction  # noqa: E402
 from app.patients.models import Patient  # noqa: E402
 from app.readings.models import Reading, Source  # noqa: E402
+from bench import cluster_for  # noqa: E402
 from sync.normalise import NormalisedReading, normalise_reading  # noqa: E402
 from tests import pg  # noqa: E402
 
@@ -260,14 +261,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-"))
     backends = args.backends.split(",")
-    cluster = None
-    if "postgresql" in backends:
-        bin_dir = pg.find_bin_dir()
-        if bin_dir is None:
-            print("no PostgreSQL binaries: PostgreSQL skipped")
-            backends.remove("postgresql")
-        else:
-            cluster = pg.start(bin_dir)
+    cluster = cluster_for(backends)
     print(
         f"{'database':<11} {'batch':>6} {'readings':>9} {'e2e r/s':>9} {'raw r/s':>10} "
         f"{'ratio':>7}  stored==acked"

@@ -49,6 +49,7 @@ from app.push import service as push_service  # noqa: E402
 from app.push.models import FINAL_STATUSES, OutboxMessage, PushSubscription  # noqa: E402
 from app.push.sender import VAPID_EXP_SECONDS, encode_payload, endpoint_origin  # noqa: E402
 from app.push.vapid import VapidKey  # noqa: E402
+from bench import cluster_for  # noqa: E402
 from bench.ingest import fresh_database  # noqa: E402
 from tests import pg  # noqa: E402
 from tests.app.push.push_service import LocalPushService, Subscriber  # noqa: E402
@@ -206,14 +207,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    cluster = None
-    if "postgresql" in backends:
-        bin_dir = pg.find_bin_dir()
-        if bin_dir is None:
-            print("no PostgreSQL binaries: PostgreSQL skipped")
-            backends.remove("postgresql")
-        else:
-            cluster = pg.start(bin_dir)
+    cluster = cluster_for(backends)
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-push-"))
     service = LocalPushService(verify=False)
     try:

@@ -36,9 +36,9 @@ from app.config import Settings  # noqa: E402
 from app.db import make_engine, make_sessionmaker, transaction  # noqa: E402
 from app.ingest import pipeline  # noqa: E402
 from app.patients.models import Patient  # noqa: E402
+from bench import cluster_for  # noqa: E402
 from bench.ingest import fresh_database, seed_people  # noqa: E402
 from sync.wire import SourceIn  # noqa: E402
-from tests import pg  # noqa: E402
 
 BATCH = 1000
 SOURCE = SourceIn(id="bench-cuff", kind="app", name="Bench", version="1")
@@ -126,11 +126,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        cluster = None
         backends = args.backends.split(",")
-        if "postgresql" in backends:
-            bin_dir = pg.find_bin_dir()
-            cluster = pg.start(bin_dir) if bin_dir is not None else None
+        cluster = cluster_for(backends)
         try:
             for backend in backends:
                 if backend == "postgresql" and cluster is None:

@@ -35,7 +35,7 @@ from app.db import make_engine, make_sessionmaker, new_id, transaction  # noqa: 
 from app.ingest import pipeline as ingest_pipeline  # noqa: E402
 from app.patients.models import Patient  # noqa: E402
 from app.readings.models import Reading, Source  # noqa: E402
-from bench import rules_core  # noqa: E402
+from bench import cluster_for, rules_core  # noqa: E402
 from bench.ingest import fresh_database, seed_people  # noqa: E402
 from sync.wire import SourceIn  # noqa: E402
 from tests import pg  # noqa: E402
@@ -144,14 +144,7 @@ def main() -> None:
     big = 100_000 if args.quick else 1_000_000
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-rules-"))
     backends = args.backends.split(",")
-    cluster = None
-    if "postgresql" in backends:
-        bin_dir = pg.find_bin_dir()
-        if bin_dir is None:
-            print("no PostgreSQL binaries: PostgreSQL skipped")
-            backends.remove("postgresql")
-        else:
-            cluster = pg.start(bin_dir)
+    cluster = cluster_for(backends)
     try:
         for backend in backends:
             small_cost = incremental_cost(1_000, workdir, backend, cluster)
