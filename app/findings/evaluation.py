@@ -16,7 +16,7 @@ enrolled that has one), else a generic "din vårdcentral eller ditt vårdteam".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.feed import service as feed
+from app.findings import repository as findings_repository
 from app.findings import service as findings_service
 from app.findings import unrunnable
-from app.findings.models import Advice
+from app.findings.models import Advice, EvaluationStatus
 from app.findings.outgoing import Outgoing, publish
 from app.patients.models import Patient
 from app.plans import contact as plans_contact
@@ -35,6 +36,7 @@ from app.readings.repository import counted_facts, through
 from rules.advice import Addressee, first_name
 from rules.engine import (
     EvaluationRun,
+    Recorded,
     due_lookback,
     evaluate_due_run,
     evaluate_run,
@@ -99,8 +101,13 @@ def inputs_for(
     return Inputs(plan, library, new, removed, facts, addressee(session, patient))
 
 
-def evaluate(inputs: Inputs, *, tz: str, now: datetime) -> EvaluationRun | None:
-    """Run the rules on the loaded readings (pure); None when nothing ruled was touched."""
+def evaluate(
+    inputs: Inputs, *, tz: str, now: datetime, recorded: Recorded | None = None
+) -> EvaluationRun | None:
+    """Run the rules on the loaded readings; None when nothing ruled was touched.
+
+    ``recorded`` (see :func:`fired_before`) spares re-explaining the firings already recorded.
+    """
     if not inputs.new and not inputs.removed:
         return None
     return evaluate_run(
@@ -112,7 +119,20 @@ def evaluate(inputs: Inputs, *, tz: str, now: datetime) -> EvaluationRun | None:
         tz=tz,
         removed=inputs.removed,
         addressee=inputs.addressee,
+        recorded=recorded,
     )
+
+
+def fired_before(session: Session, patient: Patient, inputs: Inputs) -> Recorded:
+    """Which evaluation keys already fired under the plan's version, for :func:`evaluate`."""
+
+    def recorded(keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        states = findings_repository.evaluation_states(
+            session, patient.id, inputs.plan.version, set(keys)
+        )
+        return {key for key, (_, status) in states.items() if status == EvaluationStatus.FIRED}
+
+    return recorded
 
 
 def record(
@@ -139,6 +159,7 @@ def record(
         plan_version=inputs.plan.version,
         findings=run.findings,
         evaluated=run.evaluated,
+        still_firing=run.still_firing,
         now=now,
         out=out,
     )
@@ -190,6 +211,7 @@ def run_due_for_patient(
         plan_version=plan.version,
         findings=run.findings,
         evaluated=run.evaluated,
+        still_firing=run.still_firing,
         now=now,
         out=out,
     )

@@ -64,6 +64,7 @@ def record(
     now: datetime,
     out: Outgoing,
     evaluated: Collection[tuple[str, str]] = (),
+    still_firing: Collection[tuple[str, str]] = (),
 ) -> list[Advice]:
     """Store each new firing as an evaluation; raise advice and open or extend flags.
 
@@ -72,10 +73,11 @@ def record(
     Idempotent: a (rule, anchor) already recorded under this plan version is not recorded
     again, so re-evaluating a window after late data, or two workers running the same due
     rules, never repeat advice or flags. A key in ``evaluated`` that fired before and does
-    not fire now is retracted (the flag it raised stays for the team to resolve).
+    not fire now is retracted (the flag it raised stays for the team to resolve). A key in
+    ``still_firing`` was recorded as fired and still fires: nothing to do.
     """
     created: list[Advice] = []
-    keys = {f.key for f in findings} | set(evaluated)
+    keys = {f.key for f in findings} | (set(evaluated) - set(still_firing))
     states = repository.evaluation_states(session, patient.id, plan_version, keys)
     fired_now = {f.key for f in findings}
     retracted = [

@@ -147,7 +147,7 @@ reading against one parameter), :mod:`~rules.engine.days` (zones, local days),
 from rules.engine.days import DEFAULT_TZ, local_day_start
 from rules.engine.due import due_anchors, due_lookback, evaluate_due, evaluate_due_run
 from rules.engine.episodes import EPISODE_LOOKBACK
-from rules.engine.evaluation import evaluate, evaluate_run
+from rules.engine.evaluation import Recorded, evaluate, evaluate_run
 from rules.engine.findings import AdviceText, EvaluationRun, Finding, anchor_key, explanation_json
 from rules.engine.missing_data import SCHEDULE_INTERVAL_DAYS, reminder_order
 from rules.engine.selection import (
@@ -175,6 +175,7 @@ __all__ = [
     "evaluate_due",
     "evaluate_due_run",
     "evaluate_run",
+    "Recorded",
     "explanation_json",
     "history_types",
     "local_day_start",

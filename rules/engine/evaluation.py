@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
@@ -11,10 +11,14 @@ from rules.catalogue import spec_for
 from rules.engine.days import DEFAULT_TZ, zone_of
 from rules.engine.findings import EvaluationRun, Finding
 from rules.engine.history import History
+from rules.engine.runs import ReadingRun
 from rules.engine.selection import reading_runs
 from rules.facts import ReadingFact
 from rules.language import Rule, RuleLibrary, RuleMode, load_library
 from rules.plan import PlanSpec
+
+# Given evaluation keys (rule id, anchor), return those whose firing is already recorded.
+Recorded = Callable[[Collection[tuple[str, str]]], Collection[tuple[str, str]]]
 
 
 def unique_readings(readings: Iterable[ReadingFact]) -> list[ReadingFact]:
@@ -37,6 +41,7 @@ def evaluate_run(
     tz: str | tzinfo = DEFAULT_TZ,
     removed: Sequence[ReadingFact] = (),
     addressee: Addressee | None = None,
+    recorded: Recorded | None = None,
 ) -> EvaluationRun:
     """Evaluate the new readings and every anchor whose window they (or ``removed``) touch.
 
@@ -44,6 +49,9 @@ def evaluate_run(
     ``readings``; their own evaluations are reported as evaluated and not firing, and the
     anchors around them are re-evaluated. ``addressee`` names the patient and the care
     contact advice tells them to call (default: the plan's contact, :func:`plan_addressee`).
+    ``recorded`` tells which re-evaluated keys fired before: where such a key still fires it
+    goes to ``still_firing`` without a finding, since a recorded firing is never recorded
+    again (a late reading in a dense week would otherwise explain thousands of windows).
     """
     del now  # reading-anchored rules are a function of the readings alone
     return _evaluate_readings(
@@ -55,6 +63,7 @@ def evaluate_run(
         removed,
         around=True,
         addressee=addressee,
+        recorded=recorded,
     )
 
 
@@ -68,6 +77,7 @@ def _evaluate_readings(
     *,
     around: bool,
     addressee: Addressee | None = None,
+    recorded: Recorded | None = None,
 ) -> EvaluationRun:
     """Evaluate the new readings, and (``around``) the anchors whose windows they touch."""
     library = load_library() if library is None else library
@@ -96,23 +106,55 @@ def _evaluate_readings(
             for other in history.between(run.rule.types, start, end):
                 if other.id not in targets and run.anchors(other) and run.may_fire(other, history):
                     targets[other.id] = other
+    ordered_targets = sorted(targets.values(), key=lambda r: (r.time, r.id))
+    fired_before = _recorded_around(runs, ordered_targets, new_ids, recorded)
     by_anchor: dict[str, list[Finding]] = {}
+    still: dict[str, list[tuple[str, RuleMode]]] = {}  # per anchor: rules still firing
     # In time order: the moving windows of the indexes then only move forward.
-    for anchor in sorted(targets.values(), key=lambda r: (r.time, r.id)):
+    for anchor in ordered_targets:
         for run in runs:
             if not run.anchors(anchor):
                 continue
-            evaluated.add((run.rule.id, anchor.id))
+            key = (run.rule.id, anchor.id)
+            evaluated.add(key)
+            if key in fired_before:
+                if run.holds(anchor, history):
+                    still.setdefault(anchor.id, []).append((run.rule.id, run.mode))
+                continue
             finding = run.finding(anchor, history)
             if finding is not None:
                 by_anchor.setdefault(anchor.id, []).append(finding)
     findings: list[Finding] = []
     for anchor_id in sorted(by_anchor, key=lambda i: (targets[i].time, i)):
         fired = sorted(by_anchor[anchor_id], key=lambda f: f.rule_id)
-        findings.extend(_apply_supersession(fired, library))
+        findings.extend(_apply_supersession(fired, library, still.get(anchor_id, ())))
     return EvaluationRun(
-        findings=tuple(findings), evaluated=frozenset(evaluated), visits=history.visits
+        findings=tuple(findings),
+        evaluated=frozenset(evaluated),
+        still_firing=frozenset(
+            (rule_id, anchor_id) for anchor_id, rules in still.items() for rule_id, _ in rules
+        ),
+        visits=history.visits,
     )
+
+
+def _recorded_around(
+    runs: Sequence[ReadingRun],
+    anchors: Sequence[ReadingFact],
+    new_ids: frozenset[str],
+    recorded: Recorded | None,
+) -> frozenset[tuple[str, str]]:
+    """Return the keys of the re-evaluated (not new) anchors whose firing is recorded."""
+    if recorded is None:
+        return frozenset()
+    keys = [
+        (run.rule.id, anchor.id)
+        for anchor in anchors
+        if anchor.id not in new_ids
+        for run in runs
+        if run.anchors(anchor)
+    ]
+    return frozenset(recorded(keys)) if keys else frozenset()
 
 
 def _merged(spans: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -150,15 +192,24 @@ def evaluate(
     return list(run.findings)
 
 
-def _apply_supersession(fired: list[Finding], library: RuleLibrary) -> list[Finding]:
-    """Take advice and flag from findings an active, superseding finding speaks for."""
+def _apply_supersession(
+    fired: list[Finding],
+    library: RuleLibrary,
+    also_firing: Iterable[tuple[str, RuleMode]] = (),
+) -> list[Finding]:
+    """Take advice and flag from findings an active, superseding firing speaks for.
+
+    ``also_firing`` are the rules (and modes) that fire at the same anchor without a finding
+    (their firing is recorded already): they speak for others all the same.
+    """
     speaker: dict[str, str] = {}
-    for finding in fired:
-        rule: Rule | None = library.get(finding.rule_id)
-        if rule is None or finding.mode != RuleMode.active:
+    firing = sorted([*((f.rule_id, f.mode) for f in fired), *also_firing])
+    for rule_id, mode in firing:
+        rule: Rule | None = library.get(rule_id)
+        if rule is None or mode != RuleMode.active:
             continue
         for other in rule.supersedes:
-            speaker.setdefault(other, finding.rule_id)
+            speaker.setdefault(other, rule_id)
     return [
         replace(f, advice=None, flag_severity=None, superseded_by=speaker[f.rule_id])
         if f.rule_id in speaker

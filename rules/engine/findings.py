@@ -152,6 +152,9 @@ class EvaluationRun:
 
     findings: tuple[Finding, ...]
     evaluated: frozenset[tuple[str, str]]
+    # Evaluated keys whose firing was recorded before and still holds: checked, not explained
+    # again (see ``recorded`` of evaluate_run). They fire, so they are not retracted.
+    still_firing: frozenset[tuple[str, str]] = frozenset()
     # The readings the evaluation looked at (not counting those its findings list): its
     # work, which tests keep linear in the readings given (a removed CGM reading must not
     # cost a scan of each anchor's window).
@@ -159,7 +162,7 @@ class EvaluationRun:
 
     def retracted(self, fired_before: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         """Return the earlier firings (keys) this run evaluated and found no longer firing."""
-        fired = {f.key for f in self.findings}
+        fired = {f.key for f in self.findings} | self.still_firing
         return frozenset(k for k in fired_before if k in self.evaluated and k not in fired)
 
 

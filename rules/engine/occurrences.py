@@ -49,6 +49,10 @@ class ThresholdRun(ReadingRun):
             known = self._fires[reading.id] = self.check.holds(reading, history)
         return known
 
+    def holds(self, anchor: ReadingFact, history: History) -> bool:
+        """Tell whether the threshold fires at an anchor (its flag may count occurrences)."""
+        return self.fires(anchor, history)
+
     def finding(self, anchor: ReadingFact, history: History) -> Finding | None:
         """Return the finding at an anchor: the flag escalated by occurrences, advice, episode."""
         rule = self.rule

@@ -94,9 +94,13 @@ class ReadingRun(Run):
         """Tell whether re-evaluating an old anchor could find a firing there."""
         return True
 
+    def holds(self, anchor: ReadingFact, history: History) -> bool:
+        """Tell whether the rule fires at an anchor (a finding there), explaining nothing."""
+        return self.check.holds(anchor, history)
+
     def finding(self, anchor: ReadingFact, history: History) -> Finding | None:
         """Return the finding at an anchor, or None when the rule does not hold there."""
-        if not self.check.holds(anchor, history):
+        if not self.holds(anchor, history):
             return None
         outcome = self.check.outcome(anchor, history)
         assert outcome is not None and outcome.held

@@ -157,6 +157,7 @@ def test_batches_in_any_order_equal_one_shot(
         run = evaluate_run(
             plan_spec, loaded, new_reading_ids={r.id for r in batch}, now=START, library=LIBRARY
         )
+        _same_with_recorded(run, set(state), plan_spec, loaded, batch, ())
         _apply(state, run)
         # evaluate() gives exactly the run's findings at the new readings.
         new = evaluate(
@@ -177,8 +178,38 @@ def test_batches_in_any_order_equal_one_shot(
             library=LIBRARY,
             removed=gone,
         )
+        _same_with_recorded(run, set(state), plan_spec, _loaded(plan_spec, kept, gone), [], gone)
         _apply(state, run)
         assert state == _one_shot(plan_spec, kept)
+
+
+def _same_with_recorded(
+    run: EvaluationRun,
+    fired_before: set[tuple[str, str]],
+    plan_spec: PlanSpec,
+    loaded: list[ReadingFact],
+    batch: Sequence[ReadingFact],
+    removed: Sequence[ReadingFact],
+) -> None:
+    """Told what fired before, the run checks those keys without finding them again: the
+    same keys fire, and every other finding is the one the full run made."""
+    lazy = evaluate_run(
+        plan_spec,
+        loaded,
+        new_reading_ids={r.id for r in batch},
+        now=START,
+        library=LIBRARY,
+        removed=removed,
+        recorded=lambda keys: {k for k in keys if k in fired_before},
+    )
+    full = {f.key: f for f in run.findings}
+    assert lazy.evaluated == run.evaluated
+    assert lazy.still_firing <= fired_before
+    assert {f.key for f in lazy.findings} | lazy.still_firing == set(full)
+    assert {f.key: f for f in lazy.findings} == {
+        k: f for k, f in full.items() if k not in lazy.still_firing
+    }
+    assert lazy.retracted(fired_before) == run.retracted(fired_before)
 
 
 def test_a_late_low_reading_retracts_the_mean() -> None:
@@ -272,3 +303,31 @@ def test_due_batches_in_any_order_equal_one_shot(
     )
     expected = {f.key: f for f in everything.findings if f.anchor_time > min(r.time for r in seen)}
     assert {k: v for k, v in state.items() if v.anchor_time > min(r.time for r in seen)} == expected
+
+
+def test_a_recorded_firing_still_speaks_for_the_rule_it_supersedes() -> None:
+    """A late weight makes weight-gain-hf fire at an anchor where hf-weight-gain-week fired
+    before: told that firing is recorded, the run checks it without a finding, and the new
+    weight-gain-hf finding is still spoken for (no advice, no flag of its own)."""
+    p = plan("hf-weight-gain-week", "weight-gain-hf")
+    week = [reading("weight", "80.0", "kg", at=local(d), reading_id=f"w{d}") for d in range(3)]
+    anchor = reading("weight", "83.0", "kg", at=local(8), reading_id="a")
+    first = evaluate_run(p, [*week, anchor], new_reading_ids={"a"}, now=START, library=LIBRARY)
+    assert {f.key for f in first.findings} == {("hf-weight-gain-week", "a")}
+    late = reading("weight", "80.5", "kg", at=local(7), reading_id="late")
+    readings = [*week, late, anchor]
+    full = evaluate_run(p, readings, new_reading_ids={"late"}, now=START, library=LIBRARY)
+    lazy = evaluate_run(
+        p,
+        readings,
+        new_reading_ids={"late"},
+        now=START,
+        library=LIBRARY,
+        recorded=lambda keys: {k for k in keys if k in {f.key for f in first.findings}},
+    )
+    assert lazy.still_firing == {("hf-weight-gain-week", "a")}
+    (gain,) = lazy.findings
+    assert gain.key == ("weight-gain-hf", "a")
+    assert gain.superseded_by == "hf-weight-gain-week"
+    assert gain.advice is None and gain.flag_severity is None
+    assert gain == next(f for f in full.findings if f.key == gain.key)
