@@ -42,6 +42,8 @@ from bench import cluster_for  # noqa: E402
 from sync.normalise import NormalisedReading, normalise_reading  # noqa: E402
 from tests import pg  # noqa: E402
 
+RSS_BOUND_MIB = 300  # one API process with 1,000-reading batches from four connections
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -234,6 +236,14 @@ def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[s
     raise RuntimeError("server did not start")
 
 
+def _peak_rss_mib(pid: int) -> float:
+    """The server process's peak resident memory so far (Linux ``VmHWM``), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc: peak memory is measured on Linux only")
+
+
 def count_readings(url: str) -> int:
     """How many readings the database holds."""
     from sqlalchemy import func, select
@@ -256,6 +266,12 @@ def main() -> None:
         help="readings for the 10-reading batches (they are slow by nature)",
     )
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument(
+        "--rss-bound-mib",
+        type=int,
+        default=RSS_BOUND_MIB,
+        help="the server's peak resident memory must stay under this (issue 17 §7)",
+    )
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
 
@@ -281,6 +297,7 @@ def main() -> None:
                     seconds, acked, errors = load(
                         base, token, readings, batch_size, args.connections
                     )
+                    peak_mib = _peak_rss_mib(process.pid)
                 finally:
                     process.send_signal(signal.SIGTERM)
                     process.wait(timeout=30)
@@ -291,7 +308,9 @@ def main() -> None:
                 print(
                     f"{backend:<11} {batch_size:>6} {count:>9} {e2e_rate:>9.0f} "
                     f"{raw_rate:>10.0f} {e2e_rate / raw_rate:>7.1%}  "
-                    f"{stored == acked} (errors={errors})",
+                    f"{stored == acked} (errors={errors})  server peak RSS {peak_mib:.0f} MiB "
+                    f"(bound {args.rss_bound_mib} MiB: "
+                    f"{'ok' if peak_mib <= args.rss_bound_mib else 'OVER'})",
                     flush=True,
                 )
     finally:

@@ -99,10 +99,13 @@ def run(url: str, workdir: Path, history: int) -> tuple[float, float]:
             now=now,
         )
     sync_s = time.perf_counter() - started
-    middle = sorted(
-        (r for r in answer.results if r.get("status") == "created"),
-        key=lambda r: str(r["id"]),
-    )[len(late) // 2]["id"]
+    # The reading in the middle of the week (by time, so every run deletes alike): the
+    # anchors of the half week after it hold it in their windows.
+    by_client = {r["client_id"]: r for r in answer.results if r.get("status") == "created"}
+    in_time = sorted(
+        (item for item in late if item["client_id"] in by_client), key=lambda i: i["time"]
+    )
+    middle = by_client[in_time[len(in_time) // 2]["client_id"]]["id"]
     started = time.perf_counter()
     with transaction(factory) as session:
         pipeline.delete_reading(

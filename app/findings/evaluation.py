@@ -160,6 +160,7 @@ def record(
         findings=run.findings,
         evaluated=run.evaluated,
         still_firing=run.still_firing,
+        unfired_before=run.unfired_before,
         now=now,
         out=out,
     )
@@ -212,6 +213,7 @@ def run_due_for_patient(
         findings=run.findings,
         evaluated=run.evaluated,
         still_firing=run.still_firing,
+        unfired_before=run.unfired_before,
         now=now,
         out=out,
     )

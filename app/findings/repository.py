@@ -24,14 +24,17 @@ def evaluation_states(
     """
     found: dict[tuple[str, str], tuple[str, str]] = {}
     anchors = sorted({anchor for _, anchor in keys})
+    rules = sorted({rule for rule, _ in keys})
+    table = Evaluation.__table__
     for start in range(0, len(anchors), _IN_CHUNK):
+        # The rule ids too: with them the unique index (patient, rule, anchor, version) finds
+        # each row; without them every evaluation of the patient is read for each chunk.
         rows = session.execute(
-            select(
-                Evaluation.id, Evaluation.rule_id, Evaluation.anchor_key, Evaluation.status
-            ).where(
-                Evaluation.patient_id == patient_id,
-                Evaluation.plan_version == plan_version,
-                Evaluation.anchor_key.in_(anchors[start : start + _IN_CHUNK]),
+            select(table.c.id, table.c.rule_id, table.c.anchor_key, table.c.status).where(
+                table.c.patient_id == patient_id,
+                table.c.plan_version == plan_version,
+                table.c.rule_id.in_(rules),
+                table.c.anchor_key.in_(anchors[start : start + _IN_CHUNK]),
             )
         )
         for id_, rule_id, anchor, status in rows:

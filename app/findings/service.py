@@ -65,6 +65,7 @@ def record(
     out: Outgoing,
     evaluated: Collection[tuple[str, str]] = (),
     still_firing: Collection[tuple[str, str]] = (),
+    unfired_before: Collection[tuple[str, str]] = (),
 ) -> list[Advice]:
     """Store each new firing as an evaluation; raise advice and open or extend flags.
 
@@ -74,10 +75,12 @@ def record(
     again, so re-evaluating a window after late data, or two workers running the same due
     rules, never repeat advice or flags. A key in ``evaluated`` that fired before and does
     not fire now is retracted (the flag it raised stays for the team to resolve). A key in
-    ``still_firing`` was recorded as fired and still fires: nothing to do.
+    ``still_firing`` was recorded as fired and still fires, one in ``unfired_before`` had not
+    fired and does not now: nothing to do for either.
     """
     created: list[Advice] = []
-    keys = {f.key for f in findings} | (set(evaluated) - set(still_firing))
+    settled = set(still_firing) | set(unfired_before)
+    keys = {f.key for f in findings} | {key for key in evaluated if key not in settled}
     states = repository.evaluation_states(session, patient.id, plan_version, keys)
     fired_now = {f.key for f in findings}
     retracted = [
@@ -101,6 +104,7 @@ def record(
     touched: dict[str, tuple[Flag, Evaluation]] = {}
     episodes: dict[str, Flag | None] = {}  # each rule's open episode, looked up once
     firings: list[tuple[Finding, Evaluation]] = []
+    shared: dict[str, dict[str, Any]] = {}  # each reading's JSON, once for all explanations
     for finding in findings:
         state = states.get(finding.key)
         if state is not None and state[1] == EvaluationStatus.FIRED:
@@ -118,14 +122,14 @@ def record(
                 anchor_time=finding.anchor_time,
                 status=EvaluationStatus.FIRED,
                 reading_ids=list(finding.reading_ids),
-                explanation=finding.explanation(),
+                explanation=finding.explanation(shared),
                 created_at=now,
             )
             session.add(evaluation)
         else:  # retracted earlier, holds again
             evaluation = rows[state[0]]
             evaluation.status, evaluation.retracted_at = EvaluationStatus.FIRED, None
-            evaluation.explanation = finding.explanation()
+            evaluation.explanation = finding.explanation(shared)
             evaluation.reading_ids = list(finding.reading_ids)
         states[finding.key] = (evaluation.id, EvaluationStatus.FIRED)
         firings.append((finding, evaluation))

@@ -107,7 +107,7 @@ def _evaluate_readings(
                 if other.id not in targets and run.anchors(other) and run.may_fire(other, history):
                     targets[other.id] = other
     ordered_targets = sorted(targets.values(), key=lambda r: (r.time, r.id))
-    fired_before = _recorded_around(runs, ordered_targets, new_ids, recorded)
+    asked, fired_before = _recorded_around(runs, ordered_targets, new_ids, recorded)
     by_anchor: dict[str, list[Finding]] = {}
     still: dict[str, list[tuple[str, RuleMode]]] = {}  # per anchor: rules still firing
     # In time order: the moving windows of the indexes then only move forward.
@@ -134,6 +134,7 @@ def _evaluate_readings(
         still_firing=frozenset(
             (rule_id, anchor_id) for anchor_id, rules in still.items() for rule_id, _ in rules
         ),
+        unfired_before=asked - fired_before,
         visits=history.visits,
     )
 
@@ -143,18 +144,19 @@ def _recorded_around(
     anchors: Sequence[ReadingFact],
     new_ids: frozenset[str],
     recorded: Recorded | None,
-) -> frozenset[tuple[str, str]]:
-    """Return the keys of the re-evaluated (not new) anchors whose firing is recorded."""
+) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+    """Return the keys of the re-evaluated (not new) anchors, and those whose firing is
+    recorded."""
     if recorded is None:
-        return frozenset()
-    keys = [
+        return frozenset(), frozenset()
+    keys = frozenset(
         (run.rule.id, anchor.id)
         for anchor in anchors
         if anchor.id not in new_ids
         for run in runs
         if run.anchors(anchor)
-    ]
-    return frozenset(recorded(keys)) if keys else frozenset()
+    )
+    return keys, (frozenset(recorded(keys)) & keys if keys else frozenset())
 
 
 def _merged(spans: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

@@ -74,15 +74,26 @@ class Finding:
         """Return (rule id, anchor): what identifies the evaluation across runs."""
         return (self.rule_id, anchor_key(self.anchor_reading_id, self.anchor_time, self.scope))
 
-    def explanation(self) -> dict[str, Any]:
-        """Return why the rule fired, as JSON-able data for the flag and the audit."""
+    def explanation(self, shared: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Return why the rule fired, as JSON-able data for the flag and the audit.
+
+        ``shared`` keeps each reading's JSON by id across the findings of one batch: the
+        firings of a dense week list mostly the same readings (treat the result as read-only).
+        """
+        known = {} if shared is None else shared
+        readings = []
+        for reading in self.readings:
+            data = known.get(reading.id)
+            if data is None:
+                data = known[reading.id] = _reading_json(reading)
+            readings.append(data)
         explanation: dict[str, Any] = {
             "rule": {"id": self.rule_id, "version": self.rule_version},
             "plan_version": self.plan_version,
             "mode": self.mode,
             "anchor_reading_id": self.anchor_reading_id,
             "anchor_time": self.anchor_time.isoformat(),
-            "readings": [_reading_json(reading) for reading in self.readings],
+            "readings": readings,
             "computed": dict(self.computed),
             "thresholds": {name: dict(value) for name, value in self.thresholds.items()},
             "flag_severity": self.flag_severity,
@@ -155,6 +166,8 @@ class EvaluationRun:
     # Evaluated keys whose firing was recorded before and still holds: checked, not explained
     # again (see ``recorded`` of evaluate_run). They fire, so they are not retracted.
     still_firing: frozenset[tuple[str, str]] = frozenset()
+    # Evaluated keys the same lookup found not fired before: not firing now, nothing to retract.
+    unfired_before: frozenset[tuple[str, str]] = frozenset()
     # The readings the evaluation looked at (not counting those its findings list): its
     # work, which tests keep linear in the readings given (a removed CGM reading must not
     # cost a scan of each anchor's window).

@@ -210,6 +210,11 @@ def _same_with_recorded(
         k: f for k, f in full.items() if k not in lazy.still_firing
     }
     assert lazy.retracted(fired_before) == run.retracted(fired_before)
+    # What the app still looks up to retract (all but the settled keys) finds every retraction.
+    assert not lazy.unfired_before & fired_before
+    settled = lazy.still_firing | lazy.unfired_before
+    looked_up = {f.key for f in lazy.findings} | (lazy.evaluated - settled)
+    assert run.retracted(fired_before) <= looked_up
 
 
 def test_a_late_low_reading_retracts_the_mean() -> None:

@@ -5,7 +5,8 @@ anchor, with the protocol options (discarded first days, a minimum number of rea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from rules.catalogue import decimal_text
@@ -29,6 +30,22 @@ from rules.language import Condition, Match, WindowAggregateFields
 Shown = tuple[Condition, bool, Decimal, Decimal, str, str]
 
 
+@dataclass
+class Assessment:
+    """The numbers of one anchor's window: what the outcome says, before it is put in words."""
+
+    start: datetime
+    series: Series
+    in_window: int  # readings in the window
+    kept: int  # the series index of the first reading used (after discarded days)
+    high: int  # the series index after the anchor's window
+    enough: bool
+    shown: list[Shown]  # each condition that could be compared
+    held: bool
+    type_name: str
+    shown_unit: str
+
+
 class AggregateCheck(Check):
     """Whether the mean, min, max or count of a component over the window meets the conditions."""
 
@@ -43,20 +60,28 @@ class AggregateCheck(Check):
         """Return how far before (and after) an anchor the check reads."""
         return self.window.reach, timedelta(0)
 
-    def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
+    def holds(self, anchor: ReadingFact, history: History) -> bool:
+        """Tell whether the aggregate meets the conditions at an anchor, in numbers only."""
+        return self.selects(anchor) and self._assessment(anchor, history).held
+
+    def _assessment(self, anchor: ReadingFact, history: History) -> Assessment:
+        """Return the anchor's window in numbers, assessed once per evaluation."""
+        key = (self.key, "assessment", anchor.id)
+        if key not in history.cache:
+            history.cache[key] = self._assess(anchor, history)
+        found: Assessment = history.cache[key]
+        return found
+
+    def _assess(self, anchor: ReadingFact, history: History) -> Assessment:
         f = self.fields
         start = self.window.start(anchor.time, history.tz)
         series = history.series(self.types, self.context)
         low, high = series.span(start, anchor.time)
-        outcome = Outcome(held=False)
-        outcome.thresholds["window"] = self.window.json()
         discard = (
             0
             if f.discard_first_days is None
             else int(number_param(self.params, f.discard_first_days))
         )
-        if f.discard_first_days is not None:
-            outcome.thresholds[f.discard_first_days] = param_json(self.params[f.discard_first_days])
         in_window = high - low
         if discard and not series.in_date_order(low, high):
             # Dropping the first local dates leaves a gap in the range: index what is kept.
@@ -67,30 +92,20 @@ class AggregateCheck(Check):
             kept, high = 0, len(series.readings)
         else:
             kept = series.after_days(low, high, discard)
-        outcome.computed["window_start"] = start.isoformat()
-        outcome.computed["readings_in_window"] = str(in_window)
-        outcome.computed["readings_discarded"] = str(in_window - (high - kept))
-        outcome.computed["readings_used"] = str(high - kept)
-        enough = True
-        if f.min_readings is not None:
-            outcome.thresholds[f.min_readings] = param_json(self.params[f.min_readings])
-            enough = high - kept >= number_param(self.params, f.min_readings)
+        enough = f.min_readings is None or high - kept >= number_param(self.params, f.min_readings)
         results: list[bool] = []
         shown: list[Shown] = []
         shown_unit = ""
         type_name = next(iter(self.types)) if len(self.types) == 1 else ""
         for condition in f.conditions:
             param = self.params[condition.param]
-            name = f"{f.aggregate}_{condition.component}"
             component = series.component(condition.component)
             first, last = component.upto[kept], component.upto[high]  # rows with the component
             if f.aggregate == "count":
-                count = Decimal(last - first)
+                aggregate = Decimal(last - first)
                 threshold = number_param(self.params, condition.param)
-                held = condition.op.holds(count, threshold)
-                outcome.computed[name] = str(count)
-                outcome.thresholds[condition.param] = param_json(param)
-                aggregate, unit = count, ""
+                held = condition.op.holds(aggregate, threshold)
+                unit = ""
             else:
                 in_unit = None
                 if last > first:
@@ -103,27 +118,56 @@ class AggregateCheck(Check):
                     total = values.total(first, last)
                     held = condition.op.holds(total, threshold * (last - first))
                     aggregate = total / (last - first)
-                    outcome.computed[name] = decimal_text(round_to(aggregate, 2))
                 else:
                     if f.aggregate == "min":
                         aggregate = values.lowest(first, last)
                     else:
                         aggregate = values.highest(first, last)
                     held = condition.op.holds(aggregate, threshold)
-                    outcome.computed[name] = decimal_text(aggregate)
-                outcome.thresholds[condition.param] = {
-                    "value": decimal_text(threshold),
-                    "unit": unit,
-                }
                 type_name = component.rows[first].type
                 shown_unit = unit
             results.append(held)
             shown.append((condition, held, aggregate, threshold, unit, type_name))
         held = any(results) if f.match is Match.any else bool(results) and all(results)
-        outcome.held = enough and held
-        outcome.used = Listed(series.readings, kept, high)
+        return Assessment(
+            start=start,
+            series=series,
+            in_window=in_window,
+            kept=kept,
+            high=high,
+            enough=enough,
+            shown=shown,
+            held=enough and held,
+            type_name=type_name,
+            shown_unit=shown_unit,
+        )
+
+    def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
+        f = self.fields
+        a = self._assessment(anchor, history)
+        outcome = Outcome(held=a.held)
+        outcome.thresholds["window"] = self.window.json()
+        if f.discard_first_days is not None:
+            outcome.thresholds[f.discard_first_days] = param_json(self.params[f.discard_first_days])
+        used = a.high - a.kept
+        outcome.computed["window_start"] = a.start.isoformat()
+        outcome.computed["readings_in_window"] = str(a.in_window)
+        outcome.computed["readings_discarded"] = str(a.in_window - used)
+        outcome.computed["readings_used"] = str(used)
+        if f.min_readings is not None:
+            outcome.thresholds[f.min_readings] = param_json(self.params[f.min_readings])
+        for condition, _, aggregate, threshold, unit, _ in a.shown:
+            name = f"{f.aggregate}_{condition.component}"
+            if f.aggregate == "count":
+                outcome.computed[name] = str(aggregate)
+                outcome.thresholds[condition.param] = param_json(self.params[condition.param])
+                continue
+            shown = round_to(aggregate, 2) if f.aggregate == "mean" else aggregate
+            outcome.computed[name] = decimal_text(shown)
+            outcome.thresholds[condition.param] = {"value": decimal_text(threshold), "unit": unit}
+        outcome.used = Listed(a.series.readings, a.kept, a.high)
         if outcome.held:  # only a firing is explained in words
-            self._explain(outcome, shown, type_name, shown_unit)
+            self._explain(outcome, a.shown, a.type_name, a.shown_unit)
         return outcome
 
     def _explain(
