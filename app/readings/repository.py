@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db import new_id
+from app.readings.fact_cache import FACTS
 from app.readings.models import ImportRun, Reading, ReadingStatus, Source
 from rules.facts import ReadingFact
 
@@ -65,7 +66,6 @@ _FACT_COLUMNS = [
         "context",
     )
 ]
-_KNOWN_IN_SQL = 5_000  # beyond this many facts in hand, leave them out in Python instead
 
 
 def counted_facts(
@@ -79,15 +79,15 @@ def counted_facts(
 ) -> list[ReadingFact]:
     """Readings that count, of these types, with ``start ≤ time < end``, in time order.
 
-    ``known`` are counted readings already in hand (a batch just stored): they are taken as
-    they are instead of being read back and decoded again.
+    Which readings count is asked of the database; their content comes from ``known``
+    (counted readings in hand: a batch just stored), else from the facts kept between
+    batches (:mod:`app.readings.fact_cache`), else is read and decoded.
     """
     if not types:
         return []
     c = READINGS.c
-    wanted = [f for f in known if f.type in types and start <= f.time < end]
-    query = (
-        select(*_FACT_COLUMNS)
+    ids = session.scalars(
+        select(c.id)
         .where(
             c.patient_id == patient_id,
             c.type.in_(sorted(types)),
@@ -97,14 +97,17 @@ def counted_facts(
             c.duplicate_of.is_(None),
         )
         .order_by(c.time, c.id)
-    )
-    in_hand = {f.id for f in wanted}
-    if in_hand and len(in_hand) <= _KNOWN_IN_SQL:
-        query = query.where(c.id.not_in(in_hand))
-    facts = [to_fact(row) for row in session.execute(query).mappings() if row["id"] not in in_hand]
-    if not wanted:
-        return facts
-    return sorted([*facts, *wanted], key=lambda f: (f.time, f.id))
+    ).all()
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    facts = {f.id: f for f in known}
+    facts.update(FACTS.get_many(database, (i for i in ids if i not in facts)))
+    missing = [i for i in ids if i not in facts]
+    for offset in range(0, len(missing), _IN_CHUNK):  # keep the IN list a sane size
+        chunk = missing[offset : offset + _IN_CHUNK]
+        rows = session.execute(select(*_FACT_COLUMNS).where(c.id.in_(chunk))).mappings()
+        facts.update((row["id"], to_fact(row)) for row in rows)
+    FACTS.put_many(database, (facts[i] for i in ids))
+    return [facts[i] for i in ids]
 
 
 def times_of(session: Session, reading_ids: Sequence[str], type_: str) -> list[datetime]:
