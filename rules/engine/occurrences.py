@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from rules.catalogue import decimal_text
-from rules.engine.comparison import compare, conditions_hold, note
+from rules.engine.comparison import conditions_hold, note
+from rules.engine.comparison import holds as condition_holds
 from rules.engine.episodes import EPISODE_LOOKBACK, Episode, EpisodeStream, canonical_value
 from rules.engine.findings import Finding
 from rules.engine.history import History, Window
@@ -161,8 +162,7 @@ class ThresholdRun(ReadingRun):
             holds: list[bool] = []
             fires: list[bool] = []
             for reading in readings:
-                comparison = compare(reading, condition, param)
-                holds.append(comparison is not None and comparison.held)
+                holds.append(condition_holds(reading, condition, param))
                 fires.append(holds[-1] and self.fires(reading, history))
             history.visit(len(readings))
             history.cache[key] = EpisodeStream(
