@@ -13,9 +13,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Table, event, func, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from rules.engine import explanation_json
 from sync.cursor import InvalidCursor, decode_cursor, encode_cursor
 
 _LOCKED = "feed_locked_patients"
+CHANGES = cast(Table, Change.__table__)
 MAX_CHANGES = 500
 
 
@@ -78,7 +79,7 @@ def append_many(
     first = head.last_seq + 1
     head.last_seq += len(entries)
     session.execute(
-        sa_insert(Change),
+        sa_insert(CHANGES),  # Core: no ORM bulk machinery for a batch's thousands of rows
         [
             {
                 "patient_id": patient_id,
