@@ -18,7 +18,7 @@ Each counts the values it touches in ``visits``, so that tests can bound the wor
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import Decimal, getcontext
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, getcontext
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
@@ -67,12 +67,13 @@ def _power_of_ten(exponent: int) -> int:
     return int(10**exponent)
 
 
+# Wide enough that moving a reading's decimal point never rounds it.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def _coefficient(value: Decimal, exponent: int) -> int:
     """Return ``value / 10**exponent`` as an exact integer (the exponent is not above value's)."""
-    sign, digits, own = value.as_tuple()
-    assert isinstance(own, int)
-    number = int("".join(map(str, digits)) or "0") * _power_of_ten(own - exponent)
-    return -number if sign else number
+    return int(value.scaleb(-exponent, _EXACT))
 
 
 class ExactSums:
@@ -83,6 +84,10 @@ class ExactSums:
     precision, and then has the smallest exponent of its terms (and of ``Decimal(0)``); so
     the range's total is rescaled to that exponent. A range with a negative (or signed zero)
     value, or a total too long for the context, is summed plainly, as before.
+
+    Readings are written with few exponents (``135``, ``5.4``, ``37.25``): the smallest
+    exponent of a range is found from a prefix count per exponent, cheaper to build than a
+    sparse table over all of them.
     """
 
     def __init__(self, values: Sequence[Decimal | None]) -> None:
@@ -90,16 +95,31 @@ class ExactSums:
         exponents: list[int] = []
         for value in values:
             exponent = value.as_tuple().exponent if value is not None else 0
-            exponents.append(exponent if isinstance(exponent, int) else 0)
-        self._floor = min([0, *exponents])
+            exponents.append(min(exponent, 0) if isinstance(exponent, int) else 0)
+        distinct = sorted(set(exponents)) or [0]
+        self._floor = distinct[0]
         self._prefix = [0]
         self._signed = [0]
         for value in values:
             scaled = _coefficient(value, self._floor) if value is not None else 0
             self._prefix.append(self._prefix[-1] + scaled)
             self._signed.append(self._signed[-1] + (value is not None and value.is_signed()))
-        self._exponents = RangeBest(exponents)
-        self.visits = len(values) + self._exponents.visits
+        # exponent -> how many values before each index have it (all but the largest one:
+        # a range without any of the smaller exponents has the largest).
+        self._counts: list[tuple[int, list[int]]] = []
+        for candidate in distinct[:-1]:
+            counts = [0]
+            for exponent in exponents:
+                counts.append(counts[-1] + (exponent == candidate))
+            self._counts.append((candidate, counts))
+        self._largest = distinct[-1]
+        self.visits = len(values) * len(distinct)
+
+    def _smallest_exponent(self, start: int, end: int) -> int:
+        for exponent, counts in self._counts:
+            if counts[end] > counts[start]:
+                return exponent
+        return self._largest
 
     def total(self, start: int, end: int) -> Decimal:
         """Return the sum of ``values[start:end]`` (no None among them) as ``sum()`` has it."""
@@ -107,7 +127,7 @@ class ExactSums:
             return Decimal(0)
         if self._signed[end] - self._signed[start]:
             return self._plain(start, end)
-        exponent = min(0, self._exponents.keys[self._exponents.best(start, end)])
+        exponent = self._smallest_exponent(start, end)
         scale = _power_of_ten(exponent - self._floor)
         coefficient = (self._prefix[end] - self._prefix[start]) // scale
         if len(str(coefficient)) > getcontext().prec:
