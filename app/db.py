@@ -7,6 +7,7 @@ taking the write lock up front avoids the deadlock of two readers upgrading at o
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -89,6 +91,25 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def json_text(value: Any) -> str:
+    """Return a JSON column's text: orjson, or the standard library for what orjson refuses."""
+    # A batch of readings and its findings' explanations are thousands of JSON values, and
+    # the standard encoder was a sixth of a late sync. orjson writes the same values (UTF-8
+    # instead of \u escapes, no spaces); an integer past 64 bits goes the old way.
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
+def json_value(text: str | bytes) -> Any:
+    """Return a JSON column's value: orjson, or the standard library for what orjson refuses."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN, which the standard encoder once wrote
+        return json.loads(text)
+
+
 def make_engine(
     url: str,
     *,
@@ -111,6 +132,8 @@ def make_engine(
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
             pool_size=pool_size,
             max_overflow=max_overflow,
+            json_serializer=json_text,
+            json_deserializer=json_value,
         )
         _configure_sqlite(engine, busy_timeout_ms)
         if statement_timeout_ms is not None:
@@ -126,6 +149,8 @@ def make_engine(
         max_overflow=max_overflow,
         pool_pre_ping=True,
         connect_args=connect_args,
+        json_serializer=json_text,
+        json_deserializer=json_value,
     )
 
 
