@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from rules.catalogue import decimal_text, same_unit
 from rules.engine.comparison import context_matches, number_param, value_in
@@ -60,6 +60,7 @@ class _Counted(Protocol):
 
 _C = TypeVar("_C", bound=_Counted)
 INFINITY = Decimal("Infinity")
+SCAN_BUDGET = 8  # a column's min and max are read range by range up to 8 times its length
 
 
 class History:
@@ -190,6 +191,8 @@ class Series:
 
     def after_days(self, low: int, high: int, days: int) -> int:
         """Return where a range starts once its first ``days`` local dates are left out."""
+        if days <= 0:
+            return low  # most windows drop no days: their readings' dates are not needed
         nxt = self._days()
         for _ in range(days):
             if low >= high:
@@ -212,13 +215,34 @@ class Column:
         self._highest: RangeBest[Decimal] | None = None
         self._sums: ExactSums | None = None
         self._order: SlidingOrder | None = None
+        self._scanned = 0
 
     def complete(self, low: int, high: int) -> bool:
         """Tell whether every row of the range has a value."""
         return self._gaps[high] == self._gaps[low]
 
+    def _scan(self, low: int, high: int) -> bool:
+        """Tell whether to answer for a range by reading it: yes while the ranges read so far
+        are a few times the column (a small batch asks of a few anchors), then never."""
+        # An index over a fortnight of CGM costs n log n steps in Python to build; a handful
+        # of two-hour windows read by the built-in min() cost far less. Past the budget the
+        # index pays, and the reads so far stay linear in the column.
+        if self._scanned + (high - low) > SCAN_BUDGET * len(self.values):
+            return False
+        self._scanned += high - low
+        self.history.visit(high - low)
+        return True
+
+    def _present(self, low: int, high: int) -> list[Decimal]:
+        values = self.values[low:high]
+        if self.complete(low, high):
+            return cast(list[Decimal], values)  # no None in the range: checked in O(1)
+        return [v for v in values if v is not None]
+
     def lowest(self, low: int, high: int) -> Decimal:
         """Return ``min()`` of the range's values: the first of equal ones."""
+        if self._lowest is None and self._scan(low, high):
+            return min(self._present(low, high))
         if self._lowest is None:
             keys = [INFINITY if v is None else v for v in self.values]
             self._lowest = self.history.counted(RangeBest(keys))
@@ -228,6 +252,8 @@ class Column:
 
     def highest(self, low: int, high: int) -> Decimal:
         """Return ``max()`` of the range's values: the first of equal ones."""
+        if self._highest is None and self._scan(low, high):
+            return max(self._present(low, high))
         if self._highest is None:
             keys = [INFINITY if v is None else v.copy_negate() for v in self.values]
             self._highest = self.history.counted(RangeBest(keys))

@@ -7,11 +7,13 @@ in the texts of a finding (``135`` is not ``135.0``).
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rules.engine.history import SCAN_BUDGET, Column, History
 from rules.ranges import ExactSums, LatestTrue, RangeBest, SlidingOrder
 
 # Values with few and many digits, equal values spelled differently, and some big ones.
@@ -95,3 +97,38 @@ def test_latest_true_tests_each_index_once(flags: list[bool], data: st.DataObjec
         expected = next((i for i in range(end - 1, start - 1, -1) if flags[i]), None)
         assert latest.latest(start, end) == expected
     assert len(tested) == len(set(tested))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), _VALUES), min_size=1, max_size=30).filter(
+        lambda vs: any(v is not None for v in vs)
+    ),
+    data=st.data(),
+)
+def test_a_column_gives_min_and_max_read_or_indexed(
+    values: list[Decimal | None], data: st.DataObject
+) -> None:
+    """A column reads its first ranges and indexes once they add up: the same Decimal either
+    way, and its reads stay within the budget (linear work)."""
+    history = History([], UTC)
+    column = Column(values, history)
+    for _ in range(3 * SCAN_BUDGET):  # enough ranges to pass the budget
+        start, end = data.draw(_ranges(len(values)))
+        present = [v for v in values[start:end] if v is not None]
+        if not present:
+            continue
+        assert _same(column.lowest(start, end), min(present))
+        assert _same(column.highest(start, end), max(present))
+    assert column._scanned <= SCAN_BUDGET * len(values)
+
+
+def test_a_column_builds_its_index_once_reads_pass_the_budget() -> None:
+    """Small batches read; a re-evaluation of every anchor uses the index."""
+    values: list[Decimal | None] = [Decimal(n % 7) for n in range(100)]
+    column = Column(values, History([], UTC))
+    column.lowest(0, 10)
+    assert column._lowest is None  # a read of 10 values, no index built
+    for start in range(0, 90):
+        column.lowest(start, start + 10)
+    assert column._lowest is not None
