@@ -26,7 +26,8 @@ def unique_readings(readings: Iterable[ReadingFact]) -> list[ReadingFact]:
     by_id: dict[str, ReadingFact] = {}
     for reading in readings:
         seen = by_id.setdefault(reading.id, reading)
-        if seen != reading:
+        # Identity first: a dataclass's == compares every field, even of the same object.
+        if seen is not reading and seen != reading:
             raise ValueError(f"two different readings share the id {reading.id!r}")
     return sorted(by_id.values(), key=lambda r: (r.time, r.id))
 
