@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import JSON, Column, Engine, Integer, MetaData, Table, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from app import migrate
-from app.db import make_engine, make_sessionmaker, transaction
+from app.db import json_text, json_value, make_engine, make_sessionmaker, transaction
 
 
 def test_models_and_migrations_agree(migrated_url: str) -> None:
@@ -92,3 +95,39 @@ def test_upgrading_a_database_with_data_keeps_it(
         row = conn.execute(text("SELECT anchor_key, status FROM evaluations")).one()
         advice = conn.execute(text("SELECT count(*) FROM advice")).scalar_one()
     assert (row.anchor_key, row.status, advice) == ("e1", "fired", 1)
+
+
+def test_json_columns_give_back_every_value_they_took(migrated_url: str) -> None:
+    """JSON columns go through orjson: Swedish text, nesting, floats, and what orjson itself
+    refuses (an integer past 64 bits) come back as they went in, on both databases."""
+    engine = make_engine(migrated_url)
+    table = Table(
+        "json_probe",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("data", JSON().with_variant(JSONB(), "postgresql")),
+    )
+    values: list[Any] = [
+        {"namn": "Åsa Öberg", "ort": "Västra Götaland"},
+        {"n": 2**70, "small": -3, "ratio": 0.1, "list": [1.5, None, True, "ä"]},
+        {"1": "a string key", "nested": {"deep": [{"x": []}]}},
+        "ett värde",
+    ]
+    table.create(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"id": i, "data": v} for i, v in enumerate(values)])
+        with engine.connect() as conn:
+            back = [row.data for row in conn.execute(select(table).order_by(table.c.id))]
+        assert back == values
+    finally:
+        table.drop(engine)
+        engine.dispose()
+
+
+def test_json_text_falls_back_to_the_standard_library() -> None:
+    """What orjson refuses is written and read as the standard library does."""
+    assert json_value(json_text({"n": 2**70})) == {"n": 2**70}
+    assert json_text({2: "int key"}) == '{"2":"int key"}'
+    assert math.isnan(json_value("NaN"))  # what the standard encoder once wrote
+    assert json_value(json_text({"å": "ö"})) == {"å": "ö"}

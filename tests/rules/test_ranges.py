@@ -129,6 +129,6 @@ def test_a_column_builds_its_index_once_reads_pass_the_budget() -> None:
     column = Column(values, History([], UTC))
     column.lowest(0, 10)
     assert column._lowest is None  # a read of 10 values, no index built
-    for start in range(0, 90):
+    for start in range(90):
         column.lowest(start, start + 10)
     assert column._lowest is not None
