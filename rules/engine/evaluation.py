@@ -91,7 +91,6 @@ def _evaluate_readings(
     # supersession between rules at one reading always sees all of them.
     targets: dict[str, ReadingFact] = {}
     for run in runs:
-        back, fwd = run.reach()
         reached: list[tuple[datetime, datetime]] = []
         for reading in changed:
             if reading.type not in run.rule.types or spec_for(reading.type) is None:
@@ -100,7 +99,10 @@ def _evaluate_readings(
                 evaluated.add((run.rule.id, reading.id))
             elif run.anchors(reading):
                 targets[reading.id] = reading
-            if around and (back or fwd):
+            if not around:
+                continue
+            back, fwd = run.reach_of(reading, history)
+            if back or fwd:
                 reached.append((reading.time - fwd, reading.time + back))
         # Overlapping reaches are read once: a day of CGM uploaded late is one pass.
         for start, end in _merged(reached):

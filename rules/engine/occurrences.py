@@ -35,6 +35,21 @@ class ThresholdRun(ReadingRun):
             back = max(back, EPISODE_LOOKBACK)
         return back, fwd
 
+    def reach_of(self, changed: ReadingFact, history: History) -> tuple[timedelta, timedelta]:
+        """Return the reach of a new or removed reading: the whole reach if it fires, else
+        only the advice episode's walk back from the anchors after it."""
+        # Occurrences are counted over firing readings alone (``Firings``), so a reading that
+        # does not fire changes no other anchor's count: on a CGM stream most readings are
+        # in range, and a flag window of a week would otherwise re-check a fortnight of
+        # anchors for every batch. It may still end or split an advice episode, which the
+        # anchors up to EPISODE_LOOKBACK after it walk back over.
+        if self.fires(changed, history):
+            return self.reach()
+        rule = self.rule
+        assert isinstance(rule, ThresholdRule)
+        back = EPISODE_LOOKBACK if rule.advice_episode is not None else timedelta(0)
+        return back, timedelta(0)
+
     def may_fire(self, reading: ReadingFact, history: History) -> bool:
         """Tell whether re-evaluating an old anchor could find a firing: if the reading fires."""
         # Whether a threshold fires depends on its reading alone; only its flag can change.

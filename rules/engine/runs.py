@@ -86,6 +86,11 @@ class ReadingRun(Run):
         """Return how far before and after an anchor the rule reads."""
         return self.check.reach()
 
+    def reach_of(self, changed: ReadingFact, history: History) -> tuple[timedelta, timedelta]:
+        """Return how far after and before a new (or removed) reading the anchors lie whose
+        outcome it can change: by default the rule's whole reach, as :meth:`reach`."""
+        return self.reach()
+
     def anchors(self, reading: ReadingFact) -> bool:
         """Tell whether the rule is anchored at the reading."""
         return self.check.selects(reading)

@@ -336,3 +336,35 @@ def test_a_recorded_firing_still_speaks_for_the_rule_it_supersedes() -> None:
     assert gain.superseded_by == "hf-weight-gain-week"
     assert gain.advice is None and gain.flag_severity is None
     assert gain == next(f for f in full.findings if f.key == gain.key)
+
+
+def test_late_readings_in_range_that_end_an_episode_re_evaluate_the_low_after_them() -> None:
+    """A reading in range changes no count of lows, but a quarter of an hour of them ends a
+    CGM low's advice episode: the low after them, evaluated before they came, is evaluated
+    again and starts an episode of its own, as if they had come in time."""
+    p = plan("glucose-low")
+    at = local(2, "03:00")
+    lows = [
+        reading("cgm_glucose", "3.5", at=at + timedelta(minutes=m), reading_id=f"low{m:02d}")
+        for m in (0, 5, 30)
+    ]
+    in_range = [
+        reading("cgm_glucose", "6.2", at=at + timedelta(minutes=m), reading_id=f"ok{m:02d}")
+        for m in (10, 15, 20, 25)
+    ]
+    state: dict[tuple[str, str], Finding] = {}
+    seen: list[ReadingFact] = []
+    for batch in (lows, in_range):
+        seen += batch
+        run = evaluate_run(
+            p,
+            _loaded(p, seen, batch),
+            new_reading_ids={r.id for r in batch},
+            now=START,
+            library=LIBRARY,
+        )
+        _apply(state, run)
+    one_shot = _one_shot(p, [*lows, *in_range])
+    assert state == one_shot
+    episode = one_shot[("glucose-low", "low30")].episode
+    assert episode is not None and episode["start"] == lows[2].time.isoformat()

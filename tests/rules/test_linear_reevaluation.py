@@ -126,9 +126,19 @@ PRESSURE = plan("bp-home-mean-high")
 Week = Callable[[int], list[ReadingFact]]
 
 
+def _middle(readings: list[ReadingFact], n: int) -> ReadingFact:
+    """The reading in the middle of the stream; on a CGM stream, the low nearest it: a
+    reading in range changes no occurrence count, and the worst case is one that does."""
+    middle = readings[n // 2]
+    if middle.type != "cgm_glucose":
+        return middle
+    lows = [r for r in readings[:n] if r.type == "cgm_glucose" and r.values["value"] < 3]
+    return min(lows, key=lambda r: abs(r.time - middle.time))
+
+
 def _delete_middle(plan_spec: PlanSpec, week: Week, n: int) -> EvaluationRun:
     readings = week(n)
-    middle = readings[n // 2]
+    middle = _middle(readings, n)
     rest = [r for r in readings if r is not middle]
     return evaluate_run(
         plan_spec, rest, new_reading_ids=(), now=T0, library=LIBRARY, removed=[middle]
@@ -137,7 +147,7 @@ def _delete_middle(plan_spec: PlanSpec, week: Week, n: int) -> EvaluationRun:
 
 def _late_middle(plan_spec: PlanSpec, week: Week, n: int) -> EvaluationRun:
     readings = week(n)
-    middle = readings[n // 2]
+    middle = _middle(readings, n)
     return evaluate_run(plan_spec, readings, new_reading_ids={middle.id}, now=T0, library=LIBRARY)
 
 
@@ -161,6 +171,23 @@ def _run(case: str, n: int) -> EvaluationRun:
     return change(plan_spec, week, n)
 
 
+def test_a_reading_in_range_re_evaluates_only_the_hours_after_it() -> None:
+    """A CGM reading in range changes no count of lows: only the anchors whose advice
+    episode may walk back over it (12 hours after it) are evaluated again, not the
+    fortnight a low's 7-day window reaches."""
+    readings = _glucose_week(9000)
+    middle = readings[4500]
+    assert middle.values["value"] > Decimal("3.9")  # the middle of the week is after dinner
+    run = evaluate_run(GLUCOSE, readings, new_reading_ids={middle.id}, now=T0, library=LIBRARY)
+    anchors = {anchor for _, anchor in run.evaluated}
+    times = {r.id: r.time for r in readings}
+    assert middle.id in anchors
+    assert all(middle.time <= times[a] <= middle.time + timedelta(hours=12) for a in anchors)
+    low = _middle(readings, 9000)
+    wide = evaluate_run(GLUCOSE, readings, new_reading_ids={low.id}, now=T0, library=LIBRARY)
+    assert len(wide.evaluated) > 5 * len(run.evaluated)  # a low reaches the whole week
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_work_grows_linearly_with_the_readings(case: str) -> None:
     half, full = _run(case, 4500), _run(case, 9000)
@@ -182,8 +209,8 @@ def test_what_cgm_findings_list_grows_linearly(case: str) -> None:
 
 def test_the_week_fires_what_a_clinician_expects() -> None:
     """The streams above are not idle: the change re-evaluates firings of every rule."""
-    glucose = _run("cgm-delete", 4500)
-    assert {f.rule_id for f in glucose.findings} == {r.rule for r in GLUCOSE.rules}
+    glucose = _run("cgm-delete", 4500)  # a low of the week removed: the lows counted again
+    assert {f.rule_id for f in glucose.findings} == {"glucose-low", "glucose-very-low"}
     assert any(f.flag_severity == "low" for f in glucose.findings)  # lows counted in a week
     wearable = _run("wearable-delete", 4500)
     assert {f.rule_id for f in wearable.findings} == {r.rule for r in WEARABLE.rules}
