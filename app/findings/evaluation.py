@@ -2,8 +2,12 @@
 
 Reading-anchored rules run inside the sync transaction on the new readings (and on every
 anchor whose window a late or deleted reading touches): the ingest pipeline
-(:mod:`app.ingest.pipeline`) calls :func:`inputs_for` (load), :func:`evaluate` (the pure
-engine) and :func:`record`, each once. Time-based rules (missing data, CGM windows) run from
+(:mod:`app.ingest.pipeline`) calls :func:`inputs_for` (load), :func:`evaluate_recorded` (the
+pure engine, told which firings are recorded) and :func:`record`. The load is narrow (the
+readings the evaluation reads when the recorded firings are only checked, ``narrow_span``):
+a CGM batch in range no longer reads the fortnight a low's flag counts over. When the run
+read beyond it (an old firing not recorded, after a new plan version), the lookback is
+loaded and the engine runs again. Time-based rules (missing data, CGM windows) run from
 :func:`run_due`, which the scheduler and ``selfcare rules run-due`` call. Both record through
 :func:`app.findings.service.record`, which is idempotent per (rule, anchor, plan version), so
 re-running is always safe; what the feed and the pushes are to carry is published last
@@ -42,6 +46,7 @@ from rules.engine import (
     evaluate_run,
     history_types,
     lookback,
+    narrow_span,
     reading_types,
 )
 from rules.facts import ReadingFact
@@ -67,6 +72,8 @@ class Inputs:
     removed: list[ReadingFact]
     facts: list[ReadingFact]
     addressee: Addressee
+    # The span of times loaded, if the narrow one (None: the lookback around the readings).
+    span: tuple[datetime, datetime] | None = None
 
 
 def inputs_for(
@@ -75,8 +82,13 @@ def inputs_for(
     *,
     new: Sequence[ReadingFact],
     removed: Sequence[ReadingFact] = (),
+    narrow: bool = True,
 ) -> Inputs | None:
-    """Load what evaluating new (or removed) readings needs; None when the plan has no rules."""
+    """Load what evaluating new (or removed) readings needs; None when the plan has no rules.
+
+    ``narrow``: only the span the evaluation reads when the recorded firings are only
+    checked (see :func:`evaluate_recorded`); else the lookback, which holds every window.
+    """
     plan = plans_service.current_spec(session, patient.id)
     if plan is None or not plan.rules:
         return None
@@ -87,18 +99,47 @@ def inputs_for(
     removed = [f for f in removed if f.type in ruled]
     touched = [*new, *removed]
     facts: list[ReadingFact] = []
+    span = None
     if touched:
-        # Every anchor whose window a touched reading is in: both edges included.
-        reach = lookback(plan, library, {f.type for f in touched})
+        types = {f.type for f in touched}
+        span = narrow_span(plan, library, touched, patient.timezone) if narrow else None
+        if span is None:
+            # Every anchor whose window a touched reading is in: both edges included.
+            reach = lookback(plan, library, types)
+            start, end = min(f.time for f in touched) - reach, max(f.time for f in touched) + reach
+        else:
+            start, end = span
         facts = counted_facts(
             session,
             patient.id,
-            set(history_types(plan, library, {f.type for f in touched})),
-            min(f.time for f in touched) - reach,
-            through(max(f.time for f in touched) + reach),
+            set(history_types(plan, library, types)),
+            start,
+            through(end),
             known=new,  # just stored: no need to read them back
         )
-    return Inputs(plan, library, new, removed, facts, addressee(session, patient))
+    return Inputs(plan, library, new, removed, facts, addressee(session, patient), span)
+
+
+def evaluate_recorded(
+    session: Session, patient: Patient, inputs: Inputs, *, now: datetime
+) -> tuple[Inputs, EvaluationRun | None]:
+    """Evaluate, told which firings are recorded; on the lookback if the run read beyond a
+    narrow load. Returns the inputs the run was made on, and the run."""
+    run = evaluate(
+        inputs, tz=patient.timezone, now=now, recorded=fired_before(session, patient, inputs)
+    )
+    if run is None or inputs.span is None or _holds(inputs.span, run.needed):
+        return inputs, run
+    wide = inputs_for(session, patient, new=inputs.new, removed=inputs.removed, narrow=False)
+    assert wide is not None  # the same plan, just loaded
+    run = evaluate(
+        wide, tz=patient.timezone, now=now, recorded=fired_before(session, patient, wide)
+    )
+    return wide, run
+
+
+def _holds(span: tuple[datetime, datetime], needed: tuple[datetime, datetime] | None) -> bool:
+    return needed is None or (span[0] <= needed[0] and needed[1] <= span[1])
 
 
 def evaluate(

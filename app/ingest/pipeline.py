@@ -88,8 +88,7 @@ def ingest(
     advice: list[Advice] = []
     inputs = evaluation.inputs_for(session, patient, new=new) if new else None
     if inputs is not None:
-        recorded = evaluation.fired_before(session, patient, inputs)  # checked, not re-explained
-        run = evaluation.evaluate(inputs, tz=patient.timezone, now=now, recorded=recorded)  # 3.
+        inputs, run = evaluation.evaluate_recorded(session, patient, inputs, now=now)  # 3.
         advice += evaluation.record(  # 4. record findings
             session, settings, patient=patient, inputs=inputs, run=run, now=now, out=out
         )
@@ -138,8 +137,7 @@ def delete_reading(
     inputs = evaluation.inputs_for(session, patient, new=[], removed=[fact])
     run = None
     if inputs is not None:  # 3. evaluate
-        recorded = evaluation.fired_before(session, patient, inputs)
-        run = evaluation.evaluate(inputs, tz=patient.timezone, now=now, recorded=recorded)
+        inputs, run = evaluation.evaluate_recorded(session, patient, inputs, now=now)
     findings_corrections.mark_flags_entered_in_error(  # 4. record findings
         session, patient, reading_id=fact.id, received_at=removed["received_at"], now=now, out=out
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from rules.advice import Addressee
 from rules.catalogue import spec_for
@@ -90,6 +90,7 @@ def _evaluate_readings(
     # Every anchor touched is evaluated against every rule anchored there, so that
     # supersession between rules at one reading always sees all of them.
     targets: dict[str, ReadingFact] = {}
+    needed = _Span()
     for run in runs:
         reached: list[tuple[datetime, datetime]] = []
         for reading in changed:
@@ -104,6 +105,7 @@ def _evaluate_readings(
             back, fwd = run.reach_of(reading, history)
             if back or fwd:
                 reached.append((reading.time - fwd, reading.time + back))
+                needed.add(reading.time - fwd, reading.time + back)
         # Overlapping reaches are read once: a day of CGM uploaded late is one pass.
         for start, end in _merged(reached):
             for other in history.between(run.rule.types, start, end):
@@ -123,8 +125,10 @@ def _evaluate_readings(
             if key in fired_before:
                 if run.holds(anchor, history):
                     still.setdefault(anchor.id, []).append((run.rule.id, run.mode))
+                needed.around(anchor, run.read_reach(anchor, history, explained=False))
                 continue
             finding = run.finding(anchor, history)
+            needed.around(anchor, run.read_reach(anchor, history, explained=True))
             if finding is not None:
                 by_anchor.setdefault(anchor.id, []).append(finding)
     findings: list[Finding] = []
@@ -139,7 +143,26 @@ def _evaluate_readings(
         ),
         unfired_before=asked - fired_before,
         visits=history.visits,
+        needed=needed.span,
     )
+
+
+class _Span:
+    """The smallest span of times holding every range added."""
+
+    def __init__(self) -> None:
+        self.span: tuple[datetime, datetime] | None = None
+
+    def add(self, start: datetime, end: datetime) -> None:
+        """Widen the span to hold ``[start, end]``."""
+        if self.span is None:
+            self.span = (start, end)
+        else:
+            self.span = (min(self.span[0], start), max(self.span[1], end))
+
+    def around(self, anchor: ReadingFact, reach: tuple[timedelta, timedelta]) -> None:
+        """Widen the span to hold what an anchor reads: ``reach`` before and after it."""
+        self.add(anchor.time - reach[0], anchor.time + reach[1])
 
 
 def _recorded_around(

@@ -172,6 +172,9 @@ class EvaluationRun:
     # work, which tests keep linear in the readings given (a removed CGM reading must not
     # cost a scan of each anchor's window).
     visits: int = field(default=0, compare=False)
+    # The span of reading times the evaluation read (None: none): the readings given must
+    # cover it for the run to be what the whole history gives (see ``narrow_span``).
+    needed: tuple[datetime, datetime] | None = field(default=None, compare=False)
 
     def retracted(self, fired_before: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         """Return the earlier firings (keys) this run evaluated and found no longer firing."""

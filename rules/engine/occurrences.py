@@ -50,6 +50,15 @@ class ThresholdRun(ReadingRun):
         back = EPISODE_LOOKBACK if rule.advice_episode is not None else timedelta(0)
         return back, timedelta(0)
 
+    def read_reach(
+        self, anchor: ReadingFact, history: History, *, explained: bool
+    ) -> tuple[timedelta, timedelta]:
+        """Return what evaluating an anchor reads: the reading alone to check it (a threshold
+        depends on its reading only), the occurrences and episode around it to explain it."""
+        if explained and self.fires(anchor, history):
+            return self.reach()
+        return timedelta(0), timedelta(0)
+
     def may_fire(self, reading: ReadingFact, history: History) -> bool:
         """Tell whether re-evaluating an old anchor could find a firing: if the reading fires."""
         # Whether a threshold fires depends on its reading alone; only its flag can change.

@@ -91,6 +91,13 @@ class ReadingRun(Run):
         outcome it can change: by default the rule's whole reach, as :meth:`reach`."""
         return self.reach()
 
+    def read_reach(
+        self, anchor: ReadingFact, history: History, *, explained: bool
+    ) -> tuple[timedelta, timedelta]:
+        """Return how far before and after an anchor evaluating it reads: checking whether
+        it holds, or (``explained``) making its finding. By default the whole reach."""
+        return self.reach()
+
     def anchors(self, reading: ReadingFact) -> bool:
         """Tell whether the rule is anchored at the reading."""
         return self.check.selects(reading)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from rules.advice import Addressee, CareContact
 from rules.engine.cgm_metric import CgmRun
+from rules.engine.days import DEFAULT_TZ, zone_of
+from rules.engine.history import History
 from rules.engine.missing_data import MissingRun
 from rules.engine.occurrences import ThresholdRun
 from rules.engine.runs import ReadingRun, Run
+from rules.facts import ReadingFact
 from rules.language import (
     CgmMetricRule,
     MissingDataRule,
@@ -114,6 +117,54 @@ def lookback(plan: PlanSpec, library: RuleLibrary, types: Iterable[str] | None =
         back, fwd = run.reach()
         longest = max(longest, back + fwd)
     return longest
+
+
+def narrow_span(
+    plan: PlanSpec,
+    library: RuleLibrary,
+    touched: Sequence[ReadingFact],
+    tz: str | tzinfo = DEFAULT_TZ,
+) -> tuple[datetime, datetime] | None:
+    """Return the span of readings to load for the touched (new or removed) readings when
+    the firings already recorded are only checked (``recorded`` of ``evaluate_run``).
+
+    Narrower than ``lookback`` on both sides: a reading that fires no threshold reaches only
+    the anchors an advice episode walks back from, and an old anchor whose firing is
+    recorded is only checked, which for a threshold reads the reading alone. A glucose-low
+    flag's week of occurrences is then read only when a low is among the touched readings.
+    If the run turns out to read more (an old firing not recorded, after a plan change),
+    its ``needed`` span says so, and the caller loads ``lookback`` and evaluates again.
+    """
+    history = History([], zone_of(tz))
+    related = history_types(plan, library, {r.type for r in touched})
+    runs = [run for run in reading_runs(plan, library) if related.intersection(run.rule.types)]
+    # What checking an old anchor reads, at most, whichever rules are anchored there.
+    check_back = check_fwd = timedelta(0)
+    for run in runs:
+        if not isinstance(run, ThresholdRun):
+            back, fwd = run.reach()
+            check_back, check_fwd = max(check_back, back), max(check_fwd, fwd)
+    start: datetime | None = None
+    end: datetime | None = None
+    for reading in touched:
+        for run in runs:
+            if reading.type not in run.rule.types:
+                continue
+            own_back, own_fwd = run.read_reach(reading, history, explained=True)
+            back, fwd = run.reach_of(reading, history)
+            first = min(reading.time - own_back, reading.time - fwd - check_back)
+            last = max(reading.time + own_fwd, reading.time + back + check_fwd)
+            start = first if start is None else min(start, first)
+            end = last if end is None else max(end, last)
+    if start is None or end is None:
+        return None
+    # Never wider than the lookback: the bound above is safe but loose (it checks every old
+    # anchor against the widest rule of the types, anchored there or not).
+    reach = lookback(plan, library, {r.type for r in touched})
+    return (
+        max(start, min(r.time for r in touched) - reach),
+        min(end, max(r.time for r in touched) + reach),
+    )
 
 
 def history_types(plan: PlanSpec, library: RuleLibrary, types: Iterable[str]) -> frozenset[str]:

@@ -9,14 +9,22 @@ one-shot evaluation of the whole history, for every reading-anchored kind.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.engine import EvaluationRun, Finding, evaluate, evaluate_run, history_types, lookback
+from rules.engine import (
+    EvaluationRun,
+    Finding,
+    evaluate,
+    evaluate_run,
+    history_types,
+    lookback,
+    narrow_span,
+)
 from rules.facts import ReadingFact
 from rules.language import READING_KINDS, load_library
 from rules.plan import PlanSpec
@@ -157,7 +165,7 @@ def test_batches_in_any_order_equal_one_shot(
         run = evaluate_run(
             plan_spec, loaded, new_reading_ids={r.id for r in batch}, now=START, library=LIBRARY
         )
-        _same_with_recorded(run, set(state), plan_spec, loaded, batch, ())
+        _same_with_recorded(run, set(state), plan_spec, seen, batch, ())
         _apply(state, run)
         # evaluate() gives exactly the run's findings at the new readings.
         new = evaluate(
@@ -178,30 +186,67 @@ def test_batches_in_any_order_equal_one_shot(
             library=LIBRARY,
             removed=gone,
         )
-        _same_with_recorded(run, set(state), plan_spec, _loaded(plan_spec, kept, gone), [], gone)
+        _same_with_recorded(run, set(state), plan_spec, kept, [], gone)
         _apply(state, run)
         assert state == _one_shot(plan_spec, kept)
+
+
+def _as_app(
+    plan_spec: PlanSpec,
+    seen: Sequence[ReadingFact],
+    batch: Sequence[ReadingFact],
+    removed: Sequence[ReadingFact],
+    fired_before: set[tuple[str, str]],
+) -> EvaluationRun:
+    """What the app evaluates: the narrow span loaded first; the lookback loaded and the
+    evaluation run again if the run read beyond it (an old firing not recorded)."""
+
+    def recorded(keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {k for k in keys if k in fired_before}
+
+    touched = [*batch, *removed]
+    span = narrow_span(plan_spec, LIBRARY, touched)
+    assert span is not None
+    types = history_types(plan_spec, LIBRARY, {r.type for r in touched})
+    narrow = [r for r in seen if r.type in types and span[0] <= r.time <= span[1]]
+    new_ids = {r.id for r in batch}
+    run = evaluate_run(
+        plan_spec, narrow, new_reading_ids=new_ids, now=START, library=LIBRARY,
+        removed=removed, recorded=recorded,
+    )  # fmt: skip
+    if run.needed is None or (span[0] <= run.needed[0] and run.needed[1] <= span[1]):
+        return run
+    return evaluate_run(
+        plan_spec, _loaded(plan_spec, seen, touched), new_reading_ids=new_ids, now=START,
+        library=LIBRARY, removed=removed, recorded=recorded,
+    )  # fmt: skip
 
 
 def _same_with_recorded(
     run: EvaluationRun,
     fired_before: set[tuple[str, str]],
     plan_spec: PlanSpec,
-    loaded: list[ReadingFact],
+    seen: Sequence[ReadingFact],
     batch: Sequence[ReadingFact],
     removed: Sequence[ReadingFact],
 ) -> None:
     """Told what fired before, the run checks those keys without finding them again: the
-    same keys fire, and every other finding is the one the full run made."""
+    same keys fire, and every other finding is the one the full run made; and what the app
+    runs on its narrow load (or, when that read beyond it, on the lookback) is the same."""
     lazy = evaluate_run(
         plan_spec,
-        loaded,
+        _loaded(plan_spec, seen, [*batch, *removed]),
         new_reading_ids={r.id for r in batch},
         now=START,
         library=LIBRARY,
         removed=removed,
         recorded=lambda keys: {k for k in keys if k in fired_before},
     )
+    assert _as_app(plan_spec, seen, batch, removed, fired_before) == lazy
+    # Nothing recorded (a new plan version): the old firings are explained again, and the
+    # narrow load does not hold their windows; the app sees that and loads the lookback.
+    fresh = _as_app(plan_spec, seen, batch, removed, set())
+    assert (fresh.findings, fresh.evaluated) == (run.findings, run.evaluated)
     full = {f.key: f for f in run.findings}
     assert lazy.evaluated == run.evaluated
     assert lazy.still_firing <= fired_before
@@ -368,3 +413,26 @@ def test_late_readings_in_range_that_end_an_episode_re_evaluate_the_low_after_th
     assert state == one_shot
     episode = one_shot[("glucose-low", "low30")].episode
     assert episode is not None and episode["start"] == lows[2].time.isoformat()
+
+
+def test_an_old_low_not_recorded_is_explained_on_the_lookback_not_the_narrow_load() -> None:
+    """After a new plan version nothing is recorded under it: a reading in range two hours
+    before a low makes the app evaluate that low again, and its week of occurrences lies
+    beyond the narrow load. The run says it read beyond it, and the app's second pass on
+    the lookback counts the low three days earlier: two lows in a week, flagged."""
+    p = plan("glucose-low")
+    first = reading("cgm_glucose", "3.4", at=local(1, "06:00"), reading_id="low-mon")
+    second = reading("cgm_glucose", "3.5", at=local(4, "06:00"), reading_id="low-thu")
+    late = reading("cgm_glucose", "6.1", at=local(4, "04:00"), reading_id="ok-thu")
+    seen = [first, second, late]
+    span = narrow_span(p, LIBRARY, [late])
+    assert span is not None and span[0] > first.time  # the narrow load leaves Monday out
+    narrow = evaluate_run(
+        p, [r for r in seen if span[0] <= r.time <= span[1]], new_reading_ids={late.id},
+        now=START, library=LIBRARY, recorded=lambda keys: set(),
+    )  # fmt: skip
+    assert narrow.needed is not None and narrow.needed[0] < span[0]  # it says so
+    run = _as_app(p, seen, [late], [], set())
+    (finding,) = [f for f in run.findings if f.anchor_reading_id == second.id]
+    assert finding.flag_severity == "low"
+    assert finding.computed["count_in_window"] == "2"

@@ -210,3 +210,50 @@ def test_backtest_a_proposed_threshold_before_saving(
         ).status_code
         == 403
     )
+
+
+def _cgm(at: datetime, value: float) -> dict[str, Any]:
+    return {
+        "client_id": str(uuid.uuid4()),
+        "type": "cgm_glucose",
+        "time": at.astimezone(STOCKHOLM).isoformat(),
+        "value": value,
+        "unit": "mmol/L",
+    }
+
+
+def test_an_old_low_is_counted_on_the_whole_week_under_a_new_plan_version(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """A sync loads only what its evaluation reads when the recorded firings are just
+    checked: a CGM value in range does not load the week a low's flag counts over. Under a
+    new plan version nothing is recorded yet, so a value in range two hours before
+    Thursday's low makes the service explain that low again: it sees that the narrow load
+    does not hold the low's week, loads it, and counts Monday's low too (two in a week)."""
+    pid = patient_id(session, "gunilla")
+    monday = datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0) - timedelta(
+        days=30
+    )
+    thursday = monday + timedelta(days=3)
+    lows = [_cgm(monday, 3.4), _cgm(thursday, 3.5)]
+    sent = client.post("/v1/patients/me/sync", json=batch(*lows), headers=auth("gunilla"))
+    assert sent.status_code == 200
+    current = client.get(f"/v1/patients/{pid}/plan", headers=auth("olof")).json()
+    body = {k: current[k] for k in ("rules", "schedule", "agreements") if k in current}
+    saved = client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("olof"))
+    assert saved.status_code == 200
+    version = saved.json()["version"]
+    in_range = _cgm(thursday - timedelta(hours=2), 6.1)
+    sent = client.post("/v1/patients/me/sync", json=batch(in_range), headers=auth("gunilla"))
+    assert sent.status_code == 200
+    (again,) = session.scalars(
+        select(Evaluation).where(
+            Evaluation.patient_id == pid,
+            Evaluation.rule_id == "glucose-low",
+            Evaluation.plan_version == version,
+            Evaluation.status == EvaluationStatus.FIRED,
+        )
+    )
+    assert again.anchor_time == thursday
+    assert again.explanation["computed"]["count_in_window"] == "2"
+    assert again.explanation["flag_severity"] == "low"
