@@ -72,6 +72,8 @@ class History:
     """
 
     def __init__(self, readings: Sequence[ReadingFact], tz: tzinfo) -> None:
+        # ``readings`` come in (time, id) order (``unique_readings`` gives them so): each
+        # type's list is then in order too, and a series of one type needs no sort.
         self.readings = readings
         self.tz = tz
         self._by_type: dict[str, list[ReadingFact]] = {}
@@ -130,7 +132,8 @@ class History:
             self.visit(len(readings))
             if context:
                 readings = [r for r in readings if context_matches(r, context)]
-            readings.sort(key=lambda r: (r.time, r.id))
+            if len(key[0]) > 1:  # one type's readings are in (time, id) order already
+                readings.sort(key=lambda r: (r.time, r.id))
             found = self._series[key] = Series(readings, self)
         return found
 
