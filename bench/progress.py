@@ -7,12 +7,15 @@ steps, daily totals averaged over 7 days). For each patient, on day 90:
 - **full**: every reading since the goal's start is aggregated and the progress computed
   (what the nightly job and a late-data fallback do);
 - **incremental**: the state stored after day 89 (read back from its JSON, as the service
-  keeps it in ``Goal.progress``) and only day 90's readings (what a sync does).
+  keeps it in ``Goal.progress``) and only day 90's readings (what a sync does). The JSON goes
+  through the service's own codec for JSON columns (``app.db.json_text``/``json_value``,
+  orjson); ``--codec stdlib`` measures with the standard library's ``json``, which this bench
+  used before the service moved to orjson (about a quarter of the incremental path).
 
 Both must give the same progress (checked for every patient); the figure is the ratio of the
 time of full to incremental, measured in the same run. Data generation is not timed.
 
-    .venv/bin/python bench/progress.py [--patients N] [--days D]
+    .venv/bin/python bench/progress.py [--patients N] [--days D] [--codec service|stdlib]
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.db import json_text, json_value  # noqa: E402
 from rules.facts import ReadingFact  # noqa: E402
 from rules.progress import (  # noqa: E402
     Aggregate,
@@ -106,12 +112,19 @@ def _readings(kind: int, days: int, rng: random.Random) -> list[list[ReadingFact
     return per_day
 
 
-def _incremental(spec: GoalSpec, stored: str, new: list[ReadingFact]) -> GoalProgress:
+CODECS: dict[str, tuple[Callable[[Any], str], Callable[[str], Any]]] = {
+    "service": (json_text, json_value),
+    "stdlib": (json.dumps, json.loads),
+}
+
+
+def _incremental(spec: GoalSpec, stored: str, new: list[ReadingFact], codec: str) -> GoalProgress:
     """What a sync does: the stored state, the new day's readings, the state written back."""
-    prior = ProgressState.from_dict(json.loads(stored))
+    dumps, loads = CODECS[codec]
+    prior = ProgressState.from_dict(loads(stored))
     days = aggregate_days(new, spec.measure.components, STOCKHOLM)
     result = compute_progress(spec, days, TODAY, prior)
-    json.dumps(result.state.to_dict())
+    dumps(result.state.to_dict())
     return result
 
 
@@ -120,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--codec", choices=sorted(CODECS), default="service")
     args = parser.parse_args()
     rng = random.Random(6)
     start = TODAY - timedelta(days=args.days - 1)
@@ -136,13 +150,13 @@ def main() -> None:
         yesterday = TODAY - timedelta(days=1)
         # The state as the service stored it after the day before (not timed).
         before = full_progress(spec, everything[: -len(per_day[-1])], STOCKHOLM, yesterday)
-        stored = json.dumps(before.state.to_dict())
+        stored = CODECS[args.codec][0](before.state.to_dict())
 
         started = time.perf_counter()
         full = full_progress(spec, everything, STOCKHOLM, TODAY)
         full_t = time.perf_counter() - started
         started = time.perf_counter()
-        result = _incremental(spec, stored, per_day[-1])
+        result = _incremental(spec, stored, per_day[-1], args.codec)
         incremental_t = time.perf_counter() - started
         mismatches += result != full
         full_s += full_t
@@ -152,7 +166,8 @@ def main() -> None:
 
     names = {0: "blood_pressure", 1: "weight", 2: "steps"}
     print(
-        f"patients={args.patients} days={args.days} readings_aggregated_full={readings} "
+        f"patients={args.patients} days={args.days} codec={args.codec} "
+        f"readings_aggregated_full={readings} "
         f"readings_aggregated_incremental={new_readings}"
     )
     print(

@@ -127,7 +127,7 @@ def refresh(
     previous: dict[str, Any] = dict(goal.progress or {})
     prior = None
     if not full and previous.get("state"):
-        prior = ProgressState.from_dict(previous["state"])
+        prior = ProgressState.from_stored(previous["state"])
     head = feed.lock_patient(session, patient.id)
     seq = head.last_seq
     result, was_full = compute(session, patient, spec, today, prior, previous.get("feed_seq"))

@@ -72,7 +72,7 @@ def goal_view(
     stored = goal.progress or {}
     prior = None
     if as_of == local_today(patient, now) and stored.get("state"):
-        prior = ProgressState.from_dict(stored["state"])
+        prior = ProgressState.from_stored(stored["state"])
     result, _ = compute(session, patient, spec, as_of, prior, stored.get("feed_seq"))
     return GoalView(goal, milestones, spec, first, last, series, result)
 

@@ -46,9 +46,13 @@ inside. ``today`` is always a parameter. The semantics of days, windows, edges a
   ``longest`` is the longest so far. A day without data breaks a streak.
 * **milestones** are reached on the first day from the start whose series value meets the
   milestone's target (with the goal's direction and strictness).
-* **Incremental recomputation.** :class:`ProgressState` carries the day aggregates of the last
-  ``keep_days`` days, the baseline, the streak run and the longest streak before those days,
-  and the milestones reached. :func:`compute_progress` with a state and the re-aggregated days
+* **Incremental recomputation.** :class:`ProgressState` carries, for the last ``keep_days``
+  days, each day's reading count and what the measure reads of it (total, low, high or
+  latest), the baseline, the streak run and the longest streak before those days and on the
+  as-of day, and the milestones reached. A full recomputation is an incremental one from an
+  empty state (the same code), and an incremental one looks only at the changed days and the
+  days since the state's as-of day (the trend excepted: its four weeks are read each time).
+  :func:`compute_progress` with a state and the re-aggregated days
   that changed gives exactly what a full recomputation gives, unless :func:`needs_full` says
   the changed days reach behind the state (late data for an old day, a deletion on or before
   the baseline's or a milestone's day); the caller then recomputes in full. Everything here is
@@ -59,7 +63,8 @@ inside. ``today`` is always a parameter. The semantics of days, windows, edges a
 Modules, each one job: :mod:`~rules.progress.goals` (the types and constants),
 :mod:`~rules.progress.days` (stage 1: readings to day aggregates),
 :mod:`~rules.progress.compute` (stage 2: day aggregates to progress),
-:mod:`~rules.progress.tables` (stage 2's arrays and windows) and
+:mod:`~rules.progress.kept` (stage 2's days as plain lists: windows and streaks),
+:mod:`~rules.progress.tables` (a chart's series as arrays) and
 :mod:`~rules.progress.stats` (targets, percentages, trend and projection).
 """
 
@@ -79,6 +84,7 @@ from rules.progress.goals import (
     MIN_TREND_POINTS,
     MIN_TREND_SPAN_DAYS,
     PANDAS_MIN_READINGS,
+    STATE_VERSION,
     TREND_DAYS,
     Aggregate,
     DayAggregate,
@@ -105,6 +111,7 @@ __all__ = [
     "MIN_TREND_POINTS",
     "MIN_TREND_SPAN_DAYS",
     "PANDAS_MIN_READINGS",
+    "STATE_VERSION",
     "TREND_DAYS",
     "Aggregate",
     "DayAggregate",

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import date, timedelta, tzinfo
 
 import numpy as np
-import numpy.typing as npt
 
 from rules.facts import ReadingFact
 from rules.progress.days import aggregate_days
@@ -28,16 +27,12 @@ from rules.progress.goals import (
     Status,
     Streak,
 )
+from rules.progress.kept import KeptDays, walk_streak
 from rules.progress.stats import meets, percent_complete, project, theil_sen
 from rules.progress.tables import (
     all_meet,
     build_table,
-    columns_from,
     daily_values,
-    extended_table,
-    first_true,
-    meeting_mask,
-    update_table,
     values_at,
     window_series,
 )
@@ -79,66 +74,86 @@ def compute_progress(
     measure, target = spec.measure, spec.target
     w = measure.window_days
     keep_first = today - timedelta(days=spec.keep_days - 1)
+    # A full recomputation is an incremental one from an empty state, so the two run the same
+    # code and agree to the bit. ``walked`` is the last day whose streak, baseline and
+    # milestones the state has decided; only days after it or changed need a look.
     if prior is None:
         first = min(spec.start - timedelta(days=w - 1), keep_first)
         n = (today - first).days + 1
-        tables = {c: build_table(days, c, first, n) for c in measure.components}
-        run, longest = 0, 0
+        kept = KeptDays.empty(spec, n)
+        run_before, longest_before = 0, 0
         baseline, baseline_date = None, None
         reached: dict[str, date] = {}
+        head: Streak | None = None
+        walked = -1
     else:
         if prior.today > today:
             raise ValueError("a state from a later day cannot be continued")
         first = prior.first_day
         n = (today - first).days + 1
-        tables = {c: extended_table(prior.columns.get(c), n) for c in measure.components}
-        for component, table in tables.items():
-            update_table(table, days, component, first)
-        run, longest = prior.run_before, prior.longest_before
+        kept = KeptDays.from_columns(spec, prior.columns, n)
+        run_before, longest_before = prior.run_before, prior.longest_before
         baseline, baseline_date = prior.baseline, prior.baseline_date
         reached = dict(prior.reached)
+        head = prior.streak
+        walked = (as_of_day(measure, prior.today) - first).days
+    lowest = kept.put(days, first.toordinal())
+    changed_from = walked + 1 if lowest is None else min(walked + 1, lowest)
 
-    series = {c: window_series(t, measure.aggregate, w) for c, t in tables.items()}
-    daily = {c: daily_values(t, measure.aggregate) for c, t in tables.items()}
     as_of = as_of_day(measure, today)
-    as_of_index = (as_of - first).days
+    as_of_index = (as_of - first).days  # ≥ 0: first ≤ keep_first < as_of
     start_index = (spec.start - first).days
     new_first = max(first, keep_first)
     boundary = (new_first - first).days - 1  # the last index folded into the next state
 
-    # Streaks, from the start, on each day's own value; the fold at the boundary is kept.
-    met = meeting_mask(daily, target.values, spec).tolist()
-    run_next, longest_next = run, longest  # kept as they are when nothing is folded
-    for index in range(max(0, as_of_index + 1)):
-        if index < start_index:
-            run = 0
-        else:
-            run = run + 1 if met[index] else 0
-            longest = max(longest, run)
-        if index == boundary:
-            run_next, longest_next = run, longest
-    streak = Streak(current=run if as_of_index >= 0 else 0, longest=longest)
-
-    # Baseline: the start day's window, else the first value in the grace days after it.
-    valid_from = max(start_index, w - 1, 0)
-    if baseline is None:
-        has_value = np.logical_and.reduce([~np.isnan(a) for a in series.values()])
-        found = first_true(
-            has_value, valid_from, min(as_of_index, start_index + BASELINE_GRACE_DAYS)
+    # Streaks, from the start, on each day's own value; the fold at the boundary is kept. The
+    # state's streak on its as-of day goes on over the days after it, unless a changed day
+    # lies on or before that day: then the kept days are walked again from the fold.
+    fold = (run_before, longest_before) if boundary < 0 else None
+    if head is None or changed_from <= walked:
+        run, longest, folded = walk_streak(
+            kept, spec, start_index, range(as_of_index + 1), run_before, longest_before, boundary
         )
-        if found is not None:
-            baseline, baseline_date = values_at(series, found), first + timedelta(days=found)
+    else:
+        folded = None
+        if 0 <= boundary <= walked:
+            _, _, folded = walk_streak(
+                kept, spec, start_index, range(boundary + 1), run_before, longest_before, boundary
+            )
+        run, longest, on_head = walk_streak(
+            kept, spec, start_index, range(walked + 1, as_of_index + 1), head.current,
+            head.longest, boundary,
+        )  # fmt: skip
+        folded = folded or on_head
+    fold = fold or folded
+    assert fold is not None  # the boundary lies before the as-of day, so a walk passed it
+    streak = Streak(current=run, longest=longest)
+
+    # Baseline: the start day's window, else the first value in the grace days after it. Days
+    # before ``changed_from`` were looked at with the same data already.
+    scan_from = max(start_index, w - 1, 0, changed_from)
+    if baseline is None:
+        for index in range(scan_from, min(as_of_index, start_index + BASELINE_GRACE_DAYS) + 1):
+            found = kept.series(index)
+            if found is not None:
+                baseline, baseline_date = found, first + timedelta(days=index)
+                break
 
     # Milestones: the first day from the start whose series value meets them.
+    direction, inclusive = target.direction, target.inclusive
     for milestone in spec.milestones:
-        if milestone.key not in reached:
-            mask = meeting_mask(series, milestone.values, spec)
-            found = first_true(mask, valid_from, as_of_index)
-            if found is not None:
-                reached[milestone.key] = first + timedelta(days=found)
+        if milestone.key in reached:
+            continue
+        for index in range(scan_from, as_of_index + 1):
+            values = kept.series(index)
+            if values is not None and all(
+                meets(values[c], milestone.values[c], direction, inclusive) for c in values
+            ):
+                reached[milestone.key] = first + timedelta(days=index)
+                break
 
-    current = values_at(series, as_of_index)
-    trend = _trend(daily, as_of_index, spec.trend_days)
+    current = kept.series(as_of_index)
+    trend = _trend(kept, as_of_index, spec.trend_days)
     percent = projected = None
     if baseline is not None and current is not None:
         percent = _percent(baseline, current, target.values, target.direction)
@@ -166,12 +181,13 @@ def compute_progress(
     state = ProgressState(
         today=today,
         first_day=new_first,
-        columns={c: columns_from(t, boundary + 1) for c, t in tables.items()},
+        columns=kept.columns(boundary + 1),
         baseline=baseline,
         baseline_date=baseline_date,
-        run_before=run_next,
-        longest_before=longest_next,
+        run_before=fold[0],
+        longest_before=fold[1],
         reached=reached,
+        streak=streak,
     )
     return GoalProgress(
         status=status,
@@ -189,17 +205,14 @@ def compute_progress(
     )
 
 
-def _trend(
-    daily: Mapping[str, npt.NDArray[np.float64]], as_of_index: int, trend_days: int
-) -> dict[str, float] | None:
+def _trend(kept: KeptDays, as_of_index: int, trend_days: int) -> dict[str, float] | None:
     low = max(0, as_of_index - trend_days + 1)
     slopes: dict[str, float] = {}
-    for component, values in daily.items():
-        window = values[low : as_of_index + 1] if as_of_index >= 0 else values[:0]
-        xs = np.flatnonzero(~np.isnan(window))
+    for component in kept.components:
+        xs, ys = kept.daily_points(component, low, as_of_index)
         if len(xs) < MIN_TREND_POINTS or xs[-1] - xs[0] < MIN_TREND_SPAN_DAYS:
             return None
-        slope = theil_sen(xs.astype(np.float64), window[xs])
+        slope = theil_sen(xs, ys)
         if slope is None:
             return None
         slopes[component] = slope * 7.0

@@ -167,25 +167,30 @@ class MilestoneProgress:
     projected_date: date | None
 
 
-COLUMNS = ("count", "total", "low", "high", "last")
+STATE_VERSION = 2
+"""The shape :meth:`ProgressState.to_dict` writes (version 1, unmarked, kept all five aggregates
+of a day and no streak)."""
 
 
 @dataclass(frozen=True)
 class DayColumns:
-    """One component's day aggregates on consecutive days (all 0 on a day without data)."""
+    """One component's days in a state: the reading count and what the measure reads of the day.
+
+    ``value`` is in millionths: the total (mean, sum), the lowest (min), the highest (max) or
+    the latest reading (last). Both are 0 on a day without data.
+    """
 
     count: tuple[int, ...]
-    total: tuple[int, ...]
-    low: tuple[int, ...]
-    high: tuple[int, ...]
-    last: tuple[int, ...]
+    value: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class ProgressState:
     """What an incremental recomputation carries forward (see the module docstring).
 
-    ``columns`` hold the day aggregates of every day from ``first_day`` to ``today``.
+    ``columns`` hold the days from ``first_day`` to ``today``; ``run_before`` and
+    ``longest_before`` the streak folded up to the day before ``first_day``; ``streak`` the
+    streak on the as-of day of ``today`` (None: not known, walked again from ``first_day``).
     """
 
     today: date
@@ -196,14 +201,16 @@ class ProgressState:
     run_before: int = 0
     longest_before: int = 0
     reached: Mapping[str, date] = field(default_factory=dict)
+    streak: Streak | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the state as JSON-ready plain types."""
         return {
+            "version": STATE_VERSION,
             "today": self.today.isoformat(),
             "first_day": self.first_day.isoformat(),
             "columns": {
-                c: {name: list(getattr(cols, name)) for name in COLUMNS}
+                c: {"count": list(cols.count), "value": list(cols.value)}
                 for c, cols in self.columns.items()
             },
             "baseline": dict(self.baseline) if self.baseline is not None else None,
@@ -211,17 +218,21 @@ class ProgressState:
             "run_before": self.run_before,
             "longest_before": self.longest_before,
             "reached": {k: v.isoformat() for k, v in sorted(self.reached.items())},
+            "streak": [self.streak.current, self.streak.longest] if self.streak else None,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProgressState:
-        """Read a state written by :meth:`to_dict`."""
+        """Read a state written by :meth:`to_dict` (ValueError: another version's shape)."""
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"a progress state of version {data.get('version', 1)}")
         baseline = data.get("baseline")
+        streak = data.get("streak")
         return cls(
             today=date.fromisoformat(data["today"]),
             first_day=date.fromisoformat(data["first_day"]),
             columns={
-                c: DayColumns(*(tuple(map(int, cols[name])) for name in COLUMNS))
+                c: DayColumns(tuple(cols["count"]), tuple(cols["value"]))
                 for c, cols in data["columns"].items()
             },
             baseline={k: float(v) for k, v in baseline.items()} if baseline else None,
@@ -231,7 +242,21 @@ class ProgressState:
             run_before=int(data.get("run_before", 0)),
             longest_before=int(data.get("longest_before", 0)),
             reached={k: date.fromisoformat(v) for k, v in data.get("reached", {}).items()},
+            streak=Streak(int(streak[0]), int(streak[1])) if streak else None,
         )
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> ProgressState | None:
+        """Read a stored state, or None when it has an older shape (recompute in full then).
+
+        A version-1 state is not converted: a full recomputation gives the same progress
+        exactly, is one read of the goal's days once per goal (the nightly job makes one for
+        every open goal anyway), and a converter would be a second reading of the state to
+        keep exact for a one-off.
+        """
+        if data.get("version") != STATE_VERSION:
+            return None
+        return cls.from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -265,7 +290,6 @@ class SeriesPoint:
 __all__ = [
     "Aggregate",
     "BASELINE_GRACE_DAYS",
-    "COLUMNS",
     "DayAggregate",
     "DayColumns",
     "Days",
@@ -281,6 +305,7 @@ __all__ = [
     "MilestoneSpec",
     "PANDAS_MIN_READINGS",
     "ProgressState",
+    "STATE_VERSION",
     "SeriesPoint",
     "Status",
     "Streak",

@@ -1,5 +1,5 @@
-"""Stage 2's arrays: day aggregates as columns over a range of days, window series over them,
-and where a target is met.
+"""A measure's series as arrays: day aggregates as columns over a range of days and the window
+series over them (a chart's days; progress itself reads :mod:`~rules.progress.kept`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from rules.progress.goals import COLUMNS, MICRO, Aggregate, DayColumns, Days, Direction, GoalSpec
+from rules.progress.goals import MICRO, Aggregate, Days, GoalSpec
 from rules.progress.stats import meets
 
 _NO_LOW = np.iinfo(np.int64).max
@@ -45,42 +45,6 @@ def build_table(days: Days, component: str, first: date, n: int) -> _Table:
         count[index], total[index] = agg.count, agg.total
         low[index], high[index], last[index] = agg.low, agg.high, agg.last
     return _Table(count, total, low, high, last)
-
-
-def extended_table(columns: DayColumns | None, n: int) -> _Table:
-    """A state's columns as arrays, padded with empty days up to ``n``."""
-    arrays = []
-    for name in COLUMNS:
-        values = np.zeros(n, np.int64)
-        if columns is not None:
-            stored = getattr(columns, name)[:n]
-            values[: len(stored)] = stored
-        arrays.append(values)
-    return _Table(*arrays)
-
-
-def update_table(table: _Table, days: Days, component: str, first: date) -> None:
-    """Overwrite the days given (complete; an empty mapping clears a day) in place."""
-    n = len(table.count)
-    for day, comps in days.items():
-        index = (day - first).days
-        if not 0 <= index < n:
-            continue
-        agg = comps.get(component)
-        if agg is None or agg.count <= 0:
-            for array in (table.count, table.total, table.low, table.high, table.last):
-                array[index] = 0
-        else:
-            table.count[index], table.total[index] = agg.count, agg.total
-            table.low[index], table.high[index], table.last[index] = agg.low, agg.high, agg.last
-
-
-def columns_from(table: _Table, start: int) -> DayColumns:
-    """Return the table's columns from a day index on."""
-    count, total, low, high, last = (
-        tuple(getattr(table, name)[start:].tolist()) for name in COLUMNS
-    )
-    return DayColumns(count, total, low, high, last)
 
 
 def _windows(values: npt.NDArray[np.int64], w: int, fill: int) -> npt.NDArray[np.int64]:
@@ -144,31 +108,6 @@ def all_meet(values: Mapping[str, float], target: Mapping[str, float], spec: Goa
     return all(meets(values[c], target[c], t.direction, t.inclusive) for c in target)
 
 
-def meeting_mask(
-    arrays: Mapping[str, npt.NDArray[np.float64]], target: Mapping[str, float], spec: GoalSpec
-) -> npt.NDArray[np.bool_]:
-    """Return, per day, whether every component has a value that meets its target."""
-    t = spec.target
-    out = np.ones(len(next(iter(arrays.values()))), dtype=bool)
-    for component, values in arrays.items():
-        goal = target[component]
-        if t.direction is Direction.BELOW:
-            ok = values <= goal if t.inclusive else values < goal
-        else:
-            ok = values >= goal if t.inclusive else values > goal
-        out &= ok & ~np.isnan(values)  # nan compares False anyway; said for the reader
-    return out
-
-
-def first_true(mask: npt.NDArray[np.bool_], low: int, high: int) -> int | None:
-    """Return the first index in [low, high] where the mask holds, or None."""
-    low = max(low, 0)
-    if high < low:
-        return None
-    hits = np.flatnonzero(mask[low : high + 1])
-    return low + int(hits[0]) if len(hits) else None
-
-
 def values_at(arrays: Mapping[str, npt.NDArray[np.float64]], index: int) -> dict[str, float] | None:
     """Return every component's value at a day index (None: any is missing)."""
     if index < 0:
@@ -182,12 +121,7 @@ def values_at(arrays: Mapping[str, npt.NDArray[np.float64]], index: int) -> dict
 __all__ = [
     "all_meet",
     "build_table",
-    "columns_from",
     "daily_values",
-    "extended_table",
-    "first_true",
-    "meeting_mask",
-    "update_table",
     "values_at",
     "window_series",
 ]

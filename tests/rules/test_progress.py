@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -548,3 +549,136 @@ def test_first_met_day(
 ) -> None:
     found = pr.first_met_day(goal, weights(*readings), STOCKHOLM, TODAY)
     assert found == (None if expected is None else TODAY + timedelta(days=expected))
+
+
+# --- the incremental state, one sync at a time ----------------------------------------------------
+
+_BP = Measure("blood_pressure", Aggregate.MEAN, 7, ("systolic", "diastolic"))
+_DAILY_SPECS = [
+    GoalSpec(_BP, Target({"systolic": 135.0, "diastolic": 85.0}, BELOW, inclusive=False),
+             start=TODAY - timedelta(days=75), due=TODAY,
+             milestones=(MilestoneSpec("m", {"systolic": 140.0, "diastolic": 88.0}),)),
+    spec(Aggregate.MEAN, 3, 90.0, BELOW, start=TODAY - timedelta(days=62),
+         milestones=[("a", 93.0), ("b", 91.0)], type_="x"),
+    spec(Aggregate.SUM, 7, 90.0, ABOVE, start=TODAY - timedelta(days=66), type_="x"),
+    spec(Aggregate.LAST, 14, 90.0, BELOW, start=TODAY - timedelta(days=80),
+         milestones=[("m", 94.0)], type_="x"),
+    spec(Aggregate.MIN, 2, 90.0, ABOVE, start=TODAY - timedelta(days=58), inclusive=False,
+         type_="x"),
+    replace(spec(Aggregate.MAX, 1, 90.0, BELOW, start=TODAY - timedelta(days=70), type_="x"),
+            trend_days=7),
+]  # fmt: skip
+
+# A sync: days the phone's clock moved on since the last one (0: the same day again), and its
+# readings as (days back from that day, minute, value×10 or 0 for "delete the latest stored
+# reading", whether a blood pressure lacks its diastolic).
+_Sync = tuple[int, list[tuple[int, int, int, bool]]]
+
+
+@st.composite
+def daily_syncs(draw: st.DrawFn) -> tuple[GoalSpec, list[_Sync], st.DataObject]:
+    """A goal and a run of syncs: mostly a day apart, some the same day, some after a gap."""
+    goal = draw(st.sampled_from(_DAILY_SPECS))
+    syncs = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([1, 1, 1, 1, 0, 2, 5]),
+                st.lists(
+                    st.tuples(
+                        st.sampled_from([0, 0, 0, 0, 1, 2, 6, 13, 30]),  # late, some too late
+                        st.integers(0, 24 * 60 - 1),
+                        st.integers(770, 1020).map(lambda v: 0 if v < 780 else v),
+                        st.booleans(),
+                    ),
+                    max_size=4,
+                ),
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    return goal, syncs, draw(st.data())
+
+
+@settings(max_examples=120, deadline=None)
+@given(case=daily_syncs())
+def test_the_state_after_each_sync_gives_what_a_full_recomputation_gives(
+    case: tuple[GoalSpec, list[_Sync], st.DataObject],
+) -> None:
+    """Sync after sync, the state continued with the changed days equals a full recomputation.
+
+    Late readings for an earlier day, deletions, gaps of days without a sync and several syncs
+    on one day; the changed days come in any order. A sync whose changes reach behind the
+    state (needs_full) is recomputed in full, as the service does.
+    """
+    goal, syncs, data = case
+    components = goal.measure.components
+    history = [
+        fact("x", at(TODAY - timedelta(days=d), "08:00"), **dict.fromkeys(components, 95 + d % 7))
+        for d in range(60, 100)
+    ]  # a baseline before the first sync
+    today = TODAY - timedelta(days=60)
+    state = full_progress(goal, history, STOCKHOLM, today).state
+    incremental_runs = 0
+    for advance, rows in syncs:
+        today += timedelta(days=advance)
+        changed: set[date] = set()
+        for back, minute, value, partial in rows:
+            if value == 0:
+                if history:
+                    changed.add(history.pop().time.astimezone(STOCKHOLM).date())
+                continue
+            day = today - timedelta(days=back)
+            values = {c: value / 10 - 50 * i for i, c in enumerate(components)}
+            if partial and len(components) > 1:
+                del values[components[-1]]
+            when = datetime.combine(day, time(minute // 60, minute % 60), STOCKHOLM)
+            history.append(fact("x", when.astimezone(UTC), **values))
+            changed.add(day)
+        full = full_progress(goal, history, STOCKHOLM, today)
+        if pr.needs_full(goal, state, changed):
+            result = full
+        else:
+            incremental_runs += 1
+            aggregated = aggregate_days(
+                [r for r in history if r.time.astimezone(STOCKHOLM).date() in changed],
+                components,
+                STOCKHOLM,
+            )
+            order = data.draw(st.permutations(sorted(changed)))
+            result = compute_progress(goal, {d: aggregated.get(d, {}) for d in order}, today, state)
+        assert result == full
+        stored = json.loads(json.dumps(result.state.to_dict()))
+        state = ProgressState.from_dict(stored)
+        assert state == result.state
+    runs = "none" if not incremental_runs else "1-4" if incremental_runs < 5 else "5 or more"
+    event(f"incremental runs: {runs}")
+
+
+def test_a_state_keeps_only_what_the_measure_reads_of_a_day() -> None:
+    goal = spec(Aggregate.MIN, 2, 90.0, start=TODAY - timedelta(days=3))
+    readings = weights((-1, 92.0), (-1, 91.5), (0, 93.0))
+    state = full_progress(goal, readings, STOCKHOLM, TODAY).state
+    assert state.columns["value"].count[-2:] == (2, 1)
+    assert state.columns["value"].value[-2:] == (91_500_000, 93_000_000)  # the day's lowest
+    assert state.streak == pr.Streak(current=0, longest=0)
+    assert state.to_dict()["version"] == pr.STATE_VERSION
+
+
+def test_a_state_of_the_first_shape_is_recomputed_in_full() -> None:
+    """A version-1 state (five aggregates a day, no version) is not read: None, full instead."""
+    old = {
+        "today": TODAY.isoformat(),
+        "first_day": (TODAY - timedelta(days=1)).isoformat(),
+        "columns": {"value": {k: [0, 0] for k in ("count", "total", "low", "high", "last")}},
+        "baseline": None,
+        "baseline_date": None,
+        "run_before": 0,
+        "longest_before": 0,
+        "reached": {},
+    }
+    assert ProgressState.from_stored(old) is None
+    with pytest.raises(ValueError):
+        ProgressState.from_dict(old)
+    state = full_progress(spec(), weights((0, 91.0)), STOCKHOLM, TODAY).state
+    assert ProgressState.from_stored(json.loads(json.dumps(state.to_dict()))) == state
