@@ -28,7 +28,7 @@ from rules.progress.goals import (
     Streak,
 )
 from rules.progress.kept import KeptDays, walk_streak
-from rules.progress.stats import meets, percent_complete, project, theil_sen
+from rules.progress.stats import meets, percent_complete, project, theil_sen_rows
 from rules.progress.tables import (
     all_meet,
     build_table,
@@ -207,16 +207,21 @@ def compute_progress(
 
 def _trend(kept: KeptDays, as_of_index: int, trend_days: int) -> dict[str, float] | None:
     low = max(0, as_of_index - trend_days + 1)
-    slopes: dict[str, float] = {}
+    # Components with data on the same days (systolic and diastolic) share one pass of numpy.
+    groups: dict[tuple[int, ...], list[tuple[str, list[float]]]] = {}
     for component in kept.components:
         xs, ys = kept.daily_points(component, low, as_of_index)
         if len(xs) < MIN_TREND_POINTS or xs[-1] - xs[0] < MIN_TREND_SPAN_DAYS:
             return None
-        slope = theil_sen(xs, ys)
-        if slope is None:
+        groups.setdefault(tuple(xs), []).append((component, ys))
+    slopes: dict[str, float] = {}
+    for days, members in groups.items():
+        found = theil_sen_rows(days, [ys for _, ys in members])
+        if found is None:
             return None
-        slopes[component] = slope * 7.0
-    return slopes
+        for (component, _), slope in zip(members, found, strict=True):
+            slopes[component] = slope * 7.0
+    return {c: slopes[c] for c in kept.components}
 
 
 def _percent(

@@ -210,7 +210,7 @@ class ProgressState:
             "today": self.today.isoformat(),
             "first_day": self.first_day.isoformat(),
             "columns": {
-                c: {"count": list(cols.count), "value": list(cols.value)}
+                c: {"count": cols.count, "value": cols.value}  # tuples write as arrays
                 for c, cols in self.columns.items()
             },
             "baseline": dict(self.baseline) if self.baseline is not None else None,

@@ -14,6 +14,8 @@ import numpy.typing as npt
 
 from rules.progress.goals import MAX_PROJECTION_DAYS, Direction
 
+Floats = npt.NDArray[np.float64]
+
 
 def meets(value: float, target: float, direction: Direction, inclusive: bool = True) -> bool:
     """Tell whether a value meets a target (≤ / ≥, strict when not inclusive)."""
@@ -34,39 +36,56 @@ def percent_complete(baseline: float, current: float, target: float, direction: 
 
 
 @functools.lru_cache(maxsize=256)
-def _pairs(xs: tuple[float, ...]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    """Each pair i < j as the flat index of (j, i) in an n×n table, and its x distance.
+def _pairs(xs: tuple[float, ...]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], Floats]:
+    """Each pair i < j of the points: the indices j and i, and the x distance x[j] − x[i].
 
     Cached by the xs themselves: a trend's days are mostly the same few patterns (four weeks
     without a gap), and building the pairs was half the cost of a slope.
     """
     x = np.array(xs, dtype=np.float64)
-    n = len(x)
-    i, j = np.triu_indices(n, k=1)
+    i, j = np.triu_indices(len(x), k=1)
     dx = x[j] - x[i]
     if np.any(dx == 0):
         raise ValueError("x values must be distinct")
-    return j * n + i, dx
+    return j, i, dx
 
 
-def theil_sen(
-    xs: Sequence[float] | npt.NDArray[np.float64], ys: Sequence[float] | npt.NDArray[np.float64]
-) -> float | None:
-    """Return the Theil–Sen slope (median pairwise slope) of points with distinct x, or None."""
-    if len(xs) != len(ys):
+def theil_sen_rows(
+    xs: Sequence[float], rows: Sequence[Sequence[float] | Floats]
+) -> list[float] | None:
+    """Return the Theil–Sen slope of each row of ys over the same distinct xs, or None.
+
+    One pass of numpy for all the rows: the components of a goal (systolic and diastolic) share
+    their days, and on a few dozen points numpy's cost per call, not per element, is most of a
+    slope's.
+    """
+    if any(len(ys) != len(xs) for ys in rows):
         raise ValueError("xs and ys differ in length")
     if len(xs) < 2:
         return None
-    flat, dx = _pairs(tuple(xs))
-    y = np.asarray(ys, dtype=np.float64)
-    slopes = np.subtract.outer(y, y).take(flat) / dx  # (y[j] − y[i]) / (x[j] − x[i])
+    if not rows:
+        return []
+    j, i, dx = _pairs(tuple(xs))
+    y = np.array(rows, dtype=np.float64)
+    slopes = y.take(j, axis=1)  # (y[j] − y[i]) / (x[j] − x[i]), a row per row of ys
+    slopes -= y.take(i, axis=1)
+    slopes /= dx
     # The median by sorting in place: np.median does the same with five times the overhead,
     # and on a few hundred slopes a sort costs less than a partition at two places.
-    slopes.sort()
-    k = len(slopes) // 2
-    if len(slopes) % 2:
-        return float(slopes[k])
-    return float((slopes[k - 1] + slopes[k]) / 2)
+    slopes.sort(axis=1)
+    k = slopes.shape[1] // 2
+    if slopes.shape[1] % 2:
+        return [float(v) for v in slopes[:, k].tolist()]
+    lower, upper = slopes[:, k - 1].tolist(), slopes[:, k].tolist()
+    return [(a + b) / 2 for a, b in zip(lower, upper, strict=True)]
+
+
+def theil_sen(xs: Sequence[float] | Floats, ys: Sequence[float] | Floats) -> float | None:
+    """Return the Theil–Sen slope (median pairwise slope) of points with distinct x, or None."""
+    if len(xs) != len(ys):
+        raise ValueError("xs and ys differ in length")
+    slopes = theil_sen_rows([float(x) for x in xs], [ys])
+    return None if slopes is None else slopes[0]
 
 
 def project(
@@ -84,4 +103,4 @@ def project(
     return as_of + timedelta(days=math.ceil(days))
 
 
-__all__ = ["meets", "percent_complete", "project", "theil_sen"]
+__all__ = ["meets", "percent_complete", "project", "theil_sen", "theil_sen_rows"]

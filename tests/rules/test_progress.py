@@ -142,6 +142,37 @@ def test_theil_sen_is_robust_to_one_stray_value() -> None:
         theil_sen([1, 1], [1, 2])
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 60), min_size=2, max_size=30, unique=True).flatmap(
+        lambda xs: st.tuples(
+            st.just(sorted(xs)),
+            st.lists(
+                st.lists(st.floats(-500, 500, allow_nan=False), min_size=len(xs), max_size=len(xs)),
+                min_size=1,
+                max_size=3,
+            ),
+        )
+    )
+)
+def test_theil_sen_of_several_rows_is_each_rows_median_pairwise_slope(
+    case: tuple[list[int], list[list[float]]],
+) -> None:
+    xs, rows = case
+    slopes = pr.stats.theil_sen_rows(xs, rows)
+    assert slopes is not None
+    for ys, slope in zip(rows, slopes, strict=True):
+        pairwise = sorted(
+            (ys[b] - ys[a]) / (xs[b] - xs[a]) for a in range(len(xs)) for b in range(a + 1, len(xs))
+        )
+        half = len(pairwise) // 2
+        expected = (
+            pairwise[half] if len(pairwise) % 2 else (pairwise[half - 1] + pairwise[half]) / 2
+        )
+        assert slope == expected
+        assert theil_sen(xs, ys) == expected
+
+
 @pytest.mark.parametrize(
     ("current", "target", "slope", "direction", "expected"),
     [
