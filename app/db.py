@@ -212,6 +212,11 @@ def unavailable_reason(exc: DBAPIError) -> str | None:
     return None
 
 
+def database_of(session: Session) -> str:
+    """Return the session's database as a key for what is kept per database between requests."""
+    return session.get_bind().engine.url.render_as_string(hide_password=True)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """A session factory; sessions never expire loaded objects on commit."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)

@@ -89,10 +89,9 @@ def inputs_for(
     ``narrow``: only the span the evaluation reads when the recorded firings are only
     checked (see :func:`evaluate_recorded`); else the lookback, which holds every window.
     """
-    plan = plans_service.current_spec(session, patient.id)
+    plan = plans_service.current_effective_spec(session, patient.id)
     if plan is None or not plan.rules:
         return None
-    plan = plans_service.effective(session, patient.id, plan)
     library = load_library()
     ruled = reading_types(plan, library)
     new = [f for f in new if f.type in ruled]  # a weight is no news to a BP-only plan

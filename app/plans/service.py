@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db import database_of
 from app.errors import ErrorItem, NotFound, Unprocessable
 from app.feed import service as feed
 from app.patients.models import Patient
@@ -17,6 +18,7 @@ from app.plans.models import PlanVersion
 # Other domains and the router read plan versions through the service.
 from app.plans.repository import current as current
 from app.plans.repository import versions as versions
+from app.plans.spec_cache import SPECS
 from app.readings.repository import counted_facts, through
 from rules.backtest import BacktestReport
 from rules.backtest import backtest as run_backtest
@@ -26,9 +28,29 @@ from rules.plan import PlanBody, PlanSpec
 
 
 def current_spec(session: Session, patient_id: str) -> PlanSpec | None:
-    """The newest plan as the rule engine sees it."""
+    """The newest plan as the rule engine sees it (shared between requests: do not change)."""
     row = current(session, patient_id)
-    return to_spec(row) if row is not None else None
+    if row is None:
+        return None
+    return SPECS.get_or_make((database_of(session), row.id), lambda: to_spec(row))
+
+
+def current_effective_spec(session: Session, patient_id: str) -> PlanSpec | None:
+    """The newest plan with ``effective_from`` (see :func:`effective`), kept like the spec.
+
+    The first version of a plan is as immutable as the newest, so the pair is kept by the
+    newest version's id.
+    """
+    row = current(session, patient_id)
+    if row is None:
+        return None
+    database = database_of(session)
+
+    def make() -> PlanSpec:
+        spec = SPECS.get_or_make((database, row.id), lambda: to_spec(row))
+        return effective(session, patient_id, spec)
+
+    return SPECS.get_or_make((database, row.id, "effective"), make)
 
 
 def effective(session: Session, patient_id: str, plan: PlanSpec) -> PlanSpec:

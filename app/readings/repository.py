@@ -20,7 +20,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db import new_id
+from app.db import database_of, new_id
 from app.readings.fact_cache import FACTS
 from app.readings.models import ImportRun, Reading, ReadingStatus, Source
 from rules.facts import ReadingFact
@@ -98,7 +98,7 @@ def counted_facts(
         )
         .order_by(c.time, c.id)
     ).all()
-    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    database = database_of(session)
     facts = {f.id: f for f in known}
     facts.update(FACTS.get_many(database, (i for i in ids if i not in facts)))
     missing = [i for i in ids if i not in facts]
@@ -129,29 +129,27 @@ def upsert_source(
     values: Mapping[str, Any],
     now: datetime,
 ) -> Source:
-    """The server's record of an app or device, created on first sight."""
+    """The server's record of an app or device, created on first sight; ``last_seen`` now.
+
+    One statement: an insert that, when the source is known, only moves ``last_seen`` (the
+    first sight's name and kind stay) and returns the row either way.
+    """
     dialect_insert = (
         postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     )
-    session.execute(
-        dialect_insert(Source)
-        .values(
-            id=new_id(),
-            patient_id=patient_id,
-            client_source_id=client_source_id,
-            first_seen=now,
-            last_seen=now,
-            **values,
-        )
-        .on_conflict_do_nothing()
+    insert = dialect_insert(Source).values(
+        id=new_id(),
+        patient_id=patient_id,
+        client_source_id=client_source_id,
+        first_seen=now,
+        last_seen=now,
+        **values,
     )
-    row = session.scalars(
-        select(Source).where(
-            Source.patient_id == patient_id, Source.client_source_id == client_source_id
-        )
-    ).one()
-    row.last_seen = now
-    return row
+    upsert = insert.on_conflict_do_update(
+        index_elements=[Source.patient_id, Source.client_source_id],
+        set_={"last_seen": insert.excluded.last_seen},
+    ).returning(Source)
+    return session.scalars(upsert, execution_options={"populate_existing": True}).one()
 
 
 def by_client_id(

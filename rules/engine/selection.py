@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from types import MappingProxyType
 
 from rules.advice import Addressee, CareContact
 from rules.engine.cgm_metric import CgmRun
@@ -17,6 +20,7 @@ from rules.facts import ReadingFact
 from rules.language import (
     CgmMetricRule,
     MissingDataRule,
+    ResolvedParam,
     Rule,
     RuleLibrary,
     RuleMode,
@@ -61,15 +65,8 @@ def plan_runs(
     """Return the runs of the plan's rules that are on and have what they need, by rule id."""
     if addressee is None:
         addressee = plan_addressee(plan)
-    runs: dict[str, Run] = {}
-    for plan_rule in plan.rules:
-        rule = library.get(plan_rule.rule)
-        if rule is None or rule.id in runs:
-            continue
-        mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
-        if mode is RuleMode.off or _missing_required(plan_rule, rule):
-            continue  # a rule without its required parameters never runs on a default
-        params = resolve_params(plan_rule, rule)
+    runs: list[Run] = []
+    for rule, mode, params in _RESOLVED.runnable(plan, library):
         run: Run
         if isinstance(rule, ThresholdRule):
             run = ThresholdRun(rule, mode, params, plan.version, addressee)
@@ -79,8 +76,62 @@ def plan_runs(
             run = CgmRun(rule, mode, params, plan.version, addressee)
         else:
             run = ReadingRun(rule, mode, params, plan.version, addressee)
-        runs[rule.id] = run
-    return [runs[rule_id] for rule_id in sorted(runs)]
+        runs.append(run)
+    return runs
+
+
+Runnable = tuple[Rule, RuleMode, Mapping[str, ResolvedParam]]
+
+
+def _runnable(plan: PlanSpec, library: RuleLibrary) -> tuple[Runnable, ...]:
+    """The plan's rules that are on and have their required parameters, resolved, by id."""
+    found: dict[str, Runnable] = {}
+    for plan_rule in plan.rules:
+        rule = library.get(plan_rule.rule)
+        if rule is None or rule.id in found:
+            continue
+        mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
+        if mode is RuleMode.off or _missing_required(plan_rule, rule):
+            continue  # a rule without its required parameters never runs on a default
+        found[rule.id] = (rule, mode, MappingProxyType(resolve_params(plan_rule, rule)))
+    return tuple(found[rule_id] for rule_id in sorted(found))
+
+
+class _ResolvedPlans:
+    """The runnable rules of the latest (plan, library) pairs, kept by their identity.
+
+    A sync asks for a plan's runs several times (which types the plan reads, how far back,
+    then the evaluation itself), and resolving the parameters each time was a twentieth of
+    a 10-reading sync. The service keeps each stored plan version's spec between requests
+    (:mod:`app.plans.spec_cache`), so the same spec comes back batch after batch. Specs and
+    libraries are not changed in place (a new plan version is a new spec); each entry holds
+    its plan and library, so an identity is not reused while its entry is kept.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._kept: OrderedDict[
+            tuple[int, int], tuple[PlanSpec, RuleLibrary, tuple[Runnable, ...]]
+        ] = OrderedDict()
+        self._lock = threading.Lock()  # the API evaluates in a pool of threads
+
+    def runnable(self, plan: PlanSpec, library: RuleLibrary) -> tuple[Runnable, ...]:
+        """Return the plan's runnable rules, resolved once per plan and library."""
+        key = (id(plan), id(library))
+        with self._lock:
+            entry = self._kept.get(key)
+            if entry is not None:
+                self._kept.move_to_end(key)
+                return entry[2]
+        resolved = _runnable(plan, library)
+        with self._lock:
+            self._kept[key] = (plan, library, resolved)
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return resolved
+
+
+_RESOLVED = _ResolvedPlans()
 
 
 def plan_addressee(plan: PlanSpec, patient_name: str = "") -> Addressee:

@@ -3,9 +3,13 @@ others do, and the evaluator names what is missing."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 from rules.engine import UnrunnableRule, evaluate, lookback, reading_types, unrunnable_rules
+from rules.engine.history import History
+from rules.engine.occurrences import ThresholdRun
+from rules.engine.selection import plan_runs
 from rules.language import load_library
 from rules.plan import Quantity
 from tests.rules.factories import T0, bp, plan, reading
@@ -39,3 +43,23 @@ def test_with_the_parameter_it_runs() -> None:
 def test_a_rule_switched_off_is_no_problem() -> None:
     off = plan("peak-flow-zone", modes={"peak-flow-zone": "off"})
     assert unrunnable_rules(off, load_library()) == ()
+
+
+def test_a_plans_resolved_rules_are_kept_and_its_runs_made_afresh_each_time() -> None:
+    """The resolution of a plan's parameters is kept per (plan, library); the runs are new
+    objects every time, so what a run learns in one evaluation (a threshold's firings) is
+    never carried into the next one."""
+    library = load_library()
+    complete = plan("peak-flow-zone", "bp-very-high", params=BEST)
+    first, again = plan_runs(complete, library), plan_runs(complete, library)
+    assert [r.rule.id for r in first] == [r.rule.id for r in again]
+    assert all(a is not b for a, b in zip(first, again, strict=True))
+    assert first[0].params is again[0].params  # resolved once
+    threshold = next(r for r in first if isinstance(r, ThresholdRun))
+    twin = next(r for r in again if isinstance(r, ThresholdRun))
+    threshold.fires(bp("185", "100", at=T0, reading_id="bp"), History([], UTC))
+    assert twin._fires == {}
+    # Another plan (a new version is a new spec) is resolved on its own.
+    lacking = plan("peak-flow-zone", "bp-very-high")
+    assert [r.rule.id for r in plan_runs(lacking, library)] == ["bp-very-high"]
+    assert [r.rule.id for r in plan_runs(complete, library)] == ["bp-very-high", "peak-flow-zone"]

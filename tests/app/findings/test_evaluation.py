@@ -22,6 +22,7 @@ from app.db import make_sessionmaker, transaction
 from app.findings.jobs import rules_due
 from app.findings.models import Evaluation, EvaluationStatus
 from app.plans import service as plans_service
+from app.plans.models import PlanVersion
 from app.readings.repository import counted_facts
 from rules.engine import evaluate_run
 from tests.app.factories import STOCKHOLM, batch, patient_id
@@ -257,3 +258,28 @@ def test_an_old_low_is_counted_on_the_whole_week_under_a_new_plan_version(
     assert again.anchor_time == thursday
     assert again.explanation["computed"]["count_in_window"] == "2"
     assert again.explanation["flag_severity"] == "low"
+
+
+def test_the_plan_kept_between_requests_is_the_newest_version(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """Each stored version's spec is validated once and kept; a new version is read as soon
+    as it is saved, and keeps the first version's ``effective_from``."""
+    pid = patient_id(session, "gunilla")
+    first = plans_service.current_effective_spec(session, pid)
+    assert first is not None
+    assert plans_service.current_effective_spec(session, pid) is first  # kept, not re-read
+    started = session.scalar(
+        select(func.min(PlanVersion.created_at)).where(PlanVersion.patient_id == pid)
+    )
+    assert first.effective_from == started
+    current = client.get(f"/v1/patients/{pid}/plan", headers=auth("olof")).json()
+    body = {k: current[k] for k in ("rules", "schedule", "agreements") if k in current}
+    body["rules"] = [r for r in body["rules"] if r["rule"] != "glucose-high"]
+    saved = client.put(f"/v1/patients/{pid}/plan", json=body, headers=auth("olof"))
+    assert saved.status_code == 200
+    second = plans_service.current_effective_spec(session, pid)
+    assert second is not None and second.version == saved.json()["version"] == first.version + 1
+    assert "glucose-high" not in {r.rule for r in second.rules}
+    assert "glucose-high" in {r.rule for r in first.rules}
+    assert second.effective_from == started
