@@ -26,7 +26,7 @@ from app.auth.policy import (
     may_write_goal,
     relation_to,
 )
-from app.auth.tokens import verify_token
+from app.auth.tokens import TokenClaims, verify_token
 from app.clock import utcnow
 from app.config import Settings
 from app.db import transaction
@@ -79,6 +79,21 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def verified_claims(request: Request, settings: Settings, token: str) -> TokenClaims:
+    """Verify a bearer token once per request (Unauthorized when it does not verify).
+
+    The sync's flood limit verifies the token before the body is read and the actor after
+    it; the second is the same token in the same request, so its claims are reused.
+    """
+    kept = getattr(request.state, "verified_token", None)
+    if kept is not None and kept[0] == token:
+        claims: TokenClaims = kept[1]
+        return claims
+    claims = verify_token(settings, token, now=utcnow(), keys=request.app.state.signing_keys)
+    request.state.verified_token = (token, claims)
+    return claims
+
+
 def get_actor(
     request: Request,
     session: SessionDep,
@@ -95,9 +110,8 @@ def get_actor(
         raise Unauthorized()
     token = authorization[7:].strip()
     try:
-        now = utcnow()
-        claims = verify_token(settings, token, now=now, keys=request.app.state.signing_keys)
-        user = user_for_token(session, claims, now)
+        claims = verified_claims(request, settings, token)
+        user = user_for_token(session, claims, utcnow())
     except Unauthorized as exc:
         probing: ProbingLimits = request.app.state.probing
         raise probing.auth_failed(request, token, exc) from None

@@ -9,11 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth.policy import Action, advice_audience, may, reading_correction_check
-from app.auth.tokens import verify_token
 from app.bounds import BoundedTime, bounded_time
 from app.clock import utcnow
 from app.consent.service import hide_other_grants
-from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess
+from app.deps import ReadAccess, SessionDep, SettingsDep, WriteReadingsAccess, verified_claims
 from app.errors import (
     BadRequest,
     Unauthorized,
@@ -48,8 +47,7 @@ def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
     if not header.lower().startswith("bearer "):
         return
     try:
-        keys = request.app.state.signing_keys
-        subject = verify_token(settings, header[7:].strip(), now=utcnow(), keys=keys).subject
+        subject = verified_claims(request, settings, header[7:].strip()).subject
     except Unauthorized:
         return
     limiter: RateLimiter = request.app.state.sync_limiter

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app import deps
+from app.auth.tokens import verify_token
+from app.clock import clock
 from app.feed.models import Change
 from app.findings.models import Advice, Flag
-from app.readings.models import Reading
+from app.readings.models import Reading, Source
 from tests.app.factories import batch, bp, patient_id, scalar
 
 Auth = Callable[[str], dict[str, str]]
@@ -88,6 +94,36 @@ def test_same_measurement_from_a_second_source_is_a_duplicate_and_not_counted(
     assert two["advice"] == []
     flags = session.scalars(select(Flag).where(Flag.rule_id == "spo2-low")).all()
     assert len(flags) == 1 and flags[0].firing_count == 1
+
+
+def test_a_source_is_kept_from_its_first_sync_and_its_last_seen_moves(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """One statement records a source (insert, or only move ``last_seen`` when known): the
+    first sync's name and kind stay, the row is one, and the readings of both syncs name it."""
+    first = datetime.now(UTC).replace(microsecond=0)
+    second = first + timedelta(minutes=7)
+    try:
+        clock.fixed = first
+        one = client.post(
+            "/v1/patients/me/sync",
+            json=batch(scalar("spo2", 97, "%", minutes_ago=5), source="asta-oximeter"),
+            headers=auth("asta"),
+        )
+        renamed = batch(scalar("spo2", 96, "%", minutes_ago=3), source="asta-oximeter")
+        renamed["source"] = dict(renamed["source"], name="Another name", version="2.0")
+        clock.fixed = second
+        two = client.post("/v1/patients/me/sync", json=renamed, headers=auth("asta"))
+    finally:
+        clock.fixed = None
+    assert one.status_code == two.status_code == 200
+    (source,) = session.scalars(
+        select(Source).where(Source.client_source_id == "asta-oximeter")
+    ).all()
+    assert (source.name, source.version) == ("Testappen", "1.0")
+    assert source.first_seen == first and source.last_seen == second
+    ids = [one.json()["results"][0]["id"], two.json()["results"][0]["id"]]
+    assert set(session.scalars(select(Reading.source_id).where(Reading.id.in_(ids)))) == {source.id}
 
 
 def test_each_bad_item_is_rejected_with_a_reason_and_the_good_ones_stored(
@@ -208,3 +244,28 @@ def test_a_cursor_older_than_the_feed_keeps_answers_410(
     assert gone.headers["content-type"].startswith("application/problem+json")
     fresh = client.get("/v1/patients/me/changes", headers=auth("allan"))
     assert fresh.status_code == 200 and fresh.json()["changes"]
+
+
+def test_a_sync_verifies_its_token_once(
+    client: TestClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flood limit verifies the token before the body is read; the actor reuses those
+    claims (a signature check is a tenth of a millisecond on every request)."""
+    calls: list[str] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append("verify")
+        return verify_token(*args, **kwargs)
+
+    monkeypatch.setattr(deps, "verify_token", counting)
+    sent = client.post(
+        "/v1/patients/me/sync", json=batch(scalar("spo2", 97, "%")), headers=auth("asta")
+    )
+    assert sent.status_code == 200
+    assert calls == ["verify"]
+    forged = client.post(
+        "/v1/patients/me/sync",
+        json=batch(scalar("spo2", 97, "%")),
+        headers={"Authorization": auth("asta")["Authorization"] + "x"},
+    )
+    assert forged.status_code == 401  # a token that fails is refused, not reused
