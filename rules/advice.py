@@ -20,7 +20,7 @@ A filled value that starts a sentence gets a capital letter ("Ditt vårdteam …
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from string import Template
 from typing import Final, Literal
@@ -42,12 +42,44 @@ class CareContact:
     team: bool = False  # the care team's number, not a named person of the plan
 
 
-@dataclass(frozen=True)
 class Addressee:
-    """What advice needs to speak to a patient and about them: first name and care contact."""
+    """What advice needs to speak to a patient and about them: first name and care contact.
 
-    patient_name: str = ""
-    contact: CareContact | None = None
+    The contact may be given as a function instead (``contact_of``), asked the first time
+    advice is worded: most evaluations word none (a CGM value in range), and finding the
+    contact is two queries in the service.
+    """
+
+    __slots__ = ("_contact", "_contact_of", "patient_name")
+
+    def __init__(
+        self,
+        patient_name: str = "",
+        contact: CareContact | None = None,
+        *,
+        contact_of: Callable[[], CareContact | None] | None = None,
+    ) -> None:
+        self.patient_name = patient_name
+        self._contact = contact
+        self._contact_of = contact_of
+
+    @property
+    def contact(self) -> CareContact | None:
+        """Return whom the patient calls, if anyone (found once, when first asked)."""
+        if self._contact_of is not None:
+            self._contact, self._contact_of = self._contact_of(), None
+        return self._contact
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Addressee):
+            return NotImplemented
+        return (self.patient_name, self.contact) == (other.patient_name, other.contact)
+
+    def __hash__(self) -> int:
+        return hash((self.patient_name, self.contact))
+
+    def __repr__(self) -> str:
+        return f"Addressee(patient_name={self.patient_name!r}, contact={self.contact!r})"
 
 
 def first_name(display_name: str) -> str:

@@ -55,10 +55,13 @@ from rules.plan import PlanSpec
 
 
 def addressee(session: Session, patient: Patient) -> Addressee:
-    """The patient's first name and care contact (the named one, else the team's phone)."""
+    """The patient's first name and care contact (the named one, else the team's phone).
+
+    The contact is read when advice is first worded, in this session (most syncs word none).
+    """
     return Addressee(
         patient_name=first_name(patient.display_name),
-        contact=plans_contact.care_contact(session, patient.id),
+        contact_of=lambda: plans_contact.care_contact(session, patient.id),
     )
 
 

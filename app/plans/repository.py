@@ -29,6 +29,16 @@ def current(session: Session, patient_id: str) -> PlanVersion | None:
     ).first()
 
 
+def current_id(session: Session, patient_id: str) -> str | None:
+    """The id of the patient's newest plan version, if any (its body not read)."""
+    return session.scalar(
+        select(PlanVersion.id)
+        .where(PlanVersion.patient_id == patient_id)
+        .order_by(PlanVersion.version.desc())
+        .limit(1)
+    )
+
+
 def latest_number(session: Session, patient_id: str) -> int | None:
     """The number of the patient's newest plan version, if any."""
     return session.scalar(

@@ -29,28 +29,34 @@ from rules.plan import PlanBody, PlanSpec
 
 def current_spec(session: Session, patient_id: str) -> PlanSpec | None:
     """The newest plan as the rule engine sees it (shared between requests: do not change)."""
-    row = current(session, patient_id)
-    if row is None:
+    newest = repository.current_id(session, patient_id)
+    if newest is None:
         return None
-    return SPECS.get_or_make((database_of(session), row.id), lambda: to_spec(row))
+    return SPECS.get_or_make((database_of(session), newest), lambda: _spec_of(session, newest))
 
 
 def current_effective_spec(session: Session, patient_id: str) -> PlanSpec | None:
     """The newest plan with ``effective_from`` (see :func:`effective`), kept like the spec.
 
     The first version of a plan is as immutable as the newest, so the pair is kept by the
-    newest version's id.
+    newest version's id. Only that id is read while the spec is kept.
     """
-    row = current(session, patient_id)
-    if row is None:
+    newest = repository.current_id(session, patient_id)
+    if newest is None:
         return None
     database = database_of(session)
 
     def make() -> PlanSpec:
-        spec = SPECS.get_or_make((database, row.id), lambda: to_spec(row))
+        spec = SPECS.get_or_make((database, newest), lambda: _spec_of(session, newest))
         return effective(session, patient_id, spec)
 
-    return SPECS.get_or_make((database, row.id, "effective"), make)
+    return SPECS.get_or_make((database, newest, "effective"), make)
+
+
+def _spec_of(session: Session, version_id: str) -> PlanSpec:
+    row = session.get(PlanVersion, version_id)
+    assert row is not None  # its id was just read in this transaction
+    return to_spec(row)
 
 
 def effective(session: Session, patient_id: str, plan: PlanSpec) -> PlanSpec:

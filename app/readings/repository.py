@@ -128,11 +128,11 @@ def upsert_source(
     client_source_id: str,
     values: Mapping[str, Any],
     now: datetime,
-) -> Source:
-    """The server's record of an app or device, created on first sight; ``last_seen`` now.
+) -> str:
+    """Record an app or device (created on first sight, ``last_seen`` now); return its id.
 
     One statement: an insert that, when the source is known, only moves ``last_seen`` (the
-    first sight's name and kind stay) and returns the row either way.
+    first sight's name and kind stay) and returns the id either way.
     """
     dialect_insert = (
         postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -148,8 +148,9 @@ def upsert_source(
     upsert = insert.on_conflict_do_update(
         index_elements=[Source.patient_id, Source.client_source_id],
         set_={"last_seen": insert.excluded.last_seen},
-    ).returning(Source)
-    return session.scalars(upsert, execution_options={"populate_existing": True}).one()
+    ).returning(Source.id)
+    source_id: str = session.execute(upsert).scalar_one()
+    return source_id
 
 
 def by_client_id(

@@ -20,7 +20,7 @@ from app.errors import NotFound
 from app.feed import service as feed
 from app.patients.models import Patient
 from app.readings import repository
-from app.readings.models import ReadingStatus, Source
+from app.readings.models import ReadingStatus
 from app.readings.repository import ReadingRow
 
 # The sync router lists readings through the service.
@@ -41,8 +41,8 @@ class StoredBatch:
     """The readings stored that count (not another source's copy), for the rules and goals."""
 
 
-def upsert_source(session: Session, patient_id: str, source: SourceIn, now: datetime) -> Source:
-    """The server's record of an app or device, created on first sight."""
+def upsert_source(session: Session, patient_id: str, source: SourceIn, now: datetime) -> str:
+    """Record an app or device (created on first sight, ``last_seen`` now); return its id."""
     values = {
         "kind": source.kind,
         "name": source.name or "",
@@ -109,9 +109,9 @@ def store(
     source already sent is stored as its duplicate (it does not count). The caller holds the
     patient's feed lock, which makes both checks race-free.
     """
-    src = upsert_source(session, patient.id, source, now)
+    source_id = upsert_source(session, patient.id, source, now)
     client_ids = {n.client_id for n in normalised if isinstance(n, NormalisedReading)}
-    existing = repository.by_client_id(session, patient.id, src.id, client_ids)
+    existing = repository.by_client_id(session, patient.id, source_id, client_ids)
 
     slots: list[dict[str, Any] | None] = []
     fresh: list[tuple[int, NormalisedReading]] = []
@@ -139,7 +139,7 @@ def store(
             fresh.append((index, item))
             slots.append(None)
 
-    stored = _store_new(session, patient, src, fresh, entered_by, now)
+    stored = _store_new(session, patient, source_id, fresh, entered_by, now)
     first_indices = {index for index, _ in fresh}
     for index, slot in enumerate(slots):
         item = normalised[index]
@@ -189,7 +189,7 @@ def _conflict(client_id: str) -> dict[str, Any]:
 def _store_new(
     session: Session,
     patient: Patient,
-    src: Source,
+    source_id: str,
     fresh: list[tuple[int, NormalisedReading]],
     entered_by: str | None,
     now: datetime,
@@ -197,14 +197,14 @@ def _store_new(
     """Insert the new readings, marking those another source already sent as duplicates."""
     if not fresh:
         return {}
-    others = _other_source_candidates(session, patient.id, src.id, [n for _, n in fresh])
+    others = _other_source_candidates(session, patient.id, source_id, [n for _, n in fresh])
     rows: dict[str, ReadingRow] = {}
     for _, item in fresh:
         original = find_same_measurement(item, others.get(item.type, []))
         rows[item.client_id] = {
             "id": new_id(),
             "patient_id": patient.id,
-            "source_id": src.id,
+            "source_id": source_id,
             "client_id": item.client_id,
             "type": item.type,
             "time": item.time,

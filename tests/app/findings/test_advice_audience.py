@@ -4,9 +4,10 @@ proxy), through the advice list, the sync answer and the change feed, on both da
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session
 
 from app.findings.evaluation import addressee
@@ -95,3 +96,29 @@ def test_the_contact_falls_back_to_the_team_phone_then_to_a_generic_phrase(
     session.execute(update(CareTeam).values(phone=""))
     assert addressee(session, asta).contact is None
     session.rollback()
+
+
+def test_the_contact_is_read_only_when_advice_is_worded(
+    client: TestClient, app: Any, auth: Auth
+) -> None:
+    """Most syncs word no advice (a value in range): they do not look the contact up. A sync
+    whose advice names the contact reads it, and the advice names Karin."""
+    asked: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "care_contacts" in statement:
+            asked.append(statement)
+
+    event.listen(app.state.engine, "before_cursor_execute", listen)
+    try:
+        normal = scalar("temperature", 36.8, "Cel", minutes_ago=2)
+        quiet = client.post("/v1/patients/me/sync", json=batch(normal), headers=auth("asta"))
+        assert quiet.status_code == 200 and quiet.json()["advice"] == []
+        assert asked == []
+        fever = scalar("temperature", 39.6, "Cel", minutes_ago=1)
+        loud = client.post("/v1/patients/me/sync", json=batch(fever), headers=auth("asta"))
+        assert loud.status_code == 200
+        assert any("Karin Holm" in a["body"] for a in loud.json()["advice"])
+        assert asked != []
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", listen)
