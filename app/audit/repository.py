@@ -4,18 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
 
+_EVENTS = cast(Table, AuditEvent.__table__)
+_SUBJECTS = cast(Table, AuditSubject.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
 
-def locked_head(session: Session) -> AuditHead:
-    """The chain's head row, locked for this transaction (appends are one at a time)."""
-    return session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
+
+def locked_head(session: Session) -> tuple[int, str]:
+    """The chain's head ``(last_seq, last_hash)``, locked for this transaction (appends are
+    one at a time); read from the database, never from the session's objects."""
+    head = session.execute(
+        select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+    ).one()
+    return int(head.last_seq), str(head.last_hash)
+
+
+def append(
+    session: Session,
+    events: Sequence[dict[str, Any]],
+    subjects: Sequence[dict[str, Any]],
+    head: tuple[int, str],
+) -> None:
+    """Insert chain rows and their subjects, and move the head to ``(last_seq, last_hash)``."""
+    session.execute(insert(_EVENTS), list(events))
+    if subjects:
+        session.execute(insert(_SUBJECTS), list(subjects))
+    session.execute(
+        update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=head[0], last_hash=head[1])
+    )
 
 
 def access_log(

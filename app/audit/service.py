@@ -25,13 +25,14 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import repository
-from app.audit.models import AuditEvent, AuditHead, AuditSubject
+from app.audit.models import AuditHead
 from app.config import Settings, get_settings
 from app.keys import write_once
 
@@ -165,36 +166,39 @@ def _session_key(session: Session) -> bytes:
 
 
 def write_pending(session: Session) -> None:
-    """Append the queued entries to the chain (called from the before-commit hook)."""
+    """Append the queued entries to the chain (called from the before-commit hook).
+
+    Core statements, not the session's unit of work: the head is read locked from the
+    database (a session kept across transactions must not chain onto a stale copy of it),
+    and a request's one or two rows need no objects of their own.
+    """
     entries: list[AuditEntry] = session.info.pop(_PENDING, [])
     if not entries:
         return
     key = _session_key(session)
-    head = repository.locked_head(session)
+    last_seq, last_hash = repository.locked_head(session)
+    events: list[dict[str, Any]] = []
+    subjects: list[dict[str, Any]] = []
     for entry in entries:
-        row = AuditEvent(
-            seq=head.last_seq + 1,
-            occurred_at=entry.occurred_at.astimezone(UTC),
-            actor_id=entry.actor_id,
-            actor_handle=entry.actor_handle,
-            actor_role=entry.actor_role,
-            care_unit_id=entry.care_unit_id,
-            care_unit_name=entry.care_unit_name,
-            relation=entry.relation,
-            action=entry.action,
-            resource=entry.resource,
-            outcome=entry.outcome,
-            prev_hash=head.last_hash,
-            hash="",
-        )
-        row.hash = row_hash(key, head.last_hash, row, entry.patient_ids)
-        session.add(row)
-        session.flush()
-        session.add_all(
-            AuditSubject(event_seq=row.seq, patient_id=pid) for pid in set(entry.patient_ids)
-        )
-        head.last_seq, head.last_hash = row.seq, row.hash
-    session.flush()
+        row: dict[str, Any] = {
+            "seq": last_seq + 1,
+            "occurred_at": entry.occurred_at.astimezone(UTC),
+            "actor_id": entry.actor_id,
+            "actor_handle": entry.actor_handle,
+            "actor_role": entry.actor_role,
+            "care_unit_id": entry.care_unit_id,
+            "care_unit_name": entry.care_unit_name,
+            "relation": entry.relation,
+            "action": entry.action,
+            "resource": entry.resource,
+            "outcome": entry.outcome,
+            "prev_hash": last_hash,
+        }
+        row["hash"] = row_hash(key, last_hash, SimpleNamespace(**row), entry.patient_ids)
+        events.append(row)
+        subjects += [{"event_seq": row["seq"], "patient_id": p} for p in set(entry.patient_ids)]
+        last_seq, last_hash = row["seq"], row["hash"]
+    repository.append(session, events, subjects, (last_seq, last_hash))
 
 
 @event.listens_for(Session, "before_commit")

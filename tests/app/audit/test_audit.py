@@ -247,3 +247,45 @@ def test_anchor_lines_round_trip_from_a_shipped_log(tmp_path: Path) -> None:
     assert audit_anchors.parse_anchor(logged) == anchor
     assert audit_anchors.parse_anchor("INFO scheduler: jobs started") is None
     assert json.loads(path.read_text().splitlines()[1])["seq"] == 9
+
+
+def test_a_session_kept_across_transactions_chains_onto_the_newest_head(
+    settings: Settings, db_url: str
+) -> None:
+    """The head is read locked from the database at each append: a session that commits
+    twice, with another session's append in between, continues after that append (it must
+    not chain onto the head it saw in its first transaction)."""
+    engine = make_engine(db_url)
+    factory = audit.use_key(make_sessionmaker(engine), _key(settings))
+
+    def entry(handle: str) -> audit.AuditEntry:
+        return audit.AuditEntry(
+            occurred_at=utcnow(),
+            actor_id=None,
+            actor_handle=handle,
+            actor_role="clinician",
+            relation="care_team",
+            action="read",
+            resource="GET /v1/flags",
+            patient_ids=(),
+        )
+
+    try:
+        with factory() as kept, factory() as other:
+            before = audit_repository.count_events(kept)
+            audit.record(kept, entry("first"))
+            kept.commit()
+            audit.record(other, entry("between"))
+            other.commit()
+            audit.record(kept, entry("second"))
+            kept.commit()
+            handles = kept.scalars(
+                select(AuditEvent.actor_handle)
+                .where(AuditEvent.seq > before)
+                .order_by(AuditEvent.seq)
+            ).all()
+            assert handles == ["first", "between", "second"]
+            report = audit.verify_chain(kept, _key(settings))
+            assert report.intact, report.summary()
+    finally:
+        engine.dispose()

@@ -1,0 +1,98 @@
+"""Evaluations from the database, on both databases: looking up recorded firings by key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.findings.models import Evaluation, EvaluationStatus
+from app.findings.repository import evaluation_states
+from tests.app.factories import patient_id
+
+RULES = ("bp-home-mean-high", "bp-low", "bp-very-high")
+# More anchors than SQLite's chunk of 500, and anchors that need quoting as constants.
+ANCHORS = [f"reading-{i:04d}" for i in range(1200)] + ["it's", 'say "hej"', "back\\slash"]
+
+
+@pytest.fixture
+def db(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose writes are never committed."""
+    with factory() as session:
+        yield session
+        session.rollback()
+
+
+def _record(session: Session, pid: str, rule_id: str, anchor: str, version: int, status: str) -> str:
+    row = Evaluation(
+        patient_id=pid,
+        rule_id=rule_id,
+        rule_version=1,
+        plan_version=version,
+        mode="active",
+        anchor_key=anchor,
+        anchor_time=datetime(2026, 11, 30, tzinfo=UTC),
+        status=status,
+        reading_ids=[],
+        explanation={},
+        created_at=datetime(2026, 11, 30, tzinfo=UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def test_the_states_of_the_keys_asked_for_and_only_those(db: Session) -> None:
+    """Every recorded key asked for, under the plan version asked for; none other."""
+    pid = patient_id(db, "allan")
+    other = patient_id(db, "gunilla")
+    expected = {}
+    for i, anchor in enumerate(ANCHORS):
+        rule = RULES[i % 3]
+        status = EvaluationStatus.RETRACTED if i % 7 == 0 else EvaluationStatus.FIRED
+        expected[(rule, anchor)] = (_record(db, pid, rule, anchor, 2, status), status)
+    _record(db, pid, RULES[0], "reading-0003", 1, EvaluationStatus.FIRED)  # another version
+    _record(db, other, RULES[1], "reading-0001", 2, EvaluationStatus.FIRED)  # another patient
+    _record(db, pid, RULES[1], "reading-0000", 2, EvaluationStatus.FIRED)  # a key not asked
+    asked = set(expected) | {(RULES[0], "reading-0001"), (RULES[2], "never-recorded")}
+    asked.discard((RULES[1], "reading-0000"))
+    wanted = {key: state for key, state in expected.items() if key in asked}
+
+    assert evaluation_states(db, pid, 2, asked) == wanted
+    assert evaluation_states(db, pid, 2, set()) == {}
+
+
+def test_on_postgresql_the_keys_are_constants_of_one_statement(
+    db: Session, backend: str
+) -> None:
+    """One round trip, and keys the server never sees as parameters: as parameters the
+    statement was prepared after a few syncs, and the generic plan searched the list of
+    parameters row by row for each of the patient's evaluations (quadratic in a dense week)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite binds its chunks: each key is found through the unique index")
+    pid = patient_id(db, "allan")
+    for i, anchor in enumerate(ANCHORS):
+        _record(db, pid, RULES[i % 3], anchor, 2, EvaluationStatus.FIRED)
+    asked = {(RULES[i % 3], anchor) for i, anchor in enumerate(ANCHORS)}
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM evaluations" in statement:
+            statements.append((statement, parameters))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(7):  # past psycopg's threshold for preparing a statement it sees again
+            assert len(evaluation_states(db, pid, 2, asked)) == len(ANCHORS)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert len(statements) == 7
+    for statement, parameters in statements:
+        assert "'reading-0042'" in statement and "'it''s'" in statement
+        assert not any(v in ANCHORS or v in RULES for v in parameters.values())
