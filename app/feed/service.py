@@ -43,12 +43,18 @@ def lock_patient(session: Session, patient_id: str) -> FeedHead:
     if patient_id in held:
         return held[patient_id]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
-        insert(FeedHead).values(patient_id=patient_id, last_seq=0).on_conflict_do_nothing()
+    # One statement: create the head, or touch it. An upsert that updates the row locks it
+    # for the transaction as SELECT … FOR UPDATE would (PostgreSQL; SQLite's one writer
+    # holds the whole database), and returns the head as it is now.
+    upsert = (
+        insert(FeedHead)
+        .values(patient_id=patient_id, last_seq=0)
+        .on_conflict_do_update(
+            index_elements=[FeedHead.patient_id], set_={"last_seq": FeedHead.last_seq}
+        )
+        .returning(FeedHead)
     )
-    head = session.execute(
-        select(FeedHead).where(FeedHead.patient_id == patient_id).with_for_update()
-    ).scalar_one()
+    head: FeedHead = session.scalars(upsert, execution_options={"populate_existing": True}).one()
     held[patient_id] = head
     return head
 
