@@ -143,14 +143,18 @@ EnrolmentLimited = Annotated[None, Depends(attempts_limited("enrolment"), scope=
 CodeAttemptsLimited = Annotated[None, Depends(attempts_limited("invitation"), scope="function")]
 
 
-def resolve_patient_id(session: Session, actor: Actor, pid: str) -> str:
-    """Turn ``me`` into the caller's own patient id."""
+def resolve_patient(session: Session, actor: Actor, pid: str) -> tuple[str, Patient | None]:
+    """Turn ``me`` into the caller's own patient id, with the record read (else None).
+
+    The policy reads that record next: a caller who holds it finds it in the session
+    (``session.get``) instead of asking the database again.
+    """
     if pid != "me":
-        return pid
-    own = auth_repository.own_patient_id(session, actor.id)
+        return pid, None
+    own = auth_repository.own_patient(session, actor.id)
     if own is None:
         raise NotFound("You are not a patient of this service.")
-    return own
+    return own.id, own
 
 
 def audit_access(
@@ -267,7 +271,7 @@ def authorize_audited(
     """Authorise ``action`` on a patient (``me`` allowed); a refusal is audited, then raised."""
     patient_id: str | None = None
     try:
-        patient_id = resolve_patient_id(session, actor, pid)
+        patient_id, _own = resolve_patient(session, actor, pid)  # _own: held for authorize
         return authorize(session, actor, patient_id, action, now)
     except (NotFound, Forbidden):
         audit_refusal(session, actor, patient_id, action, resource)

@@ -88,9 +88,9 @@ def all_patient_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Patient.id)))
 
 
-def own_patient_id(session: Session, user_id: str) -> str | None:
-    """The id of the patient record that is this user's own, if they are a patient."""
-    return session.scalars(select(Patient.id).where(Patient.user_id == user_id)).first()
+def own_patient(session: Session, user_id: str) -> Patient | None:
+    """The patient record that is this user's own, if they are a patient."""
+    return session.scalars(select(Patient).where(Patient.user_id == user_id)).first()
 
 
 def active_users(session: Session, *order_by: Any) -> list[User]:
