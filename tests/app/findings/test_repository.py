@@ -27,7 +27,9 @@ def db(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.rollback()
 
 
-def _record(session: Session, pid: str, rule_id: str, anchor: str, version: int, status: str) -> str:
+def _record(
+    session: Session, pid: str, rule_id: str, anchor: str, version: int, status: str
+) -> str:
     row = Evaluation(
         patient_id=pid,
         rule_id=rule_id,
@@ -66,9 +68,7 @@ def test_the_states_of_the_keys_asked_for_and_only_those(db: Session) -> None:
     assert evaluation_states(db, pid, 2, set()) == {}
 
 
-def test_on_postgresql_the_keys_are_constants_of_one_statement(
-    db: Session, backend: str
-) -> None:
+def test_on_postgresql_the_keys_are_constants_of_one_statement(db: Session, backend: str) -> None:
     """One round trip, and keys the server never sees as parameters: as parameters the
     statement was prepared after a few syncs, and the generic plan searched the list of
     parameters row by row for each of the patient's evaluations (quadratic in a dense week)."""
