@@ -222,9 +222,9 @@ def seed_people(url: str, workdir: Path) -> None:
 
 
 def serve(
-    url: str, workdir: Path, extra_env: dict[str, str] | None = None
+    url: str, workdir: Path, extra_env: dict[str, str] | None = None, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
-    """Start ``selfcare serve`` on a free port; wait for /healthz."""
+    """Start ``selfcare serve`` (``--workers``) on a free port; wait for /healthz."""
     port = _free_port()
     env = {
         **os.environ,
@@ -236,7 +236,7 @@ def serve(
         **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"],
+        [sys.executable, "-m", "app", "serve", "--workers", str(workers)],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -255,11 +255,26 @@ def serve(
 
 
 def _peak_rss_mib(pid: int) -> float:
-    """The server process's peak resident memory so far (Linux ``VmHWM``), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc: peak memory is measured on Linux only")
+    """The peak resident memory so far (Linux ``VmHWM``) of the server's largest process
+    (itself, or with ``--workers`` the largest of the processes it started), in MiB."""
+    peaks = [
+        int(line.split()[1]) / 1024
+        for each in (pid, *_children(pid))
+        for line in Path(f"/proc/{each}/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    ]
+    if not peaks:
+        raise RuntimeError("no VmHWM in /proc: peak memory is measured on Linux only")
+    return max(peaks)
+
+
+def _children(pid: int) -> list[int]:
+    """Every process below ``pid`` (uvicorn's workers and their helpers)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_children(int(child))]
+    return found
 
 
 def count_readings(url: str) -> int:
@@ -285,6 +300,9 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(
+        "--workers", type=int, default=1, help="API processes (`selfcare serve --workers`)"
+    )
+    parser.add_argument(
         "--rss-bound-mib",
         type=int,
         default=RSS_BOUND_MIB,
@@ -296,6 +314,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-"))
     backends = args.backends.split(",")
     cluster = cluster_for(backends)
+    print(f"API processes: {args.workers}, load connections: {args.connections}")
     print(
         f"{'database':<11} {'batch':>6} {'readings':>9} {'e2e r/s':>9} {'raw r/s':>10} "
         f"{'ratio':>7}  stored==acked"
@@ -311,7 +330,9 @@ def main() -> None:
                 # The flood limit per device (600 syncs a minute, AT-23 and bench/flood.py) would
                 # make the 10-reading load, one patient's 15 syncs a second, measure the
                 # limiter's Retry-After instead of the work; the load is many devices' worth.
-                process, base, _env = serve(url, workdir, {"SELFCARE_SYNC_RATE_PER_MINUTE": "0"})
+                process, base, _env = serve(
+                    url, workdir, {"SELFCARE_SYNC_RATE_PER_MINUTE": "0"}, args.workers
+                )
                 settings = Settings(var_dir=workdir, database_url=url, environment="development")
                 token = mint_token(settings, "gunilla", now=datetime.now(UTC))
                 try:
