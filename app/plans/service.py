@@ -29,34 +29,36 @@ from rules.plan import PlanBody, PlanSpec
 
 def current_spec(session: Session, patient_id: str) -> PlanSpec | None:
     """The newest plan as the rule engine sees it (shared between requests: do not change)."""
-    newest = repository.current_id(session, patient_id)
-    if newest is None:
-        return None
-    return SPECS.get_or_make((database_of(session), newest), lambda: _spec_of(session, newest))
+    kept = _current_kept(session, patient_id)
+    return kept[1] if kept is not None else None
 
 
 def current_effective_spec(session: Session, patient_id: str) -> PlanSpec | None:
     """The newest plan with ``effective_from`` (see :func:`effective`), kept like the spec.
 
     The first version of a plan is as immutable as the newest, so the pair is kept by the
-    newest version's id. Only that id is read while the spec is kept.
+    newest version's id.
     """
+    kept = _current_kept(session, patient_id)
+    if kept is None:
+        return None
+    key, spec = kept
+    return SPECS.get_or_make((*key, "effective"), lambda: effective(session, patient_id, spec))
+
+
+def _current_kept(session: Session, patient_id: str) -> tuple[tuple[str, str], PlanSpec] | None:
+    """The newest version's cache key and spec: only its id is read while the spec is kept."""
     newest = repository.current_id(session, patient_id)
     if newest is None:
         return None
-    database = database_of(session)
-
-    def make() -> PlanSpec:
-        spec = SPECS.get_or_make((database, newest), lambda: _spec_of(session, newest))
-        return effective(session, patient_id, spec)
-
-    return SPECS.get_or_make((database, newest, "effective"), make)
+    key = (database_of(session), newest)
+    return key, SPECS.get_or_make(key, lambda: to_spec(_row(session, newest)))
 
 
-def _spec_of(session: Session, version_id: str) -> PlanSpec:
+def _row(session: Session, version_id: str) -> PlanVersion:
     row = session.get(PlanVersion, version_id)
     assert row is not None  # its id was just read in this transaction
-    return to_spec(row)
+    return row
 
 
 def effective(session: Session, patient_id: str, plan: PlanSpec) -> PlanSpec:
