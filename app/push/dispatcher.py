@@ -138,7 +138,7 @@ def dispatch(
         groups = _by_subscription(batch.items)
         sent = pool.map(lambda group: _send_in_order(group, settings, sender, hosts, at), groups)
         answers = [answer for group in sent for answer in group]
-        for outcome in _record_batch(factory, settings, answers, jitter):
+        for outcome in record_batch(factory, settings, answers, jitter):
             setattr(stats, outcome, getattr(stats, outcome) + 1)
             metrics.PUSH_OUTCOMES.labels(outcome=outcome).inc()
     return stats
@@ -187,32 +187,41 @@ def _send_in_order(
     return answers
 
 
-def _record_batch(
+def record_batch(
     factory: sessionmaker[Session], settings: Settings, answers: list[Answer], rng: random.Random
 ) -> list[str]:
     """Record a batch's answers in one transaction; if that fails, each in its own.
 
-    Rows are updated in id order and their subscriptions afterwards in id order, so two
-    workers recording at once take their locks in the same order and never deadlock. A row
-    that cannot be recorded even alone stays ``sending`` and is sent again after its lease.
+    Set-based: the rows this worker still holds are locked and read in one statement (in id
+    order), their updates go as one ``executemany`` per shape, the subscriptions' marks
+    likewise after locking them in id order, so two workers recording at once take their
+    locks in the same order and never deadlock. A row that cannot be recorded even alone
+    stays ``sending`` and is sent again after its lease. The outcomes follow ``answers``.
     """
-    answers = sorted(answers, key=lambda answer: answer[0].id)
+    decided = [
+        (item, when, verdict(settings, item, result, when, rng)) for item, result, when in answers
+    ]
     try:
         with transaction(factory) as session:
-            marks: list[Mark] = []
-            outcomes = [
-                record(session, settings, item, result, when, rng, marks=marks)
-                for item, result, when in answers
-            ]
-            apply_marks(session, marks)
-        return outcomes
+            held = repository.finish_claimed_many(
+                session, [(item.id, item.token, v.values) for item, _, v in decided]
+            )
+            apply_marks(
+                session,
+                [
+                    (v.mark, item.subscription_id, when)
+                    for item, when, v in decided
+                    if v.mark is not None and item.id in held
+                ],
+            )
+        return [v.outcome if item.id in held else "stale" for item, _, v in decided]
     except Exception:  # noqa: BLE001 - one bad row must not cost the batch its answers
         log.exception("recording %d push answers together failed: one by one", len(answers))
     outcomes = []
-    for item, result, when in answers:
+    for item, when, v in decided:
         try:
             with transaction(factory) as session:
-                outcomes.append(record(session, settings, item, result, when, rng))
+                outcomes.append(_record_decided(session, item, when, v))
         except Exception:  # noqa: BLE001 - left to its lease, the others are recorded
             log.exception("push %s: its answer could not be recorded", item.id)
             outcomes.append("unrecorded")
@@ -347,62 +356,52 @@ def may_receive(
     return may(access, Action.SUBSCRIBE_ADVICE)
 
 
-def record(
-    session: Session,
+@dataclass(frozen=True)
+class Verdict:
+    """What one answer does to its row: the outcome, the row's new values, the subscription's
+    mark (``delivered``, ``gone`` or None)."""
+
+    outcome: str
+    values: dict[str, Any]
+    mark: str | None = None
+
+
+def verdict(
     settings: Settings,
     item: Claimed,
     result: SendResult | None,
     at: datetime,
     rng: random.Random,
-    *,
-    marks: list[Mark] | None = None,
-) -> str:
-    """Record one answer on the row this claim still holds; the name of the outcome.
+) -> Verdict:
+    """What an answer means for its row, decided without the database.
 
     ``result`` None: not sent, because the subscription turned out gone earlier in the run.
-    With ``marks``, what the answer says of the subscription (delivered, gone) is collected
-    there for :func:`apply_marks` instead of written at once.
     """
 
-    def mark(kind: str) -> None:
-        if marks is None:
-            (repository.mark_delivered if kind == "delivered" else repository.mark_gone)(
-                session, item.subscription_id, at
-            )
-        else:
-            marks.append((kind, item.subscription_id, at))
-
-    # One UPDATE per answer, guarded by our claim token: a claim that lost its lease changes
-    # nothing (rowcount 0), and no row is read first.
-    def apply(status: OutboxStatus, **values: Any) -> bool:
+    def to(
+        status: OutboxStatus, outcome: str, values: dict[str, Any], mark: str | None = None
+    ) -> Verdict:
         if status in FINAL_STATUSES:
             values["finished_at"] = at
-        return repository.finish_claimed(session, item.id, item.token, status=status, **values)
+        return Verdict(outcome, {"status": status, **values}, mark)
 
     if result is None:
-        ok = apply(OutboxStatus.CANCELLED, last_error="the subscription ended")
-        return "cancelled" if ok else "stale"
+        return to(OutboxStatus.CANCELLED, "cancelled", {"last_error": "the subscription ended"})
     status = result.status
-    answer = {"last_status_code": status, "last_error": result.error[:500] or None}
+    answer: dict[str, Any] = {"last_status_code": status, "last_error": result.error[:500] or None}
     if result.final:
-        return "dead" if apply(OutboxStatus.DEAD, **answer) else "stale"
+        return to(OutboxStatus.DEAD, "dead", answer)
     if status is not None and 200 <= status < 300:
-        if not apply(OutboxStatus.SENT, sent_at=at, **answer):
-            return "stale"
-        mark("delivered")
-        return "sent"
+        return to(OutboxStatus.SENT, "sent", {"sent_at": at, **answer}, "delivered")
     if status in (404, 410):
         answer["last_error"] = result.error[:500] or "subscription gone"
-        if not apply(OutboxStatus.GONE, **answer):
-            return "stale"
-        mark("gone")
-        return "gone"
+        return to(OutboxStatus.GONE, "gone", answer, "gone")
     retryable = status is None or status == 429 or status >= 500
     if not retryable or item.attempts >= settings.push_max_attempts:
         # 413 and every other 4xx: sending it again cannot help; or out of attempts.
         reason = f"refused with {status}" if not retryable else f"out of attempts ({status})"
         answer["last_error"] = result.error[:500] or reason
-        return "dead" if apply(OutboxStatus.DEAD, **answer) else "stale"
+        return to(OutboxStatus.DEAD, "dead", answer)
     delay = None
     if status == 429:
         delay = retry_after_seconds(result.retry_after, at)
@@ -410,23 +409,42 @@ def record(
             delay = min(delay, float(settings.push_retry_after_max_seconds))
     if delay is None:
         delay = backoff_seconds(settings, item.attempts, rng)
-    next_attempt = at + timedelta(seconds=delay)
-    ok = apply(OutboxStatus.PENDING, next_attempt_at=next_attempt, **answer)
-    return "retried" if ok else "stale"
+    answer["next_attempt_at"] = at + timedelta(seconds=delay)
+    return to(OutboxStatus.PENDING, "retried", answer)
+
+
+def record(
+    session: Session,
+    settings: Settings,
+    item: Claimed,
+    result: SendResult | None,
+    at: datetime,
+    rng: random.Random,
+) -> str:
+    """Record one answer on the row this claim still holds; the name of the outcome."""
+    return _record_decided(session, item, at, verdict(settings, item, result, at, rng))
+
+
+def _record_decided(session: Session, item: Claimed, at: datetime, decided: Verdict) -> str:
+    # One UPDATE guarded by our claim token: a claim that lost its lease changes nothing.
+    if not repository.finish_claimed(session, item.id, item.token, **decided.values):
+        return "stale"
+    if decided.mark is not None:
+        apply_marks(session, [(decided.mark, item.subscription_id, at)])
+    return decided.outcome
 
 
 def apply_marks(session: Session, marks: Sequence[Mark]) -> None:
-    """Write what a batch's answers say of their subscriptions: one update each, in id order."""
+    """Write what answers say of their subscriptions: the latest delivery, or gone.
+
+    The subscriptions are locked in id order first, then updated set-wise.
+    """
     delivered: dict[str, datetime] = {}
     gone: dict[str, datetime] = {}
     for kind, subscription_id, at in marks:
         into = delivered if kind == "delivered" else gone
         into[subscription_id] = max(at, into.get(subscription_id, at))
-    for subscription_id in sorted(delivered.keys() | gone.keys()):
-        if subscription_id in delivered:
-            repository.mark_delivered(session, subscription_id, delivered[subscription_id])
-        if subscription_id in gone:
-            repository.mark_gone(session, subscription_id, gone[subscription_id])
+    repository.mark_subscriptions(session, delivered=delivered, gone=gone)
 
 
 def backoff_seconds(settings: Settings, attempts: int, rng: random.Random) -> float:

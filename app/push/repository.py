@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Update, select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, User
 from app.patients.models import Patient
 from app.push.models import OutboxMessage, OutboxStatus, PushSubscription, SubscriptionStatus
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_SUBSCRIPTIONS = cast(Table, PushSubscription.__table__)
 
 
 def active_subscriptions(session: Session, user_id: str) -> list[PushSubscription]:
@@ -95,24 +99,82 @@ def finish_claimed(session: Session, message_id: str, token: str, **values: Any)
     return isinstance(done, CursorResult) and done.rowcount == 1
 
 
-def mark_delivered(session: Session, subscription_id: str, at: datetime) -> None:
-    """Note the subscription's latest successful delivery."""
-    session.execute(
-        update(PushSubscription)
-        .where(PushSubscription.id == subscription_id)
-        .values(last_success_at=at),
-        execution_options={"synchronize_session": False},
+def finish_claimed_many(
+    session: Session, claims: Sequence[tuple[str, str, Mapping[str, Any]]]
+) -> set[str]:
+    """Update each row (and clear its claim) while it is still sending under its claim
+    token; the ids updated.
+
+    One locking read (in id order) finds the rows still held; their updates go as one
+    ``executemany`` per set of columns, each still guarded by the claim token.
+    """
+    if not claims:
+        return set()
+    table = _OUTBOX
+    wanted = {row_id: token for row_id, token, _ in claims}
+    connection = session.connection()
+    found = connection.execute(
+        select(table.c.id, table.c.claim_token)
+        .where(table.c.id.in_(sorted(wanted)), table.c.status == OutboxStatus.SENDING)
+        .order_by(table.c.id)
+        .with_for_update()
     )
+    held = {row_id for row_id, token in found if token == wanted[row_id]}
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, token, values in sorted(claims, key=lambda claim: claim[0]):
+        if row_id in held:
+            params = {"b_id": row_id, "b_token": token, "v_claim_token": None}
+            params.update({f"v_{name}": value for name, value in values.items()})
+            shapes.setdefault(tuple(sorted({"claim_token", *values})), []).append(params)
+    for columns, rows in shapes.items():
+        connection.execute(_finish_statement(columns), rows)
+    return held
 
 
-def mark_gone(session: Session, subscription_id: str, at: datetime) -> None:
-    """End an active subscription the push service says no longer exists."""
-    session.execute(
-        update(PushSubscription)
+@functools.lru_cache(maxsize=32)
+def _finish_statement(columns: tuple[str, ...]) -> Update:
+    table = _OUTBOX
+    return (
+        update(table)
         .where(
-            PushSubscription.id == subscription_id,
-            PushSubscription.status == SubscriptionStatus.ACTIVE,
+            table.c.id == bindparam("b_id"),
+            table.c.claim_token == bindparam("b_token"),
+            table.c.status == OutboxStatus.SENDING,
         )
-        .values(status=SubscriptionStatus.DEAD, ended_at=at),
-        execution_options={"synchronize_session": False},
+        .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns})
     )
+
+
+def mark_subscriptions(
+    session: Session, *, delivered: Mapping[str, datetime], gone: Mapping[str, datetime]
+) -> None:
+    """Note each subscription's latest delivery and end the active ones that are gone.
+
+    The subscriptions are locked in id order first (two workers never deadlock), then
+    updated with one ``executemany`` per kind.
+    """
+    ids = sorted(delivered.keys() | gone.keys())
+    if not ids:
+        return
+    table = _SUBSCRIPTIONS
+    connection = session.connection()
+    connection.execute(
+        select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id).with_for_update()
+    ).all()
+    if delivered:
+        connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(last_success_at=bindparam("b_at", type_=table.c.last_success_at.type)),
+            [{"b_id": sub_id, "b_at": at} for sub_id, at in sorted(delivered.items())],
+        )
+    if gone:
+        connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.status == SubscriptionStatus.ACTIVE)
+            .values(
+                status=SubscriptionStatus.DEAD,
+                ended_at=bindparam("b_at", type_=table.c.ended_at.type),
+            ),
+            [{"b_id": sub_id, "b_at": at} for sub_id, at in sorted(gone.items())],
+        )

@@ -305,6 +305,42 @@ def test_a_stale_claim_cannot_record_over_a_newer_one(
     assert row.status == "sent" and row.attempts == 2
 
 
+def test_a_batch_records_each_answer_and_skips_only_the_stale_claims(
+    factory: sessionmaker[Session], push_settings: Settings, push_service: LocalPushService
+) -> None:
+    """Recorded together, each row gets its own answer; a row whose lease ran out and was
+    claimed again is "stale" and keeps the newer claim; a subscription is marked only by the
+    rows this claim still held."""
+    with transaction(factory) as session:
+        asta, patient = f.user(session, "asta"), f.patient(session, "asta")
+        subs = [f.subscription(session, asta, push_service.subscriber()) for _ in range(4)]
+        for n, sub in enumerate(subs):
+            f.message(session, sub, patient, n)
+    with transaction(factory) as session:
+        old = claim(session, push_settings, f.T0, DispatchStats()).items
+    stale = old[0]
+    with transaction(factory) as session:  # the lease of the first ran out; claimed again
+        session.get(OutboxMessage, stale.id).next_attempt_at = f.T0  # type: ignore[union-attr]
+    with transaction(factory) as session:
+        (newer,) = claim(session, push_settings, f.T0 + timedelta(seconds=1), DispatchStats()).items
+    assert newer.id == stale.id and newer.token != stale.token
+    results = [SendResult(201), SendResult(410), SendResult(503), SendResult(413)]
+    answers = [(item, result, f.T0) for item, result in zip(old, results, strict=True)]
+    outcomes = dispatcher_module.record_batch(factory, push_settings, answers, random.Random(1))
+    assert outcomes == ["stale", "gone", "retried", "dead"]
+    rows = _rows(factory)
+    assert rows[stale.id].status == "sending" and rows[stale.id].claim_token == newer.token
+    assert [rows[item.id].status for item in old[1:]] == ["gone", "pending", "dead"]
+    assert rows[old[1].id].finished_at == f.T0 and rows[old[2].id].finished_at is None
+    assert [rows[item.id].last_status_code for item in old[1:]] == [410, 503, 413]
+    assert all(rows[item.id].claim_token is None for item in old[1:])
+    # The stale row's 201 marks nothing; the 410 ends its subscription.
+    by_id = {item.id: item.subscription_id for item in old}
+    assert _sub(factory, by_id[stale.id]).last_success_at is None
+    assert _sub(factory, by_id[old[1].id]).status == "dead"
+    assert {_sub(factory, by_id[item.id]).status for item in old[2:]} == {"active"}
+
+
 @pytest.mark.parametrize("title", ["kort", "å" * 5000, "\u0001" * 3000])
 def test_payloads_fit_one_push_record(title: str) -> None:
     """A long title is cut so the JSON fits 3993 bytes (4096 with aes128gcm overhead)."""
@@ -335,14 +371,23 @@ def test_an_answer_that_cannot_be_recorded_costs_only_its_own_row(
             f.message(session, subs[n % 3], patient, n)
     ids = sorted(_rows(factory))
     broken = ids[2]
-    real = dispatcher_module.repository.finish_claimed
+    real, real_many = (
+        dispatcher_module.repository.finish_claimed,
+        dispatcher_module.repository.finish_claimed_many,
+    )
 
     def finish_claimed(session: Session, message_id: str, token: str, **values: object) -> bool:
         if message_id == broken:
             raise RuntimeError("this row cannot be written")
         return real(session, message_id, token, **values)
 
+    def finish_claimed_many(session: Session, claims: list[tuple[str, str, dict]]) -> set[str]:
+        if any(message_id == broken for message_id, _, _ in claims):
+            raise RuntimeError("this row cannot be written")
+        return real_many(session, claims)
+
     monkeypatch.setattr(dispatcher_module.repository, "finish_claimed", finish_claimed)
+    monkeypatch.setattr(dispatcher_module.repository, "finish_claimed_many", finish_claimed_many)
     stats = dispatch(factory, push_settings, f.T0, sender=sender)
     assert (stats.sent, stats.unrecorded, len(sender.sent)) == (5, 1, 6)
     rows = _rows(factory)
@@ -351,5 +396,6 @@ def test_an_answer_that_cannot_be_recorded_costs_only_its_own_row(
     assert all(_sub(factory, sub.id).last_success_at is not None for sub in subs)
 
     monkeypatch.setattr(dispatcher_module.repository, "finish_claimed", real)
+    monkeypatch.setattr(dispatcher_module.repository, "finish_claimed_many", real_many)
     again = dispatch(factory, push_settings, f.T0 + timedelta(minutes=10), sender=sender)
     assert again.sent == 1 and _rows(factory)[broken].status == "sent"
