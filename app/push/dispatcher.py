@@ -59,9 +59,7 @@ from app.patients.models import Patient
 from app.push import endpoints, repository
 from app.push.models import (
     FINAL_STATUSES,
-    OutboxMessage,
     OutboxStatus,
-    PushSubscription,
     SubscriptionStatus,
 )
 from app.push.quiet_hours import quiet_until
@@ -248,28 +246,46 @@ def _send(
 
 
 def claim(session: Session, settings: Settings, now: datetime, stats: DispatchStats) -> _Batch:
-    """Claim up to a batch of due rows for this worker (call inside a transaction)."""
+    """Claim up to a batch of due rows for this worker (call inside a transaction).
+
+    The rows and their subscriptions are read as plain rows; only the users and patients,
+    which the access policy asks about, are loaded as objects. Every row's new state is
+    written at the end, set-wise.
+    """
     rows = repository.due_messages(session, now, settings.push_batch_size)
     batch = _Batch(selected=len(rows))
+    if not rows:
+        return batch
+    subscriptions = repository.subscriptions_by_id(
+        session, {row.subscription_id for row in rows if row.subscription_id}
+    )
     # Held until the end: the identity map holds objects weakly, and ``session.get`` then
     # finds them without a query.
     loaded = repository.preload(session, rows)
     # The lease outlasts every send timing out one after another (one subscription's
     # messages go in order; concurrency across subscriptions only shortens the batch).
     lease = timedelta(seconds=settings.push_timeout_seconds * len(rows) + LEASE_MARGIN_SECONDS)
+    changes: list[tuple[str, dict[str, Any]]] = []
+
+    def end(row_id: str, status: OutboxStatus, error: str) -> None:
+        changes.append(
+            (row_id, {"status": status, "finished_at": now, "claim_token": None,
+                      "last_error": error[:500]})
+        )  # fmt: skip
+
     for row in rows:
-        sub = session.get(PushSubscription, row.subscription_id) if row.subscription_id else None
+        sub = subscriptions.get(row.subscription_id) if row.subscription_id else None
         if sub is None or sub.status != SubscriptionStatus.ACTIVE or sub.user_id != row.user_id:
-            _finish(row, OutboxStatus.CANCELLED, now, "the subscription ended")
+            end(row.id, OutboxStatus.CANCELLED, "the subscription ended")
             stats.cancelled += 1
             continue
         expires = row.created_at + timedelta(seconds=row.ttl_seconds)
         if now >= expires:
-            _finish(row, OutboxStatus.EXPIRED, now, "its TTL ran out before delivery")
+            end(row.id, OutboxStatus.EXPIRED, "its TTL ran out before delivery")
             stats.expired += 1
             continue
         if row.attempts >= settings.push_max_attempts:
-            _finish(row, OutboxStatus.DEAD, now, "out of attempts")
+            end(row.id, OutboxStatus.DEAD, "out of attempts")
             stats.dead += 1
             continue
         user = session.get(User, row.user_id)
@@ -277,14 +293,14 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
         if (
             user is None
             or patient is None
-            or not may_receive(session, user, patient, sub, row, now)
+            or not may_receive(session, user, patient, row.kind, sub.patient_ids, now)
         ):
-            _finish(row, OutboxStatus.CANCELLED, now, "the recipient may no longer receive it")
+            end(row.id, OutboxStatus.CANCELLED, "the recipient may no longer receive it")
             stats.cancelled += 1
             continue
         payload = _encode(row.payload)
         if len(payload) > MAX_PLAINTEXT_BYTES:
-            _finish(row, OutboxStatus.DEAD, now, "the payload does not fit one push")
+            end(row.id, OutboxStatus.DEAD, "the payload does not fit one push")
             stats.dead += 1
             continue
         if row.urgency != "high":
@@ -294,20 +310,21 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
                 quiet = settings.default_quiet_hours
             until = quiet_until(quiet, zone_named(patient.timezone), now)
             if until is not None:
-                row.status = OutboxStatus.PENDING
-                row.next_attempt_at = until
+                changes.append((row.id, {"status": OutboxStatus.PENDING, "next_attempt_at": until}))
                 stats.deferred += 1
                 continue
-        row.status = OutboxStatus.SENDING
-        row.attempts += 1
-        row.claim_token = new_id()
-        row.next_attempt_at = now + lease
+        token = new_id()
+        attempts = row.attempts + 1
+        changes.append(
+            (row.id, {"status": OutboxStatus.SENDING, "attempts": attempts, "claim_token": token,
+                      "next_attempt_at": now + lease})
+        )  # fmt: skip
         stats.claimed += 1
         batch.items.append(
             Claimed(
                 id=row.id,
-                token=row.claim_token,
-                attempts=row.attempts,
+                token=token,
+                attempts=attempts,
                 subscription_id=sub.id,
                 message=PushMessage(
                     endpoint=sub.endpoint,
@@ -323,7 +340,7 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
             )
         )
     del loaded  # held until here
-    session.flush()
+    repository.update_messages(session, changes)
     return batch
 
 
@@ -331,26 +348,27 @@ def may_receive(
     session: Session,
     user: User,
     patient: Patient,
-    sub: PushSubscription,
-    row: OutboxMessage,
+    kind: str,
+    subscribed_for: Sequence[str],
     now: datetime,
 ) -> bool:
     """Whether the recipient may still get this patient's push, asked of the one policy.
 
     Checked again at sending time: a grant may have been revoked, or a clinician may have
-    left the team, since the row was written.
+    left the team, since the row was written. ``subscribed_for``: the patients a proxy's
+    subscription was made for.
     """
     access = relation_to(session, Actor(user=user), patient, now)
     if access is None:
         return False
-    if row.kind == "escalation":
+    if kind == "escalation":
         return receives_escalations(access)
-    if access.relation == Relation.PROXY and patient.id not in sub.patient_ids:
+    if access.relation == Relation.PROXY and patient.id not in subscribed_for:
         return False
-    if row.kind == "message":
+    if kind == "message":
         # Told of a new message: whoever may still take part in the patient's thread.
         return may(access, Action.MESSAGE)
-    if row.kind == "team_request":
+    if kind == "team_request":
         # Told of a care team's request: whoever may still decide it for the patient.
         return may(access, Action.DECIDE_TEAM_REQUEST)
     return may(access, Action.SUBSCRIBE_ADVICE)
@@ -470,11 +488,3 @@ def retry_after_seconds(value: str | None, at: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - at).total_seconds())
-
-
-def _finish(row: OutboxMessage, status: OutboxStatus, at: datetime, error: str | None) -> None:
-    row.status = status
-    row.finished_at = at
-    row.claim_token = None
-    if error:
-        row.last_error = error[:500]

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, select, update
+from sqlalchemy import Row, Table, Update, bindparam, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -57,31 +57,60 @@ def notifications(session: Session, patient_id: str, *, limit: int) -> list[Outb
     )
 
 
-def due_messages(session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
+def due_messages(session: Session, now: datetime, limit: int) -> Sequence[Row[Any]]:
     """Up to ``limit`` outbox rows due now, locked for this worker (skip locked ones)."""
-    return session.scalars(
-        select(OutboxMessage)
+    return session.execute(
+        select(_OUTBOX)
         .where(
-            OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-            OutboxMessage.next_attempt_at <= now,
+            _OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+            _OUTBOX.c.next_attempt_at <= now,
         )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
 
 
-def preload(session: Session, rows: Sequence[OutboxMessage]) -> list[Any]:
-    """The rows' subscriptions, users and patients, in three queries, not three per row."""
+def subscriptions_by_id(session: Session, ids: Iterable[str]) -> dict[str, Row[Any]]:
+    """The subscriptions with these ids, as rows by id."""
+    wanted = sorted(ids)
+    if not wanted:
+        return {}
+    found = session.execute(select(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.id.in_(wanted)))
+    return {row.id: row for row in found}
+
+
+def preload(session: Session, rows: Sequence[Row[Any]]) -> list[Any]:
+    """The rows' users and patients as objects, in two queries, not two per row."""
     loaded: list[Any] = []
     for model, ids in (
-        (PushSubscription, {r.subscription_id for r in rows if r.subscription_id}),
         (User, {r.user_id for r in rows}),
         (Patient, {r.patient_id for r in rows}),
     ):
         if ids:
             loaded += session.scalars(select(model).where(model.id.in_(sorted(ids)))).all()
     return loaded
+
+
+def update_messages(session: Session, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Write each row's new values (rows this transaction has locked): one ``executemany``
+    per set of columns, in id order."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, values in sorted(changes, key=lambda change: change[0]):
+        params = {"b_id": row_id, **{f"v_{name}": value for name, value in values.items()}}
+        shapes.setdefault(tuple(sorted(values)), []).append(params)
+    connection = session.connection()
+    for columns, rows in shapes.items():
+        connection.execute(_update_statement(columns), rows)
+
+
+@functools.lru_cache(maxsize=32)
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"v_{name}", type_=_OUTBOX.c[name].type) for name in columns})
+    )
 
 
 def _held_claim(message_id: str, token: str) -> Update:
