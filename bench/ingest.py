@@ -7,7 +7,11 @@ rules, audit, change feed, one transaction per batch. The baseline inserts the s
 straight into the same table of a fresh database with SQLAlchemy Core, one transaction per
 batch. Both run in the same process tree in the same minute, so the ratio is what counts.
 
-    .venv/bin/python bench/ingest.py [--readings 20000] [--connections 4]
+With ``--patients N`` the load is N patients' streams (Gunilla and copies of her, each with
+her plan), connection k posting as patient k mod N, instead of one patient's stream from every
+connection (whose syncs the patient's feed lock takes in turn, by design).
+
+    .venv/bin/python bench/ingest.py [--readings 20000] [--connections 4] [--patients 1]
 """
 
 from __future__ import annotations
@@ -121,11 +125,16 @@ def _post_batches(
 
 
 def load(
-    base: str, token: str, readings: list[dict[str, Any]], batch_size: int, connections: int
+    base: str,
+    tokens: list[str],
+    readings: list[dict[str, Any]],
+    batch_size: int,
+    connections: int,
 ) -> tuple[float, int, dict[int, int]]:
-    """Post every reading from ``connections`` worker processes; seconds, acked, waits."""
+    """Post every reading from ``connections`` worker processes, connection k as the patient
+    of ``tokens[k % len(tokens)]``; seconds, acked, waits."""
     batches = [readings[i : i + batch_size] for i in range(0, len(readings), batch_size)]
-    shares = [(base, token, batches[k::connections]) for k in range(connections)]
+    shares = [(base, tokens[k % len(tokens)], batches[k::connections]) for k in range(connections)]
     with mp.get_context("spawn").Pool(connections) as pool:
         started = time.perf_counter()
         results = pool.map(_post_batches, shares)
@@ -202,23 +211,43 @@ def fresh_database(backend: str, cluster: pg.Cluster | None, workdir: Path) -> s
     return url
 
 
-def seed_people(url: str, workdir: Path) -> None:
-    """The personas and plans, without readings."""
+def seed_people(url: str, workdir: Path, copies: int = 0) -> list[str]:
+    """The personas and plans, without readings; and ``copies`` more patients like Gunilla,
+    each with her plan. The handles of Gunilla and her copies."""
     import json
 
     from app.seed import load_people, load_plan
 
     settings = Settings(var_dir=workdir, database_url=url, environment="development")
     engine = make_engine(url)
+    personas = json.loads((settings.sample_data_dir / "personas.json").read_text())
+    (gunilla,) = (p for p in personas["patients"] if p["handle"] == "gunilla")
+    handles = ["gunilla"] + [f"gunilla-{n}" for n in range(1, copies + 1)]
+    for n, handle in enumerate(handles[1:], start=1):
+        personas["users"].append(
+            {"handle": handle, "display_name": f"Gunilla {n}", "role": "patient"}
+        )
+        personas["patients"].append(
+            {**gunilla, "handle": handle, "personnummer": _personnummer(f"19790921{n:03d}")}
+        )
     with transaction(make_sessionmaker(engine)) as session:
         now = datetime.now(UTC)
-        personas = json.loads((settings.sample_data_dir / "personas.json").read_text())
         loaded = load_people(session, personas, now)
+        plans = settings.sample_data_dir / "plans"
         for handle, patient in loaded["patients"].items():
-            load_plan(
-                session, patient, settings.sample_data_dir / "plans" / f"{handle}.json", None, now
-            )
+            plan = plans / ("gunilla.json" if handle.startswith("gunilla") else f"{handle}.json")
+            load_plan(session, patient, plan, None, now)
     engine.dispose()
+    return handles
+
+
+def _personnummer(first_eleven: str) -> str:
+    """YYYYMMDDNNN with its Luhn check digit (over the last nine of them)."""
+    total = 0
+    for position, digit in enumerate(first_eleven[2:]):
+        product = int(digit) * (2 if position % 2 == 0 else 1)
+        total += product - 9 if product > 9 else product
+    return first_eleven + str((10 - total % 10) % 10)
 
 
 def serve(
@@ -300,6 +329,9 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(
+        "--patients", type=int, default=1, help="patients whose streams the load is (1: Gunilla's)"
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="API processes (`selfcare serve --workers`)"
     )
     parser.add_argument(
@@ -314,7 +346,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-"))
     backends = args.backends.split(",")
     cluster = cluster_for(backends)
-    print(f"API processes: {args.workers}, load connections: {args.connections}")
+    print(
+        f"API processes: {args.workers}, load connections: {args.connections}, "
+        f"patients: {args.patients}"
+    )
     print(
         f"{'database':<11} {'batch':>6} {'readings':>9} {'e2e r/s':>9} {'raw r/s':>10} "
         f"{'ratio':>7}  stored==acked"
@@ -326,7 +361,7 @@ def main() -> None:
                     count, datetime.now(UTC) - timedelta(minutes=5 * count + 60)
                 )
                 url = fresh_database(backend, cluster, workdir)
-                seed_people(url, workdir)
+                handles = seed_people(url, workdir, args.patients - 1)
                 # The flood limit per device (600 syncs a minute, AT-23 and bench/flood.py) would
                 # make the 10-reading load, one patient's 15 syncs a second, measure the
                 # limiter's Retry-After instead of the work; the load is many devices' worth.
@@ -334,10 +369,10 @@ def main() -> None:
                     url, workdir, {"SELFCARE_SYNC_RATE_PER_MINUTE": "0"}, args.workers
                 )
                 settings = Settings(var_dir=workdir, database_url=url, environment="development")
-                token = mint_token(settings, "gunilla", now=datetime.now(UTC))
+                tokens = [mint_token(settings, h, now=datetime.now(UTC)) for h in handles]
                 try:
                     seconds, acked, waits = load(
-                        base, token, readings, batch_size, args.connections
+                        base, tokens, readings, batch_size, args.connections
                     )
                     peak_mib = _peak_rss_mib(process.pid)
                 finally:
