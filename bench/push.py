@@ -54,7 +54,7 @@ from app.push.vapid import VapidKey  # noqa: E402
 from bench import cluster_for  # noqa: E402
 from bench.ingest import fresh_database  # noqa: E402
 from tests import pg  # noqa: E402
-from tests.app.push.push_service import OK, Subscriber  # noqa: E402
+from tests.app.push.push_service import Subscriber, new_subscriber  # noqa: E402
 
 SUBJECT = "mailto:drift@egenvard.example"
 WORKER_ENV = {
@@ -87,14 +87,7 @@ class Receiver:
 
     def subscriber(self) -> Subscriber:
         """A new browser subscription with its own endpoint on the receiver."""
-        token = uuid.uuid4().hex
-        return Subscriber(
-            token=token,
-            endpoint=f"{self.origin}/push/{token}",
-            private_key=ec.generate_private_key(ec.SECP256R1()),
-            auth_secret=os.urandom(16),
-            script=[OK],
-        )
+        return new_subscriber(self.origin)
 
     def counts(self, tokens: set[str]) -> Counter[tuple[str, str]]:
         """How many pushes each (token, Topic) of these subscribers got."""

@@ -170,6 +170,8 @@ class WebPushSender:
                 retries=False,
                 redirect=False,
             )
+        except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError by descent
+            return SendResult(None, error=f"no connection: {exc}"[:300])
         except urllib3.exceptions.TimeoutError:
             return SendResult(None, error=f"timeout after {self._timeout_seconds:g} s")
         except (urllib3.exceptions.HTTPError, OSError) as exc:

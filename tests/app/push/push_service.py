@@ -110,6 +110,19 @@ class Subscriber:
         return self.script.pop(0) if len(self.script) > 1 else self.script[0]
 
 
+def new_subscriber(origin: str, *script: Answer) -> Subscriber:
+    """A browser's new subscription with an endpoint at ``origin`` (``/push/<token>``), fresh
+    keys, answering ``script`` (default 201)."""
+    token = uuid.uuid4().hex
+    return Subscriber(
+        token=token,
+        endpoint=f"{origin}/push/{token}",
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        auth_secret=os.urandom(16),
+        script=list(script) or [OK],
+    )
+
+
 @dataclass
 class Received:
     """One request the service got, and what it made of it."""
@@ -154,16 +167,9 @@ class LocalPushService:
 
     def subscriber(self, *script: Answer) -> Subscriber:
         """A new browser subscription whose endpoint answers ``script`` in turn (default 201)."""
-        token = uuid.uuid4().hex
-        sub = Subscriber(
-            token=token,
-            endpoint=f"{self.origin}/push/{token}",
-            private_key=ec.generate_private_key(ec.SECP256R1()),
-            auth_secret=os.urandom(16),
-            script=list(script) or [OK],
-        )
+        sub = new_subscriber(self.origin, *script)
         with self._lock:
-            self.subscribers[token] = sub
+            self.subscribers[sub.token] = sub
         return sub
 
     def requests_for(self, sub: Subscriber) -> list[Received]:

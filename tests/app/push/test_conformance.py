@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ from tests.app.push.push_service import (
     Received,
     Subscriber,
     b64url_decode,
+    new_subscriber,
     rate_limited,
 )
 from tests.shared_data import SHARED_DATA, needs
@@ -223,6 +225,23 @@ def test_the_environment_s_proxy_and_no_proxy_are_obeyed(monkeypatch: pytest.Mon
         refused = proxied.send(message)
         assert refused.status is None and "Proxy" in refused.error
         assert len(service.snapshot()) == 1
+
+
+def test_a_push_service_that_cannot_be_reached_is_no_answer_not_a_timeout() -> None:
+    """Nothing listens at the endpoint: no status (so the dispatcher retries it later), and
+    the error says the connection failed, not that the service was slow."""
+    key = VapidKey(ec.generate_private_key(ec.SECP256R1()))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    browser = new_subscriber(f"http://127.0.0.1:{port}")
+    message = PushMessage(
+        browser.endpoint, browser.p256dh, browser.auth, encode_payload({"title": "Hej"}), 60,
+        "low", "t",
+    )  # fmt: skip
+    answer = WebPushSender(key, subject="mailto:drift@egenvard.example", timeout=2).send(message)
+    assert answer.status is None and not answer.final
+    assert answer.error.startswith("no connection") and "timeout" not in answer.error
 
 
 def test_one_vapid_signature_serves_an_origin_for_half_its_lifetime() -> None:
