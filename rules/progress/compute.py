@@ -213,7 +213,7 @@ def _trend(kept: KeptDays, as_of_index: int, trend_days: int) -> dict[str, float
         xs, ys = kept.daily_points(component, low, as_of_index)
         if len(xs) < MIN_TREND_POINTS or xs[-1] - xs[0] < MIN_TREND_SPAN_DAYS:
             return None
-        groups.setdefault(tuple(xs), []).append((component, ys))
+        groups.setdefault(xs, []).append((component, ys))
     slopes: dict[str, float] = {}
     for days, members in groups.items():
         found = theil_sen_rows(days, [ys for _, ys in members])
@@ -221,7 +221,8 @@ def _trend(kept: KeptDays, as_of_index: int, trend_days: int) -> dict[str, float
             return None
         for (component, _), slope in zip(members, found, strict=True):
             slopes[component] = slope * 7.0
-    return {c: slopes[c] for c in kept.components}
+    # In the measure's order of components (one component: already so).
+    return slopes if len(slopes) == 1 else {c: slopes[c] for c in kept.components}
 
 
 def _percent(

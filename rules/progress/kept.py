@@ -11,6 +11,7 @@ and Python's give the same float.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 
@@ -55,10 +56,12 @@ class KeptDays:
         values: dict[str, list[int]] = {}
         for c in spec.measure.components:
             stored = columns.get(c)
-            counts[c] = list(stored.count[:n]) if stored is not None else []
-            values[c] = list(stored.value[:n]) if stored is not None else []
-            counts[c] += [0] * (n - len(counts[c]))
-            values[c] += [0] * (n - len(values[c]))
+            count = list(stored.count) if stored is not None else []
+            value = list(stored.value) if stored is not None else []
+            count += [0] * (n - len(count))  # the days since the state's, without data yet
+            value += [0] * (n - len(value))
+            del count[n:], value[n:]
+            counts[c], values[c] = count, value
         return cls(spec, counts, values)
 
     def put(self, days: Days, first_ordinal: int) -> int | None:
@@ -100,15 +103,17 @@ class KeptDays:
             return self.values[component][index] / (count * MICRO)
         return self.values[component][index] / MICRO
 
-    def daily_points(self, component: str, low: int, high: int) -> tuple[list[int], list[float]]:
+    def daily_points(
+        self, component: str, low: int, high: int
+    ) -> tuple[tuple[int, ...], list[float]]:
         """Return the days in [low, high] with data (as offsets from low) and their values."""
         counts = self.counts[component][low : high + 1]
         values = self.values[component][low : high + 1]
         if 0 in counts:
-            xs = [x for x, count in enumerate(counts) if count]
+            xs = tuple(x for x, count in enumerate(counts) if count)
             counts, values = [counts[x] for x in xs], [values[x] for x in xs]
         else:  # every day has data, the usual case
-            xs = list(range(len(counts)))
+            xs = _offsets(len(counts))
         if self.aggregate is Aggregate.MEAN:
             return xs, [v / (c * MICRO) for c, v in zip(counts, values, strict=True)]
         return xs, [v / MICRO for v in values]
@@ -143,6 +148,12 @@ class KeptDays:
             out[c] = value
         self._cache[index] = out
         return out
+
+
+@functools.lru_cache(maxsize=64)
+def _offsets(n: int) -> tuple[int, ...]:
+    """0 … n − 1, the same tuple each time (the trend's usual days, a key of its pairs' cache)."""
+    return tuple(range(n))
 
 
 def _window_value(

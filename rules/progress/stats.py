@@ -36,8 +36,11 @@ def percent_complete(baseline: float, current: float, target: float, direction: 
 
 
 @functools.lru_cache(maxsize=256)
-def _pairs(xs: tuple[float, ...]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], Floats]:
-    """Each pair i < j of the points: the indices j and i, and the x distance x[j] − x[i].
+def _pairs(
+    xs: tuple[float, ...], rows: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], Floats]:
+    """Each pair i < j of the points in each of ``rows`` rows of ys laid end to end: the flat
+    indices of y[j] and y[i], and the x distance x[j] − x[i].
 
     Cached by the xs themselves: a trend's days are mostly the same few patterns (four weeks
     without a gap), and building the pairs was half the cost of a slope.
@@ -47,7 +50,10 @@ def _pairs(xs: tuple[float, ...]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.
     dx = x[j] - x[i]
     if np.any(dx == 0):
         raise ValueError("x values must be distinct")
-    return j, i, dx
+    if rows == 1:
+        return j, i, dx
+    offsets = np.arange(rows)[:, np.newaxis] * len(x)
+    return (j + offsets).ravel(), (i + offsets).ravel(), np.tile(dx, rows)
 
 
 def theil_sen_rows(
@@ -59,24 +65,33 @@ def theil_sen_rows(
     their days, and on a few dozen points numpy's cost per call, not per element, is most of a
     slope's.
     """
-    if any(len(ys) != len(xs) for ys in rows):
-        raise ValueError("xs and ys differ in length")
-    if len(xs) < 2:
+    n = len(xs)
+    for ys in rows:
+        if len(ys) != n:
+            raise ValueError("xs and ys differ in length")
+    if n < 2:
         return None
     if not rows:
         return []
-    j, i, dx = _pairs(tuple(xs))
-    y = np.array(rows, dtype=np.float64)
-    slopes = y.take(j, axis=1)  # (y[j] − y[i]) / (x[j] − x[i]), a row per row of ys
-    slopes -= y.take(i, axis=1)
+    j, i, dx = _pairs(tuple(xs), len(rows))
+    # The rows end to end in one flat array, so that each step is one call on 1-D arrays:
+    # take along an axis, and lists of per-row medians, cost several times a flat take.
+    y = np.array(rows[0] if len(rows) == 1 else rows, dtype=np.float64).ravel()
+    slopes = y.take(j)  # (y[j] − y[i]) / (x[j] − x[i]), row after row
+    slopes -= y.take(i)
     slopes /= dx
     # The median by sorting in place: np.median does the same with five times the overhead,
     # and on a few hundred slopes a sort costs less than a partition at two places.
-    slopes.sort(axis=1)
-    k = slopes.shape[1] // 2
-    if slopes.shape[1] % 2:
-        return [float(v) for v in slopes[:, k].tolist()]
-    lower, upper = slopes[:, k - 1].tolist(), slopes[:, k].tolist()
+    pairs = len(slopes) // len(rows)
+    k = pairs // 2
+    if len(rows) == 1:
+        slopes.sort()
+        return [float(slopes[k]) if pairs % 2 else (float(slopes[k - 1]) + float(slopes[k])) / 2]
+    per_row = slopes.reshape(len(rows), pairs)
+    per_row.sort(axis=1)
+    if pairs % 2:
+        return [float(v) for v in per_row[:, k].tolist()]
+    lower, upper = per_row[:, k - 1].tolist(), per_row[:, k].tolist()
     return [(a + b) / 2 for a, b in zip(lower, upper, strict=True)]
 
 

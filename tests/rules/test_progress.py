@@ -173,6 +173,70 @@ def test_theil_sen_of_several_rows_is_each_rows_median_pairwise_slope(
         assert theil_sen(xs, ys) == expected
 
 
+def _median_pairwise_slope(xs: Sequence[int], ys: Sequence[float]) -> float:
+    """Theil–Sen by its definition: the median of the slopes of all pairs of points."""
+    pairwise = sorted(
+        (ys[b] - ys[a]) / (xs[b] - xs[a]) for a in range(len(xs)) for b in range(a + 1, len(xs))
+    )
+    half = len(pairwise) // 2
+    return pairwise[half] if len(pairwise) % 2 else (pairwise[half - 1] + pairwise[half]) / 2
+
+
+# A day of a component: None (no reading) or (readings, their total in millionths).
+_trend_day = st.none() | st.tuples(st.integers(1, 4), st.integers(50_000_000, 150_000_000))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    first=st.lists(_trend_day, min_size=pr.TREND_DAYS, max_size=pr.TREND_DAYS),
+    second=st.none() | st.lists(_trend_day, min_size=pr.TREND_DAYS, max_size=pr.TREND_DAYS),
+    data=st.data(),
+)
+def test_the_trend_is_the_theil_sen_slope_of_the_days_own_values_full_or_incremental(
+    first: list[tuple[int, int] | None],
+    second: list[tuple[int, int] | None] | None,
+    data: st.DataObject,
+) -> None:
+    """Any daily values, missing days, one component or two (their days the same or not).
+
+    The trend is the median pairwise slope of each component's day means × 7 (None below the
+    data-sufficiency rule), and continuing the state of the day before with the last day and
+    any earlier days re-sent, in any order, gives the same progress, trend included.
+    """
+    components = ("a",) if second is None else ("a", "b")
+    columns = [first] if second is None else [first, data.draw(st.sampled_from([first, second]))]
+    goal = GoalSpec(
+        Measure("x", Aggregate.MEAN, 1, components),
+        Target(dict.fromkeys(components, 90.0), BELOW),
+        start=TODAY - timedelta(days=pr.TREND_DAYS - 1),
+    )
+    days: dict[date, dict[str, DayAggregate]] = {}
+    expected: dict[str, float] | None = {}
+    for component, column in zip(components, columns, strict=True):
+        xs = [x for x, day in enumerate(column) if day is not None]
+        ys = [total / (count * pr.MICRO) for count, total in filter(None, column)]
+        if len(xs) < pr.MIN_TREND_POINTS or xs[-1] - xs[0] < pr.MIN_TREND_SPAN_DAYS:
+            expected = None
+        elif expected is not None:
+            expected[component] = _median_pairwise_slope(xs, ys) * 7.0
+        for x, day in enumerate(column):
+            if day is not None:
+                count, total = day
+                on = TODAY - timedelta(days=pr.TREND_DAYS - 1 - x)
+                days.setdefault(on, {})[component] = DayAggregate(count, total, 0, 0, 0)
+    full = compute_progress(goal, days, TODAY)
+    assert full.trend_per_week == expected
+
+    yesterday = TODAY - timedelta(days=1)
+    before = compute_progress(goal, {d: a for d, a in days.items() if d < TODAY}, yesterday)
+    resent = data.draw(st.lists(st.sampled_from(sorted(days) or [TODAY]), max_size=3))
+    changed = [d for d in resent if d > (before.state.baseline_date or date.min)]
+    order = data.draw(st.permutations([*dict.fromkeys([*changed, TODAY])]))
+    assert not pr.needs_full(goal, before.state, order)
+    result = compute_progress(goal, {d: days.get(d, {}) for d in order}, TODAY, before.state)
+    assert result == full
+
+
 @pytest.mark.parametrize(
     ("current", "target", "slope", "direction", "expected"),
     [
