@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, Update, bindparam, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, User
@@ -93,22 +93,41 @@ def preload(session: Session, rows: Sequence[Row[Any]]) -> list[Any]:
 
 
 def update_messages(session: Session, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-    """Write each row's new values (rows this transaction has locked): one ``executemany``
-    per set of columns, in id order."""
+    """Write each row's new values (rows this transaction has locked), in id order."""
+    _write_outbox(
+        session.connection(),
+        [({"b_id": row_id}, values) for row_id, values in sorted(changes, key=lambda c: c[0])],
+        guarded=False,
+    )
+
+
+def _write_outbox(
+    connection: Connection,
+    rows: Sequence[tuple[dict[str, Any], Mapping[str, Any]]],
+    *,
+    guarded: bool,
+) -> None:
+    """Update outbox rows, given as (their keys, their new values): one ``executemany`` per
+    set of columns, the rows in the order given."""
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row_id, values in sorted(changes, key=lambda change: change[0]):
-        params = {"b_id": row_id, **{f"v_{name}": value for name, value in values.items()}}
+    for keys, values in rows:
+        params = {**keys, **{f"v_{name}": value for name, value in values.items()}}
         shapes.setdefault(tuple(sorted(values)), []).append(params)
-    connection = session.connection()
-    for columns, rows in shapes.items():
-        connection.execute(_update_statement(columns), rows)
+    for columns, params_of_rows in shapes.items():
+        connection.execute(_outbox_update(columns, guarded), params_of_rows)
 
 
-@functools.lru_cache(maxsize=32)
-def _update_statement(columns: tuple[str, ...]) -> Update:
+@functools.lru_cache(maxsize=64)
+def _outbox_update(columns: tuple[str, ...], guarded: bool) -> Update:
+    where = [_OUTBOX.c.id == bindparam("b_id")]
+    if guarded:  # only while the row is still sending under the claim that sent it
+        where += [
+            _OUTBOX.c.claim_token == bindparam("b_token"),
+            _OUTBOX.c.status == OutboxStatus.SENDING,
+        ]
     return (
         update(_OUTBOX)
-        .where(_OUTBOX.c.id == bindparam("b_id"))
+        .where(*where)
         .values({name: bindparam(f"v_{name}", type_=_OUTBOX.c[name].type) for name in columns})
     )
 
@@ -149,29 +168,16 @@ def finish_claimed_many(
         .with_for_update()
     )
     held = {row_id for row_id, token in found if token == wanted[row_id]}
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row_id, token, values in sorted(claims, key=lambda claim: claim[0]):
-        if row_id in held:
-            params = {"b_id": row_id, "b_token": token, "v_claim_token": None}
-            params.update({f"v_{name}": value for name, value in values.items()})
-            shapes.setdefault(tuple(sorted({"claim_token", *values})), []).append(params)
-    for columns, rows in shapes.items():
-        connection.execute(_finish_statement(columns), rows)
-    return held
-
-
-@functools.lru_cache(maxsize=32)
-def _finish_statement(columns: tuple[str, ...]) -> Update:
-    table = _OUTBOX
-    return (
-        update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            table.c.claim_token == bindparam("b_token"),
-            table.c.status == OutboxStatus.SENDING,
-        )
-        .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns})
+    _write_outbox(
+        connection,
+        [
+            ({"b_id": row_id, "b_token": token}, {**values, "claim_token": None})
+            for row_id, token, values in sorted(claims, key=lambda claim: claim[0])
+            if row_id in held
+        ],
+        guarded=True,
     )
+    return held
 
 
 def mark_subscriptions(
