@@ -444,8 +444,10 @@ def record(
 
 
 def _record_decided(session: Session, item: Claimed, at: datetime, decided: Verdict) -> str:
-    # One UPDATE guarded by our claim token: a claim that lost its lease changes nothing.
-    if not repository.finish_claimed(session, item.id, item.token, **decided.values):
+    # Guarded by our claim token: a claim that lost its lease changes nothing.
+    if item.id not in repository.finish_claimed_many(
+        session, [(item.id, item.token, decided.values)]
+    ):
         return "stale"
     if decided.mark is not None:
         apply_marks(session, [(decided.mark, item.subscription_id, at)])

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, Update, bindparam, select, update
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, User
@@ -130,21 +130,6 @@ def _outbox_update(columns: tuple[str, ...], guarded: bool) -> Update:
         .where(*where)
         .values({name: bindparam(f"v_{name}", type_=_OUTBOX.c[name].type) for name in columns})
     )
-
-
-def _held_claim(message_id: str, token: str) -> Update:
-    return update(OutboxMessage).where(
-        OutboxMessage.id == message_id,
-        OutboxMessage.claim_token == token,
-        OutboxMessage.status == OutboxStatus.SENDING,
-    )
-
-
-def finish_claimed(session: Session, message_id: str, token: str, **values: Any) -> bool:
-    """Update the row only while it is sending under this claim token; whether it did."""
-    statement = _held_claim(message_id, token).values(claim_token=None, **values)
-    done = session.execute(statement, execution_options={"synchronize_session": False})
-    return isinstance(done, CursorResult) and done.rowcount == 1
 
 
 def finish_claimed_many(

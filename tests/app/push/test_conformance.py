@@ -244,6 +244,23 @@ def test_a_push_service_that_cannot_be_reached_is_no_answer_not_a_timeout() -> N
     assert answer.error.startswith("no connection") and "timeout" not in answer.error
 
 
+def test_a_subscription_key_that_cannot_encrypt_is_a_dead_letter_not_a_request() -> None:
+    """A p256dh that is no P-256 point (here 33 bytes): nothing is sent, and the answer is
+    final (sending again cannot help), saying it was the encryption."""
+    key = VapidKey(ec.generate_private_key(ec.SECP256R1()))
+    with LocalPushService() as service:
+        browser = service.subscriber()
+        message = PushMessage(
+            browser.endpoint, browser.p256dh[:44], browser.auth,
+            encode_payload({"title": "Hej"}), 60, "low", "t",
+        )  # fmt: skip
+        sender = WebPushSender(key, subject="mailto:drift@egenvard.example", timeout=2)
+        answer = sender.send(message)
+        assert answer.status is None and answer.final
+        assert answer.error.startswith("encryption")
+        assert service.snapshot() == []
+
+
 def test_one_vapid_signature_serves_an_origin_for_half_its_lifetime() -> None:
     """A VAPID JWT is signed once per push-service origin and signed again when half of its
     12 hours are used, so the push service never sees one with less than 6 hours left."""

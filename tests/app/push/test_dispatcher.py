@@ -371,22 +371,13 @@ def test_an_answer_that_cannot_be_recorded_costs_only_its_own_row(
             f.message(session, subs[n % 3], patient, n)
     ids = sorted(_rows(factory))
     broken = ids[2]
-    real, real_many = (
-        dispatcher_module.repository.finish_claimed,
-        dispatcher_module.repository.finish_claimed_many,
-    )
-
-    def finish_claimed(session: Session, message_id: str, token: str, **values: object) -> bool:
-        if message_id == broken:
-            raise RuntimeError("this row cannot be written")
-        return real(session, message_id, token, **values)
+    real_many = dispatcher_module.repository.finish_claimed_many
 
     def finish_claimed_many(session: Session, claims: list[tuple[str, str, dict]]) -> set[str]:
         if any(message_id == broken for message_id, _, _ in claims):
             raise RuntimeError("this row cannot be written")
         return real_many(session, claims)
 
-    monkeypatch.setattr(dispatcher_module.repository, "finish_claimed", finish_claimed)
     monkeypatch.setattr(dispatcher_module.repository, "finish_claimed_many", finish_claimed_many)
     stats = dispatch(factory, push_settings, f.T0, sender=sender)
     assert (stats.sent, stats.unrecorded, len(sender.sent)) == (5, 1, 6)
@@ -395,7 +386,6 @@ def test_an_answer_that_cannot_be_recorded_costs_only_its_own_row(
     assert {rows[i].status for i in ids if i != broken} == {"sent"}
     assert all(_sub(factory, sub.id).last_success_at is not None for sub in subs)
 
-    monkeypatch.setattr(dispatcher_module.repository, "finish_claimed", real)
     monkeypatch.setattr(dispatcher_module.repository, "finish_claimed_many", real_many)
     again = dispatch(factory, push_settings, f.T0 + timedelta(minutes=10), sender=sender)
     assert again.sent == 1 and _rows(factory)[broken].status == "sent"
