@@ -242,12 +242,10 @@ def seed_people(url: str, workdir: Path, copies: int = 0) -> list[str]:
 
 
 def _personnummer(first_eleven: str) -> str:
-    """YYYYMMDDNNN with its Luhn check digit (over the last nine of them)."""
-    total = 0
-    for position, digit in enumerate(first_eleven[2:]):
-        product = int(digit) * (2 if position % 2 == 0 else 1)
-        total += product - 9 if product > 9 else product
-    return first_eleven + str((10 - total % 10) % 10)
+    """YYYYMMDDNNN with the check digit the personnummer library accepts."""
+    from personnummer import personnummer
+
+    return next(first_eleven + d for d in "0123456789" if personnummer.valid(first_eleven + d))
 
 
 def serve(
