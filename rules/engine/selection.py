@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
@@ -45,14 +45,24 @@ def _missing_required(plan_rule: PlanRule, rule: Rule) -> tuple[str, ...]:
     )
 
 
+def _entries(plan: PlanSpec, library: RuleLibrary) -> Iterator[tuple[PlanRule, Rule, RuleMode]]:
+    """Each of the plan's rules the library knows, with its mode (the plan's, else the rule's)."""
+    for plan_rule in plan.rules:
+        rule = library.get(plan_rule.rule)
+        if rule is not None:
+            yield (
+                plan_rule,
+                rule,
+                RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode,
+            )
+
+
 def unrunnable_rules(plan: PlanSpec, library: RuleLibrary) -> tuple[UnrunnableRule, ...]:
     """Return the plan's rules (not off) that lack a required parameter, by rule id."""
     found: dict[str, UnrunnableRule] = {}
-    for plan_rule in plan.rules:
-        rule = library.get(plan_rule.rule)
-        if rule is None or rule.id in found:
+    for plan_rule, rule, mode in _entries(plan, library):
+        if rule.id in found:
             continue
-        mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
         missing = _missing_required(plan_rule, rule)
         if mode is not RuleMode.off and missing:
             found[rule.id] = UnrunnableRule(rule.id, rule.version, missing)
@@ -86,11 +96,9 @@ Runnable = tuple[Rule, RuleMode, Mapping[str, ResolvedParam]]
 def _runnable(plan: PlanSpec, library: RuleLibrary) -> tuple[Runnable, ...]:
     """The plan's rules that are on and have their required parameters, resolved, by id."""
     found: dict[str, Runnable] = {}
-    for plan_rule in plan.rules:
-        rule = library.get(plan_rule.rule)
-        if rule is None or rule.id in found:
+    for plan_rule, rule, mode in _entries(plan, library):
+        if rule.id in found:
             continue
-        mode = RuleMode(plan_rule.mode) if plan_rule.mode is not None else rule.mode
         if mode is RuleMode.off or _missing_required(plan_rule, rule):
             continue  # a rule without its required parameters never runs on a default
         found[rule.id] = (rule, mode, MappingProxyType(resolve_params(plan_rule, rule)))
