@@ -7,7 +7,10 @@ steps, daily totals averaged over 7 days). For each patient, on day 90:
 - **full**: every reading since the goal's start is aggregated and the progress computed
   (what the nightly job and a late-data fallback do);
 - **incremental**: the state stored after day 89 (read back from its JSON, as the service
-  keeps it in ``Goal.progress``) and only day 90's readings (what a sync does). The JSON goes
+  keeps it in ``Goal.progress``) and only day 90's readings (what a sync does).
+
+Both paths read the goal's stored progress and write the new state back as JSON, as the
+service does on either path (until 2026-12-05 only the incremental one did). The JSON goes
   through the service's own codec for JSON columns (``app.db.json_text``/``json_value``,
   orjson); ``--codec stdlib`` measures with the standard library's ``json``, which this bench
   used before the service moved to orjson (about a quarter of the incremental path).
@@ -118,6 +121,19 @@ CODECS: dict[str, tuple[Callable[[Any], str], Callable[[str], Any]]] = {
 }
 
 
+def _full(spec: GoalSpec, stored: str, everything: list[ReadingFact], codec: str) -> GoalProgress:
+    """What the nightly job does: every reading, the state written back.
+
+    The stored progress is read too (not its state): ``app.goals.progress.refresh`` loads the
+    goal's progress on either path, to tell what changed.
+    """
+    dumps, loads = CODECS[codec]
+    loads(stored)
+    result = full_progress(spec, everything, STOCKHOLM, TODAY)
+    dumps(result.state.to_dict())
+    return result
+
+
 def _incremental(spec: GoalSpec, stored: str, new: list[ReadingFact], codec: str) -> GoalProgress:
     """What a sync does: the stored state, the new day's readings, the state written back."""
     dumps, loads = CODECS[codec]
@@ -153,7 +169,7 @@ def main() -> None:
         stored = CODECS[args.codec][0](before.state.to_dict())
 
         started = time.perf_counter()
-        full = full_progress(spec, everything, STOCKHOLM, TODAY)
+        full = _full(spec, stored, everything, args.codec)
         full_t = time.perf_counter() - started
         started = time.perf_counter()
         result = _incremental(spec, stored, per_day[-1], args.codec)

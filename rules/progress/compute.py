@@ -14,7 +14,7 @@ from rules.progress.goals import (
     BASELINE_GRACE_DAYS,
     MIN_TREND_POINTS,
     MIN_TREND_SPAN_DAYS,
-    Aggregate,
+    SUM,
     Days,
     Direction,
     GoalProgress,
@@ -40,7 +40,7 @@ from rules.progress.tables import (
 
 def as_of_day(measure: Measure, today: date) -> date:
     """Return the day whose value is current: today, or yesterday for per-day totals."""
-    return today - timedelta(days=1) if measure.aggregate is Aggregate.SUM else today
+    return today - timedelta(days=1) if measure.aggregate is SUM else today
 
 
 def needs_full(spec: GoalSpec, state: ProgressState | None, changed_days: Iterable[date]) -> bool:

@@ -15,7 +15,18 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 
-from rules.progress.goals import MICRO, Aggregate, DayAggregate, DayColumns, Days, GoalSpec
+from rules.progress.goals import (
+    LAST,
+    MEAN,
+    MICRO,
+    MIN,
+    SUM,
+    Aggregate,
+    DayAggregate,
+    DayColumns,
+    Days,
+    GoalSpec,
+)
 from rules.progress.stats import meets
 
 PICK: Mapping[Aggregate, Callable[[DayAggregate], int]] = {
@@ -56,8 +67,8 @@ class KeptDays:
         values: dict[str, list[int]] = {}
         for c in spec.measure.components:
             stored = columns.get(c)
-            count = list(stored.count) if stored is not None else []
-            value = list(stored.value) if stored is not None else []
+            count = list(stored.counts) if stored is not None else []
+            value = list(stored.values) if stored is not None else []
             count += [0] * (n - len(count))  # the days since the state's, without data yet
             value += [0] * (n - len(value))
             del count[n:], value[n:]
@@ -99,7 +110,7 @@ class KeptDays:
         count = self.counts[component][index]
         if not count:
             return None
-        if self.aggregate is Aggregate.MEAN:
+        if self.aggregate is MEAN:
             return self.values[component][index] / (count * MICRO)
         return self.values[component][index] / MICRO
 
@@ -114,13 +125,13 @@ class KeptDays:
             counts, values = [counts[x] for x in xs], [values[x] for x in xs]
         else:  # every day has data, the usual case
             xs = _offsets(len(counts))
-        if self.aggregate is Aggregate.MEAN:
+        if self.aggregate is MEAN:
             return xs, [v / (c * MICRO) for c, v in zip(counts, values, strict=True)]
         return xs, [v / MICRO for v in values]
 
     def meets_on(self, index: int, target: Mapping[str, float], spec: GoalSpec) -> bool:
         """Tell whether the day's own value meets the target in every component."""
-        t, mean = spec.target, self.aggregate is Aggregate.MEAN
+        t, mean = spec.target, self.aggregate is MEAN
         for c in self.components:
             count = self.counts[c][index]
             if not count:
@@ -159,13 +170,13 @@ def _offsets(n: int) -> tuple[int, ...]:
 def _window_value(
     aggregate: Aggregate, counts: Sequence[int], values: Sequence[int], low: int, high: int
 ) -> float | None:
-    if aggregate is Aggregate.MEAN:
+    if aggregate is MEAN:
         readings = sum(counts[low:high])
         return sum(values[low:high]) / (readings * MICRO) if readings else None
-    if aggregate is Aggregate.SUM:  # the mean of the day totals of the days with data
+    if aggregate is SUM:  # the mean of the day totals of the days with data
         days_with_data = high - low - counts[low:high].count(0)
         return sum(values[low:high]) / (days_with_data * MICRO) if days_with_data else None
-    if aggregate is Aggregate.LAST:
+    if aggregate is LAST:
         for k in range(high - 1, low - 1, -1):
             if counts[k]:
                 return values[k] / MICRO
@@ -173,7 +184,7 @@ def _window_value(
     present = [v for c, v in zip(counts[low:high], values[low:high], strict=True) if c]
     if not present:
         return None
-    return (min(present) if aggregate is Aggregate.MIN else max(present)) / MICRO
+    return (min(present) if aggregate is MIN else max(present)) / MICRO
 
 
 def walk_streak(

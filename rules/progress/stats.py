@@ -12,25 +12,25 @@ from datetime import date, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from rules.progress.goals import MAX_PROJECTION_DAYS, Direction
+from rules.progress.goals import ABOVE, BELOW, MAX_PROJECTION_DAYS, Direction
 
 Floats = npt.NDArray[np.float64]
 
 
 def meets(value: float, target: float, direction: Direction, inclusive: bool = True) -> bool:
     """Tell whether a value meets a target (≤ / ≥, strict when not inclusive)."""
-    if direction is Direction.BELOW:
+    if direction is BELOW:
         return value <= target if inclusive else value < target
     return value >= target if inclusive else value > target
 
 
 def percent_complete(baseline: float, current: float, target: float, direction: Direction) -> float:
     """Return the way from baseline to target covered, 0–100 (exactly 100 at the target)."""
-    at_or_beyond = current <= target if direction is Direction.BELOW else current >= target
+    at_or_beyond = current <= target if direction is BELOW else current >= target
     if at_or_beyond:
         return 100.0
     span = target - baseline
-    if span == 0 or (span > 0) != (direction is Direction.ABOVE):
+    if span == 0 or (span > 0) != (direction is ABOVE):
         return 0.0  # the baseline already met the target, and the current value does not
     return min(100.0, max(0.0, (current - baseline) / span * 100.0))
 
@@ -109,7 +109,7 @@ def project(
     """Return the day the target is reached at the current trend, or None (see the module)."""
     if slope_per_week is None or slope_per_week == 0:
         return None
-    toward = slope_per_week < 0 if direction is Direction.BELOW else slope_per_week > 0
+    toward = slope_per_week < 0 if direction is BELOW else slope_per_week > 0
     if not toward or meets(current, target, direction):
         return None
     days = (target - current) / (slope_per_week / 7.0)

@@ -754,8 +754,8 @@ def test_a_state_keeps_only_what_the_measure_reads_of_a_day() -> None:
     goal = spec(Aggregate.MIN, 2, 90.0, start=TODAY - timedelta(days=3))
     readings = weights((-1, 92.0), (-1, 91.5), (0, 93.0))
     state = full_progress(goal, readings, STOCKHOLM, TODAY).state
-    assert state.columns["value"].count[-2:] == (2, 1)
-    assert state.columns["value"].value[-2:] == (91_500_000, 93_000_000)  # the day's lowest
+    assert state.columns["value"].counts[-2:] == (2, 1)
+    assert state.columns["value"].values[-2:] == (91_500_000, 93_000_000)  # the day's lowest
     assert state.streak == pr.Streak(current=0, longest=0)
     assert state.to_dict()["version"] == pr.STATE_VERSION
 
