@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent, AuditHead, AuditSubject
@@ -16,12 +16,22 @@ _SUBJECTS = cast(Table, AuditSubject.__table__)
 _HEAD = cast(Table, AuditHead.__table__)
 
 
+_LOCKED_HEAD = (
+    select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+)
+_INSERT_EVENTS = insert(_EVENTS)
+_INSERT_SUBJECTS = insert(_SUBJECTS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(last_seq=bindparam("seq"), last_hash=bindparam("hash"))
+)
+
+
 def locked_head(session: Session) -> tuple[int, str]:
     """The chain's head ``(last_seq, last_hash)``, locked for this transaction (appends are
     one at a time); read from the database, never from the session's objects."""
-    head = session.execute(
-        select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
-    ).one()
+    head = session.execute(_LOCKED_HEAD).one()
     return int(head.last_seq), str(head.last_hash)
 
 
@@ -32,12 +42,10 @@ def append(
     head: tuple[int, str],
 ) -> None:
     """Insert chain rows and their subjects, and move the head to ``(last_seq, last_hash)``."""
-    session.execute(insert(_EVENTS), list(events))
+    session.execute(_INSERT_EVENTS, list(events))
     if subjects:
-        session.execute(insert(_SUBJECTS), list(subjects))
-    session.execute(
-        update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=head[0], last_hash=head[1])
-    )
+        session.execute(_INSERT_SUBJECTS, list(subjects))
+    session.execute(_MOVE_HEAD, {"seq": head[0], "hash": head[1]})
 
 
 def access_log(

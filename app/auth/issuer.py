@@ -71,15 +71,22 @@ def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
 
 def dev_jwks(settings: Settings) -> dict[str, Any]:
     """The development issuer's public key as a JWKS document."""
-    public = dev_private_key(settings).public_key()
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
-    jwk.update({"kid": DEV_KID, "use": "sig", "alg": "ES256"})
-    return {"keys": [jwk]}
+    return {"keys": [dict(_dev_public(settings.var_dir / DEV_KEY_FILE)[0])]}  # a copy to change
 
 
 def dev_public_jwk(settings: Settings) -> jwt.PyJWK:
     """The development issuer's public key, ready to verify with."""
-    return jwt.PyJWK(dev_jwks(settings)["keys"][0])
+    return _dev_public(settings.var_dir / DEV_KEY_FILE)[1]
+
+
+@cache
+def _dev_public(path: Path) -> tuple[dict[str, Any], jwt.PyJWK]:
+    # Once per key file, as the private key is loaded once: building the JWK and parsing it
+    # back was a fiftieth of a small sync's CPU, on every request with a dev token.
+    public = _load_or_create_key(path).public_key()
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
+    jwk.update({"kid": DEV_KID, "use": "sig", "alg": "ES256"})
+    return jwk, jwt.PyJWK(jwk)
 
 
 @cache

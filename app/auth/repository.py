@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,9 +22,12 @@ def users_by_id(session: Session, user_ids: Collection[str]) -> dict[str, User]:
     return {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
 
 
+_BY_SUBJECT = select(User).where(User.subject == bindparam("subject"))
+
+
 def user_by_subject(session: Session, subject: str) -> User | None:
     """The user an identity provider's subject is linked to."""
-    return session.scalars(select(User).where(User.subject == subject)).first()
+    return session.scalars(_BY_SUBJECT, {"subject": subject}).first()
 
 
 def user_by_hsa_id(session: Session, hsa_id: str) -> User | None:
@@ -88,9 +91,12 @@ def all_patient_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Patient.id)))
 
 
+_OWN_PATIENT = select(Patient).where(Patient.user_id == bindparam("user_id"))
+
+
 def own_patient(session: Session, user_id: str) -> Patient | None:
     """The patient record that is this user's own, if they are a patient."""
-    return session.scalars(select(Patient).where(Patient.user_id == user_id)).first()
+    return session.scalars(_OWN_PATIENT, {"user_id": user_id}).first()
 
 
 def active_users(session: Session, *order_by: Any) -> list[User]:

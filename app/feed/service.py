@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event, func, select
+from sqlalchemy import Table, bindparam, event, func, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -32,6 +32,34 @@ CHANGES = cast(Table, Change.__table__)
 MAX_CHANGES = 500
 
 
+def _head_upsert(insert: Any) -> Any:
+    # One statement: create the head, or touch it. An upsert that updates the row locks it
+    # for the transaction as SELECT … FOR UPDATE would (PostgreSQL; SQLite's one writer
+    # holds the whole database), and returns the head as it is now.
+    return (
+        insert(FeedHead)
+        .values(patient_id=bindparam("patient"), last_seq=0)
+        .on_conflict_do_update(
+            index_elements=[FeedHead.patient_id], set_={"last_seq": FeedHead.last_seq}
+        )
+        .returning(FeedHead)
+    )
+
+
+# Built once: the sync's statements are the same each time, and building one (and its cache
+# key) costs as much as SQLAlchemy's whole execution of it from the compiled cache.
+_HEAD_UPSERTS = {
+    "postgresql": _head_upsert(postgresql.insert),
+    "sqlite": _head_upsert(sqlite.insert),
+}
+_CHANGES_AFTER = (  # plain rows: a page is up to 500 changes, each read once into the answer
+    select(CHANGES.c.seq, CHANGES.c.entity, CHANGES.c.op, CHANGES.c.entity_id, CHANGES.c.data)
+    .where(CHANGES.c.patient_id == bindparam("patient"), CHANGES.c.seq > bindparam("after"))
+    .order_by(CHANGES.c.seq)
+    .limit(bindparam("limit"))
+)
+
+
 def lock_patient(session: Session, patient_id: str) -> FeedHead:
     """Take the patient's feed lock for this transaction (creating the head on first use).
 
@@ -42,19 +70,10 @@ def lock_patient(session: Session, patient_id: str) -> FeedHead:
     held: dict[str, FeedHead] = session.info.setdefault(_LOCKED, {})
     if patient_id in held:
         return held[patient_id]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    # One statement: create the head, or touch it. An upsert that updates the row locks it
-    # for the transaction as SELECT … FOR UPDATE would (PostgreSQL; SQLite's one writer
-    # holds the whole database), and returns the head as it is now.
-    upsert = (
-        insert(FeedHead)
-        .values(patient_id=patient_id, last_seq=0)
-        .on_conflict_do_update(
-            index_elements=[FeedHead.patient_id], set_={"last_seq": FeedHead.last_seq}
-        )
-        .returning(FeedHead)
-    )
-    head: FeedHead = session.scalars(upsert, execution_options={"populate_existing": True}).one()
+    upsert = _HEAD_UPSERTS[session.get_bind().dialect.name]
+    head: FeedHead = session.scalars(
+        upsert, {"patient": patient_id}, execution_options={"populate_existing": True}
+    ).one()
     held[patient_id] = head
     return head
 
@@ -185,11 +204,8 @@ def read(
         except InvalidCursor as exc:
             raise BadRequest("The cursor is not valid for this patient.") from exc
     limit = max(1, min(limit, MAX_CHANGES))
-    rows = session.scalars(
-        select(Change)
-        .where(Change.patient_id == patient_id, Change.seq > after)
-        .order_by(Change.seq)
-        .limit(limit + 1)
+    rows = session.execute(
+        _CHANGES_AFTER, {"patient": patient_id, "after": after, "limit": limit + 1}
     ).all()
     # Retention drops the oldest changes first: when the change right after the cursor is
     # still there, none it needs is gone, and the oldest need not be asked for.

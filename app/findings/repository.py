@@ -104,16 +104,19 @@ def fired_evaluations(
     )
 
 
+_LAST_ADVICE = (
+    select(Advice.created_at)
+    .where(Advice.patient_id == bindparam("patient"), Advice.rule_id == bindparam("rule"))
+    .order_by(Advice.created_at.desc())
+    .limit(1)
+)
+
+
 def last_advice_times(session: Session, patient_id: str, rule_ids: set[str]) -> dict[str, datetime]:
     """When each rule last gave the patient advice."""
     times: dict[str, datetime] = {}
     for rule_id in sorted(rule_ids):
-        latest = session.scalars(
-            select(Advice.created_at)
-            .where(Advice.patient_id == patient_id, Advice.rule_id == rule_id)
-            .order_by(Advice.created_at.desc())
-            .limit(1)
-        ).first()
+        latest = session.scalars(_LAST_ADVICE, {"patient": patient_id, "rule": rule_id}).first()
         if latest is not None:
             times[rule_id] = latest
     return times

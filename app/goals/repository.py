@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.goals.models import Goal, Milestone
@@ -40,15 +40,20 @@ def open_goals(session: Session, patient_id: str) -> list[Goal]:
     return goals_in(session, patient_id, OPEN)
 
 
+_GOALS_IN = (
+    select(Goal)
+    .where(
+        Goal.patient_id == bindparam("patient_id"),
+        Goal.lifecycle.in_(bindparam("lifecycles", expanding=True)),
+    )
+    .order_by(Goal.created_at, Goal.id)
+)
+
+
 def goals_in(session: Session, patient_id: str, lifecycles: Collection[str]) -> list[Goal]:
     """A patient's goals in these lifecycle states, oldest first."""
-    return list(
-        session.scalars(
-            select(Goal)
-            .where(Goal.patient_id == patient_id, Goal.lifecycle.in_(lifecycles))
-            .order_by(Goal.created_at, Goal.id)
-        )
-    )
+    params = {"patient_id": patient_id, "lifecycles": sorted(lifecycles)}
+    return list(session.scalars(_GOALS_IN, params))
 
 
 def patients_with_open_goals(session: Session) -> list[str]:

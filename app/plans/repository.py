@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import ProxyGrant, Role, User
@@ -29,14 +29,17 @@ def current(session: Session, patient_id: str) -> PlanVersion | None:
     ).first()
 
 
+_CURRENT_ID = (
+    select(PlanVersion.id)
+    .where(PlanVersion.patient_id == bindparam("patient_id"))
+    .order_by(PlanVersion.version.desc())
+    .limit(1)
+)
+
+
 def current_id(session: Session, patient_id: str) -> str | None:
     """The id of the patient's newest plan version, if any (its body not read)."""
-    return session.scalar(
-        select(PlanVersion.id)
-        .where(PlanVersion.patient_id == patient_id)
-        .order_by(PlanVersion.version.desc())
-        .limit(1)
-    )
+    return session.scalar(_CURRENT_ID, {"patient_id": patient_id})
 
 
 def latest_number(session: Session, patient_id: str) -> int | None:

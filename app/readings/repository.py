@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from rules.facts import ReadingFact
 
 ReadingRow = Mapping[Any, Any]
 READINGS = cast(Table, Reading.__table__)
+_SOURCES = cast(Table, Source.__table__)
 _RESOLUTION = timedelta(microseconds=1)
 _IN_CHUNK = 500
 
@@ -85,29 +86,32 @@ def counted_facts(
     """
     if not types:
         return []
-    c = READINGS.c
-    ids = session.scalars(
-        select(c.id)
-        .where(
-            c.patient_id == patient_id,
-            c.type.in_(sorted(types)),
-            c.time >= start,
-            c.time < end,
-            c.status == ReadingStatus.FINAL,
-            c.duplicate_of.is_(None),
-        )
-        .order_by(c.time, c.id)
-    ).all()
+    params = {"patient": patient_id, "types": sorted(types), "start": start, "end": end}
+    ids = session.scalars(_COUNTED_IDS, params).all()
     database = database_of(session)
     facts = {f.id: f for f in known}
     facts.update(FACTS.get_many(database, (i for i in ids if i not in facts)))
     missing = [i for i in ids if i not in facts]
     for offset in range(0, len(missing), _IN_CHUNK):  # keep the IN list a sane size
         chunk = missing[offset : offset + _IN_CHUNK]
-        rows = session.execute(select(*_FACT_COLUMNS).where(c.id.in_(chunk))).mappings()
+        rows = session.execute(select(*_FACT_COLUMNS).where(READINGS.c.id.in_(chunk))).mappings()
         facts.update((row["id"], to_fact(row)) for row in rows)
     FACTS.put_many(database, (facts[i] for i in ids))
     return [facts[i] for i in ids]
+
+
+_COUNTED_IDS = (
+    select(READINGS.c.id)
+    .where(
+        READINGS.c.patient_id == bindparam("patient"),
+        READINGS.c.type.in_(bindparam("types", expanding=True)),
+        READINGS.c.time >= bindparam("start"),
+        READINGS.c.time < bindparam("end"),
+        READINGS.c.status == ReadingStatus.FINAL,
+        READINGS.c.duplicate_of.is_(None),
+    )
+    .order_by(READINGS.c.time, READINGS.c.id)
+)
 
 
 def times_of(session: Session, reading_ids: Sequence[str], type_: str) -> list[datetime]:
@@ -134,23 +138,38 @@ def upsert_source(
     One statement: an insert that, when the source is known, only moves ``last_seen`` (the
     first sight's name and kind stay) and returns the id either way.
     """
-    dialect_insert = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    insert = dialect_insert(Source).values(
-        id=new_id(),
-        patient_id=patient_id,
-        client_source_id=client_source_id,
-        first_seen=now,
-        last_seen=now,
-        **values,
-    )
-    upsert = insert.on_conflict_do_update(
-        index_elements=[Source.patient_id, Source.client_source_id],
-        set_={"last_seen": insert.excluded.last_seen},
-    ).returning(Source.id)
-    source_id: str = session.execute(upsert).scalar_one()
+    params = {"new_id": new_id(), "patient": patient_id, "client_id": client_source_id, "now": now}
+    upsert = _SOURCE_UPSERTS[session.get_bind().dialect.name]
+    said = {f"said_{column}": values[column] for column in SOURCE_DESCRIPTION}
+    source_id: str = session.execute(upsert, {**params, **said}).scalar_one()
     return source_id
+
+
+def _source_upsert(dialect_insert: Any) -> Any:
+    # On the table, not the mapped class: an insert of an entity goes the ORM's longer way.
+    insert = dialect_insert(_SOURCES).values(
+        id=bindparam("new_id"),
+        patient_id=bindparam("patient"),
+        client_source_id=bindparam("client_id"),
+        first_seen=bindparam("now"),
+        last_seen=bindparam("now"),
+        **{column: bindparam(f"said_{column}") for column in SOURCE_DESCRIPTION},
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[_SOURCES.c.patient_id, _SOURCES.c.client_source_id],
+        set_={"last_seen": insert.excluded.last_seen},
+    ).returning(_SOURCES.c.id)
+
+
+SOURCE_DESCRIPTION = ("kind", "name", "version", "device")
+"""What an app says of itself, kept from its first sight (``values`` of upsert_source)."""
+
+# Built once (here and below): a sync runs the same statements each time, and building one
+# with its cache key costs as much as SQLAlchemy's execution of it from the compiled cache.
+_SOURCE_UPSERTS = {
+    "postgresql": _source_upsert(postgresql.insert),
+    "sqlite": _source_upsert(sqlite.insert),
+}
 
 
 def by_client_id(
@@ -159,12 +178,15 @@ def by_client_id(
     """A source's stored readings with these client ids, by client id."""
     if not client_ids:
         return {}
-    query = select(READINGS).where(
-        READINGS.c.patient_id == patient_id,
-        READINGS.c.source_id == source_id,
-        READINGS.c.client_id.in_(client_ids),
-    )
-    return {row["client_id"]: row for row in session.execute(query).mappings()}
+    params = {"patient": patient_id, "source": source_id, "client_ids": list(client_ids)}
+    return {row["client_id"]: row for row in session.execute(_BY_CLIENT_ID, params).mappings()}
+
+
+_BY_CLIENT_ID = select(READINGS).where(
+    READINGS.c.patient_id == bindparam("patient"),
+    READINGS.c.source_id == bindparam("source"),
+    READINGS.c.client_id.in_(bindparam("client_ids", expanding=True)),
+)
 
 
 def counted_near(
@@ -177,19 +199,28 @@ def counted_near(
     end: datetime,
 ) -> dict[str, list[ReadingFact]]:
     """Counted readings from other sources with ``start ≤ time ≤ end``, by type."""
-    query = select(READINGS).where(
-        READINGS.c.patient_id == patient_id,
-        READINGS.c.source_id != other_than_source,
-        READINGS.c.type.in_(types),
-        READINGS.c.time >= start,
-        READINGS.c.time < through(end),
-        READINGS.c.status == ReadingStatus.FINAL,
-        READINGS.c.duplicate_of.is_(None),
-    )
+    params = {
+        "patient": patient_id,
+        "source": other_than_source,
+        "types": sorted(types),
+        "start": start,
+        "end": through(end),
+    }
     grouped: dict[str, list[ReadingFact]] = {}
-    for row in session.execute(query).mappings():
+    for row in session.execute(_COUNTED_NEAR, params).mappings():
         grouped.setdefault(row["type"], []).append(to_fact(row))
     return grouped
+
+
+_COUNTED_NEAR = select(READINGS).where(
+    READINGS.c.patient_id == bindparam("patient"),
+    READINGS.c.source_id != bindparam("source"),
+    READINGS.c.type.in_(bindparam("types", expanding=True)),
+    READINGS.c.time >= bindparam("start"),
+    READINGS.c.time < bindparam("end"),
+    READINGS.c.status == ReadingStatus.FINAL,
+    READINGS.c.duplicate_of.is_(None),
+)
 
 
 def insert_rows(session: Session, rows: Sequence[ReadingRow]) -> None:
