@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -67,6 +70,34 @@ def mint_token(
     )
 
 
+@lru_cache(maxsize=4096)
+def _signed_claims(token: str, key: Any, audience: str, issuer: str) -> Mapping[str, Any]:
+    """The claims of a token whose signature, issuer and audience ``key`` verifies.
+
+    Kept per token and key object: an app sends the same token with every sync (a backlog
+    after an outage: many in a row), and the signature check was a twentieth of a small
+    sync. Nothing is trusted longer than without the cache: the key is looked up for every
+    request (a key the issuer withdrew is a new lookup, and a miss), and the times are
+    checked against the clock each time by the caller. Failures are not kept.
+    """
+    return MappingProxyType(
+        jwt.decode(
+            token,
+            key,
+            algorithms=list(ALGORITHMS),
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": ["exp", "iss", "aud", "sub"],
+                # checked by verify_token against the service clock (frozen in tests)
+                "verify_iat": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+            },
+        )
+    )
+
+
 def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -95,20 +126,7 @@ def verify_token(
             raise Unauthorized("The token's algorithm is not accepted.")
         kid = header.get("kid")
         key = keys.key_for(kid if isinstance(kid, str) else None, now, fetch=fetch)
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=list(ALGORITHMS),
-            audience=settings.auth_audience,
-            issuer=settings.auth_issuer,
-            options={
-                "require": ["exp", "iss", "aud", "sub"],
-                # checked below against the service clock (frozen in tests), not the wall's
-                "verify_iat": False,
-                "verify_exp": False,
-                "verify_nbf": False,
-            },
-        )
+        claims = _signed_claims(token, key, settings.auth_audience, settings.auth_issuer)
     except jwt.PyJWTError as exc:
         raise Unauthorized("The token is not valid.") from exc
     at = now.timestamp()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import BindParameter, bindparam, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session, defer
 
 from app.findings.models import Advice, Evaluation, EvaluationStatus, Flag, FlagNote, FlagStatus
@@ -37,27 +38,35 @@ def evaluation_states(
     rules = sorted({rule for rule, _ in keys})
     constants = session.get_bind().dialect.name == "postgresql"
     step = max(len(anchors), 1) if constants else _IN_CHUNK
-    table = Evaluation.__table__
+    query = _EVALUATION_STATES[constants]
     for start in range(0, len(anchors), step):
-        # The rule ids too: with them the unique index (patient, rule, anchor, version) finds
-        # each row; without them every evaluation of the patient is read for each chunk.
-        rows = session.execute(
-            select(table.c.id, table.c.rule_id, table.c.anchor_key, table.c.status).where(
-                table.c.patient_id == patient_id,
-                table.c.plan_version == plan_version,
-                table.c.rule_id.in_(_listed(rules, constants)),
-                table.c.anchor_key.in_(_listed(anchors[start : start + step], constants)),
-            )
-        )
-        for id_, rule_id, anchor, status in rows:
+        params = {
+            "patient": patient_id,
+            "version": plan_version,
+            "rules": rules,
+            "anchors": anchors[start : start + step],
+        }
+        for id_, rule_id, anchor, status in session.execute(query, params):
             if (rule_id, anchor) in keys:
                 found[(rule_id, anchor)] = (id_, status)
     return found
 
 
-def _listed(values: list[str], constants: bool) -> BindParameter[list[str]]:
-    """An IN list of ``values``: bound parameters, or constants written into the statement."""
-    return bindparam(None, values, expanding=True, literal_execute=constants)
+def _evaluation_states(constants: bool) -> Select[Any]:
+    """The statement of evaluation_states: its IN lists bound, or written in as constants."""
+    table = cast(Table, Evaluation.__table__)
+    # The rule ids too: with them the unique index (patient, rule, anchor, version) finds
+    # each row; without them every evaluation of the patient is read for each chunk.
+    return select(table.c.id, table.c.rule_id, table.c.anchor_key, table.c.status).where(
+        table.c.patient_id == bindparam("patient"),
+        table.c.plan_version == bindparam("version"),
+        table.c.rule_id.in_(bindparam("rules", expanding=True, literal_execute=constants)),
+        table.c.anchor_key.in_(bindparam("anchors", expanding=True, literal_execute=constants)),
+    )
+
+
+_EVALUATION_STATES = {constants: _evaluation_states(constants) for constants in (False, True)}
+"""Built once: a sync asks twice, and building the statement was most of a small ask."""
 
 
 def evaluations_by_id(session: Session, ids: Collection[str]) -> dict[str, Evaluation]:

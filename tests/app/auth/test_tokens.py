@@ -11,7 +11,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from typer.testing import CliRunner
 
-from app.auth.tokens import CLOCK_SKEW_SECONDS, dev_jwks, mint_token, verify_token
+from app.auth.tokens import (
+    CLOCK_SKEW_SECONDS,
+    SigningKeys,
+    dev_jwks,
+    mint_token,
+    verify_token,
+)
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.errors import Unauthorized
@@ -80,6 +86,42 @@ def test_dev_jwks_publishes_the_dev_key(tmp_path: Path) -> None:
     token = mint_token(settings, "eva", now=NOW)
     as_production = _settings(tmp_path, auth_jwks_file=jwks_file)
     assert verify_token(as_production, token, now=NOW).subject == "eva"
+
+
+class _PublishedKeys(SigningKeys):
+    """The issuer's keys as a test sets them: one key for every kid, or none at all."""
+
+    def __init__(self, settings: Settings, published: jwt.PyJWK | None) -> None:
+        super().__init__(settings)
+        self.published = published
+
+    def key_for(self, kid: str | None, now: datetime, *, fetch: bool = True) -> object:
+        if self.published is None:
+            raise Unauthorized("Unknown signing key.")
+        return self.published
+
+
+def test_a_token_verified_before_is_checked_again_against_the_keys_and_the_clock(
+    tmp_path: Path,
+) -> None:
+    """The signature check is kept per token and key; nothing else is."""
+    settings = _settings(tmp_path, auth_issuer="https://idp.example", auth_audience="egenvard")
+    key, jwks = _issuer_key()
+    exp = NOW + timedelta(minutes=5)
+    token = _signed(key, iat=int(NOW.timestamp()), exp=int(exp.timestamp()))
+    keys = _PublishedKeys(settings, jwt.PyJWK(jwks["keys"][0]))  # type: ignore[index]
+    for _ in range(2):  # the second from what the first kept
+        assert verify_token(settings, token, now=NOW, keys=keys).subject == "u"
+    with pytest.raises(Unauthorized, match="expired"):
+        verify_token(settings, token, now=exp + timedelta(seconds=SKEW + 1), keys=keys)
+    # The issuer publishes another key under the same kid: the token's signature is not its.
+    _, replaced = _issuer_key()
+    keys.published = jwt.PyJWK(replaced["keys"][0])  # type: ignore[index]
+    with pytest.raises(Unauthorized, match="not valid"):
+        verify_token(settings, token, now=NOW, keys=keys)
+    keys.published = None  # withdrawn
+    with pytest.raises(Unauthorized, match="Unknown signing key"):
+        verify_token(settings, token, now=NOW, keys=keys)
 
 
 def _signed(key: ec.EllipticCurvePrivateKey, **claims: object) -> str:
