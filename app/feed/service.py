@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, func, select
+from sqlalchemy import Table, bindparam, event, func, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from sync.cursor import InvalidCursor, decode_cursor, encode_cursor
 
 _LOCKED = "feed_locked_patients"
 CHANGES = cast(Table, Change.__table__)
+HEADS = cast(Table, FeedHead.__table__)
 MAX_CHANGES = 500
 
 
@@ -37,12 +38,12 @@ def _head_upsert(insert: Any) -> Any:
     # for the transaction as SELECT … FOR UPDATE would (PostgreSQL; SQLite's one writer
     # holds the whole database), and returns the head as it is now.
     return (
-        insert(FeedHead)
+        insert(HEADS)
         .values(patient_id=bindparam("patient"), last_seq=0)
         .on_conflict_do_update(
-            index_elements=[FeedHead.patient_id], set_={"last_seq": FeedHead.last_seq}
+            index_elements=[HEADS.c.patient_id], set_={"last_seq": HEADS.c.last_seq}
         )
-        .returning(FeedHead)
+        .returning(HEADS.c.last_seq)
     )
 
 
@@ -52,6 +53,11 @@ _HEAD_UPSERTS = {
     "postgresql": _head_upsert(postgresql.insert),
     "sqlite": _head_upsert(sqlite.insert),
 }
+_MOVE_HEAD = (
+    update(HEADS)
+    .where(HEADS.c.patient_id == bindparam("patient"))
+    .values(last_seq=bindparam("seq"))
+)
 _CHANGES_AFTER = (  # plain rows: a page is up to 500 changes, each read once into the answer
     select(CHANGES.c.seq, CHANGES.c.entity, CHANGES.c.op, CHANGES.c.entity_id, CHANGES.c.data)
     .where(CHANGES.c.patient_id == bindparam("patient"), CHANGES.c.seq > bindparam("after"))
@@ -60,20 +66,27 @@ _CHANGES_AFTER = (  # plain rows: a page is up to 500 changes, each read once in
 )
 
 
-def lock_patient(session: Session, patient_id: str) -> FeedHead:
+@dataclass
+class HeldHead:
+    """A patient's feed head as this transaction holds it: the last number given out."""
+
+    last_seq: int
+
+
+def lock_patient(session: Session, patient_id: str) -> HeldHead:
     """Take the patient's feed lock for this transaction (creating the head on first use).
 
     Ingest takes it first thing, so concurrent batches for one patient serialise: that makes
     cross-source duplicate detection and feed ordering race-free. The lock is taken once per
-    transaction; later calls return the held head.
+    transaction; later calls return the held head. Core rows, not an ORM object: the head is
+    read and moved once or twice a request, and the unit of work's flush for it cost more
+    than the statements.
     """
-    held: dict[str, FeedHead] = session.info.setdefault(_LOCKED, {})
+    held: dict[str, HeldHead] = session.info.setdefault(_LOCKED, {})
     if patient_id in held:
         return held[patient_id]
     upsert = _HEAD_UPSERTS[session.get_bind().dialect.name]
-    head: FeedHead = session.scalars(
-        upsert, {"patient": patient_id}, execution_options={"populate_existing": True}
-    ).one()
+    head = HeldHead(session.execute(upsert, {"patient": patient_id}).scalar_one())
     held[patient_id] = head
     return head
 
@@ -103,6 +116,7 @@ def append_many(
     head = lock_patient(session, patient_id)
     first = head.last_seq + 1
     head.last_seq += len(entries)
+    session.execute(_MOVE_HEAD, {"patient": patient_id, "seq": head.last_seq})
     session.execute(
         sa_insert(CHANGES),  # Core: no ORM bulk machinery for a batch's thousands of rows
         [
