@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Protocol, TypeVar, cast
 
 from rules.catalogue import decimal_text, same_unit
@@ -32,13 +33,13 @@ class Window:
         param = params[name]
         return cls(number_param(params, name), param.unit or "h")
 
-    @property
+    @cached_property  # asked for every anchor; Decimal arithmetic each time added up
     def duration(self) -> timedelta:
         """Return the window's length as a time (a ``d`` window: that many 24-hour days)."""
         micros = self.length * WINDOW_UNITS[self.unit] * 1_000_000
         return timedelta(microseconds=int(micros))
 
-    @property
+    @cached_property
     def reach(self) -> timedelta:
         """Return the longest time from the window's start to its anchor."""
         return self.duration + DST_MARGIN if self.unit == "d" else self.duration
