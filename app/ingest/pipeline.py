@@ -68,11 +68,12 @@ def ingest(
     now: datetime,
 ) -> IngestResult:
     """Store a batch exactly once, answer per item, and evaluate the plan on what is new."""
+    normalised = [normalise_reading(item, now=now) for item in items]  # 1. normalise
     # Serialise batches of one patient: makes the client-id and cross-source checks race-free.
+    # Taken after normalising (no database): the lock is held no longer than needed.
     feed.lock_patient(session, patient.id)
     out = Outgoing()
 
-    normalised = [normalise_reading(item, now=now) for item in items]  # 1. normalise
     stored = readings_service.store(  # 2. store
         session,
         patient=patient,
