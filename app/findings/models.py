@@ -62,7 +62,11 @@ class Advice(Base):
     """Self-care advice to the patient (and their proxies), in Swedish and English."""
 
     __tablename__ = "advice"
-    __table_args__ = (Index("ix_advice_patient_created", "patient_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_advice_patient_created", "patient_id", "created_at"),
+        # A correction finds the advice of the evaluations it retracts by these ids alone.
+        Index("ix_advice_evaluation", "evaluation_id"),
+    )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))

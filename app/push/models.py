@@ -64,7 +64,11 @@ class OutboxMessage(Base):
     """A notification to deliver; written in the same transaction as what caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # A correction withdraws the pushes of withdrawn advice by these ids alone.
+        Index("ix_outbox_advice", "advice_id"),
+    )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)

@@ -22,6 +22,28 @@ def test_upgrading_twice_is_harmless(migrated_url: str) -> None:
     migrate.check(migrated_url)
 
 
+def test_a_correction_finds_advice_and_pushes_through_an_index(migrated_url: str) -> None:
+    """A correction looks up advice by evaluation and pushes by advice, across all patients:
+    each lookup is served by an index, not a read of the whole table."""
+    lookups = {
+        "ix_advice_evaluation": "SELECT id FROM advice WHERE evaluation_id IN ('e1', 'e2')",
+        "ix_outbox_advice": "SELECT id FROM outbox WHERE advice_id IN ('a1', 'a2')",
+    }
+    engine = make_engine(migrated_url)
+    try:
+        with engine.connect() as conn:
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:  # an empty table is cheaper to scan: ask whether an index can serve
+                conn.exec_driver_sql("SET enable_seqscan = off")
+            for index, query in lookups.items():
+                explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+                plan = " | ".join(str(row[-1]) for row in conn.exec_driver_sql(explain + query))
+                assert index in plan, plan
+                print(f"{conn.dialect.name}: {plan}")
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_pragmas_on_a_fresh_pooled_connection(tmp_path: object) -> None:
     """AT-15: WAL, synchronous FULL, busy_timeout ≥ 5000, foreign keys, BEGIN IMMEDIATE."""
     url = f"sqlite:///{tmp_path}/at15.db"
