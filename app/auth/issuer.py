@@ -58,7 +58,11 @@ def _usable(keys: list[jwt.PyJWK]) -> dict[str, jwt.PyJWK]:
 
 def dev_private_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
     """The development issuer's P-256 key, generated into ``var/`` on first use."""
-    return _load_or_create_key(settings.var_dir / DEV_KEY_FILE)
+    return _load_or_create_key(_dev_key_path(settings))
+
+
+def _dev_key_path(settings: Settings) -> Path:
+    return settings.var_dir / DEV_KEY_FILE
 
 
 @cache
@@ -71,12 +75,12 @@ def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
 
 def dev_jwks(settings: Settings) -> dict[str, Any]:
     """The development issuer's public key as a JWKS document."""
-    return {"keys": [dict(_dev_public(settings.var_dir / DEV_KEY_FILE)[0])]}  # a copy to change
+    return {"keys": [dict(_dev_public(_dev_key_path(settings))[0])]}  # a copy to change
 
 
 def dev_public_jwk(settings: Settings) -> jwt.PyJWK:
     """The development issuer's public key, ready to verify with."""
-    return _dev_public(settings.var_dir / DEV_KEY_FILE)[1]
+    return _dev_public(_dev_key_path(settings))[1]
 
 
 @cache

@@ -67,8 +67,7 @@ class Status(StrEnum):
 # The members again as plain module constants, for the paths that run once per day of a goal:
 # in Python 3.11 reading a member off its class goes through a descriptor (~150 ns, several
 # times the comparison it serves).
-MEAN, MIN, MAX, LAST, SUM = (Aggregate.MEAN, Aggregate.MIN, Aggregate.MAX, Aggregate.LAST,
-                             Aggregate.SUM)  # fmt: skip
+MEAN, MIN, LAST, SUM = Aggregate.MEAN, Aggregate.MIN, Aggregate.LAST, Aggregate.SUM
 BELOW, ABOVE = Direction.BELOW, Direction.ABOVE
 
 
