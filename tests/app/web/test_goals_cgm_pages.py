@@ -146,7 +146,10 @@ def test_olof_sees_gunillas_cgm_as_the_api_computes_it(
     assert float(ranges["very_high"]) == api["tar_13_9"]
     assert float(ranges["low"]) == pytest.approx(api["tbr_3_9"] - api["tbr_3_0"])
     assert float(ranges["high"]) == pytest.approx(api["tar_10_0"] - api["tar_13_9"])
-    assert sum(float(v) for v in ranges.values()) == pytest.approx(100)
+    # The five shares come from three the API rounds to 4 places (in range, below 3.9, above
+    # 10.0), so their sum is 100 within three half-units of the fourth place, whatever the
+    # 14 days hold (100.0001 on some runs, as the window moves with the clock).
+    assert sum(float(v) for v in ranges.values()) == pytest.approx(100, abs=3 * 0.00005 + 1e-9)
     in_range = re.search(r'<tr data-range="in_range".*?</tr>', text, re.S).group(0)  # type: ignore[union-attr]
     assert f"<strong>{_whole(api['tir'])} %</strong>" in in_range
     minutes = round(api["tir"] * 1440 / 100)
