@@ -283,7 +283,7 @@ def serve_command(
         port=port,
         workers=workers,
         log_level="info",
-        # h11 with a header deadline (slowloris); the body's own limit is in app/limits.py.
+        # httptools with a header deadline (slowloris); the body's own limit is in app/limits.py.
         # Named by import path, so that spawned worker processes can load it.
         http=PROTOCOL_PATH,
         timeout_keep_alive=5,
