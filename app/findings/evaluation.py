@@ -6,12 +6,12 @@ anchor whose window a late or deleted reading touches): the ingest pipeline
 pure engine, told which firings are recorded) and :func:`record`. The load is narrow (the
 readings the evaluation reads when the recorded firings are only checked, ``narrow_span``):
 a CGM batch in range no longer reads the fortnight a low's flag counts over. When the run
-read beyond it (an old firing not recorded, after a new plan version), the lookback is
-loaded and the engine runs again. Time-based rules (missing data, CGM windows) run from
-:func:`run_due`, which the scheduler and ``selfcare rules run-due`` call. Both record through
-:func:`app.findings.service.record`, which is idempotent per (rule, anchor, plan version), so
-re-running is always safe; what the feed and the pushes are to carry is published last
-(:mod:`app.findings.outgoing`).
+read beyond it (an old anchor checked against a rule that reads further back, an old firing
+not recorded after a new plan version), what it read is loaded and the engine runs again.
+Time-based rules (missing data, CGM windows) run from :func:`run_due`, which the scheduler
+and ``selfcare rules run-due`` call. Both record through :func:`app.findings.service.record`,
+which is idempotent per (rule, anchor, plan version), so re-running is always safe; what the
+feed and the pushes are to carry is published last (:mod:`app.findings.outgoing`).
 
 Advice names whom to call (:func:`addressee`): the patient's named care contact (fast
 vårdkontakt, :mod:`app.plans.contact`), else the phone of the patient's care team (the first
@@ -86,11 +86,13 @@ def inputs_for(
     new: Sequence[ReadingFact],
     removed: Sequence[ReadingFact] = (),
     narrow: bool = True,
+    span: tuple[datetime, datetime] | None = None,
 ) -> Inputs | None:
     """Load what evaluating new (or removed) readings needs; None when the plan has no rules.
 
-    ``narrow``: only the span the evaluation reads when the recorded firings are only
-    checked (see :func:`evaluate_recorded`); else the lookback, which holds every window.
+    ``narrow``: the span the evaluation reads when the recorded firings are only checked
+    (see :func:`evaluate_recorded`), or ``span`` when given; else the lookback, which holds
+    every window.
     """
     plan = plans_service.current_effective_spec(session, patient.id)
     if plan is None or not plan.rules:
@@ -101,10 +103,10 @@ def inputs_for(
     removed = [f for f in removed if f.type in ruled]
     touched = [*new, *removed]
     facts: list[ReadingFact] = []
-    span = None
     if touched:
         types = {f.type for f in touched}
-        span = narrow_span(plan, library, touched, patient.timezone) if narrow else None
+        if narrow and span is None:
+            span = narrow_span(plan, library, touched, patient.timezone)
         if span is None:
             # Every anchor whose window a touched reading is in: both edges included.
             reach = lookback(plan, library, types)
@@ -125,23 +127,39 @@ def inputs_for(
 def evaluate_recorded(
     session: Session, patient: Patient, inputs: Inputs, *, now: datetime
 ) -> tuple[Inputs, EvaluationRun | None]:
-    """Evaluate, told which firings are recorded; on the lookback if the run read beyond a
-    narrow load. Returns the inputs the run was made on, and the run."""
+    """Evaluate, told which firings are recorded; again on what the run read if it read
+    beyond a narrow load. Returns the inputs the run was made on, and the run."""
     run = evaluate(
         inputs, tz=patient.timezone, now=now, recorded=fired_before(session, patient, inputs)
     )
     if run is None or inputs.span is None or _holds(inputs.span, run.needed):
         return inputs, run
-    wide = inputs_for(session, patient, new=inputs.new, removed=inputs.removed, narrow=False)
-    assert wide is not None  # the same plan, just loaded
-    run = evaluate(
-        wide, tz=patient.timezone, now=now, recorded=fired_before(session, patient, wide)
-    )
-    return wide, run
+    # The narrow load holds every anchor to evaluate, so what the run read says what their
+    # windows need: loaded, the same anchors are evaluated again with all they read. The
+    # lookback is the last resort, should that run still read beyond (it holds everything).
+    assert run.needed is not None
+    for wider in (_union(inputs.span, run.needed), None):
+        again = inputs_for(
+            session, patient, new=inputs.new, removed=inputs.removed,
+            narrow=wider is not None, span=wider,
+        )  # fmt: skip
+        assert again is not None  # the same plan, just loaded
+        run = evaluate(
+            again, tz=patient.timezone, now=now, recorded=fired_before(session, patient, again)
+        )
+        if run is None or again.span is None or _holds(again.span, run.needed):
+            return again, run
+    raise AssertionError("the lookback holds every window")  # pragma: no cover
 
 
 def _holds(span: tuple[datetime, datetime], needed: tuple[datetime, datetime] | None) -> bool:
     return needed is None or (span[0] <= needed[0] and needed[1] <= span[1])
+
+
+def _union(
+    span: tuple[datetime, datetime], other: tuple[datetime, datetime]
+) -> tuple[datetime, datetime]:
+    return min(span[0], other[0]), max(span[1], other[1])
 
 
 def evaluate(

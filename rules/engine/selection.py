@@ -184,25 +184,26 @@ def narrow_span(
     touched: Sequence[ReadingFact],
     tz: str | tzinfo = DEFAULT_TZ,
 ) -> tuple[datetime, datetime] | None:
-    """Return the span of readings to load for the touched (new or removed) readings when
-    the firings already recorded are only checked (``recorded`` of ``evaluate_run``).
+    """Return the span of readings to load first for the touched (new or removed) readings,
+    when the firings already recorded are only checked (``recorded`` of ``evaluate_run``).
 
-    Narrower than ``lookback`` on both sides: a reading that fires no threshold reaches only
-    the anchors an advice episode walks back from, and an old anchor whose firing is
-    recorded is only checked, which for a threshold reads the reading alone. A glucose-low
-    flag's week of occurrences is then read only when a low is among the touched readings.
-    If the run turns out to read more (an old firing not recorded, after a plan change),
-    its ``needed`` span says so, and the caller loads ``lookback`` and evaluates again.
+    Narrower than ``lookback`` on both sides: each touched reading's own evaluation (what
+    its rules read when it is explained) and the anchors it can affect (``reach_of``: a
+    reading that fires no threshold reaches only the anchors an advice episode walks back
+    from). What the old anchors found there read is left out: an old anchor whose firing is
+    recorded is only checked, which for a threshold reads the reading alone, and at the tail
+    of a stream (a live sync) there is no old anchor after the new readings at all. A
+    glucose-low flag's week of occurrences is then read only when a low is among the touched
+    readings, and a CGM batch does not load the day a finger-prick rule reads back.
+
+    The anchors themselves are all in this span, so a run on it finds every anchor to
+    evaluate; if evaluating one reads further (an old finger-prick anchor checked against a
+    rule that reads a day back, an old firing not recorded after a plan change), the run's
+    ``needed`` span says so, and the caller loads that and evaluates again.
     """
     history = History([], zone_of(tz))
     related = history_types(plan, library, {r.type for r in touched})
     runs = [run for run in reading_runs(plan, library) if related.intersection(run.rule.types)]
-    # What checking an old anchor reads, at most, whichever rules are anchored there.
-    check_back = check_fwd = timedelta(0)
-    for run in runs:
-        if not isinstance(run, ThresholdRun):
-            back, fwd = run.reach()
-            check_back, check_fwd = max(check_back, back), max(check_fwd, fwd)
     start: datetime | None = None
     end: datetime | None = None
     for reading in touched:
@@ -211,14 +212,13 @@ def narrow_span(
                 continue
             own_back, own_fwd = run.read_reach(reading, history, explained=True)
             back, fwd = run.reach_of(reading, history)
-            first = min(reading.time - own_back, reading.time - fwd - check_back)
-            last = max(reading.time + own_fwd, reading.time + back + check_fwd)
+            first = reading.time - max(own_back, fwd)
+            last = reading.time + max(own_fwd, back)
             start = first if start is None else min(start, first)
             end = last if end is None else max(end, last)
     if start is None or end is None:
         return None
-    # Never wider than the lookback: the bound above is safe but loose (it checks every old
-    # anchor against the widest rule of the types, anchored there or not).
+    # Never wider than the lookback, which holds every window of every anchor touched.
     reach = lookback(plan, library, {r.type for r in touched})
     return (
         max(start, min(r.time for r in touched) - reach),

@@ -198,8 +198,9 @@ def _as_app(
     removed: Sequence[ReadingFact],
     fired_before: set[tuple[str, str]],
 ) -> EvaluationRun:
-    """What the app evaluates: the narrow span loaded first; the lookback loaded and the
-    evaluation run again if the run read beyond it (an old firing not recorded)."""
+    """What the app evaluates: the narrow span loaded first; if the run read beyond it (an
+    old anchor checked against a rule that reads further back, an old firing not recorded),
+    the span it read loaded and the evaluation run again, which then reads nothing beyond."""
 
     def recorded(keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         return {k for k in keys if k in fired_before}
@@ -208,18 +209,17 @@ def _as_app(
     span = narrow_span(plan_spec, LIBRARY, touched)
     assert span is not None
     types = history_types(plan_spec, LIBRARY, {r.type for r in touched})
-    narrow = [r for r in seen if r.type in types and span[0] <= r.time <= span[1]]
     new_ids = {r.id for r in batch}
-    run = evaluate_run(
-        plan_spec, narrow, new_reading_ids=new_ids, now=START, library=LIBRARY,
-        removed=removed, recorded=recorded,
-    )  # fmt: skip
-    if run.needed is None or (span[0] <= run.needed[0] and run.needed[1] <= span[1]):
-        return run
-    return evaluate_run(
-        plan_spec, _loaded(plan_spec, seen, touched), new_reading_ids=new_ids, now=START,
-        library=LIBRARY, removed=removed, recorded=recorded,
-    )  # fmt: skip
+    for _ in range(2):
+        loaded = [r for r in seen if r.type in types and span[0] <= r.time <= span[1]]
+        run = evaluate_run(
+            plan_spec, loaded, new_reading_ids=new_ids, now=START, library=LIBRARY,
+            removed=removed, recorded=recorded,
+        )  # fmt: skip
+        if run.needed is None or (span[0] <= run.needed[0] and run.needed[1] <= span[1]):
+            return run
+        span = (min(span[0], run.needed[0]), max(span[1], run.needed[1]))
+    raise AssertionError(f"the second pass read beyond what the first said: {run.needed}")
 
 
 def _same_with_recorded(
@@ -415,11 +415,11 @@ def test_late_readings_in_range_that_end_an_episode_re_evaluate_the_low_after_th
     assert episode is not None and episode["start"] == lows[2].time.isoformat()
 
 
-def test_an_old_low_not_recorded_is_explained_on_the_lookback_not_the_narrow_load() -> None:
+def test_an_old_low_not_recorded_is_explained_on_a_second_load_not_the_narrow_one() -> None:
     """After a new plan version nothing is recorded under it: a reading in range two hours
     before a low makes the app evaluate that low again, and its week of occurrences lies
     beyond the narrow load. The run says it read beyond it, and the app's second pass on
-    the lookback counts the low three days earlier: two lows in a week, flagged."""
+    what it read counts the low three days earlier: two lows in a week, flagged."""
     p = plan("glucose-low")
     first = reading("cgm_glucose", "3.4", at=local(1, "06:00"), reading_id="low-mon")
     second = reading("cgm_glucose", "3.5", at=local(4, "06:00"), reading_id="low-thu")
@@ -436,3 +436,27 @@ def test_an_old_low_not_recorded_is_explained_on_the_lookback_not_the_narrow_loa
     (finding,) = [f for f in run.findings if f.anchor_reading_id == second.id]
     assert finding.flag_severity == "low"
     assert finding.computed["count_in_window"] == "2"
+
+
+def test_a_cgm_reading_in_range_loads_hours_and_an_old_finger_prick_its_day_on_demand() -> None:
+    """Gunilla's glucose rules: a CGM reading in range reaches the anchors of the two hours
+    after it (sustained high) and what its own evaluation reads, so the narrow load starts
+    two hours before it, not the day a finger-prick rule reads back. A finger prick an hour
+    after it, recorded as firing glucose-high (two over 15 within 24 hours), is checked
+    again: that reads the day before it, the run says so, and the app's second pass on
+    what it read finds it still firing (on the narrow load alone it would be retracted)."""
+    p = plan("glucose-high", "glucose-sustained-high", "glucose-low")
+    monday = reading("glucose", "16.0", at=local(1, "10:00"), reading_id="high-mon")
+    tuesday = reading("glucose", "17.0", at=local(2, "05:00"), reading_id="high-tue")
+    late = reading("cgm_glucose", "6.1", at=local(2, "04:00"), reading_id="cgm-tue")
+    span = narrow_span(p, LIBRARY, [late])
+    assert span is not None and span[0] == late.time - timedelta(hours=2)
+    key = ("glucose-high", tuesday.id)
+    narrow = evaluate_run(
+        p, [tuesday, late], new_reading_ids={late.id}, now=START, library=LIBRARY,
+        recorded=lambda keys: {k for k in keys if k == key},
+    )  # fmt: skip
+    assert key not in narrow.still_firing
+    assert narrow.needed is not None and narrow.needed[0] < span[0]  # it says so
+    run = _as_app(p, [monday, tuesday, late], [late], [], {key})
+    assert key in run.still_firing and key not in run.retracted({key})
