@@ -40,8 +40,10 @@ from app.probing import Attempt, ProbingLimits
 from app.readings.ratelimit import OwnPatients
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
+    # async: no I/O, and FastAPI runs a plain def dependency in the thread pool (a hand-off
+    # to a worker thread and back, per request, for a dictionary lookup).
     settings: Settings = request.app.state.settings
     return settings
 

@@ -55,8 +55,9 @@ def limit_rate(request: Request, pid: str, settings: SettingsDep) -> None:
     limiter.check((subject, own.patient_key(subject, pid)), request.app.state.sync_clock())
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Refuse (415) a body that does not say it is JSON, before reading it."""
+    # async: a header check needs no worker thread (see app.deps.get_settings_dep).
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not (
         media_type.startswith("application/") and media_type.endswith("+json")
