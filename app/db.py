@@ -2,12 +2,18 @@
 
 SQLite runs with WAL, ``synchronous=FULL``, ``foreign_keys=ON`` and a busy timeout, and every
 transaction begins ``IMMEDIATE``: nearly every request writes (an audit row at least), and
-taking the write lock up front avoids the deadlock of two readers upgrading at once.
+taking the write lock up front avoids the deadlock of two readers upgrading at once. The
+threads of one process take turns at that lock through a Python lock first
+(:class:`_TurnTakingConnection`): SQLite's own busy handler waits by sleeping 1, 2, 5, 10 …
+ms and trying again, so a waiting request overslept a lock freed sooner, and four
+connections to one API process synced at less than half the rate of one.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -129,7 +135,11 @@ def make_engine(
     if is_sqlite(url):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": busy_timeout_ms / 1000,
+                "factory": _TurnTakingConnection,
+            },
             pool_size=pool_size,
             max_overflow=max_overflow,
             json_serializer=json_text,
@@ -154,11 +164,79 @@ def make_engine(
     )
 
 
+# One lock per database file and process: every engine of the process on that file queues on it.
+_TURNS: dict[str, threading.Lock] = {}
+_TURNS_GUARD = threading.Lock()
+
+
+def _turn_lock(url: str) -> threading.Lock:
+    with _TURNS_GUARD:
+        return _TURNS.setdefault(url, threading.Lock())
+
+
+class _TurnTakingConnection(sqlite3.Connection):
+    """A SQLite connection that holds its process's turn from ``BEGIN IMMEDIATE`` until the
+    transaction ends (commit, rollback or close), so that the process's threads wait for the
+    write lock on a Python lock, woken the moment it is free, not in SQLite's sleeps.
+
+    Other processes on the same file still meet SQLite's busy handler, as before.
+    """
+
+    turn: threading.Lock
+    turn_timeout_s: float
+    _holds_turn = False
+
+    def begin_immediate(self, begin: Any) -> None:
+        """Take the turn (waiting at most the busy timeout, then "database is locked" like
+        SQLite itself), then run ``begin``; the turn is given back if that fails."""
+        if not self.turn.acquire(timeout=self.turn_timeout_s):
+            # As SQLAlchemy wraps the driver's own error, so the API answers 503 busy.
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            )
+        self._holds_turn = True
+        try:
+            begin()
+        except BaseException:
+            self._give_turn_back()
+            raise
+
+    def commit(self) -> None:
+        """Commit, then give the turn to the next thread."""
+        try:
+            super().commit()
+        finally:
+            self._give_turn_back()
+
+    def rollback(self) -> None:
+        """Roll back, then give the turn to the next thread."""
+        try:
+            super().rollback()
+        finally:
+            self._give_turn_back()
+
+    def close(self) -> None:
+        """Close (an open transaction ends with it), then give the turn back."""
+        try:
+            super().close()
+        finally:
+            self._give_turn_back()
+
+    def _give_turn_back(self) -> None:
+        if self._holds_turn:
+            self._holds_turn = False
+            self.turn.release()
+
+
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    turn = _turn_lock(engine.url.render_as_string(hide_password=True))
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
+        dbapi_connection.turn = turn
+        dbapi_connection.turn_timeout_s = busy_timeout_ms / 1000
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
@@ -168,7 +246,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_connection: _TurnTakingConnection = connection.connection.dbapi_connection
+        dbapi_connection.begin_immediate(lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
 
 
 def _interrupt_slow_sqlite_statements(engine: Engine, timeout_ms: int) -> None:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import JSON, Column, Engine, Integer, MetaData, Table, select, text
+import pytest
+from sqlalchemy import JSON, Column, Engine, Integer, MetaData, Table, event, select, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import OperationalError
 
 from app import migrate
-from app.db import json_text, json_value, make_engine, make_sessionmaker, transaction
+from app.db import (
+    json_text,
+    json_value,
+    make_engine,
+    make_sessionmaker,
+    transaction,
+    unavailable_reason,
+)
 
 
 def test_models_and_migrations_agree(migrated_url: str) -> None:
@@ -81,6 +91,72 @@ def test_sqlite_pragmas_on_a_fresh_pooled_connection(tmp_path: object) -> None:
     assert locked, "the session's transaction did not begin IMMEDIATE"
     engine.dispose()
     blocker.dispose()
+
+
+def test_threads_of_a_process_take_turns_at_the_sqlite_write_lock(tmp_path: object) -> None:
+    """The threads of one process wait for SQLite's write lock on the process's turn, not in
+    SQLite's busy handler: with that handler off (busy_timeout 0), a second thread's
+    transaction still waits for the first and then runs. Every way a transaction ends (commit,
+    rollback, an error, its connection closed) gives the turn back; a thread that does not
+    get it within the busy timeout gets SQLite's own answer, "database is locked" (busy, 503).
+    """
+    url = f"sqlite:///{tmp_path}/turns.db"
+    first = make_sessionmaker(make_engine(url, busy_timeout_ms=5_000))
+    impatient = make_engine(url, busy_timeout_ms=5_000)
+
+    @event.listens_for(impatient, "connect")
+    def _no_busy_handler(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    second = make_sessionmaker(impatient)
+    with transaction(first) as session:
+        session.execute(text("CREATE TABLE t (a INTEGER)"))
+
+    holding, wrote = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def write_after_the_first() -> None:
+        holding.wait()
+        try:
+            with transaction(second) as session:
+                session.execute(text("INSERT INTO t VALUES (2)"))
+            wrote.set()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    waiter = threading.Thread(target=write_after_the_first)
+    waiter.start()
+    with transaction(first) as session:
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        holding.set()
+        assert not wrote.wait(0.3)  # it waits for the turn…
+    waiter.join(10)
+    assert not errors, errors  # …and gets it once the first commits, never "locked"
+    assert wrote.is_set()
+
+    # Rollback, an error and a closed connection each give the turn back.
+    session = first()
+    session.execute(text("INSERT INTO t VALUES (3)"))
+    session.rollback()
+    session.close()
+    with pytest.raises(RuntimeError), transaction(first) as session:
+        session.execute(text("INSERT INTO t VALUES (4)"))
+        raise RuntimeError("a request fails halfway")
+    connection = impatient.connect()
+    connection.execute(text("INSERT INTO t VALUES (5)"))
+    connection.invalidate()  # closes the driver's connection mid-transaction
+    connection.close()
+    with transaction(second) as session:
+        session.execute(text("INSERT INTO t VALUES (6)"))
+        assert session.scalars(text("SELECT a FROM t ORDER BY a")).all() == [1, 2, 6]
+
+    # Not in time: SQLite's own words, which the API answers with 503 busy.
+    brief = make_sessionmaker(make_engine(url, busy_timeout_ms=200))
+    with transaction(first) as session:
+        session.execute(text("INSERT INTO t VALUES (7)"))
+        with pytest.raises(OperationalError) as refused, transaction(brief) as other:
+            other.execute(text("SELECT 1"))
+    assert unavailable_reason(refused.value) == "busy"
 
 
 def test_upgrading_a_database_with_data_keeps_it(
