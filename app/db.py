@@ -15,13 +15,13 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import uuid_utils
 from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -65,8 +65,10 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def new_id() -> str:
-    """A new random, server-generated identifier."""
-    return str(uuid.uuid4())
+    """A new random, server-generated identifier (a version 4 UUID, as text)."""
+    # uuid-utils (Rust) rather than the standard library: 0.3 µs against 4 µs, and a
+    # 1,000-reading sync makes two or three thousand ids (the readings, their changes).
+    return str(uuid_utils.uuid4())
 
 
 class Base(DeclarativeBase):

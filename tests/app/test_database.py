@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from app.db import (
     json_value,
     make_engine,
     make_sessionmaker,
+    new_id,
     transaction,
     unavailable_reason,
 )
@@ -229,3 +231,12 @@ def test_json_text_falls_back_to_the_standard_library() -> None:
     assert json_text({2: "int key"}) == '{"2":"int key"}'
     assert math.isnan(json_value("NaN"))  # what the standard encoder once wrote
     assert json_value(json_text({"å": "ö"})) == {"å": "ö"}
+
+
+def test_new_ids_are_distinct_version_4_uuids_in_canonical_text() -> None:
+    ids = [new_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for text_id in ids[:1000]:
+        parsed = uuid.UUID(text_id)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text_id  # lower case, with hyphens, as the columns hold them
