@@ -353,6 +353,9 @@ def worker_command(
             console.print(f"{job_id}: " + " ".join(f"{k}={v}" for k, v in figures.items()))
         return
     console.print(f"[bold]selfcare worker[/bold] on {_safe_url(settings.effective_database_url)}")
+    from app.heap import settle_startup_heap
+
+    settle_startup_heap()
     scheduler.run_worker(settings)
 
 

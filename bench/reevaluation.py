@@ -34,6 +34,7 @@ from sqlalchemy import select  # noqa: E402
 from app.auth.models import User  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import make_engine, make_sessionmaker, transaction  # noqa: E402
+from app.heap import settle_startup_heap  # noqa: E402
 from app.ingest import pipeline  # noqa: E402
 from app.patients.models import Patient  # noqa: E402
 from bench import cluster_for  # noqa: E402
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=9000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
+    settle_startup_heap()  # as the server does once started (app.asgi)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         backends = args.backends.split(",")
