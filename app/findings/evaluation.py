@@ -189,11 +189,16 @@ def fired_before(session: Session, patient: Patient, inputs: Inputs) -> Recorded
 
     def recorded(keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         states = findings_repository.evaluation_states(
-            session, patient.id, inputs.plan.version, set(keys)
+            session, patient.id, inputs.plan.version, set(keys), anchor_times(inputs)
         )
         return {key for key, (_, status) in states.items() if status == EvaluationStatus.FIRED}
 
     return recorded
+
+
+def anchor_times(inputs: Inputs) -> dict[str, datetime]:
+    """Each loaded reading's time by id: the anchors an evaluation of these inputs can name."""
+    return {f.id: f.time for group in (inputs.facts, inputs.new, inputs.removed) for f in group}
 
 
 def record(
@@ -224,6 +229,7 @@ def record(
         unfired_before=run.unfired_before,
         now=now,
         out=out,
+        anchor_times=anchor_times(inputs),
     )
 
 

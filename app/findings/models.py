@@ -39,6 +39,13 @@ class Evaluation(Base):
     __tablename__ = "evaluations"
     __table_args__ = (
         Index("ix_evaluations_patient_rule", "patient_id", "rule_id"),
+        # Covering: a dense week's recorded states are read from the index alone (the rows
+        # hold explanations of ~30 KB each; reading them for four short columns took 30 µs
+        # a row).
+        Index(
+            "ix_evaluations_patient_time",
+            *("patient_id", "anchor_time", "plan_version", "rule_id", "anchor_key", "status", "id"),
+        ),
         UniqueConstraint("patient_id", "rule_id", "anchor_key", "plan_version"),
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,12 +16,20 @@ _IN_CHUNK = 500  # keep an IN list a sane size
 
 
 def evaluation_states(
-    session: Session, patient_id: str, plan_version: int, keys: set[tuple[str, str]]
+    session: Session,
+    patient_id: str,
+    plan_version: int,
+    keys: set[tuple[str, str]],
+    anchor_times: Mapping[str, datetime] | None = None,
 ) -> dict[tuple[str, str], tuple[str, str]]:
     """(id, status) of the evaluations recorded under a plan version for these keys.
 
     Plain rows, no objects: a late reading in a dense week re-evaluates thousands of anchors
     that fired before and still do, and nothing of them is wanted but that.
+
+    With ``anchor_times`` (each anchor's time, by anchor key) and more keys than one IN list
+    holds: the patient's evaluations in the span of those times, one range read through
+    ``ix_evaluations_patient_time``, the keys picked from them. Else by the keys, as follows.
 
     On PostgreSQL one statement with the rule ids and anchors written into it as constants.
     As bound parameters, the same chunk of 500 ran often enough that psycopg prepared it and
@@ -34,6 +42,16 @@ def evaluation_states(
     within its variable limit, each key found through the unique index.
     """
     found: dict[tuple[str, str], tuple[str, str]] = {}
+    if anchor_times is not None and len(keys) > _IN_CHUNK:
+        times = [anchor_times[a] for _, a in keys if a in anchor_times]
+        if len(times) == len(keys):
+            span = {"patient": patient_id, "version": plan_version}
+            bounds = {"start": min(times), "end": max(times)}
+            rows = session.execute(_STATES_BETWEEN, {**span, **bounds}).all()
+            for id_, rule_id, anchor, status in rows:
+                if (rule_id, anchor) in keys:
+                    found[(rule_id, anchor)] = (id_, status)
+            return found
     anchors = sorted({anchor for _, anchor in keys})
     rules = sorted({rule for rule, _ in keys})
     constants = session.get_bind().dialect.name == "postgresql"
@@ -67,6 +85,17 @@ def _evaluation_states(constants: bool) -> Select[Any]:
 
 _EVALUATION_STATES = {constants: _evaluation_states(constants) for constants in (False, True)}
 """Built once: a sync asks twice, and building the statement was most of a small ask."""
+
+_EVALUATIONS = cast(Table, Evaluation.__table__)
+_STATES_BETWEEN = select(
+    _EVALUATIONS.c.id, _EVALUATIONS.c.rule_id, _EVALUATIONS.c.anchor_key, _EVALUATIONS.c.status
+).where(
+    _EVALUATIONS.c.patient_id == bindparam("patient"),
+    _EVALUATIONS.c.anchor_time >= bindparam("start"),
+    _EVALUATIONS.c.anchor_time <= bindparam("end"),
+    _EVALUATIONS.c.plan_version == bindparam("version"),
+)
+"""The evaluations of a span of anchor times (see evaluation_states)."""
 
 
 def evaluations_by_id(session: Session, ids: Collection[str]) -> dict[str, Evaluation]:

@@ -66,8 +66,12 @@ def record(
     evaluated: Collection[tuple[str, str]] = (),
     still_firing: Collection[tuple[str, str]] = (),
     unfired_before: Collection[tuple[str, str]] = (),
+    anchor_times: Mapping[str, datetime] | None = None,
 ) -> list[Advice]:
     """Store each new firing as an evaluation; raise advice and open or extend flags.
+
+    ``anchor_times`` (the time of each reading an anchor can name) lets a large batch find
+    what it recorded before by a span of times (see ``repository.evaluation_states``).
 
     What the feed and the pushes are to carry is collected in ``out`` for the caller to publish.
 
@@ -81,7 +85,7 @@ def record(
     created: list[Advice] = []
     settled = set(still_firing) | set(unfired_before)
     keys = {f.key for f in findings} | {key for key in evaluated if key not in settled}
-    states = repository.evaluation_states(session, patient.id, plan_version, keys)
+    states = repository.evaluation_states(session, patient.id, plan_version, keys, anchor_times)
     fired_now = {f.key for f in findings}
     retracted = [
         states[key][0]

@@ -35,11 +35,16 @@ def test_upgrading_twice_is_harmless(migrated_url: str) -> None:
 
 
 def test_a_correction_finds_advice_and_pushes_through_an_index(migrated_url: str) -> None:
-    """A correction looks up advice by evaluation and pushes by advice, across all patients:
-    each lookup is served by an index, not a read of the whole table."""
+    """A correction looks up advice by evaluation and pushes by advice, across all patients,
+    and a dense week's recorded firings by the span of their times: each lookup is served by
+    an index, not a read of the whole table."""
     lookups = {
         "ix_advice_evaluation": "SELECT id FROM advice WHERE evaluation_id IN ('e1', 'e2')",
         "ix_outbox_advice": "SELECT id FROM outbox WHERE advice_id IN ('a1', 'a2')",
+        "ix_evaluations_patient_time": (
+            "SELECT id FROM evaluations WHERE patient_id = 'p1' "
+            "AND anchor_time >= '2026-11-23' AND anchor_time <= '2026-11-30'"
+        ),
     }
     engine = make_engine(migrated_url)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +28,13 @@ def db(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def _record(
-    session: Session, pid: str, rule_id: str, anchor: str, version: int, status: str
+    session: Session,
+    pid: str,
+    rule_id: str,
+    anchor: str,
+    version: int,
+    status: str,
+    at: datetime = datetime(2026, 11, 30, tzinfo=UTC),
 ) -> str:
     row = Evaluation(
         patient_id=pid,
@@ -37,7 +43,7 @@ def _record(
         plan_version=version,
         mode="active",
         anchor_key=anchor,
-        anchor_time=datetime(2026, 11, 30, tzinfo=UTC),
+        anchor_time=at,
         status=status,
         reading_ids=[],
         explanation={},
@@ -107,3 +113,42 @@ def test_the_keys_reach_each_database_in_the_form_its_planner_searches_fast(
             assert sum(v in ANCHORS for v in parameters) <= _IN_CHUNK
         bound = {v for _, parameters in statements[:chunks] for v in parameters}
         assert set(ANCHORS) <= bound
+
+
+def test_many_keys_with_their_times_are_one_read_of_the_span_they_cover(db: Session) -> None:
+    """A dense week's keys, told their anchors' times: one statement reads the patient's
+    evaluations in the span of those times and picks the keys from them. The states are
+    those asked for key by key; evaluations of another version, another patient, a key not
+    asked or a time outside the span are not among them."""
+    pid = patient_id(db, "allan")
+    other = patient_id(db, "gunilla")
+    start = datetime(2026, 11, 23, 6, tzinfo=UTC)
+    times = {anchor: start + timedelta(minutes=7 * i) for i, anchor in enumerate(ANCHORS)}
+    expected = {}
+    for i, anchor in enumerate(ANCHORS):
+        rule = RULES[i % 3]
+        status = EvaluationStatus.RETRACTED if i % 7 == 0 else EvaluationStatus.FIRED
+        row = _record(db, pid, rule, anchor, 2, status, times[anchor])
+        expected[(rule, anchor)] = (row, status)
+    middle = times["reading-0600"]
+    _record(db, pid, RULES[0], "reading-0600", 1, EvaluationStatus.FIRED, middle)  # version 1
+    _record(db, other, RULES[0], "reading-0600", 2, EvaluationStatus.FIRED, middle)
+    _record(db, pid, RULES[2], "in-span-not-asked", 2, EvaluationStatus.FIRED, middle)
+    _record(db, pid, RULES[1], "before", 2, EvaluationStatus.FIRED, start - timedelta(hours=1))
+    asked = set(expected) | {(RULES[1], "reading-0600")}  # asked, never recorded
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM evaluations" in statement:
+            statements.append(statement)
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        by_span = evaluation_states(db, pid, 2, asked, {**times, "before": start})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert by_span == expected == evaluation_states(db, pid, 2, asked)
+    assert len(statements) == 1 and "anchor_time" in statements[0]
+    # A key whose anchor's time is not known: asked by the keys, as before.
+    assert evaluation_states(db, pid, 2, asked | {(RULES[0], "no-time")}, times) == expected
