@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -171,9 +172,12 @@ _TURNS: dict[str, threading.Lock] = {}
 _TURNS_GUARD = threading.Lock()
 
 
-def _turn_lock(url: str) -> threading.Lock:
+def _turn_lock(database: str | None) -> threading.Lock:
+    """The process's turn for a database file (an in-memory database: its engine's own)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return threading.Lock()
     with _TURNS_GUARD:
-        return _TURNS.setdefault(url, threading.Lock())
+        return _TURNS.setdefault(str(Path(database).resolve()), threading.Lock())
 
 
 class _TurnTakingConnection(sqlite3.Connection):
@@ -231,7 +235,7 @@ class _TurnTakingConnection(sqlite3.Connection):
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
-    turn = _turn_lock(engine.url.render_as_string(hide_password=True))
+    turn = _turn_lock(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
