@@ -209,22 +209,19 @@ class _TurnTakingConnection(sqlite3.Connection):
 
     def commit(self) -> None:
         """Commit, then give the turn to the next thread."""
-        try:
-            super().commit()
-        finally:
-            self._give_turn_back()
+        self._ending(super().commit)
 
     def rollback(self) -> None:
         """Roll back, then give the turn to the next thread."""
-        try:
-            super().rollback()
-        finally:
-            self._give_turn_back()
+        self._ending(super().rollback)
 
     def close(self) -> None:
         """Close (an open transaction ends with it), then give the turn back."""
+        self._ending(super().close)
+
+    def _ending(self, end: Any) -> None:
         try:
-            super().close()
+            end()
         finally:
             self._give_turn_back()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy.orm import Session
 
@@ -77,6 +78,11 @@ class Inputs:
     addressee: Addressee
     # The span of times loaded, if the narrow one (None: the lookback around the readings).
     span: tuple[datetime, datetime] | None = None
+
+    @cached_property
+    def anchor_times(self) -> dict[str, datetime]:
+        """Each loaded reading's time by id: the anchors an evaluation of these can name."""
+        return {f.id: f.time for group in (self.facts, self.new, self.removed) for f in group}
 
 
 def inputs_for(
@@ -189,16 +195,11 @@ def fired_before(session: Session, patient: Patient, inputs: Inputs) -> Recorded
 
     def recorded(keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         states = findings_repository.evaluation_states(
-            session, patient.id, inputs.plan.version, set(keys), anchor_times(inputs)
+            session, patient.id, inputs.plan.version, set(keys), inputs.anchor_times
         )
         return {key for key, (_, status) in states.items() if status == EvaluationStatus.FIRED}
 
     return recorded
-
-
-def anchor_times(inputs: Inputs) -> dict[str, datetime]:
-    """Each loaded reading's time by id: the anchors an evaluation of these inputs can name."""
-    return {f.id: f.time for group in (inputs.facts, inputs.new, inputs.removed) for f in group}
 
 
 def record(
@@ -229,7 +230,7 @@ def record(
         unfired_before=run.unfired_before,
         now=now,
         out=out,
-        anchor_times=anchor_times(inputs),
+        anchor_times=inputs.anchor_times,
     )
 
 

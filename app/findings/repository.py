@@ -45,10 +45,13 @@ def evaluation_states(
     if anchor_times is not None and len(keys) > _IN_CHUNK:
         times = [anchor_times[a] for _, a in keys if a in anchor_times]
         if len(times) == len(keys):
-            span = {"patient": patient_id, "version": plan_version}
-            bounds = {"start": min(times), "end": max(times)}
-            rows = session.execute(_STATES_BETWEEN, {**span, **bounds}).all()
-            for id_, rule_id, anchor, status in rows:
+            span = {
+                "patient": patient_id,
+                "version": plan_version,
+                "start": min(times),
+                "end": max(times),
+            }
+            for id_, rule_id, anchor, status in session.execute(_STATES_BETWEEN, span).all():
                 if (rule_id, anchor) in keys:
                     found[(rule_id, anchor)] = (id_, status)
             return found
@@ -70,9 +73,12 @@ def evaluation_states(
     return found
 
 
+_EVALUATIONS = cast(Table, Evaluation.__table__)
+
+
 def _evaluation_states(constants: bool) -> Select[Any]:
     """The statement of evaluation_states: its IN lists bound, or written in as constants."""
-    table = cast(Table, Evaluation.__table__)
+    table = _EVALUATIONS
     # The rule ids too: with them the unique index (patient, rule, anchor, version) finds
     # each row; without them every evaluation of the patient is read for each chunk.
     return select(table.c.id, table.c.rule_id, table.c.anchor_key, table.c.status).where(
@@ -86,7 +92,6 @@ def _evaluation_states(constants: bool) -> Select[Any]:
 _EVALUATION_STATES = {constants: _evaluation_states(constants) for constants in (False, True)}
 """Built once: a sync asks twice, and building the statement was most of a small ask."""
 
-_EVALUATIONS = cast(Table, Evaluation.__table__)
 _STATES_BETWEEN = select(
     _EVALUATIONS.c.id, _EVALUATIONS.c.rule_id, _EVALUATIONS.c.anchor_key, _EVALUATIONS.c.status
 ).where(

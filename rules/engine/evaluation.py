@@ -160,10 +160,13 @@ class _Span:
     @property
     def span(self) -> tuple[datetime, datetime] | None:
         """Return the span, or None when nothing was added."""
-        for (back, fwd), (first, last) in self._anchors.items():
-            self.add(first - back, last + fwd)
-        self._anchors.clear()
-        return self._span
+        spans = [] if self._span is None else [self._span]
+        spans += [
+            (first - back, last + fwd) for (back, fwd), (first, last) in self._anchors.items()
+        ]
+        if not spans:
+            return None
+        return min(start for start, _ in spans), max(end for _, end in spans)
 
     def add(self, start: datetime, end: datetime) -> None:
         """Widen the span to hold ``[start, end]``."""
