@@ -11,8 +11,11 @@ from rules.catalogue import CENSORED, decimal_text, is_decimal_text, json_number
 from rules.facts import ReadingFact
 
 # A finding lists at most this many of the readings it used, the latest (a mean over a
-# dense week uses thousands); ``readings_total`` says how many it used in all.
-MAX_EXPLAINED_READINGS = 100
+# dense week uses thousands); ``readings_total`` says how many it used in all. 30 holds a
+# whole ESH home blood-pressure week (7 days × morning and evening × 2 readings = 28,
+# CLINICAL.md §4): what a flag's table is read for. More is what the timeline is for: each
+# firing stores its explanation, and at 100 a dense week's late sync wrote 26 MB of them.
+MAX_EXPLAINED_READINGS = 30
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,7 @@ def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
             if label == "375px":
                 audit.check(page, f"{name} at 375 px")
 
-    # A home mean over a dense week: the flag page lists the latest 100 and says of how many.
+    # A home mean over a dense week: the flag page lists the latest 30 and says of how many.
     week = [bp(150, 95, minutes_ago=60 + i * 60) for i in range(140)]  # hourly, ~6 days
     synced = httpx.post(
         f"{live.base}/v1/patients/me/sync", json=batch(*week), headers=live.token("allan")
@@ -277,8 +277,8 @@ def test_patient_list_overview_and_plan_editor_pass_axe_and_fit_375px(
         caption = page.locator("table caption")
         assert caption.is_visible()
         assert caption.inner_text().endswith(" mätvärden som regeln räknade med."), label
-        assert "De senaste 100 av " in caption.inner_text()
-        assert page.locator("table tbody tr").count() == 100
+        assert "De senaste 30 av " in caption.inner_text()
+        assert page.locator("table tbody tr").count() == 30
         assert "mm[Hg]" not in page.inner_text("main")  # units as people write them: mmHg
         assert _no_sideways_scroll(page), f"the dense flag scrolls sideways at {label}"
         audit.check(page, f"dense flag at {label}")

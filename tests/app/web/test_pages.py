@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.findings.models import Flag, FlagNote
+from rules.engine.findings import MAX_EXPLAINED_READINGS
 from tests.app.factories import batch, bp, scalar
 from tests.app.web.conftest import Browser
 
@@ -266,7 +267,7 @@ def test_values_are_shown_the_swedish_way() -> None:
 def test_a_mean_over_a_dense_week_lists_its_latest_readings_and_says_how_many(
     client: TestClient, auth: Auth, browser: Callable[[], Browser]
 ) -> None:
-    """A home mean over 140 readings lists the latest 100 of them and says so (sv)."""
+    """A home mean over 140 readings lists the latest 30 of them and says so (sv)."""
     week = [bp(150, 95, minutes_ago=60 + i * 60) for i in range(140)]  # hourly, ~6 days
     synced = client.post("/v1/patients/me/sync", json=batch(*week), headers=auth("allan"))
     assert synced.status_code == 200
@@ -274,7 +275,8 @@ def test_a_mean_over_a_dense_week_lists_its_latest_readings_and_says_how_many(
     (mean,) = [f for f in flags if f["rule"]["id"] == "bp-home-mean-high"]
     explanation = mean["explanation"]
     used = explanation["computed"]["readings_used"]
-    assert len(explanation["readings"]) == 100 and explanation["readings_total"] >= used > 100
+    assert len(explanation["readings"]) == MAX_EXPLAINED_READINGS == 30
+    assert explanation["readings_total"] >= used > 100
     times = [r["time"] for r in explanation["readings"]]
     latest = max(datetime.fromisoformat(r["time"]) for r in week)
     assert times == sorted(times) and datetime.fromisoformat(times[-1]) == latest
@@ -282,5 +284,5 @@ def test_a_mean_over_a_dense_week_lists_its_latest_readings_and_says_how_many(
     eva.login("eva")
     page = eva.client.get(f"/vard/flags/{mean['id']}")
     total = explanation["readings_total"]
-    assert f"De senaste 100 av {total} mätvärden som regeln räknade med." in page.text
-    assert page.text.count("<td>150/95") == 100  # the table lists the latest 100
+    assert f"De senaste 30 av {total} mätvärden som regeln räknade med." in page.text
+    assert page.text.count("<td>150/95") == 30  # the table lists the latest 30
