@@ -1,4 +1,5 @@
-"""The process's heap and the garbage collector: what startup made is set aside."""
+"""The process's heap and the garbage collector: what startup made is set aside, and the
+full collections come less often."""
 
 from __future__ import annotations
 
@@ -21,3 +22,16 @@ def settle_startup_heap() -> None:
     configure_mappers()  # the mappers' structures are made on first use: make them now
     gc.collect()  # startup's own garbage is not kept for ever
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+GC_THRESHOLDS = (700, 10, 100)
+"""The collector's thresholds once started: Python's own for the young generations, and a
+full collection after 100 middle ones rather than 10.
+
+A full collection walks everything a request holds, so a large sync paid for its own working
+set again and again: the 1,000-reading sync into a dense week (issue 17 §6) made four full
+collections, 0.24–0.29 of its 1.1–1.3 s on SQLite; with 100 it makes none and takes
+0.92–0.95 s. Garbage is freed by reference counting as before; only cycles wait longer, for
+a full collection every ~700,000 allocations instead of ~70,000.
+"""
