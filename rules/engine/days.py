@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta, tzinfo
-from functools import cache
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 DEFAULT_TZ = "Europe/Stockholm"
@@ -24,7 +24,13 @@ def _zone_named(name: str) -> tzinfo:
 def local_day_start(moment: datetime, tz: str | tzinfo, days_back: int = 0) -> datetime:
     """Return the local midnight (in UTC) of the moment's local date less some days."""
     zone = zone_of(tz)
-    day = moment.astimezone(zone).date() - timedelta(days=days_back)
+    return _midnight(moment.astimezone(zone).date() - timedelta(days=days_back), zone)
+
+
+@lru_cache(maxsize=4096)
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    # Every anchor of a day window asks for its day's start: a dense week re-checks ten
+    # thousand anchors over a handful of dates.
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 

@@ -4,11 +4,12 @@ fixed names (template fields, window units, the push freshness parameter).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 TEMPLATE_FIELDS = frozenset({"value", "change", "contact"})
 """The placeholders an advice text may use.
@@ -75,20 +76,21 @@ class Op(StrEnum):
 
     def holds(self, value: Decimal | Fraction, threshold: Decimal | Fraction) -> bool:
         """Tell whether ``value <op> threshold`` holds."""
-        match self:
-            case Op.lt:
-                return value < threshold
-            case Op.le:
-                return value <= threshold
-            case Op.gt:
-                return value > threshold
-            case Op.ge:
-                return value >= threshold
+        # A lookup, not a match on self: asked for every condition of every anchor.
+        return bool(_COMPARE[self](value, threshold))
 
     @property
     def symbol(self) -> str:
         """Return the mathematical symbol of the comparison."""
         return {"lt": "<", "le": "≤", "gt": ">", "ge": "≥"}[self.value]
+
+
+_COMPARE: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+    Op.lt: operator.lt,
+    Op.le: operator.le,
+    Op.gt: operator.gt,
+    Op.ge: operator.ge,
+}
 
 
 class Match(StrEnum):

@@ -55,6 +55,16 @@ class AggregateCheck(Check):
         super().__init__(key, types, fields.context, params)
         self.fields = fields
         self.window = Window.of(params, fields.window)
+        # What every anchor's assessment reads of the parameters, read once: a late week
+        # re-assesses ten thousand anchors.
+        self._discard = (
+            0 if fields.discard_first_days is None
+            else int(number_param(params, fields.discard_first_days))
+        )  # fmt: skip
+        self._min_readings = (
+            None if fields.min_readings is None else number_param(params, fields.min_readings)
+        )
+        self._type_name = next(iter(self.types)) if len(self.types) == 1 else ""
 
     def reach(self) -> tuple[timedelta, timedelta]:
         """Return how far before (and after) an anchor the check reads."""
@@ -77,11 +87,7 @@ class AggregateCheck(Check):
         start = self.window.start(anchor.time, history.tz)
         series = history.series(self.types, self.context)
         low, high = series.span(start, anchor.time)
-        discard = (
-            0
-            if f.discard_first_days is None
-            else int(number_param(self.params, f.discard_first_days))
-        )
+        discard = self._discard
         in_window = high - low
         if discard and not series.in_date_order(low, high):
             # Dropping the first local dates leaves a gap in the range: index what is kept.
@@ -92,11 +98,11 @@ class AggregateCheck(Check):
             kept, high = 0, len(series.readings)
         else:
             kept = series.after_days(low, high, discard)
-        enough = f.min_readings is None or high - kept >= number_param(self.params, f.min_readings)
+        enough = self._min_readings is None or high - kept >= self._min_readings
         results: list[bool] = []
         shown: list[Shown] = []
         shown_unit = ""
-        type_name = next(iter(self.types)) if len(self.types) == 1 else ""
+        type_name = self._type_name
         for condition in f.conditions:
             param = self.params[condition.param]
             component = series.component(condition.component)

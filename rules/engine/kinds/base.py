@@ -48,6 +48,8 @@ class Check(ABC):
 
     def selects(self, reading: ReadingFact) -> bool:
         """Tell whether a reading is one this check anchors at (its types and context)."""
+        if not self.context:  # most rules ask for none; asked of every anchor, for every rule
+            return reading.type in self.types
         return reading.type in self.types and context_matches(reading, self.context)
 
     def reach(self) -> tuple[timedelta, timedelta]:
