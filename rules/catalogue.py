@@ -461,7 +461,10 @@ def decimal_text(value: Decimal) -> str:
     """Return a Decimal as plain text, without exponent (``1E+2`` is ``100``)."""
     if not value.is_finite():
         raise ValueError("value must be finite")
-    return format(value, "f")
+    # str() is format "f" unless it chose an exponent (a positive one, or below 1E-6): about
+    # half the cost, asked for every value of every reading a batch's findings list.
+    text = str(value)
+    return text if "E" not in text else format(value, "f")
 
 
 def json_number(value: Decimal | str | int | float) -> int | float:

@@ -39,6 +39,11 @@ class Run:
     params: Mapping[str, ResolvedParam]
     plan_version: int
     addressee: Addressee = field(default_factory=Addressee)
+    # The advice filled in per (advice, values, change), for this run (one evaluation): a
+    # late week fires hundreds of anchors whose means round to a handful of values.
+    _filled: dict[tuple[int, tuple[str, ...], tuple[str, ...] | None], AdviceText] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def _advice(
         self,
@@ -48,6 +53,20 @@ class Run:
     ) -> AdviceText | None:
         if spec is None:
             return None
+        # By the spec's identity: the run's rule holds it (and its bands') for the run's life.
+        key = (
+            id(spec),
+            tuple(values[lang] for lang in LANGUAGES),
+            tuple(change[lang] for lang in LANGUAGES) if change else None,
+        )
+        found = self._filled.get(key)
+        if found is None:
+            found = self._filled[key] = self._fill(spec, values, change)
+        return found
+
+    def _fill(
+        self, spec: AdviceSpec, values: Mapping[str, str], change: Mapping[str, str] | None
+    ) -> AdviceText:
 
         def texts(
             audience: Audience, patient: LocalText, proxy: LocalText | None

@@ -273,3 +273,12 @@ def test_a_measured_value_answers_as_numbers_whatever_was_stored(value: Any, exp
     shown = json_value(value)
     assert shown == expected
     assert json.dumps(shown) == json.dumps(expected)
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=None))
+def test_decimal_text_is_plain_text_without_exponent(value: Decimal) -> None:
+    """Any finite value is written as format "f" writes it: no exponent, digits as given."""
+    text = decimal_text(value)
+    assert text == format(value, "f") and "E" not in text and Decimal(text) == value
+    assert decimal_text(value.scaleb(9)) == format(value.scaleb(9), "f")  # 1E+9 style too
+    assert decimal_text(value.scaleb(-9)) == format(value.scaleb(-9), "f")  # 1E-9 style too
