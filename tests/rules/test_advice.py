@@ -19,6 +19,8 @@ from rules.advice import (
     patient_fields,
 )
 from rules.engine import evaluate, plan_addressee
+from rules.engine.selection import plan_runs
+from rules.language import load_library
 from rules.plan import Contact, PlanSpec
 from tests.rules.factories import T0, bp, plan, reading
 
@@ -139,3 +141,23 @@ def test_without_an_addressee_the_plan_contact_is_named() -> None:
     assert bare.advice is not None
     assert "ring din vårdcentral eller ditt vårdteam i dag" in bare.advice.body["sv"]
     assert "Patientens blodtryck var 185/100 mmHg." in bare.advice.proxy_body["sv"]
+
+
+def test_a_run_fills_each_advice_once_per_value_and_change() -> None:
+    """Within one run (one evaluation), advice is filled once per (value, change): the same
+    pair gives the same texts, another value or another change its own."""
+    (run,) = plan_runs(plan("weight-gain-hf"), load_library())
+    spec = run.rule.advice
+    assert spec is not None
+    value = {"sv": "84,0 kg", "en": "84.0 kg"}
+    first = run._advice(spec, value, {"sv": "2,1 kg", "en": "2.1 kg"})
+    again = run._advice(spec, dict(value), {"sv": "2,1 kg", "en": "2.1 kg"})
+    other_change = run._advice(spec, value, {"sv": "3,0 kg", "en": "3.0 kg"})
+    other_value = run._advice(
+        spec, {"sv": "85,0 kg", "en": "85.0 kg"}, {"sv": "2,1 kg", "en": "2.1 kg"}
+    )
+    assert first is again
+    assert first is not None and other_change is not None and other_value is not None
+    assert "2,1 kg" in first.body["sv"] and "3,0 kg" in other_change.body["sv"]
+    assert "84,0 kg" in first.body["sv"] and "85,0 kg" in other_value.body["sv"]
+    assert "2.1 kg" in first.body["en"] and "3.0 kg" in other_change.proxy_body["en"]
