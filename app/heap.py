@@ -25,13 +25,15 @@ def settle_startup_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-GC_THRESHOLDS = (700, 10, 100)
+GC_THRESHOLDS = (700, 10, 40)
 """The collector's thresholds once started: Python's own for the young generations, and a
-full collection after 100 middle ones rather than 10.
+full collection after 40 middle ones rather than 10.
 
 A full collection walks everything a request holds, so a large sync paid for its own working
 set again and again: the 1,000-reading sync into a dense week (issue 17 §6) made four full
-collections, 0.24–0.29 of its 1.1–1.3 s on SQLite; with 100 it makes none and takes
-0.92–0.95 s. Garbage is freed by reference counting as before; only cycles wait longer, for
-a full collection every ~700,000 allocations instead of ~70,000.
+collections, 0.24–0.29 of its 1.1–1.3 s on SQLite; with 40 it makes one or none. Garbage is
+freed by reference counting as before; only cycles wait longer, for a full collection every
+~280,000 allocations instead of ~70,000. The price is memory: the ingest bench's server
+peaked at 235 MiB (1,000-reading batches) with 10, 242 MiB with 40 and 266–275 MiB with 100
+(bound 300 MiB, §7), for about the same throughput with 40 or 100.
 """

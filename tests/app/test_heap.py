@@ -23,7 +23,7 @@ print(before, gc.get_freeze_count(), type(app.asgi.app).__name__, *gc.get_thresh
 def test_the_served_app_freezes_what_startup_made(tmp_path: Path) -> None:
     """Importing the ASGI entry point (what uvicorn serves) freezes the startup heap: the
     app and everything it imported are out of every later full collection's walk; and the
-    full collections come after 100 middle ones."""
+    full collections come after 40 middle ones."""
     env = {
         **os.environ,
         "SELFCARE_ENVIRONMENT": "development",
@@ -38,6 +38,6 @@ def test_the_served_app_freezes_what_startup_made(tmp_path: Path) -> None:
     assert int(before) == 0
     assert int(after) > 50_000  # modules, models, schemas: a few hundred thousand objects
     assert kind  # the app itself (its outermost ASGI layer)
-    # Full collections every 100 middle ones, not Python's 10: a large sync no longer pays
+    # Full collections every 40 middle ones, not Python's 10: a large sync no longer pays
     # for walking its own working set several times over.
-    assert tuple(map(int, thresholds)) == GC_THRESHOLDS == (700, 10, 100)
+    assert tuple(map(int, thresholds)) == GC_THRESHOLDS == (700, 10, 40)
