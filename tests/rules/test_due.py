@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -72,6 +73,10 @@ def test_local_day_start_is_dst_safe() -> None:
     assert local_day_start(spring, STOCKHOLM, 1) == datetime(2027, 3, 26, 23, 0, tzinfo=UTC)
     autumn = datetime(2027, 10, 31, 12, 0, tzinfo=UTC)  # the 25-hour day
     assert local_day_start(autumn, STOCKHOLM) == datetime(2027, 10, 30, 22, 0, tzinfo=UTC)
+    # Midnights are kept per date and zone: the same date in another zone is its own.
+    new_york = ZoneInfo("America/New_York")
+    assert local_day_start(spring, new_york) == datetime(2027, 3, 28, 4, 0, tzinfo=UTC)
+    assert local_day_start(spring, STOCKHOLM) == datetime(2027, 3, 27, 23, 0, tzinfo=UTC)
 
 
 # --- missing-readings -------------------------------------------------------------------
