@@ -71,7 +71,7 @@ def _power_of_ten(exponent: int) -> int:
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
-def _coefficient(value: Decimal, exponent: int) -> int:
+def coefficient(value: Decimal, exponent: int) -> int:
     """Return ``value / 10**exponent`` as an exact integer (the exponent is not above value's)."""
     return int(value.scaleb(-exponent, _EXACT))
 
@@ -101,7 +101,7 @@ class ExactSums:
         self._prefix = [0]
         self._signed = [0]
         for value in values:
-            scaled = _coefficient(value, self._floor) if value is not None else 0
+            scaled = coefficient(value, self._floor) if value is not None else 0
             self._prefix.append(self._prefix[-1] + scaled)
             self._signed.append(self._signed[-1] + (value is not None and value.is_signed()))
         # exponent -> how many values before each index have it (all but the largest one:
@@ -114,6 +114,11 @@ class ExactSums:
             self._counts.append((candidate, counts))
         self._largest = distinct[-1]
         self.visits = len(values) * len(distinct)
+
+    def scaled_prefix(self) -> tuple[list[int], int]:
+        """Return the prefix sums as exact integers and their exponent: ``prefix[b] −
+        prefix[a]`` is the range's total times ``10**−exponent``, whatever its signs."""
+        return self._prefix, self._floor
 
     def _smallest_exponent(self, start: int, end: int) -> int:
         for exponent, counts in self._counts:

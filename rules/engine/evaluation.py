@@ -115,6 +115,8 @@ def _evaluate_readings(
     asked, fired_before = _recorded_around(runs, ordered_targets, new_ids, recorded)
     by_anchor: dict[str, list[Finding]] = {}
     still: dict[str, list[tuple[str, RuleMode]]] = {}  # per anchor: rules still firing
+    for run in runs:  # what can be told of all anchors at once (a dense week's windows)
+        run.prepare(ordered_targets, history)
     # In time order: the moving windows of the indexes then only move forward.
     for anchor in ordered_targets:
         for run in runs:

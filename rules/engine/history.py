@@ -7,10 +7,13 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Protocol, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
 
 from rules.catalogue import decimal_text, same_unit
 from rules.engine.comparison import context_matches, number_param, value_in
@@ -61,6 +64,8 @@ class _Counted(Protocol):
 
 _C = TypeVar("_C", bound=_Counted)
 INFINITY = Decimal("Infinity")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 SCAN_BUDGET = 8  # a column's min and max are read range by range up to 8 times its length
 
 
@@ -158,6 +163,7 @@ class Series:
         self._components: dict[str, Component] = {}
         self._next_day: list[int] | None = None
         self._descents: list[int] = []
+        self._dates: list[date] = []
 
     def span(self, start: datetime, end: datetime, *, end_open: bool = False) -> tuple[int, int]:
         """Return the index range of the readings in ``[start, end]`` (or ``[start, end)``)."""
@@ -175,7 +181,7 @@ class Series:
     def _days(self) -> list[int]:
         """Return, per index, where the next local date starts (indexed on first use)."""
         if self._next_day is None:
-            dates = [self.history.local_date(r) for r in self.readings]
+            dates = self._dates = [self.history.local_date(r) for r in self.readings]
             self.history.visit(len(dates))
             nxt = [len(dates)] * len(dates)
             for i in range(len(dates) - 2, -1, -1):
@@ -186,6 +192,25 @@ class Series:
             for i in range(len(dates)):
                 self._descents.append(self._descents[-1] + (i > 0 and dates[i] < dates[i - 1]))
         return self._next_day
+
+    def day_structure(self) -> tuple[list[date], list[int], list[int]]:
+        """Return per index the local date, where the next date starts, and the count of
+        date descents before it (see :meth:`in_date_order`)."""
+        nxt = self._days()
+        return self._dates, nxt, self._descents
+
+    @cached_property
+    def micros(self) -> npt.NDArray[np.int64]:
+        """Return the readings' times in microseconds since the epoch, for searches in numpy."""
+        self.history.visit(len(self.times))
+        return np.fromiter(
+            ((t - _EPOCH) // _MICROSECOND for t in self.times), np.int64, len(self.times)
+        )
+
+    @cached_property
+    def index_of(self) -> dict[str, int]:
+        """Return each reading's index in the series, by id."""
+        return {r.id: i for i, r in enumerate(self.readings)}
 
     def in_date_order(self, low: int, high: int) -> bool:
         """Tell whether the local dates of a range never go back (only a clock set back over
@@ -267,9 +292,13 @@ class Column:
 
     def total(self, low: int, high: int) -> Decimal:
         """Return ``sum(values, Decimal(0))`` of the range, digit for digit."""
+        return self.sums().total(low, high)
+
+    def sums(self) -> ExactSums:
+        """Return the column's exact range sums (built on first use)."""
         if self._sums is None:
             self._sums = self.history.counted(ExactSums(self.values))
-        return self._sums.total(low, high)
+        return self._sums
 
     def median(self, low: int, high: int) -> Decimal:
         """Return the median of the range's values: of an even count, the mean of the middle two."""
@@ -348,6 +377,11 @@ class Component:
         self.original = Column([r.original_values.get(name) for r in self.rows], self.history)
         self._converted: dict[str | None, Column] = {}
         self._foreign: dict[str, list[int]] = {}
+
+    @cached_property
+    def upto_array(self) -> npt.NDArray[np.int64]:
+        """Return ``upto`` as an array, for many anchors' ranges at once."""
+        return np.array(self.upto, dtype=np.int64)
 
     def span(self, start: datetime, end: datetime, *, end_open: bool = False) -> tuple[int, int]:
         """Return the index range of the rows in ``[start, end]`` (or ``[start, end)``)."""

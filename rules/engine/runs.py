@@ -125,6 +125,10 @@ class ReadingRun(Run):
         """Tell whether re-evaluating an old anchor could find a firing there."""
         return True
 
+    def prepare(self, anchors: Sequence[ReadingFact], history: History) -> None:
+        """Get ready to be asked of these anchors, in time order, in this evaluation."""
+        self.check.prepare(anchors, history)
+
     def holds(self, anchor: ReadingFact, history: History) -> bool:
         """Tell whether the rule fires at an anchor (a finding there), explaining nothing."""
         return self.check.holds(anchor, history)

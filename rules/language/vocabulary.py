@@ -79,6 +79,10 @@ class Op(StrEnum):
         # A lookup, not a match on self: asked for every condition of every anchor.
         return bool(_COMPARE[self](value, threshold))
 
+    def each(self, values: Any, thresholds: Any) -> Any:
+        """Compare element by element (numpy arrays): an array of ``value <op> threshold``."""
+        return _COMPARE[self](values, thresholds)
+
     @property
     def symbol(self) -> str:
         """Return the mathematical symbol of the comparison."""

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.engine import Finding, evaluate
+from rules.engine import Finding, evaluate, evaluate_run
 from rules.facts import ReadingFact
 from rules.language import load_library
 from rules.plan import PlanSpec
@@ -96,15 +96,22 @@ def test_order_and_chunking_do_not_change_findings(
         all_at_once
     )
 
-    # Uploads in separate calls, each seeing what arrived so far: the same firings.
-    chunked: list[Finding] = []
-    for upload in range(1, 5):
-        seen = [r for r, u in zip(readings, uploads, strict=True) if u <= upload]
-        ids = {r.id for r, u in zip(readings, uploads, strict=True) if u == upload}
-        chunked += evaluate(plan_spec, seen, new_reading_ids=ids, now=T0, library=LIBRARY)
-    assert {(f.rule_id, f.anchor_reading_id) for f in chunked} == {
-        (f.rule_id, f.anchor_reading_id) for f in all_at_once
-    }
+    # Uploads in separate calls, each seeing what arrived so far: the same firings. Unless a
+    # later upload brings a reading of the very instant of an earlier one: an anchor's window
+    # holds its whole instant, and ``evaluate`` looks at the new anchors only (``evaluate_run``
+    # looks again at the old one too: the test after this one).
+    uploads_at: dict[object, set[int]] = {}
+    for r, u in zip(readings, uploads, strict=True):
+        uploads_at.setdefault(r.time, set()).add(u)
+    if all(len(at) == 1 for at in uploads_at.values()):
+        chunked: list[Finding] = []
+        for upload in range(1, 5):
+            seen = [r for r, u in zip(readings, uploads, strict=True) if u <= upload]
+            ids = {r.id for r, u in zip(readings, uploads, strict=True) if u == upload}
+            chunked += evaluate(plan_spec, seen, new_reading_ids=ids, now=T0, library=LIBRARY)
+        assert {(f.rule_id, f.anchor_reading_id) for f in chunked} == {
+            (f.rule_id, f.anchor_reading_id) for f in all_at_once
+        }
 
     # Given all readings, every call yields exactly the findings of the one big call.
     per_call: list[Finding] = []
@@ -112,6 +119,32 @@ def test_order_and_chunking_do_not_change_findings(
         ids = {r.id for r, u in zip(readings, uploads, strict=True) if u == upload}
         per_call += evaluate(plan_spec, readings, new_reading_ids=ids, now=T0, library=LIBRARY)
     assert sorted(map(_key, per_call)) == sorted(map(_key, all_at_once))
+
+
+def test_a_reading_of_the_same_instant_uploaded_later_re_evaluates_the_earlier_one() -> None:
+    """Two pressures of one instant in two uploads: the second makes the first's window (its
+    whole instant) reach the least count, so both fire, as when they come together."""
+    spec = plan(
+        "bp-home-mean-high",
+        params={
+            "bp-home-mean-high": {
+                "window_days": Decimal(3),
+                "discard_first_days": Decimal(0),
+                "min_readings": Decimal(2),
+            }
+        },
+    )
+    first = reading("blood_pressure", ("150", "95"), at=T0, reading_id="a")
+    second = reading("blood_pressure", ("152", "96"), at=T0, reading_id="b")
+    together = evaluate(spec, [first, second], new_reading_ids={"a", "b"}, now=T0, library=LIBRARY)
+    assert {f.anchor_reading_id for f in together} == {"a", "b"}
+    alone = evaluate_run(spec, [first], new_reading_ids={"a"}, now=T0, library=LIBRARY)
+    assert alone.findings == ()
+    later = evaluate_run(spec, [first, second], new_reading_ids={"b"}, now=T0, library=LIBRARY)
+    assert {f.anchor_reading_id for f in later.findings} == {"a", "b"}
+    # ``evaluate`` looks at the new anchor only: the earlier one is the service's to redo.
+    only_new = evaluate(spec, [first, second], new_reading_ids={"b"}, now=T0, library=LIBRARY)
+    assert {f.anchor_reading_id for f in only_new} == {"b"}
 
 
 _GLUCOSE_LOW = plan("glucose-low")

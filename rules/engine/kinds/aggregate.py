@@ -12,6 +12,7 @@ from decimal import Decimal
 from rules.catalogue import decimal_text
 from rules.engine.comparison import Params, number_param, param_json
 from rules.engine.history import History, Listed, Series, Window
+from rules.engine.kinds.aggregate_batch import held_at
 from rules.engine.kinds.base import Check, Outcome
 from rules.engine.texts import (
     AGGREGATE_NAMES,
@@ -57,11 +58,11 @@ class AggregateCheck(Check):
         self.window = Window.of(params, fields.window)
         # What every anchor's assessment reads of the parameters, read once: a late week
         # re-assesses ten thousand anchors.
-        self._discard = (
+        self.discard = (
             0 if fields.discard_first_days is None
             else int(number_param(params, fields.discard_first_days))
         )  # fmt: skip
-        self._min_readings = (
+        self.min_readings = (
             None if fields.min_readings is None else number_param(params, fields.min_readings)
         )
         self._type_name = next(iter(self.types)) if len(self.types) == 1 else ""
@@ -70,9 +71,17 @@ class AggregateCheck(Check):
         """Return how far before (and after) an anchor the check reads."""
         return self.window.reach, timedelta(0)
 
+    def prepare(self, anchors: Sequence[ReadingFact], history: History) -> None:
+        """Tell at once whether the check holds at many anchors (see ``aggregate_batch``)."""
+        for anchor_id, held in held_at(self, anchors, history).items():
+            history.cache[(self.key, "held", anchor_id)] = held
+
     def holds(self, anchor: ReadingFact, history: History) -> bool:
         """Tell whether the aggregate meets the conditions at an anchor, in numbers only."""
-        return self.selects(anchor) and self._assessment(anchor, history).held
+        if not self.selects(anchor):
+            return False
+        held = history.cache.get((self.key, "held", anchor.id))
+        return self._assessment(anchor, history).held if held is None else held
 
     def _assessment(self, anchor: ReadingFact, history: History) -> Assessment:
         """Return the anchor's window in numbers, assessed once per evaluation."""
@@ -87,7 +96,7 @@ class AggregateCheck(Check):
         start = self.window.start(anchor.time, history.tz)
         series = history.series(self.types, self.context)
         low, high = series.span(start, anchor.time)
-        discard = self._discard
+        discard = self.discard
         in_window = high - low
         if discard and not series.in_date_order(low, high):
             # Dropping the first local dates leaves a gap in the range: index what is kept.
@@ -98,7 +107,7 @@ class AggregateCheck(Check):
             kept, high = 0, len(series.readings)
         else:
             kept = series.after_days(low, high, discard)
-        enough = self._min_readings is None or high - kept >= self._min_readings
+        enough = self.min_readings is None or high - kept >= self.min_readings
         results: list[bool] = []
         shown: list[Shown] = []
         shown_unit = ""

@@ -56,6 +56,10 @@ class Check(ABC):
         """Return how far before and after an anchor the check reads (none: the anchor alone)."""
         return timedelta(0), timedelta(0)
 
+    def prepare(self, anchors: Sequence[ReadingFact], history: History) -> None:
+        """Get ready to be asked of these anchors in this evaluation (most kinds: nothing)."""
+        del anchors, history  # each anchor is asked on its own
+
     def holds(self, anchor: ReadingFact, history: History) -> bool:
         """Tell whether the check holds at an anchor (False when the anchor is not ours)."""
         # Kinds whose holding is cheaper than its explanation override this: most readings
