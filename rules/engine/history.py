@@ -69,6 +69,12 @@ _MICROSECOND = timedelta(microseconds=1)
 SCAN_BUDGET = 8  # a column's min and max are read range by range up to 8 times its length
 
 
+def micros_of(moment: datetime) -> int:
+    """Return an aware time as whole microseconds since the epoch (exact: times have no finer
+    part), the key numpy searches times by."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
 class History:
     """The readings of one evaluation, sorted by time per type, with per-run caches.
 
@@ -203,9 +209,7 @@ class Series:
     def micros(self) -> npt.NDArray[np.int64]:
         """Return the readings' times in microseconds since the epoch, for searches in numpy."""
         self.history.visit(len(self.times))
-        return np.fromiter(
-            ((t - _EPOCH) // _MICROSECOND for t in self.times), np.int64, len(self.times)
-        )
+        return np.fromiter((micros_of(t) for t in self.times), np.int64, len(self.times))
 
     @cached_property
     def index_of(self) -> dict[str, int]:
@@ -440,4 +444,14 @@ class Component:
         return column, param.number_in(first.type, param.unit), param.unit, single[0]
 
 
-__all__ = ["Column", "Component", "History", "INFINITY", "InUnit", "Listed", "Series", "Window"]
+__all__ = [
+    "Column",
+    "Component",
+    "History",
+    "INFINITY",
+    "InUnit",
+    "Listed",
+    "Series",
+    "Window",
+    "micros_of",
+]

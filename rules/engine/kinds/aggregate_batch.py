@@ -17,7 +17,7 @@ first dates are dropped across a clock set back over midnight.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rules.engine.comparison import number_param
-from rules.engine.history import Component, History, Series
+from rules.engine.history import Component, History, Series, micros_of
 from rules.facts import ReadingFact
 from rules.language import Match, Op, ResolvedParam
 from rules.ranges import coefficient
@@ -38,7 +38,6 @@ BATCH_MIN = 64
 
 _LIMIT = 2**62  # the largest magnitude kept in int64, with room for one subtraction
 _MICROSECOND = timedelta(microseconds=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -103,14 +102,14 @@ def _windows(
     if window.unit == "d":
         # A day window starts at a local midnight that depends on the anchor's date alone.
         dates, _, _ = series.day_structure()
-        by_date: dict[object, int] = {}
+        by_date: dict[date, int] = {}
         starts_list = []
         for index in positions.tolist():
             day = dates[index]
             start = by_date.get(day)
             if start is None:
                 moment = window.start(series.readings[index].time, history.tz)
-                start = by_date[day] = (moment - _EPOCH) // _MICROSECOND
+                start = by_date[day] = micros_of(moment)
             starts_list.append(start)
         starts = np.array(starts_list, dtype=np.int64)
     else:
