@@ -68,7 +68,6 @@ def default_sender(settings: Settings) -> PushSender:
         vapid_key(settings),
         subject=settings.vapid_subject,
         timeout=settings.push_timeout_seconds,
-        connections=settings.push_concurrency,
     )
 
 

@@ -11,10 +11,12 @@ One run:
    receive this patient's pushes (cancelled), the TTL ran out (expired), out of attempts
    (dead). A routine push inside the recipient's quiet hours waits for their end; urgent
    ones never wait. Commit.
-2. **Send** the claimed rows outside any transaction, several subscriptions at once
-   (``push_concurrency`` threads, each with its own kept-alive connections); one
-   subscription's messages go in order, and once its endpoint answers 404/410 the rest of
-   them are not sent.
+2. **Send** the claimed rows outside any transaction, up to ``push_concurrency``
+   subscriptions at once on the process's push loop (aiohttp, kept-alive connections per
+   push service; :mod:`app.push.transport`); one subscription's messages go in order, and
+   once its endpoint answers 404/410 the rest of them are not sent. Each endpoint is checked
+   again first (its host may resolve to a private address by now), each host resolved once
+   per batch.
 3. **Record** the batch's answers in one transaction (rows in id order, then each
    subscription once, in id order, so two workers never deadlock; if that transaction fails,
    each answer alone), each row only while it still holds our
@@ -37,11 +39,10 @@ notification ``tag``, which replaces a notification already on the screen.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -56,7 +57,7 @@ from app.config import Settings
 from app.db import new_id, transaction
 from app.localtime import zone_named
 from app.patients.models import Patient
-from app.push import endpoints, repository
+from app.push import endpoints, repository, transport
 from app.push.models import (
     FINAL_STATUSES,
     OutboxStatus,
@@ -127,33 +128,19 @@ def dispatch(
     jitter = rng or random.Random()
     hosts = resolver or endpoints.resolver_for(settings)
     stats = DispatchStats()
-    pool = _pool(settings.push_concurrency)
     for _ in range(settings.push_drain_batches):
         with transaction(factory) as session:
             batch = claim(session, settings, now, stats)
         if batch.selected == 0:
             break
         groups = _by_subscription(batch.items)
-        sent = pool.map(lambda group: _send_in_order(group, settings, sender, hosts, at), groups)
+        refused = _refused_endpoints(groups, settings, endpoints.CachingResolver(hosts))
+        sent = transport.run(_send_groups(groups, refused, settings.push_concurrency, sender, at))
         answers = [answer for group in sent for answer in group]
         for outcome in record_batch(factory, settings, answers, jitter):
             setattr(stats, outcome, getattr(stats, outcome) + 1)
             metrics.PUSH_OUTCOMES.labels(outcome=outcome).inc()
     return stats
-
-
-# The senders' threads live as long as the process, so their kept-alive connections to the
-# push services (one requests session per thread and origin) serve run after run.
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(size: int) -> ThreadPoolExecutor:
-    with _POOLS_LOCK:
-        pool = _POOLS.get(size)
-        if pool is None:
-            pool = _POOLS[size] = ThreadPoolExecutor(size, thread_name_prefix="push")
-        return pool
 
 
 Answer = tuple[Claimed, SendResult | None, datetime]  # the row, its answer, when it came
@@ -168,18 +155,47 @@ def _by_subscription(items: Sequence[Claimed]) -> list[list[Claimed]]:
     return list(groups.values())
 
 
-def _send_in_order(
-    group: Sequence[Claimed],
-    settings: Settings,
+def _refused_endpoints(
+    groups: Sequence[Sequence[Claimed]], settings: Settings, resolver: endpoints.Resolver
+) -> dict[str, SendResult]:
+    """The answer for each endpoint the service must no longer push to (checked in this
+    thread: resolving a host blocks, and must not hold up the push loop)."""
+    refused = {}
+    for endpoint in {group[0].message.endpoint for group in groups}:
+        problem = endpoints.endpoint_problem(endpoint, settings, resolver)
+        if problem is not None:
+            refused[endpoint] = SendResult(None, error=ENDPOINT_REFUSED + problem.code, final=True)
+    return refused
+
+
+async def _send_groups(
+    groups: Sequence[Sequence[Claimed]],
+    refused: dict[str, SendResult],
+    concurrency: int,
     sender: PushSender,
-    hosts: endpoints.Resolver,
+    at: Callable[[], datetime],
+) -> list[list[Answer]]:
+    """Send each subscription's messages in order, ``concurrency`` subscriptions at once."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def in_turn(group: Sequence[Claimed]) -> list[Answer]:
+        async with slots:
+            return await _send_in_order(group, refused, sender, at)
+
+    return list(await asyncio.gather(*(in_turn(group) for group in groups)))
+
+
+async def _send_in_order(
+    group: Sequence[Claimed],
+    refused: dict[str, SendResult],
+    sender: PushSender,
     at: Callable[[], datetime],
 ) -> list[Answer]:
     """Send one subscription's messages in order; none after its endpoint says it is gone."""
     answers: list[Answer] = []
     gone = False
     for item in group:
-        result = None if gone else _send(item, settings, sender, hosts)
+        result = None if gone else await _send(item, refused, sender)
         gone = gone or (result is not None and result.status in (404, 410))
         answers.append((item, result, at()))
     return answers
@@ -226,20 +242,17 @@ def record_batch(
     return outcomes
 
 
-def _send(
-    item: Claimed, settings: Settings, sender: PushSender, resolver: endpoints.Resolver
-) -> SendResult:
+async def _send(item: Claimed, refused: dict[str, SendResult], sender: PushSender) -> SendResult:
     """Send one claimed message, unless its endpoint is no longer allowed; never raise.
 
-    The endpoint is checked again here, just before sending: its host may resolve to a
-    private address by now (DNS rebinding). Any error of one message is that message's
-    outcome (a dead letter), never the end of the run for the others.
+    Any error of one message is that message's outcome (a dead letter), never the end of the
+    run for the others.
     """
-    problem = endpoints.endpoint_problem(item.message.endpoint, settings, resolver)
-    if problem is not None:
-        return SendResult(None, error=ENDPOINT_REFUSED + problem.code, final=True)
+    answer = refused.get(item.message.endpoint)
+    if answer is not None:
+        return answer
     try:
-        return sender.send(item.message)
+        return await sender.send_async(item.message)
     except Exception as exc:  # noqa: BLE001 - one broken message must not stop the others
         log.exception("push %s failed in the sender", item.id)
         return SendResult(None, error=SENDER_ERROR + type(exc).__name__, final=True)

@@ -65,6 +65,20 @@ class TableResolver:
         return list(self.table.get(host.lower().rstrip("."), ()))
 
 
+class CachingResolver:
+    """Another resolver's answers, each host asked once (for one batch of pushes)."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self._resolver = resolver
+        self._known: dict[str, list[str]] = {}
+
+    def addresses(self, host: str) -> list[str]:
+        """Return every address of the host, as the first answer for it gave."""
+        if host not in self._known:
+            self._known[host] = self._resolver.addresses(host)
+        return list(self._known[host])
+
+
 def resolver_for(settings: Settings) -> Resolver:
     """The resolver the settings ask for: the fixed table when one is given, else DNS."""
     if settings.push_host_table is not None:

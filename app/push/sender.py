@@ -1,4 +1,5 @@
-"""Sending one push: the ``PushSender`` interface, pywebpush behind it, and a recording fake.
+"""Sending one push: the ``PushSender`` interface, pywebpush and aiohttp behind it, and a
+recording fake.
 
 A sender only talks to the push service; what an answer means for the outbox (sent, gone,
 retry, dead letter) is the dispatcher's business.
@@ -7,7 +8,6 @@ retry, dead letter) is the dispatcher's business.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import certifi
+import aiohttp
 import requests
-import urllib3
 from pywebpush import WebPusher, WebPushException
 
+from app.push import transport
 from app.push.vapid import VapidKey
 
 # RFC 8292 allows at most 24 h; we sign for 12 h and sign again once half of that is used, so
@@ -58,8 +58,11 @@ class SendResult:
 class PushSender(Protocol):
     """Delivers one message to a push service."""
 
-    def send(self, message: PushMessage) -> SendResult:
-        """Send one message and report the answer; never raise for network trouble."""
+    async def send_async(self, message: PushMessage) -> SendResult:
+        """Send one message and report the answer; never raise for network trouble.
+
+        Awaited on the push loop (:mod:`app.push.transport`), many at once.
+        """
         ...
 
 
@@ -76,10 +79,10 @@ def encode_payload(payload: Mapping[str, Any]) -> bytes:
 
 class WebPushSender:
     """The real sender: pywebpush's aes128gcm encryption, VAPID, TTL, Urgency, Topic, sent
-    with urllib3 on kept-alive connections with a timeout.
+    with aiohttp on the process's push loop, on kept-alive connections, with a timeout.
 
-    pywebpush encrypts; the POST goes straight through urllib3 (requests' per-call
-    preparation of cookies, hooks and environment was a third of a push's Python time).
+    pywebpush encrypts; the POST goes through the push loop's aiohttp session (see
+    :mod:`app.push.transport` for why not a thread per request).
     """
 
     def __init__(
@@ -89,45 +92,17 @@ class WebPushSender:
         subject: str,
         timeout: float,
         clock: Callable[[], float] = time.time,
-        connections: int = 8,
     ) -> None:
         self._signer = key.signer()
         self._subject = subject
-        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        # Per socket operation, as a push service may take a while to accept a large batch.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._timeout_seconds = timeout
         self._clock = clock  # the VAPID exp is checked by the push service against real time
-        self._connections = connections
-        self._lock = threading.Lock()
-        # Connection pools by proxy (None: direct), each keeping connections per origin; and
-        # each origin's pool, the environment read once per origin.
-        self._pools: dict[str | None, urllib3.PoolManager] = {}
-        self._origins: dict[str, urllib3.PoolManager] = {}
+        # The environment's proxy for each origin, read once per origin (None: direct).
+        self._proxies: dict[str, str | None] = {}
         # One signed VAPID header per push-service origin: (its exp, the headers).
         self._vapid: dict[str, tuple[int, dict[str, str]]] = {}
-
-    def _pool(self, origin: str) -> urllib3.PoolManager:
-        """The connection pool for an origin: direct, or through the environment's proxy."""
-        pool = self._origins.get(origin)
-        if pool is not None:
-            return pool
-        proxy = _environment_proxy(origin)
-        with self._lock:
-            pool = self._pools.get(proxy)
-            if pool is None:
-                options: dict[str, Any] = {
-                    "maxsize": self._connections,
-                    "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE")
-                    or os.environ.get("CURL_CA_BUNDLE")
-                    or certifi.where(),
-                }
-                pool = (
-                    urllib3.ProxyManager(proxy, **options)
-                    if proxy
-                    else urllib3.PoolManager(**options)
-                )
-                self._pools[proxy] = pool
-            self._origins[origin] = pool
-            return pool
 
     def vapid_headers(self, origin: str) -> dict[str, str]:
         """The VAPID ``Authorization`` for a push-service origin, signed once per half-life."""
@@ -141,7 +116,11 @@ class WebPushSender:
         return dict(cached[1])
 
     def send(self, message: PushMessage) -> SendResult:
-        """Encrypt and POST one message with its origin's VAPID header."""
+        """Send one message from an ordinary thread (waits for the answer)."""
+        return transport.run(self.send_async(message))
+
+    async def send_async(self, message: PushMessage) -> SendResult:
+        """Encrypt and POST one message with its origin's VAPID header (on the push loop)."""
         try:
             body = WebPusher(
                 {
@@ -160,25 +139,30 @@ class WebPushSender:
         }
         if message.topic:
             headers["Topic"] = message.topic
+        if origin not in self._proxies:
+            self._proxies[origin] = _environment_proxy(origin)
         try:
-            response = self._pool(origin).request(
-                "POST",
+            async with transport.session().post(
                 message.endpoint,
-                body=body,
+                data=body,
                 headers=headers,
+                proxy=self._proxies[origin],
                 timeout=self._timeout,
-                retries=False,
-                redirect=False,
-            )
-        except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError by descent
-            return SendResult(None, error=f"no connection: {exc}"[:300])
-        except urllib3.exceptions.TimeoutError:
-            return SendResult(None, error=f"timeout after {self._timeout_seconds:g} s")
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+                allow_redirects=False,
+            ) as response:
+                await response.read()  # the whole answer, so the connection serves the next
+                status, reason = response.status, response.reason
+                retry_after = response.headers.get("Retry-After")
+        except aiohttp.ClientProxyConnectionError as exc:
             return SendResult(None, error=f"{type(exc).__name__}: {exc}"[:300])
-        status = int(response.status)
-        error = "" if status < 300 else str(response.reason or "")[:300]
-        return SendResult(status, response.headers.get("Retry-After"), error)
+        except aiohttp.ClientConnectorError as exc:  # refused, unreachable, no such host
+            return SendResult(None, error=f"no connection: {exc}"[:300])
+        except TimeoutError:  # connecting or waiting for the answer took too long
+            return SendResult(None, error=f"timeout after {self._timeout_seconds:g} s")
+        except (aiohttp.ClientError, OSError) as exc:
+            return SendResult(None, error=f"{type(exc).__name__}: {exc}"[:300])
+        error = "" if status < 300 else str(reason or "")[:300]
+        return SendResult(status, retry_after, error)
 
 
 def _environment_proxy(origin: str) -> str | None:
@@ -198,6 +182,10 @@ class RecordingSender:
     script: dict[str, list[SendResult]] = field(default_factory=dict)
     sent: list[PushMessage] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    async def send_async(self, message: PushMessage) -> SendResult:
+        """As :meth:`send`, on the push loop."""
+        return self.send(message)
 
     def send(self, message: PushMessage) -> SendResult:
         """Record the message and give the next scripted answer (from any thread)."""

@@ -59,6 +59,7 @@ class Answer:
     status: int = 201
     retry_after: str | None = None
     timeout: bool = False  # wait past the sender's timeout, then hang up
+    hold_seconds: float = 0.0  # wait this long before answering (requests overlap)
 
 
 OK = Answer(201)
@@ -156,6 +157,8 @@ class LocalPushService:
         self.verify = verify
         self.subscribers: dict[str, Subscriber] = {}
         self.received: list[Received] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests the service was answering at once
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -265,6 +268,16 @@ class LocalPushService:
                 pass
 
             def do_POST(self) -> None:
+                with service._lock:
+                    service.in_flight += 1
+                    service.peak_in_flight = max(service.peak_in_flight, service.in_flight)
+                try:
+                    self._push()
+                finally:
+                    with service._lock:
+                        service.in_flight -= 1
+
+            def _push(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 token = self.path.rsplit("/", 1)[-1]
@@ -290,6 +303,7 @@ class LocalPushService:
                     time.sleep(service.hang_seconds)
                     self.close_connection = True  # hang up without an answer
                 else:
+                    time.sleep(answer.hold_seconds)
                     extra = {"Retry-After": answer.retry_after} if answer.retry_after else {}
                     if 200 <= answer.status < 300:
                         extra["Location"] = f"/message/{uuid.uuid4().hex}"

@@ -38,6 +38,7 @@ from tests.app.push.push_service import (
     SERVER_ERROR,
     TIMEOUT,
     TOO_LARGE,
+    Answer,
     LocalPushService,
     Received,
     Subscriber,
@@ -185,6 +186,33 @@ def test_at17_at18_push_under_faults(
     )
     assert problems == []
     assert vapid_valid == decrypt_ok == len(received) > 0
+
+
+def test_several_subscriptions_are_pushed_at_once_up_to_the_concurrency_each_in_order(
+    factory: sessionmaker[Session], push_settings: Settings, push_service: LocalPushService
+) -> None:
+    """One worker keeps up to ``push_concurrency`` pushes in flight, one per subscription;
+    a subscription's own messages still go one after another, in order."""
+    settings = push_settings.model_copy(update={"push_concurrency": 3})
+    held = Answer(201, hold_seconds=0.3)  # long enough for the others to start meanwhile
+    browsers = [push_service.subscriber(held) for _ in range(6)]
+    with transaction(factory) as session:
+        asta, target = f.user(session, "asta"), f.patient(session, "asta")
+        subs = [f.subscription(session, asta, browser) for browser in browsers]
+        first = [f.message(session, sub, target, n).id for n, sub in enumerate(subs)]
+        # The first subscription's second message, due a second later: claimed after the first.
+        later = f.message(session, subs[0], target, 99, now=f.T0 + timedelta(seconds=1)).id
+    stats = dispatch(factory, settings, f.T0 + timedelta(seconds=1), sender=real_sender(settings))
+    assert (stats.sent, stats.retried, stats.dead) == (7, 0, 0)
+    # At once, but never more than the setting: a one-at-a-time sender would peak at 1.
+    assert 2 <= push_service.peak_in_flight <= 3
+    with transaction(factory) as session:
+        topics = {
+            row_id: session.get(OutboxMessage, row_id).topic  # type: ignore[union-attr]
+            for row_id in (first[0], later)
+        }
+    got = [r.headers["topic"] for r in push_service.requests_for(browsers[0])]
+    assert got == [topics[first[0]], topics[later]]
 
 
 def test_each_push_signs_fresh_claims_for_its_own_origin(tmp_path: Path) -> None:

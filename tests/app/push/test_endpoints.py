@@ -7,6 +7,7 @@ error back from ``/notifications``, then ``https://[::1]/x`` and stalls everyone
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -165,3 +166,42 @@ def test_a_host_that_turns_private_is_dead_lettered_and_others_still_go(
     assert shown["broken"]["status"] == "dead" and shown["broken"]["reason"] == "sender_error"
     assert all("10.0.0.5" not in str(n) and "169.254" not in str(n) for n in shown.values())
     assert all("last_error" not in n for n in shown.values())
+
+
+class _CountingResolver(TableResolver):
+    """The fixed table, counting the lookups of each host."""
+
+    def __init__(self) -> None:
+        super().__init__(HOSTS.table)
+        object.__setattr__(self, "asked", Counter())
+
+    def addresses(self, host: str) -> list[str]:
+        self.asked[host] += 1  # type: ignore[attr-defined]
+        return super().addresses(host)
+
+
+def test_each_host_is_resolved_once_per_batch(
+    factory: sessionmaker[Session], push_settings: Settings, push_service: LocalPushService
+) -> None:
+    """Many subscriptions at one push service cost one lookup of its host per batch, not one
+    per message (the lookup blocks), and every message is still checked and sent."""
+    sender, resolver = RecordingSender(), _CountingResolver()
+    with transaction(factory) as session:
+        asta, target = f.user(session, "asta"), f.patient(session, "asta")
+        for n, endpoint in enumerate(
+            ["https://fcm.googleapis.com/fcm/send/a", "https://fcm.googleapis.com/fcm/send/b",
+             "https://fcm.googleapis.com/fcm/send/c", "https://docs.evil.test/x"]
+        ):  # fmt: skip
+            browser = push_service.subscriber()
+            browser.endpoint = endpoint
+            sub = f.subscription(session, asta, browser)
+            f.message(session, sub, target, 2 * n)
+            f.message(session, sub, target, 2 * n + 1)
+    stats = dispatch(
+        factory, push_settings, f.T0, sender=sender, rng=random.Random(1), resolver=resolver
+    )
+    # docs.evil.test resolves to the documentation range: no public address, both dead.
+    assert (stats.sent, stats.dead) == (6, 2)
+    asked = resolver.asked  # type: ignore[attr-defined]
+    assert asked == {"fcm.googleapis.com": 1, "docs.evil.test": 1}
+    assert len(sender.sent) == 6
