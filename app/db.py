@@ -64,6 +64,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
+JSONDocument = JSON()
+"""A document kept whole and never queried inside (an evaluation's explanation): PostgreSQL's
+``json`` (the text as written, checked) rather than ``jsonb`` (parsed into a tree on every
+insert), and compressed with lz4 there (migration 0019). A dense week's late sync writes a
+thousand explanations of ~8 KB; as jsonb with the default compression their insert was a
+fifth of the sync on PostgreSQL, and this takes half as long (issue 17 §6)."""
+
 
 def new_id() -> str:
     """A new random, server-generated identifier (a version 4 UUID, as text)."""

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, IdColumn, new_id
+from app.db import Base, IdColumn, JSONDocument, new_id
 from rules.advice import PROXY, Audience
 
 
@@ -60,7 +60,7 @@ class Evaluation(Base):
     anchor_time: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default=EvaluationStatus.FIRED)
     reading_ids: Mapped[list[str]]
-    explanation: Mapped[dict[str, Any]]
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     created_at: Mapped[datetime]
     retracted_at: Mapped[datetime | None]
 

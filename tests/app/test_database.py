@@ -245,3 +245,58 @@ def test_new_ids_are_distinct_version_4_uuids_in_canonical_text() -> None:
         parsed = uuid.UUID(text_id)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
         assert str(parsed) == text_id  # lower case, with hyphens, as the columns hold them
+
+
+def test_an_explanation_is_kept_as_written_and_compressed_with_lz4(
+    backend: str, database_at: Callable[[str], tuple[str, Engine]]
+) -> None:
+    """Migration 0019: an explanation written before it reads back the same after it; new ones
+    are kept as the text written (PostgreSQL ``json``, not a parsed ``jsonb`` tree, so their
+    key order stays), lz4-compressed where the server has lz4."""
+    url, engine = database_at("0018_evaluations_by_time")
+    before = {"rule": {"id": "bp-low", "version": 1}, "readings": [{"values": {"sys": "88"}}]}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
+                " created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv',"
+                " '2026-11-01 00:00:00+00')"
+            )
+        )
+        insert = text(
+            "INSERT INTO evaluations (id, patient_id, rule_id, rule_version, plan_version, mode,"
+            " anchor_key, anchor_time, status, reading_ids, explanation, created_at)"
+            " VALUES (:id, 'p1', 'bp-low', 1, 1, 'active', :id, '2026-11-01 00:00:00+00',"
+            " 'fired', '[]', :explanation, '2026-11-01 00:00:00+00')"
+        )
+        conn.execute(insert, {"id": "e1", "explanation": json_text(before)})
+    migrate.upgrade(url)
+    # Long keys first: jsonb would give them back sorted by length, then bytes.
+    after = {"zzzz_long_key_first": 1, "mode": "active", "a": "x" * 4000}
+    with engine.begin() as conn:
+        conn.execute(insert, {"id": "e2", "explanation": json_text(after)})
+    with engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT id, explanation FROM evaluations")).all())
+        if backend == "postgresql":
+            kind, method = conn.execute(
+                text(
+                    "SELECT format_type(a.atttypid, a.atttypmod), a.attcompression FROM"
+                    " pg_attribute a WHERE a.attrelid = 'evaluations'::regclass"
+                    " AND a.attname = 'explanation'"
+                )
+            ).one()
+            lz4 = (
+                "lz4"
+                in conn.execute(
+                    text(
+                        "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
+                    )
+                ).scalar_one()
+            )
+            assert kind == "json"
+            assert method == ("l" if lz4 else "")
+    texts = {
+        key: value if isinstance(value, str) else json_text(value) for key, value in stored.items()
+    }
+    assert json_value(texts["e1"]) == before
+    assert list(json_value(texts["e2"])) == list(after)  # the keys in the order written
