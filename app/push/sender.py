@@ -95,8 +95,11 @@ class WebPushSender:
     ) -> None:
         self._signer = key.signer()
         self._subject = subject
-        # Per socket operation, as a push service may take a while to accept a large batch.
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        # Connecting, and each wait for the answer, within the timeout; the whole push within
+        # twice it, so a push service that trickles its answer cannot hold the batch.
+        self._timeout = aiohttp.ClientTimeout(
+            total=2 * timeout, sock_connect=timeout, sock_read=timeout
+        )
         self._timeout_seconds = timeout
         self._clock = clock  # the VAPID exp is checked by the push service against real time
         # The environment's proxy for each origin, read once per origin (None: direct).
