@@ -10,7 +10,8 @@ for ``--subscriptions`` browsers are committed at once; the clock stops when eve
 final. Each message goes the whole way:
 claim (SKIP LOCKED / BEGIN IMMEDIATE), policy check, pywebpush (aes128gcm with a fresh
 ephemeral key; the VAPID ES256 signature is made once per push-service origin and kept for
-half its lifetime), HTTP on kept-alive connections, several subscriptions at once, and one
+half its lifetime), HTTP with aiohttp on kept-alive connections, several subscriptions at once
+on the worker's push loop, and one
 transaction per batch recording the answers.
 
 The baseline does only the per-message cryptography the sender does — pywebpush's
