@@ -24,6 +24,12 @@ from app.db import (
     unavailable_reason,
 )
 
+PATIENT_P1 = text(
+    "INSERT INTO patients (id, personnummer, display_name, timezone, language, created_at)"
+    " VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv', '2026-11-01 00:00:00+00')"
+)
+"""A patient row as any revision's schema takes it: what the migration tests' rows belong to."""
+
 
 def test_models_and_migrations_agree(migrated_url: str) -> None:
     migrate.check(migrated_url)  # raises when autogenerate would find a difference
@@ -172,13 +178,7 @@ def test_upgrading_a_database_with_data_keeps_it(
     """Every migration runs on a database in use: rows written at 0001 survive to head."""
     url, engine = database_at("0001")
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
-                " created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv',"
-                " '2026-11-01 00:00:00+00')"
-            )
-        )
+        conn.execute(PATIENT_P1)
         conn.execute(
             text(
                 "INSERT INTO evaluations (id, patient_id, rule_id, rule_version, plan_version,"
@@ -256,13 +256,7 @@ def test_an_explanation_is_kept_as_written_and_compressed_with_lz4(
     url, engine = database_at("0018_evaluations_by_time")
     before = {"rule": {"id": "bp-low", "version": 1}, "readings": [{"values": {"sys": "88"}}]}
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO patients (id, personnummer, display_name, timezone, language,"
-                " created_at) VALUES ('p1', '197701172392', 'A', 'Europe/Stockholm', 'sv',"
-                " '2026-11-01 00:00:00+00')"
-            )
-        )
+        conn.execute(PATIENT_P1)
         insert = text(
             "INSERT INTO evaluations (id, patient_id, rule_id, rule_version, plan_version, mode,"
             " anchor_key, anchor_time, status, reading_ids, explanation, created_at)"
