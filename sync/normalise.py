@@ -20,6 +20,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from rules.catalogue import (
     CENSORED,
     CENSORED_SIDES,
@@ -434,7 +436,7 @@ def _context(value: Any, spec: TypeSpec | None, errors: _Errors) -> dict[str, An
             ok = False
     if not ok:
         return None
-    if len(_json(context).encode()) > CONTEXT_MAX_BYTES:
+    if len(canonical_json(context)) > CONTEXT_MAX_BYTES:
         errors.invalid("context", f"context is larger than {CONTEXT_MAX_BYTES} bytes")
         return None
     if spec is not None and spec.type is MeasurementType.symptom_score:
@@ -454,13 +456,34 @@ def _context(value: Any, spec: TypeSpec | None, errors: _Errors) -> dict[str, An
     return context
 
 
-# One encoder for every call: json.dumps with these options builds a new one each time, and
-# a 1,000-reading batch asks twice a reading. The text (and so every fingerprint) is the same.
+# The canonical text every fingerprint was made of: sorted keys, no spaces, UTF-8 as it is.
+# One encoder for every call: json.dumps with these options builds a new one each time.
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _json(data: Any) -> str:
-    return _ENCODER.encode(data)
+def canonical_json(data: Mapping[str, Any]) -> bytes:
+    """Return a reading's content as canonical JSON (UTF-8): what its fingerprint hashes.
+
+    orjson writes the standard library's text byte for byte here (keys sorted by code point,
+    the same escapes, UTF-8 as it is), in a tenth of the time, and a 1,000-reading batch asks
+    twice a reading. Except floats below 1e-4, which the standard library writes as 5e-05 and
+    orjson as 0.00005: content with a float, or that orjson refuses, takes the standard
+    library, so every fingerprint stays what it was (``test_normalise_properties``).
+    """
+    if not _has_float(data):
+        try:
+            return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+    return _ENCODER.encode(data).encode()
+
+
+def _has_float(data: Mapping[str, Any]) -> bool:
+    for value in data.values():
+        kind = type(value)  # exact types: an isinstance against Mapping costs more than orjson
+        if kind is float or (kind is dict and _has_float(value)):
+            return True
+    return False
 
 
 def _fingerprint(
@@ -482,7 +505,7 @@ def _fingerprint(
         "unit": unit,
         "context": dict(context),
     }
-    return hashlib.sha256(_json(content).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 __all__ = [
