@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,4 +30,15 @@ class ReadingFact:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
-__all__ = ["ReadingFact"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+"""The finest part of a reading's time: times and durations in whole microseconds are exact."""
+
+
+def micros_of(moment: datetime) -> int:
+    """Return an aware time as whole microseconds since the epoch (exact: times have no finer
+    part), the key numpy and pandas search and group times by."""
+    return (moment - _EPOCH) // MICROSECOND
+
+
+__all__ = ["MICROSECOND", "ReadingFact", "micros_of"]

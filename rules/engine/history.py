@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Protocol, TypeVar, cast
@@ -18,7 +18,7 @@ import numpy.typing as npt
 from rules.catalogue import decimal_text, same_unit
 from rules.engine.comparison import context_matches, number_param, value_in
 from rules.engine.days import DST_MARGIN, local_day_start
-from rules.facts import ReadingFact
+from rules.facts import ReadingFact, micros_of
 from rules.language import WINDOW_UNITS, ResolvedParam
 from rules.ranges import ExactSums, RangeBest, SlidingOrder
 
@@ -64,15 +64,7 @@ class _Counted(Protocol):
 
 _C = TypeVar("_C", bound=_Counted)
 INFINITY = Decimal("Infinity")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 SCAN_BUDGET = 8  # a column's min and max are read range by range up to 8 times its length
-
-
-def micros_of(moment: datetime) -> int:
-    """Return an aware time as whole microseconds since the epoch (exact: times have no finer
-    part), the key numpy searches times by."""
-    return (moment - _EPOCH) // _MICROSECOND
 
 
 class History:
@@ -453,5 +445,4 @@ __all__ = [
     "Listed",
     "Series",
     "Window",
-    "micros_of",
 ]

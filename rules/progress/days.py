@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 import pandas as pd
 
-from rules.facts import ReadingFact
+from rules.facts import ReadingFact, micros_of
 from rules.progress.goals import MICRO, PANDAS_MIN_READINGS, DayAggregate
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DAY = date(1970, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _micro(value: Decimal) -> int:
@@ -59,9 +57,7 @@ def _aggregate_loop(
 def _aggregate_frame(
     rows: Sequence[ReadingFact], components: Sequence[str], tz: tzinfo
 ) -> dict[date, dict[str, DayAggregate]]:
-    micros = np.fromiter(
-        ((r.time - _EPOCH) // _MICROSECOND for r in rows), dtype=np.int64, count=len(rows)
-    )
+    micros = np.fromiter((micros_of(r.time) for r in rows), dtype=np.int64, count=len(rows))
     local = pd.to_datetime(micros, unit="us", utc=True).tz_convert(tz).tz_localize(None)
     day_numbers = local.to_numpy().astype("datetime64[D]").astype(np.int64)
     out: dict[date, dict[str, DayAggregate]] = {}

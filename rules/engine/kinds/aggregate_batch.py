@@ -17,7 +17,7 @@ first dates are dropped across a clock set back over midnight.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -25,8 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from rules.engine.comparison import number_param
-from rules.engine.history import Component, History, Series, micros_of
-from rules.facts import ReadingFact
+from rules.engine.history import Component, History, Series
+from rules.facts import MICROSECOND, ReadingFact, micros_of
 from rules.language import Match, Op, ResolvedParam
 from rules.ranges import coefficient
 
@@ -37,7 +37,6 @@ BATCH_MIN = 64
 """Fewer anchors than this are assessed one by one: the arrays would cost more than they save."""
 
 _LIMIT = 2**62  # the largest magnitude kept in int64, with room for one subtraction
-_MICROSECOND = timedelta(microseconds=1)
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -113,7 +112,7 @@ def _windows(
             starts_list.append(start)
         starts = np.array(starts_list, dtype=np.int64)
     else:
-        starts = ends - window.duration // _MICROSECOND
+        starts = ends - window.duration // MICROSECOND
     low = np.searchsorted(micros, starts, "left").astype(np.int64)
     high = np.searchsorted(micros, ends, "right").astype(np.int64)
     return low, np.maximum(low, high)
