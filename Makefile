@@ -42,14 +42,14 @@ lint: $(STAMP)
 WORKERS ?= auto
 
 test: lint
-	$(BIN)/pytest -n $(WORKERS) --durations=30
+	$(BIN)/pytest -n $(WORKERS) --dist worksteal --durations=30
 
 # The inner loop: SQLite only, in process (no real uvicorn, not the every-route sweeps), in
 # parallel, stop at the first failure. `make test` (CI) runs everything on both databases.
 test-fast: $(STAMP)
 	$(BIN)/ruff format --check $(PY_TREES)
 	$(BIN)/ruff check $(PY_TREES)
-	SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -n $(WORKERS) -x -q -m "not e2e and not slow"
+	SELFCARE_TEST_BACKENDS=sqlite $(BIN)/pytest -n $(WORKERS) --dist worksteal -x -q -m "not e2e and not slow"
 
 # The care team's pages in Chromium (Debian's /usr/bin/chromium), screenshots in var/screenshots.
 screenshots: $(STAMP)

@@ -73,7 +73,7 @@ def pg_cluster() -> Iterator[pg.Cluster | None]:
     try:
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop(detach_removal=True)
 
 
 class DatabaseFactory:
