@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy import Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session, defer
 
 from app.findings.models import Advice, Evaluation, EvaluationStatus, Flag, FlagNote, FlagStatus
@@ -101,6 +101,12 @@ _STATES_BETWEEN = select(
     _EVALUATIONS.c.plan_version == bindparam("version"),
 )
 """The evaluations of a span of anchor times (see evaluation_states)."""
+
+
+def insert_evaluations(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert evaluations, given as column mappings (every column), in one statement."""
+    if rows:
+        session.execute(insert(_EVALUATIONS), list(rows))
 
 
 def evaluations_by_id(session: Session, ids: Collection[str]) -> dict[str, Evaluation]:

@@ -20,7 +20,7 @@ from app.clock import clock
 from app.config import Settings
 from app.db import make_sessionmaker, transaction
 from app.findings.jobs import rules_due
-from app.findings.models import Evaluation, EvaluationStatus
+from app.findings.models import Evaluation, EvaluationStatus, Flag
 from app.plans import service as plans_service
 from app.plans.models import PlanVersion
 from app.readings.repository import counted_facts
@@ -283,3 +283,46 @@ def test_the_plan_kept_between_requests_is_the_newest_version(
     assert "glucose-high" not in {r.rule for r in second.rules}
     assert "glucose-high" in {r.rule for r in first.rules}
     assert second.effective_from == started
+
+
+def test_a_retracted_firing_that_holds_again_is_the_same_evaluation_fired_again(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=20
+    )
+    week = _home_week(start, 140)
+    client.post("/v1/patients/me/sync", json=batch(*week), headers=auth("allan"))
+    rule = Evaluation.rule_id == "bp-home-mean-high"
+    first = {e.anchor_key: e for e in session.scalars(select(Evaluation).where(rule))}
+    assert first and {e.status for e in first.values()} == {EvaluationStatus.FIRED}
+    for evaluation in first.values():  # new rows carry their readings and numbers
+        assert evaluation.anchor_key in evaluation.reading_ids
+        assert evaluation.explanation["rule"]["id"] == "bp-home-mean-high"
+        assert evaluation.explanation["anchor_reading_id"] == evaluation.anchor_reading_id
+    flagged = select(Flag.evaluation_id).where(Flag.rule_id == "bp-home-mean-high")
+    cited = set(session.scalars(flagged))
+    assert cited and cited <= {e.id for e in first.values()}
+    late = [_bp(datetime.fromisoformat(r["time"]) + timedelta(minutes=1), 120, 75) for r in week]
+    answer = client.post(
+        "/v1/patients/me/sync", json=batch(*late, source="allan-meter"), headers=auth("allan")
+    ).json()
+    session.expire_all()
+    retracted = set(
+        session.scalars(
+            select(Evaluation.id).where(rule, Evaluation.status == EvaluationStatus.RETRACTED)
+        )
+    )
+    assert retracted
+    pid = patient_id(session, "allan")
+    for result in answer["results"]:  # the other app's week was entered in error
+        gone = client.delete(f"/v1/patients/{pid}/readings/{result['id']}", headers=auth("eva"))
+        assert gone.status_code == 204
+    session.expire_all()
+    again = {e.anchor_key: e for e in session.scalars(select(Evaluation).where(rule))}
+    # The first week's anchors fire again as the same rows (one per rule, anchor and plan
+    # version), neither retracted nor recorded twice.
+    assert {key: again[key].id for key in first} == {key: e.id for key, e in first.items()}
+    assert {again[key].status for key in first} == {EvaluationStatus.FIRED}
+    assert {again[key].retracted_at for key in first} == {None}
+    assert {e.id for e in first.values()} & retracted, "some of them had been retracted"
