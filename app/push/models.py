@@ -56,7 +56,7 @@ class PushSubscription(Base):
     patient_ids: Mapped[list[str]]
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
-    last_success_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]  # the latest delivery, to the hour (dispatcher)
     ended_at: Mapped[datetime | None]  # when it became dead or deleted; retention counts from it
 
 

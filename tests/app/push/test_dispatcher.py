@@ -389,3 +389,24 @@ def test_an_answer_that_cannot_be_recorded_costs_only_its_own_row(
     monkeypatch.setattr(dispatcher_module.repository, "finish_claimed_many", real_many)
     again = dispatch(factory, push_settings, f.T0 + timedelta(minutes=10), sender=sender)
     assert again.sent == 1 and _rows(factory)[broken].status == "sent"
+
+
+def test_a_subscription_s_latest_delivery_is_noted_to_the_hour(
+    factory: sessionmaker[Session], push_settings: Settings, push_service: LocalPushService
+) -> None:
+    """Written on the first delivery, then again only once an hour has passed since."""
+    sender = RecordingSender()
+    with transaction(factory) as session:
+        asta, target = f.user(session, "asta"), f.patient(session, "asta")
+        sub_id = f.subscription(session, asta, push_service.subscriber()).id
+    noted = []
+    for minutes in (0, 10, 59, 61, 62):
+        at = f.T0 + timedelta(minutes=minutes)
+        with transaction(factory) as session:
+            sub = session.get(PushSubscription, sub_id)
+            assert sub is not None
+            f.message(session, sub, target, minutes + 1, now=at)
+        assert dispatch(factory, push_settings, at, sender=sender).sent == 1
+        noted.append(_sub(factory, sub_id).last_success_at)
+    later = f.T0 + timedelta(minutes=61)
+    assert noted == [f.T0, f.T0, f.T0, later, later]
