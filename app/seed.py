@@ -206,6 +206,12 @@ def _local(anchor: date, day: str, clock: str, zone: ZoneInfo) -> str | None:
     return moment.isoformat()
 
 
+def _number(text: str) -> int | float:
+    """A CSV number as a phone would send it: 129 stays a whole number (shown "129", not
+    "129,0"), 71.0 keeps its decimal (the scale shows tenths)."""
+    return int(text) if text.strip().lstrip("-").isdigit() else float(text)
+
+
 def csv_to_wire(row: dict[str, str], anchor: date, zone: ZoneInfo) -> dict[str, Any] | None:
     """One sample CSV row as a sync reading (None for a time that does not exist locally)."""
     when = _local(anchor, row["day"], row["local_time"], zone)
@@ -220,9 +226,12 @@ def csv_to_wire(row: dict[str, str], anchor: date, zone: ZoneInfo) -> dict[str, 
     if row.get("end_day"):
         item["end_time"] = _local(anchor, row["end_day"], row["end_local_time"], zone)
     if row["type"] == "blood_pressure":
-        item["value"] = {"systolic": float(row["systolic"]), "diastolic": float(row["diastolic"])}
+        item["value"] = {
+            "systolic": _number(row["systolic"]),
+            "diastolic": _number(row["diastolic"]),
+        }
     else:
-        item["value"] = float(row["value"])
+        item["value"] = _number(row["value"])
     if row.get("context"):
         item["context"] = json.loads(row["context"])
     return item
