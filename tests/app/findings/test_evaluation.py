@@ -51,6 +51,12 @@ def _home_week(start: datetime, systolic: int) -> list[dict[str, Any]]:
     return items
 
 
+def _midnight_days_ago(days: int) -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=days
+    )
+
+
 def _fired(session: Session, rule: str) -> set[str]:
     return set(
         session.scalars(
@@ -64,10 +70,7 @@ def _fired(session: Session, rule: str) -> set[str]:
 def test_a_late_reading_retracts_what_no_longer_holds(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
-    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        days=20
-    )
-    week = _home_week(start, 140)
+    week = _home_week(_midnight_days_ago(20), 140)
     first = client.post("/v1/patients/me/sync", json=batch(*week), headers=auth("allan"))
     assert first.status_code == 200
     fired = _fired(session, "bp-home-mean-high")
@@ -288,10 +291,7 @@ def test_the_plan_kept_between_requests_is_the_newest_version(
 def test_a_retracted_firing_that_holds_again_is_the_same_evaluation_fired_again(
     client: TestClient, auth: Auth, session: Session
 ) -> None:
-    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        days=20
-    )
-    week = _home_week(start, 140)
+    week = _home_week(_midnight_days_ago(20), 140)
     client.post("/v1/patients/me/sync", json=batch(*week), headers=auth("allan"))
     rule = Evaluation.rule_id == "bp-home-mean-high"
     first = {e.anchor_key: e for e in session.scalars(select(Evaluation).where(rule))}
