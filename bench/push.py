@@ -17,9 +17,10 @@ transaction per batch recording the answers.
 The baseline does only the per-message cryptography the sender does — pywebpush's
 aes128gcm encryption plus a VAPID signature — in a loop in this process, no I/O. The ratio
 (delivered/s ÷ crypto/s) is what to compare between runs; absolute rates on these shared
-machines mean little.
+machines mean little. Each of ``--rounds`` rounds measures its own baseline and both
+worker counts; the last lines give the medians of the rounds' ratios, the figures to compare.
 
-    .venv/bin/python bench/push.py [--messages 2000] [--subscriptions 50] [--db both]
+    .venv/bin/python bench/push.py [--messages 2000] [--subscriptions 50] [--db both] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -265,28 +267,42 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--subscriptions", type=int, default=50)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measure this many times; report the medians"
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     cluster = cluster_for(backends)
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-push-"))
     service = Receiver()
+    # Per backend and number of workers, each round's ratio to that round's own baseline:
+    # on these machines one run of the same code swings by a quarter from minute to minute.
+    ratios: dict[tuple[str, int], list[float]] = {}
     try:
-        baseline = crypto_rate(service.subscriber(), max(500, args.messages // 2))
-        print(f"bare encrypt+sign: {baseline:,.0f} msg/s (one process, no I/O)")
+        for round_no in range(1, args.rounds + 1):
+            baseline = crypto_rate(service.subscriber(), max(500, args.messages // 2))
+            print(
+                f"round {round_no}: bare encrypt+sign: {baseline:,.0f} msg/s (one process, no I/O)"
+            )
+            for backend in backends:
+                for workers in (1, 2):
+                    rate, duplicates = delivered_rate(
+                        backend, cluster, workdir, service, workers=workers,
+                        messages=args.messages, subscriptions=args.subscriptions,
+                    )  # fmt: skip
+                    ratios.setdefault((backend, workers), []).append(rate / baseline)
+                    print(
+                        f"push [{backend}] workers={workers} messages={args.messages} "
+                        f"delivered_s={rate:,.0f} ratio_to_crypto={rate / baseline:.3f} "
+                        f"duplicates={duplicates}"
+                    )
         for backend in backends:
-            rates = {}
-            for workers in (1, 2):
-                rate, duplicates = delivered_rate(
-                    backend, cluster, workdir, service, workers=workers,
-                    messages=args.messages, subscriptions=args.subscriptions,
-                )  # fmt: skip
-                rates[workers] = rate
-                print(
-                    f"push [{backend}] workers={workers} messages={args.messages} "
-                    f"delivered_s={rate:,.0f} ratio_to_crypto={rate / baseline:.3f} "
-                    f"duplicates={duplicates}"
-                )
-            print(f"push [{backend}] two_workers/one_worker={rates[2] / rates[1]:.2f}")
+            one, two = (statistics.median(ratios[(backend, n)]) for n in (1, 2))
+            print(
+                f"push [{backend}] median of {args.rounds} rounds: "
+                f"one_worker_ratio_to_crypto={one:.3f} two_workers_ratio_to_crypto={two:.3f} "
+                f"two_workers/one_worker={two / one:.2f}"
+            )
     finally:
         service.stop()
         if cluster is not None:
