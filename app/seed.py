@@ -209,7 +209,10 @@ def _local(anchor: date, day: str, clock: str, zone: ZoneInfo) -> str | None:
 def _number(text: str) -> int | float:
     """A CSV number as a phone would send it: 129 stays a whole number (shown "129", not
     "129,0"), 71.0 keeps its decimal (the scale shows tenths)."""
-    return int(text) if text.strip().lstrip("-").isdigit() else float(text)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def csv_to_wire(row: dict[str, str], anchor: date, zone: ZoneInfo) -> dict[str, Any] | None:

@@ -230,7 +230,7 @@ def record_batch(
                 [
                     (v.mark, item.subscription_id, when)
                     for item, when, v in decided
-                    if v.mark is not None and item.id in held and _worth_marking(item, v, when)
+                    if v.mark is not None and item.id in held
                 ],
             )
         return [v.outcome if item.id in held else "stale" for item, _, v in decided]
@@ -429,7 +429,12 @@ def verdict(
     if result.final:
         return to(OutboxStatus.DEAD, "dead", answer)
     if status is not None and 200 <= status < 300:
-        return to(OutboxStatus.SENT, "sent", {"sent_at": at, **answer}, "delivered")
+        # The subscription's latest delivery, noted when an hour has passed since the last.
+        noted = item.last_success_at
+        due = noted is None or at - noted >= SUCCESS_MARK_INTERVAL
+        return to(
+            OutboxStatus.SENT, "sent", {"sent_at": at, **answer}, "delivered" if due else None
+        )
     if status in (404, 410):
         answer["last_error"] = result.error[:500] or "subscription gone"
         return to(OutboxStatus.GONE, "gone", answer, "gone")
@@ -462,20 +467,13 @@ def record(
     return _record_decided(session, item, at, verdict(settings, item, result, at, rng))
 
 
-def _worth_marking(item: Claimed, decided: Verdict, at: datetime) -> bool:
-    """Whether an answer's mark is written: gone always, a delivery once an hour."""
-    if decided.mark != "delivered" or item.last_success_at is None:
-        return True
-    return at - item.last_success_at >= SUCCESS_MARK_INTERVAL
-
-
 def _record_decided(session: Session, item: Claimed, at: datetime, decided: Verdict) -> str:
     # Guarded by our claim token: a claim that lost its lease changes nothing.
     if item.id not in repository.finish_claimed_many(
         session, [(item.id, item.token, decided.values)]
     ):
         return "stale"
-    if decided.mark is not None and _worth_marking(item, decided, at):
+    if decided.mark is not None:
         apply_marks(session, [(decided.mark, item.subscription_id, at)])
     return decided.outcome
 
