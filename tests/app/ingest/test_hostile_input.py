@@ -176,3 +176,43 @@ def test_an_oversize_chunked_body_gets_413_on_every_operation(
     app.state.engine.dispose()
     assert len(operations) > 20
     assert {op: s for op, s in statuses.items() if s != 413} == {}
+
+
+HOSTILE_CLIENT_IDS = [
+    "it's",
+    "back\\slash'",
+    "%(patient)s",
+    "50% %s %%",
+    "x') OR ('1'='1",
+    "a'); DELETE FROM readings; --",
+    "åäö “citat” 🙂",
+]
+
+
+def test_client_ids_with_quotes_and_placeholders_are_found_again_on_a_retry(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """A retried batch finds each reading by its client id, whatever printable characters the
+    id holds: each answers as stored before, with its id, and nothing is stored twice.
+
+    On PostgreSQL the lookup writes a batch's client ids into the statement as constants
+    (issue 17 §6), so this is also the proof that they are quoted there, not spliced in.
+    """
+    readings = [
+        scalar("weight", 80 + i / 10, "kg", minutes_ago=60 - i, client_id=client_id)
+        for i, client_id in enumerate(HOSTILE_CLIENT_IDS)
+    ]
+    first = client.post("/v1/patients/me/sync", json=batch(*readings), headers=auth("allan"))
+    assert first.status_code == 200, first.text
+    results = first.json()["results"]
+    assert [r["status"] for r in results] == ["created"] * len(readings)
+    stored = _readings(session)
+
+    again = client.post("/v1/patients/me/sync", json=batch(*readings), headers=auth("allan"))
+    assert again.status_code == 200, again.text
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * len(readings)
+    assert [r["id"] for r in again.json()["results"]] == [r["id"] for r in results]
+    changed = dict(readings[5], value=99.9)
+    conflict = client.post("/v1/patients/me/sync", json=batch(changed), headers=auth("allan"))
+    assert conflict.json()["results"][0]["errors"][0]["code"] == "client_id_conflict"
+    assert _readings(session) == stored
