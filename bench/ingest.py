@@ -42,6 +42,7 @@ from app.config import Settings  # noqa: E402
 from app.db import make_engine, make_sessionmaker, new_id, transaction  # noqa: E402
 from app.patients.models import Patient  # noqa: E402
 from app.readings.models import Reading, Source  # noqa: E402
+from app.readings.repository import READINGS  # noqa: E402
 from bench import cluster_for  # noqa: E402
 from sync.normalise import NormalisedReading, normalise_reading  # noqa: E402
 from tests import pg  # noqa: E402
@@ -194,11 +195,10 @@ def raw_insert(url: str, readings: list[dict[str, Any]], batch_size: int) -> flo
                 "received_at": now,
             }
         )
-    table = Reading.__table__
     started = time.perf_counter()
     for i in range(0, len(rows), batch_size):
         with engine.begin() as conn:
-            conn.execute(table.insert(), rows[i : i + batch_size])
+            conn.execute(READINGS.insert(), rows[i : i + batch_size])
     elapsed = time.perf_counter() - started
     engine.dispose()
     return elapsed
