@@ -195,8 +195,8 @@ def test_client_ids_with_quotes_and_placeholders_are_found_again_on_a_retry(
     """A retried batch finds each reading by its client id, whatever printable characters the
     id holds: each answers as stored before, with its id, and nothing is stored twice.
 
-    On PostgreSQL the lookup writes a batch's client ids into the statement as constants
-    (issue 17 §6), so this is also the proof that they are quoted there, not spliced in.
+    On PostgreSQL the lookup passes a batch's client ids as one array parameter, unnested
+    in the statement (issue 17 §6); on SQLite as an IN list of parameters.
     """
     readings = [
         scalar("weight", 80 + i / 10, "kg", minutes_ago=60 - i, client_id=client_id)

@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, func, select
+from sqlalchemy import create_engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from app import deps
 from app.auth.tokens import verify_token
 from app.clock import clock
+from app.db import normalise_url
 from app.feed.models import Change
 from app.findings.models import Advice, Flag
+from app.readings import repository as readings_repository
 from app.readings.models import Reading, Source
 from tests.app.factories import batch, bp, patient_id, scalar
 
@@ -269,3 +271,48 @@ def test_a_sync_verifies_its_token_once(
         headers={"Authorization": auth("asta")["Authorization"] + "x"},
     )
     assert forged.status_code == 401  # a token that fails is refused, not reused
+
+
+@pytest.mark.postgres_only
+def test_a_batch_s_client_ids_are_never_compared_one_by_one_in_a_generic_plan(
+    backend: str, db_url: str, client: TestClient, auth: Auth
+) -> None:
+    """Finding which client ids of a batch are stored is an index probe or a hash per id, also
+    in the generic plan PostgreSQL may settle on once psycopg prepares the lookup, and with
+    statistics from when the source was small. With an IN list of parameters that plan read
+    the source's readings and compared each with every id of the batch (issue 17 §6: 0.36 s
+    for 1,000 ids at 9,000 readings, 12 ms as a join to the array)."""
+    if backend != "postgresql":
+        pytest.skip("generic plans of prepared statements are PostgreSQL's")
+
+    def sync(count: int) -> None:
+        items = [
+            scalar("weight", 70 + i % 50 / 10, "kg", minutes_ago=3000 - i) for i in range(count)
+        ]
+        answer = client.post("/v1/patients/me/sync", json=batch(*items), headers=auth("allan"))
+        assert answer.status_code == 200, answer.text
+
+    engine = create_engine(normalise_url(db_url))
+    try:
+        sync(5)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE readings")  # the statistics of a small source
+        sync(1000)
+        statement = readings_repository.by_client_id_statement(postgres=True)
+        sql = str(statement.compile(dialect=engine.dialect))
+        for n, name in enumerate(("patient", "source", "client_ids"), start=1):
+            sql = sql.replace(f"%({name})s", f"${n}")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"PREPARE lookup(varchar, varchar, varchar[]) AS {sql}")
+            conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            patient, source = conn.execute(select(Reading.patient_id, Reading.source_id)).first()
+            plan = [
+                str(row[0])
+                for row in conn.exec_driver_sql(  # the ids are the server's own uuids
+                    f"EXPLAIN EXECUTE lookup('{patient}', '{source}', ARRAY['a', 'b'])"
+                )
+            ]
+    finally:
+        engine.dispose()
+    print("\n".join(plan))
+    assert plan and not [line for line in plan if "Filter" in line and "client_id" in line]
