@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from rules.catalogue import activity_state, convert, decimal_text, instrument_name, is_accepted_unit
 from rules.engine.texts import COMPONENT_NAMES, number_text, shown_pair, with_unit
@@ -53,6 +54,57 @@ def holds(reading: ReadingFact, condition: Condition, param: ResolvedParam) -> b
         return False
     in_unit = value_in(reading, condition.component, param)
     return in_unit is not None and condition.op.holds(in_unit[0], in_unit[1])
+
+
+# A condition's component, its comparison and the threshold as published in one unit.
+_Direct = tuple[str, Callable[[Any, Any], Any], Decimal]
+
+
+class Conditions:
+    """Conditions asked of many readings, with each answer what :func:`holds` gives.
+
+    Most readings are compared as measured with the value a parameter publishes in their
+    unit (``mmol/L`` with 3.9). For each type and unit a reading comes in, that lookup is made
+    once here, not once per reading and condition: a threshold is asked of every reading of a
+    re-evaluated window, tens of thousands in a dense week or a CGM stream. A reading that
+    needs more (a context, a conversion, a component missing as measured) is asked through
+    :func:`holds`.
+    """
+
+    def __init__(self, conditions: Sequence[Condition], params: Params) -> None:
+        self.conditions = tuple(conditions)
+        self.params = params
+        self._direct: dict[tuple[str, str], tuple[_Direct, ...] | None] = {}
+
+    def each(self, reading: ReadingFact) -> list[bool]:
+        """Return whether each condition holds at the reading, in order."""
+        key = (reading.type, reading.original_unit)
+        try:
+            direct = self._direct[key]
+        except KeyError:
+            direct = self._direct[key] = self._direct_for(*key)
+        if direct is not None:
+            originals = reading.original_values
+            held = []
+            for component, compare, threshold in direct:
+                value = originals.get(component)
+                if value is None:
+                    break  # not measured in this unit: value_in converts the canonical value
+                held.append(bool(compare(value, threshold)))
+            else:
+                return held
+        return [holds(reading, c, self.params[c.param]) for c in self.conditions]
+
+    def _direct_for(self, type_name: str, unit: str) -> tuple[_Direct, ...] | None:
+        """The conditions as compared for readings measured in ``unit``, when each compares
+        the value as measured with a published threshold (None: some condition does not)."""
+        direct = []
+        for condition in self.conditions:
+            published = self.params[condition.param].published_in(type_name, unit)
+            if condition.context or published is None:
+                return None
+            direct.append((condition.component, condition.op.function, published))
+        return tuple(direct)
 
 
 def value_in(
@@ -151,6 +203,7 @@ def context_matches(reading: ReadingFact, context: Mapping[str, str]) -> bool:
 
 __all__ = [
     "Comparison",
+    "Conditions",
     "Params",
     "compare",
     "conditions_hold",

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from rules.catalogue import decimal_text
-from rules.engine.comparison import conditions_hold, note
-from rules.engine.comparison import holds as condition_holds
+from rules.engine.comparison import Conditions, conditions_hold, note
 from rules.engine.episodes import EPISODE_LOOKBACK, Episode, EpisodeStream, canonical_value
 from rules.engine.findings import Finding
 from rules.engine.history import History, Window
@@ -180,13 +179,12 @@ class ThresholdRun(ReadingRun):
         """Return the stream of the episode's types, indexed once per evaluation."""
         key = (self.rule.id, "episodes", "")
         if key not in history.cache:
-            condition = spec.condition
-            param = self.params[condition.param]
+            condition = Conditions((spec.condition,), self.params)
             readings = history.series(spec.types).readings
             holds: list[bool] = []
             fires: list[bool] = []
             for reading in readings:
-                holds.append(condition_holds(reading, condition, param))
+                holds.append(condition.each(reading)[0])
                 fires.append(holds[-1] and self.fires(reading, history))
             history.visit(len(readings))
             history.cache[key] = EpisodeStream(

@@ -79,6 +79,11 @@ class Op(StrEnum):
         # A lookup, not a match on self: asked for every condition of every anchor.
         return bool(_COMPARE[self](value, threshold))
 
+    @property
+    def function(self) -> Callable[[Any, Any], Any]:
+        """Return the comparison as a plain function of (value, threshold)."""
+        return _COMPARE[self]
+
     def each(self, values: Any, thresholds: Any) -> Any:
         """Compare element by element (numpy arrays): an array of ``value <op> threshold``."""
         return _COMPARE[self](values, thresholds)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rules.engine.comparison import Conditions, holds
 from rules.engine.evaluation import unique_readings
 from rules.engine.history import History
 from rules.engine.kinds.base import Check
 from rules.engine.kinds.composite import CompositeCheck
+from rules.engine.kinds.threshold import ThresholdCheck
 from rules.engine.selection import reading_runs
 from rules.facts import ReadingFact
 from rules.plan import PlanSpec
@@ -96,3 +99,52 @@ def test_ten_days_of_everything_fires_every_kind_and_holds_agrees() -> None:
     fired = _compare(PLANS[0], readings) + _compare(PLANS[1], readings)
     kinds = {kind for kind in fired if not kind.startswith("part:")}
     assert kinds == {rule.kind for p in PLANS for r in p.rules if (rule := LIBRARY.get(r.rule))}
+
+
+def _every_condition_set() -> list[tuple[frozenset[str], Conditions]]:
+    """The conditions of every threshold check and escalation of the test plans, with the
+    types of the readings they are asked of."""
+    sets: list[tuple[frozenset[str], Conditions]] = []
+    for plan in PLANS:
+        for run in reading_runs(plan, LIBRARY):
+            check = run.check
+            if isinstance(check, ThresholdCheck):
+                sets.append((check.types, Conditions(check.fields.conditions, run.params)))
+            flag = getattr(run.rule, "flag", None)
+            if flag is not None and flag.escalate is not None and flag.escalate.conditions:
+                sets.append((check.types, Conditions(flag.escalate.conditions, run.params)))
+    return sets
+
+
+CONDITION_SETS = _every_condition_set()
+
+
+@settings(max_examples=150, deadline=None)
+@given(readings=st.tuples(*[_reading(i) for i in range(12)]).map(list))
+def test_conditions_answer_as_each_condition_alone(readings: list[ReadingFact]) -> None:
+    """Conditions.each, which looks up a unit's threshold once per type and unit, answers
+    what holds() answers per condition: readings in other units (mg/dL, lb, mmHg) than the
+    parameter's, at the thresholds' edges, with and without a context, asked in any order.
+    """
+    asked = 0
+    for types, conditions in CONDITION_SETS:
+        for r in readings:
+            if r.type not in types:
+                continue  # a check is asked only of its own types
+            expected = [holds(r, c, conditions.params[c.param]) for c in conditions.conditions]
+            assert conditions.each(r) == expected, (conditions.conditions, r)
+            asked += 1
+    assert asked or not {r.type for r in readings} & {t for ts, _ in CONDITION_SETS for t in ts}
+
+
+def test_a_component_not_measured_as_stored_is_compared_converted() -> None:
+    """A reading whose measured values lack the component (only its canonical value holds
+    it) is compared through the conversion, as holds() does, not taken as not holding."""
+    glucose = [c for types, c in CONDITION_SETS if "glucose" in types]
+    assert glucose, "the test plans have a glucose threshold"
+    low = reading("glucose", "2.5", "mmol/L", reading_id="low")
+    stripped = replace(low, original_values={})
+    for conditions in glucose:
+        expected = [holds(stripped, c, conditions.params[c.param]) for c in conditions.conditions]
+        assert conditions.each(low) == conditions.each(stripped) == expected
+    assert any(any(c.each(stripped)) for c in glucose)  # not vacuous: a low fires

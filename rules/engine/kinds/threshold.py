@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 
 from rules.engine.comparison import (
     Comparison,
+    Conditions,
     Params,
     compare,
     conditions_hold,
-    holds,
     note,
     reason_text,
 )
@@ -26,6 +26,7 @@ class ThresholdCheck(Check):
     def __init__(self, key: str, types: Sequence[str], fields: ThresholdFields, params: Params):
         super().__init__(key, types, fields.context, params)
         self.fields = fields
+        self._conditions = Conditions(fields.conditions, params)
 
     def comparisons(
         self, reading: ReadingFact, conditions: Iterable[Condition]
@@ -37,11 +38,10 @@ class ThresholdCheck(Check):
         """Tell whether the conditions hold at a reading, without building its explanation."""
         if not self.selects(anchor):
             return False
-        params = self.params
-        held = (holds(anchor, c, params[c.param]) for c in self.fields.conditions)
+        held = self._conditions.each(anchor)
         if self.fields.match is Match.any:
             return any(held)
-        return bool(self.fields.conditions) and all(held)
+        return bool(held) and all(held)
 
     def _outcome(self, anchor: ReadingFact, history: History) -> Outcome:
         comparisons = self.comparisons(anchor, self.fields.conditions)
