@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, event, func, select, update
-from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.config import Settings
 from app.errors import BadRequest, Gone
 from app.feed.models import Change, FeedHead
@@ -117,8 +117,9 @@ def append_many(
     first = head.last_seq + 1
     head.last_seq += len(entries)
     session.execute(_MOVE_HEAD, {"patient": patient_id, "seq": head.last_seq})
-    session.execute(
-        sa_insert(CHANGES),  # Core: no ORM bulk machinery for a batch's thousands of rows
+    bulk.insert_rows(
+        session,
+        CHANGES,  # Core rows: no ORM bulk machinery for a batch's thousands of rows
         [
             {
                 "patient_id": patient_id,

@@ -6,9 +6,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session, defer
 
+from app import bulk
 from app.findings.models import Advice, Evaluation, EvaluationStatus, Flag, FlagNote, FlagStatus
 from app.patients.models import Patient
 
@@ -104,9 +105,8 @@ _STATES_BETWEEN = select(
 
 
 def insert_evaluations(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert evaluations, given as column mappings (every column), in one statement."""
-    if rows:
-        session.execute(insert(_EVALUATIONS), list(rows))
+    """Insert evaluations, given as column mappings (every column; see :mod:`app.bulk`)."""
+    bulk.insert_rows(session, _EVALUATIONS, rows)
 
 
 def evaluations_by_id(session: Session, ids: Collection[str]) -> dict[str, Evaluation]:

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, String, Table, bindparam, func, insert, select
+from sqlalchemy import Select, String, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.db import database_of, new_id
 from app.readings.fact_cache import FACTS
 from app.readings.models import ImportRun, Reading, ReadingStatus, Source
@@ -253,9 +254,8 @@ _COUNTED_NEAR = select(READINGS).where(
 
 
 def insert_rows(session: Session, rows: Sequence[ReadingRow]) -> None:
-    """Insert readings, given as column mappings, in one statement."""
-    if rows:
-        session.execute(insert(READINGS), list(rows))
+    """Insert readings, given as column mappings (see :mod:`app.bulk`)."""
+    bulk.insert_rows(session, READINGS, rows)
 
 
 def get(session: Session, reading_id: str) -> Reading | None:
