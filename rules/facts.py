@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
+
+from rules.catalogue import CENSORED, decimal_text
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,32 @@ class ReadingFact:
     original_unit: str
     end_time: datetime | None = None  # interval readings (steps)
     context: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def listed(self) -> dict[str, Any]:
+        """Return the reading as a finding's explanation lists it (JSON-ready, its numbers as
+        decimal text). Shared: treat it as read-only.
+
+        Made once and kept with the fact, which never changes (the fact cache keeps facts
+        between syncs): a dense week's explanations list ~9,000 readings, each in up to 30
+        explanations, and building them was a tenth of such a sync.
+        """
+        data: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "time": self.time.isoformat(),
+            "values": {name: decimal_text(v) for name, v in self.values.items()},
+            "unit": self.unit,
+            "original": {
+                "values": {name: decimal_text(v) for name, v in self.original_values.items()},
+                "unit": self.original_unit,
+            },
+        }
+        if self.end_time is not None:
+            data["end_time"] = self.end_time.isoformat()
+        if self.context.get(CENSORED) is not None:
+            data[CENSORED] = self.context[CENSORED]  # the true value lies beyond it
+        return data
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -119,12 +119,11 @@ def record(
     episodes: dict[str, Flag | None] = {}  # each rule's open episode, looked up once
     firings: list[tuple[Finding, Recorded]] = []
     new_rows: list[dict[str, Any]] = []  # first firings, inserted in one statement
-    shared: dict[str, dict[str, Any]] = {}  # each reading's JSON, once for all explanations
     for finding in findings:
         state = states.get(finding.key)
         if state is not None and state[1] == EvaluationStatus.FIRED:
             continue  # already recorded: nothing new to say
-        explanation = finding.explanation(shared)
+        explanation = finding.explanation()
         reading_ids = list(finding.reading_ids)
         if state is None:
             evaluation_id = new_id()  # known now: advice and flags refer to it

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rules.catalogue import CENSORED, decimal_text, is_decimal_text, json_number, json_value
+from rules.catalogue import is_decimal_text, json_number, json_value
 from rules.facts import ReadingFact
 
 # A finding lists at most this many of the readings it used, the latest (a mean over a
@@ -77,19 +77,13 @@ class Finding:
         """Return (rule id, anchor): what identifies the evaluation across runs."""
         return (self.rule_id, anchor_key(self.anchor_reading_id, self.anchor_time, self.scope))
 
-    def explanation(self, shared: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    def explanation(self) -> dict[str, Any]:
         """Return why the rule fired, as JSON-able data for the flag and the audit.
 
-        ``shared`` keeps each reading's JSON by id across the findings of one batch: the
-        firings of a dense week list mostly the same readings (treat the result as read-only).
+        Its readings are each fact's own :attr:`~rules.facts.ReadingFact.listed`, shared
+        between explanations (treat the result as read-only).
         """
-        known = {} if shared is None else shared
-        readings = []
-        for reading in self.readings:
-            data = known.get(reading.id)
-            if data is None:
-                data = known[reading.id] = _reading_json(reading)
-            readings.append(data)
+        readings = [reading.listed for reading in self.readings]
         explanation: dict[str, Any] = {
             "rule": {"id": self.rule_id, "version": self.rule_version},
             "plan_version": self.plan_version,
@@ -183,25 +177,6 @@ class EvaluationRun:
         """Return the earlier firings (keys) this run evaluated and found no longer firing."""
         fired = {f.key for f in self.findings} | self.still_firing
         return frozenset(k for k in fired_before if k in self.evaluated and k not in fired)
-
-
-def _reading_json(reading: ReadingFact) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": reading.id,
-        "type": reading.type,
-        "time": reading.time.isoformat(),
-        "values": {name: decimal_text(v) for name, v in reading.values.items()},
-        "unit": reading.unit,
-        "original": {
-            "values": {name: decimal_text(v) for name, v in reading.original_values.items()},
-            "unit": reading.original_unit,
-        },
-    }
-    if reading.end_time is not None:
-        data["end_time"] = reading.end_time.isoformat()
-    if reading.context.get(CENSORED) is not None:
-        data[CENSORED] = reading.context[CENSORED]  # the true value lies beyond it
-    return data
 
 
 __all__ = ["AdviceText", "EvaluationRun", "Finding", "anchor_key", "explanation_json"]

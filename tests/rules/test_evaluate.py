@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -197,6 +198,20 @@ def test_explanation_is_json_and_complete() -> None:
     assert explanation["thresholds"]["high_risk"] == {"value": "false"}
     assert explanation["summary"]["sv"].startswith("Feber: 100,4 °F (38 ≥ 38,0 °C)")
     assert explanation["summary"]["en"].startswith("Fever: 100.4 °F (38 ≥ 38.0 °C)")
+
+
+def test_a_reading_is_listed_once_for_every_explanation_that_uses_it() -> None:
+    """A fact's explanation JSON is made once and kept with the fact: explanations that list
+    the same reading hold that one object, and a changed copy of the fact gets its own."""
+    r = reading("temperature", "100.4", "[degF]")
+    (first,) = run(plan("temperature-fever", version=4), r)
+    (again,) = run(plan("temperature-fever", version=5), r)
+    listed = first.explanation()["readings"][0]
+    assert listed is r.listed is again.explanation()["readings"][0]
+    later = replace(r, time=T0 + timedelta(hours=1))
+    assert later.listed is not listed and later.listed["time"] == later.time.isoformat()
+    assert later.listed["original"] == listed["original"]
+    assert later == replace(later)  # the kept JSON is no field: equality is the fields'
 
 
 HIGH_RISK = plan("temperature-fever", params={"temperature-fever": {"high_risk": True}})
