@@ -112,16 +112,15 @@ def _evaluate_readings(
                 if other.id not in targets and run.anchors(other) and run.may_fire(other, history):
                     targets[other.id] = other
     ordered_targets = sorted(targets.values(), key=lambda r: (r.time, r.id))
-    asked, fired_before = _recorded_around(runs, ordered_targets, new_ids, recorded)
+    anchored = _Anchored(runs)
+    asked, fired_before = _recorded_around(anchored, ordered_targets, new_ids, recorded)
     by_anchor: dict[str, list[Finding]] = {}
     still: dict[str, list[tuple[str, RuleMode]]] = {}  # per anchor: rules still firing
     for run in runs:  # what can be told of all anchors at once (a dense week's windows)
         run.prepare(ordered_targets, history)
     # In time order: the moving windows of the indexes then only move forward.
     for anchor in ordered_targets:
-        for run in runs:
-            if not run.anchors(anchor):
-                continue
+        for run in anchored.at(anchor):
             key = (run.rule.id, anchor.id)
             evaluated.add(key)
             if key in fired_before:
@@ -189,8 +188,28 @@ class _Span:
             known[1] = at
 
 
+class _Anchored:
+    """The runs anchored at a reading, found by its type: a dense week re-checks ten thousand
+    anchors, and asking every rule of the plan of each was a twentieth of such a sync."""
+
+    def __init__(self, runs: Sequence[ReadingRun]) -> None:
+        self._by_type: dict[str, list[tuple[ReadingRun, bool]]] = {}
+        for run in runs:  # in the runs' order, which each type's list keeps
+            types, ask = run.check.anchor_types()
+            for type_name in types:
+                self._by_type.setdefault(type_name, []).append((run, ask))
+
+    def at(self, reading: ReadingFact) -> list[ReadingRun]:
+        """Return the runs anchored at the reading, in the runs' order."""
+        return [
+            run
+            for run, ask in self._by_type.get(reading.type, ())
+            if not ask or run.anchors(reading)
+        ]
+
+
 def _recorded_around(
-    runs: Sequence[ReadingRun],
+    anchored: _Anchored,
     anchors: Sequence[ReadingFact],
     new_ids: frozenset[str],
     recorded: Recorded | None,
@@ -203,8 +222,7 @@ def _recorded_around(
         (run.rule.id, anchor.id)
         for anchor in anchors
         if anchor.id not in new_ids
-        for run in runs
-        if run.anchors(anchor)
+        for run in anchored.at(anchor)
     )
     return keys, (frozenset(recorded(keys)) & keys if keys else frozenset())
 

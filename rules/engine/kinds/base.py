@@ -52,6 +52,11 @@ class Check(ABC):
             return reading.type in self.types
         return reading.type in self.types and context_matches(reading, self.context)
 
+    def anchor_types(self) -> tuple[frozenset[str], bool]:
+        """Return the types this check may anchor at, and whether :meth:`selects` must still
+        be asked of each reading of them (a context to match)."""
+        return self.types, bool(self.context)
+
     def reach(self) -> tuple[timedelta, timedelta]:
         """Return how far before and after an anchor the check reads (none: the anchor alone)."""
         return timedelta(0), timedelta(0)

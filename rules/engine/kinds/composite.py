@@ -36,6 +36,11 @@ class CompositeCheck(Check):
         """Tell whether any part anchors at the reading."""
         return any(check.selects(reading) for _, check, _ in self.parts)
 
+    def anchor_types(self) -> tuple[frozenset[str], bool]:
+        """Return the types any part may anchor at; each reading asks the parts."""
+        types: frozenset[str] = frozenset().union(*(c.anchor_types()[0] for _, c, _ in self.parts))
+        return types, True
+
     def reach(self) -> tuple[timedelta, timedelta]:
         """Return how far before (and after) an anchor the furthest-reaching part reads."""
         back = max(check.reach()[0] + within for _, check, within in self.parts)
