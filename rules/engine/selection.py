@@ -213,6 +213,14 @@ def narrow_span(
             own_back, own_fwd = run.read_reach(reading, history, explained=True)
             back, fwd = run.reach_of(reading, history)
             first = reading.time - max(own_back, fwd)
+            if fwd:
+                # It reaches anchors before it (a low's week of occurrences), each evaluated
+                # against every rule anchored there, and some read back whatever they find (a
+                # two-hour window): from the earliest of them too. Else a batch with a low in
+                # it read beyond this span, and the whole batch was evaluated again on a wider
+                # load. (Anchors after it that read back further are rarer: a finger prick
+                # checked against a rule that reads a day back. Those are loaded on demand.)
+                first = min(first, reading.time - fwd - _checked_back(run, runs, reading, history))
             last = reading.time + max(own_fwd, back)
             start = first if start is None else min(start, first)
             end = last if end is None else max(end, last)
@@ -223,6 +231,22 @@ def narrow_span(
     return (
         max(start, min(r.time for r in touched) - reach),
         min(end, max(r.time for r in touched) + reach),
+    )
+
+
+def _checked_back(
+    run: ReadingRun, runs: Sequence[ReadingRun], reading: ReadingFact, history: History
+) -> timedelta:
+    """Return how far back checking an anchor of the run's types reads, whatever it finds:
+    the most of any rule anchored at those types (a threshold reads only its reading)."""
+    types = set(run.rule.types)
+    return max(
+        (
+            other.read_reach(reading, history, explained=False)[0]
+            for other in runs
+            if types.intersection(other.rule.types)
+        ),
+        default=timedelta(0),
     )
 
 

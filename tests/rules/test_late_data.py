@@ -460,3 +460,32 @@ def test_a_cgm_reading_in_range_loads_hours_and_an_old_finger_prick_its_day_on_d
     assert narrow.needed is not None and narrow.needed[0] < span[0]  # it says so
     run = _as_app(p, [monday, tuesday, late], [late], [], {key})
     assert key in run.still_firing and key not in run.retracted({key})
+
+
+def test_a_batch_with_a_low_loads_what_the_week_s_earliest_old_low_reads_at_once() -> None:
+    """A new low reaches back a week to the lows it counts with, and each old low it reaches
+    is evaluated against every rule anchored there. Its own firing is recorded (only
+    checked), but the sustained-high window never fired there and is evaluated afresh,
+    reading two hours before it: for an old low just inside the week, before the week. The
+    narrow load holds that too, so the app evaluates the batch once, not once more on a
+    wider load (issue 17 §1: a CGM batch with a low in it was evaluated twice)."""
+    p = plan("glucose-high", "glucose-sustained-high", "glucose-low")
+    new_low = reading("cgm_glucose", "3.5", at=local(8, "06:00"), reading_id="low-new")
+    old_low = reading(
+        "cgm_glucose", "3.4", at=new_low.time - timedelta(days=7, minutes=-30), reading_id="low-old"
+    )
+    before = [
+        reading("cgm_glucose", "8.0", at=old_low.time - timedelta(minutes=m), reading_id=f"b{m}")
+        for m in (20, 60, 100)
+    ]
+    seen = [*before, old_low, new_low]
+    fired = {("glucose-low", old_low.id)}
+    span = narrow_span(p, LIBRARY, [new_low])
+    assert span is not None and span[0] <= before[-1].time
+    run = evaluate_run(
+        p, [r for r in seen if span[0] <= r.time <= span[1]], new_reading_ids={new_low.id},
+        now=START, library=LIBRARY, recorded=lambda keys: {k for k in keys if k in fired},
+    )  # fmt: skip
+    assert run.needed is not None and span[0] <= run.needed[0]  # read nothing beyond: once
+    assert ("glucose-sustained-high", old_low.id) in run.evaluated  # the old low was evaluated
+    assert run.findings == _as_app(p, seen, [new_low], [], fired).findings
