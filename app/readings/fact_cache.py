@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 from rules.facts import ReadingFact
 
-# About a kilobyte each: a CGM fortnight on both sides of a few patients' batches.
+# About a kilobyte each (two once an explanation has listed it: ReadingFact.listed): a CGM
+# fortnight on both sides of a few patients' batches.
 MAX_FACTS = 20_000
 
 
