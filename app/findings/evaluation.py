@@ -21,7 +21,7 @@ enrolled that has one), else a generic "din vårdcentral eller ditt vårdteam".
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -78,6 +78,9 @@ class Inputs:
     addressee: Addressee
     # The span of times loaded, if the narrow one (None: the lookback around the readings).
     span: tuple[datetime, datetime] | None = None
+    # The evaluation states the run on these inputs asked for (see fired_before): every key
+    # asked, with its (id, status), or None when nothing is recorded for it.
+    states: dict[tuple[str, str], tuple[str, str] | None] = field(default_factory=dict)
 
     @cached_property
     def anchor_times(self) -> dict[str, datetime]:
@@ -191,12 +194,20 @@ def evaluate(
 
 
 def fired_before(session: Session, patient: Patient, inputs: Inputs) -> Recorded:
-    """Which evaluation keys already fired under the plan's version, for :func:`evaluate`."""
+    """Which evaluation keys already fired under the plan's version, for :func:`evaluate`.
+
+    What is read is kept in ``inputs.states`` for :func:`record`: a late sync in a dense week
+    asks about ten thousand anchors, read as a range of the week's evaluations, and recording
+    the run asked the same range again.
+    """
 
     def recorded(keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        asked = set(keys)
         states = findings_repository.evaluation_states(
-            session, patient.id, inputs.plan.version, set(keys), inputs.anchor_times
+            session, patient.id, inputs.plan.version, asked, inputs.anchor_times
         )
+        inputs.states.update(dict.fromkeys(asked))
+        inputs.states.update(states)
         return {key for key, (_, status) in states.items() if status == EvaluationStatus.FIRED}
 
     return recorded
@@ -231,6 +242,10 @@ def record(
         now=now,
         out=out,
         anchor_times=inputs.anchor_times,
+        # Read while evaluating, in this transaction under the patient's lock; the new
+        # readings were stored by it, so nothing can be recorded at them yet.
+        known=inputs.states,
+        unrecorded_anchors={f.id for f in inputs.new},
     )
 
 

@@ -64,6 +64,29 @@ def _rule_title(rule_id: str) -> dict[str, str]:
     return {"sv": rule.title.sv, "en": rule.title.en}
 
 
+def _states(
+    session: Session,
+    patient_id: str,
+    plan_version: int,
+    keys: set[tuple[str, str]],
+    anchor_times: Mapping[str, datetime] | None,
+    known: Mapping[tuple[str, str], tuple[str, str] | None],
+    unrecorded_anchors: Collection[str],
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(id, status) of the keys recorded before: from ``known``, the rest from the database."""
+    fresh = set(unrecorded_anchors)
+    unread = {key for key in keys if key not in known and key[1] not in fresh}
+    states = (
+        repository.evaluation_states(session, patient_id, plan_version, unread, anchor_times)
+        if unread
+        else {}
+    )
+    for key in keys:
+        if (state := known.get(key)) is not None:
+            states[key] = state
+    return states
+
+
 def record(
     session: Session,
     settings: Settings,
@@ -77,11 +100,16 @@ def record(
     still_firing: Collection[tuple[str, str]] = (),
     unfired_before: Collection[tuple[str, str]] = (),
     anchor_times: Mapping[str, datetime] | None = None,
+    known: Mapping[tuple[str, str], tuple[str, str] | None] | None = None,
+    unrecorded_anchors: Collection[str] = (),
 ) -> list[Advice]:
     """Store each new firing as an evaluation; raise advice and open or extend flags.
 
     ``anchor_times`` (the time of each reading an anchor can name) lets a large batch find
     what it recorded before by a span of times (see ``repository.evaluation_states``).
+    ``known`` are states already read in this transaction (None: nothing recorded), and at
+    ``unrecorded_anchors`` (readings this transaction stored) nothing is recorded: neither
+    is read again.
 
     What the feed and the pushes are to carry is collected in ``out`` for the caller to publish.
 
@@ -95,7 +123,8 @@ def record(
     created: list[Advice] = []
     settled = set(still_firing) | set(unfired_before)
     keys = {f.key for f in findings} | {key for key in evaluated if key not in settled}
-    states = repository.evaluation_states(session, patient.id, plan_version, keys, anchor_times)
+    states = _states(session, patient.id, plan_version, keys, anchor_times, known or {},
+                     unrecorded_anchors)  # fmt: skip
     fired_now = {f.key for f in findings}
     retracted = [
         states[key][0]

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.clock import clock
@@ -326,3 +326,44 @@ def test_a_retracted_firing_that_holds_again_is_the_same_evaluation_fired_again(
     assert {again[key].status for key in first} == {EvaluationStatus.FIRED}
     assert {again[key].retracted_at for key in first} == {None}
     assert {e.id for e in first.values()} & retracted, "some of them had been retracted"
+
+
+def test_a_late_sync_reads_the_recorded_states_once_and_records_as_before(
+    client: TestClient, auth: Auth, session: Session, app: Any
+) -> None:
+    """The evaluation asks which re-checked anchors fired before; recording its run reuses
+    that answer instead of reading the same evaluations again (a dense week's late sync read
+    ten thousand of them twice). The new readings' own keys are not read at all."""
+    week = _home_week(_midnight_days_ago(20), 140)
+    client.post("/v1/patients/me/sync", json=batch(*week), headers=auth("allan"))
+    before = _fired(session, "bp-home-mean-high")
+    assert before
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        text = " ".join(statement.split())
+        if text.startswith(
+            "SELECT evaluations.id, evaluations.rule_id, evaluations.anchor_key, "
+            "evaluations.status FROM evaluations"
+        ):
+            reads.append(text)
+
+    late = [_bp(datetime.fromisoformat(r["time"]) + timedelta(minutes=1), 150, 80) for r in week]
+    event.listen(app.state.engine, "before_cursor_execute", count)
+    try:
+        answer = client.post(
+            "/v1/patients/me/sync", json=batch(*late, source="allan-meter"), headers=auth("allan")
+        )
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", count)
+    assert answer.status_code == 200
+    assert len(reads) == 1, reads  # the evaluation's question, not again when recording
+    session.expire_all()
+    after = _fired(session, "bp-home-mean-high")
+    created = {r["id"] for r in answer.json()["results"]}
+    # The old firings still stand, recorded once each (one row per key); late readings' own
+    # windows fired too.
+    assert before <= after and after & created
+    rows = session.scalars(select(Evaluation).where(Evaluation.rule_id == "bp-home-mean-high"))
+    keys = [(e.anchor_key, e.plan_version) for e in rows]
+    assert len(keys) == len(set(keys))
