@@ -169,7 +169,7 @@ def record(
                     "anchor_time": finding.anchor_time,
                     "status": EvaluationStatus.FIRED,
                     "reading_ids": reading_ids,
-                    "explanation": explanation,
+                    "explanation": finding.explanation(written=True),
                     "created_at": now,
                     "retracted_at": None,
                 }

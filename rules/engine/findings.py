@@ -77,13 +77,19 @@ class Finding:
         """Return (rule id, anchor): what identifies the evaluation across runs."""
         return (self.rule_id, anchor_key(self.anchor_reading_id, self.anchor_time, self.scope))
 
-    def explanation(self) -> dict[str, Any]:
+    def explanation(self, *, written: bool = False) -> dict[str, Any]:
         """Return why the rule fired, as JSON-able data for the flag and the audit.
 
         Its readings are each fact's own :attr:`~rules.facts.ReadingFact.listed`, shared
-        between explanations (treat the result as read-only).
+        between explanations (treat the result as read-only); ``written``: their JSON text
+        instead (:attr:`~rules.facts.ReadingFact.listed_json`), the same once orjson writes
+        it (the standard library cannot), for storing: a late sync in a dense week stores a
+        thousand explanations.
         """
-        readings = [reading.listed for reading in self.readings]
+        if written:
+            readings: list[Any] = [reading.listed_json for reading in self.readings]
+        else:
+            readings = [reading.listed for reading in self.readings]
         explanation: dict[str, Any] = {
             "rule": {"id": self.rule_id, "version": self.rule_version},
             "plan_version": self.plan_version,

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from rules.engine import (
@@ -212,6 +213,17 @@ def test_a_reading_is_listed_once_for_every_explanation_that_uses_it() -> None:
     assert later.listed is not listed and later.listed["time"] == later.time.isoformat()
     assert later.listed["original"] == listed["original"]
     assert later == replace(later)  # the kept JSON is no field: equality is the fields'
+
+
+def test_an_explanation_written_for_storing_is_the_same_json() -> None:
+    """The form stored with an evaluation holds each reading's JSON written once with the
+    fact, and encodes to the same text as the explanation itself."""
+    r = reading("temperature", "100.4", "[degF]")
+    (finding,) = run(plan("temperature-fever", version=4), r)
+    written = finding.explanation(written=True)
+    assert written["readings"] == [r.listed_json] and written["readings"][0] is r.listed_json
+    assert orjson.dumps(written) == orjson.dumps(finding.explanation())
+    assert orjson.loads(orjson.dumps(written))["readings"] == [r.listed]
 
 
 HIGH_RISK = plan("temperature-fever", params={"temperature-fever": {"high_risk": True}})
