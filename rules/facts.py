@@ -34,15 +34,11 @@ class ReadingFact:
     end_time: datetime | None = None  # interval readings (steps)
     context: Mapping[str, Any] = field(default_factory=dict)
 
-    @cached_property
+    @property
     def listed(self) -> dict[str, Any]:
         """Return the reading as a finding's explanation lists it (JSON-ready, its numbers as
-        decimal text). Shared: treat it as read-only.
-
-        Made once and kept with the fact, which never changes (the fact cache keeps facts
-        between syncs): a dense week's explanations list ~9,000 readings, each in up to 30
-        explanations, and building them was a tenth of such a sync.
-        """
+        decimal text), made anew: kept, its dicts would be walked by every full collection of
+        the garbage collector (the fact cache keeps facts between syncs; see listed_json)."""
         data: dict[str, Any] = {
             "id": self.id,
             "type": self.type,
@@ -62,8 +58,13 @@ class ReadingFact:
 
     @cached_property
     def listed_json(self) -> orjson.Fragment:
-        """Return :attr:`listed` as JSON text, written once, for orjson to copy into a stored
-        explanation (the 30 readings of a window were most of the time of writing one)."""
+        """Return :attr:`listed` as JSON text, made once and kept with the fact, for orjson to
+        copy into a stored explanation.
+
+        A dense week's explanations list ~9,000 readings, each in up to 30 explanations:
+        building them was a tenth of such a sync, and writing their JSON most of the time of
+        storing one. The text is one object the garbage collector does not track.
+        """
         return orjson.Fragment(orjson.dumps(self.listed))
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from rules.facts import ReadingFact
 
-# About a kilobyte each (two once an explanation has listed it: ReadingFact.listed): a CGM
+# About a kilobyte each (~1.3 once an explanation has listed it: ReadingFact.listed_json): a CGM
 # fortnight on both sides of a few patients' batches.
 MAX_FACTS = 20_000
 

@@ -80,11 +80,10 @@ class Finding:
     def explanation(self, *, written: bool = False) -> dict[str, Any]:
         """Return why the rule fired, as JSON-able data for the flag and the audit.
 
-        Its readings are each fact's own :attr:`~rules.facts.ReadingFact.listed`, shared
-        between explanations (treat the result as read-only); ``written``: their JSON text
-        instead (:attr:`~rules.facts.ReadingFact.listed_json`), the same once orjson writes
-        it (the standard library cannot), for storing: a late sync in a dense week stores a
-        thousand explanations.
+        Its readings are each fact's :attr:`~rules.facts.ReadingFact.listed`; ``written``:
+        their JSON text kept with the fact instead (:attr:`~rules.facts.ReadingFact.listed_json`,
+        shared between explanations), the same once orjson writes it (the standard library
+        cannot), for storing: a late sync in a dense week stores a thousand explanations.
         """
         if written:
             readings: list[Any] = [reading.listed_json for reading in self.readings]

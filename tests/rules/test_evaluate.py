@@ -201,18 +201,24 @@ def test_explanation_is_json_and_complete() -> None:
     assert explanation["summary"]["en"].startswith("Fever: 100.4 °F (38 ≥ 38.0 °C)")
 
 
-def test_a_reading_is_listed_once_for_every_explanation_that_uses_it() -> None:
-    """A fact's explanation JSON is made once and kept with the fact: explanations that list
-    the same reading hold that one object, and a changed copy of the fact gets its own."""
+def test_a_reading_is_written_once_for_every_stored_explanation_that_uses_it() -> None:
+    """A fact's explanation JSON is written once and kept with the fact: the stored forms of
+    explanations that list the same reading hold that one text, and a changed copy of the
+    fact gets its own."""
     r = reading("temperature", "100.4", "[degF]")
     (first,) = run(plan("temperature-fever", version=4), r)
     (again,) = run(plan("temperature-fever", version=5), r)
-    listed = first.explanation()["readings"][0]
-    assert listed is r.listed is again.explanation()["readings"][0]
+    written = first.explanation(written=True)["readings"][0]
+    assert written is r.listed_json is again.explanation(written=True)["readings"][0]
+    assert orjson.loads(orjson.dumps([written])) == [r.listed] == first.explanation()["readings"]
     later = replace(r, time=T0 + timedelta(hours=1))
-    assert later.listed is not listed and later.listed["time"] == later.time.isoformat()
-    assert later.listed["original"] == listed["original"]
+    assert later.listed_json is not written
+    assert orjson.loads(orjson.dumps(later.listed_json))["time"] == later.time.isoformat()
+    assert later.listed["original"] == r.listed["original"]
     assert later == replace(later)  # the kept JSON is no field: equality is the fields'
+    # Nothing but the written text is kept: the dicts of a listing are not left for the
+    # garbage collector to walk in every full collection.
+    assert not any(isinstance(v, dict) and "original" in v for v in vars(r).values())
 
 
 def test_an_explanation_written_for_storing_is_the_same_json() -> None:
