@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, getcontext
+from itertools import accumulate
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
@@ -71,6 +72,18 @@ def _power_of_ten(exponent: int) -> int:
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
+def _exponent(value: Decimal | None) -> int:
+    """Return a value's exponent, at most 0 (0 for None, an infinity or a NaN)."""
+    if value is None:
+        return 0
+    text = str(value)  # "135", "5.40", "-0.5", "NaN"; an exponent written out: below
+    if "E" in text or "e" in text:
+        exponent = value.as_tuple().exponent
+        return min(exponent, 0) if isinstance(exponent, int) else 0
+    point = text.find(".")
+    return 0 if point < 0 else point + 1 - len(text)
+
+
 def coefficient(value: Decimal, exponent: int) -> int:
     """Return ``value / 10**exponent`` as an exact integer (the exponent is not above value's)."""
     return int(value.scaleb(-exponent, _EXACT))
@@ -92,26 +105,26 @@ class ExactSums:
 
     def __init__(self, values: Sequence[Decimal | None]) -> None:
         self.values = values
-        exponents: list[int] = []
-        for value in values:
-            exponent = value.as_tuple().exponent if value is not None else 0
-            exponents.append(min(exponent, 0) if isinstance(exponent, int) else 0)
+        # Built for every evaluation of a dense week (two components of ten thousand blood
+        # pressures): the exponents are read from the text (``as_tuple`` builds a tuple of
+        # digits for each), integers are scaled by ``int``, and the prefixes accumulated in C.
+        exponents = [_exponent(value) for value in values]
         distinct = sorted(set(exponents)) or [0]
-        self._floor = distinct[0]
-        self._prefix = [0]
-        self._signed = [0]
-        for value in values:
-            scaled = coefficient(value, self._floor) if value is not None else 0
-            self._prefix.append(self._prefix[-1] + scaled)
-            self._signed.append(self._signed[-1] + (value is not None and value.is_signed()))
+        self._floor = floor = distinct[0]
+        if floor == 0:  # every value a whole number (exponent ≥ 0): int() is exact
+            scaled = [int(value) if value is not None else 0 for value in values]
+        else:
+            scaled = [coefficient(value, floor) if value is not None else 0 for value in values]
+        self._prefix = list(accumulate(scaled, initial=0))
+        self._signed = list(
+            accumulate((value is not None and value.is_signed() for value in values), initial=0)
+        )
         # exponent -> how many values before each index have it (all but the largest one:
         # a range without any of the smaller exponents has the largest).
-        self._counts: list[tuple[int, list[int]]] = []
-        for candidate in distinct[:-1]:
-            counts = [0]
-            for exponent in exponents:
-                counts.append(counts[-1] + (exponent == candidate))
-            self._counts.append((candidate, counts))
+        self._counts: list[tuple[int, list[int]]] = [
+            (candidate, list(accumulate((e == candidate for e in exponents), initial=0)))
+            for candidate in distinct[:-1]
+        ]
         self._largest = distinct[-1]
         self.visits = len(values) * len(distinct)
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.engine.history import SCAN_BUDGET, Column, History
-from rules.ranges import ExactSums, LatestTrue, RangeBest, SlidingOrder
+from rules.ranges import ExactSums, LatestTrue, RangeBest, SlidingOrder, _exponent
 
 # Values with few and many digits, equal values spelled differently, and some big ones.
 _VALUES = st.one_of(
@@ -55,6 +55,18 @@ def test_exact_sums_are_plain_sums_digit_for_digit(
     for _ in range(10):
         start, end = data.draw(_ranges(len(values)))
         assert _same(sums.total(start, end), sum(values[start:end], Decimal(0)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.one_of(
+        st.decimals(allow_nan=True, allow_infinity=True),
+        st.sampled_from(["1E+1", "0E-7", "1.5E-9", "-0.00", "12.340", "-7"]).map(Decimal),
+    )
+)
+def test_an_exponent_read_from_the_text_is_the_tuple_s(value: Decimal) -> None:
+    exponent = value.as_tuple().exponent
+    assert _exponent(value) == (min(exponent, 0) if isinstance(exponent, int) else 0)
 
 
 def test_a_sum_longer_than_the_context_rounds_as_a_plain_sum_does() -> None:
