@@ -275,6 +275,20 @@ def test_a_measured_value_answers_as_numbers_whatever_was_stored(value: Any, exp
     assert json.dumps(shown) == json.dumps(expected)
 
 
+@given(
+    st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False, places=None).map(decimal_text),
+        st.from_regex(r"-?0*[0-9]{1,15}(\.[0-9]{1,9}0*)?", fullmatch=True),
+        st.sampled_from(["9" * 200, "1" * 70 + ".5", "-0", "-0.0"]),
+    )
+)
+def test_decimal_text_answers_as_the_number_json_number_makes_of_it(text: str) -> None:
+    shown, expected = json_value(text), json_number(text)
+    assert type(shown) is type(expected) and shown == expected
+    assert json.dumps(shown) == json.dumps(expected)
+    assert json_value({"systolic": text}) == {"systolic": expected}
+
+
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=None))
 def test_decimal_text_is_plain_text_without_exponent(value: Decimal) -> None:
     """Any finite value is written as format "f" writes it: no exponent, digits as given."""
