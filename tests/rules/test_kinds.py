@@ -130,6 +130,23 @@ def test_bp_home_mean_explains_itself() -> None:
     assert "medel övertryck 140 ≥ 135 mmHg" in finding.summary["sv"]
 
 
+def test_explained_numbers_read_as_shown_not_as_numbers_equal_to_them() -> None:
+    """A firing's words are kept by the numbers as shown (a late week shows few distinct
+    means); 92 and 92.0 are equal Decimals but read "92" and "92,0"."""
+    from rules.engine.kinds.aggregate import _words
+    from rules.language import Op
+
+    def words(shown: str) -> tuple[str, str]:
+        part = ("value", True, Op.gt, shown, "90", "kg", "weight")
+        reasons, value = _words("mean", "weight", "kg", (part,))
+        assert value is not None
+        return reasons["sv"][0], value["sv"]
+
+    assert words("92.0") == ("medel 92,0 > 90 kg", "92,0 kg")
+    assert words("92") == ("medel 92 > 90 kg", "92 kg")
+    assert words("92.0") == ("medel 92,0 > 90 kg", "92,0 kg")
+
+
 def test_bp_home_mean_window_is_local_days() -> None:
     # Across the spring DST change (28 March 2027) the 7 days are local calendar days: from
     # local midnight of day 0 (a 23-hour day 4 inside) up to the anchor.

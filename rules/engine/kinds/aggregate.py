@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from rules.catalogue import decimal_text
 from rules.engine.comparison import Params, number_param, param_json
@@ -25,7 +26,7 @@ from rules.engine.texts import (
     with_unit,
 )
 from rules.facts import ReadingFact
-from rules.language import Condition, Match, WindowAggregateFields
+from rules.language import Condition, Match, Op, WindowAggregateFields
 
 # One condition as compared: held, the aggregate, the threshold, their unit and reading type.
 Shown = tuple[Condition, bool, Decimal, Decimal, str, str]
@@ -193,7 +194,7 @@ class AggregateCheck(Check):
         shown_unit: str,
     ) -> None:
         """Write the reasons and the shown values of a firing outcome, as people read them."""
-        shown_values: dict[str, Decimal] = {}
+        parts: list[_Part] = []
         for condition, held, aggregate, threshold, unit, condition_type in shown:
             if self.fields.aggregate == "count":
                 reason_value, reason_threshold = aggregate, threshold
@@ -201,21 +202,52 @@ class AggregateCheck(Check):
                 reason_value, reason_threshold = shown_pair(
                     condition_type, unit, aggregate, threshold, condition.op
                 )
-                shown_values[condition.component] = reason_value
-            if not held:
-                continue
-            for lang in LANGUAGES:
-                label = COMPONENT_NAMES.get(condition.component, {}).get(lang)
-                what = AGGREGATE_NAMES[self.fields.aggregate][lang]
-                left = f"{what} {label}" if label else what
-                outcome.reasons[lang].append(
-                    f"{left} {number_text(reason_value, lang)} {condition.op.symbol} "
-                    f"{with_unit(number_text(reason_threshold, lang), unit, condition_type, lang)}"
-                )
-        if shown_values:
-            outcome.value = {
-                lang: values_text(type_name, shown_values, shown_unit, lang) for lang in LANGUAGES
-            }
+            # Decimals as their exact text: 135 and 135.0 are equal but read differently.
+            parts.append((condition.component, held, condition.op, str(reason_value),
+                          str(reason_threshold), unit, condition_type))  # fmt: skip
+        reasons, value = _words(self.fields.aggregate, type_name, shown_unit, tuple(parts))
+        for lang in LANGUAGES:
+            outcome.reasons[lang].extend(reasons[lang])
+        if value is not None:
+            outcome.value = dict(value)
+
+
+# One condition as explained: component, held, op, the value and threshold as shown (exact
+# Decimal text), their unit and reading type.
+_Part = tuple[str, bool, Op, str, str, str, str]
+
+
+@lru_cache(maxsize=4096)
+def _words(
+    aggregate: str, type_name: str, shown_unit: str, parts: tuple[_Part, ...]
+) -> tuple[dict[str, tuple[str, ...]], dict[str, str] | None]:
+    """Return a firing's reasons and shown values in every language.
+
+    Kept by the numbers as shown: a late week of a thousand firings of one rule shows a few
+    dozen distinct means, and wording each again was most of explaining it.
+    """
+    reasons: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
+    shown_values: dict[str, Decimal] = {}
+    for component, held, op, value_text, threshold_text, unit, condition_type in parts:
+        value, threshold = Decimal(value_text), Decimal(threshold_text)
+        if aggregate != "count":
+            shown_values[component] = value
+        if not held:
+            continue
+        for lang in LANGUAGES:
+            label = COMPONENT_NAMES.get(component, {}).get(lang)
+            what = AGGREGATE_NAMES[aggregate][lang]
+            left = f"{what} {label}" if label else what
+            reasons[lang].append(
+                f"{left} {number_text(value, lang)} {op.symbol} "
+                f"{with_unit(number_text(threshold, lang), unit, condition_type, lang)}"
+            )
+    value_words = None
+    if shown_values:
+        value_words = {
+            lang: values_text(type_name, shown_values, shown_unit, lang) for lang in LANGUAGES
+        }
+    return {lang: tuple(texts) for lang, texts in reasons.items()}, value_words
 
 
 __all__ = ["AggregateCheck"]
