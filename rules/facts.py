@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -33,6 +33,21 @@ class ReadingFact:
     original_unit: str
     end_time: datetime | None = None  # interval readings (steps)
     context: Mapping[str, Any] = field(default_factory=dict)
+
+    def local_date(self, tz: tzinfo) -> date:
+        """Return the reading's local date in a zone.
+
+        The answer for the last zone asked is kept with the fact: every evaluation asks a
+        patient's readings in the patient's zone (ten thousand in a dense week, each sync),
+        and the fact cache keeps facts between syncs. Kept as a tuple of two objects the
+        garbage collector does not track, so it soon stops walking it too.
+        """
+        kept = self.__dict__.get("_local_date")
+        if kept is not None and kept[0] is tz:
+            return cast(date, kept[1])
+        day = self.time.astimezone(tz).date()
+        self.__dict__["_local_date"] = (tz, day)  # as cached_property writes (frozen)
+        return day
 
     @property
     def listed(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import cached_property
+from itertools import accumulate, compress
 from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
@@ -143,7 +144,7 @@ class History:
 
     def local_date(self, reading: ReadingFact) -> date:
         """Return the reading's local date in the patient's zone."""
-        return reading.time.astimezone(self.tz).date()
+        return reading.local_date(self.tz)
 
 
 class Series:
@@ -233,9 +234,7 @@ class Column:
         self.values = values
         self.history = history
         history.visit(len(values))
-        self._gaps = [0]
-        for value in values:
-            self._gaps.append(self._gaps[-1] + (value is None))
+        self._gaps = list(accumulate((value is None for value in values), initial=0))
         self._lowest: RangeBest[Decimal] | None = None
         self._highest: RangeBest[Decimal] | None = None
         self._sums: ExactSums | None = None
@@ -362,12 +361,11 @@ class Component:
     def __init__(self, series: Series, name: str) -> None:
         self.name = name
         self.history = series.history
-        self.rows: list[ReadingFact] = []
-        self.upto = [0]  # series index -> index in rows
-        for reading in series.readings:
-            if name in reading.values:
-                self.rows.append(reading)
-            self.upto.append(len(self.rows))
+        # Built per evaluation over every reading of the series (ten thousand in a dense
+        # week): comprehensions and accumulate, not a loop of appends.
+        has = [name in reading.values for reading in series.readings]
+        self.rows: list[ReadingFact] = list(compress(series.readings, has))
+        self.upto = list(accumulate(has, initial=0))  # series index -> index in rows
         self.history.visit(len(series.readings))
         self.times = [r.time for r in self.rows]
         self.original = Column([r.original_values.get(name) for r in self.rows], self.history)
@@ -389,11 +387,21 @@ class Component:
         """Tell whether every row of the range was measured, with the component, in ``unit``."""
         foreign = self._foreign.get(unit)
         if foreign is None:
-            foreign = [0]
-            for r in self.rows:
-                same = self.name in r.original_values and same_unit(r.type, r.original_unit, unit)
-                foreign.append(foreign[-1] + (not same))
-            self.history.visit(len(self.rows))
+            name, rows = self.name, self.rows
+            # Asked once per (type, unit) measured, not per row: rows share a handful.
+            spelled = {(r.type, r.original_unit) for r in rows}
+            alike = {key for key in spelled if same_unit(key[0], key[1], unit)}
+            if alike == spelled and self.original.complete(0, len(rows)):
+                foreign = [0] * (len(rows) + 1)  # all in the unit, all with the component
+            else:
+                foreign = list(
+                    accumulate(
+                        (name not in r.original_values or (r.type, r.original_unit) not in alike
+                         for r in rows),
+                        initial=0,
+                    )
+                )  # fmt: skip
+            self.history.visit(len(rows))
             self._foreign[unit] = foreign
         return foreign[high] == foreign[low]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -230,6 +231,19 @@ def test_an_explanation_written_for_storing_is_the_same_json() -> None:
     assert written["readings"] == [r.listed_json] and written["readings"][0] is r.listed_json
     assert orjson.dumps(written) == orjson.dumps(finding.explanation())
     assert orjson.loads(orjson.dumps(written))["readings"] == [r.listed]
+
+
+def test_a_reading_s_local_date_is_the_zone_s_whatever_was_asked_before() -> None:
+    """The date kept with a fact answers only for the zone it was asked in."""
+    late_evening = replace(
+        reading("temperature", "37.0", "Cel"), time=datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
+    )
+    stockholm, new_york = ZoneInfo("Europe/Stockholm"), ZoneInfo("America/New_York")
+    for _ in range(2):  # asked again: the kept answer, the same
+        assert late_evening.local_date(stockholm) == date(2026, 12, 4)
+    assert late_evening.local_date(new_york) == date(2026, 12, 3)
+    assert late_evening.local_date(stockholm) == date(2026, 12, 4)
+    assert late_evening == replace(late_evening)  # what is kept is no field
 
 
 HIGH_RISK = plan("temperature-fever", params={"temperature-fever": {"high_risk": True}})
