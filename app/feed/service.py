@@ -149,18 +149,13 @@ def append(
     append_many(session, patient_id, [ChangeEntry(entity, op, entity_id, data)], now=now)
 
 
-def changed_ids(session: Session, patient_id: str, entity: str, after_seq: int) -> list[str] | None:
-    """Ids of one kind of entity changed after a feed position; None if trimmed behind it."""
-    oldest = session.scalar(select(func.min(Change.seq)).where(Change.patient_id == patient_id))
-    if oldest is not None and oldest > after_seq + 1:
-        return None
-    return list(
-        session.scalars(
-            select(Change.entity_id).where(
-                Change.patient_id == patient_id, Change.seq > after_seq, Change.entity == entity
-            )
-        )
-    )
+def last_seq(session: Session, patient_id: str) -> int:
+    """The last number of the patient's feed: as this transaction holds it, else as read."""
+    held: dict[str, HeldHead] | None = session.info.get(_LOCKED)
+    if held is not None and patient_id in held:
+        return held[patient_id].last_seq
+    found = session.scalar(select(FeedHead.last_seq).where(FeedHead.patient_id == patient_id))
+    return found or 0
 
 
 @dataclass(frozen=True)

@@ -69,10 +69,10 @@ def _changed_days(
     session: Session, patient_id: str, type_: str, after_seq: int, tz: tzinfo
 ) -> set[date] | None:
     """Local days of this type's readings changed after a feed position (None: unknown)."""
-    ids = feed.changed_ids(session, patient_id, "reading", after_seq)
-    if ids is None:
+    head = feed.last_seq(session, patient_id)  # held by a refresh: no statement then
+    times = readings_repository.changed_times(session, patient_id, type_, after_seq, head)
+    if times is None:
         return None  # the feed was trimmed behind us: nothing tells what changed
-    times = readings_repository.times_of(session, ids, type_)
     return {t.astimezone(tz).date() for t in times}
 
 

@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, String, Table, bindparam, func, select
+from sqlalchemy import Select, String, Table, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app import bulk
 from app.db import database_of, new_id
+from app.feed.models import Change
 from app.readings.fact_cache import FACTS
 from app.readings.models import ImportRun, Reading, ReadingStatus, Source
 from rules.facts import ReadingFact
@@ -115,15 +116,43 @@ _COUNTED_IDS = (
 )
 
 
-def times_of(session: Session, reading_ids: Sequence[str], type_: str) -> list[datetime]:
-    """The times of those of these readings that are of a type."""
-    times: list[datetime] = []
-    for offset in range(0, len(reading_ids), _IN_CHUNK):  # keep the IN list a sane size
-        chunk = set(reading_ids[offset : offset + _IN_CHUNK])
-        times += session.scalars(
-            select(READINGS.c.time).where(READINGS.c.id.in_(chunk), READINGS.c.type == type_)
+_CHANGES = Change.__table__
+# Every change after a feed position, with the time of those that are readings of one type
+# (NULL for the others): one statement for what a sync's goal refresh asks.
+_CHANGED_TIMES = (
+    select(_CHANGES.c.seq, READINGS.c.time)
+    .select_from(
+        _CHANGES.outerjoin(
+            READINGS,
+            and_(
+                _CHANGES.c.entity == "reading",
+                READINGS.c.id == _CHANGES.c.entity_id,
+                READINGS.c.type == bindparam("type"),
+            ),
         )
-    return times
+    )
+    .where(_CHANGES.c.patient_id == bindparam("patient"), _CHANGES.c.seq > bindparam("after"))
+)
+
+
+def changed_times(
+    session: Session, patient_id: str, type_: str, after_seq: int, head_seq: int
+) -> list[datetime] | None:
+    """The times of a type's readings changed after a feed position (up to ``head_seq``, the
+    feed's last), or None when the feed no longer holds every change after it.
+
+    A patient's changes are numbered without gaps and retention drops the oldest first, so
+    the feed holds every change after ``after_seq`` exactly when the first one left is
+    ``after_seq + 1`` (or none is due: the head has not moved).
+    """
+    rows = session.execute(
+        _CHANGED_TIMES, {"patient": patient_id, "type": type_, "after": after_seq}
+    ).all()
+    # With none left after it, none may have been made: the head tells.
+    complete = min(row.seq for row in rows) == after_seq + 1 if rows else head_seq <= after_seq
+    if not complete:
+        return None
+    return [row.time for row in rows if row.time is not None]
 
 
 def upsert_source(

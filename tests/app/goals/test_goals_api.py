@@ -10,17 +10,21 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import utcnow
 from app.config import Settings
 from app.db import transaction
+from app.feed import service as feed
+from app.feed.models import Change
 from app.findings.models import Advice
 from app.goals.jobs import recompute_all
 from app.goals.models import Goal, Milestone
 from app.patients.models import Patient
 from app.push.models import OutboxMessage
+from app.readings.models import Reading
+from app.readings.repository import changed_times
 from app.seed import load_goals, load_readings
 from tests.app.factories import STOCKHOLM, batch, patient_id, scalar
 
@@ -339,6 +343,72 @@ def test_late_data_is_recomputed_in_full_and_agrees(
     keys = ("baseline", "current", "percent", "status", "trend_per_week", "projected_date")
     assert {k: stepwise["progress"][k] for k in keys} == {k: at_once["progress"][k] for k in keys}
     assert stepwise["progress"]["status"] == "on_track"
+
+
+def test_the_changed_readings_of_a_type_are_read_from_the_feed_or_none_when_it_lost_some(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """``changed_times``: one statement for what a sync's goal refresh asks (issue 17 §5)."""
+    allan = patient_id(session, "allan")
+    start = feed.last_seq(session, allan)
+    client.post("/v1/patients/me/sync", json=weights((3, 95.0), (2, 94.8)), headers=auth("allan"))
+    client.post("/v1/patients/me/sync", json=batch(scalar("pulse", 61, "/min")),
+                headers=auth("allan"))  # fmt: skip
+    session.expire_all()
+    head = feed.last_seq(session, allan)
+    stored = session.scalars(
+        select(Reading.time).where(Reading.patient_id == allan, Reading.type == "weight")
+    ).all()
+    assert len(stored) == 2 and head > start + 2
+
+    assert sorted(changed_times(session, allan, "weight", start, head) or []) == sorted(stored)
+    assert changed_times(session, allan, "pulse", start, head) is not None
+    assert changed_times(session, allan, "weight", head, head) == []  # nothing after the head
+
+    # Retention drops the oldest changes first: once the one right after a position is gone,
+    # what changed after it is not known (a full recomputation follows).
+    session.execute(delete(Change).where(Change.patient_id == allan, Change.seq == start + 1))
+    assert changed_times(session, allan, "weight", start, head) is None
+    assert changed_times(session, allan, "weight", start + 1, head) is not None
+    session.execute(delete(Change).where(Change.patient_id == allan, Change.seq > start))
+    assert changed_times(session, allan, "weight", start, head) is None  # all gone, head moved
+    session.rollback()
+
+
+def test_a_sync_continues_the_stored_state_unless_the_feed_lost_changes_after_it(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """A sync reads the days changed since the goal's feed position; when the feed no longer
+    holds every change after it, the progress is recomputed in full, and agrees."""
+    allan = patient_id(session, "allan")
+    client.post(f"/v1/patients/{allan}/goals", json=weight_goal(), headers=auth("eva"))
+    client.post("/v1/patients/me/sync", json=weights((20, 96.0), (13, 95.5)), headers=auth("allan"))
+
+    def mark_last_full_long_ago() -> Goal:
+        goal = session.scalars(select(Goal).where(Goal.patient_id == allan)).one()
+        goal.progress = {**goal.progress, "full_on": "2000-01-01"}
+        session.commit()
+        return goal
+
+    def progress() -> dict[str, Any]:
+        session.expire_all()
+        goal = session.scalars(select(Goal).where(Goal.patient_id == allan)).one()
+        return dict(goal.progress)
+
+    mark_last_full_long_ago()
+    client.post("/v1/patients/me/sync", json=weights((6, 95.0), source="scale-2"),
+                headers=auth("allan"))  # fmt: skip
+    assert progress()["full_on"] == "2000-01-01"  # continued from the state
+    assert progress()["current"] == 95.0
+
+    goal = mark_last_full_long_ago()
+    position = goal.progress["feed_seq"]
+    session.execute(delete(Change).where(Change.patient_id == allan, Change.seq == position + 1))
+    session.commit()
+    client.post("/v1/patients/me/sync", json=weights((1, 94.6), source="scale-3"),
+                headers=auth("allan"))  # fmt: skip
+    assert progress()["full_on"] == today().isoformat()  # recomputed in full
+    assert progress()["current"] == 94.6 and progress()["baseline"] == 96.0
 
 
 def test_the_nightly_job_recomputes_once_per_day(
