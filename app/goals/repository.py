@@ -20,16 +20,21 @@ def list_goals(session: Session, patient_id: str) -> list[Goal]:
     )
 
 
+# Built once: every sync that brings a goal's type asks it, and building the statement each
+# time cost as much as running it (bench/progress_service.py).
+_MILESTONES_OF = (
+    select(Milestone)
+    .where(Milestone.goal_id.in_(bindparam("goal_ids", expanding=True)))
+    .order_by(Milestone.due.is_(None), Milestone.due, Milestone.title, Milestone.id)
+)
+
+
 def milestones_of(session: Session, goal_ids: Sequence[str]) -> dict[str, list[Milestone]]:
     """The milestones of goals, by goal id, earliest due first."""
     out: dict[str, list[Milestone]] = {goal_id: [] for goal_id in goal_ids}
     if not goal_ids:
         return out
-    rows = session.scalars(
-        select(Milestone)
-        .where(Milestone.goal_id.in_(list(goal_ids)))
-        .order_by(Milestone.due.is_(None), Milestone.due, Milestone.title, Milestone.id)
-    )
+    rows = session.scalars(_MILESTONES_OF, {"goal_ids": list(goal_ids)})
     for row in rows:
         out[row.goal_id].append(row)
     return out
