@@ -34,7 +34,7 @@ from app.findings.outgoing import Outgoing
 from app.goals.congratulations import congratulate, withdraw_congratulations
 from app.goals.forms import INTERNAL, announcement, progress_json, shown_percent
 from app.goals.models import Goal, Milestone
-from app.goals.repository import goals_in, milestones_of, open_goals
+from app.goals.repository import goals_in, milestones_of, open_goals_with_milestones
 from app.goals.schemas import Lifecycle
 from app.goals.spec import OPEN, goal_spec
 from app.localtime import local_midnight, local_today, zone_of
@@ -242,14 +242,12 @@ def recompute_for_readings(
     wanted = set(types)
     if not wanted:
         return []
-    goals = [g for g in open_goals(session, patient.id) if g.measure.get("type") in wanted]
-    if not goals:
-        return []
-    milestones = milestones_of(session, [g.id for g in goals])
     advice: list[Advice] = []
-    for goal in goals:
-        outcome = refresh(session, patient, goal, milestones[goal.id], now, full=False, out=out)
+    for goal, milestones in open_goals_with_milestones(session, patient.id):
+        if goal.measure.get("type") not in wanted:
+            continue
+        outcome = refresh(session, patient, goal, milestones, now, full=False, out=out)
         advice += outcome.advice
         if outcome.goal_changed:
-            out.extend(announcement(goal, milestones[goal.id], outcome.milestones_changed))
+            out.extend(announcement(goal, milestones, outcome.milestones_changed))
     return advice
