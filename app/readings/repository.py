@@ -138,8 +138,8 @@ _CHANGED_TIMES = (
 def changed_times(
     session: Session, patient_id: str, type_: str, after_seq: int, head_seq: int
 ) -> list[datetime] | None:
-    """The times of a type's readings changed after a feed position (up to ``head_seq``, the
-    feed's last), or None when the feed no longer holds every change after it.
+    """The times of a type's readings changed after a feed position, or None when the feed
+    no longer holds every change after it (``head_seq``: the feed's last number).
 
     A patient's changes are numbered without gaps and retention drops the oldest first, so
     the feed holds every change after ``after_seq`` exactly when the first one left is
