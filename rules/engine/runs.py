@@ -97,9 +97,14 @@ class ReadingRun(Run):
     """A reading-anchored rule."""
 
     check: Check = field(init=False)
+    # How soon a finding's push must go, read once: a late week fires a thousand anchors.
+    push_within: timedelta | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.check = check_for(self.rule, self.params)
+        self.push_within = (
+            Window.of(self.params, PUSH_WITHIN).duration if PUSH_WITHIN in self.params else None
+        )
 
     def reach(self) -> tuple[timedelta, timedelta]:
         """Return how far before and after an anchor the rule reads."""
@@ -170,11 +175,8 @@ class ReadingRun(Run):
             if episode is not None:
                 text += episode.text[lang]
             summary[lang] = text
-        push_within = None
-        if PUSH_WITHIN in self.params:
-            push_within = Window.of(self.params, PUSH_WITHIN).duration
         return Finding(
-            push_within=push_within,
+            push_within=self.push_within,
             episode=MappingProxyType(episode.json) if episode is not None else None,
             advice_repeat=episode is not None and not episode.first_at_level,
             push_muted=episode is not None and episode.muted,
