@@ -141,9 +141,10 @@ def changed_times(
     """The times of a type's readings changed after a feed position, or None when the feed
     no longer holds every change after it (``head_seq``: the feed's last number).
 
-    A patient's changes are numbered without gaps and retention drops the oldest first, so
-    the feed holds every change after ``after_seq`` exactly when the first one left is
-    ``after_seq + 1`` (or none is due: the head has not moved).
+    A patient's changes are numbered without gaps, so the feed holds every change after
+    ``after_seq`` exactly when the first one left is ``after_seq + 1`` (or none is due: the
+    head has not moved). Nothing deletes changes today; the feed's readers allow for a
+    retention that drops the oldest, as :func:`app.feed.service.read` does.
     """
     rows = session.execute(
         _CHANGED_TIMES, {"patient": patient_id, "type": type_, "after": after_seq}
