@@ -22,10 +22,13 @@ def list_goals(session: Session, patient_id: str) -> list[Goal]:
 
 # Built once: every sync that brings a goal's type asks it, and building the statement each
 # time cost as much as running it (bench/progress_service.py).
+_MILESTONE_ORDER = (Milestone.due.is_(None), Milestone.due, Milestone.title, Milestone.id)
+"""Earliest due first, those without a date last."""
+
 _MILESTONES_OF = (
     select(Milestone)
     .where(Milestone.goal_id.in_(bindparam("goal_ids", expanding=True)))
-    .order_by(Milestone.due.is_(None), Milestone.due, Milestone.title, Milestone.id)
+    .order_by(*_MILESTONE_ORDER)
 )
 
 
@@ -68,14 +71,7 @@ _OPEN_WITH_MILESTONES = (
         Goal.patient_id == bindparam("patient_id"),
         Goal.lifecycle.in_(bindparam("lifecycles", expanding=True)),
     )
-    .order_by(
-        Goal.created_at,
-        Goal.id,
-        Milestone.due.is_(None),
-        Milestone.due,
-        Milestone.title,
-        Milestone.id,
-    )
+    .order_by(Goal.created_at, Goal.id, *_MILESTONE_ORDER)
 )
 
 
