@@ -125,9 +125,6 @@ class Settings(BaseSettings):
     escalation_interval_seconds: float = Field(default=60.0, gt=0)
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
     retention_days: int = Field(default=30, ge=1)  # finished outbox rows, ended subscriptions
-    # The change feed's entries repeat what the data tables hold; a client whose cursor is
-    # older than this is answered 410 and reads the patient's data again (app/jobs/retention.py).
-    feed_retention_days: int = Field(default=90, ge=1)
     rules_due_interval_seconds: float = Field(default=300.0, gt=0)
     # Goal progress is recomputed in full once a day per patient (syncs keep it current).
     goals_recompute_interval_seconds: float = Field(default=3600.0, gt=0)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, event, func, select, update
+from sqlalchemy import Table, bindparam, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from app import bulk
@@ -58,9 +57,6 @@ _MOVE_HEAD = (
     update(HEADS)
     .where(HEADS.c.patient_id == bindparam("patient"))
     .values(last_seq=bindparam("seq"))
-)
-_OLDEST = (  # the feed's oldest changes across patients, by the index of the primary key
-    select(CHANGES.c.id, CHANGES.c.created_at).order_by(CHANGES.c.id).limit(bindparam("limit"))
 )
 _CHANGES_AFTER = (  # plain rows: a page is up to 500 changes, each read once into the answer
     select(CHANGES.c.seq, CHANGES.c.entity, CHANGES.c.op, CHANGES.c.entity_id, CHANGES.c.data)
@@ -188,27 +184,6 @@ def answer_data(entity: str, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def drop_oldest(session: Session, before: datetime, *, limit: int) -> int:
-    """Delete up to ``limit`` of the feed's oldest changes made before ``before``; how many.
-
-    What goes is a run of the lowest ids, stopping at the first change made at or after
-    ``before`` (a clock set back on one server holds the run up; it never makes a hole). A
-    patient's changes get their ids in the order of their numbers (the feed lock orders the
-    inserts), so a run of the lowest ids is the start of every patient's feed: a reader whose
-    cursor points into what went is told so (:func:`read`, 410), never given a feed with a
-    change missing in its middle.
-    """
-    cut = None
-    for row in session.execute(_OLDEST, {"limit": limit}):
-        if row.created_at >= before:
-            break
-        cut = row.id
-    if cut is None:
-        return 0
-    result = session.execute(delete(CHANGES).where(CHANGES.c.id <= cut))
-    return result.rowcount if isinstance(result, CursorResult) else 0
-
-
 def cursor_key(settings: Settings) -> bytes:
     """The key that signs cursors: configured, or generated into ``var/`` once."""
     if settings.cursor_secret:
@@ -239,24 +214,17 @@ def read(
         except InvalidCursor as exc:
             raise BadRequest("The cursor is not valid for this patient.") from exc
     limit = max(1, min(limit, MAX_CHANGES))
-    # Read from the start, a feed whose every change retention dropped continues from its
-    # head, not from 0 (which the next read would answer with 410). The head is read before
-    # the changes: a change committed in between has a later number and is read next time.
-    head = None if cursor else last_seq(session, patient_id)
     rows = session.execute(
         _CHANGES_AFTER, {"patient": patient_id, "after": after, "limit": limit + 1}
     ).all()
-    # Retention drops the oldest changes first (:func:`drop_oldest`): when the change right
-    # after the cursor is still there, none it needs is gone, and the oldest need not be
-    # asked for. With none left at all, the head tells whether any came after the cursor (a
-    # change committed between the two reads makes this a 410 the client did not need: safe).
+    # Retention drops the oldest changes first: when the change right after the cursor is
+    # still there, none it needs is gone, and the oldest need not be asked for.
     if cursor and not (rows and rows[0].seq == after + 1):
         oldest = session.scalar(select(func.min(Change.seq)).where(Change.patient_id == patient_id))
-        first_kept = last_seq(session, patient_id) + 1 if oldest is None else oldest
-        if after < first_kept - 1:
+        if oldest is not None and after < oldest - 1:
             raise Gone("The cursor is too old; read the patient's data again.")
     page = rows[:limit]
-    last = page[-1].seq if page else after if head is None else head
+    last = page[-1].seq if page else after
     return FeedPage(
         changes=[
             {

@@ -143,8 +143,8 @@ def changed_times(
 
     A patient's changes are numbered without gaps, so the feed holds every change after
     ``after_seq`` exactly when the first one left is ``after_seq + 1`` (or none is due: the
-    head has not moved). Retention drops the oldest changes (``app.jobs.retention``): a goal
-    whose position lies before what is kept is then recomputed in full.
+    head has not moved). Nothing deletes changes today; the feed's readers allow for a
+    retention that drops the oldest, as :func:`app.feed.service.read` does.
     """
     rows = session.execute(
         _CHANGED_TIMES, {"patient": patient_id, "type": type_, "after": after_seq}

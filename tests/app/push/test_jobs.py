@@ -243,13 +243,8 @@ def test_retention_removes_only_what_is_old_and_finished(
             kept.add(row.id)
         live_id, recent_id = live.id, recent_dead.id
 
-    # The change feed keeps its own, longer time (tests/app/feed/test_feed_retention.py).
-    assert clean_up(factory, settings, now) == {
-        "outbox": 3, "subscriptions": 1, "reminders": 0, "changes": 0
-    }  # fmt: skip
-    assert clean_up(factory, settings, now) == {
-        "outbox": 0, "subscriptions": 0, "reminders": 0, "changes": 0
-    }  # fmt: skip
+    assert clean_up(factory, settings, now) == {"outbox": 3, "subscriptions": 1, "reminders": 0}
+    assert clean_up(factory, settings, now) == {"outbox": 0, "subscriptions": 0, "reminders": 0}
     with transaction(factory) as session:
         assert set(session.scalars(select(OutboxMessage.id))) == kept
         assert set(session.scalars(select(PushSubscription.id))) == {live_id, recent_id}
