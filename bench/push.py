@@ -17,8 +17,10 @@ transaction per batch recording the answers.
 The baseline does only the per-message cryptography the sender does — pywebpush's
 aes128gcm encryption plus a VAPID signature — in a loop in this process, no I/O. The ratio
 (delivered/s ÷ crypto/s) is what to compare between runs; absolute rates on these shared
-machines mean little. Each of ``--rounds`` rounds measures its own baseline and both
-worker counts; the last lines give the medians of the rounds' ratios, the figures to compare.
+machines mean little. Each run's baseline is measured around it (right before the outbox
+is filled and right after the last row is final, the mean of the two), so the ratio compares
+the two in the same minute; each of ``--rounds`` rounds runs both worker counts on each
+database, and the last lines give the medians of the rounds' ratios, the figures to compare.
 
     .venv/bin/python bench/push.py [--messages 2000] [--subscriptions 50] [--db both] [--rounds 3]
 """
@@ -37,6 +39,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -203,8 +206,11 @@ def delivered_rate(
     workers: int,
     messages: int,
     subscriptions: int,
-) -> tuple[float, int]:
-    """Notifications per second delivered by ``workers`` processes; and duplicate pushes."""
+    baseline: Callable[[], float],
+) -> tuple[float, int, float]:
+    """Notifications per second delivered by ``workers`` processes; duplicate pushes; and
+    the baseline (``baseline()``, crypto/s) as measured right before and right after the
+    delivery, their mean: the machine's speed during the delivery, not minutes away."""
     url = fresh_database(backend, cluster, workdir)
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
@@ -230,6 +236,7 @@ def delivered_rate(
             subs.append((sub, patient))
     running = start_workers(url, workdir, workers)
     try:
+        before = baseline()  # the workers are up and idle
         with transaction(factory) as session:
             now = datetime.now(UTC)
             for n in range(messages):
@@ -251,6 +258,7 @@ def delivered_rate(
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        after = baseline()  # the workers idle again
     finally:
         stop(running)
         engine.dispose()
@@ -258,7 +266,7 @@ def delivered_rate(
     accepted = service.counts(tokens)
     assert sum(accepted.values()) >= messages, "not every message was accepted"
     assert len(accepted) == messages, "not every message arrived"
-    return messages / elapsed, sum(n - 1 for n in accepted.values())
+    return messages / elapsed, sum(n - 1 for n in accepted.values()), (before + after) / 2
 
 
 def main() -> None:
@@ -275,26 +283,30 @@ def main() -> None:
     cluster = cluster_for(backends)
     workdir = Path(tempfile.mkdtemp(prefix="selfcare-bench-push-"))
     service = Receiver()
-    # Per backend and number of workers, each round's ratio to that round's own baseline:
-    # on these machines one run of the same code swings by a quarter from minute to minute.
+    # Per backend and number of workers, each run's ratio to the baseline measured around
+    # it: on these machines the same code's speed swings by a quarter, and the baseline's by
+    # more, from minute to minute (2,034–2,783 msg/s in one morning's rounds).
     ratios: dict[tuple[str, int], list[float]] = {}
+    browser = service.subscriber()
+
+    def baseline() -> float:
+        return crypto_rate(browser, max(500, args.messages // 2))
+
     try:
         for round_no in range(1, args.rounds + 1):
-            baseline = crypto_rate(service.subscriber(), max(500, args.messages // 2))
-            print(
-                f"round {round_no}: bare encrypt+sign: {baseline:,.0f} msg/s (one process, no I/O)"
-            )
+            print(f"round {round_no}")
             for backend in backends:
                 for workers in (1, 2):
-                    rate, duplicates = delivered_rate(
+                    rate, duplicates, crypto = delivered_rate(
                         backend, cluster, workdir, service, workers=workers,
                         messages=args.messages, subscriptions=args.subscriptions,
+                        baseline=baseline,
                     )  # fmt: skip
-                    ratios.setdefault((backend, workers), []).append(rate / baseline)
+                    ratios.setdefault((backend, workers), []).append(rate / crypto)
                     print(
                         f"push [{backend}] workers={workers} messages={args.messages} "
-                        f"delivered_s={rate:,.0f} ratio_to_crypto={rate / baseline:.3f} "
-                        f"duplicates={duplicates}"
+                        f"delivered_s={rate:,.0f} bare_encrypt_sign_s={crypto:,.0f} "
+                        f"ratio_to_crypto={rate / crypto:.3f} duplicates={duplicates}"
                     )
         for backend in backends:
             one, two = (statistics.median(ratios[(backend, n)]) for n in (1, 2))
