@@ -277,9 +277,7 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
     subscriptions = repository.subscriptions_by_id(
         session, {row.subscription_id for row in rows if row.subscription_id}
     )
-    # Held until the end: the identity map holds objects weakly, and ``session.get`` then
-    # finds them without a query.
-    loaded = repository.preload(session, rows)
+    users, patients = repository.recipients(session, rows)
     # The lease outlasts every send timing out one after another (one subscription's
     # messages go in order; concurrency across subscriptions only shortens the batch).
     lease = timedelta(seconds=settings.push_timeout_seconds * len(rows) + LEASE_MARGIN_SECONDS)
@@ -306,8 +304,8 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
             end(row.id, OutboxStatus.DEAD, "out of attempts")
             stats.dead += 1
             continue
-        user = session.get(User, row.user_id)
-        patient = session.get(Patient, row.patient_id)
+        user = users.get(row.user_id)
+        patient = patients.get(row.patient_id)
         if (
             user is None
             or patient is None
@@ -358,7 +356,6 @@ def claim(session: Session, settings: Settings, now: datetime, stats: DispatchSt
                 ),
             )
         )
-    del loaded  # held until here
     repository.update_messages(session, changes)
     return batch
 

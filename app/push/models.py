@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdColumn, new_id
@@ -42,6 +42,14 @@ FINAL_STATUSES = frozenset(
     }
 )
 
+DUE_STATUSES = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+"""A row in one of these is waiting to be claimed once its ``next_attempt_at`` has come."""
+
+# The rows a claim may take, as SQL with the statuses written out: a query must say exactly
+# this for either database to serve it from the partial index below (a bound parameter would
+# not prove the index's condition).
+WAITING = f"status IN ({', '.join(repr(str(s)) for s in DUE_STATUSES)})"
+
 
 class PushSubscription(Base):
     """A browser's push subscription, owned by a user, optionally for patients they proxy."""
@@ -65,7 +73,15 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # The waiting rows alone, in the order a claim takes them: the claim reads its batch
+        # off the front of this index however long the backlog (issue 17 §4; migration 0020).
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text(WAITING),
+            postgresql_where=text(WAITING),
+        ),
         # A correction withdraws the pushes of withdrawn advice by these ids alone.
         Index("ix_outbox_advice", "advice_id"),
     )
