@@ -9,19 +9,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import Delete, delete, text
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.jobs import unit_of_work
 from app.push.models import (
-    FINAL_STATUSES,
+    FINISHED,
     OutboxMessage,
     PushSubscription,
     Reminder,
     SubscriptionStatus,
 )
+
+
+def finished_before(horizon: datetime) -> Delete:
+    """The outbox rows that reached a final state before a time (read off their index)."""
+    return delete(OutboxMessage).where(text(FINISHED), OutboxMessage.finished_at < horizon)
 
 
 @unit_of_work
@@ -32,10 +37,7 @@ def clean_up(session: Session, settings: Settings, now: datetime) -> dict[str, i
         horizon, now - timedelta(minutes=settings.reminder_window_minutes, days=2)
     )
     statements = {
-        "outbox": delete(OutboxMessage).where(
-            OutboxMessage.status.in_(sorted(FINAL_STATUSES)),
-            OutboxMessage.finished_at < horizon,
-        ),
+        "outbox": finished_before(horizon),
         "subscriptions": delete(PushSubscription).where(
             PushSubscription.status.in_([SubscriptionStatus.DEAD, SubscriptionStatus.DELETED]),
             PushSubscription.ended_at < horizon,

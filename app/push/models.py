@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -45,10 +46,16 @@ FINAL_STATUSES = frozenset(
 DUE_STATUSES = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 """A row in one of these is waiting to be claimed once its ``next_attempt_at`` has come."""
 
-# The rows a claim may take, as SQL with the statuses written out: a query must say exactly
-# this for either database to serve it from the partial index below (a bound parameter would
-# not prove the index's condition).
-WAITING = f"status IN ({', '.join(repr(str(s)) for s in DUE_STATUSES)})"
+
+def _status_in(statuses: Iterable[OutboxStatus]) -> str:
+    return f"status IN ({', '.join(repr(str(s)) for s in sorted(statuses))})"
+
+
+# The two halves of the outbox as SQL with the statuses written out: a query must say exactly
+# this for either database to serve it from the partial indexes below (a bound parameter
+# would not prove an index's condition).
+WAITING = _status_in(DUE_STATUSES)
+FINISHED = _status_in(FINAL_STATUSES)
 
 
 class PushSubscription(Base):
@@ -73,14 +80,24 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        # The waiting rows alone, in the order a claim takes them: the claim reads its batch
-        # off the front of this index however long the backlog (issue 17 §4; migration 0020).
+        # The waiting rows in the order a claim takes them: the claim reads its batch off the
+        # front however long the backlog (issue 17 §4; migration 0020).
         Index(
             "ix_outbox_due",
             "next_attempt_at",
             "id",
+            "status",  # so the metrics count the waiting rows off the index alone
             sqlite_where=text(WAITING),
             postgresql_where=text(WAITING),
+        ),
+        # The finished rows by status and by when they finished: the retention deletes the
+        # oldest and the metrics count them, without reading the waiting ones or the rows.
+        Index(
+            "ix_outbox_finished",
+            "status",
+            "finished_at",
+            sqlite_where=text(FINISHED),
+            postgresql_where=text(FINISHED),
         ),
         # A correction withdraws the pushes of withdrawn advice by these ids alone.
         Index("ix_outbox_advice", "advice_id"),

@@ -29,6 +29,7 @@ from app.push.sender import MAX_PLAINTEXT_BYTES, RecordingSender, SendResult, en
 from app.push.service import fit_payload
 from tests.app.push import factories as f
 from tests.app.push.push_service import LocalPushService
+from tests.query_plans import plan
 
 
 def _rows(factory: sessionmaker[Session]) -> dict[str, OutboxMessage]:
@@ -441,18 +442,6 @@ def test_a_claim_takes_the_waiting_rows_in_time_order_off_their_index(
     assert batches == [["a", "b"], ["c"], []]
 
     with transaction(factory) as session:
-        connection = session.connection()
-        postgres = connection.dialect.name == "postgresql"
-        if postgres:  # a small table is cheaper to scan: ask whether the index serves in order
-            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        compiled = repository._DUE.compile(dialect=connection.dialect)
-        params = compiled.construct_params({"now": f.T0, "limit": 50})
-        bound = (
-            tuple(params[k] for k in compiled.positiontup or ()) if compiled.positional else params
-        )
-        explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
-        plan = " | ".join(
-            str(row[-1]) for row in connection.exec_driver_sql(explain + str(compiled), bound)
-        )
-    assert "ix_outbox_due" in plan, plan
-    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+        steps = plan(session.connection(), repository._DUE, {"now": f.T0, "limit": 50})
+    assert "ix_outbox_due" in steps, steps
+    assert "Sort" not in steps and "TEMP B-TREE" not in steps, steps

@@ -18,16 +18,25 @@ from app.config import Settings
 from app.db import transaction
 from app.findings.jobs import run_escalation
 from app.findings.models import Flag
-from app.jobs.retention import clean_up
+from app.jobs.retention import clean_up, finished_before
 from app.plans.jobs import due_slots, run_reminders
 from app.plans.models import PlanVersion
 from app.push.dispatcher import dispatch
-from app.push.models import OutboxMessage, PushSubscription, Reminder
+from app.push.models import (
+    DUE_STATUSES,
+    FINAL_STATUSES,
+    OutboxMessage,
+    OutboxStatus,
+    PushSubscription,
+    Reminder,
+)
 from app.push.sender import RecordingSender
+from app.scrape import OUTBOX_BY_STATUS, DatabaseCollector
 from rules.plan import ScheduleEntry
 from tests.app.factories import batch
 from tests.app.push import factories as f
 from tests.app.push.push_service import LocalPushService
+from tests.query_plans import plan
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 Auth = Callable[[str], dict[str, str]]
@@ -248,3 +257,38 @@ def test_retention_removes_only_what_is_old_and_finished(
     with transaction(factory) as session:
         assert set(session.scalars(select(OutboxMessage.id))) == kept
         assert set(session.scalars(select(PushSubscription.id))) == {live_id, recent_id}
+
+
+def test_the_outbox_is_counted_and_trimmed_off_the_indexes_of_its_two_halves(
+    factory: sessionmaker[Session], settings: Settings, push_service: LocalPushService
+) -> None:
+    """Every status is either waiting or final; the metrics count each status from the index
+    of its half, and the retention finds old finished rows by their index (not by reading
+    every row of a table that keeps three months of pushes)."""
+    assert FINAL_STATUSES.isdisjoint(DUE_STATUSES)
+    assert FINAL_STATUSES | set(DUE_STATUSES) == set(OutboxStatus)
+    with transaction(factory) as session:
+        asta, target = f.user(session, "asta"), f.patient(session, "asta")
+        live = f.subscription(session, asta, push_service.subscriber())
+        for n, status in enumerate(("pending", "sending", "sent", "sent", "dead", "cancelled")):
+            row = f.message(session, live, target, n)
+            row.status = status
+            row.finished_at = None if status in DUE_STATUSES else f.T0
+    counted = {
+        sample.labels["status"]: sample.value
+        for family in DatabaseCollector(factory).collect()
+        if family.name == "selfcare_push_outbox_messages"
+        for sample in family.samples
+    }
+    assert counted == {"pending": 1, "sending": 1, "sent": 2, "dead": 1, "cancelled": 1}
+
+    waiting, finished = OUTBOX_BY_STATUS
+    with transaction(factory) as session:
+        connection = session.connection()
+        steps = [
+            ("ix_outbox_due", plan(connection, waiting, {})),
+            ("ix_outbox_finished", plan(connection, finished, {})),
+            ("ix_outbox_finished", plan(connection, finished_before(f.T0), {})),
+        ]
+    for index, shown in steps:
+        assert index in shown, shown
