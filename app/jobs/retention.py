@@ -25,8 +25,16 @@ from app.push.models import (
 
 
 def finished_before(horizon: datetime) -> Delete:
-    """The outbox rows that reached a final state before a time (read off their index)."""
-    return delete(OutboxMessage).where(text(FINISHED), OutboxMessage.finished_at < horizon)
+    """The outbox rows that reached a final state before a time (read off their index).
+
+    Not synchronised with the session: the ORM cannot evaluate the SQL condition in Python
+    and would fetch every deleted row's id back (``RETURNING``), hundreds of thousands.
+    """
+    return (
+        delete(OutboxMessage)
+        .where(text(FINISHED), OutboxMessage.finished_at < horizon)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @unit_of_work

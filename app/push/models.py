@@ -53,7 +53,8 @@ def _status_in(statuses: Iterable[OutboxStatus]) -> str:
 
 # The two halves of the outbox as SQL with the statuses written out: a query must say exactly
 # this for either database to serve it from the partial indexes below (a bound parameter
-# would not prove an index's condition).
+# would not prove an index's condition). ``status`` is unqualified: for statements on the
+# outbox alone (subscriptions and reminders have a status too). Migration 0020 keeps a copy.
 WAITING = _status_in(DUE_STATUSES)
 FINISHED = _status_in(FINAL_STATUSES)
 
