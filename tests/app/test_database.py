@@ -24,6 +24,7 @@ from app.db import (
     transaction,
     unavailable_reason,
 )
+from tests.query_plans import plan
 
 PATIENT_P1 = text(
     "INSERT INTO patients (id, personnummer, display_name, timezone, language, created_at)"
@@ -56,14 +57,10 @@ def test_a_correction_finds_advice_and_pushes_through_an_index(migrated_url: str
     engine = make_engine(migrated_url)
     try:
         with engine.connect() as conn:
-            postgres = conn.dialect.name == "postgresql"
-            if postgres:  # an empty table is cheaper to scan: ask whether an index can serve
-                conn.exec_driver_sql("SET enable_seqscan = off")
             for index, query in lookups.items():
-                explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
-                plan = " | ".join(str(row[-1]) for row in conn.exec_driver_sql(explain + query))
-                assert index in plan, plan
-                print(f"{conn.dialect.name}: {plan}")
+                steps = plan(conn, text(query), {})
+                assert index in steps, steps
+                print(f"{conn.dialect.name}: {steps}")
     finally:
         engine.dispose()
 
