@@ -6,6 +6,8 @@ import math
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,6 +26,9 @@ from app.db import (
     transaction,
     unavailable_reason,
 )
+from app.jobs.retention import clean_up
+from app.push.models import OutboxMessage
+from tests.conftest import make_settings
 from tests.query_plans import plan
 
 PATIENT_P1 = text(
@@ -296,3 +301,57 @@ def test_an_explanation_is_kept_as_written_and_compressed_with_lz4(
     }
     assert json_value(texts["e1"]) == before
     assert list(json_value(texts["e2"])) == list(after)  # the keys in the order written
+
+
+def test_outbox_rows_finished_before_there_was_a_finish_time_get_one_and_are_forgotten(
+    database_at: Callable[[str], tuple[str, Engine]], tmp_path: Path
+) -> None:
+    """Migration 0021: a row that reached a final status before migration 0002 had no
+    ``finished_at``, so the retention never deleted it. It gets the latest time it records;
+    a waiting row and a row with a finish time are left as they are."""
+    url, engine = database_at("0020_outbox_due")
+    old, later = "2026-01-05 10:00:00+00:00", "2026-01-05 10:30:00+00:00"
+    rows = {
+        # id: (status, sent_at, next_attempt_at, finished_at)
+        "sent": ("sent", later, old, None),
+        "dead": ("dead", None, later, None),
+        "finished": ("cancelled", None, old, old),
+        "waiting": ("pending", None, old, None),
+    }
+    with engine.begin() as conn:
+        conn.execute(PATIENT_P1)
+        conn.execute(
+            text(
+                "INSERT INTO users (id, handle, display_name, role, title, language, active,"
+                " created_at) VALUES ('u1', 'asta', 'Asta', 'patient', '', 'sv', true, :at)"
+            ),
+            {"at": old},
+        )
+        for row_id, (status, sent_at, next_at, finished_at) in rows.items():
+            conn.execute(
+                text(
+                    "INSERT INTO outbox (id, patient_id, user_id, kind, payload, urgency,"
+                    " ttl_seconds, status, attempts, next_attempt_at, created_at, sent_at,"
+                    " finished_at) VALUES (:id, 'p1', 'u1', 'advice', '{}', 'normal', 3600,"
+                    " :status, 1, :next_at, :created, :sent_at, :finished_at)"
+                ),
+                {"id": row_id, "status": status, "next_at": next_at, "created": old,
+                 "sent_at": sent_at, "finished_at": finished_at},
+            )  # fmt: skip
+    migrate.upgrade(url)
+
+    factory = make_sessionmaker(make_engine(url))
+    with transaction(factory) as session:
+        finished = dict(session.execute(select(OutboxMessage.id, OutboxMessage.finished_at)).all())
+    at = datetime.fromisoformat
+    assert finished == {
+        "sent": at(later),  # when it was sent
+        "dead": at(later),  # its last lease's end
+        "finished": at(old),  # as it was
+        "waiting": None,
+    }
+    settings = make_settings(tmp_path, url)
+    months_later = at(later) + timedelta(days=settings.retention_days + 1)
+    assert clean_up(factory, settings, months_later)["outbox"] == 3
+    with transaction(factory) as session:
+        assert list(session.scalars(select(OutboxMessage.id))) == ["waiting"]

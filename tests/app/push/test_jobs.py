@@ -319,12 +319,19 @@ def test_the_outbox_is_counted_and_trimmed_off_the_indexes_of_its_two_halves(
     assert len(deleting) == 1 and "RETURNING" not in deleting[0].upper(), deleting
 
 
-def test_the_migration_writes_the_halves_as_the_models_do() -> None:
-    """Migration 0020 keeps its own copy of the halves' SQL (a migration must not change when
-    the models do); ``alembic check`` does not compare a partial index's condition."""
-    path = Path(app.__file__).parent / "migrations" / "versions" / "20261207_0020_outbox_due.py"
-    spec = importlib.util.spec_from_file_location("migration_0020", path)
+def _migration(name: str) -> Any:
+    path = Path(app.__file__).parent / "migrations" / "versions" / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    assert (migration.WAITING, migration.FINISHED) == (WAITING, FINISHED)
+    return migration
+
+
+def test_the_migrations_write_the_halves_as_the_models_do() -> None:
+    """Migrations 0020 and 0021 keep their own copy of the halves' SQL (a migration must not
+    change when the models do); ``alembic check`` does not compare a partial index's
+    condition, and 0021's backfill must touch the finished rows, no other."""
+    due = _migration("20261207_0020_outbox_due.py")
+    assert (due.WAITING, due.FINISHED) == (WAITING, FINISHED)
+    assert _migration("20261207_0021_outbox_finished_backfill.py").FINISHED == FINISHED
