@@ -13,8 +13,13 @@ loopback, kept-alive connections, eight requests in flight, through:
 - **the floor**: preformatted request bytes written to an asyncio stream and the answer parsed
   by httptools' C parser, no client library at all (not a client: it handles no errors).
 
+Beside them, what the sender pays per message for the rest: pywebpush's encryption alone (it
+signs once per push-service origin), and the product's whole send (``WebPushSender``:
+encryption, headers, the POST with its timeouts, on the process's push loop).
+
 Each is printed in µs of CPU a request and as a share of the bare encryption and signing of
-one message, measured in the same run (medians of ``--rounds``).
+one message, measured in the same run (medians of ``--rounds``), beside the encryption alone:
+what the sender pays per message (it signs once per push-service origin).
 
     .venv/bin/python bench/push_http.py [--requests 4000] [--rounds 3]
 """
@@ -28,17 +33,22 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import h11
 import httptools
+from cryptography.hazmat.primitives.asymmetric import ec
 from pywebpush import WebPusher
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.push.sender import encode_payload  # noqa: E402
-from bench.push import Receiver, crypto_rate, payload  # noqa: E402
+from app.push import transport  # noqa: E402
+from app.push.sender import PushMessage, WebPushSender, encode_payload  # noqa: E402
+from app.push.vapid import VapidKey  # noqa: E402
+from bench.push import SUBJECT, Receiver, crypto_rate, payload  # noqa: E402
+from tests.app.push.push_service import Subscriber  # noqa: E402
 
 IN_FLIGHT = 8
 WARM_UP = 50
@@ -156,6 +166,36 @@ async def via_floor(url: str, body: bytes, requests: int) -> float:
     return await _timed([await connection() for _ in range(IN_FLIGHT)], requests)
 
 
+def sender_seconds(browser: Subscriber, requests: int) -> float:
+    """CPU seconds a push through the product's sender on the push loop: encrypt and POST."""
+    sender = WebPushSender(
+        VapidKey(ec.generate_private_key(ec.SECP256R1())), subject=SUBJECT, timeout=5
+    )
+    message = PushMessage(
+        endpoint=browser.endpoint,
+        p256dh=browser.p256dh,
+        auth=browser.auth,
+        payload=encode_payload(payload(0)),
+        ttl=3600,
+        urgency="normal",
+        topic="advice",
+    )
+
+    async def post() -> int:
+        return (await sender.send_async(message)).status or 0
+
+    return transport.run(_timed([post] * IN_FLIGHT, requests))
+
+
+def encryption_seconds(info: dict[str, Any], count: int) -> float:
+    """CPU seconds of pywebpush's aes128gcm encryption of one message, no signature."""
+    bodies = [encode_payload(payload(n)) for n in range(count)]
+    started = time.process_time()
+    for body in bodies:
+        WebPusher(info).encode(body, "aes128gcm")
+    return (time.process_time() - started) / count
+
+
 def _split(url: str) -> tuple[str, int, str]:
     rest = url.removeprefix("http://")
     origin, _, path = rest.partition("/")
@@ -182,12 +222,18 @@ def main() -> None:
         body = WebPusher(info).encode(encode_payload(payload(0)), "aes128gcm")["body"]
         costs: dict[str, list[float]] = {name: [] for name in WAYS}
         crypto: list[float] = []
+        encryption: list[float] = []
+        whole: list[float] = []
         for round_ in range(1, args.rounds + 1):
             crypto.append(1 / crypto_rate(browser, 2000))
+            encryption.append(encryption_seconds(info, 2000))
+            whole.append(sender_seconds(browser, args.requests))
             for name, way in WAYS.items():
                 costs[name].append(asyncio.run(way(browser.endpoint, body, args.requests)))
             print(
-                f"round {round_}: encrypt+sign {crypto[-1] * 1e6:.0f} µs; "
+                f"round {round_}: encrypt+sign {crypto[-1] * 1e6:.0f} µs, "
+                f"encryption alone {encryption[-1] * 1e6:.0f} µs, "
+                f"the sender's send {whole[-1] * 1e6:.0f} µs; "
                 + ", ".join(f"{n} {c[-1] * 1e6:.0f} µs" for n, c in costs.items()),
                 flush=True,
             )
@@ -195,9 +241,13 @@ def main() -> None:
         receiver.stop()
     bare = statistics.median(crypto)
     print(f"bare encrypt+sign: {bare * 1e6:.0f} µs a message (median of {args.rounds} rounds)")
+    alone = statistics.median(encryption)
+    print(f"  {'encrypt':<8} {alone * 1e6:5.0f} µs of CPU a message = {alone / bare:.2f} of it")
     for name, values in costs.items():
         cost = statistics.median(values)
         print(f"  {name:<8} {cost * 1e6:5.0f} µs of CPU a request = {cost / bare:.2f} of it")
+    send = statistics.median(whole)
+    print(f"  {'send':<8} {send * 1e6:5.0f} µs of CPU a push = {send / bare:.2f} of it (both)")
 
 
 if __name__ == "__main__":
