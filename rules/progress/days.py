@@ -22,11 +22,56 @@ def _micro(value: Decimal) -> int:
 def aggregate_days(
     readings: Iterable[ReadingFact], components: Sequence[str], tz: tzinfo
 ) -> dict[date, dict[str, DayAggregate]]:
-    """Reduce readings to day aggregates per local day and component (latest = by time, id)."""
-    rows = sorted(readings, key=lambda r: (r.time, r.id))
+    """Reduce readings to day aggregates per local day and component (latest = by time, id).
+
+    Counts over an interval (steps) come from one device a day (:func:`one_device_a_day`).
+    """
+    rows = one_device_a_day(sorted(readings, key=lambda r: (r.time, r.id)), tz)
     if len(rows) >= PANDAS_MIN_READINGS:
         return _aggregate_frame(rows, components, tz)
     return _aggregate_loop(rows, components, tz)
+
+
+def one_device_a_day(rows: Sequence[ReadingFact], tz: tzinfo) -> Sequence[ReadingFact]:
+    """Keep, of each local day's interval readings of a type, those of the device that
+    counted most; every other reading stays.
+
+    A phone in the pocket and a watch on the wrist both count the same walk, and an Apple
+    Health export keeps the records of both (``context.source_name``): summed, the day would
+    show the steps twice and a goal progress not made. The device with the highest total
+    that day counts (a tie goes to the name that sorts last, so the order of the readings
+    does not matter). It never counts a step twice; on a day the devices took turns it
+    understates. Point readings (a blood pressure from each of two cuffs) are measurements
+    of their own and all count. Readings without a device (a phone app's own sync) are one
+    device of their own.
+    """
+    totals: dict[tuple[date, str], dict[str, int]] = {}
+    for reading in rows:
+        if reading.end_time is not None:
+            devices = totals.setdefault((reading.local_date(tz), reading.type), {})
+            device = _device(reading)
+            devices[device] = devices.get(device, 0) + sum(
+                _micro(v) for v in reading.values.values()
+            )
+    counted = {
+        key: max(devices.items(), key=lambda item: (item[1], item[0]))[0]
+        for key, devices in totals.items()
+        if len(devices) > 1
+    }
+    if not counted:
+        return rows
+    return [
+        r
+        for r in rows
+        if r.end_time is None or counted.get((r.local_date(tz), r.type), _device(r)) == _device(r)
+    ]
+
+
+def _device(reading: ReadingFact) -> str:
+    # Apple's sourceName names the phone or the watch; its device text also carries the
+    # software version, which changes with an update in the middle of a day.
+    context = reading.context
+    return str(context.get("source_name") or context.get("device") or "") if context else ""
 
 
 def _aggregate_loop(
@@ -80,4 +125,4 @@ def _aggregate_frame(
     return out
 
 
-__all__ = ["aggregate_days"]
+__all__ = ["aggregate_days", "one_device_a_day"]

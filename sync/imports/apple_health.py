@@ -21,7 +21,8 @@ What becomes a reading (Apple's type → catalogue type, Apple's unit → catalo
   ``mmol<180.15588…>/L`` as ``mmol/L``), ``BodyMass`` (``kg``, ``g``, ``lb``);
 - ``StepCount`` → ``steps`` for the record's own interval (``startDate``..``endDate``): Apple
   writes a record per device and a few minutes; they are kept as they are, not summed per day
-  (a sum would mix the phone's and the watch's counts of the same walk).
+  (a sum would mix the phone's and the watch's counts of the same walk). A day's steps count
+  one device's records, the one that counted most (``rules.progress.days.one_device_a_day``).
 
 Any other element (BMI, workouts, activity summaries, ``Me``, ...) counts as ``skipped``. An
 Apple unit not listed for the type is a rejection of that record (``unknown_unit``) with the

@@ -421,6 +421,83 @@ def test_step_streaks_count_local_days_and_skip_today() -> None:
     assert result.status is Status.ACHIEVED
 
 
+def walk(day: date, clock: str, steps: int, device: str | None) -> ReadingFact:
+    """Steps counted over ten minutes from a local wall-clock time, by a named device."""
+    start = at(day, clock)
+    return replace(
+        fact("steps", start, value=steps),
+        end_time=start + timedelta(minutes=10),
+        context={"source_name": device} if device else {},
+    )
+
+
+def test_a_day_s_steps_come_from_the_device_that_counted_most_never_from_two() -> None:
+    """The phone and the watch both count a walk; summed, a day would show it twice."""
+    yesterday = TODAY - timedelta(days=1)
+    readings = [
+        walk(yesterday, "08:00", 1200, "Astas iPhone"),
+        walk(yesterday, "08:00", 1500, "Astas Apple Watch"),  # the same walk, on the wrist
+        walk(yesterday, "17:00", 900, "Astas iPhone"),
+        walk(yesterday, "17:00", 1000, "Astas Apple Watch"),
+        walk(TODAY, "09:00", 700, "Astas iPhone"),  # the watch was charging
+        walk(TODAY, "10:00", 300, None),  # the phone app's own count: a device of its own
+        walk(TODAY, "11:00", 200, None),
+    ]
+    days = aggregate_days(readings, ("value",), STOCKHOLM)
+    assert days[yesterday]["value"] == DayAggregate(
+        2, 2500 * pr.MICRO, 1000 * pr.MICRO, 1500 * pr.MICRO, 1000 * pr.MICRO
+    )
+    assert days[TODAY]["value"].total == 700 * pr.MICRO  # the iPhone's 700 over the app's 500
+
+    goal = spec(Aggregate.SUM, 1, 2000.0, ABOVE, type_="steps", start=yesterday)
+    assert full_progress(goal, readings, STOCKHOLM, TODAY).current == {"value": 2500.0}
+
+    # A point reading from each of two cuffs is a measurement of its own: both count.
+    cuffs = [
+        replace(fact("blood_pressure", at(TODAY, clock), systolic=s), context={"source_name": c})
+        for clock, s, c in (("07:00", 140, "Omron"), ("07:05", 130, "Withings"))
+    ]
+    assert aggregate_days(cuffs, ("systolic",), STOCKHOLM)[TODAY]["systolic"].count == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    walks=st.lists(
+        st.tuples(
+            st.integers(0, 2),  # the day
+            st.integers(0, 23),  # the hour
+            st.integers(0, 5000),  # steps
+            st.sampled_from([None, "phone", "watch", "ring"]),
+        ),
+        max_size=30,
+    ),
+    order=st.randoms(use_true_random=False),
+)
+def test_one_device_a_day_never_counts_more_than_one_device_in_any_order(
+    walks: list[tuple[int, int, int, str | None]], order: object
+) -> None:
+    """Each day's total is the largest of the devices' totals that day, whatever the order
+    the readings come in, and never more than any sum of them."""
+    first = TODAY - timedelta(days=2)
+    readings = [
+        walk(first + timedelta(days=d), f"{h:02d}:00", n, device) for d, h, n, device in walks
+    ]
+    shuffled = list(readings)
+    order.shuffle(shuffled)  # type: ignore[attr-defined]
+    days = aggregate_days(readings, ("value",), STOCKHOLM)
+    assert days == aggregate_days(shuffled, ("value",), STOCKHOLM)
+    for offset in range(3):
+        day = first + timedelta(days=offset)
+        per_device: dict[str | None, int] = {}
+        for d, _, n, device in walks:
+            if d == offset:
+                per_device[device] = per_device.get(device, 0) + n
+        if not per_device:
+            assert day not in days
+            continue
+        assert days[day]["value"].total == max(per_device.values()) * pr.MICRO
+
+
 def test_milestone_reached_on_the_first_day_it_is_met() -> None:
     goal = spec(window=1, target=91.0, milestones=[("m1", 94.0), ("m2", 92.0)])
     result = full_progress(

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.clock import clock
 from app.config import Settings
 from app.main import create_app
 from app.readings.models import ImportRun, Reading
@@ -110,6 +113,44 @@ def test_the_dogsheep_exports_import_as_xml_and_zip(
     again = client.post(URL, content=zipped, headers=auth("allan")).json()["summary"]
     assert again["created"] == 0 and again["duplicate"] == 1 and again["skipped"] == 4
     assert _count(session, pid) == before + 1
+
+
+def test_steps_the_phone_and_the_watch_both_counted_are_counted_once(
+    client: TestClient, auth: Auth, session: Session
+) -> None:
+    """An export keeps the iPhone's and the watch's records of the same walks; the day's
+    steps are the watch's (it counted more), not both added up."""
+    clock.fixed = datetime(2026, 6, 11, 12, 0, tzinfo=ZoneInfo("Europe/Stockholm")).astimezone(UTC)
+    walks = [("08:00", "08:10", "1200", "1500"), ("17:00", "17:10", "900", "1000")]
+    xml = export_xml(
+        "".join(
+            record(
+                "StepCount",
+                phone,
+                "count",
+                f"2026-06-10 {start}:00 +0200",
+                f"2026-06-10 {end}:00 +0200",
+            )
+            + record(
+                "StepCount",
+                watch,
+                "count",
+                f"2026-06-10 {start}:00 +0200",
+                f"2026-06-10 {end}:00 +0200",
+                source="Allans Apple Watch",
+                device=WATCH_DEVICE,
+            )
+            for start, end, phone, watch in walks
+        )  # fmt: skip
+    )
+    answer = client.post(URL, content=xml, headers=auth("allan"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["summary"]["created"] == 4  # every record is kept
+
+    summary = client.get("/v1/patients/me/summary?type=steps&days=2", headers=auth("allan"))
+    assert summary.status_code == 200, summary.text
+    day = {d["date"]: d for d in summary.json()["days"]}["2026-06-10"]
+    assert (day["sum"], day["count"]) == (2500, 2), day  # not 4,600 from four records
 
 
 def test_a_generated_export_gives_exactly_these_readings_once(
