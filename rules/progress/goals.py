@@ -176,9 +176,10 @@ class MilestoneProgress(NamedTuple):
     projected_date: date | None
 
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 """The shape :meth:`ProgressState.to_dict` writes (version 1, unmarked, kept all five aggregates
-of a day and no streak)."""
+of a day and no streak; version 2, the same shape as now, counted a day's steps from every
+device, so a stored one is recomputed in full once, with one device a day)."""
 
 
 class DayColumns(NamedTuple):
@@ -257,10 +258,10 @@ class ProgressState(NamedTuple):
     def from_stored(cls, data: Mapping[str, Any]) -> ProgressState | None:
         """Read a stored state, or None when it has an older shape (recompute in full then).
 
-        A version-1 state is not converted: a full recomputation gives the same progress
-        exactly, is one read of the goal's days once per goal (the nightly job makes one for
-        every open goal anyway), and a converter would be a second reading of the state to
-        keep exact for a one-off.
+        An older state is not converted: a full recomputation is one read of the goal's days
+        once per goal (the nightly job makes one for every open goal anyway) and gives the
+        progress exactly (for a version-2 state, with a day's steps from one device), and a
+        converter would be a second reading of the state to keep exact for a one-off.
         """
         if data.get("version") != STATE_VERSION:
             return None

@@ -34,6 +34,7 @@ from rules.progress import (
     theil_sen,
 )
 from rules.progress import days as pdays
+from rules.progress.days import one_device_a_day
 from tests.rules.factories import STOCKHOLM
 
 TODAY = date(2026, 11, 26)
@@ -449,6 +450,16 @@ def test_a_day_s_steps_come_from_the_device_that_counted_most_never_from_two() -
     )
     assert days[TODAY]["value"].total == 700 * pr.MICRO  # the iPhone's 700 over the app's 500
 
+    # A tie goes to the name that sorts last; without a source name, the device text names it.
+    tie = [walk(TODAY, "08:00", 500, "A phone"), walk(TODAY, "08:00", 500, "B watch")]
+    assert aggregate_days(tie, ("value",), STOCKHOLM)[TODAY]["value"].last == 500 * pr.MICRO
+    assert one_device_a_day(tie, STOCKHOLM) == [tie[1]]
+    unnamed = [
+        replace(walk(TODAY, "08:00", n, None), context={"device": device})
+        for n, device in ((400, "Watch6,2"), (300, "iPhone15,3"), (200, "iPhone15,3"))
+    ]
+    assert one_device_a_day(unnamed, STOCKHOLM) == unnamed[1:]
+
     goal = spec(Aggregate.SUM, 1, 2000.0, ABOVE, type_="steps", start=yesterday)
     assert full_progress(goal, readings, STOCKHOLM, TODAY).current == {"value": 2500.0}
 
@@ -854,3 +865,5 @@ def test_a_state_of_the_first_shape_is_recomputed_in_full() -> None:
         ProgressState.from_dict(old)
     state = full_progress(spec(), weights((0, 91.0)), STOCKHOLM, TODAY).state
     assert ProgressState.from_stored(json.loads(json.dumps(state.to_dict()))) == state
+    # Version 2 had this shape but counted a day's steps from every device: recomputed too.
+    assert ProgressState.from_stored({**state.to_dict(), "version": 2}) is None
