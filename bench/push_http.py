@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import h11
@@ -197,10 +198,9 @@ def encryption_seconds(info: dict[str, Any], count: int) -> float:
 
 
 def _split(url: str) -> tuple[str, int, str]:
-    rest = url.removeprefix("http://")
-    origin, _, path = rest.partition("/")
-    host, _, port = origin.partition(":")
-    return host, int(port), "/" + path
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None  # the loopback receiver
+    return parts.hostname, parts.port, parts.path
 
 
 WAYS = {"aiohttp": via_aiohttp, "h11": via_h11, "floor": via_floor}

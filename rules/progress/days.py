@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -60,11 +60,12 @@ def one_device_a_day(rows: Sequence[ReadingFact], tz: tzinfo) -> Sequence[Readin
     }
     if not counted:
         return rows
-    return [
-        r
-        for r in rows
-        if r.end_time is None or counted.get((r.local_date(tz), r.type), _device(r)) == _device(r)
-    ]
+    return [r for r in rows if r.end_time is None or _counts(r, counted, tz)]
+
+
+def _counts(reading: ReadingFact, counted: Mapping[tuple[date, str], str], tz: tzinfo) -> bool:
+    chosen = counted.get((reading.local_date(tz), reading.type))
+    return chosen is None or chosen == _device(reading)
 
 
 def _device(reading: ReadingFact) -> str:
